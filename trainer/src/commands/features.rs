@@ -1,0 +1,1 @@
+//! `churn-trainer features`.

@@ -1,0 +1,35 @@
+//! One module per subcommand, plus the little UI helpers they share.
+
+pub mod features;
+pub mod generate;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+/// How the user wants to be talked to: progress bars only on a terminal and never with `--quiet`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// `--quiet` was given.
+    pub quiet: bool,
+}
+
+impl Ui {
+    /// A progress bar on stderr counting `len` units of `unit`, hidden when stderr is not a terminal.
+    pub fn progress(&self, len: u64, message: &str, unit: &str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(len), self.draw_target());
+        let template = format!("{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{eta}})");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message.to_string());
+        bar
+    }
+
+    fn draw_target(&self) -> ProgressDrawTarget {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `churn-trainer`: the command line for data teams.
+//!
+//! Each subcommand lives in its own module under `commands/`; this file only parses arguments, sets up
+//! logging and maps errors to exit codes (0 success, 1 failure, 2 usage error).
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Build point-in-time churn features, generate demo data, and train, evaluate and score churn models.
+#[derive(Debug, Parser)]
+#[command(name = "churn-trainer", version, propagate_version = true)]
+struct Cli {
+    /// More log output on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr, and no progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Features(commands::features::FeaturesArgs),
+    Generate(commands::generate::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let ui = commands::Ui { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Features(args) => commands::features::run(args, &ui),
+        Command::Generate(args) => commands::generate::run(args, &ui),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHURN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
