@@ -1,2 +1,73 @@
 //! Churn models: preprocessing, logistic regression and random forest, evaluation, explanations and the
 //! versioned model artifact. Consumes the feature table built by `churn-features`.
+//!
+//! # Serving a model
+//!
+//! A server needs only the registry, a loaded model and its scoring methods:
+//!
+//! ```no_run
+//! use churn_models::{FeatureRow, FeatureValue, Registry};
+//!
+//! # fn main() -> Result<(), churn_models::ModelError> {
+//! let registry = Registry::open("registry")?;
+//! let model = registry.load_promoted("churn")?;
+//! println!("{} {} threshold {}", model.name, model.version, model.threshold());
+//!
+//! // One customer, features by name (every feature of `model.schema()` must be present).
+//! let mut row = FeatureRow::new();
+//! for feature in &model.schema().features {
+//!     row.insert(feature.name.clone(), FeatureValue::Missing);
+//! }
+//! let explanation = model.explain_row(&row)?;
+//! println!("p = {:.3}, band {}", explanation.probability, model.risk_bands().band(explanation.probability));
+//! for reason in explanation.top_reasons(3) {
+//!     println!("  {} = {} (+{:.3})", reason.feature, reason.value, reason.contribution);
+//! }
+//! // Watch this file to notice promotions and rollbacks, then call `load_promoted` again.
+//! let _pointer = registry.promotion_pointer("churn")?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Tables are scored the same way with [`LoadedModel::predict_proba`] and [`LoadedModel::explain`].
+//!
+//! # Training
+//!
+//! [`train::train`] fits preprocessing ([`FeatureSchema`]) and a model ([`ModelParams`]) on the labelled
+//! rows of a [`churn_features::FeatureTable`], validates out of time or by stratified k-fold, computes
+//! [`Metrics`] and returns a [`ModelArtifact`] for [`Registry::save`].
+//!
+//! # Explanations
+//!
+//! Logistic regression contributions are exact: `intercept + Σ contributions = logit`. Forest
+//! contributions are path contributions: `mean root value + Σ contributions = probability`. One-hot
+//! columns are summed back to their feature, so reasons name input features.
+
+pub mod artifact;
+pub mod bands;
+pub mod error;
+pub mod forest;
+pub mod importance;
+pub mod input;
+pub mod logistic;
+pub mod matrix;
+pub mod metrics;
+pub mod model;
+pub mod preprocess;
+pub mod registry;
+pub mod train;
+
+pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, TrainingInfo, Validation};
+pub use bands::{RiskBand, RiskBands};
+pub use error::{ModelError, Result};
+pub use forest::{ForestModel, ForestParams, MaxFeatures};
+pub use input::{FeatureRow, FeatureValue};
+pub use logistic::{ClassWeight, LogisticModel, LogisticParams};
+pub use matrix::Matrix;
+pub use metrics::{Metrics, ThresholdRule};
+pub use model::{
+    ChurnModel, ContributionScale, Explanation, FittedModel, ModelKind, ModelParams, Reason,
+};
+pub use preprocess::{FeatureSchema, PreprocessParams};
+pub use registry::{LoadedModel, Registry};
+pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

@@ -1,0 +1,307 @@
+//! The model artifact: everything needed to score and explain, self-described and checked on load.
+//!
+//! On disk it is JSON (no code runs on load):
+//! `{"format":"churn-model","format_version":1,"checksum":"sha256:<hex>","payload":{…}}` where the checksum
+//! is the SHA-256 of the payload's exact bytes. Loading reads the header first, so a file from a newer
+//! format version is refused with that reason rather than a parse error, then verifies the checksum, then
+//! parses the payload and checks its inner consistency (column counts, tree node indices), so a truncated,
+//! edited or mismatched file fails with a clear error instead of a panic or a wrong score.
+
+use crate::bands::RiskBands;
+use crate::error::{ModelError, Result};
+use crate::input::{FeatureRow, RawInput};
+use crate::metrics::{Metrics, ThresholdRule};
+use crate::model::{ChurnModel, Explanation, FittedModel, ModelKind, ModelParams};
+use crate::preprocess::{FeatureSchema, PreprocessParams};
+use churn_features::FeatureTable;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+/// The artifact format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The `format` field of every artifact file.
+pub const FORMAT_NAME: &str = "churn-model";
+
+/// What the label means, for people reading the artifact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabelInfo {
+    /// E.g. "no purchase in the 273 days after the as-of date".
+    pub definition: Option<String>,
+    /// Label horizon in days, when the label looks ahead from an as-of date.
+    pub horizon_days: Option<u32>,
+}
+
+/// How the model was validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Validation {
+    /// Stratified k-fold: metrics from out-of-fold predictions; the stored model is fitted on all rows.
+    CrossValidation {
+        /// Number of folds.
+        folds: usize,
+        /// Seed of the fold assignment.
+        seed: u64,
+    },
+    /// Out of time: fitted on rows before `test_as_of`, metrics on the rows of that date; the stored
+    /// model is the one fitted on the earlier rows.
+    OutOfTime {
+        /// The as-of date tested on (`YYYY-MM-DD`).
+        test_as_of: String,
+    },
+    /// No held-out evaluation.
+    None,
+}
+
+/// Where the training rows came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// The feature table file, when trained from one.
+    pub source: Option<String>,
+    /// Rows the stored model was fitted on.
+    pub rows: usize,
+    /// Churned rows among them.
+    pub positives: usize,
+    /// Rows skipped because their label is unknown.
+    pub skipped_unlabelled: usize,
+    /// Distinct as-of dates of the training rows (`YYYY-MM-DD`), empty for snapshot tables.
+    pub as_of_dates: Vec<String>,
+    /// How the metrics were obtained.
+    pub validation: Validation,
+    /// Wall-clock seconds spent fitting the stored model.
+    pub fit_seconds: f64,
+}
+
+/// A trained churn model with everything needed to score, explain and audit it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    /// Registry name of the model.
+    pub name: String,
+    /// Registry version, e.g. `v3` (empty until saved in a registry).
+    pub version: String,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// Version of churn-models that wrote it.
+    pub library_version: String,
+    /// The model's kind.
+    pub kind: ModelKind,
+    /// Input features and their preprocessing, in order.
+    pub schema: FeatureSchema,
+    /// How the preprocessing was fitted.
+    pub preprocess: PreprocessParams,
+    /// Hyperparameters.
+    pub params: ModelParams,
+    /// The fitted model.
+    pub model: FittedModel,
+    /// Decision threshold: a customer is flagged when the probability is at least this.
+    pub threshold: f64,
+    /// How the threshold was chosen.
+    pub threshold_rule: ThresholdRule,
+    /// Named probability bands for people (e.g. low / medium / high).
+    pub risk_bands: RiskBands,
+    /// What the label means.
+    pub label: LabelInfo,
+    /// Training rows, dates and validation.
+    pub training: TrainingInfo,
+    /// Held-out metrics, when validated.
+    pub metrics: Option<Metrics>,
+    /// Descriptor columns of the training table (segment labels that scoring copies through).
+    pub descriptors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    format: Option<String>,
+    format_version: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    checksum: String,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+impl ModelArtifact {
+    /// Churn probability of every row of a table.
+    pub fn predict_proba(&self, table: &FeatureTable) -> Result<Vec<f64>> {
+        let rows: Vec<usize> = (0..table.len()).collect();
+        self.predict_proba_rows(table, &rows)
+    }
+
+    /// Churn probability of the listed rows of a table.
+    pub fn predict_proba_rows(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<f64>> {
+        let x = self.schema.encode_table(table, rows)?;
+        Ok(self.model.predict_encoded(&x))
+    }
+
+    /// Churn probability of one row given by feature name → value.
+    pub fn predict_proba_row(&self, row: &FeatureRow) -> Result<f64> {
+        let x = self.schema.encode_row(row)?;
+        Ok(self.model.predict_encoded_row(&x))
+    }
+
+    /// Explanation of one row given by feature name → value.
+    pub fn explain_row(&self, row: &FeatureRow) -> Result<Explanation> {
+        let x = self.schema.encode_row(row)?;
+        let values = self.schema.raw_values(row, 0)?;
+        Ok(self.explanation(&x, values))
+    }
+
+    /// Explanations of every row of a table (in parallel).
+    pub fn explain(&self, table: &FeatureTable) -> Result<Vec<Explanation>> {
+        let rows: Vec<usize> = (0..table.len()).collect();
+        self.explain_rows(table, &rows)
+    }
+
+    /// Explanations of the listed rows of a table (in parallel).
+    pub fn explain_rows(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<Explanation>> {
+        let x = self.schema.encode_table(table, rows)?;
+        rows.par_iter()
+            .enumerate()
+            .map(|(i, &row)| {
+                let values = self.schema.raw_values(table as &dyn RawInput, row)?;
+                Ok(self.explanation(x.row(i), values))
+            })
+            .collect()
+    }
+
+    fn explanation(&self, encoded: &[f64], values: Vec<crate::FeatureValue>) -> Explanation {
+        let column_features: Vec<usize> = self.schema.columns.iter().map(|c| c.feature).collect();
+        let names: Vec<&str> = self.schema.feature_names().collect();
+        Explanation::new(&self.model, encoded, &column_features, &names, values)
+    }
+
+    /// The risk band of a probability.
+    pub fn risk_band(&self, probability: f64) -> &str {
+        self.risk_bands.band(probability)
+    }
+
+    /// The artifact as file text (header, checksum and payload).
+    pub fn to_json(&self) -> Result<String> {
+        let payload = serde_json::to_string(self).map_err(|source| ModelError::Serialise {
+            what: "model artifact",
+            source,
+        })?;
+        Ok(format!(
+            "{{\"format\":\"{FORMAT_NAME}\",\"format_version\":{FORMAT_VERSION},\"checksum\":\"sha256:{}\",\"payload\":{payload}}}\n",
+            sha256_hex(payload.as_bytes())
+        ))
+    }
+
+    /// Parses artifact file text; `path` is only used in error messages.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self> {
+        let header: Header = serde_json::from_str(text).map_err(|e| {
+            let reason = if e.is_eof() {
+                "the file is truncated (it ends before the JSON does)".to_string()
+            } else {
+                format!("not a model artifact (invalid JSON: {e})")
+            };
+            ModelError::artifact(path, reason)
+        })?;
+        if header.format.as_deref() != Some(FORMAT_NAME) {
+            return Err(ModelError::artifact(
+                path,
+                format!("not a model artifact (the `format` field is not \"{FORMAT_NAME}\")"),
+            ));
+        }
+        let version = header
+            .format_version
+            .ok_or_else(|| ModelError::artifact(path, "the `format_version` field is missing"))?;
+        if version > FORMAT_VERSION {
+            return Err(ModelError::UnsupportedFormatVersion {
+                path: path.into(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(ModelError::artifact(path, "format version 0 does not exist"));
+        }
+        let envelope: Envelope<'_> = serde_json::from_str(text)
+            .map_err(|e| ModelError::artifact(path, format!("malformed envelope: {e}")))?;
+        let payload = envelope.payload.get();
+        let actual = format!("sha256:{}", sha256_hex(payload.as_bytes()));
+        if envelope.checksum != actual {
+            return Err(ModelError::artifact(
+                path,
+                format!(
+                    "checksum mismatch: the file says {} but its payload hashes to {actual}; the file is corrupt or was edited",
+                    envelope.checksum
+                ),
+            ));
+        }
+        let artifact: Self = serde_json::from_str(payload)
+            .map_err(|e| ModelError::artifact(path, format!("payload does not match format version {version}: {e}")))?;
+        artifact
+            .validate()
+            .map_err(|reason| ModelError::artifact(path, reason))?;
+        Ok(artifact)
+    }
+
+    /// Writes the artifact to `path` atomically (temporary file in the same directory, then rename).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_atomically(path, self.to_json()?.as_bytes())
+    }
+
+    /// Reads and checks an artifact file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ModelError::artifact(path, "not a model artifact (not UTF-8 text)"))?;
+        Self::from_json(&text, path)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        self.schema.validate()?;
+        self.model.validate(self.schema.width())?;
+        if self.model.kind() != self.kind {
+            return Err(format!(
+                "the artifact says it is a {} model but holds a {}",
+                self.kind,
+                self.model.kind()
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(format!("threshold {} is outside [0, 1]", self.threshold));
+        }
+        self.risk_bands.validate()
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so readers see
+/// the old file or the new one, never a partial one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "artifact".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temporary = directory.join(format!(".{file_name}.{}.{nanos}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if let Err(error) = result {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(ModelError::io(path, error));
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Model inputs: the feature table of `churn-features`, or one row given as feature name → value (what a
+//! request to the server carries). Both are read through [`RawInput`] so preprocessing has one code path.
+
+use crate::error::{ModelError, Result};
+use churn_features::{ColumnRole, ColumnValues, FeatureTable};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+
+/// One raw feature value, before preprocessing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FeatureValue {
+    /// A number, for a numeric feature.
+    Number(f64),
+    /// A category, for a categorical feature.
+    Text(String),
+    /// A missing value (imputed as in training).
+    Missing,
+}
+
+impl fmt::Display for FeatureValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(value) => write!(f, "{value}"),
+            Self::Text(value) => f.write_str(value),
+            Self::Missing => f.write_str("missing"),
+        }
+    }
+}
+
+impl From<f64> for FeatureValue {
+    fn from(value: f64) -> Self {
+        Self::Number(value)
+    }
+}
+
+impl From<&str> for FeatureValue {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_string())
+    }
+}
+
+impl From<Option<f64>> for FeatureValue {
+    fn from(value: Option<f64>) -> Self {
+        value.map_or(Self::Missing, Self::Number)
+    }
+}
+
+/// One customer's features by name, e.g. from a scoring request. Every feature of the model's schema must
+/// be present (use [`FeatureValue::Missing`] for an unknown value); names the model does not use are
+/// ignored.
+pub type FeatureRow = HashMap<String, FeatureValue>;
+
+/// A feature's values as the preprocessing reads them.
+pub(crate) enum RawColumn<'a> {
+    /// Numbers (None = missing).
+    Numeric(NumericSource<'a>),
+    /// Categories (None = missing).
+    Categorical(CategoricalSource<'a>),
+    /// A single missing value of either type.
+    Missing,
+}
+
+impl RawColumn<'_> {
+    /// The value at `row`, for display in reasons.
+    pub(crate) fn value(&self, row: usize) -> FeatureValue {
+        match self {
+            Self::Numeric(source) => source.get(row).into(),
+            Self::Categorical(source) => source
+                .get(row)
+                .map_or(FeatureValue::Missing, |s| FeatureValue::Text(s.to_string())),
+            Self::Missing => FeatureValue::Missing,
+        }
+    }
+
+    /// The type's name, for error messages.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Self::Numeric(_) => "a number",
+            Self::Categorical(_) => "text",
+            Self::Missing => "a missing value",
+        }
+    }
+}
+
+/// Numbers of one feature: a table column or a single value.
+pub(crate) enum NumericSource<'a> {
+    Column(&'a [Option<f64>]),
+    Single(Option<f64>),
+}
+
+/// Categories of one feature: a table column or a single value.
+pub(crate) enum CategoricalSource<'a> {
+    Column(&'a [Option<String>]),
+    Single(Option<&'a str>),
+}
+
+impl NumericSource<'_> {
+    pub(crate) fn get(&self, row: usize) -> Option<f64> {
+        match self {
+            Self::Column(values) => values[row],
+            Self::Single(value) => *value,
+        }
+    }
+}
+
+impl CategoricalSource<'_> {
+    pub(crate) fn get(&self, row: usize) -> Option<&str> {
+        match self {
+            Self::Column(values) => values[row].as_deref(),
+            Self::Single(value) => *value,
+        }
+    }
+}
+
+/// Something with rows of raw features that can be looked up by name.
+pub(crate) trait RawInput {
+    /// The column called `name`, or an error saying it is missing.
+    fn column(&self, name: &str) -> Result<RawColumn<'_>>;
+}
+
+impl RawInput for FeatureTable {
+    fn column(&self, name: &str) -> Result<RawColumn<'_>> {
+        let column = FeatureTable::column(self, name).ok_or_else(|| ModelError::MissingFeature {
+            feature: name.to_string(),
+        })?;
+        if column.values.len() != self.len() {
+            return Err(ModelError::LengthMismatch {
+                what: format!("feature column `{name}`"),
+                expected: self.len(),
+                found: column.values.len(),
+            });
+        }
+        Ok(match &column.values {
+            ColumnValues::Numeric(values) => RawColumn::Numeric(NumericSource::Column(values)),
+            ColumnValues::Categorical(values) => {
+                RawColumn::Categorical(CategoricalSource::Column(values))
+            }
+        })
+    }
+}
+
+impl RawInput for FeatureRow {
+    fn column(&self, name: &str) -> Result<RawColumn<'_>> {
+        let value = self.get(name).ok_or_else(|| ModelError::MissingFeature {
+            feature: name.to_string(),
+        })?;
+        Ok(match value {
+            FeatureValue::Number(number) => RawColumn::Numeric(NumericSource::Single(Some(*number))),
+            FeatureValue::Text(text) => RawColumn::Categorical(CategoricalSource::Single(Some(text))),
+            FeatureValue::Missing => RawColumn::Missing,
+        })
+    }
+}
+
+/// True when a feature column with this role may be a model input.
+pub(crate) fn is_model_input(role: ColumnRole) -> bool {
+    matches!(role, ColumnRole::Numeric | ColumnRole::Categorical)
+}

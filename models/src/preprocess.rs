@@ -1,0 +1,618 @@
+//! Preprocessing fitted on training rows only and stored with the model: median imputation of numeric
+//! nulls (with a missing indicator when training had nulls), `log1p` of heavy-tailed non-negative features
+//! (money, counts), one-hot encoding of categories with rare levels folded into `other`, and
+//! standardisation of every encoded column. The [`FeatureSchema`] is both the recipe and the contract a
+//! scoring input must meet.
+
+use crate::error::{ModelError, Result};
+use crate::input::{FeatureValue, RawColumn, RawInput, is_model_input};
+use crate::matrix::Matrix;
+use churn_features::{ColumnValues, FeatureTable};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// How preprocessing is fitted. The defaults suit churn feature tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PreprocessParams {
+    /// Feature names never used as model inputs (descriptor columns are always left out).
+    pub exclude: Vec<String>,
+    /// A category level is kept only when at least this fraction of training rows has it...
+    pub rare_level_min_fraction: f64,
+    /// ...and at least this many rows; rarer levels are folded into `other`.
+    pub rare_level_min_count: usize,
+    /// At most this many levels are kept per categorical feature (the most frequent).
+    pub max_levels: usize,
+    /// A non-negative numeric feature whose training skewness exceeds this is transformed with `log1p`;
+    /// `None` never transforms.
+    pub log1p_min_skewness: Option<f64>,
+}
+
+impl Default for PreprocessParams {
+    fn default() -> Self {
+        Self {
+            exclude: Vec::new(),
+            rare_level_min_fraction: 0.01,
+            rare_level_min_count: 10,
+            max_levels: 50,
+            log1p_min_skewness: Some(2.0),
+        }
+    }
+}
+
+/// The fitted preprocessing: the model's input features, in order, and how each becomes encoded columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSchema {
+    /// The raw features the model reads, in order.
+    pub features: Vec<FeatureSpec>,
+    /// The encoded columns the model sees, in order; each belongs to one feature.
+    pub columns: Vec<EncodedColumn>,
+    /// Input features left out while fitting, with the reason (e.g. no value in training rows).
+    pub dropped: Vec<DroppedFeature>,
+}
+
+/// One raw input feature of the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// Column name in the feature table.
+    pub name: String,
+    /// Meaning, copied from the feature table when known.
+    pub description: Option<String>,
+    /// How it is encoded.
+    pub encoding: Encoding,
+}
+
+/// How one raw feature becomes encoded columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Encoding {
+    /// A number: one column (after imputation and optional `log1p`), plus a missing indicator column
+    /// when training had nulls.
+    Numeric {
+        /// Training median of the raw values, used for nulls.
+        median: f64,
+        /// Whether `log1p(max(x, 0))` is applied (heavy-tailed, non-negative in training).
+        log1p: bool,
+        /// Whether a `name=missing` indicator column follows.
+        missing_indicator: bool,
+    },
+    /// A category: one indicator column per kept level, then `other` and `missing` columns when present
+    /// in training.
+    Categorical {
+        /// Levels with their own column, most frequent first.
+        levels: Vec<String>,
+        /// Whether an `other` column exists (rare levels in training); unseen levels go there too.
+        other: bool,
+        /// Whether a `missing` column exists (nulls in training).
+        missing: bool,
+    },
+}
+
+impl Encoding {
+    /// `"numeric"` or `"categorical"`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Numeric { .. } => "numeric",
+            Self::Categorical { .. } => "categorical",
+        }
+    }
+
+    fn width(&self) -> usize {
+        match self {
+            Self::Numeric {
+                missing_indicator, ..
+            } => 1 + usize::from(*missing_indicator),
+            Self::Categorical {
+                levels,
+                other,
+                missing,
+            } => levels.len() + usize::from(*other) + usize::from(*missing),
+        }
+    }
+}
+
+/// One encoded input column of the model: `(raw - center) / scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodedColumn {
+    /// Name, e.g. `total_spend`, `total_spend=missing`, `Contract=Two year`, `Contract=other`.
+    pub name: String,
+    /// Index of the feature it belongs to in [`FeatureSchema::features`].
+    pub feature: usize,
+    /// Training mean of the unscaled column.
+    pub center: f64,
+    /// Training standard deviation (1 for a constant column).
+    pub scale: f64,
+}
+
+/// An input feature left out of the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedFeature {
+    /// The feature.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl FeatureSchema {
+    /// Fits the preprocessing on the `rows` of `table` (training rows only). Descriptor columns and
+    /// `params.exclude` are left out.
+    pub fn fit(table: &FeatureTable, rows: &[usize], params: &PreprocessParams) -> Result<Self> {
+        if rows.is_empty() {
+            return Err(ModelError::Training("no training rows".into()));
+        }
+        let mut features = Vec::new();
+        let mut dropped = Vec::new();
+        for column in &table.columns {
+            if !is_model_input(column.role) || params.exclude.contains(&column.name) {
+                continue;
+            }
+            let encoding = match &column.values {
+                ColumnValues::Numeric(values) => fit_numeric(&column.name, values, rows, params)?,
+                ColumnValues::Categorical(values) => fit_categorical(values, rows, params),
+            };
+            match encoding {
+                Some(encoding) => features.push(FeatureSpec {
+                    name: column.name.clone(),
+                    description: column.description.clone(),
+                    encoding,
+                }),
+                None => dropped.push(DroppedFeature {
+                    name: column.name.clone(),
+                    reason: "no value in the training rows".into(),
+                }),
+            }
+        }
+        if features.is_empty() {
+            return Err(ModelError::Training(
+                "the table has no usable numeric or categorical feature column".into(),
+            ));
+        }
+        let mut columns = Vec::new();
+        for (index, feature) in features.iter().enumerate() {
+            for name in column_names(feature) {
+                columns.push(EncodedColumn {
+                    name,
+                    feature: index,
+                    center: 0.0,
+                    scale: 1.0,
+                });
+            }
+        }
+        let mut schema = Self {
+            features,
+            columns,
+            dropped,
+        };
+        // Centre and scale from the unscaled training encoding.
+        let unscaled = schema.encode_with(table, rows, false)?;
+        let n = unscaled.rows() as f64;
+        for (j, column) in schema.columns.iter_mut().enumerate() {
+            let mean = (0..unscaled.rows()).map(|i| unscaled.get(i, j)).sum::<f64>() / n;
+            let variance = (0..unscaled.rows())
+                .map(|i| (unscaled.get(i, j) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            column.center = mean;
+            column.scale = if variance.sqrt() > 1e-12 {
+                variance.sqrt()
+            } else {
+                1.0
+            };
+        }
+        Ok(schema)
+    }
+
+    /// Number of encoded columns.
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Names of the raw input features, in order.
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
+    }
+
+    /// Encodes the `rows` of a feature table into standardised model inputs. Fails when a feature is
+    /// missing or of another type than in training, or holds NaN or an infinity.
+    pub fn encode_table(&self, table: &FeatureTable, rows: &[usize]) -> Result<Matrix> {
+        self.encode_with(table, rows, true)
+    }
+
+    /// Encodes one row given by feature name → value.
+    pub fn encode_row(&self, row: &crate::input::FeatureRow) -> Result<Vec<f64>> {
+        Ok(self.encode_with(row, &[0], true)?.as_slice().to_vec())
+    }
+
+    /// Checks that a table holds every feature of the schema with the training type.
+    pub fn check_table(&self, table: &FeatureTable) -> Result<()> {
+        for feature in &self.features {
+            let column = RawInput::column(table, &feature.name)?;
+            check_type(feature, &column)?;
+        }
+        Ok(())
+    }
+
+    /// The raw values of every feature at `row` of `input`, in schema order.
+    pub(crate) fn raw_values(&self, input: &dyn RawInput, row: usize) -> Result<Vec<FeatureValue>> {
+        self.features
+            .iter()
+            .map(|feature| Ok(input.column(&feature.name)?.value(row)))
+            .collect()
+    }
+
+    /// Checks that the schema is internally consistent (used when loading an artifact).
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        let expected: usize = self.features.iter().map(|f| f.encoding.width()).sum();
+        if expected != self.columns.len() {
+            return Err(format!(
+                "schema lists {} encoded columns but its features encode to {expected}",
+                self.columns.len()
+            ));
+        }
+        let mut j = 0;
+        for (index, feature) in self.features.iter().enumerate() {
+            for _ in 0..feature.encoding.width() {
+                let column = &self.columns[j];
+                if column.feature != index {
+                    return Err(format!("encoded column `{}` is out of order", column.name));
+                }
+                if !(column.center.is_finite() && column.scale.is_finite() && column.scale > 0.0) {
+                    return Err(format!("encoded column `{}` has an invalid scale", column.name));
+                }
+                j += 1;
+            }
+            if let Encoding::Numeric { median, .. } = feature.encoding
+                && !median.is_finite()
+            {
+                return Err(format!("feature `{}` has a non-finite median", feature.name));
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_with(&self, input: &dyn RawInput, rows: &[usize], scaled: bool) -> Result<Matrix> {
+        let width = self.width();
+        let sources = self
+            .features
+            .iter()
+            .map(|feature| {
+                let column = input.column(&feature.name)?;
+                check_type(feature, &column)?;
+                check_finite(&feature.name, &column, rows)?;
+                Ok(column)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut matrix = Matrix::zeros(rows.len(), width);
+        const CHUNK: usize = 4096;
+        matrix
+            .as_mut_slice()
+            .par_chunks_mut(CHUNK * width.max(1))
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let first = chunk * CHUNK;
+                for (offset, values) in out.chunks_mut(width.max(1)).enumerate() {
+                    let row = rows[first + offset];
+                    let mut j = 0;
+                    for (feature, source) in self.features.iter().zip(&sources) {
+                        j += encode_value(&feature.encoding, source, row, &mut values[j..]);
+                    }
+                    if scaled {
+                        for (value, column) in values.iter_mut().zip(&self.columns) {
+                            *value = (*value - column.center) / column.scale;
+                        }
+                    }
+                }
+            });
+        Ok(matrix)
+    }
+}
+
+/// Writes the unscaled encoding of one value into `out`; returns the number of columns written.
+fn encode_value(encoding: &Encoding, source: &RawColumn<'_>, row: usize, out: &mut [f64]) -> usize {
+    match encoding {
+        Encoding::Numeric {
+            median,
+            log1p,
+            missing_indicator,
+        } => {
+            let raw = match source {
+                RawColumn::Numeric(values) => values.get(row),
+                _ => None,
+            };
+            let value = raw.unwrap_or(*median);
+            out[0] = if *log1p { value.max(0.0).ln_1p() } else { value };
+            if *missing_indicator {
+                out[1] = f64::from(u8::from(raw.is_none()));
+            }
+            encoding.width()
+        }
+        Encoding::Categorical {
+            levels,
+            other,
+            missing,
+        } => {
+            let width = encoding.width();
+            out[..width].fill(0.0);
+            let raw = match source {
+                RawColumn::Categorical(values) => values.get(row),
+                _ => None,
+            };
+            match raw {
+                Some(level) => {
+                    if let Some(k) = levels.iter().position(|l| l == level) {
+                        out[k] = 1.0;
+                    } else if *other {
+                        out[levels.len()] = 1.0;
+                    }
+                }
+                None => {
+                    if *missing {
+                        out[levels.len() + usize::from(*other)] = 1.0;
+                    }
+                }
+            }
+            width
+        }
+    }
+}
+
+fn check_type(feature: &FeatureSpec, column: &RawColumn<'_>) -> Result<()> {
+    let matches = matches!(
+        (&feature.encoding, column),
+        (_, RawColumn::Missing)
+            | (Encoding::Numeric { .. }, RawColumn::Numeric(_))
+            | (Encoding::Categorical { .. }, RawColumn::Categorical(_))
+    );
+    if matches {
+        Ok(())
+    } else {
+        Err(ModelError::WrongFeatureType {
+            feature: feature.name.clone(),
+            expected: match feature.encoding {
+                Encoding::Numeric { .. } => "a number",
+                Encoding::Categorical { .. } => "text",
+            },
+            found: column.type_name(),
+        })
+    }
+}
+
+fn check_finite(name: &str, column: &RawColumn<'_>, rows: &[usize]) -> Result<()> {
+    if let RawColumn::Numeric(values) = column {
+        for &row in rows {
+            if let Some(value) = values.get(row)
+                && !value.is_finite()
+            {
+                return Err(ModelError::NonFiniteValue {
+                    feature: name.to_string(),
+                    row,
+                    value: value.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn column_names(feature: &FeatureSpec) -> Vec<String> {
+    let name = &feature.name;
+    match &feature.encoding {
+        Encoding::Numeric {
+            missing_indicator, ..
+        } => {
+            let mut names = vec![name.clone()];
+            if *missing_indicator {
+                names.push(format!("{name}=missing"));
+            }
+            names
+        }
+        Encoding::Categorical {
+            levels,
+            other,
+            missing,
+        } => {
+            let mut names: Vec<String> = levels.iter().map(|l| format!("{name}={l}")).collect();
+            if *other {
+                names.push(format!("{name}=other"));
+            }
+            if *missing {
+                names.push(format!("{name}=missing"));
+            }
+            names
+        }
+    }
+}
+
+fn fit_numeric(
+    name: &str,
+    values: &[Option<f64>],
+    rows: &[usize],
+    params: &PreprocessParams,
+) -> Result<Option<Encoding>> {
+    let mut present = Vec::with_capacity(rows.len());
+    for &row in rows {
+        if let Some(value) = values[row] {
+            if !value.is_finite() {
+                return Err(ModelError::NonFiniteValue {
+                    feature: name.to_string(),
+                    row,
+                    value: value.to_string(),
+                });
+            }
+            present.push(value);
+        }
+    }
+    if present.is_empty() {
+        return Ok(None);
+    }
+    let missing_indicator = present.len() < rows.len();
+    let log1p = match params.log1p_min_skewness {
+        Some(threshold) => {
+            present.iter().all(|&v| v >= 0.0) && skewness(&present).is_some_and(|s| s > threshold)
+        }
+        None => false,
+    };
+    present.sort_by(f64::total_cmp);
+    let mid = present.len() / 2;
+    let median = if present.len() % 2 == 0 {
+        0.5 * (present[mid - 1] + present[mid])
+    } else {
+        present[mid]
+    };
+    Ok(Some(Encoding::Numeric {
+        median,
+        log1p,
+        missing_indicator,
+    }))
+}
+
+fn skewness(values: &[f64]) -> Option<f64> {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let (m2, m3) = values.iter().fold((0.0, 0.0), |(m2, m3), &v| {
+        let d = v - mean;
+        (m2 + d * d, m3 + d * d * d)
+    });
+    let (m2, m3) = (m2 / n, m3 / n);
+    (m2 > 0.0).then(|| m3 / m2.powf(1.5))
+}
+
+fn fit_categorical(
+    values: &[Option<String>],
+    rows: &[usize],
+    params: &PreprocessParams,
+) -> Option<Encoding> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut missing = false;
+    for &row in rows {
+        match values[row].as_deref() {
+            Some(level) => *counts.entry(level).or_default() += 1,
+            None => missing = true,
+        }
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    let min_count = params
+        .rare_level_min_count
+        .max((params.rare_level_min_fraction * rows.len() as f64).ceil() as usize);
+    let mut by_frequency: Vec<(&str, usize)> = counts.into_iter().collect();
+    by_frequency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let kept = by_frequency
+        .iter()
+        .take_while(|(_, count)| *count >= min_count)
+        .take(params.max_levels)
+        .count();
+    Some(Encoding::Categorical {
+        levels: by_frequency[..kept]
+            .iter()
+            .map(|(level, _)| level.to_string())
+            .collect(),
+        other: kept < by_frequency.len(),
+        missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use churn_features::{ColumnRole, CustomerIds, FeatureColumn};
+
+    fn table() -> FeatureTable {
+        let n = 40;
+        FeatureTable {
+            customer_ids: CustomerIds::Int((0..n as i64).collect()),
+            as_of: vec![None; n],
+            labels: (0..n).map(|i| Some((i % 2) as i8)).collect(),
+            columns: vec![
+                FeatureColumn {
+                    name: "spend".into(),
+                    role: ColumnRole::Numeric,
+                    description: None,
+                    // Heavy tailed: mostly small, a few huge; one null.
+                    values: ColumnValues::Numeric(
+                        (0..n)
+                            .map(|i| (i != 3).then(|| if i % 10 == 0 { 1000.0 } else { i as f64 }))
+                            .collect(),
+                    ),
+                },
+                FeatureColumn {
+                    name: "plan".into(),
+                    role: ColumnRole::Categorical,
+                    description: None,
+                    values: ColumnValues::Categorical(
+                        (0..n)
+                            .map(|i| match i {
+                                0 => Some("rare".to_string()),
+                                1 => None,
+                                _ if i % 2 == 0 => Some("gold".to_string()),
+                                _ => Some("basic".to_string()),
+                            })
+                            .collect(),
+                    ),
+                },
+                FeatureColumn {
+                    name: "segment".into(),
+                    role: ColumnRole::Descriptor,
+                    description: None,
+                    values: ColumnValues::Categorical(vec![Some("lost".into()); n]),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn fits_imputation_log1p_rare_levels_and_leaves_descriptors_out() {
+        let table = table();
+        let rows: Vec<usize> = (0..table.len()).collect();
+        let schema = FeatureSchema::fit(&table, &rows, &PreprocessParams::default()).expect("fit");
+        let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["spend", "spend=missing", "plan=basic", "plan=gold", "plan=other", "plan=missing"]
+        );
+        match &schema.features[0].encoding {
+            Encoding::Numeric {
+                log1p,
+                missing_indicator,
+                ..
+            } => assert!(*log1p && *missing_indicator),
+            other => panic!("unexpected {other:?}"),
+        }
+        let x = schema.encode_table(&table, &rows).expect("encode");
+        for j in 0..x.cols() {
+            let mean = (0..x.rows()).map(|i| x.get(i, j)).sum::<f64>() / x.rows() as f64;
+            assert!(mean.abs() < 1e-12, "column {j} mean {mean}");
+        }
+        // An unseen level goes to `other`; a missing category to `missing`.
+        let mut row = crate::input::FeatureRow::new();
+        row.insert("spend".into(), FeatureValue::Missing);
+        row.insert("plan".into(), "platinum".into());
+        let encoded = schema.encode_row(&row).expect("row");
+        let unscaled: Vec<f64> = encoded
+            .iter()
+            .zip(&schema.columns)
+            .map(|(z, c)| z * c.scale + c.center)
+            .collect();
+        assert_eq!(&unscaled[1..], &[1.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn rejects_wrong_types_missing_features_and_nan() {
+        let table = table();
+        let rows: Vec<usize> = (0..table.len()).collect();
+        let schema = FeatureSchema::fit(&table, &rows, &PreprocessParams::default()).expect("fit");
+        let mut row = crate::input::FeatureRow::new();
+        row.insert("spend".into(), "lots".into());
+        row.insert("plan".into(), "gold".into());
+        let error = schema.encode_row(&row).expect_err("wrong type");
+        assert!(error.to_string().contains("`spend` must be a number"), "{error}");
+        row.remove("spend");
+        let error = schema.encode_row(&row).expect_err("missing");
+        assert!(matches!(error, ModelError::MissingFeature { .. }), "{error}");
+        row.insert("spend".into(), f64::NAN.into());
+        let error = schema.encode_row(&row).expect_err("nan");
+        assert!(error.to_string().contains("non-finite"), "{error}");
+    }
+}
