@@ -1,1 +1,20 @@
 //! Point-in-time customer features and churn labels from transaction, event and customer Parquet files.
+//!
+//! The engine reads the inputs named in a [`config::Config`], and for each as-of date builds one row per
+//! customer: what the customer looked like at the end of that day (only rows dated on or before it are
+//! seen) and, when the data reach far enough, whether they churned within the horizon after it. The
+//! result is a [`FeatureTable`], the one format training, batch scoring and serving read.
+
+pub mod atomic;
+pub mod config;
+pub mod engine;
+pub mod input;
+pub mod error;
+pub mod table;
+pub mod time;
+
+pub use error::{FeatureError, Result};
+pub use table::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
+pub use config::Config;
+pub use engine::{BuildRequest, BuildSummary, build};
+pub use input::{Inputs, OnInvalid};

@@ -1,0 +1,332 @@
+//! The TOML configuration that maps a company's column names onto the data contract (DESIGN §2) and sets
+//! the feature parameters. Unknown keys are errors, so a typo never passes silently. Relative paths
+//! resolve against the configuration file's folder.
+//!
+//! ```toml
+//! [transactions]
+//! path = "data/tx.parquet"      # a file or a directory of Parquet files
+//! customer_id = "customer_id"
+//! timestamp = "ts"
+//! amount = "amount"             # or: quantity = "Quantity" and unit_price = "UnitPrice"
+//! ```
+
+use crate::error::{FeatureError, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Purchases and returns.
+    pub transactions: Option<TransactionsSource>,
+    /// Behavioural events (logins, support tickets, ...).
+    pub events: Option<EventsSource>,
+    /// Static customer attributes, signup and churn dates.
+    pub customers: Option<CustomersSource>,
+    /// Given 0/1 churn labels.
+    pub labels: Option<LabelsSource>,
+    /// Feature parameters.
+    #[serde(default)]
+    pub features: FeatureParams,
+    /// Lifecycle stage thresholds.
+    #[serde(default)]
+    pub lifecycle: LifecycleParams,
+    /// Value tier thresholds.
+    #[serde(default)]
+    pub value_tier: ValueTierParams,
+}
+
+/// Where transactions are and what their columns are called.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionsSource {
+    /// A Parquet file or a directory of Parquet files.
+    pub path: PathBuf,
+    /// Customer id column (string or integer).
+    pub customer_id: String,
+    /// Timestamp column (timestamp, date or ISO-8601 string).
+    pub timestamp: String,
+    /// Amount column; negative amounts are returns. Give either this or `quantity` and `unit_price`.
+    pub amount: Option<String>,
+    /// Quantity column (amount = quantity × unit price; a negative quantity is a return).
+    pub quantity: Option<String>,
+    /// Unit price column.
+    pub unit_price: Option<String>,
+    /// Order id column: several lines of one order count as one purchase.
+    pub order_id: Option<String>,
+}
+
+/// Where events are and what their columns are called.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSource {
+    /// A Parquet file or a directory of Parquet files.
+    pub path: PathBuf,
+    /// Customer id column.
+    pub customer_id: String,
+    /// Timestamp column.
+    pub timestamp: String,
+    /// Event type column (string): each type becomes its own family of features.
+    pub event_type: String,
+    /// Optional numeric value column (e.g. minutes of a session), summed over windows.
+    pub value: Option<String>,
+}
+
+/// Where customer attributes are and what their columns are called.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomersSource {
+    /// A Parquet file or a directory of Parquet files.
+    pub path: PathBuf,
+    /// Customer id column.
+    pub customer_id: String,
+    /// Signup date column: tenure counts from it.
+    pub signup_date: Option<String>,
+    /// Churn (cancellation) date column: makes labels contractual.
+    pub churn_date: Option<String>,
+    /// Attribute columns to use; default: every other column.
+    pub attributes: Option<Vec<String>>,
+    /// Columns never to use as attributes (e.g. a label spelled out in words).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Where given labels are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsSource {
+    /// A Parquet file or a directory of Parquet files (may be the customers file).
+    pub path: PathBuf,
+    /// Customer id column.
+    pub customer_id: String,
+    /// The 0/1 label column (integer or boolean).
+    pub label: String,
+}
+
+/// Windows and trend length.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureParams {
+    /// Window lengths in days for counts and sums.
+    #[serde(default = "default_windows")]
+    pub windows: Vec<u32>,
+    /// Length in days of the recent and the earlier period compared by trend features.
+    #[serde(default = "default_trend_days")]
+    pub trend_days: u32,
+}
+
+impl Default for FeatureParams {
+    fn default() -> Self {
+        Self {
+            windows: default_windows(),
+            trend_days: default_trend_days(),
+        }
+    }
+}
+
+fn default_windows() -> Vec<u32> {
+    vec![7, 30, 90, 180, 365]
+}
+
+fn default_trend_days() -> u32 {
+    90
+}
+
+/// Lifecycle stage thresholds, in days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleParams {
+    /// A customer with a shorter tenure is `new`.
+    #[serde(default = "default_new_days")]
+    pub new_days: u32,
+    /// At most this many days since the last activity: `active`.
+    #[serde(default = "default_active_days")]
+    pub active_days: u32,
+    /// At most this many days since the last activity: `at_risk`; beyond: `lapsed`.
+    #[serde(default = "default_at_risk_days")]
+    pub at_risk_days: u32,
+}
+
+impl Default for LifecycleParams {
+    fn default() -> Self {
+        Self {
+            new_days: default_new_days(),
+            active_days: default_active_days(),
+            at_risk_days: default_at_risk_days(),
+        }
+    }
+}
+
+fn default_new_days() -> u32 {
+    30
+}
+fn default_active_days() -> u32 {
+    60
+}
+fn default_at_risk_days() -> u32 {
+    180
+}
+
+/// Value tier thresholds as shares of total spend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueTierParams {
+    /// The biggest spenders who together bring this share of revenue are `high`.
+    #[serde(default = "default_high_share")]
+    pub high_share: f64,
+    /// The next ones who bring this share are `medium`; the rest `low`.
+    #[serde(default = "default_medium_share")]
+    pub medium_share: f64,
+}
+
+impl Default for ValueTierParams {
+    fn default() -> Self {
+        Self {
+            high_share: default_high_share(),
+            medium_share: default_medium_share(),
+        }
+    }
+}
+
+fn default_high_share() -> f64 {
+    0.5
+}
+fn default_medium_share() -> f64 {
+    0.3
+}
+
+impl Config {
+    /// Reads and checks a configuration file, resolving relative paths against its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| FeatureError::io(path, e))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        Self::parse(&text, base).map_err(|message| FeatureError::Config {
+            path: path.into(),
+            message,
+        })
+    }
+
+    /// Parses and checks configuration text; relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path) -> std::result::Result<Self, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.resolve_paths(base);
+        config.check()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        if let Some(source) = &mut self.transactions {
+            resolve(&mut source.path);
+        }
+        if let Some(source) = &mut self.events {
+            resolve(&mut source.path);
+        }
+        if let Some(source) = &mut self.customers {
+            resolve(&mut source.path);
+        }
+        if let Some(source) = &mut self.labels {
+            resolve(&mut source.path);
+        }
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.transactions.is_none() && self.customers.is_none() && self.labels.is_none() {
+            return Err("no input: give at least [transactions], or [customers] with [labels]".into());
+        }
+        if let Some(tx) = &self.transactions {
+            match (&tx.amount, &tx.quantity, &tx.unit_price) {
+                (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                _ => {
+                    return Err("[transactions]: give either `amount`, or both `quantity` and \
+                                `unit_price`"
+                        .into());
+                }
+            }
+        }
+        let params = &self.features;
+        if params.windows.is_empty() || params.windows.contains(&0) {
+            return Err("[features] windows: give one or more window lengths of at least 1 day".into());
+        }
+        if params.trend_days == 0 {
+            return Err("[features] trend_days must be at least 1".into());
+        }
+        let life = &self.lifecycle;
+        if life.active_days > life.at_risk_days {
+            return Err("[lifecycle] active_days must not exceed at_risk_days".into());
+        }
+        let tier = &self.value_tier;
+        let shares_valid = tier.high_share > 0.0
+            && tier.medium_share >= 0.0
+            && tier.high_share + tier.medium_share <= 1.0;
+        if !shares_valid {
+            return Err("[value_tier] high_share must be > 0, medium_share >= 0, and their sum <= 1".into());
+        }
+        Ok(())
+    }
+
+    /// True when no input carries time: a snapshot table (e.g. Telco) that needs no as-of date.
+    pub fn is_snapshot(&self) -> bool {
+        self.transactions.is_none()
+            && self.events.is_none()
+            && self
+                .customers
+                .as_ref()
+                .is_none_or(|c| c.signup_date.is_none() && c.churn_date.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [transactions]
+        path = "data/tx.parquet"
+        customer_id = "customer_id"
+        timestamp = "ts"
+        amount = "amount"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolved_paths() {
+        let config = Config::parse(MINIMAL, Path::new("/project/examples")).expect("valid");
+        let tx = config.transactions.expect("transactions");
+        assert_eq!(tx.path, Path::new("/project/examples/data/tx.parquet"));
+        assert_eq!(config.features.windows, vec![7, 30, 90, 180, 365]);
+        assert!(!Config::parse(MINIMAL, Path::new("")).expect("valid").is_snapshot());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = format!("{MINIMAL}\namuont = \"x\"\n");
+        let message = Config::parse(&text, Path::new("")).expect_err("unknown key");
+        assert!(message.contains("amuont"), "{message}");
+    }
+
+    #[test]
+    fn amount_or_quantity_and_price_but_not_both() {
+        let text = MINIMAL.replace("amount = \"amount\"", "quantity = \"q\"");
+        assert!(Config::parse(&text, Path::new("")).is_err());
+        let text = MINIMAL.replace("amount = \"amount\"", "quantity = \"q\"\nunit_price = \"p\"");
+        assert!(Config::parse(&text, Path::new("")).is_ok());
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected() {
+        for extra in [
+            "[features]\nwindows = []",
+            "[features]\nwindows = [0, 7]",
+            "[value_tier]\nhigh_share = 0.8\nmedium_share = 0.5",
+            "[lifecycle]\nactive_days = 200\nat_risk_days = 100",
+        ] {
+            let text = format!("{MINIMAL}\n{extra}\n");
+            assert!(Config::parse(&text, Path::new("")).is_err(), "{extra}");
+        }
+    }
+}

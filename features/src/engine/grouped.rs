@@ -1,0 +1,198 @@
+//! Rows regrouped by customer (compressed sparse rows) and sorted by day within each customer, so that
+//! "everything up to the as-of day" is a prefix found by binary search.
+
+use crate::input::{Events, Transactions};
+use crate::time::Day;
+use rayon::prelude::*;
+
+/// One transaction of a customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TxRow {
+    /// Amount; negative for a return.
+    pub amount: f64,
+    /// UTC day.
+    pub day: Day,
+    /// 1 when this row starts a purchase: a purchase line that is the first line of its order (every
+    /// purchase line when orders are not configured); 0 otherwise.
+    pub starts_purchase: u32,
+}
+
+impl TxRow {
+    /// True for purchases (amount ≥ 0), false for returns.
+    #[inline]
+    pub fn is_purchase(&self) -> bool {
+        self.amount >= 0.0
+    }
+}
+
+/// One event of a customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventRow {
+    /// Value; NaN when the event has none.
+    pub value: f64,
+    /// UTC day.
+    pub day: Day,
+    /// Event type index.
+    pub kind: u16,
+}
+
+/// Rows of type `R` grouped by customer: customer `c` owns `rows[offsets[c]..offsets[c + 1]]`.
+#[derive(Debug, Clone)]
+pub struct Grouped<R> {
+    offsets: Vec<usize>,
+    rows: Vec<R>,
+}
+
+impl<R> Grouped<R> {
+    /// The rows of customer `customer`, sorted by day.
+    #[inline]
+    pub fn of(&self, customer: usize) -> &[R] {
+        match (self.offsets.get(customer), self.offsets.get(customer + 1)) {
+            (Some(&start), Some(&end)) => &self.rows[start..end],
+            _ => &[],
+        }
+    }
+}
+
+impl<R: Copy + Send + Sync> Grouped<R> {
+    /// Groups rows by customer with a counting sort, then sorts each customer's rows with `sort`.
+    fn build(
+        customers: usize,
+        owner: &[u32],
+        row: impl Fn(usize) -> R,
+        sort: impl Fn(&mut [R]) + Sync,
+        empty: R,
+    ) -> Self {
+        let mut offsets = vec![0usize; customers + 1];
+        for &c in owner {
+            offsets[c as usize + 1] += 1;
+        }
+        for c in 0..customers {
+            offsets[c + 1] += offsets[c];
+        }
+        let mut cursor = offsets.clone();
+        let mut rows = vec![empty; owner.len()];
+        for (i, &c) in owner.iter().enumerate() {
+            let slot = &mut cursor[c as usize];
+            rows[*slot] = row(i);
+            *slot += 1;
+        }
+        let mut slices = Vec::with_capacity(customers);
+        let mut rest = rows.as_mut_slice();
+        for c in 0..customers {
+            let (head, tail) = rest.split_at_mut(offsets[c + 1] - offsets[c]);
+            slices.push(head);
+            rest = tail;
+        }
+        slices.par_iter_mut().for_each(|slice| sort(slice));
+        Self { offsets, rows }
+    }
+}
+
+impl Grouped<TxRow> {
+    /// Groups transactions; with order ids, marks the first purchase line of each order.
+    pub fn transactions(customers: usize, table: Transactions) -> Self {
+        let Transactions {
+            customer,
+            day,
+            amount,
+            order,
+        } = table;
+        // The order hash rides in `starts_purchase` until each customer's rows are sorted; then it is
+        // replaced by the purchase-start flag.
+        let order_key = |i: usize| order.as_ref().map_or(0, |o| (o[i] ^ (o[i] >> 32)) as u32);
+        let empty = TxRow {
+            amount: 0.0,
+            day: 0,
+            starts_purchase: 0,
+        };
+        let has_orders = order.is_some();
+        Self::build(
+            customers,
+            &customer,
+            |i| TxRow {
+                amount: amount[i],
+                day: day[i],
+                starts_purchase: order_key(i),
+            },
+            |rows| mark_purchase_starts(rows, has_orders),
+            empty,
+        )
+    }
+}
+
+/// Sorts one customer's rows by day (and order) and sets `starts_purchase`.
+fn mark_purchase_starts(rows: &mut [TxRow], has_orders: bool) {
+    rows.sort_unstable_by(|a, b| {
+        (a.day, a.starts_purchase)
+            .cmp(&(b.day, b.starts_purchase))
+            .then(a.amount.total_cmp(&b.amount))
+    });
+    if !has_orders {
+        for row in rows.iter_mut() {
+            row.starts_purchase = u32::from(row.is_purchase());
+        }
+        return;
+    }
+    let mut seen: Vec<u32> = Vec::new();
+    for row in rows.iter_mut() {
+        let order = row.starts_purchase;
+        let new_order = row.is_purchase() && !seen.contains(&order);
+        if new_order {
+            seen.push(order);
+        }
+        row.starts_purchase = u32::from(new_order);
+    }
+}
+
+impl Grouped<EventRow> {
+    /// Groups events.
+    pub fn events(customers: usize, table: &Events) -> Self {
+        let empty = EventRow {
+            value: f64::NAN,
+            day: 0,
+            kind: 0,
+        };
+        Self::build(
+            customers,
+            &table.customer,
+            |i| EventRow {
+                value: table.value.as_ref().map_or(f64::NAN, |v| v[i]),
+                day: table.day[i],
+                kind: table.event_type[i],
+            },
+            |rows| rows.sort_unstable_by_key(|r| (r.day, r.kind)),
+            empty,
+        )
+    }
+}
+
+/// The number of rows on or before `day` (rows are sorted by day).
+#[inline]
+pub fn up_to<R>(rows: &[R], day: Day, day_of: impl Fn(&R) -> Day) -> usize {
+    rows.partition_point(|r| day_of(r) <= day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_sort_and_mark_orders() {
+        let table = Transactions {
+            customer: vec![1, 0, 1, 1, 1],
+            day: vec![5, 3, 2, 5, 9],
+            amount: vec![10.0, 1.0, 4.0, 2.0, -3.0],
+            order: Some(vec![77, 1, 70, 77, 70]),
+        };
+        let grouped = Grouped::transactions(2, table);
+        assert_eq!(grouped.of(0).len(), 1);
+        assert_eq!(grouped.of(0)[0].starts_purchase, 1);
+        let days: Vec<Day> = grouped.of(1).iter().map(|r| r.day).collect();
+        assert_eq!(days, vec![2, 5, 5, 9]);
+        let starts: Vec<u32> = grouped.of(1).iter().map(|r| r.starts_purchase).collect();
+        // Order 77 has two lines on day 5: one purchase; the return on day 9 never starts one.
+        assert_eq!(starts, vec![1, 1, 0, 0]);
+        assert!(grouped.of(5).is_empty());
+    }
+}

@@ -1,0 +1,542 @@
+//! The feature build: from loaded inputs and as-of dates to the feature table and a run summary.
+
+mod customer;
+mod grouped;
+pub mod layout;
+pub mod segments;
+
+use crate::config::Config;
+use crate::error::{FeatureError, Result};
+use crate::input::{AttributeValues, Inputs};
+use crate::table::{ColumnRole, ColumnValues, FeatureColumn, FeatureTable};
+use crate::time::{Day, date_from_days, days_from_epoch};
+use chrono::NaiveDate;
+use grouped::{EventRow, Grouped, TxRow};
+use layout::{Layout, LayoutInputs, tx};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// As-of dates (each the end of that day); empty for snapshot inputs without time.
+    pub as_of: Vec<NaiveDate>,
+    /// Label horizon in days after each as-of date (inactivity and contractual labels).
+    pub horizon_days: Option<u32>,
+}
+
+/// How labels are defined in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    /// Given 0/1 labels from `[labels]`.
+    Given,
+    /// 1 when the churn date falls in the horizon.
+    Contractual,
+    /// 1 when there is no purchase in the horizon.
+    Inactivity,
+    /// No labels (no horizon given).
+    None,
+}
+
+/// Rows, customers and labels of one as-of date.
+#[derive(Debug, Clone, Serialize)]
+pub struct AsOfSummary {
+    /// The as-of date (absent for snapshots).
+    pub as_of: Option<NaiveDate>,
+    /// Rows (customers) at that date.
+    pub rows: usize,
+    /// Rows with a known label.
+    pub labelled: usize,
+    /// Rows with label 1.
+    pub positives: usize,
+    /// Share of labelled rows with label 1.
+    pub label_rate: Option<f64>,
+}
+
+/// What a run read, rejected and produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildSummary {
+    /// Rows read per input.
+    pub rows_read: BTreeMap<String, u64>,
+    /// Rows skipped, by input, column and reason.
+    pub rows_rejected: BTreeMap<String, u64>,
+    /// Distinct customers in the inputs.
+    pub customers_in_inputs: usize,
+    /// Distinct customers in the output.
+    pub customers: usize,
+    /// Output rows.
+    pub rows: usize,
+    /// First and last day of the dated inputs.
+    pub data_range: Option<(NaiveDate, NaiveDate)>,
+    /// How labels are defined.
+    pub label_kind: LabelKind,
+    /// Label horizon in days.
+    pub horizon_days: Option<u32>,
+    /// Per as-of date.
+    pub as_of: Vec<AsOfSummary>,
+    /// Share of labelled rows with label 1, over all dates.
+    pub label_rate: Option<f64>,
+}
+
+/// Customer-level facts that do not depend on the as-of date.
+struct Static {
+    signup: Vec<Option<Day>>,
+    churn: Vec<Option<Day>>,
+    attribute_row: Vec<Option<u32>>,
+    in_snapshot: Vec<bool>,
+}
+
+/// Builds the feature table for `request` from `inputs`.
+pub fn build(config: &Config, inputs: Inputs, request: &BuildRequest) -> Result<(FeatureTable, BuildSummary)> {
+    let customers = inputs.ids.len();
+    let snapshot = config.is_snapshot();
+    let Inputs {
+        ids,
+        transactions,
+        events,
+        customers: customer_table,
+        labels,
+        rows_read,
+        rejected,
+    } = inputs;
+
+    let statics = static_facts(customers, customer_table.as_ref(), labels.as_ref().map(|l| &l.by_customer));
+    let range = data_range(transactions.as_ref().map(|t| &t.day[..]), events.as_ref().map(|e| &e.day[..]), &statics);
+    let as_of_days = check_as_of(snapshot, request, range)?;
+    let label_kind = if labels.is_some() {
+        LabelKind::Given
+    } else if request.horizon_days.is_none() {
+        LabelKind::None
+    } else if config.customers.as_ref().is_some_and(|c| c.churn_date.is_some()) {
+        LabelKind::Contractual
+    } else if transactions.is_some() {
+        LabelKind::Inactivity
+    } else {
+        LabelKind::None
+    };
+
+    let last_as_of = as_of_days.iter().copied().flatten().max();
+    let (event_types, slot_of_kind) = match &events {
+        Some(events) => kept_event_types(events, last_as_of),
+        None => (Vec::new(), Vec::new()),
+    };
+    let (numeric_attributes, categorical_attributes) = attribute_names(customer_table.as_ref());
+    let layout = Layout::new(
+        &LayoutInputs {
+            transactions: transactions.is_some(),
+            event_types: events.as_ref().map(|_| &event_types[..]),
+            event_values: events.as_ref().is_some_and(|e| e.value.is_some()),
+            numeric_attributes: &numeric_attributes,
+            categorical_attributes: &categorical_attributes,
+            dated: !snapshot,
+        },
+        &config.features.windows,
+        config.features.trend_days,
+    );
+    let grouped_tx = transactions.map(|t| Grouped::transactions(customers, t));
+    let grouped_events = events.as_ref().map(|e| Grouped::events(customers, e));
+    drop(events);
+
+    let context = Context {
+        layout: &layout,
+        config,
+        statics: &statics,
+        tx: grouped_tx.as_ref(),
+        events: grouped_events.as_ref(),
+        slot_of_kind: &slot_of_kind,
+        customer_table: customer_table.as_ref(),
+        labels: labels.as_ref().map(|l| &l.by_customer),
+        label_kind,
+        horizon: request.horizon_days,
+        data_end: range.map(|(_, end)| end),
+    };
+    let mut output = Output::new(&layout);
+    let mut summaries = Vec::new();
+    for &as_of in &as_of_days {
+        let population = context.population(as_of, snapshot);
+        let before = output.rows();
+        context.append(&population, as_of, &mut output);
+        summaries.push(output.summary_since(before, as_of.map(date_from_days)));
+    }
+
+    let rows = output.rows();
+    let distinct: std::collections::HashSet<u32> = output.customers.iter().copied().collect();
+    let labelled: usize = summaries.iter().map(|s| s.labelled).sum();
+    let positives: usize = summaries.iter().map(|s| s.positives).sum();
+    let summary = BuildSummary {
+        rows_read,
+        rows_rejected: rejected,
+        customers_in_inputs: customers,
+        customers: distinct.len(),
+        rows,
+        data_range: range.map(|(a, b)| (date_from_days(a), date_from_days(b))),
+        label_kind,
+        horizon_days: request.horizon_days,
+        as_of: summaries,
+        label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
+    };
+    Ok((output.into_table(&ids, &layout), summary))
+}
+
+fn static_facts(
+    customers: usize,
+    table: Option<&crate::input::Customers>,
+    labels: Option<&rustc_hash::FxHashMap<u32, Option<i8>>>,
+) -> Static {
+    let mut facts = Static {
+        signup: vec![None; customers],
+        churn: vec![None; customers],
+        attribute_row: vec![None; customers],
+        in_snapshot: vec![false; customers],
+    };
+    if let Some(table) = table {
+        for (row, &c) in table.customer.iter().enumerate() {
+            let c = c as usize;
+            facts.attribute_row[c] = Some(row as u32);
+            facts.in_snapshot[c] = true;
+            facts.signup[c] = table.signup.as_ref().and_then(|s| s[row]);
+            facts.churn[c] = table.churn.as_ref().and_then(|s| s[row]);
+        }
+    }
+    for &c in labels.into_iter().flat_map(|l| l.keys()) {
+        facts.in_snapshot[c as usize] = true;
+    }
+    facts
+}
+
+/// First and last day over the dated inputs.
+fn data_range(tx_days: Option<&[Day]>, event_days: Option<&[Day]>, statics: &Static) -> Option<(Day, Day)> {
+    let dated = tx_days
+        .into_iter()
+        .chain(event_days)
+        .flat_map(|days| days.iter().copied())
+        .chain(statics.signup.iter().flatten().copied())
+        .chain(statics.churn.iter().flatten().copied());
+    dated.fold(None, |range, day| match range {
+        None => Some((day, day)),
+        Some((lo, hi)) => Some((lo.min(day), hi.max(day))),
+    })
+}
+
+fn check_as_of(snapshot: bool, request: &BuildRequest, range: Option<(Day, Day)>) -> Result<Vec<Option<Day>>> {
+    if snapshot {
+        if !request.as_of.is_empty() {
+            return Err(FeatureError::Request(
+                "the inputs carry no time (no transactions, events, signup or churn dates): build a snapshot \
+                 without --as-of"
+                    .into(),
+            ));
+        }
+        return Ok(vec![None]);
+    }
+    if request.as_of.is_empty() {
+        return Err(FeatureError::Request("give one or more as-of dates (--as-of)".into()));
+    }
+    let Some((first, last)) = range else {
+        return Err(FeatureError::Request("the dated inputs hold no valid rows".into()));
+    };
+    let mut days = Vec::with_capacity(request.as_of.len());
+    for &date in &request.as_of {
+        let day = days_from_epoch(date);
+        if day < first || day > last {
+            return Err(FeatureError::Request(format!(
+                "as-of date {date} is outside the data range {} .. {}",
+                date_from_days(first),
+                date_from_days(last)
+            )));
+        }
+        if !days.contains(&Some(day)) {
+            days.push(Some(day));
+        }
+    }
+    days.sort_unstable();
+    Ok(days)
+}
+
+/// Event types with at least one event on or before the last as-of date, sorted by name, and the slot
+/// of each type index among them.
+fn kept_event_types(events: &crate::input::Events, last_as_of: Option<Day>) -> (Vec<String>, Vec<Option<usize>>) {
+    let mut seen = vec![false; events.type_names.len()];
+    for (&kind, &day) in events.event_type.iter().zip(&events.day) {
+        if last_as_of.is_none_or(|last| day <= last) {
+            seen[usize::from(kind)] = true;
+        }
+    }
+    let mut kept: Vec<usize> = (0..seen.len()).filter(|&k| seen[k]).collect();
+    kept.sort_by(|&a, &b| events.type_names[a].cmp(&events.type_names[b]));
+    let mut slot_of_kind = vec![None; seen.len()];
+    for (slot, &kind) in kept.iter().enumerate() {
+        slot_of_kind[kind] = Some(slot);
+    }
+    (kept.iter().map(|&k| events.type_names[k].clone()).collect(), slot_of_kind)
+}
+
+fn attribute_names(table: Option<&crate::input::Customers>) -> (Vec<String>, Vec<String>) {
+    let mut numeric = Vec::new();
+    let mut categorical = Vec::new();
+    for attribute in table.map(|t| &t.attributes[..]).unwrap_or_default() {
+        match attribute.values {
+            AttributeValues::Numeric(_) => numeric.push(attribute.name.clone()),
+            AttributeValues::Categorical(_) => categorical.push(attribute.name.clone()),
+        }
+    }
+    (numeric, categorical)
+}
+
+/// Everything a row computation reads.
+struct Context<'a> {
+    layout: &'a Layout,
+    config: &'a Config,
+    statics: &'a Static,
+    tx: Option<&'a Grouped<TxRow>>,
+    events: Option<&'a Grouped<EventRow>>,
+    slot_of_kind: &'a [Option<usize>],
+    customer_table: Option<&'a crate::input::Customers>,
+    labels: Option<&'a rustc_hash::FxHashMap<u32, Option<i8>>>,
+    label_kind: LabelKind,
+    horizon: Option<u32>,
+    data_end: Option<Day>,
+}
+
+impl Context<'_> {
+    /// Customers who exist at `as_of` (any row on or before it, or signed up by then) and have not churned.
+    fn population(&self, as_of: Option<Day>, snapshot: bool) -> Vec<u32> {
+        let customers = self.statics.signup.len();
+        (0..customers as u32)
+            .into_par_iter()
+            .filter(|&c| {
+                let i = c as usize;
+                let Some(as_of) = as_of.filter(|_| !snapshot) else {
+                    return self.statics.in_snapshot[i];
+                };
+                if self.statics.churn[i].is_some_and(|d| d <= as_of) {
+                    return false;
+                }
+                let first_tx = self.tx.and_then(|g| g.of(i).first().map(|r| r.day));
+                let first_event = self.events.and_then(|g| g.of(i).first().map(|r| r.day));
+                [first_tx, first_event, self.statics.signup[i]]
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d <= as_of)
+            })
+            .collect()
+    }
+
+    /// Computes the rows of `population` at `as_of` and appends them to `output`.
+    fn append(&self, population: &[u32], as_of: Option<Day>, output: &mut Output) {
+        let width = self.layout.numeric_len;
+        let mut numeric = vec![f64::NAN; population.len() * width];
+        let labels: Vec<Option<i8>> = numeric
+            .par_chunks_mut(width.max(1))
+            .zip(population.par_iter())
+            .map(|(row, &c)| {
+                self.fill(c as usize, as_of, row);
+                self.label(c as usize, as_of)
+            })
+            .collect();
+        let labels = if width == 0 {
+            population.iter().map(|&c| self.label(c as usize, as_of)).collect()
+        } else {
+            labels
+        };
+        let column = |numeric: &[f64], index: usize| -> Vec<f64> {
+            numeric.iter().skip(index).step_by(width).copied().collect()
+        };
+
+        let mut descriptors: Vec<Vec<&'static str>> = Vec::new();
+        if let Some(start) = self.layout.tx_start {
+            // Scores rank customers with purchases only; the others keep NaN scores.
+            let days_since = column(&numeric, start + tx::DAYS_SINCE_LAST_PURCHASE);
+            let with_purchases = |values: Vec<f64>| -> Vec<f64> {
+                values
+                    .into_iter()
+                    .zip(&days_since)
+                    .map(|(v, d)| if d.is_nan() { f64::NAN } else { v })
+                    .collect()
+            };
+            let spend = column(&numeric, start + tx::TOTAL_SPEND);
+            let r = segments::quintile_scores(&days_since, true);
+            let f = segments::quintile_scores(&with_purchases(column(&numeric, start + tx::PURCHASE_COUNT)), false);
+            let m = segments::quintile_scores(&with_purchases(spend.clone()), false);
+            for (row, ((r, f), m)) in r.iter().zip(&f).zip(&m).enumerate() {
+                let base = row * width + start;
+                numeric[base + tx::R_SCORE] = *r;
+                numeric[base + tx::F_SCORE] = *f;
+                numeric[base + tx::M_SCORE] = *m;
+            }
+            descriptors.push(r.iter().zip(&f).map(|(&r, &f)| segments::rfm_segment(r, f)).collect());
+            descriptors.push(segments::value_tiers(&spend, &self.config.value_tier));
+        }
+        if as_of.is_some() {
+            let tenure = column(&numeric, self.layout.activity_start + 1);
+            let since = column(&numeric, self.layout.activity_start);
+            descriptors.push(
+                tenure
+                    .iter()
+                    .zip(&since)
+                    .map(|(&t, &s)| segments::lifecycle_stage(t, s, &self.config.lifecycle))
+                    .collect(),
+            );
+        }
+        output.push(population, as_of, labels, &numeric, width, descriptors, self);
+    }
+
+    /// Fills the numeric row of customer `c` at `as_of`.
+    fn fill(&self, c: usize, as_of: Option<Day>, row: &mut [f64]) {
+        let layout = self.layout;
+        let mut first_last: Vec<(Day, Day)> = Vec::with_capacity(2);
+        if let Some(as_of) = as_of {
+            if let (Some(start), Some(tx)) = (layout.tx_start, self.tx) {
+                first_last.extend(customer::fill_transactions(layout, start, tx.of(c), as_of, row));
+            }
+            if let Some(events) = self.events {
+                first_last.extend(customer::fill_events(layout, self.slot_of_kind, events.of(c), as_of, row));
+            }
+            let last = first_last.iter().map(|&(_, last)| last).max();
+            let signup = self.statics.signup[c].filter(|&d| d <= as_of);
+            let first = first_last.iter().map(|&(first, _)| first).chain(signup).min();
+            row[layout.activity_start] = last.map_or(f64::NAN, |d| f64::from(as_of - d));
+            row[layout.activity_start + 1] = first.map_or(f64::NAN, |d| f64::from(as_of - d));
+        }
+        if let (Some(table), Some(attribute_row)) = (self.customer_table, self.statics.attribute_row[c]) {
+            let mut slot = layout.attributes_start;
+            for attribute in &table.attributes {
+                if let AttributeValues::Numeric(values) = &attribute.values {
+                    row[slot] = values[attribute_row as usize].unwrap_or(f64::NAN);
+                    slot += 1;
+                }
+            }
+        }
+    }
+
+    /// The label of customer `c` at `as_of`.
+    fn label(&self, c: usize, as_of: Option<Day>) -> Option<i8> {
+        match self.label_kind {
+            LabelKind::None => None,
+            LabelKind::Given => self.labels.and_then(|l| l.get(&(c as u32)).copied().flatten()),
+            LabelKind::Contractual | LabelKind::Inactivity => {
+                let as_of = as_of?;
+                let horizon_end = as_of + i32::try_from(self.horizon?).ok()?;
+                if horizon_end > self.data_end? {
+                    return None;
+                }
+                if self.label_kind == LabelKind::Contractual {
+                    let churned = self.statics.churn[c].is_some_and(|d| d > as_of && d <= horizon_end);
+                    return Some(i8::from(churned));
+                }
+                let rows = self.tx?.of(c);
+                let seen = grouped::up_to(rows, as_of, |r| r.day);
+                if !rows[..seen].iter().any(TxRow::is_purchase) {
+                    return None;
+                }
+                let bought = rows[seen..]
+                    .iter()
+                    .take_while(|r| r.day <= horizon_end)
+                    .any(TxRow::is_purchase);
+                Some(i8::from(!bought))
+            }
+        }
+    }
+}
+
+/// The table being assembled, column by column.
+struct Output {
+    customers: Vec<u32>,
+    as_of: Vec<Option<NaiveDate>>,
+    labels: Vec<Option<i8>>,
+    numeric: Vec<Vec<Option<f64>>>,
+    categorical: Vec<Vec<Option<String>>>,
+    descriptors: Vec<Vec<Option<String>>>,
+}
+
+impl Output {
+    fn new(layout: &Layout) -> Self {
+        let count = |role| layout.specs.iter().filter(|s| s.role == role).count();
+        Self {
+            customers: Vec::new(),
+            as_of: Vec::new(),
+            labels: Vec::new(),
+            numeric: vec![Vec::new(); layout.numeric_len],
+            categorical: vec![Vec::new(); count(ColumnRole::Categorical)],
+            descriptors: vec![Vec::new(); count(ColumnRole::Descriptor)],
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        population: &[u32],
+        as_of: Option<Day>,
+        labels: Vec<Option<i8>>,
+        numeric: &[f64],
+        width: usize,
+        descriptors: Vec<Vec<&'static str>>,
+        context: &Context<'_>,
+    ) {
+        self.customers.extend_from_slice(population);
+        self.as_of.extend(std::iter::repeat_n(as_of.map(date_from_days), population.len()));
+        self.labels.extend(labels);
+        for (index, out) in self.numeric.iter_mut().enumerate() {
+            out.extend(numeric.iter().skip(index).step_by(width).map(|&v| (!v.is_nan()).then_some(v)));
+        }
+        if let Some(table) = context.customer_table {
+            let categorical = table.attributes.iter().filter_map(|a| match &a.values {
+                AttributeValues::Categorical(values) => Some(values),
+                AttributeValues::Numeric(_) => None,
+            });
+            for (out, values) in self.categorical.iter_mut().zip(categorical) {
+                out.extend(population.iter().map(|&c| {
+                    context.statics.attribute_row[c as usize].and_then(|row| values[row as usize].clone())
+                }));
+            }
+        }
+        for (out, values) in self.descriptors.iter_mut().zip(descriptors) {
+            out.extend(values.into_iter().map(|v| Some(v.to_string())));
+        }
+    }
+
+    fn summary_since(&self, start: usize, as_of: Option<NaiveDate>) -> AsOfSummary {
+        let labels = &self.labels[start..];
+        let labelled = labels.iter().flatten().count();
+        let positives = labels.iter().flatten().filter(|&&l| l == 1).count();
+        AsOfSummary {
+            as_of,
+            rows: labels.len(),
+            labelled,
+            positives,
+            label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
+        }
+    }
+
+    fn into_table(self, ids: &crate::input::ids::CustomerInterner, layout: &Layout) -> FeatureTable {
+        let mut numeric = self.numeric.into_iter();
+        let mut categorical = self.categorical.into_iter();
+        let mut descriptors = self.descriptors.into_iter();
+        let columns = layout
+            .specs
+            .iter()
+            .map(|spec| FeatureColumn {
+                name: spec.name.clone(),
+                role: spec.role,
+                description: Some(spec.meaning.clone()),
+                values: match spec.role {
+                    ColumnRole::Numeric => ColumnValues::Numeric(numeric.next().unwrap_or_default()),
+                    ColumnRole::Categorical => ColumnValues::Categorical(categorical.next().unwrap_or_default()),
+                    ColumnRole::Descriptor => ColumnValues::Categorical(descriptors.next().unwrap_or_default()),
+                },
+            })
+            .collect();
+        FeatureTable {
+            customer_ids: ids.ids_of(&self.customers),
+            as_of: self.as_of,
+            labels: self.labels,
+            columns,
+        }
+    }
+}

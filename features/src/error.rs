@@ -1,0 +1,110 @@
+//! Errors of the feature engine. Every variant names the file, column, row or key it is about.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T, E = FeatureError> = std::result::Result<T, E>;
+
+/// What went wrong while reading inputs or building features.
+#[derive(Debug, thiserror::Error)]
+pub enum FeatureError {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not valid Parquet (not Parquet at all, truncated or corrupt).
+    #[error("{path}: not a readable Parquet file: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What the Parquet reader said.
+        message: String,
+    },
+    /// A configured column is not in the file.
+    #[error("{path}: column `{column}` (configured as {role}) not found; the file has: {available}")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The missing column.
+        column: String,
+        /// What the column was configured for, e.g. `transactions.amount`.
+        role: String,
+        /// The columns the file does have, comma separated.
+        available: String,
+    },
+    /// A column has a type this role cannot use.
+    #[error("{path}: column `{column}` has type {found}, expected {expected}")]
+    WrongType {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// The Arrow type found.
+        found: String,
+        /// The types accepted.
+        expected: String,
+    },
+    /// A value is null, unparseable or out of its domain.
+    #[error("{path}: column `{column}`, row {row}: {reason}")]
+    InvalidValue {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// Row index within the file, counting from 0.
+        row: u64,
+        /// Why the value was rejected.
+        reason: String,
+    },
+    /// The same key appears twice where it must be unique.
+    #[error("{path}: column `{column}`: customer id `{key}` appears more than once (rows {first_row} and {row})")]
+    DuplicateKey {
+        /// The file.
+        path: PathBuf,
+        /// The key column.
+        column: String,
+        /// The repeated key.
+        key: String,
+        /// Row index of the first occurrence.
+        first_row: u64,
+        /// Row index of the repeat.
+        row: u64,
+    },
+    /// A file or directory holds no rows.
+    #[error("{path}: no rows")]
+    Empty {
+        /// The file or directory.
+        path: PathBuf,
+    },
+    /// The configuration is invalid.
+    #[error("{path}: {message}")]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// The request cannot be answered from these data (e.g. an as-of date outside the data range).
+    #[error("{0}")]
+    Request(String),
+}
+
+impl FeatureError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn parquet(path: impl Into<PathBuf>, error: impl std::fmt::Display) -> Self {
+        Self::Parquet {
+            path: path.into(),
+            message: error.to_string(),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Typed access to input columns, whatever Arrow type the file used: each accessor checks the type once
+//! (so a wrong type is reported by column, not by row) and then reads values row by row.
+
+use super::ids::Key;
+use crate::time::{Day, day_of_timestamp, parse_iso_day};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray};
+use arrow_schema::{DataType, TimeUnit};
+
+/// The kind of value a configured column must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Customer id: integer or string.
+    Id,
+    /// Point in time: timestamp, date or ISO-8601 string.
+    Time,
+    /// Number: integer, float or decimal.
+    Number,
+    /// Text.
+    Text,
+    /// 0/1 label: integer or boolean.
+    Label,
+    /// Static attribute: number, boolean or string.
+    Attribute,
+}
+
+impl ColumnKind {
+    /// The Arrow types accepted, in words.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Self::Id => "an integer or string customer id",
+            Self::Time => "a timestamp, date or ISO-8601 string",
+            Self::Number => "a number (integer, float or decimal)",
+            Self::Text => "a string",
+            Self::Label => "a 0/1 integer or boolean label",
+            Self::Attribute => "a number, boolean or string",
+        }
+    }
+
+    /// Whether `data_type` can be read as this kind.
+    pub fn accepts(self, data_type: &DataType) -> bool {
+        let text = matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        match self {
+            Self::Id => text || is_integer(data_type),
+            Self::Time => {
+                text || matches!(data_type, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64)
+            }
+            Self::Number => {
+                is_integer(data_type)
+                    || matches!(
+                        data_type,
+                        DataType::Float32 | DataType::Float64 | DataType::Decimal128(..)
+                    )
+            }
+            Self::Text => text,
+            Self::Label => is_integer(data_type) || data_type == &DataType::Boolean,
+            Self::Attribute => {
+                Self::Number.accepts(data_type) || Self::Text.accepts(data_type) || data_type == &DataType::Boolean
+            }
+        }
+    }
+}
+
+fn is_integer(data_type: &DataType) -> bool {
+    data_type.is_integer()
+}
+
+/// Reads strings from any of Arrow's string layouts.
+pub enum TextColumn<'a> {
+    /// `Utf8`.
+    Small(&'a arrow_array::StringArray),
+    /// `LargeUtf8`.
+    Large(&'a arrow_array::LargeStringArray),
+    /// `Utf8View`.
+    View(&'a arrow_array::StringViewArray),
+}
+
+impl<'a> TextColumn<'a> {
+    /// A text view of `array`, when it holds strings.
+    pub fn new(array: &'a ArrayRef) -> Option<Self> {
+        match array.data_type() {
+            DataType::Utf8 => Some(Self::Small(array.as_string::<i32>())),
+            DataType::LargeUtf8 => Some(Self::Large(array.as_string::<i64>())),
+            DataType::Utf8View => Some(Self::View(array.as_string_view())),
+            _ => None,
+        }
+    }
+
+    /// The string at `row`, `None` when null.
+    #[inline]
+    pub fn get(&self, row: usize) -> Option<&'a str> {
+        match self {
+            Self::Small(a) => a.is_valid(row).then(|| a.value(row)),
+            Self::Large(a) => a.is_valid(row).then(|| a.value(row)),
+            Self::View(a) => a.is_valid(row).then(|| a.value(row)),
+        }
+    }
+}
+
+/// Reads customer ids.
+pub enum IdColumn<'a> {
+    /// Integer ids (any width, widened to i64).
+    Int(Vec<Option<i64>>),
+    /// String ids.
+    Text(TextColumn<'a>),
+}
+
+impl<'a> IdColumn<'a> {
+    /// An id view of `array` (its type was checked against [`ColumnKind::Id`]).
+    pub fn new(array: &'a ArrayRef) -> Self {
+        match TextColumn::new(array) {
+            Some(text) => Self::Text(text),
+            None => Self::Int(integers(array)),
+        }
+    }
+
+    /// The id at `row`, `None` when null.
+    #[inline]
+    pub fn get(&self, row: usize) -> Option<Key<'a>> {
+        match self {
+            Self::Int(values) => values[row].map(Key::Int),
+            Self::Text(text) => text.get(row).map(Key::Str),
+        }
+    }
+}
+
+/// Widens any integer array to i64 (u64 beyond i64::MAX becomes null).
+fn integers(array: &ArrayRef) -> Vec<Option<i64>> {
+    fn widen<T: arrow_array::ArrowPrimitiveType>(
+        array: &PrimitiveArray<T>,
+        convert: impl Fn(T::Native) -> Option<i64>,
+    ) -> Vec<Option<i64>> {
+        array.iter().map(|v| v.and_then(&convert)).collect()
+    }
+    match array.data_type() {
+        DataType::Int8 => widen(array.as_primitive::<Int8Type>(), |v| Some(v.into())),
+        DataType::Int16 => widen(array.as_primitive::<Int16Type>(), |v| Some(v.into())),
+        DataType::Int32 => widen(array.as_primitive::<Int32Type>(), |v| Some(v.into())),
+        DataType::Int64 => array.as_primitive::<Int64Type>().iter().collect(),
+        DataType::UInt8 => widen(array.as_primitive::<UInt8Type>(), |v| Some(v.into())),
+        DataType::UInt16 => widen(array.as_primitive::<UInt16Type>(), |v| Some(v.into())),
+        DataType::UInt32 => widen(array.as_primitive::<UInt32Type>(), |v| Some(v.into())),
+        DataType::UInt64 => widen(array.as_primitive::<UInt64Type>(), |v| i64::try_from(v).ok()),
+        _ => vec![None; array.len()],
+    }
+}
+
+/// Reads days from timestamps, dates or ISO-8601 strings. `Err` carries why a value is unusable.
+pub fn days(array: &ArrayRef) -> Vec<Result<Day, &'static str>> {
+    const NULL: &str = "null timestamp";
+    fn from_units<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
+        array: &ArrayRef,
+        units_per_second: i64,
+    ) -> Vec<Result<Day, &'static str>> {
+        array
+            .as_primitive::<T>()
+            .iter()
+            .map(|v| v.map(|v| day_of_timestamp(v, units_per_second)).ok_or(NULL))
+            .collect()
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => from_units::<TimestampSecondType>(array, 1),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            from_units::<TimestampMillisecondType>(array, 1_000)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            from_units::<TimestampMicrosecondType>(array, 1_000_000)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            from_units::<TimestampNanosecondType>(array, 1_000_000_000)
+        }
+        DataType::Date64 => from_units::<Date64Type>(array, 1_000),
+        DataType::Date32 => array
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|v| v.ok_or(NULL))
+            .collect(),
+        _ => match TextColumn::new(array) {
+            Some(text) => (0..array.len())
+                .map(|row| match text.get(row) {
+                    None => Err(NULL),
+                    Some(s) => parse_iso_day(s).ok_or("not an ISO-8601 date or date-time"),
+                })
+                .collect(),
+            None => vec![Err("unsupported time type"); array.len()],
+        },
+    }
+}
+
+/// Reads numbers as f64; null stays `None` (NaN and infinities are passed on for the caller to judge).
+pub fn numbers(array: &ArrayRef) -> Vec<Option<f64>> {
+    fn as_f64<T: arrow_array::ArrowPrimitiveType>(
+        array: &PrimitiveArray<T>,
+        convert: impl Fn(T::Native) -> f64,
+    ) -> Vec<Option<f64>> {
+        array.iter().map(|v| v.map(&convert)).collect()
+    }
+    match array.data_type() {
+        DataType::Float64 => array.as_primitive::<Float64Type>().iter().collect(),
+        DataType::Float32 => as_f64(array.as_primitive::<Float32Type>(), f64::from),
+        DataType::Decimal128(_, scale) => {
+            let divisor = 10f64.powi(i32::from(*scale));
+            as_f64(array.as_primitive::<Decimal128Type>(), |v| v as f64 / divisor)
+        }
+        _ => integers(array).into_iter().map(|v| v.map(|v| v as f64)).collect(),
+    }
+}
+
+/// Reads 0/1 labels from integers or booleans; other integers are `Err`.
+pub fn labels(array: &ArrayRef) -> Vec<Result<Option<i8>, String>> {
+    if let Some(flags) = array.as_any().downcast_ref::<BooleanArray>() {
+        return flags.iter().map(|v| Ok(v.map(i8::from))).collect();
+    }
+    integers(array)
+        .into_iter()
+        .map(|v| match v {
+            None => Ok(None),
+            Some(0) => Ok(Some(0)),
+            Some(1) => Ok(Some(1)),
+            Some(other) => Err(format!("label {other} is neither 0 nor 1")),
+        })
+        .collect()
+}

@@ -1,0 +1,114 @@
+//! Events: logins, support tickets, page views, ... one row each, with an optional numeric value.
+
+use super::columns::{ColumnKind, IdColumn, TextColumn, days, numbers};
+use super::ids::{CustomerIndex, CustomerInterner};
+use super::source::{ColumnRequest, count_rows, read_batches};
+use super::{ReadProgress, Rejects, finite, id_type_mismatch};
+use crate::config::EventsSource;
+use crate::error::Result;
+use crate::time::Day;
+use rustc_hash::FxHashMap;
+
+/// Event rows as parallel columns.
+#[derive(Debug, Default, Clone)]
+pub struct Events {
+    /// Customer of each row.
+    pub customer: Vec<CustomerIndex>,
+    /// UTC day of each row.
+    pub day: Vec<Day>,
+    /// Index into `type_names` of each row's event type.
+    pub event_type: Vec<u16>,
+    /// Value of each row (NaN when the row has none), when a value column is configured.
+    pub value: Option<Vec<f64>>,
+    /// Event type names, by index.
+    pub type_names: Vec<String>,
+}
+
+impl Events {
+    /// Reads the configured events; returns them with the number of rows read.
+    pub(crate) fn load(
+        source: &EventsSource,
+        ids: &mut CustomerInterner,
+        rejects: &mut Rejects,
+        progress: &dyn ReadProgress,
+    ) -> Result<(Self, u64)> {
+        let mut requests = vec![
+            ColumnRequest::new(&source.customer_id, "events.customer_id", ColumnKind::Id),
+            ColumnRequest::new(&source.timestamp, "events.timestamp", ColumnKind::Time),
+            ColumnRequest::new(&source.event_type, "events.event_type", ColumnKind::Text),
+        ];
+        if let Some(value) = &source.value {
+            requests.push(ColumnRequest::new(value, "events.value", ColumnKind::Number));
+        }
+        let rows = count_rows(&source.path, &requests)?;
+        progress.start("events", rows);
+        let mut table = Events {
+            value: source.value.as_ref().map(|_| Vec::new()),
+            ..Events::default()
+        };
+        let mut type_index: FxHashMap<String, u16> = FxHashMap::default();
+        let advance = |n| progress.advance(n);
+        let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
+            let column = |name: &str| batch.column_by_name(name).expect("projected column");
+            let customer_ids = IdColumn::new(column(&source.customer_id));
+            let row_days = days(column(&source.timestamp));
+            let types = TextColumn::new(column(&source.event_type));
+            let values = source.value.as_ref().map(|name| numbers(column(name)));
+            for i in 0..batch.num_rows() {
+                let row = first_row + i as u64;
+                let Some(key) = customer_ids.get(i) else {
+                    rejects.reject("events", path, &source.customer_id, row, "null customer id")?;
+                    continue;
+                };
+                let day = match row_days[i] {
+                    Ok(day) => day,
+                    Err(reason) => {
+                        rejects.reject("events", path, &source.timestamp, row, reason)?;
+                        continue;
+                    }
+                };
+                let Some(name) = types.as_ref().and_then(|t| t.get(i)) else {
+                    rejects.reject("events", path, &source.event_type, row, "null event type")?;
+                    continue;
+                };
+                let value = match values.as_ref().map(|v| v[i]) {
+                    None | Some(None) => f64::NAN,
+                    Some(Some(value)) => match finite(value) {
+                        Ok(value) => value,
+                        Err(reason) => {
+                            let column = source.value.as_deref().unwrap_or_default();
+                            rejects.reject("events", path, column, row, reason)?;
+                            continue;
+                        }
+                    },
+                };
+                let kind = match type_index.get(name) {
+                    Some(&kind) => kind,
+                    None => {
+                        let kind = u16::try_from(table.type_names.len()).map_err(|_| {
+                            crate::FeatureError::Request(format!(
+                                "{}: column `{}` has more than 65,535 distinct event types",
+                                path.display(),
+                                source.event_type
+                            ))
+                        })?;
+                        type_index.insert(name.to_string(), kind);
+                        table.type_names.push(name.to_string());
+                        kind
+                    }
+                };
+                let customer = ids
+                    .intern(key)
+                    .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
+                table.customer.push(customer);
+                table.day.push(day);
+                table.event_type.push(kind);
+                if let Some(out) = &mut table.value {
+                    out.push(value);
+                }
+            }
+            Ok(())
+        })?;
+        Ok((table, read))
+    }
+}

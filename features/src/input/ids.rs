@@ -1,0 +1,124 @@
+//! Customer ids mapped to dense indices, in order of first appearance, across all input files.
+
+use crate::table::CustomerIds;
+use rustc_hash::FxHashMap;
+
+/// Dense index of a customer.
+pub type CustomerIndex = u32;
+
+/// A customer id borrowed from an input column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// Integer id.
+    Int(i64),
+    /// String id.
+    Str(&'a str),
+}
+
+impl std::fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Int(id) => write!(f, "{id}"),
+            Key::Str(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// Interns customer ids. All inputs must use one id type (all integer or all string).
+#[derive(Debug, Default)]
+pub struct CustomerInterner {
+    ints: FxHashMap<i64, CustomerIndex>,
+    strs: FxHashMap<Box<str>, CustomerIndex>,
+    int_ids: Vec<i64>,
+    str_ids: Vec<String>,
+}
+
+/// The id types of two inputs differ.
+#[derive(Debug, Clone, Copy)]
+pub struct IdTypeMismatch;
+
+impl CustomerInterner {
+    /// Number of customers seen.
+    pub fn len(&self) -> usize {
+        self.int_ids.len() + self.str_ids.len()
+    }
+
+    /// True when no customer was seen.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether ids so far are strings (`None` before the first id).
+    pub fn holds_strings(&self) -> Option<bool> {
+        if !self.str_ids.is_empty() {
+            Some(true)
+        } else if !self.int_ids.is_empty() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// The index of `key`, adding it when new.
+    #[inline]
+    pub fn intern(&mut self, key: Key<'_>) -> Result<CustomerIndex, IdTypeMismatch> {
+        match key {
+            Key::Int(id) => {
+                if !self.str_ids.is_empty() {
+                    return Err(IdTypeMismatch);
+                }
+                let next = self.int_ids.len() as CustomerIndex;
+                let index = *self.ints.entry(id).or_insert(next);
+                if index == next {
+                    self.int_ids.push(id);
+                }
+                Ok(index)
+            }
+            Key::Str(id) => {
+                if !self.int_ids.is_empty() {
+                    return Err(IdTypeMismatch);
+                }
+                if let Some(&index) = self.strs.get(id) {
+                    return Ok(index);
+                }
+                let index = self.str_ids.len() as CustomerIndex;
+                self.strs.insert(id.into(), index);
+                self.str_ids.push(id.to_string());
+                Ok(index)
+            }
+        }
+    }
+
+    /// The index of `key` when it is known.
+    pub fn get(&self, key: Key<'_>) -> Option<CustomerIndex> {
+        match key {
+            Key::Int(id) => self.ints.get(&id).copied(),
+            Key::Str(id) => self.strs.get(id).copied(),
+        }
+    }
+
+    /// The ids of `indices`, in that order.
+    pub fn ids_of(&self, indices: &[CustomerIndex]) -> CustomerIds {
+        if self.str_ids.is_empty() {
+            CustomerIds::Int(indices.iter().map(|&i| self.int_ids[i as usize]).collect())
+        } else {
+            CustomerIds::Str(indices.iter().map(|&i| self.str_ids[i as usize].clone()).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_appearance_order_and_type_check() {
+        let mut ids = CustomerInterner::default();
+        assert_eq!(ids.intern(Key::Str("b")).ok(), Some(0));
+        assert_eq!(ids.intern(Key::Str("a")).ok(), Some(1));
+        assert_eq!(ids.intern(Key::Str("b")).ok(), Some(0));
+        assert!(ids.intern(Key::Int(3)).is_err());
+        assert_eq!(ids.get(Key::Str("a")), Some(1));
+        assert_eq!(ids.ids_of(&[1, 0]), CustomerIds::Str(vec!["a".into(), "b".into()]));
+    }
+}

@@ -1,0 +1,158 @@
+//! Loading the configured inputs into compact in-memory columns keyed by dense customer indices, with
+//! invalid rows failing the run or being counted and skipped.
+
+pub mod columns;
+mod customers;
+mod events;
+pub mod ids;
+mod labels;
+pub mod source;
+mod transactions;
+
+pub use customers::{Attribute, AttributeValues, Customers};
+pub use events::Events;
+pub use labels::Labels;
+pub use transactions::Transactions;
+
+use crate::config::Config;
+use crate::error::{FeatureError, Result};
+use ids::CustomerInterner;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What to do with a row whose id or timestamp is null or unparseable, or whose number is NaN or infinite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Stop with an error naming the file, column and row.
+    #[default]
+    Fail,
+    /// Skip the row and count it by reason.
+    Skip,
+}
+
+/// Everything read from the inputs.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Customer ids in order of first appearance.
+    pub ids: CustomerInterner,
+    /// Purchase and return rows.
+    pub transactions: Option<Transactions>,
+    /// Event rows.
+    pub events: Option<Events>,
+    /// Customer attribute rows.
+    pub customers: Option<Customers>,
+    /// Given labels.
+    pub labels: Option<Labels>,
+    /// Rows read per input (`transactions`, `events`, `customers`, `labels`).
+    pub rows_read: BTreeMap<String, u64>,
+    /// Rows skipped, by input, column and reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// Progress callbacks while reading.
+pub trait ReadProgress: Sync {
+    /// Reading of `input` starts, with `rows` rows in total.
+    fn start(&self, input: &str, rows: u64);
+    /// `rows` more rows were decoded.
+    fn advance(&self, rows: u64);
+}
+
+/// A [`ReadProgress`] that shows nothing.
+pub struct NoProgress;
+
+impl ReadProgress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+impl Inputs {
+    /// Reads every input named in `config`.
+    pub fn load(config: &Config, on_invalid: OnInvalid, progress: &dyn ReadProgress) -> Result<Self> {
+        let mut inputs = Inputs::default();
+        let mut rejects = Rejects {
+            on_invalid,
+            counts: BTreeMap::new(),
+        };
+        if let Some(source) = &config.transactions {
+            let (table, rows) = Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            inputs.transactions = Some(table);
+            inputs.rows_read.insert("transactions".into(), rows);
+        }
+        if let Some(source) = &config.events {
+            let (table, rows) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            inputs.events = Some(table);
+            inputs.rows_read.insert("events".into(), rows);
+        }
+        let label_column = config.labels.as_ref().map(|l| (l.path.as_path(), l.label.as_str()));
+        if let Some(source) = &config.customers {
+            let (table, rows) =
+                Customers::load(source, label_column, &mut inputs.ids, &mut rejects, progress)?;
+            inputs.customers = Some(table);
+            inputs.rows_read.insert("customers".into(), rows);
+        }
+        if let Some(source) = &config.labels {
+            let (table, rows) = Labels::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            inputs.labels = Some(table);
+            inputs.rows_read.insert("labels".into(), rows);
+        }
+        inputs.rejected = rejects.counts;
+        Ok(inputs)
+    }
+}
+
+/// Applies the [`OnInvalid`] policy and counts skipped rows.
+pub(crate) struct Rejects {
+    on_invalid: OnInvalid,
+    counts: BTreeMap<String, u64>,
+}
+
+impl Rejects {
+    /// Fails with the row's location, or counts the row as skipped under `input.column: reason`.
+    pub(crate) fn reject(
+        &mut self,
+        input: &str,
+        path: &Path,
+        column: &str,
+        row: u64,
+        reason: &str,
+    ) -> Result<()> {
+        match self.on_invalid {
+            OnInvalid::Fail => Err(FeatureError::InvalidValue {
+                path: path.into(),
+                column: column.into(),
+                row,
+                reason: reason.into(),
+            }),
+            OnInvalid::Skip => {
+                *self.counts.entry(format!("{input}.{column}: {reason}")).or_default() += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The error for ids whose type differs from the ids read before.
+pub(crate) fn id_type_mismatch(ids: &CustomerInterner, path: &Path, column: &str) -> FeatureError {
+    let (found, earlier) = if ids.holds_strings() == Some(true) {
+        ("integer", "string")
+    } else {
+        ("string", "integer")
+    };
+    FeatureError::WrongType {
+        path: path.into(),
+        column: column.into(),
+        found: format!("{found} customer ids"),
+        expected: format!("{earlier} customer ids, like the inputs read before it"),
+    }
+}
+
+/// Checks that a number is finite, returning the rejection reason otherwise.
+pub(crate) fn finite(value: f64) -> std::result::Result<f64, &'static str> {
+    if value.is_nan() {
+        Err("value is NaN")
+    } else if value.is_infinite() {
+        Err("value is infinite")
+    } else {
+        Ok(value)
+    }
+}

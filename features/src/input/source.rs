@@ -1,0 +1,207 @@
+//! Reading configured columns from a Parquet file or a directory of Parquet files: only the needed
+//! columns are decoded, row groups are decoded in parallel a few at a time, and record batches are handed
+//! on in file order so results do not depend on thread timing.
+
+use super::columns::ColumnKind;
+use crate::error::{FeatureError, Result};
+use crate::table::column_names;
+use arrow_array::RecordBatch;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use rayon::prelude::*;
+use std::fs::File;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+/// Rows per decoded record batch.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// A column the engine needs from a source.
+#[derive(Debug, Clone)]
+pub struct ColumnRequest {
+    /// The column's name in the file.
+    pub name: String,
+    /// What it is configured as, e.g. `transactions.amount` (for messages).
+    pub role: String,
+    /// The kind of values it must hold.
+    pub kind: ColumnKind,
+}
+
+impl ColumnRequest {
+    /// A request for column `name` configured as `role`.
+    pub fn new(name: &str, role: &str, kind: ColumnKind) -> Self {
+        Self {
+            name: name.into(),
+            role: role.into(),
+            kind,
+        }
+    }
+}
+
+/// One row group of one file: the unit of parallel decoding.
+struct Unit {
+    file: usize,
+    row_group: usize,
+    first_row: u64,
+}
+
+struct OpenFile {
+    path: PathBuf,
+    metadata: ArrowReaderMetadata,
+    projection: ProjectionMask,
+}
+
+/// The Parquet files of a configured path: the file itself, or the `*.parquet` files of a directory in
+/// name order.
+pub fn list_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).map_err(|e| FeatureError::io(path, e))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| FeatureError::io(path, e))? {
+        let entry = entry.map_err(|e| FeatureError::io(path, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".parquet") && !name.starts_with('.') {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(FeatureError::Empty { path: path.into() });
+    }
+    Ok(files)
+}
+
+/// Total rows of `path` according to the files' footers, after checking each file's schema.
+pub fn count_rows(path: &Path, requests: &[ColumnRequest]) -> Result<u64> {
+    let files = open_all(path, requests)?;
+    Ok(files.iter().map(|f| rows_of(&f.metadata)).sum())
+}
+
+/// Calls `visit(file, batch, first_row_of_batch_in_file)` for every record batch of the requested columns,
+/// in file order. `on_rows` is told how many rows were decoded, for progress display. Fails with the
+/// file's name when it is not Parquet, is truncated or corrupt, lacks a column, has a column of the wrong
+/// type, or when the path holds no rows at all.
+pub fn read_batches(
+    path: &Path,
+    requests: &[ColumnRequest],
+    on_rows: &(dyn Fn(u64) + Sync),
+    mut visit: impl FnMut(&Path, &RecordBatch, u64) -> Result<()>,
+) -> Result<u64> {
+    let files = open_all(path, requests)?;
+    let mut units = Vec::new();
+    for (file, open) in files.iter().enumerate() {
+        let mut first_row = 0u64;
+        for (row_group, meta) in open.metadata.metadata().row_groups().iter().enumerate() {
+            units.push(Unit {
+                file,
+                row_group,
+                first_row,
+            });
+            first_row += u64::try_from(meta.num_rows()).unwrap_or(0);
+        }
+    }
+    let total: u64 = files.iter().map(|f| rows_of(&f.metadata)).sum();
+    if total == 0 {
+        return Err(FeatureError::Empty { path: path.into() });
+    }
+    let wave = 2 * rayon::current_num_threads().max(1);
+    for units in units.chunks(wave) {
+        let decoded: Vec<Result<Vec<RecordBatch>>> = units
+            .par_iter()
+            .map(|unit| {
+                let batches = decode(&files[unit.file], unit.row_group)?;
+                on_rows(batches.iter().map(|b| b.num_rows() as u64).sum());
+                Ok(batches)
+            })
+            .collect();
+        for (unit, batches) in units.iter().zip(decoded) {
+            let path = &files[unit.file].path;
+            let mut row = unit.first_row;
+            for batch in batches? {
+                visit(path, &batch, row)?;
+                row += batch.num_rows() as u64;
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn rows_of(metadata: &ArrowReaderMetadata) -> u64 {
+    u64::try_from(metadata.metadata().file_metadata().num_rows()).unwrap_or(0)
+}
+
+fn open_all(path: &Path, requests: &[ColumnRequest]) -> Result<Vec<OpenFile>> {
+    list_files(path)?
+        .into_iter()
+        .map(|file| open(file, requests))
+        .collect()
+}
+
+fn open(path: PathBuf, requests: &[ColumnRequest]) -> Result<OpenFile> {
+    let mut file = File::open(&path).map_err(|e| FeatureError::io(&path, e))?;
+    let metadata = guard(&path, || {
+        ArrowReaderMetadata::load(&mut file, ArrowReaderOptions::default())
+            .map_err(|e| FeatureError::parquet(&path, e))
+    })?;
+    let schema = metadata.schema();
+    let mut roots = Vec::with_capacity(requests.len());
+    for request in requests {
+        let index = schema
+            .index_of(&request.name)
+            .map_err(|_| FeatureError::MissingColumn {
+                path: path.clone(),
+                column: request.name.clone(),
+                role: request.role.clone(),
+                available: column_names(schema),
+            })?;
+        let data_type = schema.field(index).data_type();
+        if !request.kind.accepts(data_type) {
+            return Err(FeatureError::WrongType {
+                path: path.clone(),
+                column: request.name.clone(),
+                found: data_type.to_string(),
+                expected: request.kind.expected().into(),
+            });
+        }
+        roots.push(index);
+    }
+    let projection = ProjectionMask::roots(metadata.parquet_schema(), roots);
+    Ok(OpenFile {
+        path,
+        metadata,
+        projection,
+    })
+}
+
+fn decode(open: &OpenFile, row_group: usize) -> Result<Vec<RecordBatch>> {
+    let path = &open.path;
+    guard(path, || {
+        let file = File::open(path).map_err(|e| FeatureError::io(path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, open.metadata.clone())
+            .with_projection(open.projection.clone())
+            .with_row_groups(vec![row_group])
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| FeatureError::parquet(path, e))?;
+        reader
+            .map(|batch| batch.map_err(|e| FeatureError::parquet(path, e)))
+            .collect()
+    })
+}
+
+/// Runs a Parquet decoding step, turning a panic inside the decoder (possible on corrupt input) into an
+/// error that names the file.
+fn guard<T>(path: &Path, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|_| {
+        Err(FeatureError::parquet(path, "corrupt data made the Parquet decoder fail"))
+    })
+}
+
+/// The Arrow schema of the first Parquet file of `path`.
+pub fn schema_of(path: &Path) -> Result<arrow_schema::SchemaRef> {
+    let first = list_files(path)?.remove(0);
+    Ok(open(first, &[])?.metadata.schema().clone())
+}

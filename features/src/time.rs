@@ -1,0 +1,171 @@
+//! Calendar arithmetic. Time is kept in whole UTC days since 1970-01-01: an as-of *date* stands for the
+//! end of that day, so a row is at or before the as-of instant exactly when its day is at or before the
+//! as-of day.
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime};
+
+/// A day number: days since 1970-01-01 (UTC).
+pub type Day = i32;
+
+const UNIX_EPOCH_DAY_FROM_CE: i32 = 719_163;
+
+/// The day number of `date`.
+pub fn days_from_epoch(date: NaiveDate) -> Day {
+    date.num_days_from_ce() - UNIX_EPOCH_DAY_FROM_CE
+}
+
+/// The date of day number `day`.
+pub fn date_from_days(day: Day) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(day + UNIX_EPOCH_DAY_FROM_CE).unwrap_or(NaiveDate::MIN)
+}
+
+/// The UTC day of a timestamp given in `units_per_second` units since the epoch.
+pub fn day_of_timestamp(value: i64, units_per_second: i64) -> Day {
+    let units_per_day = units_per_second * 86_400;
+    value.div_euclid(units_per_day) as Day
+}
+
+/// Parses an ISO-8601 date (`1997-09-30`) or date-time (`1997-09-30T12:00:00`, with optional fraction,
+/// `Z` or offset; a space may replace the `T`) into its UTC day.
+pub fn parse_iso_day(text: &str) -> Option<Day> {
+    let text = text.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(days_from_epoch(date));
+    }
+    if let Ok(moment) = DateTime::parse_from_rfc3339(text) {
+        return Some(days_from_epoch(moment.naive_utc().date()));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(moment) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(days_from_epoch(moment.date()));
+        }
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(moment) = DateTime::parse_from_str(text, format) {
+            return Some(days_from_epoch(moment.naive_utc().date()));
+        }
+    }
+    None
+}
+
+/// A step between successive as-of dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A number of days.
+    Days(u32),
+    /// A number of calendar months; from a month's last day, each step lands on a month's last day.
+    Months(u32),
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bad = || format!("invalid step `{text}`: expected e.g. `7d`, `2w`, `1m` or `monthly`");
+        match text {
+            "daily" => return Ok(Self::Days(1)),
+            "weekly" => return Ok(Self::Days(7)),
+            "monthly" => return Ok(Self::Months(1)),
+            _ => {}
+        }
+        let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let count: u32 = text[..split].parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err(bad());
+        }
+        match &text[split..] {
+            "d" => Ok(Self::Days(count)),
+            "w" => Ok(Self::Days(count * 7)),
+            "m" => Ok(Self::Months(count)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The dates `start`, `start + step`, ... up to and including `end`.
+pub fn date_range(start: NaiveDate, end: NaiveDate, step: Step) -> Vec<NaiveDate> {
+    let month_end = is_month_end(start);
+    let mut dates = Vec::new();
+    let mut index = 0u32;
+    loop {
+        let date = match step {
+            Step::Days(days) => start + chrono::Days::new(u64::from(days) * u64::from(index)),
+            Step::Months(months) => {
+                let Some(date) = start.checked_add_months(Months::new(months * index)) else {
+                    break;
+                };
+                if month_end { last_day_of_month(date) } else { date }
+            }
+        };
+        if date > end {
+            break;
+        }
+        dates.push(date);
+        index += 1;
+    }
+    dates
+}
+
+fn is_month_end(date: NaiveDate) -> bool {
+    date.succ_opt().is_none_or(|next| next.month() != date.month())
+}
+
+fn last_day_of_month(date: NaiveDate) -> NaiveDate {
+    let mut day = date;
+    while let Some(next) = day.succ_opt().filter(|n| n.month() == date.month()) {
+        day = next;
+    }
+    day
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn day_numbers_round_trip() {
+        assert_eq!(days_from_epoch(date("1970-01-01")), 0);
+        assert_eq!(days_from_epoch(date("1969-12-31")), -1);
+        assert_eq!(date_from_days(days_from_epoch(date("1997-09-30"))), date("1997-09-30"));
+    }
+
+    #[test]
+    fn timestamps_floor_to_utc_days() {
+        assert_eq!(day_of_timestamp(86_399, 1), 0);
+        assert_eq!(day_of_timestamp(86_400, 1), 1);
+        assert_eq!(day_of_timestamp(-1, 1_000_000), -1);
+    }
+
+    #[test]
+    fn iso_strings_parse_to_days() {
+        let day = days_from_epoch(date("1997-09-30"));
+        for text in [
+            "1997-09-30",
+            "1997-09-30T23:59:59",
+            "1997-09-30 08:00:00.25",
+            "1997-09-30T22:00:00Z",
+            "1997-10-01T01:00:00+02:00",
+        ] {
+            assert_eq!(parse_iso_day(text), Some(day), "{text}");
+        }
+        assert_eq!(parse_iso_day("30/09/1997"), None);
+        assert_eq!(parse_iso_day(""), None);
+    }
+
+    #[test]
+    fn monthly_steps_from_a_month_end_stay_on_month_ends() {
+        let dates = date_range(date("1997-01-31"), date("1997-04-30"), "monthly".parse().expect("step"));
+        assert_eq!(
+            dates,
+            vec![date("1997-01-31"), date("1997-02-28"), date("1997-03-31"), date("1997-04-30")]
+        );
+        let weekly = date_range(date("1997-01-01"), date("1997-01-15"), "1w".parse().expect("step"));
+        assert_eq!(weekly.len(), 3);
+        assert!("0d".parse::<Step>().is_err() && "3y".parse::<Step>().is_err());
+    }
+}
