@@ -26,6 +26,10 @@ struct Cli {
 enum Command {
     Features(commands::features::FeaturesArgs),
     Generate(commands::generate::GenerateArgs),
+    Train(commands::train::TrainArgs),
+    Evaluate(commands::evaluate::EvaluateArgs),
+    Score(commands::score::ScoreArgs),
+    Models(commands::models::ModelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Features(args) => commands::features::run(args, &ui),
         Command::Generate(args) => commands::generate::run(args, &ui),
+        Command::Train(args) => commands::train::run(args, &ui),
+        Command::Evaluate(args) => commands::evaluate::run(args, &ui),
+        Command::Score(args) => commands::score::run(args, &ui),
+        Command::Models(args) => commands::models::run(args, &ui),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,12 @@
 
 pub mod features;
 pub mod generate;
+pub mod evaluate;
+pub mod model_config;
+pub mod models;
+pub mod report;
+pub mod score;
+pub mod train;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;

@@ -1,0 +1,268 @@
+//! `churn-trainer score`: score every row of a feature table with a registry model and write Parquet.
+
+use super::Ui;
+use super::model_config::ModelConfig;
+use anyhow::{Context, Result};
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use arrow_schema::{DataType, Field, Schema};
+use churn_features::{ColumnValues, CustomerIds, FeatureTable};
+use churn_models::{Registry, RiskBands};
+use clap::Args;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Rows scored per progress step.
+const CHUNK_ROWS: usize = 32_768;
+
+/// Score every row of a feature table: churn probability, risk band and the top reasons.
+///
+/// Writes Parquet with one row per input row: customer_id, as_of, churn_probability, risk_band, flagged
+/// (probability at least the model's threshold), reason_1..K with their values and contributions (the
+/// features pushing the risk up the most), the table's descriptor columns (segments), and the model's
+/// name and version. The file is written atomically. NAME alone means the promoted version (the latest
+/// when none is promoted); NAME@VERSION picks one.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  churn-trainer score --model cdnow --registry models --features cdnow.parquet --out scores.parquet --top-k 3")]
+pub struct ScoreArgs {
+    /// Model to use: NAME or NAME@VERSION.
+    #[arg(long, value_name = "NAME[@VERSION]")]
+    pub model: String,
+
+    /// Model registry directory.
+    #[arg(long, value_name = "DIR")]
+    pub registry: PathBuf,
+
+    /// Feature table (Parquet) to score.
+    #[arg(long, value_name = "FILE")]
+    pub features: PathBuf,
+
+    /// Output Parquet file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Number of reasons per row (0 for probabilities only, which is faster).
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub top_k: usize,
+
+    /// Model configuration file whose [[risk_bands]] replace the model's bands.
+    #[arg(long, value_name = "FILE")]
+    pub model_config: Option<PathBuf>,
+}
+
+/// Scores and reasons of a table.
+struct Scored {
+    probabilities: Vec<f64>,
+    /// Per reason rank: (feature, value, contribution) per row.
+    reasons: Vec<Vec<Option<(String, String, f64)>>>,
+}
+
+/// Runs `churn-trainer score`.
+pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
+    let started = Instant::now();
+    let registry = Registry::open(&args.registry)?;
+    let model = registry.resolve(&args.model)?;
+    let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands()? {
+        Some(bands) => bands,
+        None => model.risk_bands().clone(),
+    };
+    let table = FeatureTable::read_parquet(&args.features)
+        .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
+    model
+        .schema()
+        .check_table(&table)
+        .with_context(|| format!("{} does not fit model {}@{}", args.features.display(), model.name, model.version))?;
+
+    let bar = ui.progress(table.len() as u64, "scoring", "rows");
+    let mut scored = Scored {
+        probabilities: Vec::with_capacity(table.len()),
+        reasons: vec![Vec::with_capacity(table.len()); args.top_k],
+    };
+    let all: Vec<usize> = (0..table.len()).collect();
+    for chunk in all.chunks(CHUNK_ROWS) {
+        if args.top_k == 0 {
+            scored
+                .probabilities
+                .extend(model.artifact.predict_proba_rows(&table, chunk)?);
+        } else {
+            for explanation in model.artifact.explain_rows(&table, chunk)? {
+                scored.probabilities.push(explanation.probability);
+                let mut top = explanation.top_reasons(args.top_k);
+                for rank in &mut scored.reasons {
+                    rank.push(
+                        top.next()
+                            .map(|r| (r.feature.clone(), r.value.to_string(), r.contribution)),
+                    );
+                }
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    let batch = build_batch(&table, &scored, &bands, &model)?;
+    write_parquet_atomically(&args.out, &batch)?;
+    let flagged = scored
+        .probabilities
+        .iter()
+        .filter(|&&p| p >= model.threshold())
+        .count();
+    println!(
+        "scored {} rows with {}@{} in {:.2}s: {} flagged at threshold {:.4}; wrote {}",
+        table.len(),
+        model.name,
+        model.version,
+        started.elapsed().as_secs_f64(),
+        flagged,
+        model.threshold(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn build_batch(
+    table: &FeatureTable,
+    scored: &Scored,
+    bands: &RiskBands,
+    model: &churn_models::LoadedModel,
+) -> Result<RecordBatch> {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let mut push = |field: Field, array: ArrayRef| {
+        fields.push(field);
+        arrays.push(array);
+    };
+    match &table.customer_ids {
+        CustomerIds::Int(ids) => push(
+            Field::new("customer_id", DataType::Int64, false),
+            Arc::new(Int64Array::from(ids.clone())),
+        ),
+        CustomerIds::Str(ids) => push(
+            Field::new("customer_id", DataType::Utf8, false),
+            Arc::new(StringArray::from_iter_values(ids)),
+        ),
+    }
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).context("epoch")?;
+    push(
+        Field::new("as_of", DataType::Date32, true),
+        Arc::new(
+            table
+                .as_of
+                .iter()
+                .map(|d| d.map(|d| (d - epoch).num_days() as i32))
+                .collect::<Date32Array>(),
+        ),
+    );
+    push(
+        Field::new("churn_probability", DataType::Float64, false),
+        Arc::new(Float64Array::from(scored.probabilities.clone())),
+    );
+    push(
+        Field::new("risk_band", DataType::Utf8, false),
+        Arc::new(StringArray::from_iter_values(
+            scored.probabilities.iter().map(|&p| bands.band(p)),
+        )),
+    );
+    push(
+        Field::new("flagged", DataType::Boolean, false),
+        Arc::new(
+            scored
+                .probabilities
+                .iter()
+                .map(|&p| Some(p >= model.threshold()))
+                .collect::<BooleanArray>(),
+        ),
+    );
+    for (rank, reasons) in scored.reasons.iter().enumerate() {
+        let k = rank + 1;
+        push(
+            Field::new(format!("reason_{k}"), DataType::Utf8, true),
+            Arc::new(
+                reasons
+                    .iter()
+                    .map(|r| r.as_ref().map(|r| r.0.as_str()))
+                    .collect::<StringArray>(),
+            ),
+        );
+        push(
+            Field::new(format!("reason_{k}_value"), DataType::Utf8, true),
+            Arc::new(
+                reasons
+                    .iter()
+                    .map(|r| r.as_ref().map(|r| r.1.as_str()))
+                    .collect::<StringArray>(),
+            ),
+        );
+        push(
+            Field::new(format!("reason_{k}_contribution"), DataType::Float64, true),
+            Arc::new(
+                reasons
+                    .iter()
+                    .map(|r| r.as_ref().map(|r| r.2))
+                    .collect::<Float64Array>(),
+            ),
+        );
+    }
+    for name in &model.artifact.descriptors {
+        if let Some(column) = table.column(name)
+            && let ColumnValues::Categorical(values) = &column.values
+        {
+            push(
+                Field::new(name, DataType::Utf8, true),
+                Arc::new(values.iter().map(Option::as_deref).collect::<StringArray>()),
+            );
+        }
+    }
+    let rows = table.len();
+    push(
+        Field::new("model_name", DataType::Utf8, false),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            model.name.as_str(),
+            rows,
+        ))),
+    );
+    push(
+        Field::new("model_version", DataType::Utf8, false),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            model.version.as_str(),
+            rows,
+        ))),
+    );
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// Writes one record batch as zstd Parquet through a temporary file and a rename.
+fn write_parquet_atomically(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scores.parquet".into());
+    let temporary = directory.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| -> Result<()> {
+        let file = std::fs::File::create(&temporary)
+            .with_context(|| format!("cannot create {}", temporary.display()))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
+        writer.write(batch)?;
+        let file = writer.into_inner()?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
