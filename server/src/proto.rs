@@ -1,0 +1,168 @@
+//! The `churn.v1` API generated from `proto/churn/v1/scoring.proto`, and the conversions between its
+//! messages and the server's domain types. Conversions live here so that the service stays thin.
+
+#![allow(missing_docs, clippy::all)]
+
+tonic::include_proto!("churn.v1");
+
+use crate::error::ServeError;
+use crate::scoring::{Score, ScoreReason};
+use crate::state::{ServingPair, ServingVersion as DomainVersion};
+use churn_models::{ContributionScale, FeatureRow};
+use std::collections::HashMap;
+
+/// The encoded file descriptor set of `churn.v1`, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("churn_v1_descriptor");
+
+impl From<&DomainVersion> for ServingVersion {
+    fn from(version: &DomainVersion) -> Self {
+        Self {
+            model_name: version.model_name.clone(),
+            model_version: version.model_version.clone(),
+            snapshot_as_of_date: version.snapshot_as_of.map(|d| d.to_string()).unwrap_or_default(),
+            snapshot_id: version.snapshot_id.clone(),
+        }
+    }
+}
+
+impl From<ScoreReason> for Reason {
+    fn from(reason: ScoreReason) -> Self {
+        Self {
+            feature: reason.feature,
+            value: reason.value,
+            contribution: reason.contribution,
+        }
+    }
+}
+
+impl From<Score> for CustomerScore {
+    fn from(score: Score) -> Self {
+        Self {
+            customer_id: score.customer_id,
+            churn_probability: score.probability,
+            risk_band: score.risk_band,
+            above_threshold: score.above_threshold,
+            reasons: score.reasons.into_iter().map(Reason::from).collect(),
+            lifecycle_stage: score.lifecycle_stage.unwrap_or_default(),
+            rfm_segment: score.rfm_segment.unwrap_or_default(),
+            value_tier: score.value_tier.unwrap_or_default(),
+            as_of_date: score.as_of.map(|d| d.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The caller's features as the model reads them. A value must set exactly one of `number`, `text` or
+/// `missing: true`; every feature that does not is named in the error.
+pub fn feature_row(features: HashMap<String, FeatureValue>) -> Result<FeatureRow, ServeError> {
+    let mut row = FeatureRow::with_capacity(features.len());
+    let mut unset = Vec::new();
+    for (name, value) in features {
+        let value = match value.kind {
+            Some(feature_value::Kind::Number(number)) => churn_models::FeatureValue::Number(number),
+            Some(feature_value::Kind::Text(text)) => churn_models::FeatureValue::Text(text),
+            Some(feature_value::Kind::Missing(true)) => churn_models::FeatureValue::Missing,
+            Some(feature_value::Kind::Missing(false)) | None => {
+                unset.push(name);
+                continue;
+            }
+        };
+        row.insert(name, value);
+    }
+    if !unset.is_empty() {
+        unset.sort_unstable();
+        return Err(ServeError::InvalidArgument(format!(
+            "features without a value (set `number`, `text` or `missing: true`): {}",
+            unset
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(row)
+}
+
+/// Describes the model of `pair`; `max_batch_size` is the server's batch limit.
+pub fn model_info(pair: &ServingPair, max_batch_size: usize) -> GetModelInfoResponse {
+    let artifact = &pair.model.artifact;
+    let metrics = artifact
+        .metrics
+        .as_ref()
+        .map(|m| {
+            HashMap::from([
+                ("roc_auc".to_string(), m.roc_auc),
+                ("pr_auc".to_string(), m.pr_auc),
+                ("log_loss".to_string(), m.log_loss),
+                ("brier".to_string(), m.brier),
+                ("precision".to_string(), m.precision),
+                ("recall".to_string(), m.recall),
+                ("f1".to_string(), m.f1),
+            ])
+        })
+        .unwrap_or_default();
+    let scale = churn_models::ChurnModel::contribution_scale(&artifact.model);
+    GetModelInfoResponse {
+        version: Some((&pair.version).into()),
+        model_kind: artifact.kind.to_string(),
+        features: artifact
+            .schema
+            .features
+            .iter()
+            .map(|feature| FeatureInfo {
+                name: feature.name.clone(),
+                kind: feature.encoding.type_name().to_string(),
+                description: feature.description.clone().unwrap_or_default(),
+            })
+            .collect(),
+        metrics,
+        threshold: artifact.threshold,
+        risk_bands: artifact
+            .risk_bands
+            .bands()
+            .iter()
+            .map(|band| RiskBandInfo {
+                name: band.name.clone(),
+                min_probability: band.min_probability,
+            })
+            .collect(),
+        contribution_scale: match scale {
+            ContributionScale::Logit => "logit",
+            ContributionScale::Probability => "probability",
+        }
+        .to_string(),
+        created_at: artifact.created_at.clone(),
+        training_as_of_dates: artifact.training.as_of_dates.clone(),
+        label_definition: artifact.label.definition.clone().unwrap_or_default(),
+        label_horizon_days: artifact.label.horizon_days.unwrap_or(0),
+        snapshot_customers: pair.snapshot.len() as u64,
+        max_batch_size: u32::try_from(max_batch_size).unwrap_or(u32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_values_need_exactly_one_kind() {
+        let value = |kind| FeatureValue { kind };
+        let row = feature_row(HashMap::from([
+            ("a".to_string(), value(Some(feature_value::Kind::Number(1.5)))),
+            ("b".to_string(), value(Some(feature_value::Kind::Text("gold".into())))),
+            ("c".to_string(), value(Some(feature_value::Kind::Missing(true)))),
+        ]))
+        .expect("valid");
+        assert_eq!(row["a"], churn_models::FeatureValue::Number(1.5));
+        assert_eq!(row["b"], churn_models::FeatureValue::Text("gold".into()));
+        assert_eq!(row["c"], churn_models::FeatureValue::Missing);
+
+        let error = feature_row(HashMap::from([
+            ("z".to_string(), value(None)),
+            ("y".to_string(), value(Some(feature_value::Kind::Missing(false)))),
+            ("a".to_string(), value(Some(feature_value::Kind::Number(1.0)))),
+        ]))
+        .expect_err("unset values");
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(error.to_string().ends_with("`y`, `z`"), "{error}");
+    }
+}

@@ -1,0 +1,269 @@
+//! Live reload: notices a newly promoted model version or a new snapshot, loads the new pair in the
+//! background, and swaps it in.
+//!
+//! The [`Loader`] compares what is on disk (the registry's promotion pointer and the snapshot file's
+//! fingerprint) with what it serves. When they differ it loads what changed, reusing the unchanged half,
+//! checks that the snapshot fits the model's feature schema, and hands back the new pair. A failed load
+//! leaves the served pair alone, is logged and counted, and is not retried until something on disk
+//! changes again (or a forced reload, e.g. on SIGHUP, asks for it), so a bad file does not flood the log.
+//!
+//! [`run`] drives the loader: on start, on every poll interval, and on request.
+
+use crate::snapshot::{FileFingerprint, Snapshot, SnapshotError};
+use crate::state::{ServingPair, ServingState, ServingVersion};
+use churn_models::{LoadedModel, ModelError, Registry};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Why a new pair could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The registry or the model artifact could not be read, or the artifact is invalid.
+    #[error("model: {0}")]
+    Model(ModelError),
+    /// The model has no promoted version.
+    #[error("model `{0}` has no promoted version in the registry")]
+    NoPromotion(String),
+    /// The snapshot could not be read.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The snapshot does not fit the model's feature schema.
+    #[error("the feature snapshot does not fit model {model}: {source}")]
+    Mismatch {
+        /// `name@version` of the model.
+        model: String,
+        /// What does not fit.
+        source: ModelError,
+    },
+}
+
+/// The outcome of one reload attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// Nothing changed on disk (or it changed to something that already failed to load).
+    Unchanged,
+    /// A new pair is being served.
+    Swapped(ServingVersion),
+    /// Loading failed; the previous pair (if any) is still served. Holds the error, for logs and
+    /// operators (it may name files).
+    Failed(String),
+}
+
+/// What is on disk now: the promoted version and the snapshot file's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sources {
+    promoted: Result<Option<String>, String>,
+    snapshot: Option<FileFingerprint>,
+}
+
+/// Loads pairs from the registry and the snapshot file, remembering what it loaded last.
+#[derive(Debug)]
+pub struct Loader {
+    registry_dir: PathBuf,
+    model_name: String,
+    snapshot_path: PathBuf,
+    model: Option<Arc<LoadedModel>>,
+    snapshot: Option<Arc<Snapshot>>,
+    failed: Option<Sources>,
+}
+
+impl Loader {
+    /// A loader for model `model_name` of the registry at `registry_dir` and the snapshot at
+    /// `snapshot_path`; nothing is loaded yet.
+    pub fn new(registry_dir: PathBuf, model_name: String, snapshot_path: PathBuf) -> Self {
+        Self {
+            registry_dir,
+            model_name,
+            snapshot_path,
+            model: None,
+            snapshot: None,
+            failed: None,
+        }
+    }
+
+    fn sources(&self) -> Sources {
+        let promoted = Registry::open(&self.registry_dir)
+            .and_then(|registry| registry.promoted_version(&self.model_name))
+            .map_err(|e| e.to_string());
+        Sources {
+            promoted,
+            snapshot: FileFingerprint::of(&self.snapshot_path).ok(),
+        }
+    }
+
+    fn serving(&self) -> Option<Sources> {
+        Some(Sources {
+            promoted: Ok(Some(self.model.as_ref()?.version.clone())),
+            snapshot: self.snapshot.as_ref()?.fingerprint,
+        })
+    }
+
+    /// Loads a new pair if the disk holds something new; with `force`, reads both from disk again
+    /// whatever changed. `Ok(None)` means there was nothing to do.
+    pub fn poll(&mut self, force: bool) -> Result<Option<ServingPair>, LoadError> {
+        let sources = self.sources();
+        if !force && (Some(&sources) == self.serving().as_ref() || Some(&sources) == self.failed.as_ref()) {
+            return Ok(None);
+        }
+        match self.load(&sources, force) {
+            Ok(pair) => {
+                self.failed = None;
+                self.model = Some(pair.model.clone());
+                self.snapshot = Some(pair.snapshot.clone());
+                Ok(Some(pair))
+            }
+            Err(error) => {
+                self.failed = Some(sources);
+                Err(error)
+            }
+        }
+    }
+
+    fn load(&self, sources: &Sources, force: bool) -> Result<ServingPair, LoadError> {
+        let version = match &sources.promoted {
+            Ok(Some(version)) => version.clone(),
+            Ok(None) => return Err(LoadError::NoPromotion(self.model_name.clone())),
+            // Open the registry again for a typed error.
+            Err(_) => match Registry::open(&self.registry_dir).and_then(|r| r.promoted_version(&self.model_name)) {
+                Ok(Some(version)) => version,
+                Ok(None) => return Err(LoadError::NoPromotion(self.model_name.clone())),
+                Err(error) => return Err(LoadError::Model(error)),
+            },
+        };
+        let model = match &self.model {
+            Some(model) if !force && model.version == version => model.clone(),
+            _ => {
+                let registry = Registry::open(&self.registry_dir).map_err(LoadError::Model)?;
+                Arc::new(registry.load(&self.model_name, &version).map_err(LoadError::Model)?)
+            }
+        };
+        let snapshot = match &self.snapshot {
+            Some(snapshot) if !force && snapshot.fingerprint.is_some() && snapshot.fingerprint == sources.snapshot => {
+                snapshot.clone()
+            }
+            _ => Arc::new(Snapshot::read(&self.snapshot_path)?),
+        };
+        let name = format!("{}@{}", model.name, model.version);
+        ServingPair::build(model, snapshot).map_err(|source| LoadError::Mismatch { model: name, source })
+    }
+}
+
+/// A request to reload now.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// Read the model and the snapshot again even if they look unchanged.
+    pub force: bool,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<ReloadOutcome>,
+}
+
+/// Runs one reload attempt on the blocking pool and installs its result.
+pub async fn reload_once(loader: &Arc<Mutex<Loader>>, state: &ServingState, force: bool) -> ReloadOutcome {
+    let task_loader = loader.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut loader = task_loader.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        loader.poll(force)
+    })
+    .await;
+    let outcome = match result {
+        Ok(Ok(None)) => return ReloadOutcome::Unchanged,
+        Ok(Ok(Some(pair))) => {
+            let version = pair.version.clone();
+            tracing::info!(
+                model = %version.model_name,
+                version = %version.model_version,
+                snapshot = %version.snapshot_id,
+                snapshot_as_of = ?version.snapshot_as_of,
+                customers = pair.snapshot.len(),
+                "serving a new model and snapshot"
+            );
+            state.install(Arc::new(pair)).await;
+            ReloadOutcome::Swapped(version)
+        }
+        Ok(Err(error)) => ReloadOutcome::Failed(error_chain(&error)),
+        Err(join_error) => ReloadOutcome::Failed(format!("the loading task failed: {join_error}")),
+    };
+    match &outcome {
+        ReloadOutcome::Swapped(_) => state.metrics().record_reload(true),
+        ReloadOutcome::Failed(error) => {
+            state.metrics().record_reload(false);
+            match state.version() {
+                Some(version) => tracing::error!(
+                    error = %error,
+                    "could not load the new model or snapshot; still serving {}@{} with snapshot {}",
+                    version.model_name,
+                    version.model_version,
+                    version.snapshot_id
+                ),
+                None => tracing::error!(error = %error, "could not load a model and snapshot; not serving yet"),
+            }
+        }
+        ReloadOutcome::Unchanged => {}
+    }
+    outcome
+}
+
+/// Loads at once, then reloads on every `interval` (if any) and on every request, until `shutdown`
+/// turns true.
+pub async fn run(
+    loader: Loader,
+    state: Arc<ServingState>,
+    interval: Option<Duration>,
+    mut requests: mpsc::Receiver<ReloadRequest>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let loader = Arc::new(Mutex::new(loader));
+    reload_once(&loader, &state, false).await;
+    let mut ticker = interval.map(|period| {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    loop {
+        tokio::select! {
+            () = tick(&mut ticker) => {
+                reload_once(&loader, &state, false).await;
+            }
+            request = requests.recv() => match request {
+                Some(ReloadRequest { force, reply }) => {
+                    let outcome = reload_once(&loader, &state, force).await;
+                    let _ = reply.send(outcome);
+                }
+                None => break,
+            },
+            () = stopped(&mut shutdown) => break,
+        }
+    }
+}
+
+/// Waits until `shutdown` turns true (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Waits for the next tick, or forever without a ticker.
+async fn tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(ticker) => {
+            ticker.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// An error and its sources, joined by `: `.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

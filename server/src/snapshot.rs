@@ -1,0 +1,356 @@
+//! The feature snapshot: a feature table held in memory and indexed by customer id.
+//!
+//! A snapshot is the latest feature table (see `churn_features::FeatureTable`), one row per customer. A
+//! table that stacks several as-of dates is accepted too: each customer is then served from their row
+//! with the latest as-of date (of rows with the same date, the last one in the file).
+
+use chrono::NaiveDate;
+use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable};
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The descriptor columns a score carries when the snapshot has them.
+pub const DESCRIPTOR_COLUMNS: [&str; 3] = ["lifecycle_stage", "rfm_segment", "value_tier"];
+
+/// Which descriptor column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Descriptor {
+    /// `lifecycle_stage` (new, active, at risk, lapsed...).
+    LifecycleStage = 0,
+    /// `rfm_segment` (champions, hibernating...).
+    RfmSegment = 1,
+    /// `value_tier` (high, medium, low).
+    ValueTier = 2,
+}
+
+/// What identifies one version of a file on disk without reading it: size, modification time and inode.
+/// Snapshots are replaced by rename, which always changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileFingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileFingerprint {
+    /// The fingerprint of the file at `path` now.
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let metadata = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(Self {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            inode,
+        })
+    }
+}
+
+/// Why a snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The file could not be read.
+    #[error("feature snapshot {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid feature table.
+    #[error(transparent)]
+    Table(#[from] FeatureError),
+    /// The table has no rows.
+    #[error("feature snapshot {0}: no rows")]
+    Empty(PathBuf),
+    /// The file kept changing while it was read.
+    #[error("feature snapshot {0}: the file changed while it was read; it will be read again")]
+    Changing(PathBuf),
+}
+
+/// Customer id → entry, keyed the way the table types its ids.
+#[derive(Debug)]
+enum IdIndex {
+    Int(FxHashMap<i64, u32>),
+    Str(FxHashMap<String, u32>),
+}
+
+/// A feature table in memory, indexed by customer id.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The file's fingerprint when it was read.
+    pub fingerprint: Option<FileFingerprint>,
+    /// First 16 hex characters of the SHA-256 of the file's bytes.
+    pub id: String,
+    /// The table.
+    pub table: FeatureTable,
+    /// The latest as-of date among the served rows, if the table has dates.
+    pub as_of: Option<NaiveDate>,
+    /// The table row of each entry (one entry per customer).
+    rows: Vec<usize>,
+    index: IdIndex,
+    descriptors: [Option<usize>; 3],
+}
+
+impl Snapshot {
+    /// Reads and indexes the feature table at `path`.
+    pub fn read(path: &Path) -> Result<Self, SnapshotError> {
+        let io = |source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        // A snapshot replaced while it is read would give a table that does not match its id: read until
+        // the file stays the same from start to end.
+        for _ in 0..3 {
+            let before = FileFingerprint::of(path).map_err(io)?;
+            let id = file_id(path).map_err(io)?;
+            let table = FeatureTable::read_parquet(path)?;
+            if FileFingerprint::of(path).map_err(io)? == before {
+                return Self::from_table(table, path, id, Some(before));
+            }
+        }
+        Err(SnapshotError::Changing(path.to_path_buf()))
+    }
+
+    /// Indexes a table already in memory; `id` names this version of the data.
+    pub fn from_table(
+        table: FeatureTable,
+        path: &Path,
+        id: String,
+        fingerprint: Option<FileFingerprint>,
+    ) -> Result<Self, SnapshotError> {
+        if table.is_empty() {
+            return Err(SnapshotError::Empty(path.to_path_buf()));
+        }
+        // The row of each customer: the latest as-of date, and the last row of that date.
+        let newer = |candidate: usize, current: usize| table.as_of[candidate] >= table.as_of[current];
+        let mut rows = Vec::new();
+        let index = match &table.customer_ids {
+            CustomerIds::Int(ids) => {
+                let mut map = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
+                for (row, id) in ids.iter().enumerate() {
+                    choose_row(&mut map, &mut rows, *id, row, newer);
+                }
+                IdIndex::Int(map)
+            }
+            CustomerIds::Str(ids) => {
+                let mut map = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
+                for (row, id) in ids.iter().enumerate() {
+                    choose_row(&mut map, &mut rows, id.clone(), row, newer);
+                }
+                IdIndex::Str(map)
+            }
+        };
+        let as_of = rows.iter().filter_map(|&row| table.as_of[row]).max();
+        let descriptors = DESCRIPTOR_COLUMNS.map(|name| {
+            table.columns.iter().position(|column| {
+                column.name == name && matches!(column.values, ColumnValues::Categorical(_))
+            })
+        });
+        Ok(Self {
+            path: path.to_path_buf(),
+            fingerprint,
+            id,
+            table,
+            as_of,
+            rows,
+            index,
+            descriptors,
+        })
+    }
+
+    /// Number of customers.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when the snapshot holds no customer (never the case for a loaded snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The entry of `customer_id`, if the snapshot has the customer. For integer ids, the id must be
+    /// written in canonical decimal (`42`, not `042` or `+42`).
+    pub fn lookup(&self, customer_id: &str) -> Option<usize> {
+        let entry = match &self.index {
+            IdIndex::Int(map) => {
+                let id: i64 = customer_id.parse().ok()?;
+                if id.to_string() != customer_id {
+                    return None;
+                }
+                map.get(&id)
+            }
+            IdIndex::Str(map) => map.get(customer_id),
+        };
+        entry.map(|&entry| entry as usize)
+    }
+
+    /// The table rows served, one per customer, in entry order.
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+
+    /// The table row of `entry`.
+    pub fn table_row(&self, entry: usize) -> usize {
+        self.rows[entry]
+    }
+
+    /// The customer id of `entry`, as text.
+    pub fn customer_id(&self, entry: usize) -> String {
+        self.table.customer_id_string(self.rows[entry])
+    }
+
+    /// The as-of date of `entry`'s features.
+    pub fn customer_as_of(&self, entry: usize) -> Option<NaiveDate> {
+        self.table.as_of[self.rows[entry]]
+    }
+
+    /// The value of a descriptor column for `entry`, when the snapshot has the column and the value.
+    pub fn descriptor(&self, entry: usize, which: Descriptor) -> Option<&str> {
+        let column = self.descriptors[which as usize]?;
+        match &self.table.columns[column].values {
+            ColumnValues::Categorical(values) => values[self.rows[entry]].as_deref(),
+            ColumnValues::Numeric(_) => None,
+        }
+    }
+}
+
+/// Records `row` as `key`'s row unless the row already chosen for `key` is newer.
+fn choose_row<K: std::hash::Hash + Eq>(
+    map: &mut FxHashMap<K, u32>,
+    rows: &mut Vec<usize>,
+    key: K,
+    row: usize,
+    newer: impl Fn(usize, usize) -> bool,
+) {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(rows.len() as u32);
+            rows.push(row);
+        }
+        std::collections::hash_map::Entry::Occupied(slot) => {
+            let entry = *slot.get() as usize;
+            if newer(row, rows[entry]) {
+                rows[entry] = row;
+            }
+        }
+    }
+}
+
+/// First 16 hex characters of the SHA-256 of a file's bytes.
+fn file_id(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use churn_features::{ColumnRole, FeatureColumn};
+
+    fn date(day: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(2024, 1, day)
+    }
+
+    fn table(ids: CustomerIds, as_of: Vec<Option<NaiveDate>>, spend: Vec<f64>) -> FeatureTable {
+        let rows = as_of.len();
+        FeatureTable {
+            customer_ids: ids,
+            as_of,
+            labels: vec![None; rows],
+            columns: vec![
+                FeatureColumn {
+                    name: "total_spend".into(),
+                    role: ColumnRole::Numeric,
+                    description: None,
+                    values: ColumnValues::Numeric(spend.into_iter().map(Some).collect()),
+                },
+                FeatureColumn {
+                    name: "rfm_segment".into(),
+                    role: ColumnRole::Descriptor,
+                    description: None,
+                    values: ColumnValues::Categorical(
+                        (0..rows).map(|i| (i % 2 == 0).then(|| format!("segment-{i}"))).collect(),
+                    ),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn each_customer_is_served_from_their_latest_row() {
+        let table = table(
+            CustomerIds::Int(vec![7, 8, 7, 7]),
+            vec![date(1), date(2), date(3), date(2)],
+            vec![1.0, 2.0, 3.0, 4.0],
+        );
+        let snapshot = Snapshot::from_table(table, Path::new("s.parquet"), "abc".into(), None).expect("index");
+        assert_eq!(snapshot.len(), 2);
+        let seven = snapshot.lookup("7").expect("7");
+        assert_eq!(snapshot.table_row(seven), 2);
+        assert_eq!(snapshot.customer_as_of(seven), date(3));
+        assert_eq!(snapshot.as_of, date(3));
+        assert_eq!(snapshot.customer_id(seven), "7");
+        assert_eq!(snapshot.descriptor(seven, Descriptor::RfmSegment), Some("segment-2"));
+        assert_eq!(snapshot.descriptor(seven, Descriptor::ValueTier), None);
+        let eight = snapshot.lookup("8").expect("8");
+        assert_eq!(snapshot.descriptor(eight, Descriptor::RfmSegment), None);
+        for absent in ["9", "07", "+7", "", "seven", "99999999999999999999"] {
+            assert_eq!(snapshot.lookup(absent), None, "{absent}");
+        }
+    }
+
+    #[test]
+    fn string_ids_are_matched_exactly() {
+        let table = table(
+            CustomerIds::Str(vec!["C-1".into(), "c-1".into()]),
+            vec![None, None],
+            vec![1.0, 2.0],
+        );
+        let snapshot = Snapshot::from_table(table, Path::new("s.parquet"), "abc".into(), None).expect("index");
+        assert_eq!(snapshot.lookup("C-1"), Some(0));
+        assert_eq!(snapshot.lookup("c-1"), Some(1));
+        assert_eq!(snapshot.lookup("C-1 "), None);
+        assert_eq!(snapshot.as_of, None);
+    }
+
+    #[test]
+    fn reading_a_file_names_it_and_fingerprints_change_on_replace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("snapshot.parquet");
+        let error = Snapshot::read(&path).expect_err("missing");
+        assert!(error.to_string().contains("snapshot.parquet"), "{error}");
+
+        table(CustomerIds::Int(vec![1]), vec![date(1)], vec![1.0])
+            .write_parquet(&path)
+            .expect("write");
+        let first = Snapshot::read(&path).expect("read");
+        assert_eq!(first.len(), 1);
+        assert_eq!(first.id.len(), 16);
+        table(CustomerIds::Int(vec![1, 2]), vec![date(1), date(1)], vec![1.0, 2.0])
+            .write_parquet(&path)
+            .expect("rewrite");
+        let second = Snapshot::read(&path).expect("read");
+        assert_ne!(first.fingerprint, second.fingerprint);
+        assert_ne!(first.id, second.id);
+
+        std::fs::write(&path, b"not parquet").expect("corrupt");
+        assert!(Snapshot::read(&path).is_err());
+    }
+}

@@ -1,0 +1,498 @@
+//! Each RPC of `churn.v1.ScoringService` against a server on 127.0.0.1, with the generated client, and
+//! each error code a caller can meet.
+
+mod common;
+
+use churn_models::FeatureValue as ModelValue;
+use churn_server::proto::{
+    self, GetModelInfoRequest, PingRequest, ScoreBatchRequest, ScoreFeaturesRequest, ScoreRequest,
+    feature_value::Kind as ValueKind, score_batch_result::Outcome,
+};
+use common::{Fixture, Ids, MODEL};
+use std::collections::HashMap;
+use tonic::Code;
+use tonic::codec::CompressionEncoding;
+
+fn number(value: f64) -> proto::FeatureValue {
+    proto::FeatureValue {
+        kind: Some(ValueKind::Number(value)),
+    }
+}
+
+fn text(value: &str) -> proto::FeatureValue {
+    proto::FeatureValue {
+        kind: Some(ValueKind::Text(value.into())),
+    }
+}
+
+fn missing() -> proto::FeatureValue {
+    proto::FeatureValue {
+        kind: Some(ValueKind::Missing(true)),
+    }
+}
+
+/// The features of row `row` of the fixture table as a ScoreFeatures request map.
+fn request_features(fixture: &Fixture, row: usize) -> HashMap<String, proto::FeatureValue> {
+    let mut features = HashMap::new();
+    for column in &fixture.table.columns {
+        let value = match &column.values {
+            churn_features::ColumnValues::Numeric(values) => values[row].map_or_else(missing, number),
+            churn_features::ColumnValues::Categorical(values) => values[row].as_deref().map_or_else(missing, text),
+        };
+        if column.role != churn_features::ColumnRole::Descriptor {
+            features.insert(column.name.clone(), value);
+        }
+    }
+    features
+}
+
+#[tokio::test]
+async fn score_answers_with_the_model_probability_reasons_descriptors_and_versions() {
+    let fixture = Fixture::new(300, Ids::Int);
+    let artifact = fixture.registry().load(MODEL, "v1").expect("model").artifact;
+    let expected = common::expected_probabilities(&artifact, &fixture.table);
+    let explanations = artifact.explain(&fixture.table).expect("explain");
+    let server = common::start_serving(fixture.config()).await;
+    let mut client = common::client(server.local_addr()).await;
+
+    for row in [0, 1, 17, 299] {
+        let id = common::customer_id(Ids::Int, row);
+        let response = client
+            .score(ScoreRequest {
+                customer_id: id.clone(),
+                max_reasons: 4,
+            })
+            .await
+            .expect("score")
+            .into_inner();
+        let score = response.score.expect("score");
+        assert_eq!(score.customer_id, id);
+        assert!((score.churn_probability - expected[row]).abs() <= 1e-12, "row {row}");
+        assert_eq!(score.risk_band, artifact.risk_band(expected[row]));
+        assert_eq!(score.above_threshold, expected[row] >= artifact.threshold);
+        let want: Vec<_> = explanations[row].top_reasons(4).collect();
+        assert_eq!(score.reasons.len(), want.len(), "row {row}");
+        for (got, want) in score.reasons.iter().zip(want) {
+            assert_eq!(got.feature, want.feature);
+            assert_eq!(got.value, want.value.to_string());
+            assert!((got.contribution - want.contribution).abs() <= 1e-12);
+            assert!(got.contribution > 0.0);
+        }
+        let descriptor = |name: &str| match &fixture.table.column(name).expect("descriptor").values {
+            churn_features::ColumnValues::Categorical(values) => values[row].clone().unwrap_or_default(),
+            churn_features::ColumnValues::Numeric(_) => unreachable!("descriptors are text"),
+        };
+        assert_eq!(score.lifecycle_stage, descriptor("lifecycle_stage"));
+        assert_eq!(score.rfm_segment, descriptor("rfm_segment"));
+        assert_eq!(score.value_tier, descriptor("value_tier"));
+        assert_eq!(score.as_of_date, "2024-03-31");
+        let version = response.version.expect("version");
+        assert_eq!(version.model_name, MODEL);
+        assert_eq!(version.model_version, "v1");
+        assert_eq!(version.snapshot_as_of_date, "2024-03-31");
+        assert_eq!(version.snapshot_id.len(), 16);
+    }
+
+    // max_reasons = 0 gives the default (3), and larger requests are capped (20).
+    let default = client
+        .score(ScoreRequest {
+            customer_id: "1000".into(),
+            max_reasons: 0,
+        })
+        .await
+        .expect("score")
+        .into_inner();
+    assert_eq!(
+        default.score.expect("score").reasons.len(),
+        explanations[0].top_reasons(3).count()
+    );
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn score_refuses_unknown_and_empty_ids() {
+    let fixture = Fixture::new(50, Ids::Int);
+    let server = common::start_serving(fixture.config()).await;
+    let mut client = common::client(server.local_addr()).await;
+
+    let unknown = client
+        .score(ScoreRequest {
+            customer_id: "999999".into(),
+            max_reasons: 0,
+        })
+        .await
+        .expect_err("unknown id");
+    assert_eq!(unknown.code(), Code::NotFound);
+    assert!(unknown.message().contains("999999"), "{}", unknown.message());
+
+    let empty = client
+        .score(ScoreRequest {
+            customer_id: String::new(),
+            max_reasons: 0,
+        })
+        .await
+        .expect_err("empty id");
+    assert_eq!(empty.code(), Code::InvalidArgument);
+
+    let metrics = server.metrics();
+    assert_eq!(metrics.requests("Score", Code::NotFound), 1);
+    assert_eq!(metrics.requests("Score", Code::InvalidArgument), 1);
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn score_batch_reports_bad_ids_inside_the_answer_and_refuses_oversized_batches() {
+    let fixture = Fixture::new(200, Ids::Str);
+    let artifact = fixture.registry().load(MODEL, "v1").expect("model").artifact;
+    let expected = common::expected_probabilities(&artifact, &fixture.table);
+    let mut config = fixture.config();
+    config.limits.max_batch_size = 150;
+    let server = common::start_serving(config).await;
+    let mut client = common::client(server.local_addr()).await;
+
+    // Long enough to take the parallel path, with an unknown and an empty id in the middle.
+    let mut ids: Vec<String> = (0..120).map(|i| common::customer_id(Ids::Str, i)).collect();
+    ids.insert(60, "nobody".into());
+    ids.insert(61, String::new());
+    let response = client
+        .score_batch(ScoreBatchRequest {
+            customer_ids: ids.clone(),
+            max_reasons: 2,
+        })
+        .await
+        .expect("batch")
+        .into_inner();
+    assert_eq!(response.results.len(), ids.len());
+    assert_eq!(response.version.expect("version").model_version, "v1");
+    for (result, id) in response.results.iter().zip(&ids) {
+        assert_eq!(&result.customer_id, id);
+        match (result.outcome.as_ref().expect("outcome"), id.as_str()) {
+            (Outcome::Error(error), "nobody") => assert_eq!(error.code, Code::NotFound as i32),
+            (Outcome::Error(error), "") => assert_eq!(error.code, Code::InvalidArgument as i32),
+            (Outcome::Score(score), id) => {
+                let row: usize = id.trim_start_matches("cust-").parse::<usize>().expect("number") - 1000;
+                assert!((score.churn_probability - expected[row]).abs() <= 1e-12);
+                assert!(score.reasons.len() <= 2);
+            }
+            (other, id) => panic!("unexpected outcome {other:?} for `{id}`"),
+        }
+    }
+
+    // A short batch (sequential path) gives the same scores.
+    let short = client
+        .score_batch(ScoreBatchRequest {
+            customer_ids: ids[..3].to_vec(),
+            max_reasons: 2,
+        })
+        .await
+        .expect("short batch")
+        .into_inner();
+    assert_eq!(short.results[..], response.results[..3]);
+
+    let empty = client
+        .score_batch(ScoreBatchRequest {
+            customer_ids: Vec::new(),
+            max_reasons: 0,
+        })
+        .await
+        .expect("empty batch")
+        .into_inner();
+    assert!(empty.results.is_empty());
+
+    let too_many = client
+        .score_batch(ScoreBatchRequest {
+            customer_ids: vec!["cust-001000".into(); 151],
+            max_reasons: 0,
+        })
+        .await
+        .expect_err("over the limit");
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    assert!(too_many.message().contains("150"), "{}", too_many.message());
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn score_features_scores_supplied_features_and_names_every_bad_one() {
+    let fixture = Fixture::new(100, Ids::Int);
+    let model = fixture.registry().load(MODEL, "v1").expect("model");
+    let server = common::start_serving(fixture.config()).await;
+    let mut client = common::client(server.local_addr()).await;
+
+    let row = 5;
+    let features = request_features(&fixture, row);
+    let response = client
+        .score_features(ScoreFeaturesRequest {
+            features: features.clone(),
+            max_reasons: 3,
+        })
+        .await
+        .expect("score features")
+        .into_inner();
+    let score = response.score.expect("score");
+    let model_row: churn_models::FeatureRow = features
+        .iter()
+        .map(|(name, value)| {
+            let value = match value.kind.clone().expect("set") {
+                ValueKind::Number(v) => ModelValue::Number(v),
+                ValueKind::Text(t) => ModelValue::Text(t),
+                ValueKind::Missing(_) => ModelValue::Missing,
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let expected = model.predict_proba_row(&model_row).expect("predict");
+    assert!((score.churn_probability - expected).abs() <= 1e-12);
+    let explanation = model.explain_row(&model_row).expect("explain");
+    let reasons: Vec<_> = explanation.top_reasons(3).map(|r| r.feature.clone()).collect();
+    assert_eq!(score.reasons.iter().map(|r| r.feature.clone()).collect::<Vec<_>>(), reasons);
+    assert_eq!(score.customer_id, "");
+    assert_eq!(score.rfm_segment, "");
+    assert_eq!(response.version.expect("version").model_version, "v1");
+
+    // The same customer scored by id gets the same probability.
+    let by_id = client
+        .score(ScoreRequest {
+            customer_id: common::customer_id(Ids::Int, row),
+            max_reasons: 0,
+        })
+        .await
+        .expect("score")
+        .into_inner();
+    assert!((by_id.score.expect("score").churn_probability - score.churn_probability).abs() <= 1e-12);
+
+    let refuse = |features: HashMap<String, proto::FeatureValue>| {
+        let mut client = client.clone();
+        async move {
+            client
+                .score_features(ScoreFeaturesRequest {
+                    features,
+                    max_reasons: 0,
+                })
+                .await
+                .expect_err("must be refused")
+        }
+    };
+
+    let mut bad = features.clone();
+    bad.remove("tenure_days");
+    bad.remove("plan");
+    let status = refuse(bad).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("`plan`") && status.message().contains("`tenure_days`"), "{}", status.message());
+
+    let mut bad = features.clone();
+    bad.insert("shoe_size".into(), number(44.0));
+    bad.insert("rfm_segment".into(), text("champions"));
+    let status = refuse(bad).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("`rfm_segment`, `shoe_size`"), "{}", status.message());
+
+    let mut bad = features.clone();
+    bad.insert("total_spend".into(), number(f64::NAN));
+    bad.insert("tenure_days".into(), number(f64::INFINITY));
+    let status = refuse(bad).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("`total_spend`") && status.message().contains("`tenure_days`"), "{}", status.message());
+
+    let mut bad = features.clone();
+    bad.insert("purchases_90d".into(), text("many"));
+    let status = refuse(bad).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("purchases_90d"), "{}", status.message());
+
+    let mut bad = features;
+    bad.insert("plan".into(), proto::FeatureValue { kind: None });
+    let status = refuse(bad).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("`plan`"), "{}", status.message());
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn model_info_describes_schema_versions_and_limits() {
+    let fixture = Fixture::new(80, Ids::Int);
+    let model = fixture.registry().load(MODEL, "v1").expect("model");
+    let server = common::start_serving(fixture.config()).await;
+    let mut client = common::client(server.local_addr()).await;
+    let info = client
+        .get_model_info(GetModelInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert_eq!(info.model_kind, "logistic");
+    assert_eq!(info.contribution_scale, "logit");
+    let names: Vec<_> = info.features.iter().map(|f| f.name.as_str()).collect();
+    let schema: Vec<_> = model.schema().feature_names().collect();
+    assert_eq!(names, schema);
+    assert!(names.contains(&"plan") && !names.contains(&"rfm_segment"));
+    let plan = info.features.iter().find(|f| f.name == "plan").expect("plan");
+    assert_eq!(plan.kind, "categorical");
+    assert_eq!(info.threshold, model.threshold());
+    assert_eq!(info.risk_bands.len(), model.risk_bands().bands().len());
+    assert_eq!(info.snapshot_customers, 80);
+    assert_eq!(info.max_batch_size, 10_000);
+    assert_eq!(info.created_at, model.artifact.created_at);
+    let version = info.version.expect("version");
+    assert_eq!((version.model_name.as_str(), version.model_version.as_str()), (MODEL, "v1"));
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn ping_answers_and_gzip_is_spoken_both_ways() {
+    let fixture = Fixture::new(30, Ids::Int);
+    let server = common::start_serving(fixture.config()).await;
+    let mut client = common::client(server.local_addr())
+        .await
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    client.ping(PingRequest { hold_ms: 0 }).await.expect("ping");
+    let response = client
+        .score_batch(ScoreBatchRequest {
+            customer_ids: (0..30).map(|i| common::customer_id(Ids::Int, i)).collect(),
+            max_reasons: 3,
+        })
+        .await
+        .expect("compressed batch");
+    assert_eq!(
+        response.metadata().get("grpc-encoding").map(|v| v.to_str().expect("ascii")),
+        Some("gzip")
+    );
+    assert_eq!(response.into_inner().results.len(), 30);
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn scoring_is_unavailable_until_a_version_is_promoted() {
+    let fixture = Fixture::empty(40, Ids::Int);
+    let server = churn_server::start(fixture.config()).await.expect("start");
+    let mut client = common::client(server.local_addr()).await;
+    // The first load attempt fails (nothing promoted); wait for it to be counted.
+    common::wait_until("the first load attempt", || server.metrics().reloads(false) >= 1).await;
+    assert_eq!(common::health(server.local_addr()).await, common::ServingStatus::NotServing);
+    let status = client
+        .score(ScoreRequest {
+            customer_id: "1000".into(),
+            max_reasons: 0,
+        })
+        .await
+        .expect_err("nothing loaded");
+    assert_eq!(status.code(), Code::Unavailable);
+    let status = client
+        .get_model_info(GetModelInfoRequest {})
+        .await
+        .expect_err("nothing loaded");
+    assert_eq!(status.code(), Code::Unavailable);
+
+    let version = fixture.save(&common::train_model(&fixture.table, common::Kind::Logistic(1.0)));
+    fixture.promote(&version);
+    let outcome = server.reload(false).await;
+    assert!(matches!(outcome, churn_server::reload::ReloadOutcome::Swapped(_)), "{outcome:?}");
+    assert_eq!(common::health(server.local_addr()).await, common::ServingStatus::Serving);
+    client
+        .score(ScoreRequest {
+            customer_id: "1000".into(),
+            max_reasons: 0,
+        })
+        .await
+        .expect("served after the promotion");
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn overload_is_shed_with_resource_exhausted() {
+    let fixture = Fixture::new(30, Ids::Int);
+    let mut config = fixture.config();
+    config.limits.max_concurrent_requests = 1;
+    let server = common::start_serving(config).await;
+    let mut client = common::client(server.local_addr()).await;
+
+    // One long call takes the only slot...
+    let mut holder = client.clone();
+    let held = tokio::spawn(async move { holder.ping(PingRequest { hold_ms: 600_000 }).await });
+    common::wait_until("the held call to be in flight", || server.metrics().in_flight() == 1).await;
+    // ...so the next is refused at once rather than queued.
+    let status = client
+        .score(ScoreRequest {
+            customer_id: "1000".into(),
+            max_reasons: 0,
+        })
+        .await
+        .expect_err("shed");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(server.metrics().requests("Score", Code::ResourceExhausted), 1);
+
+    // The client giving up frees the slot.
+    held.abort();
+    common::wait_until("the slot to be freed", || server.metrics().in_flight() == 0).await;
+    client
+        .score(ScoreRequest {
+            customer_id: "1000".into(),
+            max_reasons: 0,
+        })
+        .await
+        .expect("served once the slot is free");
+    assert_eq!(server.metrics().requests("Ping", Code::Cancelled), 1);
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn calls_past_their_deadline_end_with_deadline_exceeded() {
+    let fixture = Fixture::new(30, Ids::Int);
+    let mut config = fixture.config();
+    config.limits.request_timeout = std::time::Duration::from_millis(50);
+    let server = common::start_serving(config).await;
+    let mut client = common::client(server.local_addr()).await;
+    let status = client
+        .ping(PingRequest { hold_ms: 600_000 })
+        .await
+        .expect_err("server deadline");
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(server.metrics().requests("Ping", Code::DeadlineExceeded), 1);
+    // Calls within the deadline are unaffected.
+    client.ping(PingRequest { hold_ms: 0 }).await.expect("fast call");
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused() {
+    let fixture = Fixture::new(30, Ids::Int);
+    let mut config = fixture.config();
+    config.limits.max_message_bytes = 1024;
+    let server = common::start_serving(config).await;
+    let mut client = common::client(server.local_addr()).await;
+    let status = client
+        .score_batch(ScoreBatchRequest {
+            customer_ids: vec!["1000".into(); 500],
+            max_reasons: 0,
+        })
+        .await
+        .expect_err("request too large");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    // An answer over the limit is refused too, rather than sent.
+    let status = client
+        .score_batch(ScoreBatchRequest {
+            customer_ids: vec!["1000".into(); 30],
+            max_reasons: 5,
+        })
+        .await
+        .expect_err("response too large");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    client
+        .score(ScoreRequest {
+            customer_id: "1000".into(),
+            max_reasons: 0,
+        })
+        .await
+        .expect("small calls pass");
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
