@@ -1,0 +1,210 @@
+//! Bad input: every failure names the file and the column, row or key, and nothing panics.
+
+mod common;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use common::*;
+use churn_features::{Config, OnInvalid};
+use proptest::prelude::*;
+use std::path::Path;
+use std::sync::Arc;
+
+fn tx_with(dir: &Path, ids: Vec<Option<&str>>, ts: Vec<Option<i64>>, amounts: Vec<Option<f64>>) {
+    let ids: ArrayRef = Arc::new(StringArray::from(ids));
+    let ts: ArrayRef = Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC"));
+    let amounts: ArrayRef = Arc::new(Float64Array::from(amounts));
+    write_batch(&dir.join("tx.parquet"), vec![("customer_id", ids), ("ts", ts), ("amount", amounts)]);
+}
+
+fn error_of(dir: &Path, on_invalid: OnInvalid) -> String {
+    let config = config(dir, TX_CONFIG);
+    match build(&config, &["2024-01-02"], Some(1), on_invalid) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_mentions(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(message.contains(part), "`{message}` should mention `{part}`");
+    }
+}
+
+#[test]
+fn missing_column_is_named_with_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(dir.path(), &[("a", "2024-01-01", 1.0)]);
+    let config = config(dir.path(), &TX_CONFIG.replace("amount = \"amount\"", "amount = \"amt\""));
+    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail).expect_err("missing").to_string();
+    assert_mentions(&message, &["tx.parquet", "`amt`", "transactions.amount", "customer_id, ts, amount"]);
+}
+
+#[test]
+fn wrong_column_type_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_batch(
+        &dir.path().join("tx.parquet"),
+        vec![("customer_id", strings(&["a"])), ("ts", timestamps(&["2024-01-01"])), ("amount", strings(&["12.5"]))],
+    );
+    let message = error_of(dir.path(), OnInvalid::Fail);
+    assert_mentions(&message, &["tx.parquet", "`amount`", "Utf8", "a number"]);
+}
+
+#[test]
+fn null_ids_fail_with_the_row_or_are_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let day = micros("2024-01-01");
+    tx_with(
+        dir.path(),
+        vec![Some("a"), None, Some("b"), None],
+        vec![Some(day), Some(day), Some(day + 86_400_000_000), Some(day)],
+        vec![Some(1.0); 4],
+    );
+    let message = error_of(dir.path(), OnInvalid::Fail);
+    assert_mentions(&message, &["tx.parquet", "`customer_id`", "row 1", "null customer id"]);
+    let config = config(dir.path(), TX_CONFIG);
+    let (table, summary) = build(&config, &["2024-01-02"], None, OnInvalid::Skip).expect("skip");
+    assert_eq!(table.len(), 2);
+    assert_eq!(summary.rows_rejected.get("transactions.customer_id: null customer id"), Some(&2));
+}
+
+#[test]
+fn null_timestamps_fail_with_the_row_or_are_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let day = micros("2024-01-01");
+    tx_with(
+        dir.path(),
+        vec![Some("a"), Some("b"), Some("c")],
+        vec![Some(day), Some(day + 86_400_000_000), None],
+        vec![Some(1.0); 3],
+    );
+    let message = error_of(dir.path(), OnInvalid::Fail);
+    assert_mentions(&message, &["tx.parquet", "`ts`", "row 2", "null timestamp"]);
+    let config = config(dir.path(), TX_CONFIG);
+    let (_, summary) = build(&config, &["2024-01-02"], None, OnInvalid::Skip).expect("skip");
+    assert_eq!(summary.rows_rejected.get("transactions.ts: null timestamp"), Some(&1));
+}
+
+#[test]
+fn unparseable_string_timestamps_are_rejected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_batch(
+        &dir.path().join("tx.parquet"),
+        vec![
+            ("customer_id", strings(&["a", "b"])),
+            ("ts", strings(&["2024-01-01T10:00:00Z", "01/02/2024"])),
+            ("amount", floats(&[1.0, 2.0])),
+        ],
+    );
+    let message = error_of(dir.path(), OnInvalid::Fail);
+    assert_mentions(&message, &["`ts`", "row 1", "ISO-8601"]);
+}
+
+#[test]
+fn nan_and_infinite_amounts_are_rejected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let day = micros("2024-01-01");
+    for (bad, reason) in [(f64::NAN, "NaN"), (f64::INFINITY, "infinite"), (f64::NEG_INFINITY, "infinite")] {
+        tx_with(
+            dir.path(),
+            vec![Some("a"), Some("b")],
+            vec![Some(day), Some(day + 86_400_000_000)],
+            vec![Some(1.0), Some(bad)],
+        );
+        let message = error_of(dir.path(), OnInvalid::Fail);
+        assert_mentions(&message, &["tx.parquet", "`amount`", "row 1", reason]);
+    }
+}
+
+#[test]
+fn empty_file_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    tx_with(dir.path(), vec![], vec![], vec![]);
+    let message = error_of(dir.path(), OnInvalid::Fail);
+    assert_mentions(&message, &["tx.parquet", "no rows"]);
+}
+
+#[test]
+fn truncated_and_non_parquet_files_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(dir.path(), &[("a", "2024-01-01", 1.0), ("b", "2024-01-02", 2.0)]);
+    let path = dir.path().join("tx.parquet");
+    let bytes = std::fs::read(&path).expect("read");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
+    assert_mentions(&error_of(dir.path(), OnInvalid::Fail), &["tx.parquet", "not a readable Parquet file"]);
+    std::fs::write(&path, "customer_id,ts,amount\na,2024-01-01,1.0\n").expect("csv");
+    assert_mentions(&error_of(dir.path(), OnInvalid::Fail), &["tx.parquet", "not a readable Parquet file"]);
+}
+
+#[test]
+fn missing_file_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert_mentions(&error_of(dir.path(), OnInvalid::Fail), &["tx.parquet"]);
+}
+
+#[test]
+fn unknown_config_key_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("churn.toml");
+    std::fs::write(&path, format!("{TX_CONFIG}order = \"order_id\"\n")).expect("write");
+    let message = Config::load(&path).expect_err("unknown key").to_string();
+    assert_mentions(&message, &["churn.toml", "order"]);
+}
+
+#[test]
+fn as_of_outside_the_data_range_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(dir.path(), &[("a", "2024-01-01", 1.0), ("b", "2024-01-10", 2.0)]);
+    let config = config(dir.path(), TX_CONFIG);
+    for as_of in ["2023-12-31", "2024-01-11"] {
+        let message = build(&config, &[as_of], None, OnInvalid::Fail).expect_err("outside").to_string();
+        assert_mentions(&message, &[as_of, "outside the data range 2024-01-01 .. 2024-01-10"]);
+    }
+}
+
+#[test]
+fn mixed_id_types_across_inputs_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(dir.path(), &[("a", "2024-01-01", 1.0)]);
+    let ids: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+    write_batch(
+        &dir.path().join("events.parquet"),
+        vec![("customer_id", ids), ("ts", timestamps(&["2024-01-01"])), ("event_type", strings(&["login"]))],
+    );
+    let config = config(dir.path(), &format!("{TX_CONFIG}{EVENTS_CONFIG}"));
+    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail).expect_err("mixed").to_string();
+    assert_mentions(&message, &["events.parquet", "integer customer ids"]);
+}
+
+#[test]
+fn duplicate_customers_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_batch(
+        &dir.path().join("customers.parquet"),
+        vec![("id", strings(&["a", "b", "a"])), ("plan", strings(&["x", "y", "z"])), ("churned", floats(&[0.0, 1.0, 0.0]))],
+    );
+    let text = "[customers]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\n\
+                [labels]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\nlabel = \"churned\"\n";
+    let config = config(dir.path(), text);
+    let message = build(&config, &[], None, OnInvalid::Fail).expect_err("duplicate");
+    assert_mentions(&message.to_string(), &["customers.parquet", "`a`", "rows 0 and 2"]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Random bytes (and random bytes behind a valid Parquet magic number) never panic.
+    #[test]
+    fn random_bytes_are_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096), magic in any::<bool>()) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut content = bytes;
+        if magic {
+            content.splice(0..0, *b"PAR1");
+            content.extend_from_slice(b"PAR1");
+        }
+        std::fs::write(dir.path().join("tx.parquet"), &content).expect("write");
+        let config = config(dir.path(), TX_CONFIG);
+        let outcome = build(&config, &["2024-01-01"], None, OnInvalid::Fail);
+        prop_assert!(outcome.is_err());
+    }
+}

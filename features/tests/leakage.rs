@@ -1,0 +1,115 @@
+//! No leakage: adding or removing rows dated after the as-of date changes no feature value of any
+//! customer (labels may change: they are meant to look ahead).
+
+mod common;
+
+use chrono::Days;
+use common::*;
+use churn_features::{FeatureTable, OnInvalid};
+use proptest::prelude::*;
+
+const START: &str = "2024-01-01";
+const KINDS: [&str; 3] = ["login", "support_ticket", "complaint"];
+
+#[derive(Debug, Clone)]
+struct Tx {
+    customer: u8,
+    day: u32,
+    hour: u32,
+    amount: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    customer: u8,
+    day: u32,
+    kind: usize,
+}
+
+fn tx_strategy(days: std::ops::Range<u32>) -> impl Strategy<Value = Tx> {
+    (0u8..6, days, 0u32..24, -50.0f64..200.0).prop_map(|(customer, day, hour, amount)| Tx {
+        customer,
+        day,
+        hour,
+        amount: (amount * 100.0).round() / 100.0,
+    })
+}
+
+fn event_strategy(days: std::ops::Range<u32>) -> impl Strategy<Value = Event> {
+    (0u8..6, days, 0usize..KINDS.len()).prop_map(|(customer, day, kind)| Event { customer, day, kind })
+}
+
+fn timestamp(day: u32, hour: u32) -> String {
+    let date = date(START) + Days::new(u64::from(day));
+    format!("{date}T{hour:02}:30:00")
+}
+
+/// Builds features as of `as_of_day` from the given rows, plus an anchor purchase on the as-of day so the
+/// date stays inside the data range whatever is removed.
+fn features(dir: &std::path::Path, txs: &[Tx], events: &[Event], as_of_day: u32) -> FeatureTable {
+    let ids: Vec<String> = txs.iter().map(|t| format!("c{}", t.customer)).collect();
+    let stamps: Vec<String> = txs.iter().map(|t| timestamp(t.day, t.hour)).collect();
+    let anchor = timestamp(as_of_day, 12);
+    let mut tx_rows: Vec<(&str, &str, f64)> = vec![("anchor", anchor.as_str(), 1.0)];
+    tx_rows.extend(txs.iter().enumerate().map(|(i, t)| (ids[i].as_str(), stamps[i].as_str(), t.amount)));
+    write_transactions(dir, &tx_rows);
+    let event_ids: Vec<String> = events.iter().map(|e| format!("c{}", e.customer)).collect();
+    let event_stamps: Vec<String> = events.iter().map(|e| timestamp(e.day, 9)).collect();
+    let mut event_rows: Vec<(&str, &str, &str)> = vec![("anchor", anchor.as_str(), "login")];
+    event_rows.extend(
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (event_ids[i].as_str(), event_stamps[i].as_str(), KINDS[e.kind])),
+    );
+    write_events(dir, &event_rows);
+    let config = config(dir, &format!("{TX_CONFIG}{EVENTS_CONFIG}"));
+    let as_of = (date(START) + Days::new(u64::from(as_of_day))).to_string();
+    build(&config, &[&as_of], Some(30), OnInvalid::Fail).expect("build").0
+}
+
+/// The table without labels, rows sorted by customer id, for comparison.
+fn without_labels(table: &FeatureTable) -> Vec<(String, Vec<String>)> {
+    let mut rows: Vec<(String, Vec<String>)> = (0..table.len())
+        .map(|row| {
+            let values = table
+                .columns
+                .iter()
+                .map(|c| match &c.values {
+                    churn_features::ColumnValues::Numeric(v) => format!("{}={:?}", c.name, v[row]),
+                    churn_features::ColumnValues::Categorical(v) => format!("{}={:?}", c.name, v[row]),
+                })
+                .collect();
+            (table.customer_id_string(row), values)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn rows_after_the_as_of_date_change_no_feature(
+        as_of_day in 40u32..120,
+        before in proptest::collection::vec(tx_strategy(0..120), 1..40),
+        events_before in proptest::collection::vec(event_strategy(0..120), 0..30),
+        after in proptest::collection::vec(tx_strategy(121..400), 0..30),
+        events_after in proptest::collection::vec(event_strategy(121..400), 0..30),
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Rows up to the as-of day stay; rows from the generated "before" lists dated after it, and the
+        // "after" lists, are the ones added or removed.
+        let (kept, late): (Vec<Tx>, Vec<Tx>) = before.into_iter().partition(|t| t.day <= as_of_day);
+        let (kept_events, late_events): (Vec<Event>, Vec<Event>) =
+            events_before.into_iter().partition(|e| e.day <= as_of_day);
+        let only_past = features(dir.path(), &kept, &kept_events, as_of_day);
+
+        let all_tx: Vec<Tx> = kept.iter().chain(&late).chain(&after).cloned().collect();
+        let all_events: Vec<Event> = kept_events.iter().chain(&late_events).chain(&events_after).cloned().collect();
+        let with_future = features(dir.path(), &all_tx, &all_events, as_of_day);
+
+        prop_assert_eq!(without_labels(&only_past), without_labels(&with_future));
+    }
+}

@@ -1,0 +1,70 @@
+//! CDNOW conformance: `churn-trainer features` on the real CDNOW master file matches the BTYD summary
+//! that `lifetimes.utils.summary_data_from_transaction_data` computes (../shared/reference), and the
+//! inactivity labels of the classic calibration/holdout split.
+
+use churn_features::{ColumnValues, CustomerIds, FeatureTable};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn numeric<'a>(table: &'a FeatureTable, name: &str) -> &'a [Option<f64>] {
+    match &table.column(name).unwrap_or_else(|| panic!("column {name}")).values {
+        ColumnValues::Numeric(values) => values,
+        ColumnValues::Categorical(_) => panic!("{name} is not numeric"),
+    }
+}
+
+/// The reference file prints 10 significant digits (e.g. `353.2063636`), so a conformant value is within
+/// half a unit of the 10th significant digit of the printed one (and within 1e-9 for exact values).
+fn printed_tolerance(reference: f64) -> f64 {
+    let magnitude = if reference == 0.0 { 0 } else { reference.abs().log10().floor() as i32 };
+    0.5 * 10f64.powi(magnitude - 9) + 1e-9
+}
+
+#[test]
+fn btyd_summary_and_labels_match_lifetimes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("cdnow.parquet");
+    let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
+        .current_dir(repo())
+        .args(["--quiet", "features", "--config", "examples/cdnow.toml", "--as-of", "1997-09-30"])
+        .args(["--horizon", "273", "--out"])
+        .arg(&out)
+        .status()
+        .expect("run churn-trainer");
+    assert!(status.success());
+    assert!(dir.path().join("cdnow.summary.json").exists());
+    let table = FeatureTable::read_parquet(&out).expect("read features");
+    assert_eq!(table.len(), 23_570);
+    assert_eq!(table.labels.iter().filter(|l| **l == Some(1)).count(), 16_512);
+    assert!(table.labels.iter().all(Option::is_some));
+
+    let CustomerIds::Int(ids) = &table.customer_ids else {
+        panic!("CDNOW ids are integers");
+    };
+    let row_of: HashMap<i64, usize> = ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
+    let columns = ["btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"].map(|n| numeric(&table, n));
+    let reference = repo().join("../shared/reference/cdnow_master_btyd_summary_1997-09-30_days.csv");
+    let text = std::fs::read_to_string(&reference).expect("reference csv");
+    let mut checked = 0;
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let id: i64 = fields[0].parse().expect("id");
+        let row = row_of[&id];
+        for (k, column) in columns.iter().enumerate() {
+            let expected: f64 = fields[k + 1].parse().expect("number");
+            let actual = column[row].unwrap_or_else(|| panic!("customer {id}: null {k}"));
+            let tolerance = if k < 3 { 0.0 } else { printed_tolerance(expected) };
+            assert!(
+                (actual - expected).abs() <= tolerance,
+                "customer {id}, column {k}: {actual} vs lifetimes {expected}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 23_570);
+}
