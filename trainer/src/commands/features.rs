@@ -124,7 +124,9 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     let summary_path = summary_path(&out);
     let json = serde_json::to_vec_pretty(&summary)?;
     churn_features::atomic::write_bytes_atomically(&summary_path, &json)?;
-    report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
+    if !ui.quiet {
+        report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
+    }
     Ok(())
 }
 

@@ -1,6 +1,6 @@
-//! CDNOW conformance: `churn-trainer features` on the real CDNOW master file matches the BTYD summary
-//! that `lifetimes.utils.summary_data_from_transaction_data` computes (../shared/reference), and the
-//! inactivity labels of the classic calibration/holdout split.
+//! Runs `churn-trainer features` on the real data sets in ../shared: CDNOW against the BTYD summary
+//! that `lifetimes.utils.summary_data_from_transaction_data` computes (../shared/reference) and the
+//! inactivity labels of the classic calibration/holdout split; Telco as a snapshot with a given label.
 
 use churn_features::{ColumnValues, CustomerIds, FeatureTable};
 use std::collections::HashMap;
@@ -67,4 +67,27 @@ fn btyd_summary_and_labels_match_lifetimes() {
         checked += 1;
     }
     assert_eq!(checked, 23_570);
+}
+
+#[test]
+fn telco_snapshot_uses_the_given_label_and_never_the_label_in_words() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("telco.parquet");
+    let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
+        .current_dir(repo())
+        .args(["--quiet", "features", "--config", "examples/telco.toml", "--out"])
+        .arg(&out)
+        .status()
+        .expect("run churn-trainer");
+    assert!(status.success());
+    let table = FeatureTable::read_parquet(&out).expect("read features");
+    assert_eq!(table.len(), 7_043);
+    assert_eq!(table.labels.iter().filter(|l| **l == Some(1)).count(), 1_869);
+    assert!(table.as_of.iter().all(Option::is_none));
+    for forbidden in ["Churn", "churn_label", "customerID"] {
+        assert!(table.column(forbidden).is_none(), "{forbidden} must not be a feature");
+    }
+    let total_charges = numeric(&table, "TotalCharges");
+    assert_eq!(total_charges.iter().filter(|v| v.is_none()).count(), 11);
+    assert!(matches!(table.column("Contract").map(|c| c.role), Some(churn_features::ColumnRole::Categorical)));
 }
