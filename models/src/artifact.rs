@@ -11,7 +11,7 @@ use crate::bands::RiskBands;
 use crate::error::{ModelError, Result};
 use crate::input::{FeatureRow, RawInput};
 use crate::metrics::{Metrics, ThresholdRule};
-use crate::model::{ChurnModel, Explanation, FittedModel, ModelKind, ModelParams};
+use crate::model::{ChurnModel, Explanation, FittedModel, ModelKind, ModelParams, Reason};
 use crate::preprocess::{FeatureSchema, PreprocessParams};
 use churn_features::FeatureTable;
 use rayon::prelude::*;
@@ -73,6 +73,15 @@ pub struct TrainingInfo {
     pub validation: Validation,
     /// Wall-clock seconds spent fitting the stored model.
     pub fit_seconds: f64,
+}
+
+/// A row's churn probability with its top reasons (see [`ModelArtifact::score_rows`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The churn probability.
+    pub probability: f64,
+    /// The features pushing the risk up the most, largest contribution first.
+    pub reasons: Vec<Reason>,
 }
 
 /// A trained churn model with everything needed to score, explain and audit it.
@@ -147,8 +156,9 @@ impl ModelArtifact {
     /// Explanation of one row given by feature name → value.
     pub fn explain_row(&self, row: &FeatureRow) -> Result<Explanation> {
         let x = self.schema.encode_row(row)?;
-        let values = self.schema.raw_values(row, 0)?;
-        Ok(self.explanation(&x, values))
+        let values = self.schema.raw_columns(row)?.iter().map(|c| c.value(0)).collect();
+        let (base, contributions) = self.model.contributions_encoded(&x);
+        Ok(self.explanation(base, &contributions, values))
     }
 
     /// Explanations of every row of a table (in parallel).
@@ -160,19 +170,70 @@ impl ModelArtifact {
     /// Explanations of the listed rows of a table (in parallel).
     pub fn explain_rows(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<Explanation>> {
         let x = self.schema.encode_table(table, rows)?;
-        rows.par_iter()
+        let columns = self.schema.raw_columns(table as &dyn RawInput)?;
+        let (base, contributions) = self.model.contributions_encoded_batch(&x);
+        Ok(rows
+            .par_iter()
             .enumerate()
             .map(|(i, &row)| {
-                let values = self.schema.raw_values(table as &dyn RawInput, row)?;
-                Ok(self.explanation(x.row(i), values))
+                let values = columns.iter().map(|c| c.value(row)).collect();
+                self.explanation(base, contributions.row(i), values)
             })
-            .collect()
+            .collect())
     }
 
-    fn explanation(&self, encoded: &[f64], values: Vec<crate::FeatureValue>) -> Explanation {
-        let column_features: Vec<usize> = self.schema.columns.iter().map(|c| c.feature).collect();
+    /// Probability and the `top_k` reasons (features pushing the risk up the most, positive
+    /// contributions only, largest first) of the listed rows of a table: what batch scoring needs,
+    /// without building every feature's [`crate::Reason`].
+    pub fn score_rows(&self, table: &FeatureTable, rows: &[usize], top_k: usize) -> Result<Vec<Score>> {
+        let x = self.schema.encode_table(table, rows)?;
+        if top_k == 0 {
+            return Ok(self
+                .model
+                .predict_encoded(&x)
+                .into_iter()
+                .map(|probability| Score {
+                    probability,
+                    reasons: Vec::new(),
+                })
+                .collect());
+        }
+        let columns = self.schema.raw_columns(table as &dyn RawInput)?;
+        let (base, contributions) = self.model.contributions_encoded_batch(&x);
+        let scale = self.model.contribution_scale();
+        let features = self.schema.features.len();
+        Ok(rows
+            .par_iter()
+            .enumerate()
+            .map(|(i, &row)| {
+                let mut per_feature = vec![0.0; features];
+                for (c, column) in contributions.row(i).iter().zip(&self.schema.columns) {
+                    per_feature[column.feature] += c;
+                }
+                let probability = scale.probability(base + per_feature.iter().sum::<f64>());
+                let mut order: Vec<usize> = (0..features).filter(|&f| per_feature[f] > 0.0).collect();
+                order.sort_by(|&a, &b| per_feature[b].total_cmp(&per_feature[a]));
+                let reasons = order
+                    .into_iter()
+                    .take(top_k)
+                    .map(|f| Reason {
+                        feature: self.schema.features[f].name.clone(),
+                        value: columns[f].value(row),
+                        contribution: per_feature[f],
+                    })
+                    .collect();
+                Score {
+                    probability,
+                    reasons,
+                }
+            })
+            .collect())
+    }
+
+    fn explanation(&self, base: f64, encoded: &[f64], values: Vec<crate::FeatureValue>) -> Explanation {
+        let column_features = self.schema.columns.iter().map(|c| c.feature);
         let names: Vec<&str> = self.schema.feature_names().collect();
-        Explanation::new(&self.model, encoded, &column_features, &names, values)
+        Explanation::new(self.model.contribution_scale(), base, encoded, column_features, &names, values)
     }
 
     /// The risk band of a probability.

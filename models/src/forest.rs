@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 /// Marks a leaf in [`Tree::feature`].
 pub const LEAF: u32 = u32::MAX;
 
+/// Rows walked through the trees together when predicting.
+const BLOCK_ROWS: usize = 1024;
+
 /// How many columns are tried at each split.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
@@ -177,12 +180,54 @@ impl ForestParams {
 }
 
 impl ForestModel {
-    /// Churn probabilities of encoded rows.
+    /// Churn probabilities of encoded rows. Rows go in blocks, each block through one tree after the
+    /// other, so a tree's nodes stay in cache while many rows walk it.
     pub fn predict(&self, x: &Matrix) -> Vec<f64> {
-        (0..x.rows())
-            .into_par_iter()
-            .map(|i| self.predict_row(x.row(i)))
-            .collect()
+        let mut out = vec![0.0; x.rows()];
+        out.par_chunks_mut(BLOCK_ROWS)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let first = block * BLOCK_ROWS;
+                for tree in &self.trees {
+                    for (k, sum) in out.iter_mut().enumerate() {
+                        *sum += tree.value[tree.leaf(x.row(first + k))];
+                    }
+                }
+                let n = self.trees.len() as f64;
+                for p in out.iter_mut() {
+                    *p /= n;
+                }
+            });
+        out
+    }
+
+    /// [`ForestModel::contributions`] of every row, block by block as in [`ForestModel::predict`].
+    pub fn contributions_batch(&self, x: &Matrix) -> Matrix {
+        let mut out = Matrix::zeros(x.rows(), self.n_columns);
+        let width = self.n_columns.max(1);
+        out.as_mut_slice()
+            .par_chunks_mut(BLOCK_ROWS * width)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let first = block * BLOCK_ROWS;
+                for tree in &self.trees {
+                    for (k, contributions) in out.chunks_mut(width).enumerate() {
+                        let row = x.row(first + k);
+                        let mut node = 0usize;
+                        while tree.feature[node] != LEAF {
+                            let next = tree.child(node, row);
+                            contributions[tree.feature[node] as usize] +=
+                                tree.value[next] - tree.value[node];
+                            node = next;
+                        }
+                    }
+                }
+                let n = self.trees.len() as f64;
+                for c in out.iter_mut() {
+                    *c /= n;
+                }
+            });
+        out
     }
 
     /// Churn probability of one encoded row: the mean of the trees' leaf values.
@@ -364,22 +409,37 @@ struct Split {
     column: usize,
     bin: usize,
     score: f64,
+    /// Class counts of the left child.
+    left: (u64, u64),
 }
 
 impl TreeBuilder<'_> {
     fn build(&self, seed: u64) -> Tree {
         let mut rng = StdRng::seed_from_u64(seed);
         let n = self.y.len();
-        // Bootstrap multiplicities; rows drawn at least once take part.
-        let mut counts = vec![0u32; n];
+        // Bootstrap multiplicities; rows drawn at least once take part. Each row's multiplicity and
+        // label are packed into one word (`count << 1 | label`) so a histogram pass reads one array.
+        let mut packed = vec![0u32; n];
         if self.params.bootstrap {
             for _ in 0..n {
-                counts[rng.random_range(0..n)] += 1;
+                packed[rng.random_range(0..n)] += 2;
             }
         } else {
-            counts.fill(1);
+            packed.fill(2);
         }
-        let mut rows: Vec<u32> = (0..n as u32).filter(|&i| counts[i as usize] > 0).collect();
+        for (word, &label) in packed.iter_mut().zip(self.y) {
+            *word |= u32::from(label);
+        }
+        let mut rows: Vec<u32> = (0..n as u32).filter(|&i| packed[i as usize] > 1).collect();
+        let (mut n0, mut n1) = (0u64, 0u64);
+        for &r in &rows {
+            let word = packed[r as usize];
+            if word & 1 == 1 {
+                n1 += u64::from(word >> 1);
+            } else {
+                n0 += u64::from(word >> 1);
+            }
+        }
         let mut tree = Tree {
             feature: Vec::new(),
             threshold: Vec::new(),
@@ -390,11 +450,12 @@ impl TreeBuilder<'_> {
         let columns = self.binned.bins.len();
         let tried = self.params.max_features.count(columns);
         let mut histogram = vec![[0u32; 2]; 256];
-        // Depth-first: (node, start, end, depth).
-        self.add_node(&mut tree, &rows, &counts);
-        let mut stack = vec![(0usize, 0usize, rows.len(), 0usize)];
-        while let Some((node, start, end, depth)) = stack.pop() {
-            let (n0, n1) = class_counts(&rows[start..end], &counts, self.y);
+        let mut scratch: Vec<u32> = Vec::with_capacity(rows.len());
+        add_node(&mut tree, (n0, n1));
+        // Depth-first: (node, start, end, depth, class counts). Rows of a node stay in increasing order
+        // (stable partition), so passes over them read the columns front to back.
+        let mut stack = vec![(0usize, 0usize, rows.len(), 0usize, (n0, n1))];
+        while let Some((node, start, end, depth, (n0, n1))) = stack.pop() {
             if depth >= self.params.max_depth
                 || n0 == 0
                 || n1 == 0
@@ -405,7 +466,7 @@ impl TreeBuilder<'_> {
             let mut best: Option<Split> = None;
             for column in sample(&mut rng, columns, tried) {
                 if let Some(split) =
-                    self.best_split(column, &rows[start..end], &counts, (n0, n1), &mut histogram)
+                    self.best_split(column, &rows[start..end], &packed, (n0, n1), &mut histogram)
                     && best.as_ref().is_none_or(|b| split.score < b.score)
                 {
                     best = Some(split);
@@ -413,27 +474,20 @@ impl TreeBuilder<'_> {
             }
             let Some(split) = best else { continue };
             let bins = &self.binned.bins[split.column];
-            let middle = start + partition(&mut rows[start..end], |r| bins[r as usize] as usize <= split.bin);
-            let left = self.add_node(&mut tree, &rows[start..middle], &counts);
-            let right = self.add_node(&mut tree, &rows[middle..end], &counts);
+            let middle = start
+                + stable_partition(&mut rows[start..end], &mut scratch, |r| {
+                    bins[r as usize] as usize <= split.bin
+                });
+            let left = add_node(&mut tree, split.left);
+            let right = add_node(&mut tree, (n0 - split.left.0, n1 - split.left.1));
             tree.feature[node] = split.column as u32;
             tree.threshold[node] = self.binned.thresholds[split.column][split.bin];
             tree.left[node] = left as u32;
             tree.right[node] = right as u32;
-            stack.push((right, middle, end, depth + 1));
-            stack.push((left, start, middle, depth + 1));
+            stack.push((right, middle, end, depth + 1, (n0 - split.left.0, n1 - split.left.1)));
+            stack.push((left, start, middle, depth + 1, split.left));
         }
         tree
-    }
-
-    fn add_node(&self, tree: &mut Tree, rows: &[u32], counts: &[u32]) -> usize {
-        let (n0, n1) = class_counts(rows, counts, self.y);
-        tree.feature.push(LEAF);
-        tree.threshold.push(0.0);
-        tree.left.push(0);
-        tree.right.push(0);
-        tree.value.push(n1 as f64 / (n0 + n1).max(1) as f64);
-        tree.feature.len() - 1
     }
 
     /// The best split of `rows` on `column`, scored by the weighted Gini impurity of the children
@@ -443,7 +497,7 @@ impl TreeBuilder<'_> {
         &self,
         column: usize,
         rows: &[u32],
-        counts: &[u32],
+        packed: &[u32],
         (n0, n1): (u64, u64),
         histogram: &mut [[u32; 2]],
     ) -> Option<Split> {
@@ -452,12 +506,9 @@ impl TreeBuilder<'_> {
         if edges == 0 {
             return None;
         }
-        for slot in histogram[..=edges].iter_mut() {
-            *slot = [0, 0];
-        }
         for &r in rows {
-            let r = r as usize;
-            histogram[bins[r] as usize][usize::from(self.y[r])] += counts[r];
+            let word = packed[r as usize];
+            histogram[bins[r as usize] as usize][(word & 1) as usize] += word >> 1;
         }
         let [c0, c1] = self.class_weights;
         let gini = |a: f64, b: f64| if a + b > 0.0 { 2.0 * a * b / (a + b) } else { 0.0 };
@@ -466,6 +517,9 @@ impl TreeBuilder<'_> {
         let (mut l0, mut l1) = (0u64, 0u64);
         let mut best: Option<Split> = None;
         for (bin, slot) in histogram[..edges].iter().enumerate() {
+            if slot[0] == 0 && slot[1] == 0 {
+                continue;
+            }
             l0 += u64::from(slot[0]);
             l1 += u64::from(slot[1]);
             let (r0, r1) = (n0 - l0, n1 - l1);
@@ -477,35 +531,51 @@ impl TreeBuilder<'_> {
             }
             let score = gini(c0 * l0 as f64, c1 * l1 as f64) + gini(c0 * r0 as f64, c1 * r1 as f64);
             if score < parent - 1e-12 * parent.max(1.0) && best.as_ref().is_none_or(|b| score < b.score) {
-                best = Some(Split { column, bin, score });
+                best = Some(Split {
+                    column,
+                    bin,
+                    score,
+                    left: (l0, l1),
+                });
             }
+        }
+        // Leave the histogram empty for the next call: small nodes clear only the bins they touched.
+        if rows.len() < edges {
+            for &r in rows {
+                histogram[bins[r as usize] as usize] = [0, 0];
+            }
+        } else {
+            histogram[..=edges].fill([0, 0]);
         }
         best
     }
 }
 
-fn class_counts(rows: &[u32], counts: &[u32], y: &[u8]) -> (u64, u64) {
-    let (mut n0, mut n1) = (0u64, 0u64);
-    for &r in rows {
-        let c = u64::from(counts[r as usize]);
-        if y[r as usize] == 1 {
-            n1 += c;
-        } else {
-            n0 += c;
-        }
-    }
-    (n0, n1)
+/// Appends a leaf with the churn share of its (bootstrap-weighted) class counts; returns its index.
+fn add_node(tree: &mut Tree, (n0, n1): (u64, u64)) -> usize {
+    tree.feature.push(LEAF);
+    tree.threshold.push(0.0);
+    tree.left.push(0);
+    tree.right.push(0);
+    tree.value.push(n1 as f64 / (n0 + n1).max(1) as f64);
+    tree.feature.len() - 1
 }
 
-/// Moves the elements satisfying `left` to the front; returns how many there are.
-fn partition(rows: &mut [u32], left: impl Fn(u32) -> bool) -> usize {
+/// Moves the elements satisfying `left` to the front, keeping the order within each side; returns how
+/// many there are.
+fn stable_partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool) -> usize {
+    scratch.clear();
     let mut next = 0;
     for i in 0..rows.len() {
-        if left(rows[i]) {
-            rows.swap(i, next);
+        let r = rows[i];
+        if left(r) {
+            rows[next] = r;
             next += 1;
+        } else {
+            scratch.push(r);
         }
     }
+    rows[next..].copy_from_slice(scratch);
     next
 }
 

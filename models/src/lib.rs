@@ -57,7 +57,7 @@ pub mod preprocess;
 pub mod registry;
 pub mod train;
 
-pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, TrainingInfo, Validation};
+pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, Score, TrainingInfo, Validation};
 pub use bands::{RiskBand, RiskBands};
 pub use error::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};

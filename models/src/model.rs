@@ -18,6 +18,9 @@ pub trait ChurnModel {
     /// Contribution of each encoded column to one row's score, and the base they add to. For logistic
     /// regression the scale is the logit, for the forest the probability.
     fn contributions_encoded(&self, row: &[f64]) -> (f64, Vec<f64>);
+    /// [`ChurnModel::contributions_encoded`] of many rows at once: the base and one row of contributions
+    /// per input row.
+    fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix);
     /// The scale [`ChurnModel::contributions_encoded`] adds up on.
     fn contribution_scale(&self) -> ContributionScale;
 }
@@ -155,6 +158,21 @@ impl ChurnModel for FittedModel {
         }
     }
 
+    fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix) {
+        match self {
+            Self::Logistic(model) => {
+                let mut out = x.clone();
+                for i in 0..out.rows() {
+                    for (c, w) in out.row_mut(i).iter_mut().zip(&model.coefficients) {
+                        *c *= w;
+                    }
+                }
+                (model.intercept, out)
+            }
+            Self::RandomForest(model) => (model.base_value(), model.contributions_batch(x)),
+        }
+    }
+
     fn contribution_scale(&self) -> ContributionScale {
         match self {
             Self::Logistic(_) => ContributionScale::Logit,
@@ -171,6 +189,16 @@ pub enum ContributionScale {
     Logit,
     /// `base + Σ contributions = probability` (random forest path contributions).
     Probability,
+}
+
+impl ContributionScale {
+    /// The probability of a total on this scale.
+    pub fn probability(self, total: f64) -> f64 {
+        match self {
+            Self::Logit => sigmoid(total),
+            Self::Probability => total.clamp(0.0, 1.0),
+        }
+    }
 }
 
 /// One feature's part in a customer's score.
@@ -200,23 +228,18 @@ pub struct Explanation {
 
 impl Explanation {
     pub(crate) fn new(
-        model: &dyn ChurnModel,
-        row: &[f64],
-        column_features: &[usize],
+        scale: ContributionScale,
+        base_value: f64,
+        encoded: &[f64],
+        column_features: impl Iterator<Item = usize>,
         feature_names: &[&str],
         values: Vec<FeatureValue>,
     ) -> Self {
-        let (base_value, encoded) = model.contributions_encoded(row);
         let mut per_feature = vec![0.0; feature_names.len()];
-        for (c, &f) in encoded.iter().zip(column_features) {
+        for (c, f) in encoded.iter().zip(column_features) {
             per_feature[f] += c;
         }
-        let scale = model.contribution_scale();
-        let total = base_value + per_feature.iter().sum::<f64>();
-        let probability = match scale {
-            ContributionScale::Logit => sigmoid(total),
-            ContributionScale::Probability => total.clamp(0.0, 1.0),
-        };
+        let probability = scale.probability(base_value + per_feature.iter().sum::<f64>());
         let mut contributions: Vec<Reason> = per_feature
             .into_iter()
             .zip(values)

@@ -5,7 +5,7 @@
 //! scoring input must meet.
 
 use crate::error::{ModelError, Result};
-use crate::input::{FeatureValue, RawColumn, RawInput, is_model_input};
+use crate::input::{RawColumn, RawInput, is_model_input};
 use crate::matrix::Matrix;
 use churn_features::{ColumnValues, FeatureTable};
 use rayon::prelude::*;
@@ -233,11 +233,12 @@ impl FeatureSchema {
         Ok(())
     }
 
-    /// The raw values of every feature at `row` of `input`, in schema order.
-    pub(crate) fn raw_values(&self, input: &dyn RawInput, row: usize) -> Result<Vec<FeatureValue>> {
+    /// The raw columns of every feature of `input`, in schema order (looked up once, then read per row
+    /// with [`RawColumn::value`]).
+    pub(crate) fn raw_columns<'a>(&self, input: &'a dyn RawInput) -> Result<Vec<RawColumn<'a>>> {
         self.features
             .iter()
-            .map(|feature| Ok(input.column(&feature.name)?.value(row)))
+            .map(|feature| input.column(&feature.name))
             .collect()
     }
 
@@ -587,7 +588,7 @@ mod tests {
         }
         // An unseen level goes to `other`; a missing category to `missing`.
         let mut row = crate::input::FeatureRow::new();
-        row.insert("spend".into(), FeatureValue::Missing);
+        row.insert("spend".into(), crate::input::FeatureValue::Missing);
         row.insert("plan".into(), "platinum".into());
         let encoded = schema.encode_row(&row).expect("row");
         let unscaled: Vec<f64> = encoded

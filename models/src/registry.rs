@@ -85,6 +85,16 @@ impl LoadedModel {
     pub fn explain(&self, table: &FeatureTable) -> Result<Vec<Explanation>> {
         self.artifact.explain(table)
     }
+
+    /// Probabilities and top `top_k` reasons of the listed rows of a table (batch scoring).
+    pub fn score_rows(
+        &self,
+        table: &FeatureTable,
+        rows: &[usize],
+        top_k: usize,
+    ) -> Result<Vec<crate::Score>> {
+        self.artifact.score_rows(table, rows, top_k)
+    }
 }
 
 /// One entry of the promotion history.

@@ -85,20 +85,11 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     };
     let all: Vec<usize> = (0..table.len()).collect();
     for chunk in all.chunks(CHUNK_ROWS) {
-        if args.top_k == 0 {
-            scored
-                .probabilities
-                .extend(model.artifact.predict_proba_rows(&table, chunk)?);
-        } else {
-            for explanation in model.artifact.explain_rows(&table, chunk)? {
-                scored.probabilities.push(explanation.probability);
-                let mut top = explanation.top_reasons(args.top_k);
-                for rank in &mut scored.reasons {
-                    rank.push(
-                        top.next()
-                            .map(|r| (r.feature.clone(), r.value.to_string(), r.contribution)),
-                    );
-                }
+        for score in model.score_rows(&table, chunk, args.top_k)? {
+            scored.probabilities.push(score.probability);
+            let mut top = score.reasons.into_iter();
+            for rank in &mut scored.reasons {
+                rank.push(top.next().map(|r| (r.feature, r.value.to_string(), r.contribution)));
             }
         }
         bar.inc(chunk.len() as u64);

@@ -1,0 +1,334 @@
+//! The public API end to end on feature tables built in code: training both kinds, additive reasons,
+//! artifact round trips, the registry, and bad inputs that must fail with clear errors.
+
+use chrono::NaiveDate;
+use churn_features::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
+use churn_models::train::{NoProgress, ValidationPlan, train};
+use churn_models::{
+    ContributionScale, FeatureRow, FeatureValue, ForestParams, LogisticParams, ModelArtifact,
+    ModelError, ModelParams, Registry, TrainOptions,
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// A churn-like table: spend (heavy tailed, some nulls), recency, a plan category with a rare level and
+/// nulls, a descriptor, and a label driven by recency, spend and plan; every 10th label unknown.
+fn table(rows: usize, seed: u64) -> FeatureTable {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut spend, mut recency, mut plan, mut segment, mut labels) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rows {
+        let s: f64 = (rng.random::<f64>() * 6.0).exp();
+        let r: f64 = rng.random_range(0.0..365.0);
+        let p = match rng.random_range(0..100) {
+            0 => Some("legacy"),
+            1..=5 => None,
+            6..=50 => Some("basic"),
+            _ => Some("premium"),
+        };
+        let logit = -1.0 + r / 120.0 - 0.3 * s.ln_1p() + if p == Some("basic") { 0.8 } else { 0.0 };
+        let churned = rng.random::<f64>() < 1.0 / (1.0 + (-logit).exp());
+        spend.push((rng.random::<f64>() > 0.05).then_some(s));
+        recency.push(Some(r));
+        plan.push(p.map(str::to_string));
+        segment.push(Some(if r > 180.0 { "lapsed" } else { "active" }.to_string()));
+        labels.push((i % 10 != 9).then_some(i8::from(churned)));
+    }
+    FeatureTable {
+        customer_ids: CustomerIds::Int((0..rows as i64).collect()),
+        as_of: vec![NaiveDate::from_ymd_opt(2024, 6, 30); rows],
+        labels,
+        columns: vec![
+            FeatureColumn {
+                name: "total_spend".into(),
+                role: ColumnRole::Numeric,
+                description: Some("sum of purchase amounts".into()),
+                values: ColumnValues::Numeric(spend),
+            },
+            FeatureColumn {
+                name: "days_since_last_purchase".into(),
+                role: ColumnRole::Numeric,
+                description: None,
+                values: ColumnValues::Numeric(recency),
+            },
+            FeatureColumn {
+                name: "plan".into(),
+                role: ColumnRole::Categorical,
+                description: None,
+                values: ColumnValues::Categorical(plan),
+            },
+            FeatureColumn {
+                name: "lifecycle_stage".into(),
+                role: ColumnRole::Descriptor,
+                description: None,
+                values: ColumnValues::Categorical(segment),
+            },
+        ],
+    }
+}
+
+fn small_forest() -> ModelParams {
+    ModelParams::RandomForest(ForestParams {
+        n_trees: 40,
+        max_depth: 6,
+        ..ForestParams::default()
+    })
+}
+
+fn options(params: ModelParams) -> TrainOptions {
+    let mut options = TrainOptions::new(params);
+    options.validation = ValidationPlan::CrossValidation { folds: 3, seed: 1 };
+    options.importance = None;
+    options
+}
+
+fn row_of(table: &FeatureTable, i: usize) -> FeatureRow {
+    let mut row = FeatureRow::new();
+    for column in &table.columns {
+        let value = match &column.values {
+            ColumnValues::Numeric(v) => v[i].into(),
+            ColumnValues::Categorical(v) => v[i]
+                .as_ref()
+                .map_or(FeatureValue::Missing, |s| FeatureValue::Text(s.clone())),
+        };
+        row.insert(column.name.clone(), value);
+    }
+    row
+}
+
+#[test]
+fn both_kinds_learn_skip_unknown_labels_and_leave_descriptors_out() {
+    let table = table(3000, 1);
+    for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
+        let outcome = train(&table, &options(params), &NoProgress).expect("train");
+        let artifact = &outcome.artifact;
+        assert_eq!(artifact.training.skipped_unlabelled, 300);
+        assert_eq!(artifact.training.rows, 2700);
+        assert_eq!(artifact.descriptors, ["lifecycle_stage"]);
+        assert!(artifact.schema.feature_names().all(|n| n != "lifecycle_stage"));
+        let metrics = artifact.metrics.as_ref().expect("metrics");
+        assert!(metrics.roc_auc > 0.7, "{:?} auc {}", artifact.kind, metrics.roc_auc);
+        assert_eq!(metrics.rows, 2700);
+        assert_eq!(outcome.holdout.expect("holdout").probabilities.len(), 2700);
+    }
+}
+
+#[test]
+fn logistic_contributions_add_up_to_the_logit_and_forest_ones_to_the_probability() {
+    let table = table(2000, 2);
+    for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
+        let artifact = train(&table, &options(params), &NoProgress).expect("train").artifact;
+        let probabilities = artifact.predict_proba(&table).expect("predict");
+        let explanations = artifact.explain(&table).expect("explain");
+        for (explanation, &p) in explanations.iter().zip(&probabilities) {
+            let score = match explanation.scale {
+                ContributionScale::Logit => (p / (1.0 - p)).ln(),
+                ContributionScale::Probability => p,
+            };
+            assert!(
+                (explanation.total() - score).abs() < 1e-9,
+                "{:?}: {} vs {score}",
+                artifact.kind,
+                explanation.total()
+            );
+            assert!((explanation.probability - p).abs() < 1e-12);
+            // One reason per input feature, largest first, top reasons positive only.
+            assert_eq!(explanation.contributions.len(), 3);
+            assert!(explanation.top_reasons(3).all(|r| r.contribution > 0.0));
+        }
+        // The same row through the name → value API gives the same answer.
+        for i in [0, 7, 42] {
+            let row = row_of(&table, i);
+            let p = artifact.predict_proba_row(&row).expect("row");
+            assert!((p - probabilities[i]).abs() < 1e-12);
+            assert_eq!(artifact.explain_row(&row).expect("explain row"), explanations[i]);
+        }
+    }
+}
+
+#[test]
+fn save_load_gives_identical_predictions_for_both_kinds() {
+    let table = table(1500, 3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
+        let artifact = train(&table, &options(params), &NoProgress).expect("train").artifact;
+        let path = dir.path().join("model.json");
+        artifact.write(&path).expect("write");
+        let loaded = ModelArtifact::read(&path).expect("read");
+        assert_eq!(loaded, artifact);
+        let before = artifact.predict_proba(&table).expect("predict");
+        let after = loaded.predict_proba(&table).expect("predict");
+        assert!(before.iter().zip(&after).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}
+
+#[test]
+fn registry_versions_promotion_and_rollback() {
+    let table = table(1200, 4);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = Registry::create(dir.path()).expect("registry");
+    let artifact = train(&table, &options(ModelParams::Logistic(LogisticParams::default())), &NoProgress)
+        .expect("train")
+        .artifact;
+    let v1 = registry.save("churn", &artifact).expect("save");
+    let v2 = registry.save("churn", &artifact).expect("save");
+    assert_eq!((v1.as_str(), v2.as_str()), ("v1", "v2"));
+    assert!(dir.path().join("churn/v1/metrics.json").is_file());
+    assert_eq!(registry.versions("churn").expect("versions"), ["v1", "v2"]);
+    assert!(matches!(registry.load_promoted("churn"), Err(ModelError::NotFound(_))));
+    // Without a promotion, a bare name means the latest version.
+    assert_eq!(registry.resolve("churn").expect("resolve").version, "v2");
+
+    registry.promote("churn", "v1").expect("promote");
+    registry.promote("churn", "v2").expect("promote");
+    let pointer = registry.promotion_pointer("churn").expect("pointer");
+    assert_eq!(std::fs::read_to_string(&pointer).expect("pointer"), "v2\n");
+    let loaded = registry.load_promoted("churn").expect("load");
+    assert_eq!((loaded.name.as_str(), loaded.version.as_str()), ("churn", "v2"));
+    assert_eq!(loaded.artifact.version, "v2");
+
+    assert_eq!(registry.rollback("churn").expect("rollback"), "v1");
+    assert_eq!(registry.promoted_version("churn").expect("promoted").as_deref(), Some("v1"));
+    let error = registry.rollback("churn").expect_err("nothing before v1");
+    assert!(error.to_string().contains("nothing to roll back to"), "{error}");
+
+    assert!(registry.promote("churn", "v9").is_err());
+    assert!(registry.save("../escape", &artifact).is_err());
+    // An artifact copied under another version's directory is refused.
+    std::fs::create_dir_all(dir.path().join("churn/v3")).expect("dir");
+    std::fs::copy(dir.path().join("churn/v1/model.json"), dir.path().join("churn/v3/model.json"))
+        .expect("copy");
+    let error = registry.load("churn", "v3").expect_err("mismatch");
+    assert!(error.to_string().contains("sits at churn@v3"), "{error}");
+}
+
+#[test]
+fn training_without_labels_or_with_one_class_fails_clearly() {
+    let mut unlabelled = table(200, 5);
+    unlabelled.labels = vec![None; 200];
+    let error = train(&unlabelled, &options(small_forest()), &NoProgress).expect_err("no labels");
+    assert!(error.to_string().contains("no labelled rows"), "{error}");
+
+    let mut one_class = table(200, 5);
+    one_class.labels = vec![Some(0); 200];
+    let error = train(&one_class, &options(small_forest()), &NoProgress).expect_err("one class");
+    assert!(error.to_string().contains("both classes are needed"), "{error}");
+
+    let mut odd_label = table(200, 5);
+    odd_label.labels[3] = Some(2);
+    let error = train(&odd_label, &options(small_forest()), &NoProgress).expect_err("label 2");
+    assert!(error.to_string().contains("row 3 has label 2"), "{error}");
+
+    let mut nan = table(200, 5);
+    if let ColumnValues::Numeric(values) = &mut nan.columns[1].values {
+        values[11] = Some(f64::NAN);
+    }
+    let error = train(&nan, &options(small_forest()), &NoProgress).expect_err("nan");
+    assert!(
+        error.to_string().contains("`days_since_last_purchase` holds a non-finite value (NaN) at row 11"),
+        "{error}"
+    );
+
+    let mut out_of_time = table(200, 5);
+    let mut plan = options(small_forest());
+    plan.validation = ValidationPlan::OutOfTime {
+        test_as_of: NaiveDate::from_ymd_opt(2024, 7, 31).expect("date"),
+    };
+    out_of_time.as_of = vec![NaiveDate::from_ymd_opt(2024, 6, 30); 200];
+    let error = train(&out_of_time, &plan, &NoProgress).expect_err("no test rows");
+    assert!(error.to_string().contains("2024-07-31"), "{error}");
+}
+
+#[test]
+fn scoring_with_missing_features_wrong_types_or_nan_fails_clearly() {
+    let table = table(600, 6);
+    let artifact = train(&table, &options(ModelParams::Logistic(LogisticParams::default())), &NoProgress)
+        .expect("train")
+        .artifact;
+
+    let mut missing = table.clone();
+    missing.columns.retain(|c| c.name != "plan");
+    let error = artifact.predict_proba(&missing).expect_err("missing");
+    assert_eq!(
+        error.to_string(),
+        "feature `plan` is required by the model but missing from the input"
+    );
+
+    let mut wrong_type = table.clone();
+    wrong_type.columns[2].values = ColumnValues::Numeric(vec![Some(1.0); 600]);
+    let error = artifact.predict_proba(&wrong_type).expect_err("wrong type");
+    assert!(error.to_string().contains("`plan` must be text"), "{error}");
+
+    let mut nan = table.clone();
+    if let ColumnValues::Numeric(values) = &mut nan.columns[0].values {
+        values[5] = Some(f64::INFINITY);
+    }
+    let error = artifact.explain(&nan).expect_err("inf");
+    assert!(error.to_string().contains("non-finite value (inf) at row 5"), "{error}");
+
+    let mut row = row_of(&table, 0);
+    row.insert("total_spend".into(), FeatureValue::Text("a lot".into()));
+    assert!(matches!(
+        artifact.predict_proba_row(&row),
+        Err(ModelError::WrongFeatureType { .. })
+    ));
+    row.remove("total_spend");
+    assert!(matches!(
+        artifact.explain_row(&row),
+        Err(ModelError::MissingFeature { .. })
+    ));
+    // Unknown extra features are ignored; missing values are imputed.
+    let mut row = row_of(&table, 0);
+    row.insert("favourite_colour".into(), "teal".into());
+    row.insert("total_spend".into(), FeatureValue::Missing);
+    row.insert("plan".into(), FeatureValue::Missing);
+    let p = artifact.predict_proba_row(&row).expect("imputed");
+    assert!((0.0..=1.0).contains(&p));
+}
+
+#[test]
+fn corrupt_truncated_and_future_artifacts_are_refused() {
+    let table = table(500, 7);
+    let artifact = train(&table, &options(small_forest()), &NoProgress)
+        .expect("train")
+        .artifact;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("model.json");
+    let text = artifact.to_json().expect("json");
+
+    let read = |content: &str| {
+        std::fs::write(&path, content).expect("write");
+        ModelArtifact::read(&path).expect_err("must fail").to_string()
+    };
+    let message = read(&text[..text.len() / 2]);
+    assert!(message.contains("truncated"), "{message}");
+
+    // Change one digit of the creation date inside the payload: still valid JSON, but the checksum no
+    // longer matches.
+    let position = text.find("\"created_at\":\"").expect("created_at") + "\"created_at\":\"".len();
+    let mut corrupt = text.clone().into_bytes();
+    corrupt[position] = if corrupt[position] == b'1' { b'2' } else { b'1' };
+    let message = read(&String::from_utf8(corrupt).expect("utf8"));
+    assert!(message.contains("checksum mismatch"), "{message}");
+
+    let future = text.replacen("\"format_version\":1", "\"format_version\":2", 1);
+    let message = read(&future);
+    assert!(message.contains("format version 2 is newer than the supported version 1"), "{message}");
+
+    let message = read("{\"hello\": \"world\"}");
+    assert!(message.contains("not a model artifact"), "{message}");
+
+    std::fs::write(&path, [0xff, 0xfe, 0x00]).expect("write");
+    let message = ModelArtifact::read(&path).expect_err("binary").to_string();
+    assert!(message.contains("not UTF-8"), "{message}");
+
+    // A payload edited consistently (checksum recomputed) but pointing a tree node out of range is still
+    // refused by the consistency checks rather than panicking at scoring time.
+    let mut broken = artifact.clone();
+    if let churn_models::FittedModel::RandomForest(forest) = &mut broken.model {
+        let root = &mut forest.trees[0];
+        root.left[0] = 10_000;
+    }
+    broken.write(&path).expect("write");
+    let message = ModelArtifact::read(&path).expect_err("broken tree").to_string();
+    assert!(message.contains("tree 0 node 0 is malformed"), "{message}");
+}
