@@ -4,6 +4,7 @@
 //! logging and maps errors to exit codes (0 success, 1 failure, 2 usage error).
 
 mod commands;
+mod synthetic;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
