@@ -17,8 +17,9 @@ use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -191,13 +192,20 @@ impl FeatureTable {
         Schema::new(fields)
     }
 
-    /// Writes the table as zstd-compressed Parquet, atomically (temporary file, then rename).
+    /// Writes the table as Snappy-compressed Parquet, atomically (temporary file, then rename).
     pub fn write_parquet(&self, path: &Path) -> Result<()> {
         let schema = Arc::new(self.schema());
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // Dictionary encoding pays off for the few distinct strings of categories, not for measurements.
+        let mut properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
-            .build();
+            .set_dictionary_enabled(false);
+        for column in &self.columns {
+            if matches!(column.values, ColumnValues::Categorical(_)) {
+                properties = properties.set_column_dictionary_enabled(ColumnPath::from(column.name.as_str()), true);
+            }
+        }
+        let properties = properties.build();
         write_atomically(path, |file| {
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
                 .map_err(|e| FeatureError::parquet(path, e))?;

@@ -70,21 +70,46 @@ impl<R: Copy + Send + Sync> Grouped<R> {
         for c in 0..customers {
             offsets[c + 1] += offsets[c];
         }
-        let mut cursor = offsets.clone();
+        // Two passes keep memory access local: rows first go to the region of their bucket (a range of
+        // customers; a few hundred sequential write streams), then each bucket, small enough for the
+        // cache, is put in customer order and sorted, buckets in parallel.
+        let shift = (usize::BITS - (customers >> 10).leading_zeros()) as usize;
+        let buckets = (customers >> shift) + 1;
+        let bucket_start = |b: usize| offsets[(b << shift).min(customers)];
+        let mut cursor: Vec<usize> = (0..buckets).map(bucket_start).collect();
         let mut rows = vec![empty; owner.len()];
+        let mut owners = vec![0u32; owner.len()];
         for (i, &c) in owner.iter().enumerate() {
-            let slot = &mut cursor[c as usize];
+            let slot = &mut cursor[c as usize >> shift];
             rows[*slot] = row(i);
+            owners[*slot] = c;
             *slot += 1;
         }
-        let mut slices = Vec::with_capacity(customers);
-        let mut rest = rows.as_mut_slice();
-        for c in 0..customers {
-            let (head, tail) = rest.split_at_mut(offsets[c + 1] - offsets[c]);
-            slices.push(head);
+        let mut parts = Vec::with_capacity(buckets);
+        let (mut rest, mut rest_owners) = (rows.as_mut_slice(), owners.as_slice());
+        for b in 0..buckets {
+            let len = bucket_start(b + 1) - bucket_start(b);
+            let (head, tail) = rest.split_at_mut(len);
+            let (head_owners, tail_owners) = rest_owners.split_at(len);
+            parts.push((b, head, head_owners));
             rest = tail;
+            rest_owners = tail_owners;
         }
-        slices.par_iter_mut().for_each(|slice| sort(slice));
+        parts.into_par_iter().for_each(|(b, part, part_owners)| {
+            let base = bucket_start(b);
+            let first = (b << shift).min(customers);
+            let last = ((b + 1) << shift).min(customers);
+            let mut local: Vec<usize> = (first..last).map(|c| offsets[c] - base).collect();
+            let unsorted = part.to_vec();
+            for (r, &c) in unsorted.into_iter().zip(part_owners) {
+                let slot = &mut local[c as usize - first];
+                part[*slot] = r;
+                *slot += 1;
+            }
+            for c in first..last {
+                sort(&mut part[offsets[c] - base..offsets[c + 1] - base]);
+            }
+        });
         Self { offsets, rows }
     }
 }

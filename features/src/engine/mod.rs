@@ -135,9 +135,11 @@ pub fn build(config: &Config, inputs: Inputs, request: &BuildRequest) -> Result<
         &config.features.windows,
         config.features.trend_days,
     );
+    let started = std::time::Instant::now();
     let grouped_tx = transactions.map(|t| Grouped::transactions(customers, t));
     let grouped_events = events.as_ref().map(|e| Grouped::events(customers, e));
     drop(events);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "rows grouped by customer");
 
     let context = Context {
         layout: &layout,
@@ -157,7 +159,14 @@ pub fn build(config: &Config, inputs: Inputs, request: &BuildRequest) -> Result<
     for &as_of in &as_of_days {
         let population = context.population(as_of, snapshot);
         let before = output.rows();
+        let started = std::time::Instant::now();
         context.append(&population, as_of, &mut output);
+        tracing::debug!(
+            as_of = ?as_of.map(date_from_days),
+            customers = population.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "features computed"
+        );
         summaries.push(output.summary_since(before, as_of.map(date_from_days)));
     }
 
@@ -326,77 +335,100 @@ impl Context<'_> {
 
     /// Computes the rows of `population` at `as_of` and appends them to `output`.
     fn append(&self, population: &[u32], as_of: Option<Day>, output: &mut Output) {
-        let width = self.layout.numeric_len;
-        let mut numeric = vec![f64::NAN; population.len() * width];
-        let labels: Vec<Option<i8>> = numeric
-            .par_chunks_mut(width.max(1))
-            .zip(population.par_iter())
-            .map(|(row, &c)| {
-                self.fill(c as usize, as_of, row);
-                self.label(c as usize, as_of)
-            })
-            .collect();
-        let labels = if width == 0 {
-            population.iter().map(|&c| self.label(c as usize, as_of)).collect()
-        } else {
-            labels
-        };
-        let column = |numeric: &[f64], index: usize| -> Vec<f64> {
-            numeric.iter().skip(index).step_by(width).copied().collect()
-        };
+        let mut columns = self.numeric_columns(population, as_of);
+        let labels: Vec<Option<i8>> = population.par_iter().map(|&c| self.label(c as usize, as_of)).collect();
 
         let mut descriptors: Vec<Vec<&'static str>> = Vec::new();
         if let Some(start) = self.layout.tx_start {
             // Scores rank customers with purchases only; the others keep NaN scores.
-            let days_since = column(&numeric, start + tx::DAYS_SINCE_LAST_PURCHASE);
-            let with_purchases = |values: Vec<f64>| -> Vec<f64> {
+            let days_since = &columns[start + tx::DAYS_SINCE_LAST_PURCHASE];
+            let with_purchases = |values: &[f64]| -> Vec<f64> {
                 values
-                    .into_iter()
-                    .zip(&days_since)
-                    .map(|(v, d)| if d.is_nan() { f64::NAN } else { v })
+                    .iter()
+                    .zip(days_since)
+                    .map(|(&v, d)| if d.is_nan() { f64::NAN } else { v })
                     .collect()
             };
-            let spend = column(&numeric, start + tx::TOTAL_SPEND);
-            let r = segments::quintile_scores(&days_since, true);
-            let f = segments::quintile_scores(&with_purchases(column(&numeric, start + tx::PURCHASE_COUNT)), false);
-            let m = segments::quintile_scores(&with_purchases(spend.clone()), false);
-            for (row, ((r, f), m)) in r.iter().zip(&f).zip(&m).enumerate() {
-                let base = row * width + start;
-                numeric[base + tx::R_SCORE] = *r;
-                numeric[base + tx::F_SCORE] = *f;
-                numeric[base + tx::M_SCORE] = *m;
-            }
-            descriptors.push(r.iter().zip(&f).map(|(&r, &f)| segments::rfm_segment(r, f)).collect());
-            descriptors.push(segments::value_tiers(&spend, &self.config.value_tier));
+            let spend = &columns[start + tx::TOTAL_SPEND];
+            let count = &columns[start + tx::PURCHASE_COUNT];
+            let ((r, f), (m, tiers)) = rayon::join(
+                || {
+                    rayon::join(
+                        || segments::quintile_scores(days_since, true),
+                        || segments::quintile_scores(&with_purchases(count), false),
+                    )
+                },
+                || {
+                    rayon::join(
+                        || segments::quintile_scores(&with_purchases(spend), false),
+                        || segments::value_tiers(spend, &self.config.value_tier),
+                    )
+                },
+            );
+            descriptors.push(r.par_iter().zip(&f).map(|(&r, &f)| segments::rfm_segment(r, f)).collect());
+            descriptors.push(tiers);
+            columns[start + tx::R_SCORE] = r;
+            columns[start + tx::F_SCORE] = f;
+            columns[start + tx::M_SCORE] = m;
         }
         if as_of.is_some() {
-            let tenure = column(&numeric, self.layout.activity_start + 1);
-            let since = column(&numeric, self.layout.activity_start);
+            let since = &columns[self.layout.activity_start];
+            let tenure = &columns[self.layout.activity_start + 1];
             descriptors.push(
                 tenure
                     .iter()
-                    .zip(&since)
+                    .zip(since)
                     .map(|(&t, &s)| segments::lifecycle_stage(t, s, &self.config.lifecycle))
                     .collect(),
             );
         }
-        output.push(population, as_of, labels, &numeric, width, descriptors, self);
+        output.push(population, as_of, labels, columns, descriptors, self);
+    }
+
+    /// The numeric feature columns of `population` at `as_of`. Rows are computed in parallel blocks and
+    /// turned into columns block by block, so memory is walked in cache-sized pieces.
+    fn numeric_columns(&self, population: &[u32], as_of: Option<Day>) -> Vec<Vec<f64>> {
+        const BLOCK: usize = 4096;
+        let width = self.layout.numeric_len;
+        if width == 0 {
+            return Vec::new();
+        }
+        let blocks: Vec<Vec<Vec<f64>>> = population
+            .par_chunks(BLOCK)
+            .map(|customers| {
+                let mut rows = vec![f64::NAN; customers.len() * width];
+                for (row, &c) in rows.chunks_mut(width).zip(customers) {
+                    self.fill(c as usize, as_of, row);
+                }
+                (0..width)
+                    .map(|j| rows.iter().skip(j).step_by(width).copied().collect())
+                    .collect()
+            })
+            .collect();
+        let mut columns: Vec<Vec<f64>> = (0..width).map(|_| Vec::with_capacity(population.len())).collect();
+        for block in blocks {
+            for (column, part) in columns.iter_mut().zip(block) {
+                column.extend_from_slice(&part);
+            }
+        }
+        columns
     }
 
     /// Fills the numeric row of customer `c` at `as_of`.
     fn fill(&self, c: usize, as_of: Option<Day>, row: &mut [f64]) {
         let layout = self.layout;
-        let mut first_last: Vec<(Day, Day)> = Vec::with_capacity(2);
         if let Some(as_of) = as_of {
-            if let (Some(start), Some(tx)) = (layout.tx_start, self.tx) {
-                first_last.extend(customer::fill_transactions(layout, start, tx.of(c), as_of, row));
-            }
-            if let Some(events) = self.events {
-                first_last.extend(customer::fill_events(layout, self.slot_of_kind, events.of(c), as_of, row));
-            }
-            let last = first_last.iter().map(|&(_, last)| last).max();
+            let tx_span = match (layout.tx_start, self.tx) {
+                (Some(start), Some(tx)) => customer::fill_transactions(layout, start, tx.of(c), as_of, row),
+                _ => None,
+            };
+            let event_span = self
+                .events
+                .and_then(|events| customer::fill_events(layout, self.slot_of_kind, events.of(c), as_of, row));
+            let spans = [tx_span, event_span];
+            let last = spans.iter().flatten().map(|&(_, last)| last).max();
             let signup = self.statics.signup[c].filter(|&d| d <= as_of);
-            let first = first_last.iter().map(|&(first, _)| first).chain(signup).min();
+            let first = spans.iter().flatten().map(|&(first, _)| first).chain(signup).min();
             row[layout.activity_start] = last.map_or(f64::NAN, |d| f64::from(as_of - d));
             row[layout.activity_start + 1] = first.map_or(f64::NAN, |d| f64::from(as_of - d));
         }
@@ -468,23 +500,21 @@ impl Output {
         self.labels.len()
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         population: &[u32],
         as_of: Option<Day>,
         labels: Vec<Option<i8>>,
-        numeric: &[f64],
-        width: usize,
+        numeric: Vec<Vec<f64>>,
         descriptors: Vec<Vec<&'static str>>,
         context: &Context<'_>,
     ) {
         self.customers.extend_from_slice(population);
         self.as_of.extend(std::iter::repeat_n(as_of.map(date_from_days), population.len()));
         self.labels.extend(labels);
-        for (index, out) in self.numeric.iter_mut().enumerate() {
-            out.extend(numeric.iter().skip(index).step_by(width).map(|&v| (!v.is_nan()).then_some(v)));
-        }
+        self.numeric.par_iter_mut().zip(numeric).for_each(|(out, values)| {
+            out.extend(values.into_iter().map(|v| (!v.is_nan()).then_some(v)));
+        });
         if let Some(table) = context.customer_table {
             let categorical = table.attributes.iter().filter_map(|a| match &a.values {
                 AttributeValues::Categorical(values) => Some(values),
@@ -496,9 +526,9 @@ impl Output {
                 }));
             }
         }
-        for (out, values) in self.descriptors.iter_mut().zip(descriptors) {
-            out.extend(values.into_iter().map(|v| Some(v.to_string())));
-        }
+        self.descriptors.par_iter_mut().zip(descriptors).for_each(|(out, values)| {
+            out.par_extend(values.into_par_iter().map(|v| Some(v.to_string())));
+        });
     }
 
     fn summary_since(&self, start: usize, as_of: Option<NaiveDate>) -> AsOfSummary {

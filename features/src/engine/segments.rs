@@ -2,16 +2,17 @@
 //! the RFM segment, the value tier, and the lifecycle stage read from thresholds.
 
 use crate::config::{LifecycleParams, ValueTierParams};
+use rayon::prelude::*;
 
 /// Scores 1–5 by quintile: a value's score is `1 + ⌊5 · (values ranked below it) / n⌋`, so ties share a
 /// score. With `reversed`, smaller values rank higher (recency: fewer days since the last purchase is
 /// better). NaN values get NaN.
 pub fn quintile_scores(values: &[f64], reversed: bool) -> Vec<f64> {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_unstable_by(f64::total_cmp);
+    sorted.par_sort_unstable_by(f64::total_cmp);
     let n = sorted.len() as f64;
     values
-        .iter()
+        .par_iter()
         .map(|&v| {
             if v.is_nan() {
                 return f64::NAN;
@@ -50,8 +51,9 @@ pub fn rfm_segment(r: f64, f: f64) -> &'static str {
 /// spend) `low`. Ties in spend share a tier.
 pub fn value_tiers(spend: &[f64], params: &ValueTierParams) -> Vec<&'static str> {
     let total: f64 = spend.iter().filter(|s| s.is_finite() && **s > 0.0).sum();
-    let mut order: Vec<usize> = (0..spend.len()).collect();
-    order.sort_unstable_by(|&a, &b| spend[b].total_cmp(&spend[a]));
+    let mut order: Vec<(f64, usize)> = spend.iter().copied().zip(0..).collect();
+    order.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
     let mut tiers = vec!["low"; spend.len()];
     if total <= 0.0 {
         return tiers;

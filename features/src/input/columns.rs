@@ -104,7 +104,9 @@ impl<'a> TextColumn<'a> {
 
 /// Reads customer ids.
 pub enum IdColumn<'a> {
-    /// Integer ids (any width, widened to i64).
+    /// 64-bit integer ids, read in place.
+    Int64(&'a arrow_array::Int64Array),
+    /// Other integer ids, widened to i64.
     Int(Vec<Option<i64>>),
     /// String ids.
     Text(TextColumn<'a>),
@@ -113,9 +115,12 @@ pub enum IdColumn<'a> {
 impl<'a> IdColumn<'a> {
     /// An id view of `array` (its type was checked against [`ColumnKind::Id`]).
     pub fn new(array: &'a ArrayRef) -> Self {
-        match TextColumn::new(array) {
-            Some(text) => Self::Text(text),
-            None => Self::Int(integers(array)),
+        if let Some(text) = TextColumn::new(array) {
+            return Self::Text(text);
+        }
+        match array.data_type() {
+            DataType::Int64 => Self::Int64(array.as_primitive::<Int64Type>()),
+            _ => Self::Int(integers(array)),
         }
     }
 
@@ -123,6 +128,7 @@ impl<'a> IdColumn<'a> {
     #[inline]
     pub fn get(&self, row: usize) -> Option<Key<'a>> {
         match self {
+            Self::Int64(values) => values.is_valid(row).then(|| Key::Int(values.value(row))),
             Self::Int(values) => values[row].map(Key::Int),
             Self::Text(text) => text.get(row).map(Key::Str),
         }
@@ -150,64 +156,102 @@ fn integers(array: &ArrayRef) -> Vec<Option<i64>> {
     }
 }
 
-/// Reads days from timestamps, dates or ISO-8601 strings. `Err` carries why a value is unusable.
-pub fn days(array: &ArrayRef) -> Vec<Result<Day, &'static str>> {
-    const NULL: &str = "null timestamp";
-    fn from_units<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
-        array: &ArrayRef,
-        units_per_second: i64,
-    ) -> Vec<Result<Day, &'static str>> {
-        array
-            .as_primitive::<T>()
-            .iter()
-            .map(|v| v.map(|v| day_of_timestamp(v, units_per_second)).ok_or(NULL))
-            .collect()
+/// Reads days from timestamps, dates or ISO-8601 strings; the common types are read in place.
+pub enum DayColumn<'a> {
+    /// A timestamp or Date64 column as 64-bit counts of the given units per second since the epoch.
+    Units(PrimitiveArray<Int64Type>, i64),
+    /// A Date32 column: days since the epoch.
+    Date(&'a PrimitiveArray<Date32Type>),
+    /// A string column.
+    Text(TextColumn<'a>),
+    /// A column of another type (refused earlier by [`ColumnKind::Time`]).
+    Unsupported,
+}
+
+impl<'a> DayColumn<'a> {
+    /// A day view of `array`.
+    pub fn new(array: &'a ArrayRef) -> Self {
+        match array.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => Self::Units(as_i64::<TimestampSecondType>(array), 1),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                Self::Units(as_i64::<TimestampMillisecondType>(array), 1_000)
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                Self::Units(as_i64::<TimestampMicrosecondType>(array), 1_000_000)
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                Self::Units(as_i64::<TimestampNanosecondType>(array), 1_000_000_000)
+            }
+            DataType::Date64 => Self::Units(as_i64::<Date64Type>(array), 1_000),
+            DataType::Date32 => Self::Date(array.as_primitive::<Date32Type>()),
+            _ => TextColumn::new(array).map_or(Self::Unsupported, Self::Text),
+        }
     }
-    match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => from_units::<TimestampSecondType>(array, 1),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            from_units::<TimestampMillisecondType>(array, 1_000)
+
+    /// The day at `row`, or why there is none.
+    #[inline]
+    pub fn get(&self, row: usize) -> Result<Day, &'static str> {
+        const NULL: &str = "null timestamp";
+        match self {
+            Self::Units(values, per_second) => values
+                .is_valid(row)
+                .then(|| day_of_timestamp(values.value(row), *per_second))
+                .ok_or(NULL),
+            Self::Date(values) => values.is_valid(row).then(|| values.value(row)).ok_or(NULL),
+            Self::Text(text) => match text.get(row) {
+                None => Err(NULL),
+                Some(s) => parse_iso_day(s).ok_or("not an ISO-8601 date or date-time"),
+            },
+            Self::Unsupported => Err("unsupported time type"),
         }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            from_units::<TimestampMicrosecondType>(array, 1_000_000)
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            from_units::<TimestampNanosecondType>(array, 1_000_000_000)
-        }
-        DataType::Date64 => from_units::<Date64Type>(array, 1_000),
-        DataType::Date32 => array
-            .as_primitive::<Date32Type>()
-            .iter()
-            .map(|v| v.ok_or(NULL))
-            .collect(),
-        _ => match TextColumn::new(array) {
-            Some(text) => (0..array.len())
-                .map(|row| match text.get(row) {
-                    None => Err(NULL),
-                    Some(s) => parse_iso_day(s).ok_or("not an ISO-8601 date or date-time"),
-                })
-                .collect(),
-            None => vec![Err("unsupported time type"); array.len()],
-        },
     }
 }
 
-/// Reads numbers as f64; null stays `None` (NaN and infinities are passed on for the caller to judge).
-pub fn numbers(array: &ArrayRef) -> Vec<Option<f64>> {
-    fn as_f64<T: arrow_array::ArrowPrimitiveType>(
-        array: &PrimitiveArray<T>,
-        convert: impl Fn(T::Native) -> f64,
-    ) -> Vec<Option<f64>> {
-        array.iter().map(|v| v.map(&convert)).collect()
-    }
-    match array.data_type() {
-        DataType::Float64 => array.as_primitive::<Float64Type>().iter().collect(),
-        DataType::Float32 => as_f64(array.as_primitive::<Float32Type>(), f64::from),
-        DataType::Decimal128(_, scale) => {
-            let divisor = 10f64.powi(i32::from(*scale));
-            as_f64(array.as_primitive::<Decimal128Type>(), |v| v as f64 / divisor)
+/// The same buffer seen as plain i64 counts.
+fn as_i64<T: arrow_array::ArrowPrimitiveType<Native = i64>>(array: &ArrayRef) -> PrimitiveArray<Int64Type> {
+    let typed = array.as_primitive::<T>();
+    PrimitiveArray::new(typed.values().clone(), typed.nulls().cloned())
+}
+
+/// Reads numbers as f64; 64-bit floats are read in place. Null is `None`; NaN and infinities are passed
+/// on for the caller to judge.
+pub enum NumberColumn<'a> {
+    /// Float64.
+    F64(&'a PrimitiveArray<Float64Type>),
+    /// Any other numeric type, converted.
+    Converted(Vec<Option<f64>>),
+}
+
+impl<'a> NumberColumn<'a> {
+    /// A number view of `array`.
+    pub fn new(array: &'a ArrayRef) -> Self {
+        fn as_f64<T: arrow_array::ArrowPrimitiveType>(
+            array: &PrimitiveArray<T>,
+            convert: impl Fn(T::Native) -> f64,
+        ) -> Vec<Option<f64>> {
+            array.iter().map(|v| v.map(&convert)).collect()
         }
-        _ => integers(array).into_iter().map(|v| v.map(|v| v as f64)).collect(),
+        match array.data_type() {
+            DataType::Float64 => Self::F64(array.as_primitive::<Float64Type>()),
+            DataType::Float32 => Self::Converted(as_f64(array.as_primitive::<Float32Type>(), f64::from)),
+            DataType::Decimal128(_, scale) => {
+                let divisor = 10f64.powi(i32::from(*scale));
+                Self::Converted(as_f64(array.as_primitive::<Decimal128Type>(), |v| v as f64 / divisor))
+            }
+            DataType::Boolean => Self::Converted(
+                array.as_boolean().iter().map(|v| v.map(|b| f64::from(u8::from(b)))).collect(),
+            ),
+            _ => Self::Converted(integers(array).into_iter().map(|v| v.map(|v| v as f64)).collect()),
+        }
+    }
+
+    /// The number at `row`, `None` when null.
+    #[inline]
+    pub fn get(&self, row: usize) -> Option<f64> {
+        match self {
+            Self::F64(values) => values.is_valid(row).then(|| values.value(row)),
+            Self::Converted(values) => values[row],
+        }
     }
 }
 

@@ -1,14 +1,12 @@
 //! Customers: one row per customer with static attributes and optional signup and churn dates.
 
-use super::columns::{ColumnKind, IdColumn, TextColumn, days, numbers};
+use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::ids::{CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_batches, schema_of};
 use super::{ReadProgress, Rejects, id_type_mismatch};
 use crate::config::CustomersSource;
 use crate::error::{FeatureError, Result};
 use crate::time::Day;
-use arrow_array::cast::AsArray;
-use arrow_schema::DataType;
 use rustc_hash::FxHashMap;
 use std::path::Path;
 
@@ -102,8 +100,8 @@ impl Customers {
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
             let column = |name: &str| batch.column_by_name(name).expect("projected column");
             let customer_ids = IdColumn::new(column(&source.customer_id));
-            let signups = source.signup_date.as_ref().map(|n| days(column(n)));
-            let churns = source.churn_date.as_ref().map(|n| days(column(n)));
+            let signups = source.signup_date.as_ref().map(|n| DayColumn::new(column(n)));
+            let churns = source.churn_date.as_ref().map(|n| DayColumn::new(column(n)));
             if attributes.is_empty() {
                 attributes = attribute_names
                     .iter()
@@ -126,7 +124,7 @@ impl Customers {
                     rejects.reject("customers", path, &source.customer_id, row, "null customer id")?;
                     continue;
                 };
-                let signup = match signups.as_ref().map(|d| d[i]) {
+                let signup = match signups.as_ref().map(|d| d.get(i)) {
                     Some(Err(reason)) if reason != "null timestamp" => {
                         let name = source.signup_date.as_deref().unwrap_or_default();
                         rejects.reject("customers", path, name, row, reason)?;
@@ -134,7 +132,7 @@ impl Customers {
                     }
                     other => other.and_then(|d| d.ok()),
                 };
-                let churn = match churns.as_ref().map(|d| d[i]) {
+                let churn = match churns.as_ref().map(|d| d.get(i)) {
                     Some(Err(reason)) if reason != "null timestamp" => {
                         let name = source.churn_date.as_deref().unwrap_or_default();
                         rejects.reject("customers", path, name, row, reason)?;
@@ -195,16 +193,8 @@ fn decode_attribute(array: &arrow_array::ArrayRef) -> AttributeValues {
             (0..array.len()).map(|i| text.get(i).map(str::to_string)).collect(),
         );
     }
-    if array.data_type() == &DataType::Boolean {
-        let flags = array.as_boolean();
-        return AttributeValues::Numeric(flags.iter().map(|v| v.map(|b| f64::from(u8::from(b)))).collect());
-    }
-    AttributeValues::Numeric(
-        numbers(array)
-            .into_iter()
-            .map(|v| v.filter(|x| x.is_finite()))
-            .collect(),
-    )
+    let numbers = NumberColumn::new(array);
+    AttributeValues::Numeric((0..array.len()).map(|i| numbers.get(i).filter(|x| x.is_finite())).collect())
 }
 
 impl Rejects {

@@ -1,6 +1,6 @@
 //! Events: logins, support tickets, page views, ... one row each, with an optional numeric value.
 
-use super::columns::{ColumnKind, IdColumn, TextColumn, days, numbers};
+use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::ids::{CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_batches};
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
@@ -51,16 +51,16 @@ impl Events {
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
             let column = |name: &str| batch.column_by_name(name).expect("projected column");
             let customer_ids = IdColumn::new(column(&source.customer_id));
-            let row_days = days(column(&source.timestamp));
+            let row_days = DayColumn::new(column(&source.timestamp));
             let types = TextColumn::new(column(&source.event_type));
-            let values = source.value.as_ref().map(|name| numbers(column(name)));
+            let values = source.value.as_ref().map(|name| NumberColumn::new(column(name)));
             for i in 0..batch.num_rows() {
                 let row = first_row + i as u64;
                 let Some(key) = customer_ids.get(i) else {
                     rejects.reject("events", path, &source.customer_id, row, "null customer id")?;
                     continue;
                 };
-                let day = match row_days[i] {
+                let day = match row_days.get(i) {
                     Ok(day) => day,
                     Err(reason) => {
                         rejects.reject("events", path, &source.timestamp, row, reason)?;
@@ -71,7 +71,7 @@ impl Events {
                     rejects.reject("events", path, &source.event_type, row, "null event type")?;
                     continue;
                 };
-                let value = match values.as_ref().map(|v| v[i]) {
+                let value = match values.as_ref().map(|v| v.get(i)) {
                     None | Some(None) => f64::NAN,
                     Some(Some(value)) => match finite(value) {
                         Ok(value) => value,

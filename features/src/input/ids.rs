@@ -24,9 +24,15 @@ impl std::fmt::Display for Key<'_> {
     }
 }
 
+/// Integer ids in `0..DENSE_LIMIT` are looked up in a plain table instead of a hash map: most systems
+/// number customers densely, and a table lookup is several times faster than hashing.
+const DENSE_LIMIT: i64 = 1 << 25;
+const ABSENT: CustomerIndex = CustomerIndex::MAX;
+
 /// Interns customer ids. All inputs must use one id type (all integer or all string).
 #[derive(Debug, Default)]
 pub struct CustomerInterner {
+    dense: Vec<CustomerIndex>,
     ints: FxHashMap<i64, CustomerIndex>,
     strs: FxHashMap<Box<str>, CustomerIndex>,
     int_ids: Vec<i64>,
@@ -68,7 +74,19 @@ impl CustomerInterner {
                     return Err(IdTypeMismatch);
                 }
                 let next = self.int_ids.len() as CustomerIndex;
-                let index = *self.ints.entry(id).or_insert(next);
+                let index = if (0..DENSE_LIMIT).contains(&id) {
+                    let slot = id as usize;
+                    if slot >= self.dense.len() {
+                        let size = (slot + 1).next_power_of_two().max(1024);
+                        self.dense.resize(size, ABSENT);
+                    }
+                    if self.dense[slot] == ABSENT {
+                        self.dense[slot] = next;
+                    }
+                    self.dense[slot]
+                } else {
+                    *self.ints.entry(id).or_insert(next)
+                };
                 if index == next {
                     self.int_ids.push(id);
                 }
@@ -92,6 +110,9 @@ impl CustomerInterner {
     /// The index of `key` when it is known.
     pub fn get(&self, key: Key<'_>) -> Option<CustomerIndex> {
         match key {
+            Key::Int(id) if (0..DENSE_LIMIT).contains(&id) => {
+                self.dense.get(id as usize).copied().filter(|&i| i != ABSENT)
+            }
             Key::Int(id) => self.ints.get(&id).copied(),
             Key::Str(id) => self.strs.get(id).copied(),
         }
@@ -120,5 +141,17 @@ mod tests {
         assert!(ids.intern(Key::Int(3)).is_err());
         assert_eq!(ids.get(Key::Str("a")), Some(1));
         assert_eq!(ids.ids_of(&[1, 0]), CustomerIds::Str(vec!["a".into(), "b".into()]));
+    }
+
+    #[test]
+    fn dense_and_sparse_integer_ids_share_one_numbering() {
+        let mut ids = CustomerInterner::default();
+        for (id, expected) in [(5, 0), (-7, 1), (1 << 40, 2), (5, 0), (3_000, 3), (-7, 1), (1 << 40, 2)] {
+            assert_eq!(ids.intern(Key::Int(id)).ok(), Some(expected), "{id}");
+        }
+        assert_eq!(ids.get(Key::Int(3_000)), Some(3));
+        assert_eq!(ids.get(Key::Int(4)), None);
+        assert_eq!(ids.get(Key::Int(1 << 41)), None);
+        assert_eq!(ids.ids_of(&[2, 0]), CustomerIds::Int(vec![1 << 40, 5]));
     }
 }

@@ -1,6 +1,6 @@
 //! Transactions: one row per purchase line or return (negative amount or quantity).
 
-use super::columns::{ColumnKind, IdColumn, days, numbers};
+use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn};
 use super::ids::{CustomerIndex, CustomerInterner, Key};
 use super::source::{ColumnRequest, count_rows, read_batches};
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
@@ -61,16 +61,14 @@ impl Transactions {
             let column = |name: &str| batch.column_by_name(name).expect("projected column");
             let id_name = &source.customer_id;
             let customer_ids = IdColumn::new(column(id_name));
-            let row_days = days(column(&source.timestamp));
-            let amounts = match (&source.amount, &source.quantity, &source.unit_price) {
-                (Some(amount), _, _) => numbers(column(amount)),
-                (None, Some(quantity), Some(price)) => numbers(column(quantity))
-                    .into_iter()
-                    .zip(numbers(column(price)))
-                    .map(|(q, p)| Some(q? * p?))
-                    .collect(),
-                _ => vec![None; batch.num_rows()],
-            };
+            let row_days = DayColumn::new(column(&source.timestamp));
+            let money: Vec<NumberColumn> = [&source.amount, &source.quantity, &source.unit_price]
+                .into_iter()
+                .flatten()
+                .map(|name| NumberColumn::new(column(name)))
+                .collect();
+            // `amount`, or `quantity × unit_price` (the configuration allows exactly these two forms).
+            let amount_at = |i: usize| money.iter().try_fold(1.0, |product, c| Some(product * c.get(i)?));
             let amount_name = source.amount.as_deref().unwrap_or("quantity × unit_price");
             let orders = source.order_id.as_ref().map(|name| IdColumn::new(column(name)));
             for i in 0..batch.num_rows() {
@@ -79,14 +77,14 @@ impl Transactions {
                     rejects.reject("transactions", path, id_name, row, "null customer id")?;
                     continue;
                 };
-                let day = match row_days[i] {
+                let day = match row_days.get(i) {
                     Ok(day) => day,
                     Err(reason) => {
                         rejects.reject("transactions", path, &source.timestamp, row, reason)?;
                         continue;
                     }
                 };
-                let amount = match amounts[i].ok_or("null amount").and_then(finite) {
+                let amount = match amount_at(i).ok_or("null amount").and_then(finite) {
                     Ok(amount) => amount,
                     Err(reason) => {
                         rejects.reject("transactions", path, amount_name, row, reason)?;

@@ -118,9 +118,11 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         horizon_days: args.horizon,
     };
     let (table, summary) = churn_features::build(&config, inputs, &request)?;
+    let written = std::time::Instant::now();
     table
         .write_parquet(&out)
         .with_context(|| format!("writing {}", out.display()))?;
+    tracing::debug!(seconds = written.elapsed().as_secs_f64(), "feature table written");
     let summary_path = summary_path(&out);
     let json = serde_json::to_vec_pretty(&summary)?;
     churn_features::atomic::write_bytes_atomically(&summary_path, &json)?;
