@@ -164,3 +164,33 @@ fn several_as_of_dates_in_one_run() {
     assert!(has_row(&t, "one", "2024-01-15"));
     assert!(!has_row(&t, "edges", "2024-01-15"), "first purchase on 2024-01-24");
 }
+
+#[test]
+fn order_lines_count_once_and_quantity_times_price_is_the_amount() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_batch(
+        &dir.path().join("tx.parquet"),
+        vec![
+            ("customer_id", strings(&["a", "a", "a", "a", "b"])),
+            ("ts", timestamps(&["2024-01-02", "2024-01-02", "2024-01-09", "2024-01-10", "2024-02-20"])),
+            ("order", strings(&["o1", "o1", "o2", "o3", "o9"])),
+            ("qty", floats(&[2.0, 1.0, 3.0, -1.0, 1.0])),
+            ("price", floats(&[2.5, 10.0, 1.0, 4.0, 1.0])),
+        ],
+    );
+    let text = "[transactions]\npath = \"tx.parquet\"\ncustomer_id = \"customer_id\"\ntimestamp = \"ts\"\n\
+                quantity = \"qty\"\nunit_price = \"price\"\norder_id = \"order\"\n";
+    let config = config(dir.path(), text);
+    let (t, _) = build(&config, &["2024-01-31"], None, OnInvalid::Fail).expect("build");
+    let v = |c| value(&t, "a", "2024-01-31", c);
+    // Orders o1 (two lines: 2 × 2.5 + 1 × 10) and o2 (3 × 1); o3 is a return of 1 × 4.
+    assert_eq!(v("purchase_count"), Some(2.0));
+    assert_eq!(v("total_spend"), Some(18.0));
+    assert_eq!(v("mean_spend"), Some(9.0));
+    assert_eq!(v("return_count"), Some(1.0));
+    assert_eq!(v("return_amount"), Some(4.0));
+    assert_eq!(v("btyd_frequency"), Some(1.0));
+    assert_eq!(v("btyd_monetary_value"), Some(3.0));
+    let row = row_of(&t, "a", "2024-01-31");
+    assert_eq!(t.labels[row], None, "no horizon given: no label");
+}

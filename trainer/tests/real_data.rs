@@ -91,3 +91,40 @@ fn telco_snapshot_uses_the_given_label_and_never_the_label_in_words() {
     assert_eq!(total_charges.iter().filter(|v| v.is_none()).count(), 11);
     assert!(matches!(table.column("Contract").map(|c| c.role), Some(churn_features::ColumnRole::Categorical)));
 }
+
+#[test]
+fn usage_errors_exit_2_and_bad_input_exits_1() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
+            .current_dir(repo())
+            .args(args)
+            .output()
+            .expect("run churn-trainer")
+    };
+    let usage = run(&["features", "--as-of", "not-a-date", "--config", "examples/cdnow.toml"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let outside = run(&["features", "-c", "examples/cdnow.toml", "--as-of", "2001-01-01", "-o", "/nonexistent/x.parquet"]);
+    assert_eq!(outside.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&outside.stderr);
+    assert!(message.contains("outside the data range 1997-01-01 .. 1998-06-30"), "{message}");
+}
+
+#[test]
+fn monthly_as_of_range_stacks_month_ends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("cdnow.parquet");
+    let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
+        .current_dir(repo())
+        .args(["-q", "features", "-c", "examples/cdnow.toml", "--as-of-range", "1997-03-31..1997-06-30"])
+        .args(["--step", "monthly", "--horizon", "90", "-o"])
+        .arg(&out)
+        .status()
+        .expect("run churn-trainer");
+    assert!(status.success());
+    let table = FeatureTable::read_parquet(&out).expect("read features");
+    let mut dates: Vec<String> = table.as_of.iter().flatten().map(|d| d.to_string()).collect();
+    dates.dedup();
+    assert_eq!(dates, ["1997-03-31", "1997-04-30", "1997-05-31", "1997-06-30"]);
+    // Every CDNOW customer made a first purchase in Q1 1997, so each month end holds all of them.
+    assert_eq!(table.len(), 4 * 23_570);
+}

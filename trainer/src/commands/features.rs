@@ -9,18 +9,24 @@ use churn_features::time::{Step, date_range};
 use churn_features::{BuildRequest, BuildSummary, Config, Inputs, OnInvalid};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Build one row per customer per as-of date: RFM, BTYD summary, windowed behaviour, trends, lifecycle
 /// stage, value tier, static attributes and the churn label. Only rows dated on or before each as-of date
 /// (the end of that day) feed its features; labels look only after it.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  churn-trainer features --config examples/cdnow.toml --as-of 1997-09-30 --horizon 273 --out cdnow.parquet
-  churn-trainer features --config demo/churn.toml --as-of-range 2024-01-31..2024-06-30 --step monthly \\
-      --horizon 90 --out train.parquet
-  churn-trainer features --config examples/telco.toml --out telco.parquet
-  churn-trainer features --catalog --config examples/cdnow.toml")]
+#[command(after_long_help = "Examples:
+  # CDNOW as of 1997-09-30, labelled by inactivity over the next 273 days
+  churn-trainer features -c examples/cdnow.toml --as-of 1997-09-30 --horizon 273 -o cdnow.parquet
+
+  # a training set of month-end as-of dates
+  churn-trainer features -c demo/churn.toml --as-of-range 2024-01-31..2024-06-30 \\
+      --step monthly --horizon 90 -o train.parquet
+
+  # a snapshot table with given labels, and the feature catalog
+  churn-trainer features -c examples/telco.toml -o telco.parquet
+  churn-trainer features --catalog -c examples/cdnow.toml")]
 pub struct FeaturesArgs {
     /// TOML configuration mapping the input files and columns (see README, "Configuration").
     #[arg(long, short, value_name = "FILE", required_unless_present = "catalog")]
@@ -204,22 +210,31 @@ fn print_catalog(config: Option<&Config>, format: CatalogFormat) -> Result<()> {
         &config.features.windows,
         config.features.trend_days,
     );
-    match format {
-        CatalogFormat::Json => println!("{}", serde_json::to_string_pretty(&layout.specs)?),
+    let mut out = std::io::stdout().lock();
+    let written = match format {
+        CatalogFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&layout.specs)?),
         CatalogFormat::Text => {
             let width = layout.specs.iter().map(|s| s.name.len()).max().unwrap_or(4);
-            println!("{:width$}  {:10}  {:12}  {:30}  MEANING", "NAME", "UNIT", "ROLE", "WINDOW");
-            for spec in &layout.specs {
-                println!(
-                    "{:width$}  {:10}  {:12}  {:30}  {}",
-                    spec.name,
-                    spec.unit,
-                    spec.role.as_str(),
-                    spec.window,
-                    spec.meaning
-                );
-            }
+            writeln!(out, "{:width$}  {:10}  {:12}  {:30}  MEANING", "NAME", "UNIT", "ROLE", "WINDOW").and_then(
+                |()| {
+                    layout.specs.iter().try_for_each(|spec| {
+                        writeln!(
+                            out,
+                            "{:width$}  {:10}  {:12}  {:30}  {}",
+                            spec.name,
+                            spec.unit,
+                            spec.role.as_str(),
+                            spec.window,
+                            spec.meaning
+                        )
+                    })
+                },
+            )
         }
+    };
+    match written {
+        // A reader that stops early (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
