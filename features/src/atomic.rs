@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Writes `path` through `write`, which receives a buffered temporary file in the same directory. The
 /// temporary file is renamed over `path` only when `write` succeeds, and removed otherwise.
-pub fn write_atomically<T>(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
-) -> Result<T> {
+pub fn write_atomically<T>(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<T>) -> Result<T> {
     let temporary = temporary_path(path);
     let outcome = (|| {
         let file = File::create(&temporary).map_err(|e| FeatureError::io(&temporary, e))?;
@@ -55,7 +52,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let target = dir.path().join("out.bin");
         let result: Result<()> = write_atomically(&target, |w| {
-            w.write_all(b"partial").map_err(|e| FeatureError::io(&target, e))?;
+            w.write_all(b"partial")
+                .map_err(|e| FeatureError::io(&target, e))?;
             Err(FeatureError::Request("boom".into()))
         });
         assert!(result.is_err());

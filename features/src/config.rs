@@ -261,9 +261,8 @@ impl Config {
             return Err("[lifecycle] active_days must not exceed at_risk_days".into());
         }
         let tier = &self.value_tier;
-        let shares_valid = tier.high_share > 0.0
-            && tier.medium_share >= 0.0
-            && tier.high_share + tier.medium_share <= 1.0;
+        let shares_valid =
+            tier.high_share > 0.0 && tier.medium_share >= 0.0 && tier.high_share + tier.medium_share <= 1.0;
         if !shares_valid {
             return Err("[value_tier] high_share must be > 0, medium_share >= 0, and their sum <= 1".into());
         }
@@ -299,7 +298,11 @@ mod tests {
         let tx = config.transactions.expect("transactions");
         assert_eq!(tx.path, Path::new("/project/examples/data/tx.parquet"));
         assert_eq!(config.features.windows, vec![7, 30, 90, 180, 365]);
-        assert!(!Config::parse(MINIMAL, Path::new("")).expect("valid").is_snapshot());
+        assert!(
+            !Config::parse(MINIMAL, Path::new(""))
+                .expect("valid")
+                .is_snapshot()
+        );
     }
 
     #[test]

@@ -61,7 +61,9 @@ pub enum FeatureError {
         reason: String,
     },
     /// The same key appears twice where it must be unique.
-    #[error("{path}: column `{column}`: customer id `{key}` appears more than once (rows {first_row} and {row})")]
+    #[error(
+        "{path}: column `{column}`: customer id `{key}` appears more than once (rows {first_row} and {row})"
+    )]
     DuplicateKey {
         /// The file.
         path: PathBuf,

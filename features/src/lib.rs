@@ -8,13 +8,13 @@
 pub mod atomic;
 pub mod config;
 pub mod engine;
-pub mod input;
 pub mod error;
+pub mod input;
 pub mod table;
 pub mod time;
 
-pub use error::{FeatureError, Result};
-pub use table::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
 pub use config::Config;
 pub use engine::{BuildRequest, BuildSummary, build};
+pub use error::{FeatureError, Result};
 pub use input::{Inputs, OnInvalid};
+pub use table::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};

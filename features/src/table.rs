@@ -202,7 +202,8 @@ impl FeatureTable {
             .set_dictionary_enabled(false);
         for column in &self.columns {
             if matches!(column.values, ColumnValues::Categorical(_)) {
-                properties = properties.set_column_dictionary_enabled(ColumnPath::from(column.name.as_str()), true);
+                properties =
+                    properties.set_column_dictionary_enabled(ColumnPath::from(column.name.as_str()), true);
             }
         }
         let properties = properties.build();
@@ -255,8 +256,8 @@ impl FeatureTable {
     /// same layout; columns without a role are numeric when Float64 and categorical when Utf8).
     pub fn read_parquet(path: &Path) -> Result<Self> {
         let file = std::fs::File::open(path).map_err(|e| FeatureError::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| FeatureError::parquet(path, e))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| FeatureError::parquet(path, e))?;
         let schema = builder.schema().clone();
         let layout = TableLayout::check(&schema, path)?;
         let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
@@ -383,7 +384,13 @@ impl TableLayout {
         }
     }
 
-    fn append(&self, table: &mut FeatureTable, batch: &RecordBatch, first_row: u64, path: &Path) -> Result<()> {
+    fn append(
+        &self,
+        table: &mut FeatureTable,
+        batch: &RecordBatch,
+        first_row: u64,
+        path: &Path,
+    ) -> Result<()> {
         let ids = batch.column(self.id);
         if let Some(offset) = (0..ids.len()).find(|&i| ids.is_null(i)) {
             return Err(FeatureError::InvalidValue {
@@ -395,9 +402,11 @@ impl TableLayout {
         }
         match &mut table.customer_ids {
             CustomerIds::Int(out) => out.extend(ids.as_primitive::<Int64Type>().values().iter()),
-            CustomerIds::Str(out) => {
-                out.extend(ids.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()))
-            }
+            CustomerIds::Str(out) => out.extend(
+                ids.as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap_or_default().to_string()),
+            ),
         }
         table.as_of.extend(
             batch
@@ -413,12 +422,9 @@ impl TableLayout {
             let array = batch.column(*index);
             match &mut column.values {
                 ColumnValues::Numeric(out) => out.extend(array.as_primitive::<Float64Type>().iter()),
-                ColumnValues::Categorical(out) => out.extend(
-                    array
-                        .as_string::<i32>()
-                        .iter()
-                        .map(|s| s.map(str::to_string)),
-                ),
+                ColumnValues::Categorical(out) => {
+                    out.extend(array.as_string::<i32>().iter().map(|s| s.map(str::to_string)))
+                }
             }
         }
         Ok(())
@@ -500,14 +506,22 @@ mod tests {
         ]));
         let batch = RecordBatch::try_new(
             schema.clone(),
-            vec![Arc::new(Int64Array::from(vec![1])), Arc::new(Date32Array::from(vec![Some(0)]))],
+            vec![
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(Date32Array::from(vec![Some(0)])),
+            ],
         )
         .expect("batch");
         let file = std::fs::File::create(&path).expect("create");
         let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
         writer.write(&batch).expect("write");
         writer.close().expect("close");
-        let message = FeatureTable::read_parquet(&path).expect_err("must fail").to_string();
-        assert!(message.contains("`label`") && message.contains("bad.parquet"), "{message}");
+        let message = FeatureTable::read_parquet(&path)
+            .expect_err("must fail")
+            .to_string();
+        assert!(
+            message.contains("`label`") && message.contains("bad.parquet"),
+            "{message}"
+        );
     }
 }

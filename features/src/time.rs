@@ -35,7 +35,12 @@ pub fn parse_iso_day(text: &str) -> Option<Day> {
     if let Ok(moment) = DateTime::parse_from_rfc3339(text) {
         return Some(days_from_epoch(moment.naive_utc().date()));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(moment) = NaiveDateTime::parse_from_str(text, format) {
             return Some(days_from_epoch(moment.date()));
         }
@@ -131,7 +136,10 @@ mod tests {
     fn day_numbers_round_trip() {
         assert_eq!(days_from_epoch(date("1970-01-01")), 0);
         assert_eq!(days_from_epoch(date("1969-12-31")), -1);
-        assert_eq!(date_from_days(days_from_epoch(date("1997-09-30"))), date("1997-09-30"));
+        assert_eq!(
+            date_from_days(days_from_epoch(date("1997-09-30"))),
+            date("1997-09-30")
+        );
     }
 
     #[test]
@@ -159,12 +167,25 @@ mod tests {
 
     #[test]
     fn monthly_steps_from_a_month_end_stay_on_month_ends() {
-        let dates = date_range(date("1997-01-31"), date("1997-04-30"), "monthly".parse().expect("step"));
+        let dates = date_range(
+            date("1997-01-31"),
+            date("1997-04-30"),
+            "monthly".parse().expect("step"),
+        );
         assert_eq!(
             dates,
-            vec![date("1997-01-31"), date("1997-02-28"), date("1997-03-31"), date("1997-04-30")]
+            vec![
+                date("1997-01-31"),
+                date("1997-02-28"),
+                date("1997-03-31"),
+                date("1997-04-30")
+            ]
         );
-        let weekly = date_range(date("1997-01-01"), date("1997-01-15"), "1w".parse().expect("step"));
+        let weekly = date_range(
+            date("1997-01-01"),
+            date("1997-01-15"),
+            "1w".parse().expect("step"),
+        );
         assert_eq!(weekly.len(), 3);
         assert!("0d".parse::<Step>().is_err() && "3y".parse::<Step>().is_err());
     }

@@ -3,8 +3,8 @@
 mod common;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
-use common::*;
 use churn_features::{Config, OnInvalid};
+use common::*;
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +13,10 @@ fn tx_with(dir: &Path, ids: Vec<Option<&str>>, ts: Vec<Option<i64>>, amounts: Ve
     let ids: ArrayRef = Arc::new(StringArray::from(ids));
     let ts: ArrayRef = Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC"));
     let amounts: ArrayRef = Arc::new(Float64Array::from(amounts));
-    write_batch(&dir.join("tx.parquet"), vec![("customer_id", ids), ("ts", ts), ("amount", amounts)]);
+    write_batch(
+        &dir.join("tx.parquet"),
+        vec![("customer_id", ids), ("ts", ts), ("amount", amounts)],
+    );
 }
 
 fn error_of(dir: &Path, on_invalid: OnInvalid) -> String {
@@ -34,9 +37,22 @@ fn assert_mentions(message: &str, parts: &[&str]) {
 fn missing_column_is_named_with_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_transactions(dir.path(), &[("a", "2024-01-01", 1.0)]);
-    let config = config(dir.path(), &TX_CONFIG.replace("amount = \"amount\"", "amount = \"amt\""));
-    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail).expect_err("missing").to_string();
-    assert_mentions(&message, &["tx.parquet", "`amt`", "transactions.amount", "customer_id, ts, amount"]);
+    let config = config(
+        dir.path(),
+        &TX_CONFIG.replace("amount = \"amount\"", "amount = \"amt\""),
+    );
+    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail)
+        .expect_err("missing")
+        .to_string();
+    assert_mentions(
+        &message,
+        &[
+            "tx.parquet",
+            "`amt`",
+            "transactions.amount",
+            "customer_id, ts, amount",
+        ],
+    );
 }
 
 #[test]
@@ -44,7 +60,11 @@ fn wrong_column_type_is_named() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_batch(
         &dir.path().join("tx.parquet"),
-        vec![("customer_id", strings(&["a"])), ("ts", timestamps(&["2024-01-01"])), ("amount", strings(&["12.5"]))],
+        vec![
+            ("customer_id", strings(&["a"])),
+            ("ts", timestamps(&["2024-01-01"])),
+            ("amount", strings(&["12.5"])),
+        ],
     );
     let message = error_of(dir.path(), OnInvalid::Fail);
     assert_mentions(&message, &["tx.parquet", "`amount`", "Utf8", "a number"]);
@@ -61,11 +81,19 @@ fn null_ids_fail_with_the_row_or_are_counted() {
         vec![Some(1.0); 4],
     );
     let message = error_of(dir.path(), OnInvalid::Fail);
-    assert_mentions(&message, &["tx.parquet", "`customer_id`", "row 1", "null customer id"]);
+    assert_mentions(
+        &message,
+        &["tx.parquet", "`customer_id`", "row 1", "null customer id"],
+    );
     let config = config(dir.path(), TX_CONFIG);
     let (table, summary) = build(&config, &["2024-01-02"], None, OnInvalid::Skip).expect("skip");
     assert_eq!(table.len(), 2);
-    assert_eq!(summary.rows_rejected.get("transactions.customer_id: null customer id"), Some(&2));
+    assert_eq!(
+        summary
+            .rows_rejected
+            .get("transactions.customer_id: null customer id"),
+        Some(&2)
+    );
 }
 
 #[test]
@@ -82,7 +110,10 @@ fn null_timestamps_fail_with_the_row_or_are_counted() {
     assert_mentions(&message, &["tx.parquet", "`ts`", "row 2", "null timestamp"]);
     let config = config(dir.path(), TX_CONFIG);
     let (_, summary) = build(&config, &["2024-01-02"], None, OnInvalid::Skip).expect("skip");
-    assert_eq!(summary.rows_rejected.get("transactions.ts: null timestamp"), Some(&1));
+    assert_eq!(
+        summary.rows_rejected.get("transactions.ts: null timestamp"),
+        Some(&1)
+    );
 }
 
 #[test]
@@ -104,7 +135,11 @@ fn unparseable_string_timestamps_are_rejected() {
 fn nan_and_infinite_amounts_are_rejected() {
     let dir = tempfile::tempdir().expect("temp dir");
     let day = micros("2024-01-01");
-    for (bad, reason) in [(f64::NAN, "NaN"), (f64::INFINITY, "infinite"), (f64::NEG_INFINITY, "infinite")] {
+    for (bad, reason) in [
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "infinite"),
+        (f64::NEG_INFINITY, "infinite"),
+    ] {
         tx_with(
             dir.path(),
             vec![Some("a"), Some("b")],
@@ -131,9 +166,15 @@ fn truncated_and_non_parquet_files_are_named() {
     let path = dir.path().join("tx.parquet");
     let bytes = std::fs::read(&path).expect("read");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
-    assert_mentions(&error_of(dir.path(), OnInvalid::Fail), &["tx.parquet", "not a readable Parquet file"]);
+    assert_mentions(
+        &error_of(dir.path(), OnInvalid::Fail),
+        &["tx.parquet", "not a readable Parquet file"],
+    );
     std::fs::write(&path, "customer_id,ts,amount\na,2024-01-01,1.0\n").expect("csv");
-    assert_mentions(&error_of(dir.path(), OnInvalid::Fail), &["tx.parquet", "not a readable Parquet file"]);
+    assert_mentions(
+        &error_of(dir.path(), OnInvalid::Fail),
+        &["tx.parquet", "not a readable Parquet file"],
+    );
 }
 
 #[test]
@@ -157,8 +198,13 @@ fn as_of_outside_the_data_range_is_refused() {
     write_transactions(dir.path(), &[("a", "2024-01-01", 1.0), ("b", "2024-01-10", 2.0)]);
     let config = config(dir.path(), TX_CONFIG);
     for as_of in ["2023-12-31", "2024-01-11"] {
-        let message = build(&config, &[as_of], None, OnInvalid::Fail).expect_err("outside").to_string();
-        assert_mentions(&message, &[as_of, "outside the data range 2024-01-01 .. 2024-01-10"]);
+        let message = build(&config, &[as_of], None, OnInvalid::Fail)
+            .expect_err("outside")
+            .to_string();
+        assert_mentions(
+            &message,
+            &[as_of, "outside the data range 2024-01-01 .. 2024-01-10"],
+        );
     }
 }
 
@@ -169,10 +215,16 @@ fn mixed_id_types_across_inputs_are_refused() {
     let ids: ArrayRef = Arc::new(Int64Array::from(vec![1]));
     write_batch(
         &dir.path().join("events.parquet"),
-        vec![("customer_id", ids), ("ts", timestamps(&["2024-01-01"])), ("event_type", strings(&["login"]))],
+        vec![
+            ("customer_id", ids),
+            ("ts", timestamps(&["2024-01-01"])),
+            ("event_type", strings(&["login"])),
+        ],
     );
     let config = config(dir.path(), &format!("{TX_CONFIG}{EVENTS_CONFIG}"));
-    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail).expect_err("mixed").to_string();
+    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail)
+        .expect_err("mixed")
+        .to_string();
     assert_mentions(&message, &["events.parquet", "integer customer ids"]);
 }
 
@@ -181,13 +233,20 @@ fn duplicate_customers_are_named() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_batch(
         &dir.path().join("customers.parquet"),
-        vec![("id", strings(&["a", "b", "a"])), ("plan", strings(&["x", "y", "z"])), ("churned", floats(&[0.0, 1.0, 0.0]))],
+        vec![
+            ("id", strings(&["a", "b", "a"])),
+            ("plan", strings(&["x", "y", "z"])),
+            ("churned", floats(&[0.0, 1.0, 0.0])),
+        ],
     );
     let text = "[customers]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\n\
                 [labels]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\nlabel = \"churned\"\n";
     let config = config(dir.path(), text);
     let message = build(&config, &[], None, OnInvalid::Fail).expect_err("duplicate");
-    assert_mentions(&message.to_string(), &["customers.parquet", "`a`", "rows 0 and 2"]);
+    assert_mentions(
+        &message.to_string(),
+        &["customers.parquet", "`a`", "rows 0 and 2"],
+    );
 }
 
 proptest! {

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::*;
 use churn_features::OnInvalid;
+use common::*;
 
 const LONG_PREFIX: &str = "Zoë-客户-Ωμέγα-";
 
@@ -12,7 +12,11 @@ fn long_id() -> String {
     LONG_PREFIX.repeat(20)
 }
 
-fn scenario() -> (tempfile::TempDir, churn_features::FeatureTable, churn_features::BuildSummary) {
+fn scenario() -> (
+    tempfile::TempDir,
+    churn_features::FeatureTable,
+    churn_features::BuildSummary,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let long = long_id();
     write_transactions(
@@ -39,7 +43,10 @@ fn scenario() -> (tempfile::TempDir, churn_features::FeatureTable, churn_feature
     );
     write_events(
         dir.path(),
-        &[("eventsonly", "2024-01-30", "login"), ("eventsonly", "2024-02-10", "login")],
+        &[
+            ("eventsonly", "2024-01-30", "login"),
+            ("eventsonly", "2024-02-10", "login"),
+        ],
     );
     let config = config(dir.path(), &format!("{TX_CONFIG}{EVENTS_CONFIG}"));
     let (table, summary) =
@@ -101,7 +108,11 @@ fn as_of_instant_and_window_boundaries() {
     // Distinct purchase days 01-24, 01-25, 01-31: gaps of 1 and 6 days.
     assert_eq!(v("interpurchase_std_days"), Some(sample_std(&[1.0, 6.0])));
     let row = row_of(&t, "edges", AS_OF);
-    assert_eq!(t.labels[row], Some(0), "bought at 2024-02-01T00:00:00, inside the horizon");
+    assert_eq!(
+        t.labels[row],
+        Some(0),
+        "bought at 2024-02-01T00:00:00, inside the horizon"
+    );
 }
 
 fn sample_std(values: &[f64]) -> f64 {
@@ -121,7 +132,10 @@ fn returns_only() {
     assert_eq!(v("btyd_frequency"), None);
     assert_eq!(v("days_since_last_purchase"), None);
     assert_eq!(v("days_since_last_activity"), Some(16.0));
-    assert_eq!(text(&t, "returns", AS_OF, "rfm_segment").as_deref(), Some("no_purchases"));
+    assert_eq!(
+        text(&t, "returns", AS_OF, "rfm_segment").as_deref(),
+        Some("no_purchases")
+    );
     assert_eq!(text(&t, "returns", AS_OF, "value_tier").as_deref(), Some("low"));
     let row = row_of(&t, "returns", AS_OF);
     assert_eq!(t.labels[row], None, "never purchased: no inactivity label");
@@ -133,11 +147,21 @@ fn events_but_no_purchases() {
     let v = |c| value(&t, "eventsonly", AS_OF, c);
     assert_eq!(v("purchase_count"), Some(0.0));
     assert_eq!(v("days_since_last_login"), Some(1.0));
-    assert_eq!(v("events_login_7d"), Some(1.0), "the 2024-02-10 login is after the as-of date");
+    assert_eq!(
+        v("events_login_7d"),
+        Some(1.0),
+        "the 2024-02-10 login is after the as-of date"
+    );
     assert_eq!(v("events_login_365d"), Some(1.0));
     assert_eq!(v("tenure_days"), Some(1.0));
-    assert_eq!(text(&t, "eventsonly", AS_OF, "lifecycle_stage").as_deref(), Some("new"));
-    assert!(!has_row(&t, "eventsonly", "2024-01-15"), "no activity yet on 2024-01-15");
+    assert_eq!(
+        text(&t, "eventsonly", AS_OF, "lifecycle_stage").as_deref(),
+        Some("new")
+    );
+    assert!(
+        !has_row(&t, "eventsonly", "2024-01-15"),
+        "no activity yet on 2024-01-15"
+    );
 }
 
 #[test]
@@ -162,7 +186,10 @@ fn several_as_of_dates_in_one_run() {
     assert_eq!(v("total_spend"), Some(12.0));
     assert_eq!(v("btyd_t"), Some(10.0));
     assert!(has_row(&t, "one", "2024-01-15"));
-    assert!(!has_row(&t, "edges", "2024-01-15"), "first purchase on 2024-01-24");
+    assert!(
+        !has_row(&t, "edges", "2024-01-15"),
+        "first purchase on 2024-01-24"
+    );
 }
 
 #[test]
@@ -172,7 +199,16 @@ fn order_lines_count_once_and_quantity_times_price_is_the_amount() {
         &dir.path().join("tx.parquet"),
         vec![
             ("customer_id", strings(&["a", "a", "a", "a", "b"])),
-            ("ts", timestamps(&["2024-01-02", "2024-01-02", "2024-01-09", "2024-01-10", "2024-02-20"])),
+            (
+                "ts",
+                timestamps(&[
+                    "2024-01-02",
+                    "2024-01-02",
+                    "2024-01-09",
+                    "2024-01-10",
+                    "2024-02-20",
+                ]),
+            ),
             ("order", strings(&["o1", "o1", "o2", "o3", "o9"])),
             ("qty", floats(&[2.0, 1.0, 3.0, -1.0, 1.0])),
             ("price", floats(&[2.5, 10.0, 1.0, 4.0, 1.0])),

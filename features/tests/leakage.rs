@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::Days;
-use common::*;
 use churn_features::{FeatureTable, OnInvalid};
+use common::*;
 use proptest::prelude::*;
 
 const START: &str = "2024-01-01";
@@ -51,7 +51,11 @@ fn features(dir: &std::path::Path, txs: &[Tx], events: &[Event], as_of_day: u32)
     let stamps: Vec<String> = txs.iter().map(|t| timestamp(t.day, t.hour)).collect();
     let anchor = timestamp(as_of_day, 12);
     let mut tx_rows: Vec<(&str, &str, f64)> = vec![("anchor", anchor.as_str(), 1.0)];
-    tx_rows.extend(txs.iter().enumerate().map(|(i, t)| (ids[i].as_str(), stamps[i].as_str(), t.amount)));
+    tx_rows.extend(
+        txs.iter()
+            .enumerate()
+            .map(|(i, t)| (ids[i].as_str(), stamps[i].as_str(), t.amount)),
+    );
     write_transactions(dir, &tx_rows);
     let event_ids: Vec<String> = events.iter().map(|e| format!("c{}", e.customer)).collect();
     let event_stamps: Vec<String> = events.iter().map(|e| timestamp(e.day, 9)).collect();
@@ -65,7 +69,9 @@ fn features(dir: &std::path::Path, txs: &[Tx], events: &[Event], as_of_day: u32)
     write_events(dir, &event_rows);
     let config = config(dir, &format!("{TX_CONFIG}{EVENTS_CONFIG}"));
     let as_of = (date(START) + Days::new(u64::from(as_of_day))).to_string();
-    build(&config, &[&as_of], Some(30), OnInvalid::Fail).expect("build").0
+    build(&config, &[&as_of], Some(30), OnInvalid::Fail)
+        .expect("build")
+        .0
 }
 
 /// The table without labels, rows sorted by customer id, for comparison.

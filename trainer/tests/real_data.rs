@@ -12,7 +12,11 @@ fn repo() -> PathBuf {
 }
 
 fn numeric<'a>(table: &'a FeatureTable, name: &str) -> &'a [Option<f64>] {
-    match &table.column(name).unwrap_or_else(|| panic!("column {name}")).values {
+    match &table
+        .column(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .values
+    {
         ColumnValues::Numeric(values) => values,
         ColumnValues::Categorical(_) => panic!("{name} is not numeric"),
     }
@@ -21,7 +25,11 @@ fn numeric<'a>(table: &'a FeatureTable, name: &str) -> &'a [Option<f64>] {
 /// The reference file prints 10 significant digits (e.g. `353.2063636`), so a conformant value is within
 /// half a unit of the 10th significant digit of the printed one (and within 1e-9 for exact values).
 fn printed_tolerance(reference: f64) -> f64 {
-    let magnitude = if reference == 0.0 { 0 } else { reference.abs().log10().floor() as i32 };
+    let magnitude = if reference == 0.0 {
+        0
+    } else {
+        reference.abs().log10().floor() as i32
+    };
     0.5 * 10f64.powi(magnitude - 9) + 1e-9
 }
 
@@ -31,7 +39,14 @@ fn btyd_summary_and_labels_match_lifetimes() {
     let out = dir.path().join("cdnow.parquet");
     let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
         .current_dir(repo())
-        .args(["--quiet", "features", "--config", "examples/cdnow.toml", "--as-of", "1997-09-30"])
+        .args([
+            "--quiet",
+            "features",
+            "--config",
+            "examples/cdnow.toml",
+            "--as-of",
+            "1997-09-30",
+        ])
         .args(["--horizon", "273", "--out"])
         .arg(&out)
         .status()
@@ -47,7 +62,8 @@ fn btyd_summary_and_labels_match_lifetimes() {
         panic!("CDNOW ids are integers");
     };
     let row_of: HashMap<i64, usize> = ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
-    let columns = ["btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"].map(|n| numeric(&table, n));
+    let columns =
+        ["btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"].map(|n| numeric(&table, n));
     let reference = repo().join("../shared/reference/cdnow_master_btyd_summary_1997-09-30_days.csv");
     let text = std::fs::read_to_string(&reference).expect("reference csv");
     let mut checked = 0;
@@ -85,11 +101,17 @@ fn telco_snapshot_uses_the_given_label_and_never_the_label_in_words() {
     assert_eq!(table.labels.iter().filter(|l| **l == Some(1)).count(), 1_869);
     assert!(table.as_of.iter().all(Option::is_none));
     for forbidden in ["Churn", "churn_label", "customerID"] {
-        assert!(table.column(forbidden).is_none(), "{forbidden} must not be a feature");
+        assert!(
+            table.column(forbidden).is_none(),
+            "{forbidden} must not be a feature"
+        );
     }
     let total_charges = numeric(&table, "TotalCharges");
     assert_eq!(total_charges.iter().filter(|v| v.is_none()).count(), 11);
-    assert!(matches!(table.column("Contract").map(|c| c.role), Some(churn_features::ColumnRole::Categorical)));
+    assert!(matches!(
+        table.column("Contract").map(|c| c.role),
+        Some(churn_features::ColumnRole::Categorical)
+    ));
 }
 
 #[test]
@@ -101,12 +123,29 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
             .output()
             .expect("run churn-trainer")
     };
-    let usage = run(&["features", "--as-of", "not-a-date", "--config", "examples/cdnow.toml"]);
+    let usage = run(&[
+        "features",
+        "--as-of",
+        "not-a-date",
+        "--config",
+        "examples/cdnow.toml",
+    ]);
     assert_eq!(usage.status.code(), Some(2));
-    let outside = run(&["features", "-c", "examples/cdnow.toml", "--as-of", "2001-01-01", "-o", "/nonexistent/x.parquet"]);
+    let outside = run(&[
+        "features",
+        "-c",
+        "examples/cdnow.toml",
+        "--as-of",
+        "2001-01-01",
+        "-o",
+        "/nonexistent/x.parquet",
+    ]);
     assert_eq!(outside.status.code(), Some(1));
     let message = String::from_utf8_lossy(&outside.stderr);
-    assert!(message.contains("outside the data range 1997-01-01 .. 1998-06-30"), "{message}");
+    assert!(
+        message.contains("outside the data range 1997-01-01 .. 1998-06-30"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -115,7 +154,14 @@ fn monthly_as_of_range_stacks_month_ends() {
     let out = dir.path().join("cdnow.parquet");
     let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
         .current_dir(repo())
-        .args(["-q", "features", "-c", "examples/cdnow.toml", "--as-of-range", "1997-03-31..1997-06-30"])
+        .args([
+            "-q",
+            "features",
+            "-c",
+            "examples/cdnow.toml",
+            "--as-of-range",
+            "1997-03-31..1997-06-30",
+        ])
         .args(["--step", "monthly", "--horizon", "90", "-o"])
         .arg(&out)
         .status()

@@ -38,7 +38,13 @@ fn share(recent: f64, earlier: f64) -> f64 {
 
 /// Fills the transaction block of `row` from a customer's day-sorted rows; returns the day of the
 /// last transaction (purchase or return) on or before `as_of`, and the first.
-pub fn fill_transactions(layout: &Layout, start: usize, rows: &[TxRow], as_of: Day, row: &mut [f64]) -> Option<(Day, Day)> {
+pub fn fill_transactions(
+    layout: &Layout,
+    start: usize,
+    rows: &[TxRow],
+    as_of: Day,
+    row: &mut [f64],
+) -> Option<(Day, Day)> {
     let seen = &rows[..up_to(rows, as_of, |r| r.day)];
     let out = &mut row[start..start + tx::FIXED + 3 * layout.windows.len()];
     let trend = i64::from(layout.trend_days);
@@ -114,7 +120,11 @@ pub fn fill_transactions(layout: &Layout, start: usize, rows: &[TxRow], as_of: D
         fixed[tx::BTYD_FREQUENCY] = frequency;
         fixed[tx::BTYD_RECENCY] = f64::from(last - first);
         fixed[tx::BTYD_T] = f64::from(as_of - first);
-        fixed[tx::BTYD_MONETARY] = if distinct_days > 1 { repeat_spend / frequency } else { 0.0 };
+        fixed[tx::BTYD_MONETARY] = if distinct_days > 1 {
+            repeat_spend / frequency
+        } else {
+            0.0
+        };
         fixed[tx::DAYS_SINCE_LAST_PURCHASE] = since_last;
         if purchases > 0 {
             fixed[tx::MEAN_SPEND] = spend / f64::from(purchases);

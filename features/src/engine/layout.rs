@@ -126,8 +126,18 @@ impl Layout {
                 specs.numeric(name, meaning, unit, window);
             }
             for &w in windows {
-                specs.numeric(format!("purchases_{w}d"), "purchases in the window", "count", last(w));
-                specs.numeric(format!("spend_{w}d"), "sum of purchase amounts in the window", "currency", last(w));
+                specs.numeric(
+                    format!("purchases_{w}d"),
+                    "purchases in the window",
+                    "count",
+                    last(w),
+                );
+                specs.numeric(
+                    format!("spend_{w}d"),
+                    "sum of purchase amounts in the window",
+                    "currency",
+                    last(w),
+                );
                 specs.numeric(format!("returns_{w}d"), "returns in the window", "count", last(w));
             }
         }
@@ -149,7 +159,12 @@ impl Layout {
                 trend_window.clone(),
             );
             for &w in windows {
-                specs.numeric(format!("events_{name}_{w}d"), &format!("`{kind}` events in the window"), "count", last(w));
+                specs.numeric(
+                    format!("events_{name}_{w}d"),
+                    &format!("`{kind}` events in the window"),
+                    "count",
+                    last(w),
+                );
                 if inputs.event_values {
                     specs.numeric(
                         format!("events_{name}_value_{w}d"),
@@ -179,11 +194,22 @@ impl Layout {
 
         let attributes_start = specs.len();
         for name in inputs.numeric_attributes {
-            specs.numeric(name.clone(), "static customer attribute", "as given", "static".into());
+            specs.numeric(
+                name.clone(),
+                "static customer attribute",
+                "as given",
+                "static".into(),
+            );
         }
         let numeric_len = specs.len();
         for name in inputs.categorical_attributes {
-            specs.push(name.clone(), "static customer attribute", "category", "static".into(), ColumnRole::Categorical);
+            specs.push(
+                name.clone(),
+                "static customer attribute",
+                "category",
+                "static".into(),
+                ColumnRole::Categorical,
+            );
         }
         if inputs.transactions {
             specs.push(
@@ -232,24 +258,88 @@ impl Layout {
 }
 
 const TX_FIXED: [(&str, &str, &str); tx::FIXED] = [
-    ("btyd_frequency", "number of distinct purchase days minus one (lifetimes' frequency)", "days"),
-    ("btyd_recency", "days between the first and the last purchase day (lifetimes' recency)", "days"),
-    ("btyd_t", "days between the first purchase day and the as-of date (lifetimes' T)", "days"),
-    ("btyd_monetary_value", "mean spend per purchase day, first day excluded (0 without repeats)", "currency"),
-    ("days_since_last_purchase", "days from the last purchase to the as-of date", "days"),
-    ("purchase_count", "purchases (orders when order ids are configured, else purchase lines)", "count"),
+    (
+        "btyd_frequency",
+        "number of distinct purchase days minus one (lifetimes' frequency)",
+        "days",
+    ),
+    (
+        "btyd_recency",
+        "days between the first and the last purchase day (lifetimes' recency)",
+        "days",
+    ),
+    (
+        "btyd_t",
+        "days between the first purchase day and the as-of date (lifetimes' T)",
+        "days",
+    ),
+    (
+        "btyd_monetary_value",
+        "mean spend per purchase day, first day excluded (0 without repeats)",
+        "currency",
+    ),
+    (
+        "days_since_last_purchase",
+        "days from the last purchase to the as-of date",
+        "days",
+    ),
+    (
+        "purchase_count",
+        "purchases (orders when order ids are configured, else purchase lines)",
+        "count",
+    ),
     ("total_spend", "sum of purchase amounts", "currency"),
     ("mean_spend", "total spend divided by purchase count", "currency"),
-    ("return_count", "returns and cancellations (rows with a negative amount)", "count"),
-    ("return_amount", "sum of returned amounts, as a positive number", "currency"),
-    ("interpurchase_mean_days", "mean days between distinct purchase days", "days"),
-    ("interpurchase_std_days", "sample standard deviation of the days between purchase days", "days"),
-    ("overdue_ratio", "days since the last purchase divided by the mean days between purchases", "ratio"),
-    ("purchase_trend", "purchases in the recent period as a share of recent plus earlier", "share"),
-    ("spend_trend", "spend in the recent period as a share of recent plus earlier", "share"),
-    ("r_score", "recency score 1-5 by quintile among customers at the as-of date (5 = most recent)", "score"),
-    ("f_score", "frequency score 1-5 by quintile of purchase count among customers at the as-of date", "score"),
-    ("m_score", "monetary score 1-5 by quintile of total spend among customers at the as-of date", "score"),
+    (
+        "return_count",
+        "returns and cancellations (rows with a negative amount)",
+        "count",
+    ),
+    (
+        "return_amount",
+        "sum of returned amounts, as a positive number",
+        "currency",
+    ),
+    (
+        "interpurchase_mean_days",
+        "mean days between distinct purchase days",
+        "days",
+    ),
+    (
+        "interpurchase_std_days",
+        "sample standard deviation of the days between purchase days",
+        "days",
+    ),
+    (
+        "overdue_ratio",
+        "days since the last purchase divided by the mean days between purchases",
+        "ratio",
+    ),
+    (
+        "purchase_trend",
+        "purchases in the recent period as a share of recent plus earlier",
+        "share",
+    ),
+    (
+        "spend_trend",
+        "spend in the recent period as a share of recent plus earlier",
+        "share",
+    ),
+    (
+        "r_score",
+        "recency score 1-5 by quintile among customers at the as-of date (5 = most recent)",
+        "score",
+    ),
+    (
+        "f_score",
+        "frequency score 1-5 by quintile of purchase count among customers at the as-of date",
+        "score",
+    ),
+    (
+        "m_score",
+        "monetary score 1-5 by quintile of total spend among customers at the as-of date",
+        "score",
+    ),
 ];
 
 #[derive(Default)]
@@ -286,7 +376,11 @@ pub fn column_safe(name: &str) -> String {
         }
     }
     let trimmed = out.trim_matches('_');
-    if trimmed.is_empty() { "unnamed".into() } else { trimmed.into() }
+    if trimmed.is_empty() {
+        "unnamed".into()
+    } else {
+        trimmed.into()
+    }
 }
 
 #[cfg(test)]
@@ -311,11 +405,17 @@ mod tests {
         assert_eq!(name(tx::M_SCORE), "m_score");
         assert_eq!(name(tx::FIXED + 3), "purchases_30d");
         assert_eq!(name(layout.event_starts[0]), "days_since_last_support_ticket");
-        assert_eq!(layout.event_starts[1] - layout.event_starts[0], layout.event_block_len());
+        assert_eq!(
+            layout.event_starts[1] - layout.event_starts[0],
+            layout.event_block_len()
+        );
         assert_eq!(name(layout.event_starts[1] + 2 + 2), "events_login_30d");
         assert_eq!(name(layout.activity_start + 1), "tenure_days");
         assert_eq!(name(layout.attributes_start), "age");
         assert_eq!(layout.numeric_len, layout.attributes_start + 1);
-        assert_eq!(layout.specs.last().map(|s| s.name.as_str()), Some("lifecycle_stage"));
+        assert_eq!(
+            layout.specs.last().map(|s| s.name.as_str()),
+            Some("lifecycle_stage")
+        );
     }
 }

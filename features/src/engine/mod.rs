@@ -89,7 +89,11 @@ struct Static {
 }
 
 /// Builds the feature table for `request` from `inputs`.
-pub fn build(config: &Config, inputs: Inputs, request: &BuildRequest) -> Result<(FeatureTable, BuildSummary)> {
+pub fn build(
+    config: &Config,
+    inputs: Inputs,
+    request: &BuildRequest,
+) -> Result<(FeatureTable, BuildSummary)> {
     let customers = inputs.ids.len();
     let snapshot = config.is_snapshot();
     let Inputs {
@@ -102,8 +106,16 @@ pub fn build(config: &Config, inputs: Inputs, request: &BuildRequest) -> Result<
         rejected,
     } = inputs;
 
-    let statics = static_facts(customers, customer_table.as_ref(), labels.as_ref().map(|l| &l.by_customer));
-    let range = data_range(transactions.as_ref().map(|t| &t.day[..]), events.as_ref().map(|e| &e.day[..]), &statics);
+    let statics = static_facts(
+        customers,
+        customer_table.as_ref(),
+        labels.as_ref().map(|l| &l.by_customer),
+    );
+    let range = data_range(
+        transactions.as_ref().map(|t| &t.day[..]),
+        events.as_ref().map(|e| &e.day[..]),
+        &statics,
+    );
     let as_of_days = check_as_of(snapshot, request, range)?;
     let label_kind = if labels.is_some() {
         LabelKind::Given
@@ -139,7 +151,10 @@ pub fn build(config: &Config, inputs: Inputs, request: &BuildRequest) -> Result<
     let grouped_tx = transactions.map(|t| Grouped::transactions(customers, t));
     let grouped_events = events.as_ref().map(|e| Grouped::events(customers, e));
     drop(events);
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "rows grouped by customer");
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "rows grouped by customer"
+    );
 
     let context = Context {
         layout: &layout,
@@ -229,7 +244,11 @@ fn data_range(tx_days: Option<&[Day]>, event_days: Option<&[Day]>, statics: &Sta
     })
 }
 
-fn check_as_of(snapshot: bool, request: &BuildRequest, range: Option<(Day, Day)>) -> Result<Vec<Option<Day>>> {
+fn check_as_of(
+    snapshot: bool,
+    request: &BuildRequest,
+    range: Option<(Day, Day)>,
+) -> Result<Vec<Option<Day>>> {
     if snapshot {
         if !request.as_of.is_empty() {
             return Err(FeatureError::Request(
@@ -241,10 +260,14 @@ fn check_as_of(snapshot: bool, request: &BuildRequest, range: Option<(Day, Day)>
         return Ok(vec![None]);
     }
     if request.as_of.is_empty() {
-        return Err(FeatureError::Request("give one or more as-of dates (--as-of)".into()));
+        return Err(FeatureError::Request(
+            "give one or more as-of dates (--as-of)".into(),
+        ));
     }
     let Some((first, last)) = range else {
-        return Err(FeatureError::Request("the dated inputs hold no valid rows".into()));
+        return Err(FeatureError::Request(
+            "the dated inputs hold no valid rows".into(),
+        ));
     };
     let mut days = Vec::with_capacity(request.as_of.len());
     for &date in &request.as_of {
@@ -266,7 +289,10 @@ fn check_as_of(snapshot: bool, request: &BuildRequest, range: Option<(Day, Day)>
 
 /// Event types with at least one event on or before the last as-of date, sorted by name, and the slot
 /// of each type index among them.
-fn kept_event_types(events: &crate::input::Events, last_as_of: Option<Day>) -> (Vec<String>, Vec<Option<usize>>) {
+fn kept_event_types(
+    events: &crate::input::Events,
+    last_as_of: Option<Day>,
+) -> (Vec<String>, Vec<Option<usize>>) {
     let mut seen = vec![false; events.type_names.len()];
     for (&kind, &day) in events.event_type.iter().zip(&events.day) {
         if last_as_of.is_none_or(|last| day <= last) {
@@ -279,7 +305,10 @@ fn kept_event_types(events: &crate::input::Events, last_as_of: Option<Day>) -> (
     for (slot, &kind) in kept.iter().enumerate() {
         slot_of_kind[kind] = Some(slot);
     }
-    (kept.iter().map(|&k| events.type_names[k].clone()).collect(), slot_of_kind)
+    (
+        kept.iter().map(|&k| events.type_names[k].clone()).collect(),
+        slot_of_kind,
+    )
 }
 
 fn attribute_names(table: Option<&crate::input::Customers>) -> (Vec<String>, Vec<String>) {
@@ -336,7 +365,10 @@ impl Context<'_> {
     /// Computes the rows of `population` at `as_of` and appends them to `output`.
     fn append(&self, population: &[u32], as_of: Option<Day>, output: &mut Output) {
         let mut columns = self.numeric_columns(population, as_of);
-        let labels: Vec<Option<i8>> = population.par_iter().map(|&c| self.label(c as usize, as_of)).collect();
+        let labels: Vec<Option<i8>> = population
+            .par_iter()
+            .map(|&c| self.label(c as usize, as_of))
+            .collect();
 
         let mut descriptors: Vec<Vec<&'static str>> = Vec::new();
         if let Some(start) = self.layout.tx_start {
@@ -365,7 +397,12 @@ impl Context<'_> {
                     )
                 },
             );
-            descriptors.push(r.par_iter().zip(&f).map(|(&r, &f)| segments::rfm_segment(r, f)).collect());
+            descriptors.push(
+                r.par_iter()
+                    .zip(&f)
+                    .map(|(&r, &f)| segments::rfm_segment(r, f))
+                    .collect(),
+            );
             descriptors.push(tiers);
             columns[start + tx::R_SCORE] = r;
             columns[start + tx::F_SCORE] = f;
@@ -422,13 +459,18 @@ impl Context<'_> {
                 (Some(start), Some(tx)) => customer::fill_transactions(layout, start, tx.of(c), as_of, row),
                 _ => None,
             };
-            let event_span = self
-                .events
-                .and_then(|events| customer::fill_events(layout, self.slot_of_kind, events.of(c), as_of, row));
+            let event_span = self.events.and_then(|events| {
+                customer::fill_events(layout, self.slot_of_kind, events.of(c), as_of, row)
+            });
             let spans = [tx_span, event_span];
             let last = spans.iter().flatten().map(|&(_, last)| last).max();
             let signup = self.statics.signup[c].filter(|&d| d <= as_of);
-            let first = spans.iter().flatten().map(|&(first, _)| first).chain(signup).min();
+            let first = spans
+                .iter()
+                .flatten()
+                .map(|&(first, _)| first)
+                .chain(signup)
+                .min();
             row[layout.activity_start] = last.map_or(f64::NAN, |d| f64::from(as_of - d));
             row[layout.activity_start + 1] = first.map_or(f64::NAN, |d| f64::from(as_of - d));
         }
@@ -510,11 +552,15 @@ impl Output {
         context: &Context<'_>,
     ) {
         self.customers.extend_from_slice(population);
-        self.as_of.extend(std::iter::repeat_n(as_of.map(date_from_days), population.len()));
+        self.as_of
+            .extend(std::iter::repeat_n(as_of.map(date_from_days), population.len()));
         self.labels.extend(labels);
-        self.numeric.par_iter_mut().zip(numeric).for_each(|(out, values)| {
-            out.extend(values.into_iter().map(|v| (!v.is_nan()).then_some(v)));
-        });
+        self.numeric
+            .par_iter_mut()
+            .zip(numeric)
+            .for_each(|(out, values)| {
+                out.extend(values.into_iter().map(|v| (!v.is_nan()).then_some(v)));
+            });
         if let Some(table) = context.customer_table {
             let categorical = table.attributes.iter().filter_map(|a| match &a.values {
                 AttributeValues::Categorical(values) => Some(values),
@@ -526,9 +572,12 @@ impl Output {
                 }));
             }
         }
-        self.descriptors.par_iter_mut().zip(descriptors).for_each(|(out, values)| {
-            out.par_extend(values.into_par_iter().map(|v| Some(v.to_string())));
-        });
+        self.descriptors
+            .par_iter_mut()
+            .zip(descriptors)
+            .for_each(|(out, values)| {
+                out.par_extend(values.into_par_iter().map(|v| Some(v.to_string())));
+            });
     }
 
     fn summary_since(&self, start: usize, as_of: Option<NaiveDate>) -> AsOfSummary {
@@ -557,8 +606,12 @@ impl Output {
                 description: Some(spec.meaning.clone()),
                 values: match spec.role {
                     ColumnRole::Numeric => ColumnValues::Numeric(numeric.next().unwrap_or_default()),
-                    ColumnRole::Categorical => ColumnValues::Categorical(categorical.next().unwrap_or_default()),
-                    ColumnRole::Descriptor => ColumnValues::Categorical(descriptors.next().unwrap_or_default()),
+                    ColumnRole::Categorical => {
+                        ColumnValues::Categorical(categorical.next().unwrap_or_default())
+                    }
+                    ColumnRole::Descriptor => {
+                        ColumnValues::Categorical(descriptors.next().unwrap_or_default())
+                    }
                 },
             })
             .collect();

@@ -62,7 +62,7 @@ pub fn value_tiers(spend: &[f64], params: &ValueTierParams) -> Vec<&'static str>
     let mut i = 0;
     while i < order.len() {
         let value = spend[order[i]];
-        if !(value > 0.0) {
+        if value.is_nan() || value <= 0.0 {
             break;
         }
         let share = before / total;

@@ -6,8 +6,8 @@ use crate::time::{Day, day_of_timestamp, parse_iso_day};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
-    Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray};
 use arrow_schema::{DataType, TimeUnit};
@@ -44,11 +44,17 @@ impl ColumnKind {
 
     /// Whether `data_type` can be read as this kind.
     pub fn accepts(self, data_type: &DataType) -> bool {
-        let text = matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        let text = matches!(
+            data_type,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        );
         match self {
             Self::Id => text || is_integer(data_type),
             Self::Time => {
-                text || matches!(data_type, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64)
+                text || matches!(
+                    data_type,
+                    DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+                )
             }
             Self::Number => {
                 is_integer(data_type)
@@ -60,7 +66,9 @@ impl ColumnKind {
             Self::Text => text,
             Self::Label => is_integer(data_type) || data_type == &DataType::Boolean,
             Self::Attribute => {
-                Self::Number.accepts(data_type) || Self::Text.accepts(data_type) || data_type == &DataType::Boolean
+                Self::Number.accepts(data_type)
+                    || Self::Text.accepts(data_type)
+                    || data_type == &DataType::Boolean
             }
         }
     }
@@ -236,10 +244,16 @@ impl<'a> NumberColumn<'a> {
             DataType::Float32 => Self::Converted(as_f64(array.as_primitive::<Float32Type>(), f64::from)),
             DataType::Decimal128(_, scale) => {
                 let divisor = 10f64.powi(i32::from(*scale));
-                Self::Converted(as_f64(array.as_primitive::<Decimal128Type>(), |v| v as f64 / divisor))
+                Self::Converted(as_f64(array.as_primitive::<Decimal128Type>(), |v| {
+                    v as f64 / divisor
+                }))
             }
             DataType::Boolean => Self::Converted(
-                array.as_boolean().iter().map(|v| v.map(|b| f64::from(u8::from(b)))).collect(),
+                array
+                    .as_boolean()
+                    .iter()
+                    .map(|v| v.map(|b| f64::from(u8::from(b))))
+                    .collect(),
             ),
             _ => Self::Converted(integers(array).into_iter().map(|v| v.map(|v| v as f64)).collect()),
         }

@@ -85,7 +85,11 @@ impl Customers {
                 .collect(),
         };
         for name in &attribute_names {
-            requests.push(ColumnRequest::new(name, "customers.attributes", ColumnKind::Attribute));
+            requests.push(ColumnRequest::new(
+                name,
+                "customers.attributes",
+                ColumnKind::Attribute,
+            ));
         }
         let rows = count_rows(&source.path, &requests)?;
         progress.start("customers", rows);
@@ -144,7 +148,14 @@ impl Customers {
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
                 if let Some(&first) = first_row_of.get(&customer) {
-                    rejects.duplicate("customers", path, &source.customer_id, &key.to_string(), first, row)?;
+                    rejects.duplicate(
+                        "customers",
+                        path,
+                        &source.customer_id,
+                        &key.to_string(),
+                        first,
+                        row,
+                    )?;
                     continue;
                 }
                 first_row_of.insert(customer, row);
@@ -190,11 +201,17 @@ impl AttributeValues {
 fn decode_attribute(array: &arrow_array::ArrayRef) -> AttributeValues {
     if let Some(text) = TextColumn::new(array) {
         return AttributeValues::Categorical(
-            (0..array.len()).map(|i| text.get(i).map(str::to_string)).collect(),
+            (0..array.len())
+                .map(|i| text.get(i).map(str::to_string))
+                .collect(),
         );
     }
     let numbers = NumberColumn::new(array);
-    AttributeValues::Numeric((0..array.len()).map(|i| numbers.get(i).filter(|x| x.is_finite())).collect())
+    AttributeValues::Numeric(
+        (0..array.len())
+            .map(|i| numbers.get(i).filter(|x| x.is_finite()))
+            .collect(),
+    )
 }
 
 impl Rejects {

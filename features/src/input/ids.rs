@@ -123,7 +123,12 @@ impl CustomerInterner {
         if self.str_ids.is_empty() {
             CustomerIds::Int(indices.iter().map(|&i| self.int_ids[i as usize]).collect())
         } else {
-            CustomerIds::Str(indices.iter().map(|&i| self.str_ids[i as usize].clone()).collect())
+            CustomerIds::Str(
+                indices
+                    .iter()
+                    .map(|&i| self.str_ids[i as usize].clone())
+                    .collect(),
+            )
         }
     }
 }
@@ -140,13 +145,24 @@ mod tests {
         assert_eq!(ids.intern(Key::Str("b")).ok(), Some(0));
         assert!(ids.intern(Key::Int(3)).is_err());
         assert_eq!(ids.get(Key::Str("a")), Some(1));
-        assert_eq!(ids.ids_of(&[1, 0]), CustomerIds::Str(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            ids.ids_of(&[1, 0]),
+            CustomerIds::Str(vec!["a".into(), "b".into()])
+        );
     }
 
     #[test]
     fn dense_and_sparse_integer_ids_share_one_numbering() {
         let mut ids = CustomerInterner::default();
-        for (id, expected) in [(5, 0), (-7, 1), (1 << 40, 2), (5, 0), (3_000, 3), (-7, 1), (1 << 40, 2)] {
+        for (id, expected) in [
+            (5, 0),
+            (-7, 1),
+            (1 << 40, 2),
+            (5, 0),
+            (3_000, 3),
+            (-7, 1),
+            (1 << 40, 2),
+        ] {
             assert_eq!(ids.intern(Key::Int(id)).ok(), Some(expected), "{id}");
         }
         assert_eq!(ids.get(Key::Int(3_000)), Some(3));

@@ -83,7 +83,10 @@ impl Inputs {
             inputs.events = Some(table);
             inputs.rows_read.insert("events".into(), rows);
         }
-        let label_column = config.labels.as_ref().map(|l| (l.path.as_path(), l.label.as_str()));
+        let label_column = config
+            .labels
+            .as_ref()
+            .map(|l| (l.path.as_path(), l.label.as_str()));
         if let Some(source) = &config.customers {
             let (table, rows) =
                 Customers::load(source, label_column, &mut inputs.ids, &mut rejects, progress)?;
@@ -124,7 +127,10 @@ impl Rejects {
                 reason: reason.into(),
             }),
             OnInvalid::Skip => {
-                *self.counts.entry(format!("{input}.{column}: {reason}")).or_default() += 1;
+                *self
+                    .counts
+                    .entry(format!("{input}.{column}: {reason}"))
+                    .or_default() += 1;
                 Ok(())
             }
         }

@@ -7,7 +7,9 @@ use crate::error::{FeatureError, Result};
 use crate::table::column_names;
 use arrow_array::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use rayon::prelude::*;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -141,9 +143,9 @@ fn open_all(path: &Path, requests: &[ColumnRequest]) -> Result<Vec<OpenFile>> {
 }
 
 fn open(path: PathBuf, requests: &[ColumnRequest]) -> Result<OpenFile> {
-    let mut file = File::open(&path).map_err(|e| FeatureError::io(&path, e))?;
+    let file = File::open(&path).map_err(|e| FeatureError::io(&path, e))?;
     let metadata = guard(&path, || {
-        ArrowReaderMetadata::load(&mut file, ArrowReaderOptions::default())
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
             .map_err(|e| FeatureError::parquet(&path, e))
     })?;
     let schema = metadata.schema();
@@ -196,7 +198,10 @@ fn decode(open: &OpenFile, row_group: usize) -> Result<Vec<RecordBatch>> {
 /// error that names the file.
 fn guard<T>(path: &Path, step: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|_| {
-        Err(FeatureError::parquet(path, "corrupt data made the Parquet decoder fail"))
+        Err(FeatureError::parquet(
+            path,
+            "corrupt data made the Parquet decoder fail",
+        ))
     })
 }
 

@@ -36,11 +36,23 @@ impl Transactions {
         ];
         match (&source.amount, &source.quantity, &source.unit_price) {
             (Some(amount), _, _) => {
-                requests.push(ColumnRequest::new(amount, "transactions.amount", ColumnKind::Number));
+                requests.push(ColumnRequest::new(
+                    amount,
+                    "transactions.amount",
+                    ColumnKind::Number,
+                ));
             }
             (None, Some(quantity), Some(price)) => {
-                requests.push(ColumnRequest::new(quantity, "transactions.quantity", ColumnKind::Number));
-                requests.push(ColumnRequest::new(price, "transactions.unit_price", ColumnKind::Number));
+                requests.push(ColumnRequest::new(
+                    quantity,
+                    "transactions.quantity",
+                    ColumnKind::Number,
+                ));
+                requests.push(ColumnRequest::new(
+                    price,
+                    "transactions.unit_price",
+                    ColumnKind::Number,
+                ));
             }
             _ => {}
         }

@@ -27,8 +27,8 @@ pub fn write_batch(path: &Path, columns: Vec<(&str, ArrayRef)>) {
         .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
-        .expect("batch");
+    let batch =
+        RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).expect("batch");
     let file = std::fs::File::create(path).expect("create parquet");
     let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
     writer.write(&batch).expect("write");
@@ -36,7 +36,10 @@ pub fn write_batch(path: &Path, columns: Vec<(&str, ArrayRef)>) {
 }
 
 pub fn timestamps(values: &[&str]) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(values.iter().map(|t| micros(t)).collect::<Vec<_>>()).with_timezone("UTC"))
+    Arc::new(
+        TimestampMicrosecondArray::from(values.iter().map(|t| micros(t)).collect::<Vec<_>>())
+            .with_timezone("UTC"),
+    )
 }
 
 pub fn strings(values: &[&str]) -> ArrayRef {
@@ -54,7 +57,11 @@ pub fn write_transactions(dir: &Path, rows: &[(&str, &str, f64)]) {
     let amounts: Vec<f64> = rows.iter().map(|r| r.2).collect();
     write_batch(
         &dir.join("tx.parquet"),
-        vec![("customer_id", strings(&ids)), ("ts", timestamps(&ts)), ("amount", floats(&amounts))],
+        vec![
+            ("customer_id", strings(&ids)),
+            ("ts", timestamps(&ts)),
+            ("amount", floats(&amounts)),
+        ],
     );
 }
 
@@ -65,7 +72,11 @@ pub fn write_events(dir: &Path, rows: &[(&str, &str, &str)]) {
     let kinds: Vec<&str> = rows.iter().map(|r| r.2).collect();
     write_batch(
         &dir.join("events.parquet"),
-        vec![("customer_id", strings(&ids)), ("ts", timestamps(&ts)), ("event_type", strings(&kinds))],
+        vec![
+            ("customer_id", strings(&ids)),
+            ("ts", timestamps(&ts)),
+            ("event_type", strings(&kinds)),
+        ],
     );
 }
 
@@ -109,7 +120,11 @@ pub fn build(
 /// The numeric value of `column` in the row of customer `id` at `as_of` (`None`: null).
 pub fn value(table: &FeatureTable, id: &str, as_of: &str, column: &str) -> Option<f64> {
     let row = row_of(table, id, as_of);
-    match &table.column(column).unwrap_or_else(|| panic!("no column {column}")).values {
+    match &table
+        .column(column)
+        .unwrap_or_else(|| panic!("no column {column}"))
+        .values
+    {
         churn_features::ColumnValues::Numeric(values) => values[row],
         churn_features::ColumnValues::Categorical(_) => panic!("{column} is not numeric"),
     }
@@ -118,7 +133,11 @@ pub fn value(table: &FeatureTable, id: &str, as_of: &str, column: &str) -> Optio
 /// The text value of `column` in the row of customer `id` at `as_of`.
 pub fn text(table: &FeatureTable, id: &str, as_of: &str, column: &str) -> Option<String> {
     let row = row_of(table, id, as_of);
-    match &table.column(column).unwrap_or_else(|| panic!("no column {column}")).values {
+    match &table
+        .column(column)
+        .unwrap_or_else(|| panic!("no column {column}"))
+        .values
+    {
         churn_features::ColumnValues::Categorical(values) => values[row].clone(),
         churn_features::ColumnValues::Numeric(_) => panic!("{column} is not text"),
     }

@@ -82,7 +82,8 @@ fn parse_range(text: &str) -> Result<(NaiveDate, NaiveDate), String> {
         .split_once("..")
         .ok_or_else(|| format!("expected START..END, got `{text}`"))?;
     let parse = |s: &str| {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|e| format!("`{s}`: {e} (expected YYYY-MM-DD)"))
+        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map_err(|e| format!("`{s}`: {e} (expected YYYY-MM-DD)"))
     };
     let (start, end) = (parse(start)?, parse(end)?);
     if start > end {
@@ -118,7 +119,11 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     };
     let inputs = Inputs::load(&config, on_invalid, &progress)?;
     progress.bar.finish_and_clear();
-    tracing::info!(customers = inputs.ids.len(), seconds = started.elapsed().as_secs_f64(), "inputs read");
+    tracing::info!(
+        customers = inputs.ids.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "inputs read"
+    );
     let request = BuildRequest {
         as_of,
         horizon_days: args.horizon,
@@ -140,12 +145,19 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
 
 /// `features.parquet` → `features.summary.json`.
 fn summary_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     out.with_file_name(format!("{stem}.summary.json"))
 }
 
 fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64) {
-    let read: Vec<String> = summary.rows_read.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let read: Vec<String> = summary
+        .rows_read
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     eprintln!("rows read: {}", read.join(", "));
     if summary.rows_rejected.is_empty() {
         eprintln!("rows rejected: none");
@@ -215,21 +227,24 @@ fn print_catalog(config: Option<&Config>, format: CatalogFormat) -> Result<()> {
         CatalogFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&layout.specs)?),
         CatalogFormat::Text => {
             let width = layout.specs.iter().map(|s| s.name.len()).max().unwrap_or(4);
-            writeln!(out, "{:width$}  {:10}  {:12}  {:30}  MEANING", "NAME", "UNIT", "ROLE", "WINDOW").and_then(
-                |()| {
-                    layout.specs.iter().try_for_each(|spec| {
-                        writeln!(
-                            out,
-                            "{:width$}  {:10}  {:12}  {:30}  {}",
-                            spec.name,
-                            spec.unit,
-                            spec.role.as_str(),
-                            spec.window,
-                            spec.meaning
-                        )
-                    })
-                },
+            writeln!(
+                out,
+                "{:width$}  {:10}  {:12}  {:30}  MEANING",
+                "NAME", "UNIT", "ROLE", "WINDOW"
             )
+            .and_then(|()| {
+                layout.specs.iter().try_for_each(|spec| {
+                    writeln!(
+                        out,
+                        "{:width$}  {:10}  {:12}  {:30}  {}",
+                        spec.name,
+                        spec.unit,
+                        spec.role.as_str(),
+                        spec.window,
+                        spec.meaning
+                    )
+                })
+            })
         }
     };
     match written {
