@@ -49,10 +49,7 @@ fn read(path: &Path) -> RecordBatch {
         .build()
         .expect("reader");
     let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
-    let schema = batches
-        .first()
-        .map(|b| b.schema())
-        .expect("at least one batch");
+    let schema = batches.first().map(|b| b.schema()).expect("at least one batch");
     arrow_select_concat(schema, &batches)
 }
 
@@ -133,10 +130,8 @@ fn timestamps(batch: &RecordBatch) -> Vec<i64> {
 }
 
 fn manifest(folder: &Path) -> serde_json::Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(folder.join("generate.json")).expect("generate.json"),
-    )
-    .expect("json")
+    serde_json::from_str(&std::fs::read_to_string(folder.join("generate.json")).expect("generate.json"))
+        .expect("json")
 }
 
 fn column_types(batch: &RecordBatch) -> Vec<(String, DataType, bool)> {
@@ -175,11 +170,7 @@ fn same_seed_same_files_and_another_seed_other_files() {
         "--seed",
         "8",
     ]);
-    for name in [
-        "transactions.parquet",
-        "events.parquet",
-        "customers.parquet",
-    ] {
+    for name in ["transactions.parquet", "events.parquet", "customers.parquet"] {
         let (x, y) = (
             std::fs::read(first.join(name)).expect("read"),
             std::fs::read(other.join(name)).expect("read"),
@@ -265,10 +256,7 @@ fn integer_ids_when_asked() {
     }
     let events = read(&out.join("events.parquet"));
     assert_eq!(
-        events
-            .column_by_name("customer_id")
-            .expect("column")
-            .data_type(),
+        events.column_by_name("customer_id").expect("column").data_type(),
         &DataType::Int64
     );
     let all = read(&out.join("customers.parquet"));
@@ -320,10 +308,7 @@ fn contents_look_like_a_shop() {
     // About 3% returns, as negative amounts; purchases are positive.
     let amounts = floats(&transactions, "amount");
     let returns = amounts.iter().filter(|&&a| a < 0.0).count() as f64 / amounts.len() as f64;
-    assert!(
-        (0.01..0.05).contains(&returns),
-        "share of returns {returns}"
-    );
+    assert!((0.01..0.05).contains(&returns), "share of returns {returns}");
     assert!(amounts.iter().all(|a| *a != 0.0 && a.is_finite()));
 
     // Several lines per order sometimes.
@@ -334,10 +319,7 @@ fn contents_look_like_a_shop() {
         }
     }
     let multi = lines.values().filter(|&&n| n > 1).count() as f64 / lines.len() as f64;
-    assert!(
-        (0.1..0.45).contains(&multi),
-        "share of multi-line orders {multi}"
-    );
+    assert!((0.1..0.45).contains(&multi), "share of multi-line orders {multi}");
 
     // All four event types, with support tickets and complaints present but rarer than logins.
     let mut by_type: HashMap<String, usize> = HashMap::new();
@@ -349,10 +331,7 @@ fn contents_look_like_a_shop() {
     assert_eq!(kinds, ["complaint", "login", "page_view", "support_ticket"]);
     assert!(by_type["support_ticket"] > 100 && by_type["support_ticket"] < by_type["login"]);
     assert!(by_type["complaint"] > 10 && by_type["complaint"] < by_type["support_ticket"]);
-    assert_eq!(
-        manifest["events"]["support_ticket"],
-        by_type["support_ticket"]
-    );
+    assert_eq!(manifest["events"]["support_ticket"], by_type["support_ticket"]);
 
     // Complaints have no value; logins always do.
     let values = events
@@ -378,11 +357,7 @@ fn contents_look_like_a_shop() {
         .column_by_name("signup_date")
         .expect("column")
         .as_primitive::<Date32Type>();
-    let first_half = signups
-        .values()
-        .iter()
-        .filter(|&&d| d < 19_358 + 182)
-        .count();
+    let first_half = signups.values().iter().filter(|&&d| d < 19_358 + 182).count();
     assert!(
         first_half > 3_400,
         "{first_half} of 5000 signed up in the first half"

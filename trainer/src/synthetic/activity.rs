@@ -65,12 +65,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in the order used for counts.
-    pub const ALL: [EventKind; 4] = [
-        Self::Login,
-        Self::PageView,
-        Self::SupportTicket,
-        Self::Complaint,
-    ];
+    pub const ALL: [EventKind; 4] = [Self::Login, Self::PageView, Self::SupportTicket, Self::Complaint];
 
     /// The `event_type` string written to the file.
     pub fn name(self) -> &'static str {
@@ -104,16 +99,10 @@ pub struct Rates {
 impl Rates {
     /// Calibrates the order rate on a deterministic sample of the run's own customers, so the mean number of
     /// transaction rows per customer comes out close to `transactions_per_customer`.
-    pub fn calibrate(
-        calendar: &Calendar,
-        seed: u64,
-        customers: u64,
-        transactions_per_customer: f64,
-    ) -> Self {
+    pub fn calibrate(calendar: &Calendar, seed: u64, customers: u64, transactions_per_customer: f64) -> Self {
         let rows_per_order = (1.0 + EXTRA_LINES_MEAN) * (1.0 + RETURN_PROBABILITY);
         let target_orders = transactions_per_customer / rows_per_order;
-        let acquisition_order_probability =
-            MAX_ACQUISITION_ORDER_PROBABILITY.min(target_orders / 2.0);
+        let acquisition_order_probability = MAX_ACQUISITION_ORDER_PROBABILITY.min(target_orders / 2.0);
         let activity = expected_activity_by_age(calendar.days());
         let sample = customers.clamp(1, CALIBRATION_SAMPLE);
         let exposure: f64 = (0..sample)
@@ -205,11 +194,7 @@ fn expected_activity_by_age(days: usize) -> Vec<f64> {
 
 /// The integral of seasonal weight × decline × expected activity over the customer's life within the
 /// period: their expected number of Poisson orders per unit of order rate.
-fn expected_purchase_weight(
-    calendar: &Calendar,
-    profile: &Profile,
-    activity_by_age: &[f64],
-) -> f64 {
+fn expected_purchase_weight(calendar: &Calendar, profile: &Profile, activity_by_age: &[f64]) -> f64 {
     let start = f64::from(profile.signup_day);
     let stop = profile.churn_time.min(calendar.end_time());
     let mut total = 0.0;
@@ -344,8 +329,8 @@ fn simulate_orders<R: Rng + ?Sized, S: ActivitySink>(
         } else {
             1.0
         };
-        let keep = calendar.weight_at(t) * decline(t, profile.churn_time) * quiet_factor
-            / calendar.max_weight();
+        let keep =
+            calendar.weight_at(t) * decline(t, profile.churn_time) * quiet_factor / calendar.max_weight();
         if rng.random::<f64>() < keep {
             let time = calendar.time_in_day(t as u32, rng);
             place_order(time, rng, sink);
@@ -366,8 +351,7 @@ fn simulate_sessions<R: Rng + ?Sized, S: ActivitySink>(
     start: f64,
     stop: f64,
 ) {
-    let envelope =
-        LOGINS_PER_ORDER * rates.orders_per_day * profile.engagement * calendar.max_weight();
+    let envelope = LOGINS_PER_ORDER * rates.orders_per_day * profile.engagement * calendar.max_weight();
     let Ok(gaps) = Exp::<f64>::new(envelope) else {
         return;
     };
@@ -385,25 +369,18 @@ fn simulate_sessions<R: Rng + ?Sized, S: ActivitySink>(
         } else {
             1.0
         };
-        let keep = calendar.weight_at(t) * decline(t, profile.churn_time) * quiet_factor
-            / calendar.max_weight();
+        let keep =
+            calendar.weight_at(t) * decline(t, profile.churn_time) * quiet_factor / calendar.max_weight();
         if rng.random::<f64>() >= keep {
             continue;
         }
         let login = calendar.time_in_day(t as u32, rng);
         let minutes = session_minutes.as_ref().map_or(6.0, |d| d.sample(rng));
-        sink.event(
-            EventKind::Login,
-            login,
-            Some((minutes * 10.0).round() / 10.0),
-        );
+        sink.event(EventKind::Login, login, Some((minutes * 10.0).round() / 10.0));
         let views = page_views.as_ref().map_or(0, |d| d.sample(rng) as u32);
         for _ in 0..views {
             let offset_days = rng.random::<f64>() * minutes / (24.0 * 60.0);
-            let seconds = page_seconds
-                .as_ref()
-                .map_or(40.0, |d| d.sample(rng))
-                .round();
+            let seconds = page_seconds.as_ref().map_or(40.0, |d| d.sample(rng)).round();
             // Some page views come from clients that do not report time on page.
             let value = (rng.random::<f64>() >= 0.1).then_some(seconds);
             sink.event(
@@ -502,10 +479,7 @@ mod tests {
         let customers = simulate_many(6_000, 20.0);
         let rows: usize = customers.iter().map(|(_, r)| r.transactions.len()).sum();
         let mean = rows as f64 / customers.len() as f64;
-        assert!(
-            (18.0..22.0).contains(&mean),
-            "mean rows per customer {mean}"
-        );
+        assert!((18.0..22.0).contains(&mean), "mean rows per customer {mean}");
     }
 
     #[test]
@@ -517,10 +491,7 @@ mod tests {
                 assert!(time >= signup && time < calendar.end_time());
                 if amount >= 0.0 {
                     // Purchases stop at churn (to the day: order times are placed within their day).
-                    assert!(
-                        time < profile.churn_time.floor() + 1.0,
-                        "purchase after churn"
-                    );
+                    assert!(time < profile.churn_time.floor() + 1.0, "purchase after churn");
                 }
             }
             for &(kind, time, _) in &recorder.events {

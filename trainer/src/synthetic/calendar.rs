@@ -15,8 +15,8 @@ const WEEKDAY_WEIGHTS: [f64; 7] = [0.90, 0.88, 0.92, 0.97, 1.08, 1.20, 1.05];
 
 /// Relative activity by hour of day (UTC): quiet at night, a lunchtime bump and an evening peak.
 const HOUR_WEIGHTS: [f64; 24] = [
-    0.5, 0.3, 0.2, 0.15, 0.15, 0.25, 0.6, 1.2, 2.0, 2.6, 3.0, 3.3, 3.6, 3.4, 3.2, 3.1, 3.2, 3.6,
-    4.2, 4.6, 4.4, 3.6, 2.4, 1.2,
+    0.5, 0.3, 0.2, 0.15, 0.15, 0.25, 0.6, 1.2, 2.0, 2.6, 3.0, 3.3, 3.6, 3.4, 3.2, 3.1, 3.2, 3.6, 4.2, 4.6,
+    4.4, 3.6, 2.4, 1.2,
 ];
 
 /// The simulated period with its daily seasonal weights.
@@ -33,19 +33,15 @@ pub struct Calendar {
 impl Calendar {
     /// The period from `start` to `end`, both days included. `end` must not be before `start`.
     pub fn new(start: NaiveDate, end: NaiveDate) -> Self {
-        let days = usize::try_from((end - start).num_days() + 1)
-            .unwrap_or(1)
-            .max(1);
+        let days = usize::try_from((end - start).num_days() + 1).unwrap_or(1).max(1);
         let weekday_mean = WEEKDAY_WEIGHTS.iter().sum::<f64>() / 7.0;
         let weights: Vec<f64> = start
             .iter_days()
             .take(days)
             .map(|date| {
-                let weekly =
-                    WEEKDAY_WEIGHTS[date.weekday().num_days_from_monday() as usize] / weekday_mean;
+                let weekly = WEEKDAY_WEIGHTS[date.weekday().num_days_from_monday() as usize] / weekday_mean;
                 let day_of_year = f64::from(date.ordinal());
-                let yearly =
-                    1.0 + 0.2 * (std::f64::consts::TAU * (day_of_year - 350.0) / 365.25).cos();
+                let yearly = 1.0 + 0.2 * (std::f64::consts::TAU * (day_of_year - 350.0) / 365.25).cos();
                 weekly * yearly
             })
             .collect();
@@ -106,11 +102,7 @@ impl Calendar {
     pub fn time_in_day<R: Rng + ?Sized>(&self, day: u32, rng: &mut R) -> f64 {
         let total = self.hour_cumulative[23];
         let u = rng.random::<f64>() * total;
-        let hour = self
-            .hour_cumulative
-            .iter()
-            .position(|&c| u < c)
-            .unwrap_or(23);
+        let hour = self.hour_cumulative.iter().position(|&c| u < c).unwrap_or(23);
         let within_hour: f64 = rng.random();
         f64::from(day) + (hour as f64 + within_hour) / 24.0
     }
@@ -139,10 +131,7 @@ mod tests {
         assert!((mean - 1.0).abs() < 0.02, "mean weight {mean}");
         let december = mean_between(334, 365);
         let june = mean_between(151, 181);
-        assert!(
-            december > 1.15 && june < 0.85,
-            "december {december}, june {june}"
-        );
+        assert!(december > 1.15 && june < 0.85, "december {december}, june {june}");
     }
 
     #[test]

@@ -157,12 +157,8 @@ impl TransactionIds {
     /// The finished (customer id, order id) arrays.
     fn finish(&mut self) -> (ArrayRef, ArrayRef) {
         match self {
-            Self::Text { customers, orders } => {
-                (Arc::new(customers.finish()), Arc::new(orders.finish()))
-            }
-            Self::Int { customers, orders } => {
-                (Arc::new(customers.finish()), Arc::new(orders.finish()))
-            }
+            Self::Text { customers, orders } => (Arc::new(customers.finish()), Arc::new(orders.finish())),
+            Self::Int { customers, orders } => (Arc::new(customers.finish()), Arc::new(orders.finish())),
         }
     }
 }
@@ -230,8 +226,7 @@ struct ChunkColumns<'a> {
 
 impl ActivitySink for ChunkColumns<'_> {
     fn transaction(&mut self, time: f64, amount: f64, order: u32) {
-        self.tx_ts
-            .push(self.context.calendar.timestamp_micros(time));
+        self.tx_ts.push(self.context.calendar.timestamp_micros(time));
         self.tx_amount.push(amount);
         match &mut self.tx_ids {
             TransactionIds::Text { customers, orders } => {
@@ -244,8 +239,7 @@ impl ActivitySink for ChunkColumns<'_> {
             }
             TransactionIds::Int { customers, orders } => {
                 customers.append_value(self.customer_number as i64);
-                orders
-                    .append_value(self.customer_number as i64 * ORDER_ID_FACTOR + i64::from(order));
+                orders.append_value(self.customer_number as i64 * ORDER_ID_FACTOR + i64::from(order));
             }
         }
         self.counts.transactions += 1;
@@ -262,8 +256,7 @@ impl ActivitySink for ChunkColumns<'_> {
             IdColumn::Text(customers) => customers.append_value(&self.customer_text),
             IdColumn::Int(customers) => customers.append_value(self.customer_number as i64),
         }
-        self.ev_ts
-            .push(self.context.calendar.timestamp_micros(time));
+        self.ev_ts.push(self.context.calendar.timestamp_micros(time));
         self.ev_type.append_value(kind.name());
         self.ev_value.append_option(value);
         if let Some(slot) = EventKind::ALL.iter().position(|&k| k == kind) {
@@ -274,10 +267,7 @@ impl ActivitySink for ChunkColumns<'_> {
 
 /// Simulates customers `range` (0-based indices) into record batches. The result depends only on the
 /// context and the range, not on which thread runs it.
-pub fn simulate_chunk(
-    context: &ChunkContext,
-    range: Range<u64>,
-) -> Result<Chunk, arrow_schema::ArrowError> {
+pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk, arrow_schema::ArrowError> {
     let customers = usize::try_from(range.end - range.start).unwrap_or(0);
     // Capacity hints: about the requested rows per customer, and a little more for events.
     let expected_rows = customers * 24;
@@ -342,9 +332,8 @@ pub fn simulate_chunk(
     }
 
     let (tx_customer, tx_order) = columns.tx_ids.finish();
-    let utc = |values: Vec<i64>| {
-        Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC")) as ArrayRef
-    };
+    let utc =
+        |values: Vec<i64>| Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC")) as ArrayRef;
     let transactions = RecordBatch::try_new(
         transactions_schema(context.id_type),
         vec![
@@ -423,10 +412,7 @@ mod tests {
         counts.add(&second.counts);
         assert_eq!(whole.counts, counts);
         assert_eq!(whole.customers.num_rows(), 300);
-        assert_eq!(
-            whole.counts.total_events() as usize,
-            whole.events.num_rows()
-        );
+        assert_eq!(whole.counts.total_events() as usize, whole.events.num_rows());
     }
 
     #[test]

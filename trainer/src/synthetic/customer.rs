@@ -96,8 +96,7 @@ impl Profile {
     pub fn draw<R: Rng + ?Sized>(rng: &mut R, index: u64, days: usize) -> Self {
         let u: f64 = rng.random();
         let signup_fraction = 1.0 - (1.0 - u).sqrt();
-        let signup_day =
-            ((signup_fraction * days as f64) as u32).min(days.saturating_sub(1) as u32);
+        let signup_day = ((signup_fraction * days as f64) as u32).min(days.saturating_sub(1) as u32);
 
         let plan = pick(rng, PLANS.iter().map(|p| p.1));
         let region = pick(rng, REGIONS.iter().map(|r| r.1));
@@ -107,16 +106,14 @@ impl Profile {
         let age = age_known.then(|| age_draw.round().clamp(18.0, 90.0) as i64);
 
         let plan_rate = [0.85, 1.0, 1.3][plan];
-        let rate_draw = Gamma::<f64>::new(PURCHASE_RATE_SHAPE, 1.0 / PURCHASE_RATE_SHAPE)
-            .map_or(1.0, |d| d.sample(rng));
+        let rate_draw =
+            Gamma::<f64>::new(PURCHASE_RATE_SHAPE, 1.0 / PURCHASE_RATE_SHAPE).map_or(1.0, |d| d.sample(rng));
         let purchase_rate = rate_draw * plan_rate;
         let plan_spend = [0.0, 0.15, 0.4][plan];
         let age_spend = age.map_or(0.0, |a| 0.005 * (a - 41) as f64);
-        let spend_level =
-            LogNormal::<f64>::new(MEDIAN_LINE_AMOUNT.ln() + plan_spend + age_spend, 0.6)
-                .map_or(MEDIAN_LINE_AMOUNT, |d| d.sample(rng));
-        let engagement =
-            Gamma::<f64>::new(2.0, 0.5).map_or(1.0, |d| d.sample(rng)) * purchase_rate.sqrt();
+        let spend_level = LogNormal::<f64>::new(MEDIAN_LINE_AMOUNT.ln() + plan_spend + age_spend, 0.6)
+            .map_or(MEDIAN_LINE_AMOUNT, |d| d.sample(rng));
+        let engagement = Gamma::<f64>::new(2.0, 0.5).map_or(1.0, |d| d.sample(rng)) * purchase_rate.sqrt();
         let dissatisfaction = Normal::<f64>::new(0.0, 1.0).map_or(0.0, |d| d.sample(rng));
         let frailty = Normal::<f64>::new(0.0, 0.3).map_or(0.0, |d| d.sample(rng));
 
@@ -127,8 +124,7 @@ impl Profile {
             + 0.55 * dissatisfaction
             + frailty;
         let yearly_hazard = BASE_YEARLY_HAZARD * log_hazard.exp();
-        let lifetime_days =
-            Exp::<f64>::new(yearly_hazard / 365.25).map_or(f64::INFINITY, |d| d.sample(rng));
+        let lifetime_days = Exp::<f64>::new(yearly_hazard / 365.25).map_or(f64::INFINITY, |d| d.sample(rng));
         let churn_time = f64::from(signup_day) + rng.random::<f64>() + lifetime_days;
 
         Self {
@@ -178,8 +174,7 @@ mod tests {
     fn signups_fall_within_the_period_and_lean_early() {
         let all = profiles(20_000);
         assert!(all.iter().all(|p| (p.signup_day as usize) < 731));
-        let first_half =
-            all.iter().filter(|p| p.signup_day < 365).count() as f64 / all.len() as f64;
+        let first_half = all.iter().filter(|p| p.signup_day < 365).count() as f64 / all.len() as f64;
         assert!(
             (0.70..0.80).contains(&first_half),
             "share signed up in the first half: {first_half}"
@@ -192,15 +187,8 @@ mod tests {
         let premium = all.iter().filter(|p| p.plan_name() == "premium").count() as f64 / 20_000.0;
         assert!((premium - 0.15).abs() < 0.02, "premium share {premium}");
         let missing_age = all.iter().filter(|p| p.age.is_none()).count();
-        assert!(
-            (300..900).contains(&missing_age),
-            "missing ages {missing_age}"
-        );
-        assert!(
-            all.iter()
-                .filter_map(|p| p.age)
-                .all(|a| (18..=90).contains(&a))
-        );
+        assert!((300..900).contains(&missing_age), "missing ages {missing_age}");
+        assert!(all.iter().filter_map(|p| p.age).all(|a| (18..=90).contains(&a)));
         let mean_rate = all.iter().map(|p| p.purchase_rate).sum::<f64>() / 20_000.0;
         assert!(
             (0.85..1.15).contains(&mean_rate),
@@ -212,25 +200,17 @@ mod tests {
     fn hazard_follows_the_planted_effects() {
         let all = profiles(40_000);
         let mean_hazard = |keep: &dyn Fn(&Profile) -> bool| {
-            let chosen: Vec<f64> = all
-                .iter()
-                .filter(|p| keep(p))
-                .map(|p| p.yearly_hazard)
-                .collect();
+            let chosen: Vec<f64> = all.iter().filter(|p| keep(p)).map(|p| p.yearly_hazard).collect();
             chosen.iter().sum::<f64>() / chosen.len() as f64
         };
         assert!(
-            mean_hazard(&|p| p.plan_name() == "basic")
-                > 1.5 * mean_hazard(&|p| p.plan_name() == "premium")
+            mean_hazard(&|p| p.plan_name() == "basic") > 1.5 * mean_hazard(&|p| p.plan_name() == "premium")
         );
         assert!(
             mean_hazard(&|p| p.channel_name() == "social")
                 > 1.5 * mean_hazard(&|p| p.channel_name() == "referral")
         );
-        assert!(
-            mean_hazard(&|p| p.dissatisfaction > 1.0)
-                > 2.0 * mean_hazard(&|p| p.dissatisfaction < -1.0)
-        );
+        assert!(mean_hazard(&|p| p.dissatisfaction > 1.0) > 2.0 * mean_hazard(&|p| p.dissatisfaction < -1.0));
         assert!(all.iter().all(|p| p.churn_time > f64::from(p.signup_day)));
     }
 }

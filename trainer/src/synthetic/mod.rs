@@ -248,8 +248,7 @@ impl Manifest {
 /// customers have been written, chunk by chunk. Files appear only when all of them are complete.
 pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<Counts> {
     spec.validate()?;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("creating output folder {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating output folder {}", out.display()))?;
     let calendar = Calendar::new(spec.start, spec.end);
     let rates = Rates::calibrate(
         &calendar,
@@ -286,29 +285,28 @@ pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Res
             &["customer_id"],
         )?,
     ];
-    let (parquet_files, counts) =
-        std::thread::scope(|scope| -> Result<(Vec<PendingFile>, Counts)> {
-            let mut senders = Vec::new();
-            let mut writers = Vec::new();
-            for output in outputs {
-                let (sender, receiver) = sync_channel::<RecordBatch>(WRITER_QUEUE);
-                senders.push(sender);
-                writers.push(scope.spawn(move || write_all(output, receiver)));
-            }
-            let simulated = simulate_all(spec, &context, &senders, progress);
-            // Closing the queues tells the writers to finish their files.
-            drop(senders);
-            let mut files = Vec::new();
-            for writer in writers {
-                files.push(
-                    writer
-                        .join()
-                        .map_err(|_| anyhow!("a Parquet writer thread panicked"))??,
-                );
-            }
-            // A writer's error explains a failed send, so it is reported first (by the loop above).
-            Ok((files, simulated?))
-        })?;
+    let (parquet_files, counts) = std::thread::scope(|scope| -> Result<(Vec<PendingFile>, Counts)> {
+        let mut senders = Vec::new();
+        let mut writers = Vec::new();
+        for output in outputs {
+            let (sender, receiver) = sync_channel::<RecordBatch>(WRITER_QUEUE);
+            senders.push(sender);
+            writers.push(scope.spawn(move || write_all(output, receiver)));
+        }
+        let simulated = simulate_all(spec, &context, &senders, progress);
+        // Closing the queues tells the writers to finish their files.
+        drop(senders);
+        let mut files = Vec::new();
+        for writer in writers {
+            files.push(
+                writer
+                    .join()
+                    .map_err(|_| anyhow!("a Parquet writer thread panicked"))??,
+            );
+        }
+        // A writer's error explains a failed send, so it is reported first (by the loop above).
+        Ok((files, simulated?))
+    })?;
 
     let config = output::write_text(out, "churn.toml", CHURN_TOML)?;
     let manifest_text = serde_json::to_string_pretty(&Manifest::new(spec, &counts))? + "\n";
@@ -349,10 +347,9 @@ fn simulate_all(
         for chunk in chunks {
             let chunk = chunk.context("assembling a chunk of synthetic rows")?;
             counts.add(&chunk.counts);
-            for (writer, batch) in
-                writers
-                    .iter()
-                    .zip([chunk.transactions, chunk.events, chunk.customers])
+            for (writer, batch) in writers
+                .iter()
+                .zip([chunk.transactions, chunk.events, chunk.customers])
             {
                 writer
                     .send(batch)

@@ -76,12 +76,7 @@ pub struct ParquetOutput {
 impl ParquetOutput {
     /// Starts `folder/name` with the given schema. Columns in `unique_columns` hold mostly distinct values
     /// (timestamps, amounts, order ids): they skip dictionary encoding, which would only cost time there.
-    pub fn create(
-        folder: &Path,
-        name: &str,
-        schema: SchemaRef,
-        unique_columns: &[&str],
-    ) -> Result<Self> {
+    pub fn create(folder: &Path, name: &str, schema: SchemaRef, unique_columns: &[&str]) -> Result<Self> {
         let pending = PendingFile::new(folder, name);
         let file = File::create(&pending.temporary)
             .with_context(|| format!("creating {}", pending.temporary.display()))?;
@@ -92,12 +87,8 @@ impl ParquetOutput {
             properties = properties.set_column_dictionary_enabled(ColumnPath::from(*column), false);
         }
         let properties = properties.build();
-        let writer = ArrowWriter::try_new(
-            BufWriter::with_capacity(1 << 20, file),
-            schema,
-            Some(properties),
-        )
-        .with_context(|| format!("starting Parquet file {}", pending.temporary.display()))?;
+        let writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(properties))
+            .with_context(|| format!("starting Parquet file {}", pending.temporary.display()))?;
         Ok(Self { pending, writer })
     }
 
@@ -144,11 +135,6 @@ mod tests {
     fn dropped_pending_files_are_removed() {
         let folder = tempfile::tempdir().expect("temporary folder");
         drop(write_text(folder.path(), "b.txt", "bye").expect("write"));
-        assert!(
-            std::fs::read_dir(folder.path())
-                .expect("list")
-                .next()
-                .is_none()
-        );
+        assert!(std::fs::read_dir(folder.path()).expect("list").next().is_none());
     }
 }

@@ -84,9 +84,7 @@ mod tests {
     fn xoshiro_matches_reference_output() {
         // Reference: the C implementation at prng.di.unimi.it with state {1, 2, 3, 4}; the first outputs are
         // 41943041, 58720359, 3588806011781223 (as listed in the rand_xoshiro crate's tests).
-        let mut rng = Xoshiro256PlusPlus {
-            state: [1, 2, 3, 4],
-        };
+        let mut rng = Xoshiro256PlusPlus { state: [1, 2, 3, 4] };
         assert_eq!(rng.next_u64(), 41_943_041);
         assert_eq!(rng.next_u64(), 58_720_359);
         assert_eq!(rng.next_u64(), 3_588_806_011_781_223);
