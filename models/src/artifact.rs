@@ -222,10 +222,7 @@ impl ModelArtifact {
                         contribution: per_feature[f],
                     })
                     .collect();
-                Score {
-                    probability,
-                    reasons,
-                }
+                Score { probability, reasons }
             })
             .collect())
     }
@@ -233,7 +230,14 @@ impl ModelArtifact {
     fn explanation(&self, base: f64, encoded: &[f64], values: Vec<crate::FeatureValue>) -> Explanation {
         let column_features = self.schema.columns.iter().map(|c| c.feature);
         let names: Vec<&str> = self.schema.feature_names().collect();
-        Explanation::new(self.model.contribution_scale(), base, encoded, column_features, &names, values)
+        Explanation::new(
+            self.model.contribution_scale(),
+            base,
+            encoded,
+            column_features,
+            &names,
+            values,
+        )
     }
 
     /// The risk band of a probability.
@@ -295,8 +299,12 @@ impl ModelArtifact {
                 ),
             ));
         }
-        let artifact: Self = serde_json::from_str(payload)
-            .map_err(|e| ModelError::artifact(path, format!("payload does not match format version {version}: {e}")))?;
+        let artifact: Self = serde_json::from_str(payload).map_err(|e| {
+            ModelError::artifact(
+                path,
+                format!("payload does not match format version {version}: {e}"),
+            )
+        })?;
         artifact
             .validate()
             .map_err(|reason| ModelError::artifact(path, reason))?;
@@ -335,16 +343,16 @@ impl ModelArtifact {
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so readers see
 /// the old file or the new one, never a partial one.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -37,7 +37,9 @@ pub enum ModelError {
         found: &'static str,
     },
     /// A numeric feature holds NaN or an infinity.
-    #[error("feature `{feature}` holds a non-finite value ({value}) at row {row}: use null for a missing value")]
+    #[error(
+        "feature `{feature}` holds a non-finite value ({value}) at row {row}: use null for a missing value"
+    )]
     NonFiniteValue {
         /// The feature's name.
         feature: String,

@@ -152,7 +152,9 @@ impl ForestParams {
             });
         }
         if x.rows() == 0 || x.cols() == 0 {
-            return Err(ModelError::Training("no rows or no columns to fit a forest on".into()));
+            return Err(ModelError::Training(
+                "no rows or no columns to fit a forest on".into(),
+            ));
         }
         let binned = BinnedColumns::new(x, self.max_bins);
         let positives = y.iter().filter(|&&l| l == 1).count();
@@ -166,7 +168,11 @@ impl ForestParams {
                     y,
                     class_weights: [w0, w1],
                 }
-                .build(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(t as u64));
+                .build(
+                    self.seed
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        .wrapping_add(t as u64),
+                );
                 on_tree();
                 tree
             })
@@ -216,8 +222,7 @@ impl ForestModel {
                         let mut node = 0usize;
                         while tree.feature[node] != LEAF {
                             let next = tree.child(node, row);
-                            contributions[tree.feature[node] as usize] +=
-                                tree.value[next] - tree.value[node];
+                            contributions[tree.feature[node] as usize] += tree.value[next] - tree.value[node];
                             node = next;
                         }
                     }
@@ -232,11 +237,7 @@ impl ForestModel {
 
     /// Churn probability of one encoded row: the mean of the trees' leaf values.
     pub fn predict_row(&self, row: &[f64]) -> f64 {
-        let sum: f64 = self
-            .trees
-            .iter()
-            .map(|tree| tree.value[tree.leaf(row)])
-            .sum();
+        let sum: f64 = self.trees.iter().map(|tree| tree.value[tree.leaf(row)]).sum();
         sum / self.trees.len() as f64
     }
 
@@ -293,9 +294,14 @@ impl ForestModel {
         for (t, tree) in self.trees.iter().enumerate() {
             let n = tree.feature.len();
             if n == 0
-                || [tree.threshold.len(), tree.left.len(), tree.right.len(), tree.value.len()]
-                    .iter()
-                    .any(|&len| len != n)
+                || [
+                    tree.threshold.len(),
+                    tree.left.len(),
+                    tree.right.len(),
+                    tree.value.len(),
+                ]
+                .iter()
+                .any(|&len| len != n)
             {
                 return Err(format!("tree {t} has inconsistent node arrays"));
             }
@@ -484,7 +490,13 @@ impl TreeBuilder<'_> {
             tree.threshold[node] = self.binned.thresholds[split.column][split.bin];
             tree.left[node] = left as u32;
             tree.right[node] = right as u32;
-            stack.push((right, middle, end, depth + 1, (n0 - split.left.0, n1 - split.left.1)));
+            stack.push((
+                right,
+                middle,
+                end,
+                depth + 1,
+                (n0 - split.left.0, n1 - split.left.1),
+            ));
             stack.push((left, start, middle, depth + 1, split.left));
         }
         tree
@@ -630,7 +642,9 @@ mod tests {
         let a = small().fit(&x, &y, &|| {}).expect("fit");
         let b = small().fit(&x, &y, &|| {}).expect("fit");
         assert_eq!(a, b);
-        let c = ForestParams { seed: 9, ..small() }.fit(&x, &y, &|| {}).expect("fit");
+        let c = ForestParams { seed: 9, ..small() }
+            .fit(&x, &y, &|| {})
+            .expect("fit");
         assert_ne!(a, c);
     }
 
@@ -687,12 +701,20 @@ mod tests {
         )
         .expect("smartcore fit");
         let accuracy = |predicted: &[u32]| {
-            predicted.iter().zip(&test_y).filter(|(p, y)| **p == u32::from(**y)).count() as f64
+            predicted
+                .iter()
+                .zip(&test_y)
+                .filter(|(p, y)| **p == u32::from(**y))
+                .count() as f64
                 / test_y.len() as f64
         };
         let reference_accuracy = accuracy(&reference.predict(&test).expect("predict"));
         let forest = small().fit(&x, &y, &|| {}).expect("fit");
-        let ours: Vec<u32> = forest.predict(&test_x).iter().map(|&p| u32::from(p >= 0.5)).collect();
+        let ours: Vec<u32> = forest
+            .predict(&test_x)
+            .iter()
+            .map(|&p| u32::from(p >= 0.5))
+            .collect();
         let our_accuracy = accuracy(&ours);
         assert!(
             our_accuracy >= reference_accuracy - 0.02,

@@ -134,9 +134,7 @@ impl RawInput for FeatureTable {
         }
         Ok(match &column.values {
             ColumnValues::Numeric(values) => RawColumn::Numeric(NumericSource::Column(values)),
-            ColumnValues::Categorical(values) => {
-                RawColumn::Categorical(CategoricalSource::Column(values))
-            }
+            ColumnValues::Categorical(values) => RawColumn::Categorical(CategoricalSource::Column(values)),
         })
     }
 }

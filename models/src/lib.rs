@@ -65,9 +65,7 @@ pub use input::{FeatureRow, FeatureValue};
 pub use logistic::{ClassWeight, LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
-pub use model::{
-    ChurnModel, ContributionScale, Explanation, FittedModel, ModelKind, ModelParams, Reason,
-};
+pub use model::{ChurnModel, ContributionScale, Explanation, FittedModel, ModelKind, ModelParams, Reason};
 pub use preprocess::{FeatureSchema, PreprocessParams};
 pub use registry::{LoadedModel, Registry};
 pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

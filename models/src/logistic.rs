@@ -378,8 +378,8 @@ mod tests {
         // linfa-logistic minimises Σ logloss + alpha/2 ‖w‖², i.e. the same objective with alpha = 1/C.
         // Its probabilities refer to the class it treats as positive: use string labels so that class is
         // explicitly "churn" rather than whichever label it meets first.
-        let features = ndarray::Array2::from_shape_vec((x.rows(), x.cols()), x.as_slice().to_vec())
-            .expect("shape");
+        let features =
+            ndarray::Array2::from_shape_vec((x.rows(), x.cols()), x.as_slice().to_vec()).expect("shape");
         let targets = ndarray::Array1::from_iter(y.iter().map(|&l| if l == 1 { "churn" } else { "stay" }));
         let dataset = linfa::Dataset::new(features, targets);
         let reference = linfa_logistic::LogisticRegression::default()
@@ -389,7 +389,11 @@ mod tests {
             .fit(&dataset)
             .expect("linfa fit");
         // linfa's labels(): `pos` is the class whose probability it reports.
-        let sign = if reference.labels().pos.class == "churn" { 1.0 } else { -1.0 };
+        let sign = if reference.labels().pos.class == "churn" {
+            1.0
+        } else {
+            -1.0
+        };
         for (a, b) in ours.coefficients.iter().zip(reference.params().iter()) {
             assert!((a - sign * b).abs() < 1e-5, "coefficient {a} vs linfa {b}");
         }

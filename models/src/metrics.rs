@@ -296,10 +296,11 @@ pub fn pr_curve(labels: &[u8], scores: &[f64]) -> Result<Vec<(f64, f64)>> {
 }
 
 /// How the decision threshold (flag a customer when the probability is at least it) is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum ThresholdRule {
     /// The threshold with the highest F1.
+    #[default]
     MaxF1,
     /// The highest threshold whose recall reaches the target.
     TargetRecall {
@@ -321,12 +322,6 @@ pub enum ThresholdRule {
         /// The threshold.
         threshold: f64,
     },
-}
-
-impl Default for ThresholdRule {
-    fn default() -> Self {
-        Self::MaxF1
-    }
 }
 
 impl ThresholdRule {
@@ -385,9 +380,11 @@ impl ThresholdRule {
                         reason: "costs and values must be non-negative, acceptance rate in [0, 1]".into(),
                     });
                 }
-                let best = points
-                    .iter()
-                    .max_by(|a, b| value(a.1, a.2).total_cmp(&value(b.1, b.2)).then(a.0.total_cmp(&b.0)));
+                let best = points.iter().max_by(|a, b| {
+                    value(a.1, a.2)
+                        .total_cmp(&value(b.1, b.2))
+                        .then(a.0.total_cmp(&b.0))
+                });
                 Ok(match best {
                     // Flag nobody when every threshold loses money.
                     Some(&(score, fp, tp)) if value(fp, tp) > 0.0 => score,
@@ -395,9 +392,11 @@ impl ThresholdRule {
                 })
             }
             _ => {
-                let best = points
-                    .iter()
-                    .max_by(|a, b| value(a.1, a.2).total_cmp(&value(b.1, b.2)).then(a.0.total_cmp(&b.0)));
+                let best = points.iter().max_by(|a, b| {
+                    value(a.1, a.2)
+                        .total_cmp(&value(b.1, b.2))
+                        .then(a.0.total_cmp(&b.0))
+                });
                 Ok(best.map_or(0.5, |&(score, _, _)| score))
             }
         }
@@ -516,7 +515,10 @@ mod tests {
             0.6441798941798942
         ));
         assert!(close(log_loss(&LABELS, &SCORES).expect("ll"), 0.8335400983259792));
-        assert!(close(brier(&LABELS, &SCORES).expect("brier"), 0.28562499999999996));
+        assert!(close(
+            brier(&LABELS, &SCORES).expect("brier"),
+            0.28562499999999996
+        ));
         let table = calibration(&LABELS, &SCORES).expect("calibration");
         let observed: Vec<f64> = table.iter().filter_map(|b| b.observed_rate).collect();
         let predicted: Vec<f64> = table.iter().filter_map(|b| b.mean_predicted).collect();
@@ -529,7 +531,10 @@ mod tests {
         for (a, b) in predicted.iter().zip(expected_predicted) {
             assert!(close(*a, b), "{a} vs {b}");
         }
-        assert!(close(Confusion::at(&LABELS, &SCORES, 0.35).f1(), 0.6666666666666666));
+        assert!(close(
+            Confusion::at(&LABELS, &SCORES, 0.35).f1(),
+            0.6666666666666666
+        ));
     }
 
     #[test]

@@ -72,12 +72,7 @@ impl ModelParams {
     }
 
     /// Fits on encoded rows; `on_step` is called as training progresses (once per tree for forests).
-    pub fn fit(
-        &self,
-        x: &Matrix,
-        y: &[u8],
-        on_step: &(dyn Fn() + Sync),
-    ) -> crate::Result<FittedModel> {
+    pub fn fit(&self, x: &Matrix, y: &[u8], on_step: &(dyn Fn() + Sync)) -> crate::Result<FittedModel> {
         Ok(match self {
             Self::Logistic(params) => {
                 let model = params.fit(x, y)?;

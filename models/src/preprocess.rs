@@ -24,9 +24,11 @@ pub struct PreprocessParams {
     pub rare_level_min_count: usize,
     /// At most this many levels are kept per categorical feature (the most frequent).
     pub max_levels: usize,
-    /// A non-negative numeric feature whose training skewness exceeds this is transformed with `log1p`;
-    /// `None` never transforms.
-    pub log1p_min_skewness: Option<f64>,
+    /// Transform heavy-tailed features with `log1p`: those non-negative in training whose skewness
+    /// exceeds `log1p_min_skewness` (money amounts and counts, typically).
+    pub log1p_heavy_tails: bool,
+    /// The skewness above which a non-negative feature counts as heavy-tailed.
+    pub log1p_min_skewness: f64,
 }
 
 impl Default for PreprocessParams {
@@ -36,7 +38,8 @@ impl Default for PreprocessParams {
             rare_level_min_fraction: 0.01,
             rare_level_min_count: 10,
             max_levels: 50,
-            log1p_min_skewness: Some(2.0),
+            log1p_heavy_tails: true,
+            log1p_min_skewness: 2.0,
         }
     }
 }
@@ -138,19 +141,33 @@ impl FeatureSchema {
     /// Fits the preprocessing on the `rows` of `table` (training rows only). Descriptor columns and
     /// `params.exclude` are left out.
     pub fn fit(table: &FeatureTable, rows: &[usize], params: &PreprocessParams) -> Result<Self> {
+        Ok(Self::fit_encode(table, rows, params)?.0)
+    }
+
+    /// [`FeatureSchema::fit`], also returning the encoded training rows (saves encoding them twice).
+    pub fn fit_encode(
+        table: &FeatureTable,
+        rows: &[usize],
+        params: &PreprocessParams,
+    ) -> Result<(Self, Matrix)> {
         if rows.is_empty() {
             return Err(ModelError::Training("no training rows".into()));
         }
+        let inputs: Vec<_> = table
+            .columns
+            .iter()
+            .filter(|c| is_model_input(c.role) && !params.exclude.contains(&c.name))
+            .collect();
+        let encodings = inputs
+            .par_iter()
+            .map(|column| match &column.values {
+                ColumnValues::Numeric(values) => fit_numeric(&column.name, values, rows, params),
+                ColumnValues::Categorical(values) => Ok(fit_categorical(values, rows, params)),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut features = Vec::new();
         let mut dropped = Vec::new();
-        for column in &table.columns {
-            if !is_model_input(column.role) || params.exclude.contains(&column.name) {
-                continue;
-            }
-            let encoding = match &column.values {
-                ColumnValues::Numeric(values) => fit_numeric(&column.name, values, rows, params)?,
-                ColumnValues::Categorical(values) => fit_categorical(values, rows, params),
-            };
+        for (column, encoding) in inputs.into_iter().zip(encodings) {
             match encoding {
                 Some(encoding) => features.push(FeatureSpec {
                     name: column.name.clone(),
@@ -184,23 +201,49 @@ impl FeatureSchema {
             columns,
             dropped,
         };
-        // Centre and scale from the unscaled training encoding.
-        let unscaled = schema.encode_with(table, rows, false)?;
-        let n = unscaled.rows() as f64;
-        for (j, column) in schema.columns.iter_mut().enumerate() {
-            let mean = (0..unscaled.rows()).map(|i| unscaled.get(i, j)).sum::<f64>() / n;
-            let variance = (0..unscaled.rows())
-                .map(|i| (unscaled.get(i, j) - mean).powi(2))
-                .sum::<f64>()
-                / n;
-            column.center = mean;
-            column.scale = if variance.sqrt() > 1e-12 {
-                variance.sqrt()
-            } else {
-                1.0
-            };
+        // Centre and scale from the unscaled training encoding (row-major passes, partial sums reduced
+        // in a fixed order so the result does not depend on thread timing), then scale it in place.
+        let mut x = schema.encode_with(table, rows, false)?;
+        let width = x.cols();
+        let n = x.rows() as f64;
+        let column_sums = |f: &(dyn Fn(usize, f64) -> f64 + Sync)| -> Vec<f64> {
+            let partials: Vec<Vec<f64>> = x
+                .as_slice()
+                .par_chunks(4096 * width)
+                .map(|chunk| {
+                    let mut sums = vec![0.0; width];
+                    for row in chunk.chunks(width) {
+                        for (j, (sum, value)) in sums.iter_mut().zip(row).enumerate() {
+                            *sum += f(j, *value);
+                        }
+                    }
+                    sums
+                })
+                .collect();
+            let mut total = vec![0.0; width];
+            for part in partials {
+                for (t, p) in total.iter_mut().zip(part) {
+                    *t += p;
+                }
+            }
+            total
+        };
+        let means: Vec<f64> = column_sums(&|_, v| v).into_iter().map(|s| s / n).collect();
+        let variances = column_sums(&|j, v| (v - means[j]).powi(2));
+        for ((column, mean), variance) in schema.columns.iter_mut().zip(&means).zip(variances) {
+            let std = (variance / n).sqrt();
+            column.center = *mean;
+            column.scale = if std > 1e-12 { std } else { 1.0 };
         }
-        Ok(schema)
+        let scaling: Vec<(f64, f64)> = schema.columns.iter().map(|c| (c.center, c.scale)).collect();
+        x.as_mut_slice().par_chunks_mut(4096 * width).for_each(|chunk| {
+            for row in chunk.chunks_mut(width) {
+                for (value, (center, scale)) in row.iter_mut().zip(&scaling) {
+                    *value = (*value - center) / scale;
+                }
+            }
+        });
+        Ok((schema, x))
     }
 
     /// Number of encoded columns.
@@ -448,18 +491,18 @@ fn fit_numeric(
         return Ok(None);
     }
     let missing_indicator = present.len() < rows.len();
-    let log1p = match params.log1p_min_skewness {
-        Some(threshold) => {
-            present.iter().all(|&v| v >= 0.0) && skewness(&present).is_some_and(|s| s > threshold)
-        }
-        None => false,
-    };
-    present.sort_by(f64::total_cmp);
-    let mid = present.len() / 2;
-    let median = if present.len() % 2 == 0 {
-        0.5 * (present[mid - 1] + present[mid])
+    let log1p = params.log1p_heavy_tails
+        && present.iter().all(|&v| v >= 0.0)
+        && skewness(&present).is_some_and(|s| s > params.log1p_min_skewness);
+    let count = present.len();
+    let mid = count / 2;
+    let (below, &mut upper, _) = present.select_nth_unstable_by(mid, f64::total_cmp);
+    let median = if count % 2 == 0 {
+        // The lower middle value is the largest of the lower half.
+        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        0.5 * (lower + upper)
     } else {
-        present[mid]
+        upper
     };
     Ok(Some(Encoding::Numeric {
         median,
@@ -479,11 +522,7 @@ fn skewness(values: &[f64]) -> Option<f64> {
     (m2 > 0.0).then(|| m3 / m2.powf(1.5))
 }
 
-fn fit_categorical(
-    values: &[Option<String>],
-    rows: &[usize],
-    params: &PreprocessParams,
-) -> Option<Encoding> {
+fn fit_categorical(values: &[Option<String>], rows: &[usize], params: &PreprocessParams) -> Option<Encoding> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     let mut missing = false;
     for &row in rows {
@@ -534,7 +573,7 @@ mod tests {
                     // Heavy tailed: mostly small, a few huge; one null.
                     values: ColumnValues::Numeric(
                         (0..n)
-                            .map(|i| (i != 3).then(|| if i % 10 == 0 { 1000.0 } else { i as f64 }))
+                            .map(|i| (i != 3).then_some(if i % 10 == 0 { 1000.0 } else { i as f64 }))
                             .collect(),
                     ),
                 },
@@ -571,7 +610,14 @@ mod tests {
         let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["spend", "spend=missing", "plan=basic", "plan=gold", "plan=other", "plan=missing"]
+            [
+                "spend",
+                "spend=missing",
+                "plan=basic",
+                "plan=gold",
+                "plan=other",
+                "plan=missing"
+            ]
         );
         match &schema.features[0].encoding {
             Encoding::Numeric {

@@ -268,7 +268,9 @@ impl Registry {
     /// Loads the promoted version of a model.
     pub fn load_promoted(&self, name: &str) -> Result<LoadedModel> {
         let version = self.promoted_version(name)?.ok_or_else(|| {
-            ModelError::NotFound(format!("model `{name}` has no promoted version; promote one first"))
+            ModelError::NotFound(format!(
+                "model `{name}` has no promoted version; promote one first"
+            ))
         })?;
         self.load(name, &version)
     }
@@ -280,9 +282,10 @@ impl Registry {
             None => match self.promoted_version(spec)? {
                 Some(version) => self.load(spec, &version),
                 None => {
-                    let latest = self.versions(spec)?.pop().ok_or_else(|| {
-                        ModelError::NotFound(format!("model `{spec}` has no versions"))
-                    })?;
+                    let latest = self
+                        .versions(spec)?
+                        .pop()
+                        .ok_or_else(|| ModelError::NotFound(format!("model `{spec}` has no versions")))?;
                     self.load(spec, &latest)
                 }
             },

@@ -137,7 +137,11 @@ fn check_classes(labels: &[u8], what: &str) -> Result<usize> {
         return Err(ModelError::Training(format!("{what} has no labelled rows")));
     }
     if positives == 0 || positives == labels.len() {
-        let class = if positives == 0 { "0 (stayed)" } else { "1 (churned)" };
+        let class = if positives == 0 {
+            "0 (stayed)"
+        } else {
+            "1 (churned)"
+        };
         return Err(ModelError::Training(format!(
             "every labelled row of {what} has label {class}; both classes are needed"
         )));
@@ -155,8 +159,7 @@ pub fn fit_rows(
     progress: &dyn Progress,
 ) -> Result<(FeatureSchema, FittedModel, f64)> {
     let started = Instant::now();
-    let schema = FeatureSchema::fit(table, rows, preprocess)?;
-    let x = schema.encode_table(table, rows)?;
+    let (schema, x) = FeatureSchema::fit_encode(table, rows, preprocess)?;
     let model = params.fit(&x, labels, &|| progress.step())?;
     Ok((schema, model, started.elapsed().as_secs_f64()))
 }
@@ -215,15 +218,16 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         other => other.clone(),
     };
     let steps = options.params.steps();
-    let evaluate_importance = |model: &FittedModel, schema: &FeatureSchema, test_rows: &[usize], test_labels: &[u8]| {
-        options
-            .importance
-            .map(|params| {
-                let x = schema.encode_table(table, test_rows)?;
-                permutation_importance(model, schema, &x, test_labels, params)
-            })
-            .transpose()
-    };
+    let evaluate_importance =
+        |model: &FittedModel, schema: &FeatureSchema, test_rows: &[usize], test_labels: &[u8]| {
+            options
+                .importance
+                .map(|params| {
+                    let x = schema.encode_table(table, test_rows)?;
+                    permutation_importance(model, schema, &x, test_labels, params)
+                })
+                .transpose()
+        };
 
     let (schema, model, fit_seconds, fit_rows_used, validation, holdout, importance);
     match plan {
@@ -246,7 +250,14 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             check_classes(&train_labels, &format!("the rows before {test_as_of}"))?;
             check_classes(&test_labels, &format!("the rows of {test_as_of}"))?;
             progress.stage("training", steps);
-            let fitted = fit_rows(table, &train_rows, &train_labels, &options.params, &options.preprocess, progress)?;
+            let fitted = fit_rows(
+                table,
+                &train_rows,
+                &train_labels,
+                &options.params,
+                &options.preprocess,
+                progress,
+            )?;
             let x = fitted.0.encode_table(table, &test_rows)?;
             let probabilities = fitted.1.predict_encoded(&x);
             importance = evaluate_importance(&fitted.1, &fitted.0, &test_rows, &test_labels)?;
@@ -273,19 +284,32 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 };
                 let (train_rows, train_labels) = pick(&train_at);
                 let (test_rows, test_labels) = pick(&test_at);
-                let (fold_schema, fold_model, _) =
-                    fit_rows(table, &train_rows, &train_labels, &options.params, &options.preprocess, progress)?;
+                let (fold_schema, fold_model, _) = fit_rows(
+                    table,
+                    &train_rows,
+                    &train_labels,
+                    &options.params,
+                    &options.preprocess,
+                    progress,
+                )?;
                 let x = fold_schema.encode_table(table, &test_rows)?;
                 for (&i, p) in test_at.iter().zip(fold_model.predict_encoded(&x)) {
                     probabilities[i] = p;
                 }
                 if k == 0 {
-                    fold_importance = evaluate_importance(&fold_model, &fold_schema, &test_rows, &test_labels)?;
+                    fold_importance =
+                        evaluate_importance(&fold_model, &fold_schema, &test_rows, &test_labels)?;
                 }
             }
             progress.stage("training on all rows", steps);
-            (schema, model, fit_seconds) =
-                fit_rows(table, &rows, &labels, &options.params, &options.preprocess, progress)?;
+            (schema, model, fit_seconds) = fit_rows(
+                table,
+                &rows,
+                &labels,
+                &options.params,
+                &options.preprocess,
+                progress,
+            )?;
             importance = fold_importance;
             fit_rows_used = (rows.clone(), labels.clone());
             validation = Validation::CrossValidation { folds, seed };
@@ -296,8 +320,14 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         }
         ValidationPlan::None | ValidationPlan::Auto => {
             progress.stage("training", steps);
-            (schema, model, fit_seconds) =
-                fit_rows(table, &rows, &labels, &options.params, &options.preprocess, progress)?;
+            (schema, model, fit_seconds) = fit_rows(
+                table,
+                &rows,
+                &labels,
+                &options.params,
+                &options.preprocess,
+                progress,
+            )?;
             importance = None;
             fit_rows_used = (rows.clone(), labels.clone());
             validation = Validation::None;

@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use churn_features::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
 use churn_models::train::{NoProgress, ValidationPlan, train};
 use churn_models::{
-    ContributionScale, FeatureRow, FeatureValue, ForestParams, LogisticParams, ModelArtifact,
-    ModelError, ModelParams, Registry, TrainOptions,
+    ContributionScale, FeatureRow, FeatureValue, ForestParams, LogisticParams, ModelArtifact, ModelError,
+    ModelParams, Registry, TrainOptions,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -106,7 +106,12 @@ fn both_kinds_learn_skip_unknown_labels_and_leave_descriptors_out() {
         assert_eq!(artifact.descriptors, ["lifecycle_stage"]);
         assert!(artifact.schema.feature_names().all(|n| n != "lifecycle_stage"));
         let metrics = artifact.metrics.as_ref().expect("metrics");
-        assert!(metrics.roc_auc > 0.7, "{:?} auc {}", artifact.kind, metrics.roc_auc);
+        assert!(
+            metrics.roc_auc > 0.7,
+            "{:?} auc {}",
+            artifact.kind,
+            metrics.roc_auc
+        );
         assert_eq!(metrics.rows, 2700);
         assert_eq!(outcome.holdout.expect("holdout").probabilities.len(), 2700);
     }
@@ -116,7 +121,9 @@ fn both_kinds_learn_skip_unknown_labels_and_leave_descriptors_out() {
 fn logistic_contributions_add_up_to_the_logit_and_forest_ones_to_the_probability() {
     let table = table(2000, 2);
     for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
-        let artifact = train(&table, &options(params), &NoProgress).expect("train").artifact;
+        let artifact = train(&table, &options(params), &NoProgress)
+            .expect("train")
+            .artifact;
         let probabilities = artifact.predict_proba(&table).expect("predict");
         let explanations = artifact.explain(&table).expect("explain");
         for (explanation, &p) in explanations.iter().zip(&probabilities) {
@@ -150,7 +157,9 @@ fn save_load_gives_identical_predictions_for_both_kinds() {
     let table = table(1500, 3);
     let dir = tempfile::tempdir().expect("temp dir");
     for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
-        let artifact = train(&table, &options(params), &NoProgress).expect("train").artifact;
+        let artifact = train(&table, &options(params), &NoProgress)
+            .expect("train")
+            .artifact;
         let path = dir.path().join("model.json");
         artifact.write(&path).expect("write");
         let loaded = ModelArtifact::read(&path).expect("read");
@@ -166,15 +175,22 @@ fn registry_versions_promotion_and_rollback() {
     let table = table(1200, 4);
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = Registry::create(dir.path()).expect("registry");
-    let artifact = train(&table, &options(ModelParams::Logistic(LogisticParams::default())), &NoProgress)
-        .expect("train")
-        .artifact;
+    let artifact = train(
+        &table,
+        &options(ModelParams::Logistic(LogisticParams::default())),
+        &NoProgress,
+    )
+    .expect("train")
+    .artifact;
     let v1 = registry.save("churn", &artifact).expect("save");
     let v2 = registry.save("churn", &artifact).expect("save");
     assert_eq!((v1.as_str(), v2.as_str()), ("v1", "v2"));
     assert!(dir.path().join("churn/v1/metrics.json").is_file());
     assert_eq!(registry.versions("churn").expect("versions"), ["v1", "v2"]);
-    assert!(matches!(registry.load_promoted("churn"), Err(ModelError::NotFound(_))));
+    assert!(matches!(
+        registry.load_promoted("churn"),
+        Err(ModelError::NotFound(_))
+    ));
     // Without a promotion, a bare name means the latest version.
     assert_eq!(registry.resolve("churn").expect("resolve").version, "v2");
 
@@ -187,7 +203,10 @@ fn registry_versions_promotion_and_rollback() {
     assert_eq!(loaded.artifact.version, "v2");
 
     assert_eq!(registry.rollback("churn").expect("rollback"), "v1");
-    assert_eq!(registry.promoted_version("churn").expect("promoted").as_deref(), Some("v1"));
+    assert_eq!(
+        registry.promoted_version("churn").expect("promoted").as_deref(),
+        Some("v1")
+    );
     let error = registry.rollback("churn").expect_err("nothing before v1");
     assert!(error.to_string().contains("nothing to roll back to"), "{error}");
 
@@ -195,8 +214,11 @@ fn registry_versions_promotion_and_rollback() {
     assert!(registry.save("../escape", &artifact).is_err());
     // An artifact copied under another version's directory is refused.
     std::fs::create_dir_all(dir.path().join("churn/v3")).expect("dir");
-    std::fs::copy(dir.path().join("churn/v1/model.json"), dir.path().join("churn/v3/model.json"))
-        .expect("copy");
+    std::fs::copy(
+        dir.path().join("churn/v1/model.json"),
+        dir.path().join("churn/v3/model.json"),
+    )
+    .expect("copy");
     let error = registry.load("churn", "v3").expect_err("mismatch");
     assert!(error.to_string().contains("sits at churn@v3"), "{error}");
 }
@@ -224,7 +246,9 @@ fn training_without_labels_or_with_one_class_fails_clearly() {
     }
     let error = train(&nan, &options(small_forest()), &NoProgress).expect_err("nan");
     assert!(
-        error.to_string().contains("`days_since_last_purchase` holds a non-finite value (NaN) at row 11"),
+        error
+            .to_string()
+            .contains("`days_since_last_purchase` holds a non-finite value (NaN) at row 11"),
         "{error}"
     );
 
@@ -241,9 +265,13 @@ fn training_without_labels_or_with_one_class_fails_clearly() {
 #[test]
 fn scoring_with_missing_features_wrong_types_or_nan_fails_clearly() {
     let table = table(600, 6);
-    let artifact = train(&table, &options(ModelParams::Logistic(LogisticParams::default())), &NoProgress)
-        .expect("train")
-        .artifact;
+    let artifact = train(
+        &table,
+        &options(ModelParams::Logistic(LogisticParams::default())),
+        &NoProgress,
+    )
+    .expect("train")
+    .artifact;
 
     let mut missing = table.clone();
     missing.columns.retain(|c| c.name != "plan");
@@ -263,7 +291,10 @@ fn scoring_with_missing_features_wrong_types_or_nan_fails_clearly() {
         values[5] = Some(f64::INFINITY);
     }
     let error = artifact.explain(&nan).expect_err("inf");
-    assert!(error.to_string().contains("non-finite value (inf) at row 5"), "{error}");
+    assert!(
+        error.to_string().contains("non-finite value (inf) at row 5"),
+        "{error}"
+    );
 
     let mut row = row_of(&table, 0);
     row.insert("total_spend".into(), FeatureValue::Text("a lot".into()));
@@ -312,7 +343,10 @@ fn corrupt_truncated_and_future_artifacts_are_refused() {
 
     let future = text.replacen("\"format_version\":1", "\"format_version\":2", 1);
     let message = read(&future);
-    assert!(message.contains("format version 2 is newer than the supported version 1"), "{message}");
+    assert!(
+        message.contains("format version 2 is newer than the supported version 1"),
+        "{message}"
+    );
 
     let message = read("{\"hello\": \"world\"}");
     assert!(message.contains("not a model artifact"), "{message}");

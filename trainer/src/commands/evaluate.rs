@@ -19,7 +19,9 @@ use std::path::PathBuf;
 /// lift/gain and importance charts for readers who never open a terminal. Rows with an unknown label are
 /// skipped.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models --features cdnow_1998.parquet --out eval/cdnow")]
+#[command(
+    after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models --features cdnow_1998.parquet --out eval/cdnow"
+)]
 pub struct EvaluateArgs {
     /// Model to evaluate: NAME (promoted or latest version) or NAME@VERSION.
     #[arg(long, value_name = "NAME[@VERSION]")]
@@ -57,10 +59,14 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         );
     }
     let bar = ui.progress(2, "evaluating", "steps");
-    let x = model
-        .schema()
-        .encode_table(&table, &rows)
-        .with_context(|| format!("{} does not fit model {}@{}", args.features.display(), model.name, model.version))?;
+    let x = model.schema().encode_table(&table, &rows).with_context(|| {
+        format!(
+            "{} does not fit model {}@{}",
+            args.features.display(),
+            model.name,
+            model.version
+        )
+    })?;
     let probabilities = model.artifact.model.predict_encoded(&x);
     let mut metrics = Metrics::at_threshold(
         &labels,
@@ -81,8 +87,7 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     }
     bar.finish_and_clear();
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     write_metrics(&args.out.join("metrics.json"), &metrics)?;
     let spec = format!("{}@{}", model.name, model.version);
     let html = render(&ReportInput {
@@ -108,6 +113,10 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         metrics.f1,
         metrics.threshold
     );
-    println!("wrote {} and {}", args.out.join("metrics.json").display(), report.display());
+    println!(
+        "wrote {} and {}",
+        args.out.join("metrics.json").display(),
+        report.display()
+    );
     Ok(())
 }

@@ -33,8 +33,7 @@
 
 use anyhow::{Context, Result, bail};
 use churn_models::{
-    ForestParams, LabelInfo, LogisticParams, ModelKind, PreprocessParams, RiskBand, RiskBands,
-    ThresholdRule,
+    ForestParams, LabelInfo, LogisticParams, ModelKind, PreprocessParams, RiskBand, RiskBands, ThresholdRule,
 };
 use clap::ValueEnum;
 use serde::Deserialize;
@@ -69,8 +68,7 @@ impl ModelConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read model configuration {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("invalid model configuration {}", path.display()))
+        toml::from_str(&text).with_context(|| format!("invalid model configuration {}", path.display()))
     }
 
     /// The configured risk bands, or the defaults.

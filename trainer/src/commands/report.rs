@@ -177,10 +177,7 @@ fn importance_chart(metrics: &Metrics) -> String {
     if items.is_empty() {
         return "<p>Importance was not computed.</p>".into();
     }
-    let max = items
-        .iter()
-        .map(|i| i.auc_drop.abs())
-        .fold(1e-6, f64::max);
+    let max = items.iter().map(|i| i.auc_drop.abs()).fold(1e-6, f64::max);
     let row = 20.0;
     let label_width = 220.0;
     let width = 640.0;
@@ -242,7 +239,13 @@ pub fn render(input: &ReportInput<'_>) -> String {
     calibration.legend(&[("model", "#c0504d"), ("perfect", "#999")]);
 
     let max_lift = m.lift_by_decile.iter().map(|d| d.lift).fold(1.0, f64::max);
-    let mut lift = Plot::new("Lift by decile", "decile (1 = riskiest tenth)", "lift", 10.0, max_lift.ceil());
+    let mut lift = Plot::new(
+        "Lift by decile",
+        "decile (1 = riskiest tenth)",
+        "lift",
+        10.0,
+        max_lift.ceil(),
+    );
     for d in &m.lift_by_decile {
         lift.bar(
             d.decile as f64 - 0.9,
@@ -383,7 +386,13 @@ mod tests {
     fn report_is_self_contained_html_with_every_chart() {
         let labels: Vec<u8> = (0..200).map(|i| u8::from(i % 3 == 0)).collect();
         let probabilities: Vec<f64> = (0..200)
-            .map(|i| if i % 3 == 0 { 0.3 + (i % 7) as f64 / 10.0 } else { (i % 5) as f64 / 10.0 })
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.3 + (i % 7) as f64 / 10.0
+                } else {
+                    (i % 5) as f64 / 10.0
+                }
+            })
             .collect();
         let metrics = Metrics::compute(&labels, &probabilities, ThresholdRule::MaxF1).expect("metrics");
         let html = render(&ReportInput {
@@ -395,13 +404,25 @@ mod tests {
             probabilities: &probabilities,
         });
         assert!(html.starts_with("<!DOCTYPE html>"));
-        assert_eq!(html.matches("<svg").count(), 5 + usize::from(!metrics.importance.is_empty()));
-        for title in ["ROC curve", "Precision-recall curve", "Calibration", "Lift by decile", "Cumulative gain"] {
+        assert_eq!(
+            html.matches("<svg").count(),
+            5 + usize::from(!metrics.importance.is_empty())
+        );
+        for title in [
+            "ROC curve",
+            "Precision-recall curve",
+            "Calibration",
+            "Lift by decile",
+            "Cumulative gain",
+        ] {
             assert!(html.contains(title), "{title}");
         }
         assert!(html.contains("t&lt;1&gt;.parquet"));
         // No scripts and no network: the only URL is the SVG namespace.
         assert!(!html.contains("<script"));
-        assert_eq!(html.matches("http").count(), html.matches("http://www.w3.org/2000/svg").count());
+        assert_eq!(
+            html.matches("http").count(),
+            html.matches("http://www.w3.org/2000/svg").count()
+        );
     }
 }

@@ -3,9 +3,7 @@
 use super::Ui;
 use super::model_config::ModelConfig;
 use anyhow::{Context, Result};
-use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
-};
+use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use churn_features::{ColumnValues, CustomerIds, FeatureTable};
 use churn_models::{Registry, RiskBands};
@@ -28,7 +26,9 @@ const CHUNK_ROWS: usize = 32_768;
 /// name and version. The file is written atomically. NAME alone means the promoted version (the latest
 /// when none is promoted); NAME@VERSION picks one.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  churn-trainer score --model cdnow --registry models --features cdnow.parquet --out scores.parquet --top-k 3")]
+#[command(
+    after_help = "Example:\n  churn-trainer score --model cdnow --registry models --features cdnow.parquet --out scores.parquet --top-k 3"
+)]
 pub struct ScoreArgs {
     /// Model to use: NAME or NAME@VERSION.
     #[arg(long, value_name = "NAME[@VERSION]")]
@@ -73,10 +73,14 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     };
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
-    model
-        .schema()
-        .check_table(&table)
-        .with_context(|| format!("{} does not fit model {}@{}", args.features.display(), model.name, model.version))?;
+    model.schema().check_table(&table).with_context(|| {
+        format!(
+            "{} does not fit model {}@{}",
+            args.features.display(),
+            model.name,
+            model.version
+        )
+    })?;
 
     let bar = ui.progress(table.len() as u64, "scoring", "rows");
     let mut scored = Scored {
@@ -89,7 +93,10 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
             scored.probabilities.push(score.probability);
             let mut top = score.reasons.into_iter();
             for rank in &mut scored.reasons {
-                rank.push(top.next().map(|r| (r.feature, r.value.to_string(), r.contribution)));
+                rank.push(
+                    top.next()
+                        .map(|r| (r.feature, r.value.to_string(), r.contribution)),
+                );
             }
         }
         bar.inc(chunk.len() as u64);
@@ -248,8 +255,7 @@ fn write_parquet_atomically(path: &Path, batch: &RecordBatch) -> Result<()> {
         writer.write(batch)?;
         let file = writer.into_inner()?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     })();
     if result.is_err() {

@@ -22,9 +22,11 @@ use std::time::Instant;
 /// decision threshold is chosen on the held-out predictions. Writes DIR/NAME/<version>/model.json and
 /// metrics.json and prints the version and headline metrics.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  churn-trainer train --features telco.parquet --model logistic --registry models --name telco --cv 5\n  \
+#[command(
+    after_help = "Examples:\n  churn-trainer train --features telco.parquet --model logistic --registry models --name telco --cv 5\n  \
                         churn-trainer train --features cdnow.parquet --model random-forest --registry models --name cdnow \\\n      \
-                        --test-as-of 1997-09-30 --threshold recall:0.8 --promote")]
+                        --test-as-of 1997-09-30 --threshold recall:0.8 --promote"
+)]
 pub struct TrainArgs {
     /// Feature table (Parquet) written by `churn-trainer features`.
     #[arg(long, value_name = "FILE")]
@@ -195,7 +197,11 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     let started = Instant::now();
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
-    tracing::info!(rows = table.len(), columns = table.columns.len(), "read feature table");
+    tracing::info!(
+        rows = table.len(),
+        columns = table.columns.len(),
+        "read feature table"
+    );
     let registry = Registry::create(&args.registry)?;
     // Fail on a bad name before spending time on training.
     registry.model_dir(&args.name)?;
@@ -245,7 +251,10 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
             m.recall,
             m.f1
         ),
-        None => println!("no validation; threshold {:.4} chosen on training rows", artifact.threshold),
+        None => println!(
+            "no validation; threshold {:.4} chosen on training rows",
+            artifact.threshold
+        ),
     }
     println!(
         "fit {:.2}s, total {:.2}s; saved to {}{}",
