@@ -14,7 +14,7 @@ pub mod table;
 pub mod time;
 
 pub use config::Config;
-pub use engine::{BuildRequest, BuildSummary, build};
+pub use engine::{BuildRequest, BuildSummary, build, build_to_parquet};
 pub use error::{FeatureError, Result};
 pub use input::{Inputs, OnInvalid};
 pub use table::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};

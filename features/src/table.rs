@@ -167,89 +167,38 @@ impl FeatureTable {
         self.customer_ids.to_string_at(row)
     }
 
-    /// The Arrow schema this table is written with.
-    pub fn schema(&self) -> Schema {
-        let id_type = match self.customer_ids {
-            CustomerIds::Int(_) => DataType::Int64,
-            CustomerIds::Str(_) => DataType::Utf8,
-        };
-        let mut fields = vec![
-            Field::new("customer_id", id_type, false),
-            Field::new("as_of", DataType::Date32, true),
-            Field::new("label", DataType::Int8, true),
-        ];
-        for column in &self.columns {
-            let data_type = match column.values {
-                ColumnValues::Numeric(_) => DataType::Float64,
-                ColumnValues::Categorical(_) => DataType::Utf8,
-            };
-            let mut metadata = HashMap::from([(ROLE_KEY.to_string(), column.role.as_str().into())]);
-            if let Some(description) = &column.description {
-                metadata.insert(DESCRIPTION_KEY.to_string(), description.clone());
-            }
-            fields.push(Field::new(&column.name, data_type, true).with_metadata(metadata));
-        }
-        Schema::new(fields)
-    }
-
     /// Writes the table as Snappy-compressed Parquet, atomically (temporary file, then rename).
     pub fn write_parquet(&self, path: &Path) -> Result<()> {
-        let schema = Arc::new(self.schema());
-        // Dictionary encoding pays off for the few distinct strings of categories, not for measurements.
-        let mut properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
-            .set_dictionary_enabled(false);
-        for column in &self.columns {
-            if matches!(column.values, ColumnValues::Categorical(_)) {
-                properties =
-                    properties.set_column_dictionary_enabled(ColumnPath::from(column.name.as_str()), true);
-            }
-        }
-        let properties = properties.build();
-        write_atomically(path, |file| {
-            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
-                .map_err(|e| FeatureError::parquet(path, e))?;
-            let mut start = 0;
-            loop {
-                let end = (start + ROWS_PER_GROUP).min(self.len());
-                let batch = self.batch(schema.clone(), start, end, path)?;
-                writer.write(&batch).map_err(|e| FeatureError::parquet(path, e))?;
-                start = end;
-                if start >= self.len() {
-                    break;
-                }
-            }
-            writer.close().map_err(|e| FeatureError::parquet(path, e))?;
-            Ok(())
-        })
-    }
-
-    fn batch(&self, schema: Arc<Schema>, start: usize, end: usize, path: &Path) -> Result<RecordBatch> {
-        let ids: ArrayRef = match &self.customer_ids {
-            CustomerIds::Int(ids) => Arc::new(Int64Array::from(ids[start..end].to_vec())),
-            CustomerIds::Str(ids) => Arc::new(StringArray::from_iter_values(&ids[start..end])),
-        };
-        let as_of: Date32Array = self.as_of[start..end]
-            .iter()
-            .map(|d| d.map(crate::time::days_from_epoch))
-            .collect();
-        let labels: Int8Array = self.labels[start..end].iter().copied().collect();
-        let mut arrays: Vec<ArrayRef> = vec![ids, Arc::new(as_of), Arc::new(labels)];
-        for column in &self.columns {
-            arrays.push(match &column.values {
-                ColumnValues::Numeric(values) => {
-                    Arc::new(values[start..end].iter().copied().collect::<Float64Array>())
-                }
-                ColumnValues::Categorical(values) => Arc::new(
-                    values[start..end]
-                        .iter()
-                        .map(Option::as_deref)
-                        .collect::<StringArray>(),
-                ),
-            });
-        }
-        RecordBatch::try_new(schema, arrays).map_err(|e| FeatureError::parquet(path, e))
+        let headers = self.columns.iter().map(|c| ColumnHeader {
+            name: &c.name,
+            role: c.role,
+            description: c.description.as_deref(),
+        });
+        write_table(
+            path,
+            &self.customer_ids,
+            &self.as_of,
+            &self.labels,
+            headers,
+            |start, end| {
+                self.columns
+                    .iter()
+                    .map(|column| -> ArrayRef {
+                        match &column.values {
+                            ColumnValues::Numeric(values) => {
+                                Arc::new(values[start..end].iter().copied().collect::<Float64Array>())
+                            }
+                            ColumnValues::Categorical(values) => Arc::new(
+                                values[start..end]
+                                    .iter()
+                                    .map(Option::as_deref)
+                                    .collect::<StringArray>(),
+                            ),
+                        }
+                    })
+                    .collect()
+            },
+        )
     }
 
     /// Reads a feature table written by [`FeatureTable::write_parquet`] (or by any tool that follows the
@@ -429,6 +378,85 @@ impl TableLayout {
         }
         Ok(())
     }
+}
+
+/// Name, role and meaning of a feature column, for the written schema.
+pub(crate) struct ColumnHeader<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) role: ColumnRole,
+    pub(crate) description: Option<&'a str>,
+}
+
+/// Writes a feature table in the layout of this module, atomically. `features(start, end)` gives the
+/// feature arrays of rows `start..end` in the order of `headers` (Float64 for numeric columns, Utf8
+/// otherwise); rows are written in row groups of [`ROWS_PER_GROUP`].
+pub(crate) fn write_table<'a>(
+    path: &Path,
+    ids: &CustomerIds,
+    as_of: &[Option<NaiveDate>],
+    labels: &[Option<i8>],
+    headers: impl Iterator<Item = ColumnHeader<'a>>,
+    features: impl Fn(usize, usize) -> Vec<ArrayRef>,
+) -> Result<()> {
+    let id_type = match ids {
+        CustomerIds::Int(_) => DataType::Int64,
+        CustomerIds::Str(_) => DataType::Utf8,
+    };
+    let mut fields = vec![
+        Field::new("customer_id", id_type, false),
+        Field::new("as_of", DataType::Date32, true),
+        Field::new("label", DataType::Int8, true),
+    ];
+    // Dictionary encoding pays off for the few distinct strings of categories, not for measurements.
+    let mut properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+        .set_dictionary_enabled(false);
+    for header in headers {
+        let data_type = match header.role {
+            ColumnRole::Numeric => DataType::Float64,
+            ColumnRole::Categorical | ColumnRole::Descriptor => {
+                properties = properties.set_column_dictionary_enabled(ColumnPath::from(header.name), true);
+                DataType::Utf8
+            }
+        };
+        let mut metadata = HashMap::from([(ROLE_KEY.to_string(), header.role.as_str().into())]);
+        if let Some(description) = header.description {
+            metadata.insert(DESCRIPTION_KEY.to_string(), description.into());
+        }
+        fields.push(Field::new(header.name, data_type, true).with_metadata(metadata));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let properties = properties.build();
+    let rows = labels.len();
+    write_atomically(path, |file| {
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
+            .map_err(|e| FeatureError::parquet(path, e))?;
+        let mut start = 0;
+        loop {
+            let end = (start + ROWS_PER_GROUP).min(rows);
+            let id_array: ArrayRef = match ids {
+                CustomerIds::Int(ids) => Arc::new(Int64Array::from(ids[start..end].to_vec())),
+                CustomerIds::Str(ids) => Arc::new(StringArray::from_iter_values(&ids[start..end])),
+            };
+            let dates: Date32Array = as_of[start..end]
+                .iter()
+                .map(|d| d.map(crate::time::days_from_epoch))
+                .collect();
+            let label_array: Int8Array = labels[start..end].iter().copied().collect();
+            let mut arrays: Vec<ArrayRef> = vec![id_array, Arc::new(dates), Arc::new(label_array)];
+            arrays.extend(features(start, end));
+            let batch =
+                RecordBatch::try_new(schema.clone(), arrays).map_err(|e| FeatureError::parquet(path, e))?;
+            writer.write(&batch).map_err(|e| FeatureError::parquet(path, e))?;
+            start = end;
+            if start >= rows {
+                break;
+            }
+        }
+        writer.close().map_err(|e| FeatureError::parquet(path, e))?;
+        Ok(())
+    })
 }
 
 fn role_mismatch(path: &Path, field: &Field, role: &str) -> FeatureError {

@@ -230,3 +230,21 @@ fn order_lines_count_once_and_quantity_times_price_is_the_amount() {
     let row = row_of(&t, "a", "2024-01-31");
     assert_eq!(t.labels[row], None, "no horizon given: no label");
 }
+
+#[test]
+fn writing_straight_to_parquet_gives_the_same_table() {
+    let (dir, table, _) = scenario();
+    let config = churn_features::Config::load(&dir.path().join("churn.toml")).expect("config");
+    let inputs = churn_features::Inputs::load(&config, OnInvalid::Fail, &churn_features::input::NoProgress)
+        .expect("inputs");
+    let request = churn_features::BuildRequest {
+        as_of: vec![date("2024-01-31"), date("2024-01-15")],
+        horizon_days: Some(30),
+    };
+    let path = dir.path().join("direct.parquet");
+    churn_features::build_to_parquet(&config, inputs, &request, &path).expect("build to parquet");
+    assert_eq!(
+        churn_features::FeatureTable::read_parquet(&path).expect("read"),
+        table
+    );
+}

@@ -3,16 +3,18 @@
 mod customer;
 mod grouped;
 pub mod layout;
+mod output;
 pub mod segments;
 
 use crate::config::Config;
 use crate::error::{FeatureError, Result};
 use crate::input::{AttributeValues, Inputs};
-use crate::table::{ColumnRole, ColumnValues, FeatureColumn, FeatureTable};
+use crate::table::FeatureTable;
 use crate::time::{Day, date_from_days, days_from_epoch};
 use chrono::NaiveDate;
 use grouped::{EventRow, Grouped, TxRow};
 use layout::{Layout, LayoutInputs, tx};
+use output::Output;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -94,6 +96,31 @@ pub fn build(
     inputs: Inputs,
     request: &BuildRequest,
 ) -> Result<(FeatureTable, BuildSummary)> {
+    let (output, summary) = build_output(config, inputs, request)?;
+    Ok((output.into_table(), summary))
+}
+
+/// Builds the feature table for `request` from `inputs` and writes it to `path` as Parquet, atomically.
+/// The same table as [`build`] followed by [`FeatureTable::write_parquet`], with about half the memory:
+/// values go from the engine's columns to Parquet without an intermediate table.
+pub fn build_to_parquet(
+    config: &Config,
+    inputs: Inputs,
+    request: &BuildRequest,
+    path: &std::path::Path,
+) -> Result<BuildSummary> {
+    let (output, summary) = build_output(config, inputs, request)?;
+    let started = std::time::Instant::now();
+    output.write_parquet(path)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "feature table written");
+    Ok(summary)
+}
+
+fn build_output(
+    config: &Config,
+    inputs: Inputs,
+    request: &BuildRequest,
+) -> Result<(output::Finished, BuildSummary)> {
     let customers = inputs.ids.len();
     let snapshot = config.is_snapshot();
     let Inputs {
@@ -201,7 +228,8 @@ pub fn build(
         as_of: summaries,
         label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
     };
-    Ok((output.into_table(&ids, &layout), summary))
+    let categorical = customer_table.map(|t| t.attributes).unwrap_or_default();
+    Ok((output.finish(&ids, layout, categorical), summary))
 }
 
 fn static_facts(
@@ -419,7 +447,8 @@ impl Context<'_> {
                     .collect(),
             );
         }
-        output.push(population, as_of, labels, columns, descriptors, self);
+        let attribute_rows = population.iter().map(|&c| self.statics.attribute_row[c as usize]);
+        output.push(population, as_of, labels, columns, descriptors, attribute_rows);
     }
 
     /// The numeric feature columns of `population` at `as_of`. Rows are computed in parallel blocks and
@@ -511,115 +540,6 @@ impl Context<'_> {
                     .any(TxRow::is_purchase);
                 Some(i8::from(!bought))
             }
-        }
-    }
-}
-
-/// The table being assembled, column by column.
-struct Output {
-    customers: Vec<u32>,
-    as_of: Vec<Option<NaiveDate>>,
-    labels: Vec<Option<i8>>,
-    numeric: Vec<Vec<Option<f64>>>,
-    categorical: Vec<Vec<Option<String>>>,
-    descriptors: Vec<Vec<Option<String>>>,
-}
-
-impl Output {
-    fn new(layout: &Layout) -> Self {
-        let count = |role| layout.specs.iter().filter(|s| s.role == role).count();
-        Self {
-            customers: Vec::new(),
-            as_of: Vec::new(),
-            labels: Vec::new(),
-            numeric: vec![Vec::new(); layout.numeric_len],
-            categorical: vec![Vec::new(); count(ColumnRole::Categorical)],
-            descriptors: vec![Vec::new(); count(ColumnRole::Descriptor)],
-        }
-    }
-
-    fn rows(&self) -> usize {
-        self.labels.len()
-    }
-
-    fn push(
-        &mut self,
-        population: &[u32],
-        as_of: Option<Day>,
-        labels: Vec<Option<i8>>,
-        numeric: Vec<Vec<f64>>,
-        descriptors: Vec<Vec<&'static str>>,
-        context: &Context<'_>,
-    ) {
-        self.customers.extend_from_slice(population);
-        self.as_of
-            .extend(std::iter::repeat_n(as_of.map(date_from_days), population.len()));
-        self.labels.extend(labels);
-        self.numeric
-            .par_iter_mut()
-            .zip(numeric)
-            .for_each(|(out, values)| {
-                out.extend(values.into_iter().map(|v| (!v.is_nan()).then_some(v)));
-            });
-        if let Some(table) = context.customer_table {
-            let categorical = table.attributes.iter().filter_map(|a| match &a.values {
-                AttributeValues::Categorical(values) => Some(values),
-                AttributeValues::Numeric(_) => None,
-            });
-            for (out, values) in self.categorical.iter_mut().zip(categorical) {
-                out.extend(population.iter().map(|&c| {
-                    context.statics.attribute_row[c as usize].and_then(|row| values[row as usize].clone())
-                }));
-            }
-        }
-        self.descriptors
-            .par_iter_mut()
-            .zip(descriptors)
-            .for_each(|(out, values)| {
-                out.par_extend(values.into_par_iter().map(|v| Some(v.to_string())));
-            });
-    }
-
-    fn summary_since(&self, start: usize, as_of: Option<NaiveDate>) -> AsOfSummary {
-        let labels = &self.labels[start..];
-        let labelled = labels.iter().flatten().count();
-        let positives = labels.iter().flatten().filter(|&&l| l == 1).count();
-        AsOfSummary {
-            as_of,
-            rows: labels.len(),
-            labelled,
-            positives,
-            label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
-        }
-    }
-
-    fn into_table(self, ids: &crate::input::ids::CustomerInterner, layout: &Layout) -> FeatureTable {
-        let mut numeric = self.numeric.into_iter();
-        let mut categorical = self.categorical.into_iter();
-        let mut descriptors = self.descriptors.into_iter();
-        let columns = layout
-            .specs
-            .iter()
-            .map(|spec| FeatureColumn {
-                name: spec.name.clone(),
-                role: spec.role,
-                description: Some(spec.meaning.clone()),
-                values: match spec.role {
-                    ColumnRole::Numeric => ColumnValues::Numeric(numeric.next().unwrap_or_default()),
-                    ColumnRole::Categorical => {
-                        ColumnValues::Categorical(categorical.next().unwrap_or_default())
-                    }
-                    ColumnRole::Descriptor => {
-                        ColumnValues::Categorical(descriptors.next().unwrap_or_default())
-                    }
-                },
-            })
-            .collect();
-        FeatureTable {
-            customer_ids: ids.ids_of(&self.customers),
-            as_of: self.as_of,
-            labels: self.labels,
-            columns,
         }
     }
 }

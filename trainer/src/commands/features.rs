@@ -1,7 +1,7 @@
 //! `churn-trainer features`: build the point-in-time feature table, or print the feature catalog.
 
 use super::Ui;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use churn_features::engine::layout::{Layout, LayoutInputs};
 use churn_features::input::ReadProgress;
@@ -128,12 +128,7 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         as_of,
         horizon_days: args.horizon,
     };
-    let (table, summary) = churn_features::build(&config, inputs, &request)?;
-    let written = std::time::Instant::now();
-    table
-        .write_parquet(&out)
-        .with_context(|| format!("writing {}", out.display()))?;
-    tracing::debug!(seconds = written.elapsed().as_secs_f64(), "feature table written");
+    let summary = churn_features::build_to_parquet(&config, inputs, &request, &out)?;
     let summary_path = summary_path(&out);
     let json = serde_json::to_vec_pretty(&summary)?;
     churn_features::atomic::write_bytes_atomically(&summary_path, &json)?;

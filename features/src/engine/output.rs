@@ -1,0 +1,211 @@
+//! The table being assembled, column by column, in the engine's compact form (numbers with NaN for
+//! null, segment names as static strings, categories as references to the customer table), and its two
+//! ends: a [`FeatureTable`] or a Parquet file written straight from these columns.
+
+use super::AsOfSummary;
+use super::layout::{FeatureSpec, Layout};
+use crate::error::Result;
+use crate::input::ids::CustomerInterner;
+use crate::input::{Attribute, AttributeValues};
+use crate::table::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable, write_table};
+use crate::time::{Day, date_from_days};
+use arrow_array::{ArrayRef, Float64Array, StringArray};
+use arrow_buffer::NullBuffer;
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Rows appended as-of date by as-of date.
+pub(super) struct Output {
+    pub(super) customers: Vec<u32>,
+    as_of: Vec<Option<NaiveDate>>,
+    labels: Vec<Option<i8>>,
+    numeric: Vec<Vec<f64>>,
+    descriptors: Vec<Vec<&'static str>>,
+    attribute_rows: Vec<Option<u32>>,
+}
+
+/// Finished output: everything needed to make the table or write it.
+pub(super) struct Finished {
+    ids: CustomerIds,
+    specs: Vec<FeatureSpec>,
+    output: Output,
+    categorical: Vec<Vec<Option<String>>>,
+}
+
+impl Output {
+    pub(super) fn new(layout: &Layout) -> Self {
+        let descriptors = layout
+            .specs
+            .iter()
+            .filter(|s| s.role == ColumnRole::Descriptor)
+            .count();
+        Self {
+            customers: Vec::new(),
+            as_of: Vec::new(),
+            labels: Vec::new(),
+            numeric: vec![Vec::new(); layout.numeric_len],
+            descriptors: vec![Vec::new(); descriptors],
+            attribute_rows: Vec::new(),
+        }
+    }
+
+    pub(super) fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub(super) fn push(
+        &mut self,
+        population: &[u32],
+        as_of: Option<Day>,
+        labels: Vec<Option<i8>>,
+        numeric: Vec<Vec<f64>>,
+        descriptors: Vec<Vec<&'static str>>,
+        attribute_rows: impl Iterator<Item = Option<u32>>,
+    ) {
+        self.customers.extend_from_slice(population);
+        self.as_of
+            .extend(std::iter::repeat_n(as_of.map(date_from_days), population.len()));
+        self.labels.extend(labels);
+        self.numeric
+            .par_iter_mut()
+            .zip(numeric)
+            .for_each(|(out, values)| out.extend_from_slice(&values));
+        for (out, values) in self.descriptors.iter_mut().zip(descriptors) {
+            out.extend_from_slice(&values);
+        }
+        self.attribute_rows.extend(attribute_rows);
+    }
+
+    pub(super) fn summary_since(&self, start: usize, as_of: Option<NaiveDate>) -> AsOfSummary {
+        let labels = &self.labels[start..];
+        let labelled = labels.iter().flatten().count();
+        let positives = labels.iter().flatten().filter(|&&l| l == 1).count();
+        AsOfSummary {
+            as_of,
+            rows: labels.len(),
+            labelled,
+            positives,
+            label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
+        }
+    }
+
+    /// Resolves customer ids and keeps the categorical attribute columns.
+    pub(super) fn finish(
+        self,
+        ids: &CustomerInterner,
+        layout: Layout,
+        attributes: Vec<Attribute>,
+    ) -> Finished {
+        let categorical = attributes
+            .into_iter()
+            .filter_map(|a| match a.values {
+                AttributeValues::Categorical(values) => Some(values),
+                AttributeValues::Numeric(_) => None,
+            })
+            .collect();
+        Finished {
+            ids: ids.ids_of(&self.customers),
+            specs: layout.specs,
+            output: self,
+            categorical,
+        }
+    }
+}
+
+impl Finished {
+    /// The category of attribute `k` in output row `row`.
+    fn category(&self, k: usize, row: usize) -> Option<&str> {
+        let attribute_row = self.output.attribute_rows[row]?;
+        self.categorical[k][attribute_row as usize].as_deref()
+    }
+
+    /// Columns in spec order: numeric index, categorical index or descriptor index by role.
+    fn slots(&self) -> impl Iterator<Item = (&FeatureSpec, usize)> {
+        let (mut numeric, mut categorical, mut descriptor) = (0, 0, 0);
+        self.specs.iter().map(move |spec| {
+            let counter = match spec.role {
+                ColumnRole::Numeric => &mut numeric,
+                ColumnRole::Categorical => &mut categorical,
+                ColumnRole::Descriptor => &mut descriptor,
+            };
+            *counter += 1;
+            (spec, *counter - 1)
+        })
+    }
+
+    pub(super) fn into_table(self) -> FeatureTable {
+        let rows = self.output.rows();
+        let columns = self
+            .slots()
+            .map(|(spec, k)| FeatureColumn {
+                name: spec.name.clone(),
+                role: spec.role,
+                description: Some(spec.meaning.clone()),
+                values: match spec.role {
+                    ColumnRole::Numeric => ColumnValues::Numeric(
+                        self.output.numeric[k]
+                            .iter()
+                            .map(|&v| (!v.is_nan()).then_some(v))
+                            .collect(),
+                    ),
+                    ColumnRole::Categorical => ColumnValues::Categorical(
+                        (0..rows)
+                            .map(|row| self.category(k, row).map(str::to_string))
+                            .collect(),
+                    ),
+                    ColumnRole::Descriptor => ColumnValues::Categorical(
+                        self.output.descriptors[k]
+                            .iter()
+                            .map(|s| Some(s.to_string()))
+                            .collect(),
+                    ),
+                },
+            })
+            .collect();
+        FeatureTable {
+            customer_ids: self.ids,
+            as_of: self.output.as_of,
+            labels: self.output.labels,
+            columns,
+        }
+    }
+
+    pub(super) fn write_parquet(&self, path: &Path) -> Result<()> {
+        let headers = self.slots().map(|(spec, _)| crate::table::ColumnHeader {
+            name: &spec.name,
+            role: spec.role,
+            description: Some(&spec.meaning),
+        });
+        write_table(
+            path,
+            &self.ids,
+            &self.output.as_of,
+            &self.output.labels,
+            headers,
+            |start, end| {
+                self.slots()
+                    .map(|(spec, k)| -> ArrayRef {
+                        match spec.role {
+                            ColumnRole::Numeric => {
+                                let values = &self.output.numeric[k][start..end];
+                                let nulls = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
+                                let nulls = (nulls.null_count() > 0).then_some(nulls);
+                                Arc::new(Float64Array::new(values.to_vec().into(), nulls))
+                            }
+                            ColumnRole::Categorical => Arc::new(
+                                (start..end)
+                                    .map(|row| self.category(k, row))
+                                    .collect::<StringArray>(),
+                            ),
+                            ColumnRole::Descriptor => Arc::new(StringArray::from_iter_values(
+                                &self.output.descriptors[k][start..end],
+                            )),
+                        }
+                    })
+                    .collect()
+            },
+        )
+    }
+}
