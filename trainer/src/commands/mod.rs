@@ -1,8 +1,8 @@
 //! One module per subcommand, plus the little UI helpers they share.
 
+pub mod evaluate;
 pub mod features;
 pub mod generate;
-pub mod evaluate;
 pub mod model_config;
 pub mod models;
 pub mod report;
