@@ -17,11 +17,10 @@ use std::time::Instant;
 /// acquisition channel, age, spend, purchase rate and support tickets; before they leave, their purchases
 /// fade and their tickets and complaints rise.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Example:\n  churn-trainer generate --out data/demo --customers 50000 --seed 7\n  \
-                        churn-trainer features --config data/demo/churn.toml --as-of 2024-06-30 --horizon 90 \
-                        --out features.parquet"
-)]
+#[command(after_help = "Example:
+  churn-trainer generate --out data/demo --customers 50000 --seed 7
+  churn-trainer features --config data/demo/churn.toml --as-of 2024-06-30 \\
+      --horizon 90 --out features.parquet")]
 pub struct GenerateArgs {
     /// Folder to write the data set to (created if missing; files in it are replaced).
     #[arg(long, value_name = "DIR")]
