@@ -459,24 +459,31 @@ impl Context<'_> {
         if width == 0 {
             return Vec::new();
         }
-        let blocks: Vec<Vec<Vec<f64>>> = population
-            .par_chunks(BLOCK)
-            .map(|customers| {
+        let mut columns = vec![vec![f64::NAN; population.len()]; width];
+        // Each block of customers gets its own piece of every column, so blocks fill them in parallel.
+        let mut pieces: Vec<Vec<&mut [f64]>> = population
+            .chunks(BLOCK)
+            .map(|_| Vec::with_capacity(width))
+            .collect();
+        for column in &mut columns {
+            for (block, piece) in pieces.iter_mut().zip(column.chunks_mut(BLOCK)) {
+                block.push(piece);
+            }
+        }
+        pieces
+            .into_par_iter()
+            .zip(population.par_chunks(BLOCK))
+            .for_each(|(mut block, customers)| {
                 let mut rows = vec![f64::NAN; customers.len() * width];
                 for (row, &c) in rows.chunks_mut(width).zip(customers) {
                     self.fill(c as usize, as_of, row);
                 }
-                (0..width)
-                    .map(|j| rows.iter().skip(j).step_by(width).copied().collect())
-                    .collect()
-            })
-            .collect();
-        let mut columns: Vec<Vec<f64>> = (0..width).map(|_| Vec::with_capacity(population.len())).collect();
-        for block in blocks {
-            for (column, part) in columns.iter_mut().zip(block) {
-                column.extend_from_slice(&part);
-            }
-        }
+                for (j, piece) in block.iter_mut().enumerate() {
+                    for (i, value) in piece.iter_mut().enumerate() {
+                        *value = rows[i * width + j];
+                    }
+                }
+            });
         columns
     }
 

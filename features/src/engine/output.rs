@@ -71,7 +71,13 @@ impl Output {
         self.numeric
             .par_iter_mut()
             .zip(numeric)
-            .for_each(|(out, values)| out.extend_from_slice(&values));
+            .for_each(|(out, values)| {
+                if out.is_empty() {
+                    *out = values;
+                } else {
+                    out.extend_from_slice(&values);
+                }
+            });
         for (out, values) in self.descriptors.iter_mut().zip(descriptors) {
             out.extend_from_slice(&values);
         }
