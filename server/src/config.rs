@@ -408,14 +408,15 @@ impl ServerConfig {
                 _ => p.clone(),
             })
         };
-        let duration = |cli: Option<Duration>, file_value: &Option<String>, key: &str, default: Duration| {
-            match (cli, file_value) {
+        let duration =
+            |cli: Option<Duration>, file_value: &Option<String>, key: &str, default: Duration| match (
+                cli, file_value,
+            ) {
                 (Some(value), _) => Ok(value),
                 (None, Some(text)) => parse_duration(text)
                     .map_err(|e| ConfigError::Invalid(format!("configuration key `{key}`: {e}"))),
                 (None, None) => Ok(default),
-            }
-        };
+            };
         let required = |value: Option<PathBuf>, what: &str, flag: &str| {
             value.ok_or_else(|| {
                 ConfigError::Invalid(format!(
@@ -426,11 +427,20 @@ impl ServerConfig {
             })
         };
 
-        let registry = required(args.registry.clone().or(in_file(&file.registry)), "model registry", "registry")?;
-        let features = required(args.features.clone().or(in_file(&file.features)), "feature snapshot", "features")?;
+        let registry = required(
+            args.registry.clone().or(in_file(&file.registry)),
+            "model registry",
+            "registry",
+        )?;
+        let features = required(
+            args.features.clone().or(in_file(&file.features)),
+            "feature snapshot",
+            "features",
+        )?;
         let model = args.model.clone().or(file.model.clone()).ok_or_else(|| {
             ConfigError::Invalid(
-                "no model name: pass --model, set CHURN_MODEL, or set `model` in the configuration file".into(),
+                "no model name: pass --model, set CHURN_MODEL, or set `model` in the configuration file"
+                    .into(),
             )
         })?;
         let listen = match args.listen.or(file.listen) {
@@ -521,7 +531,12 @@ impl ServerConfig {
             tls,
             auth_token,
             shutdown: ShutdownSettings {
-                grace: duration(args.shutdown_grace, &file.shutdown.grace, "shutdown.grace", Duration::ZERO)?,
+                grace: duration(
+                    args.shutdown_grace,
+                    &file.shutdown.grace,
+                    "shutdown.grace",
+                    Duration::ZERO,
+                )?,
                 drain_timeout: duration(
                     args.drain_timeout,
                     &file.shutdown.drain_timeout,
@@ -550,7 +565,9 @@ impl ServerConfig {
             }
         }
         if limits.request_timeout.is_zero() {
-            return Err(ConfigError::Invalid("request_timeout must be longer than 0s".into()));
+            return Err(ConfigError::Invalid(
+                "request_timeout must be longer than 0s".into(),
+            ));
         }
         if limits.default_reasons > limits.max_reasons {
             return Err(ConfigError::Invalid(format!(
@@ -594,9 +611,9 @@ fn parse_metrics_listen(text: &str) -> Result<Option<SocketAddr>, ConfigError> {
     if text.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|_| {
-        ConfigError::Invalid(format!("metrics address `{text}` is neither HOST:PORT nor `off`"))
-    })
+    text.parse()
+        .map(Some)
+        .map_err(|_| ConfigError::Invalid(format!("metrics address `{text}` is neither HOST:PORT nor `off`")))
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -624,7 +641,10 @@ fn read_secret(path: &Path) -> Result<String, ConfigError> {
     })?;
     let secret = text.trim().to_string();
     if secret.is_empty() {
-        return Err(ConfigError::Invalid(format!("{}: the file is empty", path.display())));
+        return Err(ConfigError::Invalid(format!(
+            "{}: the file is empty",
+            path.display()
+        )));
     }
     Ok(secret)
 }

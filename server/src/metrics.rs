@@ -95,7 +95,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("churn");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Finished scoring calls by method and gRPC status", requests.clone());
+        registry.register(
+            "requests",
+            "Finished scoring calls by method and gRPC status",
+            requests.clone(),
+        );
         let latency: HistogramFamily<MethodLabels> = Family::new_with_constructor(latency_histogram);
         registry.register(
             "request_duration_seconds",
@@ -103,11 +107,23 @@ impl Metrics {
             latency.clone(),
         );
         let in_flight = Gauge::default();
-        registry.register("requests_in_flight", "Scoring calls in progress", in_flight.clone());
+        registry.register(
+            "requests_in_flight",
+            "Scoring calls in progress",
+            in_flight.clone(),
+        );
         let batch_size = Histogram::new(exponential_buckets(1.0, 4.0, 8));
-        registry.register("batch_size", "Customer ids per ScoreBatch call", batch_size.clone());
+        registry.register(
+            "batch_size",
+            "Customer ids per ScoreBatch call",
+            batch_size.clone(),
+        );
         let model_info = Family::<ModelLabels, Gauge>::default();
-        registry.register("model_info", "The model being served (value 1)", model_info.clone());
+        registry.register(
+            "model_info",
+            "The model being served (value 1)",
+            model_info.clone(),
+        );
         let model_loaded = Gauge::default();
         registry.register(
             "model_loaded",
@@ -170,7 +186,9 @@ impl Metrics {
                 code: code_name(code),
             })
             .inc();
-        self.latency.get_or_create(&MethodLabels { method }).observe(seconds);
+        self.latency
+            .get_or_create(&MethodLabels { method })
+            .observe(seconds);
     }
 
     /// Calls in progress.
@@ -271,12 +289,17 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = Router::new().route("/metrics", get(scrape)).with_state(metrics);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn scrape(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         metrics.encode(),
     )
 }
@@ -294,11 +317,23 @@ mod tests {
         assert_eq!(metrics.in_flight(), 1);
         metrics.record_reload(false);
         let text = metrics.encode();
-        assert!(text.contains(r#"churn_requests_total{method="Score",code="NOT_FOUND"} 1"#), "{text}");
-        assert!(text.contains(r#"churn_request_duration_seconds_count{method="Score"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"churn_requests_total{method="Score",code="NOT_FOUND"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"churn_request_duration_seconds_count{method="Score"} 1"#),
+            "{text}"
+        );
         assert!(text.contains("churn_requests_in_flight 1"), "{text}");
-        assert!(text.contains(r#"churn_reloads_total{outcome="failure"} 1"#), "{text}");
-        assert!(text.contains(r#"churn_reloads_total{outcome="success"} 0"#), "{text}");
+        assert!(
+            text.contains(r#"churn_reloads_total{outcome="failure"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"churn_reloads_total{outcome="success"} 0"#),
+            "{text}"
+        );
         assert!(text.contains("churn_model_loaded 0"), "{text}");
         assert_eq!(metrics.requests("Score", Code::NotFound), 1);
         assert_eq!(metrics.requests("Score", Code::Ok), 0);

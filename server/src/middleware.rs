@@ -79,9 +79,7 @@ impl<S> Guarded<S> {
                 metrics,
                 permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
                 max_concurrent_requests: settings.max_concurrent_requests,
-                expected_authorization: settings
-                    .token
-                    .map(|token| format!("Bearer {token}").into_bytes()),
+                expected_authorization: settings.token.map(|token| format!("Bearer {token}").into_bytes()),
                 request_timeout: settings.request_timeout,
             }),
         }
@@ -172,7 +170,7 @@ fn authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
 }
 
 /// The client's deadline from the `grpc-timeout` header: `Ok(None)` without one, `Err` when malformed.
-pub fn client_timeout(headers: &HeaderMap) -> Result<Option<Duration>, ()> {
+fn client_timeout(headers: &HeaderMap) -> Result<Option<Duration>, ()> {
     let Some(value) = headers.get("grpc-timeout") else {
         return Ok(None);
     };
@@ -296,6 +294,110 @@ impl http_body::Body for RecordedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Ends the `Watch` streams of a health service when the server's listener closes, so a watcher learns
+/// the server is going away and does not hold the drain open until its timeout. A watcher first receives
+/// NOT_SERVING (set when draining starts); its stream then ends with UNAVAILABLE.
+#[derive(Clone)]
+pub struct EndWatchesOnShutdown<S> {
+    inner: S,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl<S> std::fmt::Debug for EndWatchesOnShutdown<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndWatchesOnShutdown").finish_non_exhaustive()
+    }
+}
+
+impl<S> EndWatchesOnShutdown<S> {
+    /// Wraps `inner`; its `Watch` streams end when `shutdown` turns true (or its sender is dropped).
+    pub fn new(inner: S, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { inner, shutdown }
+    }
+}
+
+impl<S: NamedService> NamedService for EndWatchesOnShutdown<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<Request<Body>> for EndWatchesOnShutdown<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let mut inner = self.inner.clone();
+        std::mem::swap(&mut self.inner, &mut inner);
+        let is_watch = request.uri().path().ends_with("/Watch");
+        let mut shutdown = self.shutdown.clone();
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            if !is_watch {
+                return Ok(response);
+            }
+            let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            });
+            Ok(response.map(|body| {
+                Body::new(EndOnSignal {
+                    inner: body,
+                    stop,
+                    ended: false,
+                })
+            }))
+        })
+    }
+}
+
+/// A streaming body that ends with UNAVAILABLE when `stop` completes.
+struct EndOnSignal {
+    inner: Body,
+    stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+    ended: bool,
+}
+
+impl http_body::Body for EndOnSignal {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        // Frames already produced go out first; the stop is checked when the stream is idle.
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Pending => {}
+            ready => return ready,
+        }
+        if self.stop.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from(Code::Unavailable as i32));
+            trailers.insert(
+                "grpc-message",
+                http::HeaderValue::from_static("server%20shutting%20down"),
+            );
+            return Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.inner.is_end_stream()
     }
 }
 

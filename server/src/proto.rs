@@ -148,7 +148,10 @@ mod tests {
         let value = |kind| FeatureValue { kind };
         let row = feature_row(HashMap::from([
             ("a".to_string(), value(Some(feature_value::Kind::Number(1.5)))),
-            ("b".to_string(), value(Some(feature_value::Kind::Text("gold".into())))),
+            (
+                "b".to_string(),
+                value(Some(feature_value::Kind::Text("gold".into()))),
+            ),
             ("c".to_string(), value(Some(feature_value::Kind::Missing(true)))),
         ]))
         .expect("valid");

@@ -126,21 +126,29 @@ impl Loader {
             Ok(Some(version)) => version.clone(),
             Ok(None) => return Err(LoadError::NoPromotion(self.model_name.clone())),
             // Open the registry again for a typed error.
-            Err(_) => match Registry::open(&self.registry_dir).and_then(|r| r.promoted_version(&self.model_name)) {
-                Ok(Some(version)) => version,
-                Ok(None) => return Err(LoadError::NoPromotion(self.model_name.clone())),
-                Err(error) => return Err(LoadError::Model(error)),
-            },
+            Err(_) => {
+                match Registry::open(&self.registry_dir).and_then(|r| r.promoted_version(&self.model_name)) {
+                    Ok(Some(version)) => version,
+                    Ok(None) => return Err(LoadError::NoPromotion(self.model_name.clone())),
+                    Err(error) => return Err(LoadError::Model(error)),
+                }
+            }
         };
         let model = match &self.model {
             Some(model) if !force && model.version == version => model.clone(),
             _ => {
                 let registry = Registry::open(&self.registry_dir).map_err(LoadError::Model)?;
-                Arc::new(registry.load(&self.model_name, &version).map_err(LoadError::Model)?)
+                Arc::new(
+                    registry
+                        .load(&self.model_name, &version)
+                        .map_err(LoadError::Model)?,
+                )
             }
         };
         let snapshot = match &self.snapshot {
-            Some(snapshot) if !force && snapshot.fingerprint.is_some() && snapshot.fingerprint == sources.snapshot => {
+            Some(snapshot)
+                if !force && snapshot.fingerprint.is_some() && snapshot.fingerprint == sources.snapshot =>
+            {
                 snapshot.clone()
             }
             _ => Arc::new(Snapshot::read(&self.snapshot_path)?),
@@ -163,7 +171,9 @@ pub struct ReloadRequest {
 pub async fn reload_once(loader: &Arc<Mutex<Loader>>, state: &ServingState, force: bool) -> ReloadOutcome {
     let task_loader = loader.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut loader = task_loader.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loader = task_loader
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         loader.poll(force)
     })
     .await;
@@ -197,7 +207,9 @@ pub async fn reload_once(loader: &Arc<Mutex<Loader>>, state: &ServingState, forc
                     version.model_version,
                     version.snapshot_id
                 ),
-                None => tracing::error!(error = %error, "could not load a model and snapshot; not serving yet"),
+                None => {
+                    tracing::error!(error = %error, "could not load a model and snapshot; not serving yet")
+                }
             }
         }
         ReloadOutcome::Unchanged => {}
@@ -222,10 +234,10 @@ pub async fn run(
         ticker
     });
     loop {
+        // Shutdown first: once it is asked for, no new pair is loaded.
         tokio::select! {
-            () = tick(&mut ticker) => {
-                reload_once(&loader, &state, false).await;
-            }
+            biased;
+            () = stopped(&mut shutdown) => break,
             request = requests.recv() => match request {
                 Some(ReloadRequest { force, reply }) => {
                     let outcome = reload_once(&loader, &state, force).await;
@@ -233,7 +245,9 @@ pub async fn run(
                 }
                 None => break,
             },
-            () = stopped(&mut shutdown) => break,
+            () = tick(&mut ticker) => {
+                reload_once(&loader, &state, false).await;
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::config::ServerConfig;
 use crate::metrics::{self, Metrics};
-use crate::middleware::{GuardSettings, Guarded};
+use crate::middleware::{EndWatchesOnShutdown, GuardSettings, Guarded};
 use crate::proto::{self, scoring_service_server::ScoringServiceServer};
 use crate::redact::IdHasher;
 use crate::reload::{self, Loader, ReloadOutcome, ReloadRequest};
@@ -66,6 +66,10 @@ pub struct ServerHandle {
 /// Binds the listeners and starts serving `config` in the background. The model and snapshot load in the
 /// background too: until they are in, health reports NOT_SERVING and scoring calls get UNAVAILABLE.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let shutdown_sender = Arc::new(shutdown_sender);
+    // Turns true when the listener closes, at the end of the grace period.
+    let (closing_sender, closing) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let state = Arc::new(ServingState::new(health_reporter, metrics.clone()).await);
@@ -106,7 +110,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         builder = builder.tls_config(tls_config).map_err(ServerError::Tls)?;
     }
     let router = builder
-        .add_service(health_service)
+        .add_service(EndWatchesOnShutdown::new(health_service, closing))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(guarded);
@@ -123,14 +127,14 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     })?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
-    let (shutdown_sender, shutdown) = watch::channel(false);
-    let shutdown_sender = Arc::new(shutdown_sender);
     let (metrics_addr, metrics_task) = match config.metrics_listen {
         Some(address) => {
             let listener = tokio::net::TcpListener::bind(address)
                 .await
                 .map_err(|source| ServerError::Bind { address, source })?;
-            let bound = listener.local_addr().map_err(|source| ServerError::Bind { address, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { address, source })?;
             let mut stop = shutdown.clone();
             let task = tokio::spawn(metrics::serve(listener, metrics.clone(), async move {
                 let _ = stop.wait_for(|stop| *stop).await;
@@ -141,7 +145,11 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     };
 
     let (reload_requests, reload_receiver) = mpsc::channel(8);
-    let loader = Loader::new(config.registry.clone(), config.model.clone(), config.features.clone());
+    let loader = Loader::new(
+        config.registry.clone(),
+        config.model.clone(),
+        config.features.clone(),
+    );
     let reload_task = tokio::spawn(reload::run(
         loader,
         state.clone(),
@@ -161,6 +169,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             drain_state.begin_draining().await;
             tracing::info!(grace = ?settings.grace, "shutting down: health is NOT_SERVING");
             tokio::time::sleep(settings.grace).await;
+            closing_sender.send_replace(true);
             tracing::info!("listener closed; waiting for calls in flight");
         };
         let serve = router.serve_with_incoming_shutdown(incoming, signal);
@@ -221,7 +230,12 @@ impl ServerHandle {
     /// they look unchanged.
     pub async fn reload(&self, force: bool) -> ReloadOutcome {
         let (reply, outcome) = oneshot::channel();
-        if self.reload_requests.send(ReloadRequest { force, reply }).await.is_err() {
+        if self
+            .reload_requests
+            .send(ReloadRequest { force, reply })
+            .await
+            .is_err()
+        {
             return ReloadOutcome::Failed("the server is shutting down".into());
         }
         outcome

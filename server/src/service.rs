@@ -39,7 +39,10 @@ impl ScoringApi {
 
 #[tonic::async_trait]
 impl ScoringService for ScoringApi {
-    async fn score(&self, request: Request<proto::ScoreRequest>) -> Result<Response<proto::ScoreResponse>, Status> {
+    async fn score(
+        &self,
+        request: Request<proto::ScoreRequest>,
+    ) -> Result<Response<proto::ScoreResponse>, Status> {
         let request = request.into_inner();
         let pair = self.state.current()?;
         let score = pair
@@ -129,10 +132,16 @@ impl ScoringService for ScoringApi {
         _request: Request<proto::GetModelInfoRequest>,
     ) -> Result<Response<proto::GetModelInfoResponse>, Status> {
         let pair = self.state.current()?;
-        Ok(Response::new(proto::model_info(&pair, self.limits.max_batch_size)))
+        Ok(Response::new(proto::model_info(
+            &pair,
+            self.limits.max_batch_size,
+        )))
     }
 
-    async fn ping(&self, request: Request<proto::PingRequest>) -> Result<Response<proto::PingResponse>, Status> {
+    async fn ping(
+        &self,
+        request: Request<proto::PingRequest>,
+    ) -> Result<Response<proto::PingResponse>, Status> {
         let hold = request.into_inner().hold_ms;
         if hold > 0 {
             // The guard's deadline cuts the wait short.

@@ -256,7 +256,10 @@ fn file_id(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buffer[..read]);
     }
-    Ok(hasher.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]
@@ -286,7 +289,9 @@ mod tests {
                     role: ColumnRole::Descriptor,
                     description: None,
                     values: ColumnValues::Categorical(
-                        (0..rows).map(|i| (i % 2 == 0).then(|| format!("segment-{i}"))).collect(),
+                        (0..rows)
+                            .map(|i| (i % 2 == 0).then(|| format!("segment-{i}")))
+                            .collect(),
                     ),
                 },
             ],
@@ -300,14 +305,18 @@ mod tests {
             vec![date(1), date(2), date(3), date(2)],
             vec![1.0, 2.0, 3.0, 4.0],
         );
-        let snapshot = Snapshot::from_table(table, Path::new("s.parquet"), "abc".into(), None).expect("index");
+        let snapshot =
+            Snapshot::from_table(table, Path::new("s.parquet"), "abc".into(), None).expect("index");
         assert_eq!(snapshot.len(), 2);
         let seven = snapshot.lookup("7").expect("7");
         assert_eq!(snapshot.table_row(seven), 2);
         assert_eq!(snapshot.customer_as_of(seven), date(3));
         assert_eq!(snapshot.as_of, date(3));
         assert_eq!(snapshot.customer_id(seven), "7");
-        assert_eq!(snapshot.descriptor(seven, Descriptor::RfmSegment), Some("segment-2"));
+        assert_eq!(
+            snapshot.descriptor(seven, Descriptor::RfmSegment),
+            Some("segment-2")
+        );
         assert_eq!(snapshot.descriptor(seven, Descriptor::ValueTier), None);
         let eight = snapshot.lookup("8").expect("8");
         assert_eq!(snapshot.descriptor(eight, Descriptor::RfmSegment), None);
@@ -323,7 +332,8 @@ mod tests {
             vec![None, None],
             vec![1.0, 2.0],
         );
-        let snapshot = Snapshot::from_table(table, Path::new("s.parquet"), "abc".into(), None).expect("index");
+        let snapshot =
+            Snapshot::from_table(table, Path::new("s.parquet"), "abc".into(), None).expect("index");
         assert_eq!(snapshot.lookup("C-1"), Some(0));
         assert_eq!(snapshot.lookup("c-1"), Some(1));
         assert_eq!(snapshot.lookup("C-1 "), None);
@@ -343,9 +353,13 @@ mod tests {
         let first = Snapshot::read(&path).expect("read");
         assert_eq!(first.len(), 1);
         assert_eq!(first.id.len(), 16);
-        table(CustomerIds::Int(vec![1, 2]), vec![date(1), date(1)], vec![1.0, 2.0])
-            .write_parquet(&path)
-            .expect("rewrite");
+        table(
+            CustomerIds::Int(vec![1, 2]),
+            vec![date(1), date(1)],
+            vec![1.0, 2.0],
+        )
+        .write_parquet(&path)
+        .expect("rewrite");
         let second = Snapshot::read(&path).expect("read");
         assert_ne!(first.fingerprint, second.fingerprint);
         assert_ne!(first.id, second.id);

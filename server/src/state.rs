@@ -99,7 +99,10 @@ pub struct ServingState {
 impl std::fmt::Debug for ServingState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServingState")
-            .field("version", &self.current.load().as_ref().map(|pair| pair.version.clone()))
+            .field(
+                "version",
+                &self.current.load().as_ref().map(|pair| pair.version.clone()),
+            )
             .field("draining", &self.draining.load(Ordering::Relaxed))
             .finish()
     }

@@ -37,7 +37,9 @@ fn request_features(fixture: &Fixture, row: usize) -> HashMap<String, proto::Fea
     for column in &fixture.table.columns {
         let value = match &column.values {
             churn_features::ColumnValues::Numeric(values) => values[row].map_or_else(missing, number),
-            churn_features::ColumnValues::Categorical(values) => values[row].as_deref().map_or_else(missing, text),
+            churn_features::ColumnValues::Categorical(values) => {
+                values[row].as_deref().map_or_else(missing, text)
+            }
         };
         if column.role != churn_features::ColumnRole::Descriptor {
             features.insert(column.name.clone(), value);
@@ -67,7 +69,10 @@ async fn score_answers_with_the_model_probability_reasons_descriptors_and_versio
             .into_inner();
         let score = response.score.expect("score");
         assert_eq!(score.customer_id, id);
-        assert!((score.churn_probability - expected[row]).abs() <= 1e-12, "row {row}");
+        assert!(
+            (score.churn_probability - expected[row]).abs() <= 1e-12,
+            "row {row}"
+        );
         assert_eq!(score.risk_band, artifact.risk_band(expected[row]));
         assert_eq!(score.above_threshold, expected[row] >= artifact.threshold);
         let want: Vec<_> = explanations[row].top_reasons(4).collect();
@@ -247,7 +252,14 @@ async fn score_features_scores_supplied_features_and_names_every_bad_one() {
     assert!((score.churn_probability - expected).abs() <= 1e-12);
     let explanation = model.explain_row(&model_row).expect("explain");
     let reasons: Vec<_> = explanation.top_reasons(3).map(|r| r.feature.clone()).collect();
-    assert_eq!(score.reasons.iter().map(|r| r.feature.clone()).collect::<Vec<_>>(), reasons);
+    assert_eq!(
+        score
+            .reasons
+            .iter()
+            .map(|r| r.feature.clone())
+            .collect::<Vec<_>>(),
+        reasons
+    );
     assert_eq!(score.customer_id, "");
     assert_eq!(score.rfm_segment, "");
     assert_eq!(response.version.expect("version").model_version, "v1");
@@ -281,21 +293,33 @@ async fn score_features_scores_supplied_features_and_names_every_bad_one() {
     bad.remove("plan");
     let status = refuse(bad).await;
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("`plan`") && status.message().contains("`tenure_days`"), "{}", status.message());
+    assert!(
+        status.message().contains("`plan`") && status.message().contains("`tenure_days`"),
+        "{}",
+        status.message()
+    );
 
     let mut bad = features.clone();
     bad.insert("shoe_size".into(), number(44.0));
     bad.insert("rfm_segment".into(), text("champions"));
     let status = refuse(bad).await;
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("`rfm_segment`, `shoe_size`"), "{}", status.message());
+    assert!(
+        status.message().contains("`rfm_segment`, `shoe_size`"),
+        "{}",
+        status.message()
+    );
 
     let mut bad = features.clone();
     bad.insert("total_spend".into(), number(f64::NAN));
     bad.insert("tenure_days".into(), number(f64::INFINITY));
     let status = refuse(bad).await;
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("`total_spend`") && status.message().contains("`tenure_days`"), "{}", status.message());
+    assert!(
+        status.message().contains("`total_spend`") && status.message().contains("`tenure_days`"),
+        "{}",
+        status.message()
+    );
 
     let mut bad = features.clone();
     bad.insert("purchases_90d".into(), text("many"));
@@ -337,7 +361,10 @@ async fn model_info_describes_schema_versions_and_limits() {
     assert_eq!(info.max_batch_size, 10_000);
     assert_eq!(info.created_at, model.artifact.created_at);
     let version = info.version.expect("version");
-    assert_eq!((version.model_name.as_str(), version.model_version.as_str()), (MODEL, "v1"));
+    assert_eq!(
+        (version.model_name.as_str(), version.model_version.as_str()),
+        (MODEL, "v1")
+    );
     server.shutdown();
     server.wait().await.expect("clean stop");
 }
@@ -359,7 +386,10 @@ async fn ping_answers_and_gzip_is_spoken_both_ways() {
         .await
         .expect("compressed batch");
     assert_eq!(
-        response.metadata().get("grpc-encoding").map(|v| v.to_str().expect("ascii")),
+        response
+            .metadata()
+            .get("grpc-encoding")
+            .map(|v| v.to_str().expect("ascii")),
         Some("gzip")
     );
     assert_eq!(response.into_inner().results.len(), 30);
@@ -374,7 +404,10 @@ async fn scoring_is_unavailable_until_a_version_is_promoted() {
     let mut client = common::client(server.local_addr()).await;
     // The first load attempt fails (nothing promoted); wait for it to be counted.
     common::wait_until("the first load attempt", || server.metrics().reloads(false) >= 1).await;
-    assert_eq!(common::health(server.local_addr()).await, common::ServingStatus::NotServing);
+    assert_eq!(
+        common::health(server.local_addr()).await,
+        common::ServingStatus::NotServing
+    );
     let status = client
         .score(ScoreRequest {
             customer_id: "1000".into(),
@@ -392,8 +425,14 @@ async fn scoring_is_unavailable_until_a_version_is_promoted() {
     let version = fixture.save(&common::train_model(&fixture.table, common::Kind::Logistic(1.0)));
     fixture.promote(&version);
     let outcome = server.reload(false).await;
-    assert!(matches!(outcome, churn_server::reload::ReloadOutcome::Swapped(_)), "{outcome:?}");
-    assert_eq!(common::health(server.local_addr()).await, common::ServingStatus::Serving);
+    assert!(
+        matches!(outcome, churn_server::reload::ReloadOutcome::Swapped(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        common::health(server.local_addr()).await,
+        common::ServingStatus::Serving
+    );
     client
         .score(ScoreRequest {
             customer_id: "1000".into(),
@@ -416,7 +455,10 @@ async fn overload_is_shed_with_resource_exhausted() {
     // One long call takes the only slot...
     let mut holder = client.clone();
     let held = tokio::spawn(async move { holder.ping(PingRequest { hold_ms: 600_000 }).await });
-    common::wait_until("the held call to be in flight", || server.metrics().in_flight() == 1).await;
+    common::wait_until("the held call to be in flight", || {
+        server.metrics().in_flight() == 1
+    })
+    .await;
     // ...so the next is refused at once rather than queued.
     let status = client
         .score(ScoreRequest {

@@ -86,7 +86,16 @@ pub fn synthetic_table(customers: usize, seed: u64, as_of: NaiveDate, ids: Ids) 
             6..=8 => Some("gold".to_string()),
             _ => None,
         });
-        lifecycle.push(Some(if d > 180.0 { "lapsed" } else if d > 90.0 { "at_risk" } else { "active" }.to_string()));
+        lifecycle.push(Some(
+            if d > 180.0 {
+                "lapsed"
+            } else if d > 90.0 {
+                "at_risk"
+            } else {
+                "active"
+            }
+            .to_string(),
+        ));
         segment.push((p > 0.0).then(|| if p > 10.0 { "champions" } else { "hibernating" }.to_string()));
         tier.push(Some(if s > 500.0 { "high" } else { "low" }.to_string()));
     }
@@ -240,7 +249,9 @@ pub async fn client(address: std::net::SocketAddr) -> ScoringServiceClient<Chann
 pub async fn health(address: std::net::SocketAddr) -> ServingStatus {
     let mut client = HealthClient::new(channel(address).await);
     let response: HealthCheckResponse = client
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .expect("health check")
         .into_inner();
@@ -251,7 +262,9 @@ pub async fn health(address: std::net::SocketAddr) -> ServingStatus {
 pub async fn wait_for_status(address: std::net::SocketAddr, wanted: ServingStatus) {
     let mut client = HealthClient::new(channel(address).await);
     let mut stream = client
-        .watch(HealthCheckRequest { service: String::new() })
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .expect("watch")
         .into_inner();
