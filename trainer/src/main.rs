@@ -31,6 +31,7 @@ enum Command {
     Evaluate(commands::evaluate::EvaluateArgs),
     Score(commands::score::ScoreArgs),
     Models(commands::models::ModelsArgs),
+    Quickstart(commands::quickstart::QuickstartArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => commands::evaluate::run(args, &ui),
         Command::Score(args) => commands::score::run(args, &ui),
         Command::Models(args) => commands::models::run(args, &ui),
+        Command::Quickstart(args) => commands::quickstart::run(args, &ui),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

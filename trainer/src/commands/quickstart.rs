@@ -1,0 +1,736 @@
+//! `churn-trainer quickstart`: the whole pipeline on synthetic demo data in one command.
+//!
+//! Every step runs one of the other subcommands with the very arguments a user would type (parsed by the
+//! same clap definitions and handed to the same `run` functions), and logs that command line first, so the
+//! quickstart is also a transcript to copy from: nothing here re-implements generating, building features,
+//! training, evaluating, promoting or scoring.
+
+use super::Ui;
+use super::{evaluate, features, generate, models, score, train};
+use anyhow::{Context, Result, bail};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use chrono::{Datelike, Days, NaiveDate};
+use churn_features::time::{Step, date_range};
+use churn_models::Registry;
+use clap::{Args, FromArgMatches};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Serialize;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Name of the model in the quickstart's registry; both kinds are versions of it.
+const MODEL_NAME: &str = "churn";
+/// Label horizon: a customer churned when they make no purchase in the 90 days after the as-of date.
+const HORIZON_DAYS: u32 = 90;
+/// Months of history before the first training as-of date, so that windows and rhythms have data.
+const HISTORY_MONTHS: u32 = 6;
+/// The model kinds trained, as `train --model` spells them.
+const KINDS: [&str; 2] = ["logistic", "random-forest"];
+/// Marker file that makes a folder recognisable as a quickstart folder (and lists what is in it).
+const MANIFEST: &str = "quickstart.json";
+
+/// Run the whole pipeline on synthetic demo data: generate, features, train, evaluate, promote, score.
+///
+/// Generates a seeded synthetic data set (transactions, events, customers) into DIR/data; builds a
+/// training table of monthly as-of dates with a 90-day inactivity label, the out-of-time test rows of the
+/// last labelled month and a snapshot of every customer as of the last day of the data (DIR/features);
+/// trains logistic regression and a random forest validated out of time (DIR/registry, model `churn`,
+/// with the label's meaning from DIR/model.toml);
+/// writes each one's evaluation, metrics.json and report.html (DIR/reports/<kind>), and its scores of
+/// the test rows (DIR/scores/test-<kind>.parquet); promotes the model with the higher out-of-time ROC
+/// AUC; scores the snapshot with it (DIR/scores/latest.parquet); and prints how to serve and query it.
+/// Each step logs the equivalent `churn-trainer` command. DIR/quickstart.json lists every file made.
+/// Running again in the same DIR replaces the data, features, reports and scores, and adds new model
+/// versions.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  churn-trainer quickstart\n  \
+                        churn-trainer quickstart --dir /tmp/churn-demo --customers 20000 --seed 7\n\n\
+                        From a clone of the repository: cargo run -p churn-trainer -- quickstart")]
+pub struct QuickstartArgs {
+    /// Folder to build everything in (created if missing). An existing folder must be empty or hold an
+    /// earlier quickstart.
+    #[arg(long, value_name = "DIR", default_value = "churn-quickstart")]
+    pub dir: PathBuf,
+
+    /// Number of synthetic customers.
+    #[arg(long, value_name = "N", default_value_t = 3_000)]
+    pub customers: u64,
+
+    /// Seed of the synthetic data and of the random forest: the same seed gives the same results.
+    #[arg(long, value_name = "S", default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// The calendar of the demo: the simulated period and the as-of dates derived from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Calendar {
+    /// First day of the simulated data.
+    start: NaiveDate,
+    /// Last day of the simulated data (included).
+    end: NaiveDate,
+    /// First training as-of date (a month end).
+    first_as_of: NaiveDate,
+    /// The out-of-time test date: the last month end whose horizon still fits in the data.
+    test_as_of: NaiveDate,
+    /// The snapshot date scored at the end: the last day of the data.
+    snapshot_as_of: NaiveDate,
+}
+
+impl Calendar {
+    /// The calendar for data from `start` to `end`, or an error when the period is too short to leave
+    /// at least two labelled month ends after the history months.
+    fn new(start: NaiveDate, end: NaiveDate) -> Result<Self> {
+        let first_as_of = last_day_of_month(
+            start
+                .checked_add_months(chrono::Months::new(HISTORY_MONTHS - 1))
+                .context("date out of range")?,
+        );
+        let cutoff = end
+            .checked_sub_days(Days::new(u64::from(HORIZON_DAYS)))
+            .context("date out of range")?;
+        let test_as_of = if last_day_of_month(cutoff) == cutoff {
+            cutoff
+        } else {
+            cutoff
+                .with_day(1)
+                .and_then(|d| d.pred_opt())
+                .context("date out of range")?
+        };
+        if test_as_of <= first_as_of {
+            bail!(
+                "the demo period {start}..{end} is too short for {HISTORY_MONTHS} months of history and a {HORIZON_DAYS}-day horizon"
+            );
+        }
+        Ok(Self {
+            start,
+            end,
+            first_as_of,
+            test_as_of,
+            snapshot_as_of: end,
+        })
+    }
+
+    /// The monthly training as-of dates, the test date included (it is held out by `--test-as-of`).
+    fn training_dates(&self) -> Vec<NaiveDate> {
+        date_range(self.first_as_of, self.test_as_of, Step::Months(1))
+    }
+}
+
+fn last_day_of_month(date: NaiveDate) -> NaiveDate {
+    let first = date.with_day(1).unwrap_or(date);
+    first
+        .checked_add_months(chrono::Months::new(1))
+        .and_then(|next| next.pred_opt())
+        .unwrap_or(date)
+}
+
+/// What the quickstart made, written to DIR/quickstart.json (paths relative to DIR) for people,
+/// notebooks and scripts.
+#[derive(Debug, Serialize)]
+struct Manifest {
+    customers: u64,
+    seed: u64,
+    data_start: NaiveDate,
+    data_end: NaiveDate,
+    horizon_days: u32,
+    label: String,
+    data_dir: String,
+    config: String,
+    model_config: String,
+    /// The as-of dates of features/train.parquet; the models are fitted on all but the last.
+    train_table_as_of: Vec<NaiveDate>,
+    /// The out-of-time test date (the last date of the training table, held out).
+    test_as_of: NaiveDate,
+    snapshot_as_of: NaiveDate,
+    features: FeatureFiles,
+    registry: String,
+    model_name: &'static str,
+    models: Vec<TrainedModel>,
+    promoted: PromotedModel,
+    scores: String,
+    flagged: usize,
+    scored: usize,
+    example_customer_id: String,
+    seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct FeatureFiles {
+    train: String,
+    test: String,
+    snapshot: String,
+}
+
+/// One trained model and its files.
+#[derive(Debug, Clone, Serialize)]
+struct TrainedModel {
+    kind: &'static str,
+    version: String,
+    /// Out-of-time ROC AUC recorded at training.
+    roc_auc: f64,
+    metrics: String,
+    report: String,
+    test_scores: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PromotedModel {
+    kind: &'static str,
+    version: String,
+    roc_auc: f64,
+}
+
+/// Paths of the quickstart folder.
+struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    /// A path inside DIR as an argument of a logged command.
+    fn arg(&self, relative: &str) -> OsString {
+        self.path(relative).into_os_string()
+    }
+}
+
+/// Runs `churn-trainer quickstart`.
+pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
+    let started = Instant::now();
+    check_folder(&args.dir)?;
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let layout = Layout {
+        dir: args.dir.clone(),
+    };
+    let calendar = Calendar::new(demo_date(2023, 1, 1)?, demo_date(2024, 12, 31)?)?;
+    let training_dates = calendar.training_dates();
+    let steps = Steps::new(ui, 7);
+
+    steps.begin("generate synthetic customers, transactions and events");
+    steps.run(
+        "generate",
+        vec![
+            "--out".into(),
+            layout.arg("data"),
+            "--customers".into(),
+            args.customers.to_string().into(),
+            "--seed".into(),
+            args.seed.to_string().into(),
+            "--start".into(),
+            calendar.start.to_string().into(),
+            "--end".into(),
+            calendar.end.to_string().into(),
+        ],
+        |a: generate::GenerateArgs, ui| generate::run(a, ui),
+    )?;
+
+    steps.begin("build point-in-time features: monthly training rows, test rows, latest snapshot");
+    std::fs::create_dir_all(layout.path("features"))?;
+    let horizon = HORIZON_DAYS.to_string();
+    let feature_runs: [(&str, Vec<OsString>); 3] = [
+        (
+            "features/train.parquet",
+            vec![
+                "--as-of-range".into(),
+                format!("{}..{}", calendar.first_as_of, calendar.test_as_of).into(),
+                "--step".into(),
+                "monthly".into(),
+                "--horizon".into(),
+                horizon.clone().into(),
+            ],
+        ),
+        (
+            "features/test.parquet",
+            vec![
+                "--as-of".into(),
+                calendar.test_as_of.to_string().into(),
+                "--horizon".into(),
+                horizon.clone().into(),
+            ],
+        ),
+        // As of the last day of the data every label is unknown: these are the customers to act on.
+        (
+            "features/snapshot.parquet",
+            vec!["--as-of".into(), calendar.snapshot_as_of.to_string().into()],
+        ),
+    ];
+    for (out, dates) in feature_runs {
+        let mut argv: Vec<OsString> = vec!["--config".into(), layout.arg("data/churn.toml")];
+        argv.extend(dates);
+        argv.extend(["--out".into(), layout.arg(out)]);
+        steps.run("features", argv, |a: features::FeaturesArgs, ui| {
+            features::run(a, ui)
+        })?;
+    }
+
+    steps.begin(&format!(
+        "train logistic regression and random forest on {} monthly as-of dates, validated out of time on {}",
+        training_dates.len() - 1,
+        calendar.test_as_of
+    ));
+    let registry_dir = layout.path("registry");
+    // The model configuration only records what the label means, so that `models show` and the server's
+    // GetModelInfo can say it; every hyperparameter keeps its default.
+    let label = format!("no purchase in the {HORIZON_DAYS} days after the as-of date");
+    let model_config = format!(
+        "# Model configuration for `churn-trainer train --model-config` (see that command's --help).\n\
+         [label]\n\
+         definition = \"{label}\"\n\
+         horizon_days = {HORIZON_DAYS}\n"
+    );
+    churn_features::atomic::write_bytes_atomically(&layout.path("model.toml"), model_config.as_bytes())?;
+    let mut trained = Vec::new();
+    for kind in KINDS {
+        let mut argv: Vec<OsString> = vec![
+            "--features".into(),
+            layout.arg("features/train.parquet"),
+            "--model".into(),
+            kind.into(),
+            "--registry".into(),
+            registry_dir.clone().into_os_string(),
+            "--name".into(),
+            MODEL_NAME.into(),
+            "--test-as-of".into(),
+            calendar.test_as_of.to_string().into(),
+            "--model-config".into(),
+            layout.arg("model.toml"),
+            // Importance is computed once, by `evaluate`, on the same test rows.
+            "--no-importance".into(),
+        ];
+        if kind == "random-forest" {
+            argv.extend(["--seed".into(), args.seed.to_string().into()]);
+        }
+        steps.run("train", argv, |a: train::TrainArgs, ui| train::run(a, ui))?;
+        let registry = Registry::open(&registry_dir)?;
+        let version = registry
+            .versions(MODEL_NAME)?
+            .pop()
+            .context("training saved no model version")?;
+        let model = registry.load(MODEL_NAME, &version)?;
+        let roc_auc = model
+            .artifact
+            .metrics
+            .as_ref()
+            .map(|m| m.roc_auc)
+            .context("the model was saved without out-of-time metrics")?;
+        trained.push(TrainedModel {
+            kind,
+            version,
+            roc_auc,
+            metrics: format!("reports/{kind}/metrics.json"),
+            report: format!("reports/{kind}/report.html"),
+            test_scores: format!("scores/test-{kind}.parquet"),
+        });
+    }
+
+    steps.begin("evaluate each model on the out-of-time test rows: metrics.json, report.html, scores");
+    // `score` writes its file but does not create the folder.
+    std::fs::create_dir_all(layout.path("scores"))?;
+    for model in &trained {
+        let spec = format!("{MODEL_NAME}@{}", model.version);
+        steps.run(
+            "evaluate",
+            vec![
+                "--model".into(),
+                spec.clone().into(),
+                "--registry".into(),
+                registry_dir.clone().into_os_string(),
+                "--features".into(),
+                layout.arg("features/test.parquet"),
+                "--out".into(),
+                layout.arg(&format!("reports/{}", model.kind)),
+            ],
+            |a: evaluate::EvaluateArgs, ui| evaluate::run(a, ui),
+        )?;
+        steps.run(
+            "score",
+            vec![
+                "--model".into(),
+                spec.into(),
+                "--registry".into(),
+                registry_dir.clone().into_os_string(),
+                "--features".into(),
+                layout.arg("features/test.parquet"),
+                "--out".into(),
+                layout.arg(&model.test_scores),
+            ],
+            |a: score::ScoreArgs, ui| score::run(a, ui),
+        )?;
+    }
+
+    let best = better_model(&trained)?.clone();
+    steps.begin(&format!(
+        "promote {MODEL_NAME}@{} ({}), the higher out-of-time ROC AUC ({:.4})",
+        best.version, best.kind, best.roc_auc
+    ));
+    steps.run(
+        "models",
+        vec![
+            "--registry".into(),
+            registry_dir.clone().into_os_string(),
+            "promote".into(),
+            format!("{MODEL_NAME}@{}", best.version).into(),
+        ],
+        |a: models::ModelsArgs, ui| models::run(a, ui),
+    )?;
+
+    steps.begin(&format!(
+        "score every customer as of {} with the promoted model",
+        calendar.snapshot_as_of
+    ));
+    steps.run(
+        "score",
+        vec![
+            "--model".into(),
+            MODEL_NAME.into(),
+            "--registry".into(),
+            registry_dir.clone().into_os_string(),
+            "--features".into(),
+            layout.arg("features/snapshot.parquet"),
+            "--out".into(),
+            layout.arg("scores/latest.parquet"),
+        ],
+        |a: score::ScoreArgs, ui| score::run(a, ui),
+    )?;
+
+    steps.begin("write quickstart.json");
+    let summary = summarise_scores(&layout.path("scores/latest.parquet"))?;
+    let manifest = Manifest {
+        customers: args.customers,
+        seed: args.seed,
+        data_start: calendar.start,
+        data_end: calendar.end,
+        horizon_days: HORIZON_DAYS,
+        label,
+        data_dir: "data".into(),
+        config: "data/churn.toml".into(),
+        model_config: "model.toml".into(),
+        train_table_as_of: training_dates.clone(),
+        test_as_of: calendar.test_as_of,
+        snapshot_as_of: calendar.snapshot_as_of,
+        features: FeatureFiles {
+            train: "features/train.parquet".into(),
+            test: "features/test.parquet".into(),
+            snapshot: "features/snapshot.parquet".into(),
+        },
+        registry: "registry".into(),
+        model_name: MODEL_NAME,
+        models: trained.clone(),
+        promoted: PromotedModel {
+            kind: best.kind,
+            version: best.version.clone(),
+            roc_auc: best.roc_auc,
+        },
+        scores: "scores/latest.parquet".into(),
+        flagged: summary.flagged,
+        scored: summary.rows,
+        example_customer_id: summary.riskiest_customer.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    churn_features::atomic::write_bytes_atomically(
+        &layout.path(MANIFEST),
+        &serde_json::to_vec_pretty(&manifest)?,
+    )?;
+    tracing::info!(
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "quickstart finished"
+    );
+    print_next_steps(&layout.dir, &manifest, &summary);
+    Ok(())
+}
+
+/// Refuses to write into a folder that holds something other than an earlier quickstart.
+fn check_folder(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        bail!(
+            "{} exists and is not a folder; choose another --dir",
+            dir.display()
+        );
+    }
+    let empty = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .next()
+        .is_none();
+    if !empty && !dir.join(MANIFEST).is_file() {
+        bail!(
+            "{} is not empty and holds no earlier quickstart ({MANIFEST}); choose another --dir",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn demo_date(year: i32, month: u32, day: u32) -> Result<NaiveDate> {
+    NaiveDate::from_ymd_opt(year, month, day).context("invalid demo date")
+}
+
+/// The model with the higher out-of-time ROC AUC (the first one on a tie).
+fn better_model(models: &[TrainedModel]) -> Result<&TrainedModel> {
+    models
+        .iter()
+        .reduce(|best, model| if model.roc_auc > best.roc_auc { model } else { best })
+        .context("no model was trained")
+}
+
+/// Numbered steps, each logged with the command it runs.
+struct Steps<'a> {
+    ui: &'a Ui,
+    total: usize,
+    current: std::cell::Cell<usize>,
+}
+
+impl<'a> Steps<'a> {
+    fn new(ui: &'a Ui, total: usize) -> Self {
+        Self {
+            ui,
+            total,
+            current: std::cell::Cell::new(0),
+        }
+    }
+
+    fn begin(&self, what: &str) {
+        let step = self.current.get() + 1;
+        self.current.set(step);
+        tracing::info!("step {step}/{}: {what}", self.total);
+    }
+
+    /// Runs `churn-trainer <subcommand> <argv>`: parses `argv` with the subcommand's own argument
+    /// definitions, logs the command line, and calls its `run`.
+    fn run<A: Args + FromArgMatches>(
+        &self,
+        subcommand: &'static str,
+        argv: Vec<OsString>,
+        run: impl FnOnce(A, &Ui) -> Result<()>,
+    ) -> Result<()> {
+        let line = command_line(subcommand, &argv);
+        tracing::info!("$ {line}");
+        let args =
+            parse_args::<A>(subcommand, argv).with_context(|| format!("invalid arguments for `{line}`"))?;
+        run(args, self.ui).with_context(|| format!("quickstart step `{line}` failed"))
+    }
+}
+
+/// Parses a subcommand's arguments with its clap definition, exactly as the command line would.
+pub(crate) fn parse_args<A: Args + FromArgMatches>(
+    subcommand: &'static str,
+    argv: Vec<OsString>,
+) -> Result<A> {
+    let command = A::augment_args(clap::Command::new(subcommand).no_binary_name(true));
+    let matches = command.try_get_matches_from(argv)?;
+    Ok(A::from_arg_matches(&matches)?)
+}
+
+/// `churn-trainer <subcommand> <argv>` as one line a POSIX shell reads back the same.
+fn command_line(subcommand: &str, argv: &[OsString]) -> String {
+    let mut line = format!("churn-trainer {subcommand}");
+    for arg in argv {
+        line.push(' ');
+        line.push_str(&shell_quote(&arg.to_string_lossy()));
+    }
+    line
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// What the final scores say, for the closing message.
+#[derive(Debug)]
+struct ScoreSummary {
+    rows: usize,
+    flagged: usize,
+    riskiest_customer: String,
+    riskiest_probability: f64,
+}
+
+/// Reads back the batch scores: rows, rows flagged, and the customer with the highest probability.
+fn summarise_scores(path: &Path) -> Result<ScoreSummary> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let mut summary = ScoreSummary {
+        rows: 0,
+        flagged: 0,
+        riskiest_customer: String::new(),
+        riskiest_probability: f64::NEG_INFINITY,
+    };
+    for batch in reader {
+        let batch: RecordBatch = batch?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .with_context(|| format!("{} has no column {name}", path.display()))
+        };
+        let ids = column("customer_id")?;
+        let probabilities = column("churn_probability")?.as_primitive::<Float64Type>();
+        let flagged = column("flagged")?.as_boolean();
+        summary.rows += batch.num_rows();
+        summary.flagged += flagged.true_count();
+        for row in 0..batch.num_rows() {
+            let probability = probabilities.value(row);
+            if probability > summary.riskiest_probability {
+                summary.riskiest_probability = probability;
+                summary.riskiest_customer = match ids.data_type() {
+                    DataType::Int64 => ids.as_primitive::<Int64Type>().value(row).to_string(),
+                    _ => ids.as_string::<i32>().value(row).to_string(),
+                };
+            }
+        }
+    }
+    if summary.rows == 0 {
+        bail!("{} holds no scores", path.display());
+    }
+    Ok(summary)
+}
+
+/// The closing message on stdout: what was built, and how to serve and query it.
+fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) {
+    let at = |relative: &str| shell_quote(&dir.join(relative).to_string_lossy());
+    let models: Vec<String> = manifest
+        .models
+        .iter()
+        .map(|m| {
+            let promoted = if m.version == manifest.promoted.version {
+                ", promoted"
+            } else {
+                ""
+            };
+            format!("{} {} (ROC AUC {:.4}{promoted})", m.version, m.kind, m.roc_auc)
+        })
+        .collect();
+    println!();
+    println!(
+        "Quickstart finished in {:.1} s. Everything is in {}:",
+        manifest.seconds,
+        dir.display()
+    );
+    println!("  data/             synthetic transactions, events, customers and churn.toml");
+    println!(
+        "  features/         train.parquet ({} monthly as-of dates {}..{}), test.parquet, snapshot.parquet ({})",
+        manifest.train_table_as_of.len(),
+        manifest
+            .train_table_as_of
+            .first()
+            .map_or(String::new(), |d| d.to_string()),
+        manifest.test_as_of,
+        manifest.snapshot_as_of
+    );
+    println!(
+        "  registry/{MODEL_NAME}/   {}; out of time on {}",
+        models.join(", "),
+        manifest.test_as_of
+    );
+    println!("  reports/<kind>/   metrics.json and report.html (open it in a browser)");
+    println!(
+        "  scores/           latest.parquet: {} customers, {} flagged; test-<kind>.parquet: test-row scores",
+        scores.rows, scores.flagged
+    );
+    println!();
+    println!("Next steps:");
+    println!("  1. Serve the promoted model and the latest snapshot over gRPC (port 50051):");
+    println!(
+        "       cargo run -p churn-server -- --registry {} --model {MODEL_NAME} --features {}",
+        at("registry"),
+        at("features/snapshot.parquet")
+    );
+    println!(
+        "  2. In another terminal, ask why the customer most at risk ({:.2}) is at risk:",
+        scores.riskiest_probability
+    );
+    println!(
+        "       grpcurl -plaintext -d '{{\"customer_id\": \"{}\", \"max_reasons\": 3}}' 127.0.0.1:50051 churn.v1.ScoringService/Score",
+        scores.riskiest_customer
+    );
+    println!("  3. Explore the features and compare the models in the notebooks:");
+    println!(
+        "       CHURN_QUICKSTART_DIR={} bash notebooks/run.sh",
+        shell_quote(&dir.to_string_lossy())
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn calendar_keeps_the_test_horizon_inside_the_data() {
+        let calendar = Calendar::new(date("2023-01-01"), date("2024-12-31")).expect("calendar");
+        assert_eq!(calendar.first_as_of, date("2023-06-30"));
+        // 2024-12-31 minus 90 days is 2024-10-02: the last month end on or before it is 2024-09-30.
+        assert_eq!(calendar.test_as_of, date("2024-09-30"));
+        assert_eq!(calendar.snapshot_as_of, date("2024-12-31"));
+        let dates = calendar.training_dates();
+        assert_eq!(dates.len(), 16);
+        assert_eq!(dates.last(), Some(&date("2024-09-30")));
+        assert!(dates.iter().all(|d| last_day_of_month(*d) == *d));
+    }
+
+    #[test]
+    fn calendar_on_a_month_end_cutoff_and_a_short_period() {
+        // 2024-03-31 minus 90 days is 2024-01-01; 2024-04-30 minus 90 is 2024-01-31, itself a month end.
+        let calendar = Calendar::new(date("2023-01-01"), date("2024-04-30")).expect("calendar");
+        assert_eq!(calendar.test_as_of, date("2024-01-31"));
+        assert!(Calendar::new(date("2024-01-01"), date("2024-08-31")).is_err());
+    }
+
+    #[test]
+    fn quotes_only_what_a_shell_would_split() {
+        assert_eq!(shell_quote("data/churn.toml"), "data/churn.toml");
+        assert_eq!(shell_quote("2023-06-30..2024-09-30"), "2023-06-30..2024-09-30");
+        assert_eq!(shell_quote("my data"), "'my data'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn parses_subcommand_arguments_like_the_command_line() {
+        let args: generate::GenerateArgs = parse_args(
+            "generate",
+            vec!["--out".into(), "x".into(), "--customers".into(), "7".into()],
+        )
+        .expect("parse");
+        assert_eq!(args.customers, 7);
+        assert_eq!(
+            args.seed, 42,
+            "defaults come from the subcommand's own definition"
+        );
+        assert!(parse_args::<generate::GenerateArgs>("generate", vec!["--no-such-flag".into()]).is_err());
+    }
+
+    #[test]
+    fn the_better_model_has_the_higher_roc_auc() {
+        let model = |kind, roc_auc| TrainedModel {
+            kind,
+            version: kind.to_string(),
+            roc_auc,
+            metrics: String::new(),
+            report: String::new(),
+            test_scores: String::new(),
+        };
+        let models = [model("logistic", 0.81), model("random-forest", 0.84)];
+        assert_eq!(better_model(&models).expect("best").kind, "random-forest");
+        let tied = [model("logistic", 0.8), model("random-forest", 0.8)];
+        assert_eq!(better_model(&tied).expect("best").kind, "logistic");
+    }
+}

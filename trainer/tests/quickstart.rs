@@ -1,0 +1,247 @@
+//! `churn-trainer quickstart` end to end through the binary: every file it promises, a promotion that
+//! follows the out-of-time ROC AUC, batch scores of the whole snapshot from the promoted model, next steps
+//! that name what was built, a second run in the same folder, and a refusal to write into a foreign
+//! folder. Also checks that every subcommand's `--help` has a description and an example.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::RecordBatch;
+use churn_features::FeatureTable;
+use churn_models::Registry;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
+        .args(args)
+        .env_remove("CHURN_LOG")
+        .output()
+        .expect("run churn-trainer")
+}
+
+fn quickstart(dir: &Path, extra: &[&str]) -> Output {
+    let dir = dir.to_str().expect("utf8 path");
+    let mut args = vec!["quickstart", "--dir", dir, "--customers", "800", "--seed", "7"];
+    args.extend_from_slice(extra);
+    let output = trainer(&args);
+    assert!(
+        output.status.success(),
+        "quickstart failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn read_batches(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).expect("open parquet");
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet reader")
+        .build()
+        .expect("build reader")
+        .map(|batch| batch.expect("batch"))
+        .collect()
+}
+
+/// (customer_id, churn_probability, model_version) of every row of a score file.
+fn read_scores(path: &Path) -> Vec<(String, f64, String)> {
+    let mut rows = Vec::new();
+    for batch in read_batches(path) {
+        let ids = batch.column_by_name("customer_id").expect("customer_id");
+        let ids = ids.as_string::<i32>();
+        let probabilities = batch.column_by_name("churn_probability").expect("probability");
+        let probabilities = probabilities.as_primitive::<Float64Type>();
+        let versions = batch.column_by_name("model_version").expect("model_version");
+        let versions = versions.as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            rows.push((
+                ids.value(row).to_string(),
+                probabilities.value(row),
+                versions.value(row).to_string(),
+            ));
+        }
+    }
+    rows
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read json")).expect("parse json")
+}
+
+#[test]
+fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("demo");
+    let output = quickstart(&dir, &[]);
+    let stdout = String::from_utf8(output.stdout).expect("utf8 stdout");
+    let stderr = String::from_utf8(output.stderr).expect("utf8 stderr");
+
+    for file in [
+        "data/transactions.parquet",
+        "data/events.parquet",
+        "data/customers.parquet",
+        "data/churn.toml",
+        "model.toml",
+        "features/train.parquet",
+        "features/test.parquet",
+        "features/snapshot.parquet",
+        "reports/logistic/metrics.json",
+        "reports/logistic/report.html",
+        "reports/random-forest/metrics.json",
+        "reports/random-forest/report.html",
+        "scores/test-logistic.parquet",
+        "scores/test-random-forest.parquet",
+        "scores/latest.parquet",
+        "quickstart.json",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} is missing");
+    }
+
+    // Each step logs the command it runs, so the quickstart doubles as a transcript.
+    for command in ["generate", "features", "train", "evaluate", "score", "models"] {
+        assert!(
+            stderr.contains(&format!("$ churn-trainer {command} ")),
+            "no `{command}` step logged:\n{stderr}"
+        );
+    }
+
+    let manifest = json(&dir.join("quickstart.json"));
+    assert_eq!(manifest["customers"], 800);
+    assert_eq!(manifest["test_as_of"], "2024-09-30");
+    assert_eq!(manifest["snapshot_as_of"], "2024-12-31");
+    let models = manifest["models"].as_array().expect("models");
+    assert_eq!(models.len(), 2);
+    let best_auc = models
+        .iter()
+        .map(|m| m["roc_auc"].as_f64().expect("roc_auc"))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let promoted = manifest["promoted"]["version"]
+        .as_str()
+        .expect("promoted version");
+    assert_eq!(manifest["promoted"]["roc_auc"].as_f64(), Some(best_auc));
+
+    // The registry agrees: the promoted pointer, and each report evaluated the same held-out rows the
+    // training run validated on, so their ROC AUCs are the same number.
+    let registry = Registry::open(dir.join("registry")).expect("registry");
+    assert_eq!(
+        registry.promoted_version("churn").expect("promoted").as_deref(),
+        Some(promoted)
+    );
+    for model in models {
+        let version = model["version"].as_str().expect("version");
+        let loaded = registry.load("churn", version).expect("load");
+        assert_eq!(
+            loaded.artifact.kind.to_string(),
+            model["kind"].as_str().expect("kind")
+        );
+        assert_eq!(loaded.artifact.label.horizon_days, Some(90));
+        let report = json(&dir.join(model["metrics"].as_str().expect("metrics path")));
+        let reported = report["roc_auc"].as_f64().expect("report roc_auc");
+        let recorded = model["roc_auc"].as_f64().expect("roc_auc");
+        assert!(
+            (reported - recorded).abs() < 1e-12,
+            "{version}: {reported} vs {recorded}"
+        );
+        assert!(recorded > 0.7, "{version} learned little: ROC AUC {recorded}");
+    }
+
+    // The snapshot: every customer as of the last day, labels unknown; all of it scored by the promoted
+    // model, and the example in the next steps is the customer most at risk.
+    let snapshot = FeatureTable::read_parquet(&dir.join("features/snapshot.parquet")).expect("snapshot");
+    assert!(snapshot.labels.iter().all(Option::is_none));
+    let scores = read_scores(&dir.join("scores/latest.parquet"));
+    assert_eq!(scores.len(), snapshot.len());
+    assert_eq!(manifest["scored"].as_u64(), Some(scores.len() as u64));
+    assert!(
+        scores
+            .iter()
+            .all(|(_, p, v)| (0.0..=1.0).contains(p) && v == promoted)
+    );
+    let riskiest = scores
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("some scores");
+    assert_eq!(
+        manifest["example_customer_id"].as_str(),
+        Some(riskiest.0.as_str())
+    );
+
+    // The next steps on stdout name the server command on what was built and a grpcurl call.
+    let registry_arg = format!("--registry {}", dir.join("registry").display());
+    let features_arg = format!("--features {}", dir.join("features/snapshot.parquet").display());
+    assert!(stdout.contains("cargo run -p churn-server --"), "{stdout}");
+    assert!(stdout.contains(&registry_arg), "{stdout}");
+    assert!(stdout.contains(&features_arg), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "grpcurl -plaintext -d '{{\"customer_id\": \"{}\", \"max_reasons\": 3}}' 127.0.0.1:50051 \
+             churn.v1.ScoringService/Score",
+            riskiest.0
+        )),
+        "{stdout}"
+    );
+
+    // Again in the same folder, quietly: the data and reports are replaced, new versions are added and
+    // the better of the new ones is promoted.
+    let again = quickstart(&dir, &["--quiet"]);
+    assert!(
+        again.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        registry.versions("churn").expect("versions"),
+        ["v1", "v2", "v3", "v4"]
+    );
+    let manifest = json(&dir.join("quickstart.json"));
+    let promoted = manifest["promoted"]["version"].as_str().expect("promoted");
+    assert!(promoted == "v3" || promoted == "v4", "promoted {promoted}");
+    assert_eq!(
+        registry.promoted_version("churn").expect("promoted").as_deref(),
+        Some(promoted)
+    );
+}
+
+#[test]
+fn quickstart_refuses_a_folder_with_other_files() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let precious = temp.path().join("notes.txt");
+    std::fs::write(&precious, "keep me").expect("write");
+    let output = trainer(&["quickstart", "--dir", temp.path().to_str().expect("utf8")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not empty"), "{stderr}");
+    assert_eq!(std::fs::read_dir(temp.path()).expect("read dir").count(), 1);
+    assert_eq!(std::fs::read_to_string(&precious).expect("read"), "keep me");
+}
+
+#[test]
+fn every_subcommand_help_has_a_description_and_an_example() {
+    for subcommand in [
+        "features",
+        "generate",
+        "train",
+        "evaluate",
+        "score",
+        "models",
+        "quickstart",
+    ] {
+        let output = trainer(&[subcommand, "--help"]);
+        assert!(output.status.success(), "{subcommand} --help failed");
+        let help = String::from_utf8(output.stdout).expect("utf8");
+        let description = help.lines().next().unwrap_or_default();
+        assert!(
+            !description.trim().is_empty() && !description.starts_with("Usage"),
+            "`{subcommand} --help` starts without a description:\n{help}"
+        );
+        assert!(
+            help.contains("Example"),
+            "`{subcommand} --help` shows no example:\n{help}"
+        );
+        assert!(
+            help.contains(&format!("churn-trainer {subcommand}")),
+            "`{subcommand} --help` has no example of itself:\n{help}"
+        );
+    }
+}
