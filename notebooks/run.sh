@@ -54,7 +54,7 @@ trap stop_server EXIT
 if [[ -z ${CHURN_SERVER_ADDR:-} ]]; then
     if [[ -z ${CHURN_SERVER:-} ]]; then
         cargo build -q --locked -p churn-server --manifest-path "$ROOT/Cargo.toml"
-        CHURN_SERVER=$ROOT/target/debug/churn-server
+        CHURN_SERVER=${CARGO_TARGET_DIR:-$ROOT/target}/debug/churn-server
     fi
     PORT=$("$VENV/bin/python" -c \
         'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
