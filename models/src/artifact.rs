@@ -71,8 +71,11 @@ pub struct TrainingInfo {
     pub as_of_dates: Vec<String>,
     /// How the metrics were obtained.
     pub validation: Validation,
-    /// Wall-clock seconds spent fitting the stored model.
+    /// Wall-clock seconds spent fitting the stored model, preprocessing included.
     pub fit_seconds: f64,
+    /// The part of `fit_seconds` spent fitting the preprocessing and encoding the training rows.
+    #[serde(default)]
+    pub preprocess_seconds: f64,
 }
 
 /// A row's churn probability with its top reasons (see [`ModelArtifact::score_rows`]).

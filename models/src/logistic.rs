@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Rows used for the Hessian at most (evenly spaced); the gradient always uses every row.
-pub const HESSIAN_ROWS: usize = 200_000;
+pub const HESSIAN_ROWS: usize = 50_000;
 
 /// How much each class counts in training.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]

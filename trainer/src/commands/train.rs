@@ -257,8 +257,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         ),
     }
     println!(
-        "fit {:.2}s, total {:.2}s; saved to {}{}",
+        "fit {:.2}s (preprocessing {:.2}s), total {:.2}s; saved to {}{}",
         artifact.training.fit_seconds,
+        artifact.training.preprocess_seconds,
         started.elapsed().as_secs_f64(),
         registry.model_dir(&args.name)?.join(&version).display(),
         if args.promote { " (promoted)" } else { "" }
