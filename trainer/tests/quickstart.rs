@@ -3,9 +3,9 @@
 //! that name what was built, a second run in the same folder, and a refusal to write into a foreign
 //! folder. Also checks that every subcommand's `--help` has a description and an example.
 
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use arrow_array::RecordBatch;
 use churn_features::FeatureTable;
 use churn_models::Registry;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
