@@ -227,7 +227,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
             "--end".into(),
             calendar.end.to_string().into(),
         ],
-        |a: generate::GenerateArgs, ui| generate::run(a, ui),
+        generate::run,
     )?;
 
     steps.begin("build point-in-time features: monthly training rows, test rows, latest snapshot");
@@ -264,9 +264,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         let mut argv: Vec<OsString> = vec!["--config".into(), layout.arg("data/churn.toml")];
         argv.extend(dates);
         argv.extend(["--out".into(), layout.arg(out)]);
-        steps.run("features", argv, |a: features::FeaturesArgs, ui| {
-            features::run(a, ui)
-        })?;
+        steps.run("features", argv, features::run)?;
     }
 
     steps.begin(&format!(
@@ -306,7 +304,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         if kind == "random-forest" {
             argv.extend(["--seed".into(), args.seed.to_string().into()]);
         }
-        steps.run("train", argv, |a: train::TrainArgs, ui| train::run(a, ui))?;
+        steps.run("train", argv, train::run)?;
         let registry = Registry::open(&registry_dir)?;
         let version = registry
             .versions(MODEL_NAME)?
@@ -346,7 +344,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
                 "--out".into(),
                 layout.arg(&format!("reports/{}", model.kind)),
             ],
-            |a: evaluate::EvaluateArgs, ui| evaluate::run(a, ui),
+            evaluate::run,
         )?;
         steps.run(
             "score",
@@ -360,7 +358,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
                 "--out".into(),
                 layout.arg(&model.test_scores),
             ],
-            |a: score::ScoreArgs, ui| score::run(a, ui),
+            score::run,
         )?;
     }
 
@@ -377,7 +375,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
             "promote".into(),
             format!("{MODEL_NAME}@{}", best.version).into(),
         ],
-        |a: models::ModelsArgs, ui| models::run(a, ui),
+        models::run,
     )?;
 
     steps.begin(&format!(
@@ -396,7 +394,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
             "--out".into(),
             layout.arg("scores/latest.parquet"),
         ],
-        |a: score::ScoreArgs, ui| score::run(a, ui),
+        score::run,
     )?;
 
     steps.begin("write quickstart.json");
