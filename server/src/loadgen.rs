@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -147,6 +146,8 @@ pub struct Report {
     pub ok: u64,
     /// Calls that failed, by status code name.
     pub errors: BTreeMap<&'static str, u64>,
+    /// The message of the first failed call of each status code.
+    pub first_errors: BTreeMap<&'static str, String>,
     /// Fixed rate: calls due that were not sent because too many were in flight.
     pub missed: u64,
     /// Latency from sending a call to its answer, OK calls only.
@@ -177,8 +178,14 @@ impl Report {
             .map(|(code, count)| format!(r#""{code}":{count}"#))
             .collect::<Vec<_>>()
             .join(",");
+        let first_errors = self
+            .first_errors
+            .iter()
+            .map(|(code, message)| format!(r#""{code}":{}"#, json_string(message)))
+            .collect::<Vec<_>>()
+            .join(",");
         format!(
-            r#"{{"rpc":"{}","mode":"{mode}",{parameter},"seconds":{:.3},"ok":{},"errors":{{{errors}}},"missed":{},"throughput_per_s":{:.1},"latency":{},"scheduled_latency":{}}}"#,
+            r#"{{"rpc":"{}","mode":"{mode}",{parameter},"seconds":{:.3},"ok":{},"errors":{{{errors}}},"first_errors":{{{first_errors}}},"missed":{},"throughput_per_s":{:.1},"latency":{},"scheduled_latency":{}}}"#,
             self.rpc.name(),
             self.seconds,
             self.ok,
@@ -211,7 +218,14 @@ impl Report {
             self.throughput()
         );
         if !self.errors.is_empty() {
-            let errors: Vec<String> = self.errors.iter().map(|(c, n)| format!("{n} {c}")).collect();
+            let errors: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(c, n)| match self.first_errors.get(c) {
+                    Some(message) => format!("{n} {c} (first: {message})"),
+                    None => format!("{n} {c}"),
+                })
+                .collect();
             text.push_str(&format!("; errors: {}", errors.join(", ")));
         }
         if self.missed > 0 {
@@ -224,6 +238,22 @@ impl Report {
         }
         text
     }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Why a run could not be made.
@@ -263,6 +293,7 @@ struct Tally {
     scheduled: Histogram<u64>,
     ok: u64,
     errors: BTreeMap<&'static str, u64>,
+    first_errors: BTreeMap<&'static str, String>,
 }
 
 impl Tally {
@@ -274,10 +305,11 @@ impl Tally {
             scheduled: histogram(),
             ok: 0,
             errors: BTreeMap::new(),
+            first_errors: BTreeMap::new(),
         }
     }
 
-    fn record(&mut self, outcome: Result<(), Code>, latency: Duration, scheduled: Option<Duration>) {
+    fn record(&mut self, outcome: Result<(), tonic::Status>, latency: Duration, scheduled: Option<Duration>) {
         match outcome {
             Ok(()) => {
                 self.ok += 1;
@@ -287,7 +319,13 @@ impl Tally {
                     self.scheduled.saturating_record(nanos(scheduled));
                 }
             }
-            Err(code) => *self.errors.entry(crate::metrics::code_name(code)).or_default() += 1,
+            Err(status) => {
+                let code = crate::metrics::code_name(status.code());
+                *self.errors.entry(code).or_default() += 1;
+                self.first_errors
+                    .entry(code)
+                    .or_insert_with(|| status.message().to_string());
+            }
         }
     }
 
@@ -298,6 +336,9 @@ impl Tally {
         self.ok += other.ok;
         for (code, count) in &other.errors {
             *self.errors.entry(code).or_default() += count;
+        }
+        for (code, message) in &other.first_errors {
+            self.first_errors.entry(code).or_insert_with(|| message.clone());
         }
     }
 }
@@ -319,8 +360,8 @@ impl Draw {
 }
 
 /// Sends one call; returns its status.
-async fn call(client: &mut Client, spec: &LoadSpec, draw: &mut Draw) -> Result<(), Code> {
-    let outcome = match spec.rpc {
+async fn call(client: &mut Client, spec: &LoadSpec, draw: &mut Draw) -> Result<(), tonic::Status> {
+    match spec.rpc {
         Rpc::Ping => client.ping(PingRequest { hold_ms: 0 }).await.map(drop),
         Rpc::Score => client
             .score(ScoreRequest {
@@ -338,8 +379,7 @@ async fn call(client: &mut Client, spec: &LoadSpec, draw: &mut Draw) -> Result<(
             })
             .await
             .map(drop),
-    };
-    outcome.map_err(|status| status.code())
+    }
 }
 
 /// Runs `spec` against its server and reports.
@@ -366,7 +406,10 @@ pub async fn run(spec: LoadSpec) -> Result<Report, LoadError> {
     for _ in 0..spec.connections {
         let endpoint = Endpoint::from_shared(spec.target.clone())
             .map_err(|e| LoadError::Invalid(format!("target `{}`: {e}", spec.target)))?
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // Receive windows sized from the measured bandwidth-delay product, as gRPC clients do, so
+            // large batch answers are not held up by the 64 KiB default window.
+            .http2_adaptive_window(true);
         let channel = endpoint.connect().await.map_err(|source| LoadError::Connect {
             target: spec.target.clone(),
             source,
@@ -387,6 +430,7 @@ pub async fn run(spec: LoadSpec) -> Result<Report, LoadError> {
         seconds: (ended - started).as_secs_f64(),
         ok: tally.ok,
         errors: tally.errors,
+        first_errors: tally.first_errors,
         missed,
         latency: Percentiles::of(&tally.latency),
         scheduled_latency: matches!(spec.mode, Mode::FixedRate { .. })
@@ -537,7 +581,11 @@ mod tests {
             a.record(Ok(()), Duration::from_micros(micros), None);
         }
         let mut b = Tally::new();
-        b.record(Err(Code::ResourceExhausted), Duration::from_micros(5), None);
+        b.record(
+            Err(tonic::Status::resource_exhausted("full \"now\"")),
+            Duration::from_micros(5),
+            None,
+        );
         a.merge(&b);
         let p = Percentiles::of(&a.latency);
         assert_eq!(p.count, 1000);
@@ -550,6 +598,7 @@ mod tests {
             seconds: 2.0,
             ok: a.ok,
             errors: a.errors.clone(),
+            first_errors: a.first_errors.clone(),
             missed: 0,
             latency: p.clone(),
             scheduled_latency: Some(p),
@@ -557,6 +606,10 @@ mod tests {
         assert_eq!(report.throughput(), 500.0);
         let json = report.to_json();
         assert!(json.contains(r#""errors":{"RESOURCE_EXHAUSTED":1}"#), "{json}");
+        assert!(
+            json.contains(r#""first_errors":{"RESOURCE_EXHAUSTED":"full \"now\""}"#),
+            "{json}"
+        );
         assert!(json.contains(r#""mode":"fixed-rate","rate":100"#), "{json}");
         assert!(report.render().contains("1 RESOURCE_EXHAUSTED"));
     }

@@ -17,6 +17,7 @@
 use crate::metrics::Metrics;
 use crate::proto::scoring_service_server::SERVICE_NAME;
 use http::{HeaderMap, Request, Response};
+use http_body::Body as _;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +43,8 @@ pub struct GuardSettings {
     pub max_concurrent_requests: usize,
     /// Longest time a call may run.
     pub request_timeout: Duration,
+    /// Largest request message, in bytes: a refused call's body is read up to this size.
+    pub max_message_bytes: usize,
 }
 
 struct Shared {
@@ -50,6 +53,7 @@ struct Shared {
     max_concurrent_requests: usize,
     expected_authorization: Option<Vec<u8>>,
     request_timeout: Duration,
+    max_message_bytes: usize,
 }
 
 /// The scoring service behind the guard. It keeps the scoring service's gRPC name, so it is added to a
@@ -81,6 +85,7 @@ impl<S> Guarded<S> {
                 max_concurrent_requests: settings.max_concurrent_requests,
                 expected_authorization: settings.token.map(|token| format!("Bearer {token}").into_bytes()),
                 request_timeout: settings.request_timeout,
+                max_message_bytes: settings.max_message_bytes,
             }),
         }
     }
@@ -116,28 +121,35 @@ where
             if let Some(expected) = &shared.expected_authorization
                 && !authorized(request.headers(), expected)
             {
-                return Ok(call.finish_with(Status::unauthenticated(
-                    "missing or invalid bearer token (send `authorization: Bearer <token>`)",
-                )));
+                return Ok(call
+                    .refuse(
+                        request,
+                        shared.max_message_bytes,
+                        Status::unauthenticated(
+                            "missing or invalid bearer token (send `authorization: Bearer <token>`)",
+                        ),
+                    )
+                    .await);
             }
             let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-                return Ok(call.finish_with(Status::resource_exhausted(format!(
+                let status = Status::resource_exhausted(format!(
                     "the server is at its limit of {} calls in progress; retry with backoff",
                     shared.max_concurrent_requests
-                ))));
+                ));
+                return Ok(call.refuse(request, shared.max_message_bytes, status).await);
             };
             call.permit = Some(permit);
             let timeout = match client_timeout(request.headers()) {
                 Ok(Some(client)) => client.min(shared.request_timeout),
                 Ok(None) => shared.request_timeout,
                 Err(()) => {
-                    return Ok(call.finish_with(Status::invalid_argument("malformed grpc-timeout header")));
+                    let status = Status::invalid_argument("malformed grpc-timeout header");
+                    return Ok(call.refuse(request, shared.max_message_bytes, status).await);
                 }
             };
             if timeout.is_zero() {
-                return Ok(call.finish_with(Status::deadline_exceeded(
-                    "the call's deadline had passed before it started",
-                )));
+                let status = Status::deadline_exceeded("the call's deadline had passed before it started");
+                return Ok(call.refuse(request, shared.max_message_bytes, status).await);
             }
             match tokio::time::timeout(timeout, inner.call(request)).await {
                 Ok(Ok(response)) => Ok(call.attach(response)),
@@ -192,6 +204,34 @@ fn client_timeout(headers: &HeaderMap) -> Result<Option<Duration>, ()> {
     Ok(Some(duration))
 }
 
+/// Longest wait for the body of a refused call.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Reads and discards a request body (up to the gRPC frame of a `max_message_bytes` message, for at most
+/// [`DRAIN_TIMEOUT`]). A call refused as soon as its headers arrive would otherwise leave its message to
+/// arrive on a stream nobody reads, and the HTTP/2 layer charges such frames to a per-connection budget
+/// it never refills: after a few hundred refusals it would close the client's whole connection
+/// (GOAWAY `ENHANCE_YOUR_CALM`), failing every call on it.
+async fn drain_body(mut body: Body, max_message_bytes: usize) {
+    let limit = max_message_bytes.saturating_add(5);
+    let mut seen = 0usize;
+    let read = std::future::poll_fn(move |cx| {
+        loop {
+            match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    seen += frame.data_ref().map_or(0, Bytes::len);
+                    if seen > limit {
+                        return Poll::Ready(());
+                    }
+                }
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    });
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, read).await;
+}
+
 /// The status code in a response's headers (a trailers-only response) or trailers.
 fn status_code(headers: &HeaderMap) -> Option<Code> {
     let value = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
@@ -232,6 +272,18 @@ impl CallRecord {
     fn finish_with(mut self, status: Status) -> Response<Body> {
         self.finish(status.code());
         status.into_http()
+    }
+
+    /// Answers `status` without running the call, after reading the request's body (see
+    /// [`drain_body`]).
+    async fn refuse(
+        self,
+        request: Request<Body>,
+        max_message_bytes: usize,
+        status: Status,
+    ) -> Response<Body> {
+        drain_body(request.into_body(), max_message_bytes).await;
+        self.finish_with(status)
     }
 
     /// Records the call when its status is in the headers, or when the body delivers its trailers.

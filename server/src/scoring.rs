@@ -1,9 +1,10 @@
 //! Scores and reasons from a [`ServingPair`], independent of gRPC.
 //!
 //! Customers in the snapshot are scored from the rows the pair encoded when it was built, so a request
-//! costs one model evaluation (and one contribution pass when reasons are asked for). Reasons follow
+//! costs one model evaluation: a prediction without reasons, one contribution pass with them (the
+//! probability is then the contributions' total, as in `churn_models::Explanation`). Reasons follow
 //! `churn_models::Explanation::top_reasons`: the features with a positive contribution, largest first,
-//! one-hot columns summed back to their feature.
+//! one-hot columns summed back to their feature. The results equal `churn-trainer score`'s.
 
 use crate::error::ServeError;
 use crate::snapshot::Descriptor;
@@ -53,38 +54,97 @@ pub struct ScoreReason {
 impl ServingPair {
     /// Scores the customer `customer_id` of the snapshot with up to `reasons` reasons.
     pub fn score_customer(&self, customer_id: &str, reasons: usize) -> Result<Score, ServeError> {
+        let entry = self.locate(customer_id)?;
+        let (probability, reasons) = self.compute(entry, reasons);
+        Ok(self.snapshot_score(entry, customer_id, probability, reasons))
+    }
+
+    /// Scores many customers; each id gets its own result, in order. Batches of at least
+    /// [`PARALLEL_BATCH`] known ids are evaluated together, which lets a forest walk each tree for many
+    /// customers while it is in cache, and uses every core.
+    pub fn score_customers(&self, customer_ids: &[String], reasons: usize) -> Vec<Result<Score, ServeError>> {
+        let located: Vec<Result<usize, ServeError>> = customer_ids.iter().map(|id| self.locate(id)).collect();
+        let entries: Vec<usize> = located
+            .iter()
+            .filter_map(|entry| entry.as_ref().ok().copied())
+            .collect();
+        let computed = if entries.len() >= PARALLEL_BATCH {
+            self.compute_batch(&entries, reasons)
+        } else {
+            entries
+                .iter()
+                .map(|&entry| self.compute(entry, reasons))
+                .collect()
+        };
+        let mut computed = computed.into_iter();
+        located
+            .into_iter()
+            .zip(customer_ids)
+            .map(|(entry, id)| {
+                let entry = entry?;
+                let (probability, reasons) = computed.next().expect("one result per located entry");
+                Ok(self.snapshot_score(entry, id, probability, reasons))
+            })
+            .collect()
+    }
+
+    /// The snapshot entry of `customer_id`.
+    fn locate(&self, customer_id: &str) -> Result<usize, ServeError> {
         if customer_id.is_empty() {
             return Err(ServeError::InvalidArgument("customer_id is empty".into()));
         }
-        let entry = self
-            .snapshot
+        self.snapshot
             .lookup(customer_id)
-            .ok_or_else(|| ServeError::CustomerNotFound(customer_id.to_string()))?;
-        Ok(self.score_entry(entry, customer_id, reasons))
+            .ok_or_else(|| ServeError::CustomerNotFound(customer_id.to_string()))
     }
 
-    /// Scores many customers; each id gets its own result, in order. Long batches use every core.
-    pub fn score_customers(&self, customer_ids: &[String], reasons: usize) -> Vec<Result<Score, ServeError>> {
-        if customer_ids.len() >= PARALLEL_BATCH {
-            customer_ids
-                .par_iter()
-                .with_min_len(PARALLEL_BATCH / 2)
-                .map(|id| self.score_customer(id, reasons))
-                .collect()
-        } else {
-            customer_ids
-                .iter()
-                .map(|id| self.score_customer(id, reasons))
-                .collect()
-        }
-    }
-
-    /// Scores the snapshot entry `entry`.
-    fn score_entry(&self, entry: usize, customer_id: &str, reasons: usize) -> Score {
+    /// Probability and reasons of one snapshot entry.
+    fn compute(&self, entry: usize, reasons: usize) -> (f64, Vec<ScoreReason>) {
         let x = self.encoded.row(entry);
-        let probability = self.model.artifact.model.predict_encoded_row(x);
+        let model = &self.model.artifact.model;
+        if reasons == 0 {
+            return (model.predict_encoded_row(x), Vec::new());
+        }
+        let (base, per_column) = model.contributions_encoded(x);
         let row = self.snapshot.table_row(entry);
-        let reasons = self.top_reasons(x, reasons, |feature| self.snapshot_value(feature, row));
+        self.explain(base, &per_column, reasons, |feature| {
+            self.snapshot_value(feature, row)
+        })
+    }
+
+    /// Probability and reasons of many snapshot entries, evaluated as one matrix.
+    fn compute_batch(&self, entries: &[usize], reasons: usize) -> Vec<(f64, Vec<ScoreReason>)> {
+        let x = self.encoded.select_rows(entries);
+        let model = &self.model.artifact.model;
+        if reasons == 0 {
+            return model
+                .predict_encoded(&x)
+                .into_iter()
+                .map(|probability| (probability, Vec::new()))
+                .collect();
+        }
+        let (base, contributions) = model.contributions_encoded_batch(&x);
+        entries
+            .par_iter()
+            .enumerate()
+            .with_min_len(PARALLEL_BATCH / 2)
+            .map(|(i, &entry)| {
+                let row = self.snapshot.table_row(entry);
+                self.explain(base, contributions.row(i), reasons, |feature| {
+                    self.snapshot_value(feature, row)
+                })
+            })
+            .collect()
+    }
+
+    /// A snapshot customer's score from its probability and reasons.
+    fn snapshot_score(
+        &self,
+        entry: usize,
+        customer_id: &str,
+        probability: f64,
+        reasons: Vec<ScoreReason>,
+    ) -> Score {
         let descriptor = |which| self.snapshot.descriptor(entry, which).map(str::to_string);
         Score {
             customer_id: customer_id.to_string(),
@@ -139,13 +199,18 @@ impl ServingPair {
             )));
         }
         let x = schema.encode_row(features)?;
-        let probability = self.model.artifact.model.predict_encoded_row(&x);
-        let reasons = self.top_reasons(&x, reasons, |feature| {
-            features
-                .get(&schema.features[feature].name)
-                .cloned()
-                .unwrap_or(FeatureValue::Missing)
-        });
+        let model = &self.model.artifact.model;
+        let (probability, reasons) = if reasons == 0 {
+            (model.predict_encoded_row(&x), Vec::new())
+        } else {
+            let (base, per_column) = model.contributions_encoded(&x);
+            self.explain(base, &per_column, reasons, |feature| {
+                features
+                    .get(&schema.features[feature].name)
+                    .cloned()
+                    .unwrap_or(FeatureValue::Missing)
+            })
+        };
         Ok(Score {
             customer_id: String::new(),
             probability,
@@ -159,29 +224,37 @@ impl ServingPair {
         })
     }
 
-    /// Up to `k` features with a positive contribution for the encoded row `x`, largest first (ties in
-    /// schema order); `value(feature)` gives the raw value shown with a reason.
-    fn top_reasons(&self, x: &[f64], k: usize, value: impl Fn(usize) -> FeatureValue) -> Vec<ScoreReason> {
-        if k == 0 {
-            return Vec::new();
-        }
+    /// The probability and the top `k` reasons from a row's contributions: `base` plus the encoded
+    /// columns' contributions `per_column`, summed per feature (as `churn_models::Explanation` does, so
+    /// the probability is the one batch scoring with reasons gives). Reasons are the features with a
+    /// positive contribution, largest first (ties in schema order); `value(feature)` gives the raw
+    /// value shown with a reason.
+    fn explain(
+        &self,
+        base: f64,
+        per_column: &[f64],
+        k: usize,
+        value: impl Fn(usize) -> FeatureValue,
+    ) -> (f64, Vec<ScoreReason>) {
         let schema = self.model.schema();
-        let (_, per_column) = self.model.artifact.model.contributions_encoded(x);
         let mut per_feature = vec![0.0; schema.features.len()];
         for (contribution, &feature) in per_column.iter().zip(&self.column_features) {
             per_feature[feature] += contribution;
         }
+        let scale = self.model.artifact.model.contribution_scale();
+        let probability = scale.probability(base + per_feature.iter().sum::<f64>());
         let mut order: Vec<usize> = (0..per_feature.len()).filter(|&f| per_feature[f] > 0.0).collect();
         order.sort_by(|&a, &b| per_feature[b].total_cmp(&per_feature[a]));
         order.truncate(k);
-        order
+        let reasons = order
             .into_iter()
             .map(|feature| ScoreReason {
                 feature: schema.features[feature].name.clone(),
                 value: value(feature).to_string(),
                 contribution: per_feature[feature],
             })
-            .collect()
+            .collect();
+        (probability, reasons)
     }
 
     /// The raw snapshot value of model feature `feature` at table row `row`.

@@ -90,6 +90,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             token: config.auth_token.clone(),
             max_concurrent_requests: limits.max_concurrent_requests,
             request_timeout: limits.request_timeout,
+            max_message_bytes: limits.max_message_bytes,
         },
         metrics.clone(),
     );
@@ -101,7 +102,15 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    let mut builder = Server::builder();
+    // Receive windows follow the measured bandwidth-delay product, so large batch requests are not
+    // held up by the 64 KiB default window.
+    // A connection may open several times more streams than the guard admits calls, so that under
+    // overload the guard sheds calls with RESOURCE_EXHAUSTED; at the HTTP/2 limit itself streams would be
+    // refused, and a client that keeps hitting it gets its whole connection closed (ENHANCE_YOUR_CALM).
+    let streams = limits.max_concurrent_requests.saturating_mul(4).max(1024);
+    let mut builder = Server::builder()
+        .http2_adaptive_window(Some(true))
+        .max_concurrent_streams(Some(u32::try_from(streams).unwrap_or(u32::MAX)));
     if let Some(tls) = &config.tls {
         let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
         if let Some(ca) = &tls.client_ca_pem {

@@ -538,3 +538,39 @@ async fn oversized_messages_are_refused() {
     server.shutdown();
     server.wait().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn refusing_hundreds_of_calls_keeps_the_connection_open() {
+    let fixture = Fixture::new(30, Ids::Int);
+    let mut config = fixture.config();
+    config.limits.max_concurrent_requests = 1;
+    let server = common::start_serving(config).await;
+    let mut client = common::client(server.local_addr()).await;
+    let mut holder = client.clone();
+    let held = tokio::spawn(async move { holder.ping(PingRequest { hold_ms: 600_000 }).await });
+    common::wait_until("the held call to be in flight", || {
+        server.metrics().in_flight() == 1
+    })
+    .await;
+
+    // Each refusal is answered by the guard; none may cost the connection (the HTTP/2 layer closes a
+    // connection whose unread small frames pile up).
+    for i in 0..600 {
+        let status = client
+            .score(ScoreRequest {
+                customer_id: "1000".into(),
+                max_reasons: 0,
+            })
+            .await
+            .expect_err("shed");
+        assert_eq!(status.code(), Code::ResourceExhausted, "call {i}: {status:?}");
+        assert!(
+            status.message().contains("limit of 1 calls"),
+            "call {i}: {status:?}"
+        );
+    }
+    assert_eq!(server.metrics().requests("Score", Code::ResourceExhausted), 600);
+    held.abort();
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}

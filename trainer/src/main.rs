@@ -11,7 +11,13 @@ use std::process::ExitCode;
 
 /// Build point-in-time churn features, generate demo data, and train, evaluate and score churn models.
 #[derive(Debug, Parser)]
-#[command(name = "churn-trainer", version, propagate_version = true)]
+#[command(
+    name = "churn-trainer",
+    version,
+    propagate_version = true,
+    after_help = "New here? `churn-trainer quickstart` runs every step on demo data and prints what to try next.\n\n\
+                  Example:\n  churn-trainer quickstart --dir churn-quickstart"
+)]
 struct Cli {
     /// More log output on stderr (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -68,6 +74,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

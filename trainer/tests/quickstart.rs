@@ -217,6 +217,15 @@ fn quickstart_refuses_a_folder_with_other_files() {
 }
 
 #[test]
+fn top_level_help_points_newcomers_at_the_quickstart() {
+    let output = trainer(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).expect("utf8");
+    assert!(help.contains("churn-trainer quickstart"), "{help}");
+    assert!(help.contains("Example"), "{help}");
+}
+
+#[test]
 fn every_subcommand_help_has_a_description_and_an_example() {
     for subcommand in [
         "features",

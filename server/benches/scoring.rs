@@ -1,0 +1,110 @@
+//! Scoring cost inside the server, without gRPC: one customer by id, a batch of 1,000 ids, and the
+//! protobuf encoding of a 1,000-id answer, for a logistic regression and a 100-tree random forest trained
+//! on the synthetic table of the integration tests (20,000 customers).
+//!
+//! `cargo bench -p churn-server --bench scoring`
+
+#![allow(missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use churn_server::proto;
+use churn_server::snapshot::Snapshot;
+use churn_server::state::ServingPair;
+use common::{Ids, Kind};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use prost::Message;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+const CUSTOMERS: usize = 20_000;
+
+fn pair(kind: Kind) -> ServingPair {
+    let table = common::synthetic_table(CUSTOMERS, 7, common::march(), Ids::Int);
+    let artifact = match kind {
+        Kind::Logistic(_) => common::train_model(&table, kind),
+        Kind::Forest(seed) => {
+            let mut options = churn_models::train::TrainOptions::new(
+                churn_models::ModelParams::RandomForest(churn_models::ForestParams {
+                    n_trees: 100,
+                    max_depth: 10,
+                    seed,
+                    ..churn_models::ForestParams::default()
+                }),
+            );
+            options.validation = churn_models::train::ValidationPlan::None;
+            options.importance = None;
+            churn_models::train::train(&table, &options, &churn_models::train::NoProgress)
+                .expect("training")
+                .artifact
+        }
+    };
+    let model = churn_models::LoadedModel {
+        name: "bench".into(),
+        version: "v1".into(),
+        path: "model.json".into(),
+        artifact,
+    };
+    let snapshot =
+        Snapshot::from_table(table, Path::new("snapshot.parquet"), "bench".into(), None).expect("snapshot");
+    ServingPair::build(Arc::new(model), Arc::new(snapshot)).expect("pair")
+}
+
+fn scoring(c: &mut Criterion) {
+    let ids: Vec<String> = (0..1000)
+        .map(|i| common::customer_id(Ids::Int, (i * 17) % CUSTOMERS))
+        .collect();
+    for (name, kind) in [
+        ("logistic", Kind::Logistic(1.0)),
+        ("forest-100x10", Kind::Forest(1)),
+    ] {
+        let pair = pair(kind);
+        let mut group = c.benchmark_group(name);
+        for reasons in [0, 3] {
+            group.bench_with_input(
+                BenchmarkId::new("score_customer", reasons),
+                &reasons,
+                |b, &reasons| {
+                    let mut i = 0;
+                    b.iter(|| {
+                        i = (i + 1) % ids.len();
+                        black_box(pair.score_customer(&ids[i], reasons).expect("known"))
+                    })
+                },
+            );
+        }
+        group.bench_function("score_customers_1000", |b| {
+            b.iter(|| black_box(pair.score_customers(&ids, 3)))
+        });
+        group.bench_function("encode_batch_answer_1000", |b| {
+            let scores = pair.score_customers(&ids, 3);
+            b.iter(|| {
+                let results = ids
+                    .iter()
+                    .zip(&scores)
+                    .map(|(id, score)| proto::ScoreBatchResult {
+                        customer_id: id.clone(),
+                        outcome: Some(proto::score_batch_result::Outcome::Score(
+                            score.as_ref().expect("known").clone().into(),
+                        )),
+                    })
+                    .collect();
+                let response = proto::ScoreBatchResponse {
+                    results,
+                    version: Some((&pair.version).into()),
+                };
+                black_box(response.encode_to_vec())
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = scoring
+}
+criterion_main!(benches);
