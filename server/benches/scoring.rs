@@ -3,6 +3,10 @@
 //! on the synthetic table of the integration tests (20,000 customers).
 //!
 //! `cargo bench -p churn-server --bench scoring`
+//!
+//! With `CHURN_BENCH_REGISTRY`, `CHURN_BENCH_SNAPSHOT` and `CHURN_BENCH_MODELS` (comma-separated model
+//! names) set, it times those promoted models on that snapshot instead, with 1,000 ids drawn from it
+//! (`bench/server_bench.sh` leaves such a registry and snapshot in `target/bench-data/`).
 
 #![allow(missing_docs)]
 
@@ -52,15 +56,42 @@ fn pair(kind: Kind) -> ServingPair {
     ServingPair::build(Arc::new(model), Arc::new(snapshot)).expect("pair")
 }
 
-fn scoring(c: &mut Criterion) {
+/// The pairs to time, with 1,000 ids of each: the named promoted models on the given snapshot when the
+/// `CHURN_BENCH_*` variables are set, else both kinds trained on the synthetic table.
+fn pairs() -> Vec<(String, ServingPair, Vec<String>)> {
+    if let (Ok(registry), Ok(snapshot), Ok(models)) = (
+        std::env::var("CHURN_BENCH_REGISTRY"),
+        std::env::var("CHURN_BENCH_SNAPSHOT"),
+        std::env::var("CHURN_BENCH_MODELS"),
+    ) {
+        let registry = churn_models::Registry::open(&registry).expect("registry");
+        let snapshot = Arc::new(Snapshot::read(Path::new(&snapshot)).expect("snapshot"));
+        let ids: Vec<String> = (0..1000)
+            .map(|i| snapshot.customer_id((i * 7919) % snapshot.len()))
+            .collect();
+        return models
+            .split(',')
+            .map(|name| {
+                let model = Arc::new(registry.load_promoted(name).expect("promoted model"));
+                let pair = ServingPair::build(model, snapshot.clone()).expect("pair");
+                (name.to_string(), pair, ids.clone())
+            })
+            .collect();
+    }
     let ids: Vec<String> = (0..1000)
         .map(|i| common::customer_id(Ids::Int, (i * 17) % CUSTOMERS))
         .collect();
-    for (name, kind) in [
+    [
         ("logistic", Kind::Logistic(1.0)),
         ("forest-100x10", Kind::Forest(1)),
-    ] {
-        let pair = pair(kind);
+    ]
+    .into_iter()
+    .map(|(name, kind)| (name.to_string(), pair(kind), ids.clone()))
+    .collect()
+}
+
+fn scoring(c: &mut Criterion) {
+    for (name, pair, ids) in pairs() {
         let mut group = c.benchmark_group(name);
         for reasons in [0, 3] {
             group.bench_with_input(

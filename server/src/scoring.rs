@@ -68,7 +68,8 @@ impl ServingPair {
             .iter()
             .filter_map(|entry| entry.as_ref().ok().copied())
             .collect();
-        let computed = if entries.len() >= PARALLEL_BATCH {
+        let parallel = entries.len() >= PARALLEL_BATCH;
+        let computed = if parallel {
             self.compute_batch(&entries, reasons)
         } else {
             entries
@@ -77,15 +78,28 @@ impl ServingPair {
                 .collect()
         };
         let mut computed = computed.into_iter();
-        located
+        let prepared: Vec<_> = located
             .into_iter()
-            .zip(customer_ids)
-            .map(|(entry, id)| {
-                let entry = entry?;
-                let (probability, reasons) = computed.next().expect("one result per located entry");
-                Ok(self.snapshot_score(entry, id, probability, reasons))
+            .map(|entry| {
+                entry.map(|entry| {
+                    let (probability, reasons) = computed.next().expect("one result per located entry");
+                    (entry, probability, reasons)
+                })
             })
-            .collect()
+            .collect();
+        let finish = |(prepared, id): (Result<(usize, f64, Vec<ScoreReason>), ServeError>, &String)| {
+            prepared.map(|(entry, probability, reasons)| self.snapshot_score(entry, id, probability, reasons))
+        };
+        if parallel {
+            prepared
+                .into_par_iter()
+                .zip(customer_ids)
+                .with_min_len(PARALLEL_BATCH / 2)
+                .map(finish)
+                .collect()
+        } else {
+            prepared.into_iter().zip(customer_ids).map(finish).collect()
+        }
     }
 
     /// The snapshot entry of `customer_id`.
@@ -243,10 +257,18 @@ impl ServingPair {
         }
         let scale = self.model.artifact.model.contribution_scale();
         let probability = scale.probability(base + per_feature.iter().sum::<f64>());
-        let mut order: Vec<usize> = (0..per_feature.len()).filter(|&f| per_feature[f] > 0.0).collect();
-        order.sort_by(|&a, &b| per_feature[b].total_cmp(&per_feature[a]));
-        order.truncate(k);
-        let reasons = order
+        // The k largest positive contributions, largest first; equal ones in schema order.
+        let mut top: Vec<usize> = Vec::with_capacity(k + 1);
+        for (feature, &contribution) in per_feature.iter().enumerate() {
+            if contribution > 0.0 {
+                let at = top.partition_point(|&other| per_feature[other] >= contribution);
+                if at < k {
+                    top.insert(at, feature);
+                    top.truncate(k);
+                }
+            }
+        }
+        let reasons = top
             .into_iter()
             .map(|feature| ScoreReason {
                 feature: schema.features[feature].name.clone(),

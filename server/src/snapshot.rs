@@ -96,7 +96,60 @@ pub struct Snapshot {
     /// The table row of each entry (one entry per customer).
     rows: Vec<usize>,
     index: IdIndex,
-    descriptors: [Option<usize>; 3],
+    descriptors: Descriptors,
+}
+
+/// The descriptor values of every entry, as small codes into each descriptor's few distinct values: a
+/// score reads them from one compact array instead of chasing three strings across the table.
+#[derive(Debug, Default)]
+struct Descriptors {
+    /// Per descriptor, its distinct values.
+    levels: [Vec<String>; 3],
+    /// Per entry, the code of each descriptor's value ([`Descriptors::NONE`] when missing or absent).
+    codes: Vec<[u16; 3]>,
+}
+
+impl Descriptors {
+    const NONE: u16 = u16::MAX;
+
+    /// The descriptors of the table rows `rows`, one entry each.
+    fn of(table: &FeatureTable, rows: &[usize]) -> Self {
+        let mut descriptors = Self {
+            codes: vec![[Self::NONE; 3]; rows.len()],
+            ..Self::default()
+        };
+        for (which, name) in DESCRIPTOR_COLUMNS.iter().enumerate() {
+            let Some(ColumnValues::Categorical(values)) = table
+                .columns
+                .iter()
+                .find(|column| column.name == *name)
+                .map(|column| &column.values)
+            else {
+                continue;
+            };
+            let mut codes: FxHashMap<&str, u16> = FxHashMap::default();
+            let levels = &mut descriptors.levels[which];
+            for (entry, &row) in rows.iter().enumerate() {
+                let Some(value) = values[row].as_deref() else {
+                    continue;
+                };
+                let code = match codes.get(value) {
+                    Some(&code) => code,
+                    // A descriptor has a handful of values; past u16 it is not a descriptor, and the
+                    // extra values are left out.
+                    None if levels.len() < usize::from(Self::NONE) => {
+                        let code = levels.len() as u16;
+                        levels.push(value.to_string());
+                        codes.insert(value, code);
+                        code
+                    }
+                    None => continue,
+                };
+                descriptors.codes[entry][which] = code;
+            }
+        }
+        descriptors
+    }
 }
 
 impl Snapshot {
@@ -149,11 +202,7 @@ impl Snapshot {
             }
         };
         let as_of = rows.iter().filter_map(|&row| table.as_of[row]).max();
-        let descriptors = DESCRIPTOR_COLUMNS.map(|name| {
-            table.columns.iter().position(|column| {
-                column.name == name && matches!(column.values, ColumnValues::Categorical(_))
-            })
-        });
+        let descriptors = Descriptors::of(&table, &rows);
         Ok(Self {
             path: path.to_path_buf(),
             fingerprint,
@@ -181,11 +230,12 @@ impl Snapshot {
     pub fn lookup(&self, customer_id: &str) -> Option<usize> {
         let entry = match &self.index {
             IdIndex::Int(map) => {
-                let id: i64 = customer_id.parse().ok()?;
-                if id.to_string() != customer_id {
+                // Canonical decimal only: no sign `+`, no leading zero, no `-0`.
+                let digits = customer_id.strip_prefix('-').unwrap_or(customer_id);
+                if digits.starts_with(['+', '0']) && digits != "0" || customer_id == "-0" {
                     return None;
                 }
-                map.get(&id)
+                map.get(&customer_id.parse::<i64>().ok()?)
             }
             IdIndex::Str(map) => map.get(customer_id),
         };
@@ -214,11 +264,11 @@ impl Snapshot {
 
     /// The value of a descriptor column for `entry`, when the snapshot has the column and the value.
     pub fn descriptor(&self, entry: usize, which: Descriptor) -> Option<&str> {
-        let column = self.descriptors[which as usize]?;
-        match &self.table.columns[column].values {
-            ColumnValues::Categorical(values) => values[self.rows[entry]].as_deref(),
-            ColumnValues::Numeric(_) => None,
-        }
+        let which = which as usize;
+        let code = self.descriptors.codes[entry][which];
+        self.descriptors.levels[which]
+            .get(usize::from(code))
+            .map(String::as_str)
     }
 }
 
@@ -320,7 +370,17 @@ mod tests {
         assert_eq!(snapshot.descriptor(seven, Descriptor::ValueTier), None);
         let eight = snapshot.lookup("8").expect("8");
         assert_eq!(snapshot.descriptor(eight, Descriptor::RfmSegment), None);
-        for absent in ["9", "07", "+7", "", "seven", "99999999999999999999"] {
+        for absent in [
+            "9",
+            "07",
+            "+7",
+            "-0",
+            "-07",
+            "00",
+            "",
+            "seven",
+            "99999999999999999999",
+        ] {
             assert_eq!(snapshot.lookup(absent), None, "{absent}");
         }
     }
