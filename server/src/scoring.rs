@@ -77,8 +77,10 @@ impl ServingPair {
                 .map(|&entry| self.compute(entry, reasons))
                 .collect()
         };
+        // A located customer with its probability and reasons, or why it was not found.
+        type Prepared = Result<(usize, f64, Vec<ScoreReason>), ServeError>;
         let mut computed = computed.into_iter();
-        let prepared: Vec<_> = located
+        let prepared: Vec<Prepared> = located
             .into_iter()
             .map(|entry| {
                 entry.map(|entry| {
@@ -87,7 +89,7 @@ impl ServingPair {
                 })
             })
             .collect();
-        let finish = |(prepared, id): (Result<(usize, f64, Vec<ScoreReason>), ServeError>, &String)| {
+        let finish = |(prepared, id): (Prepared, &String)| {
             prepared.map(|(entry, probability, reasons)| self.snapshot_score(entry, id, probability, reasons))
         };
         if parallel {

@@ -181,6 +181,25 @@ fn train_evaluate_score_promote_and_roll_back() {
     assert!(out.starts_with("cdnow@v2: random-forest model"), "{out}");
 
     let list = ok(&["models", "list", "--registry", path(&registry)]);
+    // A reader that stops early (`| head`) ends the command quietly, with success and no panic.
+    let mut closed = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
+        .args(["--quiet", "models", "list", "--registry", path(&registry)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run churn-trainer");
+    drop(closed.stdout.take());
+    let closed = closed.wait_with_output().expect("wait");
+    assert!(
+        closed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&closed.stderr)
+    );
+    assert!(
+        closed.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&closed.stderr)
+    );
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 3, "{list}");
     assert!(

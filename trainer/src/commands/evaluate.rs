@@ -1,6 +1,7 @@
 //! `churn-trainer evaluate`: metrics and an HTML report of a registry model on a labelled feature table.
 
 use super::Ui;
+use super::outln;
 use super::report::{ReportInput, render};
 use anyhow::{Context, Result, bail};
 use churn_features::FeatureTable;
@@ -100,7 +101,7 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     });
     let report = args.out.join("report.html");
     std::fs::write(&report, html).with_context(|| format!("cannot write {}", report.display()))?;
-    println!(
+    outln!(
         "{spec} on {} rows ({} churned, {skipped} skipped with unknown label): roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  precision {:.3}  recall {:.3}  f1 {:.3} at threshold {:.4}",
         metrics.rows,
         metrics.positives,
@@ -112,11 +113,11 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         metrics.recall,
         metrics.f1,
         metrics.threshold
-    );
-    println!(
+    )?;
+    outln!(
         "wrote {} and {}",
         args.out.join("metrics.json").display(),
         report.display()
-    );
+    )?;
     Ok(())
 }

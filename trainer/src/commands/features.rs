@@ -242,9 +242,6 @@ fn print_catalog(config: Option<&Config>, format: CatalogFormat) -> Result<()> {
             })
         }
     };
-    match written {
-        // A reader that stops early (`| head`) is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
+    // A reader that stops early (`| head`) ends the program quietly (see `main`).
+    Ok(written?)
 }

@@ -13,6 +13,16 @@ pub mod train;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
+/// `println!` that returns an `io::Result` instead of panicking when stdout is closed early
+/// (`churn-trainer models list | head`); `main` ends quietly on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
+
 /// How the user wants to be talked to: progress bars only on a terminal and never with `--quiet`.
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {

@@ -1,6 +1,7 @@
 //! `churn-trainer models`: list, show, promote and roll back model versions in a registry.
 
 use super::Ui;
+use super::outln;
 use super::train::describe_validation;
 use anyhow::Result;
 use churn_models::Registry;
@@ -64,12 +65,12 @@ pub fn run(args: ModelsArgs, _ui: &Ui) -> Result<()> {
                 anyhow::bail!("promote needs NAME@VERSION, e.g. telco@v2");
             };
             registry.promote(name, version)?;
-            println!("promoted {name}@{version}");
+            outln!("promoted {name}@{version}")?;
             Ok(())
         }
         ModelsAction::Rollback { name } => {
             let version = registry.rollback(&name)?;
-            println!("rolled back {name} to {version}");
+            outln!("rolled back {name} to {version}")?;
             Ok(())
         }
     }
@@ -80,10 +81,15 @@ fn list(registry: &Registry, only: Option<String>) -> Result<()> {
         Some(name) => vec![name],
         None => registry.model_names()?,
     };
-    println!(
+    outln!(
         "{:<20} {:<8} {:<14} {:<21} {:>8} {:>9}",
-        "NAME", "VERSION", "KIND", "CREATED", "ROC_AUC", "PROMOTED"
-    );
+        "NAME",
+        "VERSION",
+        "KIND",
+        "CREATED",
+        "ROC_AUC",
+        "PROMOTED"
+    )?;
     for name in names {
         let promoted = registry.promoted_version(&name)?;
         for version in registry.versions(&name)? {
@@ -95,14 +101,14 @@ fn list(registry: &Registry, only: Option<String>) -> Result<()> {
                         .metrics
                         .as_ref()
                         .map_or("-".to_string(), |m| format!("{:.4}", m.roc_auc));
-                    println!(
+                    outln!(
                         "{name:<20} {version:<8} {:<14} {:<21} {auc:>8} {:>9}",
                         a.kind.to_string(),
                         a.created_at,
                         if is_promoted { "*" } else { "" }
-                    );
+                    )?;
                 }
-                Err(error) => println!("{name:<20} {version:<8} unreadable: {error}"),
+                Err(error) => outln!("{name:<20} {version:<8} unreadable: {error}")?,
             }
         }
     }
@@ -130,11 +136,11 @@ fn show(registry: &Registry, spec: &str, json: bool) -> Result<()> {
             "metrics": a.metrics,
             "descriptors": a.descriptors,
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
     let promoted = registry.promoted_version(&model.name)?;
-    println!(
+    outln!(
         "{}@{}{}  ({} model, created {}, churn-models {})",
         a.name,
         a.version,
@@ -146,10 +152,10 @@ fn show(registry: &Registry, spec: &str, json: bool) -> Result<()> {
         a.kind,
         a.created_at,
         a.library_version
-    );
-    println!("file: {}", model.path.display());
+    )?;
+    outln!("file: {}", model.path.display())?;
     let t = &a.training;
-    println!(
+    outln!(
         "training: {} rows ({} churned), {} skipped with unknown label, as-of dates [{}], fit {:.2}s, source {}",
         t.rows,
         t.positives,
@@ -157,49 +163,57 @@ fn show(registry: &Registry, spec: &str, json: bool) -> Result<()> {
         t.as_of_dates.join(", "),
         t.fit_seconds,
         t.source.as_deref().unwrap_or("-")
-    );
+    )?;
     if let Some(definition) = &a.label.definition {
-        println!("label: {definition}");
+        outln!("label: {definition}")?;
     }
-    println!("validation: {}", describe_validation(&t.validation));
-    println!(
+    outln!("validation: {}", describe_validation(&t.validation))?;
+    outln!(
         "threshold: {:.4} ({})",
         a.threshold,
         serde_json::to_string(&a.threshold_rule)?
-    );
+    )?;
     let bands: Vec<String> = a
         .risk_bands
         .bands()
         .iter()
         .map(|b| format!("{} ≥ {}", b.name, b.min_probability))
         .collect();
-    println!("risk bands: {}", bands.join(", "));
-    println!("params: {}", serde_json::to_string(&a.params)?);
-    println!(
+    outln!("risk bands: {}", bands.join(", "))?;
+    outln!("params: {}", serde_json::to_string(&a.params)?)?;
+    outln!(
         "features ({} inputs, {} encoded columns):",
         a.schema.features.len(),
         a.schema.width()
-    );
+    )?;
     for feature in &a.schema.features {
-        println!(
+        outln!(
             "  {:<36} {:<12} {}",
             feature.name,
             feature.encoding.type_name(),
             serde_json::to_string(&feature.encoding)?
-        );
+        )?;
     }
     for dropped in &a.schema.dropped {
-        println!("  (left out: {} — {})", dropped.name, dropped.reason);
+        outln!("  (left out: {} — {})", dropped.name, dropped.reason)?;
     }
     if let Some(m) = &a.metrics {
-        println!(
+        outln!(
             "metrics: roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  precision {:.3}  recall {:.3}  f1 {:.3}  ({} rows, {} churned)",
-            m.roc_auc, m.pr_auc, m.log_loss, m.brier, m.precision, m.recall, m.f1, m.rows, m.positives
-        );
+            m.roc_auc,
+            m.pr_auc,
+            m.log_loss,
+            m.brier,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.rows,
+            m.positives
+        )?;
         if !m.importance.is_empty() {
-            println!("most important features (ROC AUC drop when shuffled):");
+            outln!("most important features (ROC AUC drop when shuffled):")?;
             for item in m.importance.iter().take(10) {
-                println!("  {:<36} {:.4}", item.feature, item.auc_drop);
+                outln!("  {:<36} {:.4}", item.feature, item.auc_drop)?;
             }
         }
     }

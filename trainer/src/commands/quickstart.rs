@@ -6,6 +6,7 @@
 //! training, evaluating, promoting or scoring.
 
 use super::Ui;
+use super::outln;
 use super::{evaluate, features, generate, models, score, train};
 use anyhow::{Context, Result, bail};
 use arrow_array::cast::AsArray;
@@ -439,7 +440,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
         "quickstart finished"
     );
-    print_next_steps(&layout.dir, &manifest, &summary);
+    print_next_steps(&layout.dir, &manifest, &summary)?;
     Ok(())
 }
 
@@ -599,7 +600,7 @@ fn summarise_scores(path: &Path) -> Result<ScoreSummary> {
 }
 
 /// The closing message on stdout: what was built, and how to serve and query it.
-fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) {
+fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) -> std::io::Result<()> {
     let at = |relative: &str| shell_quote(&dir.join(relative).to_string_lossy());
     let models: Vec<String> = manifest
         .models
@@ -613,14 +614,14 @@ fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) {
             format!("{} {} (ROC AUC {:.4}{promoted})", m.version, m.kind, m.roc_auc)
         })
         .collect();
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Quickstart finished in {:.1} s. Everything is in {}:",
         manifest.seconds,
         dir.display()
-    );
-    println!("  data/             synthetic transactions, events, customers and churn.toml");
-    println!(
+    )?;
+    outln!("  data/             synthetic transactions, events, customers and churn.toml")?;
+    outln!(
         "  features/         train.parquet ({} monthly as-of dates {}..{}), test.parquet, snapshot.parquet ({})",
         manifest.train_table_as_of.len(),
         manifest
@@ -629,38 +630,39 @@ fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) {
             .map_or(String::new(), |d| d.to_string()),
         manifest.test_as_of,
         manifest.snapshot_as_of
-    );
-    println!(
+    )?;
+    outln!(
         "  registry/{MODEL_NAME}/   {}; out of time on {}",
         models.join(", "),
         manifest.test_as_of
-    );
-    println!("  reports/<kind>/   metrics.json and report.html (open it in a browser)");
-    println!(
+    )?;
+    outln!("  reports/<kind>/   metrics.json and report.html (open it in a browser)")?;
+    outln!(
         "  scores/           latest.parquet: {} customers, {} flagged; test-<kind>.parquet: test-row scores",
-        scores.rows, scores.flagged
-    );
-    println!();
-    println!("Next steps:");
-    println!("  1. Serve the promoted model and the latest snapshot over gRPC (port 50051):");
-    println!(
+        scores.rows,
+        scores.flagged
+    )?;
+    outln!()?;
+    outln!("Next steps:")?;
+    outln!("  1. Serve the promoted model and the latest snapshot over gRPC (port 50051):")?;
+    outln!(
         "       cargo run -p churn-server -- --registry {} --model {MODEL_NAME} --features {}",
         at("registry"),
         at("features/snapshot.parquet")
-    );
-    println!(
+    )?;
+    outln!(
         "  2. In another terminal, ask why the customer most at risk ({:.2}) is at risk:",
         scores.riskiest_probability
-    );
-    println!(
+    )?;
+    outln!(
         "       grpcurl -plaintext -d '{{\"customer_id\": \"{}\", \"max_reasons\": 3}}' 127.0.0.1:50051 churn.v1.ScoringService/Score",
         scores.riskiest_customer
-    );
-    println!("  3. Explore the features and compare the models in the notebooks:");
-    println!(
+    )?;
+    outln!("  3. Explore the features and compare the models in the notebooks:")?;
+    outln!(
         "       CHURN_QUICKSTART_DIR={} bash notebooks/run.sh",
         shell_quote(&dir.to_string_lossy())
-    );
+    )
 }
 
 #[cfg(test)]

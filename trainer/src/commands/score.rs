@@ -2,6 +2,7 @@
 
 use super::Ui;
 use super::model_config::ModelConfig;
+use super::outln;
 use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
@@ -110,7 +111,7 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         .iter()
         .filter(|&&p| p >= model.threshold())
         .count();
-    println!(
+    outln!(
         "scored {} rows with {}@{} in {:.2}s: {} flagged at threshold {:.4}; wrote {}",
         table.len(),
         model.name,
@@ -119,7 +120,7 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         flagged,
         model.threshold(),
         args.out.display()
-    );
+    )?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use super::Ui;
 use super::model_config::{KindArg, ModelConfig, parse_threshold_rule};
+use super::outln;
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use churn_features::FeatureTable;
@@ -228,7 +229,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         registry.promote(&args.name, &version)?;
     }
 
-    println!(
+    outln!(
         "{}@{version}: {} model on {} features ({} encoded columns), {} training rows ({} churned), {} skipped with unknown label",
         args.name,
         artifact.kind,
@@ -237,9 +238,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         artifact.training.rows,
         artifact.training.positives,
         artifact.training.skipped_unlabelled,
-    );
+    )?;
     match &artifact.metrics {
-        Some(m) => println!(
+        Some(m) => outln!(
             "validation {}: roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  threshold {:.4}  precision {:.3}  recall {:.3}  f1 {:.3}",
             describe_validation(&artifact.training.validation),
             m.roc_auc,
@@ -250,20 +251,20 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
             m.precision,
             m.recall,
             m.f1
-        ),
-        None => println!(
+        )?,
+        None => outln!(
             "no validation; threshold {:.4} chosen on training rows",
             artifact.threshold
-        ),
+        )?,
     }
-    println!(
+    outln!(
         "fit {:.2}s (preprocessing {:.2}s), total {:.2}s; saved to {}{}",
         artifact.training.fit_seconds,
         artifact.training.preprocess_seconds,
         started.elapsed().as_secs_f64(),
         registry.model_dir(&args.name)?.join(&version).display(),
         if args.promote { " (promoted)" } else { "" }
-    );
+    )?;
     Ok(())
 }
 
