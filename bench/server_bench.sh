@@ -4,7 +4,9 @@
 #   1. Score by id at fixed rates (1,000 and 5,000 calls/s): p50 / p99 / p99.9 latency.
 #   2. Saturated throughput (closed loop) of Score next to the no-op Ping: the cost of scoring over the cost
 #      of gRPC alone.
-#   3. ScoreBatch of 1,000 ids, one call at a time, for each model kind (logistic regression, random forest).
+#   3. ScoreBatch of 1,000 ids, one call at a time, for each model kind (logistic regression, random forest),
+#      on one server core and again with the server free to use every core (a batch is scored in parallel,
+#      and with one call at a time the load generator is idle while the server works).
 #
 #   bash bench/server_bench.sh                    # 100,000 customers, 10 s per measurement
 #   CUSTOMERS=20000 DURATION=5s bash bench/server_bench.sh
@@ -69,9 +71,9 @@ stop_server() {
 }
 trap stop_server EXIT
 
-start_server() { # MODEL
+start_server() { # MODEL [all-cores]
     local pin=() threads=()
-    if [[ $PIN == 1 ]]; then pin=(taskset -c 0); threads=(--worker-threads 1); fi
+    if [[ $PIN == 1 && ${2:-} != all-cores ]]; then pin=(taskset -c 0); threads=(--worker-threads 1); fi
     nice -n "$NICE" "${pin[@]}" "$BIN/churn-server" -q --registry "$WORK/registry" --model "$1" \
         --features "$WORK/snapshot.parquet" --listen "127.0.0.1:$PORT" \
         --metrics-listen "127.0.0.1:$METRICS_PORT" --reload-interval 0s \
@@ -89,11 +91,11 @@ start_server() { # MODEL
 
 OUT="$WORK/server_bench.jsonl"
 : >"$OUT"
-loadgen() { # LABEL MODEL ARGS...
+loadgen() { # LABEL MODEL ARGS...  (a LABEL ending in -all-cores runs the load generator unpinned)
     local label=$1 model=$2
     shift 2
     local pin=()
-    if [[ $PIN == 1 ]]; then pin=(taskset -c "1-$(($(nproc) - 1))"); fi
+    if [[ $PIN == 1 && $label != *-all-cores ]]; then pin=(taskset -c "1-$(($(nproc) - 1))"); fi
     log "$label ($model)"
     local result before after load
     before=$(server_cpu_ticks)
@@ -105,7 +107,9 @@ loadgen() { # LABEL MODEL ARGS...
     # other work on the machine shows there.
     local cpu
     cpu=$(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
-    echo "{\"bench\":\"$label\",\"model\":\"$model\",\"pinned\":$PIN,\"nice\":$NICE,\"server_cpu_s\":$cpu,\"loadavg_1m\":$load,\"result\":$result}" |
+    local pinned=$PIN
+    if [[ $label == *-all-cores ]]; then pinned=0; fi
+    echo "{\"bench\":\"$label\",\"model\":\"$model\",\"pinned\":$pinned,\"nice\":$NICE,\"server_cpu_s\":$cpu,\"loadavg_1m\":$load,\"result\":$result}" |
         tee -a "$OUT"
 }
 server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
@@ -123,5 +127,11 @@ loadgen score-5000-per-s churn-rf --rpc score --rate 5000
 loadgen score-saturated churn-rf --rpc score --concurrency "$CONCURRENCY"
 loadgen batch-1000 churn-rf --rpc score-batch --batch-size 1000 --concurrency 1
 stop_server
+
+for model in churn-lr churn-rf; do
+    start_server "$model" all-cores
+    loadgen batch-1000-all-cores "$model" --rpc score-batch --batch-size 1000 --concurrency 1
+    stop_server
+done
 
 log "results in $OUT"

@@ -25,6 +25,10 @@ use std::sync::Arc;
 
 const CUSTOMERS: usize = 20_000;
 
+/// The server's allocator (see `src/main.rs`), so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn pair(kind: Kind) -> ServingPair {
     let table = common::synthetic_table(CUSTOMERS, 7, common::march(), Ids::Int);
     let artifact = match kind {

@@ -9,6 +9,11 @@ use churn_server::reload::error_chain;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// A request allocates a dozen small strings for its answer and frees them when it is sent, from many
+/// threads at once: mimalloc's per-thread free lists serve that pattern faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Score customers' churn risk over gRPC, with reasons, from a model registry and a feature snapshot.
 ///
 /// Serves `churn.v1.ScoringService` (Score, ScoreBatch, ScoreFeatures, GetModelInfo, Ping), the

@@ -11,6 +11,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The same allocator as the server's, so decoding large answers costs the generator as little as it can.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Drive a churn server with Score, ScoreBatch or the no-op Ping and report throughput and latency
 /// percentiles (p50, p90, p99, p99.9).
 ///
