@@ -4,14 +4,17 @@
 mod common;
 
 use churn_models::FeatureValue as ModelValue;
+use churn_server::proto::scoring_service_client::ScoringServiceClient;
 use churn_server::proto::{
     self, GetModelInfoRequest, PingRequest, ScoreBatchRequest, ScoreFeaturesRequest, ScoreRequest,
     feature_value::Kind as ValueKind, score_batch_result::Outcome,
 };
+use churn_server::server::ServerHandle;
 use common::{Fixture, Ids, MODEL};
 use std::collections::HashMap;
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
+use tonic::transport::Channel;
 
 fn number(value: f64) -> proto::FeatureValue {
     proto::FeatureValue {
@@ -444,21 +447,43 @@ async fn scoring_is_unavailable_until_a_version_is_promoted() {
     server.wait().await.expect("clean stop");
 }
 
-#[tokio::test]
-async fn overload_is_shed_with_resource_exhausted() {
+/// A server admitting one call at a time, its only slot taken by a `Ping` held open.
+struct OneSlotHeld {
+    _fixture: Fixture,
+    server: ServerHandle,
+    client: ScoringServiceClient<Channel>,
+    held: tokio::task::JoinHandle<Result<tonic::Response<proto::PingResponse>, tonic::Status>>,
+}
+
+async fn one_slot_held() -> OneSlotHeld {
     let fixture = Fixture::new(30, Ids::Int);
     let mut config = fixture.config();
     config.limits.max_concurrent_requests = 1;
     let server = common::start_serving(config).await;
-    let mut client = common::client(server.local_addr()).await;
-
-    // One long call takes the only slot...
+    let client = common::client(server.local_addr()).await;
     let mut holder = client.clone();
     let held = tokio::spawn(async move { holder.ping(PingRequest { hold_ms: 600_000 }).await });
     common::wait_until("the held call to be in flight", || {
         server.metrics().in_flight() == 1
     })
     .await;
+    OneSlotHeld {
+        _fixture: fixture,
+        server,
+        client,
+        held,
+    }
+}
+
+#[tokio::test]
+async fn overload_is_shed_with_resource_exhausted() {
+    // One long call takes the only slot...
+    let OneSlotHeld {
+        _fixture,
+        server,
+        mut client,
+        held,
+    } = one_slot_held().await;
     // ...so the next is refused at once rather than queued.
     let status = client
         .score(ScoreRequest {
@@ -541,17 +566,12 @@ async fn oversized_messages_are_refused() {
 
 #[tokio::test]
 async fn refusing_hundreds_of_calls_keeps_the_connection_open() {
-    let fixture = Fixture::new(30, Ids::Int);
-    let mut config = fixture.config();
-    config.limits.max_concurrent_requests = 1;
-    let server = common::start_serving(config).await;
-    let mut client = common::client(server.local_addr()).await;
-    let mut holder = client.clone();
-    let held = tokio::spawn(async move { holder.ping(PingRequest { hold_ms: 600_000 }).await });
-    common::wait_until("the held call to be in flight", || {
-        server.metrics().in_flight() == 1
-    })
-    .await;
+    let OneSlotHeld {
+        _fixture,
+        server,
+        mut client,
+        held,
+    } = one_slot_held().await;
 
     // Each refusal is answered by the guard; none may cost the connection (the HTTP/2 layer closes a
     // connection whose unread small frames pile up).
