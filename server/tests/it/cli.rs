@@ -2,11 +2,9 @@
 //! TOML settings, signals (SIGHUP reloads, SIGTERM drains and exits 0), logs without customer ids in
 //! clear, and a load run against the live server.
 
-mod common;
-
+use crate::common::{Fixture, Ids};
 use churn_server::proto::ScoreRequest;
 use churn_server::redact::IdHasher;
-use common::{Fixture, Ids};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

@@ -1,10 +1,8 @@
 //! Edge cases with hand-computed expected rows. As-of 2024-01-31 (and 2024-01-15), horizon 30 days, so
 //! the label window is 2024-02-01 ..= 2024-03-01; customer `anchor` extends the data to 2024-03-15.
 
-mod common;
-
+use crate::common::*;
 use churn_features::OnInvalid;
-use common::*;
 
 const LONG_PREFIX: &str = "Zoë-客户-Ωμέγα-";
 

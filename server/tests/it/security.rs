@@ -1,10 +1,8 @@
 //! TLS, mutual TLS and the bearer token.
 
-mod common;
-
+use crate::common::{Fixture, Ids};
 use churn_server::config::TlsSettings;
 use churn_server::proto::{PingRequest, ScoreRequest, scoring_service_client::ScoringServiceClient};
-use common::{Fixture, Ids};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tonic::Code;
 use tonic::metadata::MetadataValue;

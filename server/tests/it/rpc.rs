@@ -1,8 +1,7 @@
 //! Each RPC of `churn.v1.ScoringService` against a server on 127.0.0.1, with the generated client, and
 //! each error code a caller can meet.
 
-mod common;
-
+use crate::common::{Fixture, Ids, MODEL};
 use churn_models::FeatureValue as ModelValue;
 use churn_server::proto::scoring_service_client::ScoringServiceClient;
 use churn_server::proto::{
@@ -10,7 +9,6 @@ use churn_server::proto::{
     feature_value::Kind as ValueKind, score_batch_result::Outcome,
 };
 use churn_server::server::ServerHandle;
-use common::{Fixture, Ids, MODEL};
 use std::collections::HashMap;
 use tonic::Code;
 use tonic::codec::CompressionEncoding;

@@ -1,11 +1,9 @@
 //! No leakage: adding or removing rows dated after the as-of date changes no feature value of any
 //! customer (labels may change: they are meant to look ahead).
 
-mod common;
-
+use crate::common::*;
 use chrono::Days;
 use churn_features::{FeatureTable, OnInvalid};
-use common::*;
 use proptest::prelude::*;
 
 const START: &str = "2024-01-01";

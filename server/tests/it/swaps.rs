@@ -2,11 +2,9 @@
 //! No call may fail, every answer must name a promoted version, and every score must be the one its
 //! named model and snapshot give (so no answer mixes two pairs).
 
-mod common;
-
+use crate::common::{Fixture, Ids, Kind, MODEL};
 use churn_server::proto::{ScoreBatchRequest, ScoreRequest, score_batch_result::Outcome};
 use churn_server::reload::ReloadOutcome;
-use common::{Fixture, Ids, Kind, MODEL};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

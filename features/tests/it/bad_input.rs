@@ -1,10 +1,8 @@
 //! Bad input: every failure names the file and the column, row or key, and nothing panics.
 
-mod common;
-
+use crate::common::*;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use churn_features::{Config, OnInvalid};
-use common::*;
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::Arc;

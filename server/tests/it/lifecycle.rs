@@ -1,11 +1,9 @@
 //! Health transitions, live swaps (promotion, rollback, new snapshot, polling), failed loads that keep
 //! the old pair serving, and graceful shutdown that finishes calls in flight.
 
-mod common;
-
+use crate::common::{Fixture, Ids, Kind, MODEL, ServingStatus};
 use churn_server::proto::{PingRequest, ScoreRequest};
 use churn_server::reload::ReloadOutcome;
-use common::{Fixture, Ids, Kind, MODEL, ServingStatus};
 use std::time::Duration;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;

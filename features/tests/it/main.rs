@@ -1,0 +1,6 @@
+//! Integration tests of `churn-features`, in one binary so that a clean build links it once.
+
+mod bad_input;
+mod common;
+mod edge_cases;
+mod leakage;

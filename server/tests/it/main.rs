@@ -1,0 +1,10 @@
+//! Integration tests of `churn-server`, in one binary so that a clean build links it once.
+
+mod cli;
+mod common;
+mod lifecycle;
+mod reflection;
+mod rpc;
+mod security;
+mod swaps;
+mod trainer_parity;
