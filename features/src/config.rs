@@ -269,6 +269,19 @@ impl Config {
         Ok(())
     }
 
+    /// The files and folders this configuration reads (resolved against the configuration's folder).
+    pub fn input_paths(&self) -> Vec<&Path> {
+        [
+            self.transactions.as_ref().map(|s| s.path.as_path()),
+            self.events.as_ref().map(|s| s.path.as_path()),
+            self.customers.as_ref().map(|s| s.path.as_path()),
+            self.labels.as_ref().map(|s| s.path.as_path()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// True when no input carries time: a snapshot table (e.g. Telco) that needs no as-of date.
     pub fn is_snapshot(&self) -> bool {
         self.transactions.is_none()

@@ -62,14 +62,14 @@ pub enum FeatureError {
     },
     /// The same key appears twice where it must be unique.
     #[error(
-        "{path}: column `{column}`: customer id `{key}` appears more than once (rows {first_row} and {row})"
+        "{path}: column `{column}`: a customer id appears more than once (rows {first_row} and {row}; the id's keyed hash is {key})"
     )]
     DuplicateKey {
         /// The file.
         path: PathBuf,
         /// The key column.
         column: String,
-        /// The repeated key.
+        /// The repeated key as a keyed hash (see [`crate::redact`]), never in clear.
         key: String,
         /// Row index of the first occurrence.
         first_row: u64,
@@ -90,6 +90,25 @@ pub enum FeatureError {
         /// What is wrong, naming the key.
         message: String,
     },
+    /// An output cannot be written where it was asked for (it is an input, its folder is missing or
+    /// read-only, ...), or writing it failed.
+    #[error("cannot write {path}: {reason}")]
+    Output {
+        /// The output as given.
+        path: PathBuf,
+        /// Why, in words that name no temporary file.
+        reason: String,
+    },
+    /// A data file is not the one its run summary describes (replaced, damaged, or from another run).
+    #[error("{path} does not match its summary {summary}: {reason}; rebuild it")]
+    Mismatch {
+        /// The data file.
+        path: PathBuf,
+        /// The summary beside it.
+        summary: PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// The request cannot be answered from these data (e.g. an as-of date outside the data range).
     #[error("{0}")]
     Request(String),
@@ -100,6 +119,13 @@ impl FeatureError {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn output(path: impl Into<PathBuf>, reason: String) -> Self {
+        Self::Output {
+            path: path.into(),
+            reason,
         }
     }
 

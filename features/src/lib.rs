@@ -5,11 +5,12 @@
 //! seen) and, when the data reach far enough, whether they churned within the horizon after it. The
 //! result is a [`FeatureTable`], the one format training, batch scoring and serving read.
 
-pub mod atomic;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod input;
+pub mod output;
+pub mod redact;
 pub mod table;
 pub mod time;
 

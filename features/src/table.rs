@@ -6,8 +6,8 @@
 //! categorical ones. Each feature field carries the metadata key [`ROLE_KEY`] (see [`ColumnRole`]) and,
 //! when known, [`DESCRIPTION_KEY`].
 
-use crate::atomic::write_atomically;
 use crate::error::{FeatureError, Result};
+use crate::output::{FileDigest, Staged, parquet_properties, stage};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, Int8Type, Int64Type};
 use arrow_array::{
@@ -17,8 +17,6 @@ use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use std::collections::HashMap;
 use std::path::Path;
@@ -167,8 +165,8 @@ impl FeatureTable {
         self.customer_ids.to_string_at(row)
     }
 
-    /// Writes the table as Snappy-compressed Parquet, atomically (temporary file, then rename).
-    pub fn write_parquet(&self, path: &Path) -> Result<()> {
+    /// Writes the table as Parquet, atomically (see [`crate::output`]); returns the file's digest.
+    pub fn write_parquet(&self, path: &Path) -> Result<FileDigest> {
         let headers = self.columns.iter().map(|c| ColumnHeader {
             name: &c.name,
             role: c.role,
@@ -198,12 +196,16 @@ impl FeatureTable {
                     })
                     .collect()
             },
-        )
+        )?
+        .commit()
     }
 
     /// Reads a feature table written by [`FeatureTable::write_parquet`] (or by any tool that follows the
     /// same layout; columns without a role are numeric when Float64 and categorical when Utf8).
+    /// A table with a run summary beside it (see [`crate::output::summary_path`]) must be the file the summary
+    /// describes.
     pub fn read_parquet(path: &Path) -> Result<Self> {
+        crate::output::check_against_summary(path)?;
         let file = std::fs::File::open(path).map_err(|e| FeatureError::io(path, e))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| FeatureError::parquet(path, e))?;
@@ -387,7 +389,7 @@ pub(crate) struct ColumnHeader<'a> {
     pub(crate) description: Option<&'a str>,
 }
 
-/// Writes a feature table in the layout of this module, atomically. `features(start, end)` gives the
+/// Writes a feature table in the layout of this module under a temporary name (see [`crate::output`]). `features(start, end)` gives the
 /// feature arrays of rows `start..end` in the order of `headers` (Float64 for numeric columns, Utf8
 /// otherwise); rows are written in row groups of [`ROWS_PER_GROUP`].
 pub(crate) fn write_table<'a>(
@@ -397,7 +399,7 @@ pub(crate) fn write_table<'a>(
     labels: &[Option<i8>],
     headers: impl Iterator<Item = ColumnHeader<'a>>,
     features: impl Fn(usize, usize) -> Vec<ArrayRef>,
-) -> Result<()> {
+) -> Result<Staged> {
     let id_type = match ids {
         CustomerIds::Int(_) => DataType::Int64,
         CustomerIds::Str(_) => DataType::Utf8,
@@ -408,8 +410,7 @@ pub(crate) fn write_table<'a>(
         Field::new("label", DataType::Int8, true),
     ];
     // Dictionary encoding pays off for the few distinct strings of categories, not for measurements.
-    let mut properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+    let mut properties = parquet_properties()
         .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
         .set_dictionary_enabled(false);
     for header in headers {
@@ -429,7 +430,7 @@ pub(crate) fn write_table<'a>(
     let schema = Arc::new(Schema::new(fields));
     let properties = properties.build();
     let rows = labels.len();
-    write_atomically(path, |file| {
+    let (staged, ()) = stage(path, |file| {
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
             .map_err(|e| FeatureError::parquet(path, e))?;
         let mut start = 0;
@@ -456,7 +457,8 @@ pub(crate) fn write_table<'a>(
         }
         writer.close().map_err(|e| FeatureError::parquet(path, e))?;
         Ok(())
-    })
+    })?;
+    Ok(staged)
 }
 
 fn role_mismatch(path: &Path, field: &Field, role: &str) -> FeatureError {

@@ -18,7 +18,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::Path;
 
 /// The artifact format version this build writes and the newest it reads.
@@ -316,7 +315,8 @@ impl ModelArtifact {
 
     /// Writes the artifact to `path` atomically (temporary file in the same directory, then rename).
     pub fn write(&self, path: &Path) -> Result<()> {
-        write_atomically(path, self.to_json()?.as_bytes())
+        churn_features::output::write_bytes_atomically(path, self.to_json()?.as_bytes())?;
+        Ok(())
     }
 
     /// Reads and checks an artifact file.
@@ -347,33 +347,4 @@ impl ModelArtifact {
 /// Lower-case hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so readers see
-/// the old file or the new one, never a partial one.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let directory = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "artifact".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let temporary = directory.join(format!(".{file_name}.{}.{nanos}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    if let Err(error) = result {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(ModelError::io(path, error));
-    }
-    Ok(())
 }

@@ -102,6 +102,9 @@ pub enum ModelError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// Writing an output failed or was refused (see `churn_features::output`).
+    #[error(transparent)]
+    Output(Box<churn_features::FeatureError>),
     /// JSON could not be produced.
     #[error("cannot serialise {what}: {source}")]
     Serialise {
@@ -110,6 +113,12 @@ pub enum ModelError {
         /// The serialiser's error.
         source: serde_json::Error,
     },
+}
+
+impl From<churn_features::FeatureError> for ModelError {
+    fn from(error: churn_features::FeatureError) -> Self {
+        Self::Output(Box::new(error))
+    }
 }
 
 impl ModelError {

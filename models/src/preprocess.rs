@@ -276,6 +276,26 @@ impl FeatureSchema {
         Ok(())
     }
 
+    /// The model's features that hold no value in any row of `table` (they would all be imputed, which
+    /// usually means an upstream column went missing); empty for an empty table.
+    pub fn all_null_features<'a>(&'a self, table: &FeatureTable) -> Vec<&'a str> {
+        if table.is_empty() {
+            return Vec::new();
+        }
+        self.features
+            .iter()
+            .filter(|feature| {
+                table
+                    .column(&feature.name)
+                    .is_some_and(|column| match &column.values {
+                        ColumnValues::Numeric(values) => values.iter().all(Option::is_none),
+                        ColumnValues::Categorical(values) => values.iter().all(Option::is_none),
+                    })
+            })
+            .map(|feature| feature.name.as_str())
+            .collect()
+    }
+
     /// The raw columns of every feature of `input`, in schema order (looked up once, then read per row
     /// with [`RawColumn::value`]).
     pub(crate) fn raw_columns<'a>(&self, input: &'a dyn RawInput) -> Result<Vec<RawColumn<'a>>> {

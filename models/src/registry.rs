@@ -9,16 +9,25 @@
 //! ```
 //!
 //! A version directory appears whole: it is written under a hidden temporary name and renamed into place,
-//! and a version number taken by a concurrent writer makes the next one be tried. Promotion replaces
-//! `PROMOTED` by rename, so a server that polls it (see [`Registry::promotion_pointer`]) reads the old
-//! version or the new one, never a torn write.
+//! and a version number taken by a concurrent writer makes the next one be tried; staging folders of
+//! interrupted runs are removed by the next save. Promotion replaces `PROMOTED` by rename, so a server
+//! that polls it (see [`Registry::promotion_pointer`]) reads the old version or the new one, never a torn
+//! write.
+//!
+//! Promotions and rollbacks of a model hold an exclusive lock on `DIR/NAME/.lock` (an advisory lock of
+//! the operating system, released when the process ends, however it ends), so concurrent promotions keep
+//! every history entry. A promotion writes `PROMOTED` before the history and a rollback the history
+//! before `PROMOTED`; each operation first adds the promoted version to the history when an interrupted
+//! one left it out, so no promotion that took effect is ever lost. A history that cannot be read is set
+//! aside as `promotions.json.corrupt-<time>` with a warning, and promotion goes on.
 
-use crate::artifact::{ModelArtifact, write_atomically};
+use crate::artifact::ModelArtifact;
 use crate::error::{ModelError, Result};
 use crate::input::FeatureRow;
 use crate::metrics::Metrics;
 use crate::model::Explanation;
 use churn_features::FeatureTable;
+use churn_features::output::{remove_stale_temporaries, temporary_path, write_bytes_atomically};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -30,6 +39,8 @@ pub const METRICS_FILE: &str = "metrics.json";
 pub const PROMOTED_FILE: &str = "PROMOTED";
 /// File name of the promotion history inside a model directory.
 pub const HISTORY_FILE: &str = "promotions.json";
+/// File name of the lock that serialises promotions and rollbacks of a model.
+pub const LOCK_FILE: &str = ".lock";
 
 /// A registry rooted at a directory.
 #[derive(Debug, Clone)]
@@ -119,10 +130,19 @@ impl Registry {
         Ok(Self { root })
     }
 
-    /// Opens a registry directory, creating it if needed.
+    /// Opens a registry directory, creating it if needed, and checks that it can be written in, so a
+    /// caller can fail before training rather than after.
     pub fn create(dir: impl AsRef<Path>) -> Result<Self> {
         let root = dir.as_ref().to_path_buf();
+        if root.exists() && !root.is_dir() {
+            return Err(ModelError::NotFound(format!(
+                "model registry {} is a file, not a folder; give a folder (it is created if missing)",
+                root.display()
+            )));
+        }
         std::fs::create_dir_all(&root).map_err(|e| ModelError::io(&root, e))?;
+        remove_stale_temporaries(&root);
+        churn_features::output::check_folder(&root)?;
         Ok(Self { root })
     }
 
@@ -198,6 +218,7 @@ impl Registry {
     pub fn save(&self, name: &str, artifact: &ModelArtifact) -> Result<String> {
         let dir = self.model_dir(name)?;
         std::fs::create_dir_all(&dir).map_err(|e| ModelError::io(&dir, e))?;
+        remove_stale_temporaries(&dir);
         let mut next = self
             .versions(name)?
             .iter()
@@ -210,7 +231,7 @@ impl Registry {
             let mut artifact = artifact.clone();
             artifact.name = name.to_string();
             artifact.version = version.clone();
-            let staging = dir.join(format!(".staging-{version}-{}", std::process::id()));
+            let staging = temporary_path(&dir.join(&version));
             std::fs::create_dir_all(&staging).map_err(|e| ModelError::io(&staging, e))?;
             artifact.write(&staging.join(MODEL_FILE))?;
             if let Some(metrics) = &artifact.metrics {
@@ -295,32 +316,32 @@ impl Registry {
     /// Makes `version` the promoted version of `name` (after checking that it loads).
     pub fn promote(&self, name: &str, version: &str) -> Result<()> {
         self.load(name, version)?;
-        let mut history = self.history(name)?;
-        history.push(Promotion {
-            version: version.to_string(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        });
-        self.write_history(name, &history)?;
-        write_atomically(&self.promotion_pointer(name)?, format!("{version}\n").as_bytes())
+        let _lock = self.lock(name)?;
+        let mut history = self.history_for_update(name)?;
+        write_bytes_atomically(&self.promotion_pointer(name)?, format!("{version}\n").as_bytes())?;
+        history.push(Promotion::now(version));
+        self.write_history(name, &history)
     }
 
     /// Promotes again the version promoted before the current one; returns it.
     pub fn rollback(&self, name: &str) -> Result<String> {
+        let _lock = self.lock(name)?;
         let current = self.promoted_version(name)?.ok_or_else(|| {
             ModelError::NotFound(format!("model `{name}` has no promoted version to roll back"))
         })?;
-        let mut history = self.history(name)?;
+        let mut history = self.history_for_update(name)?;
         while history.last().is_some_and(|p| p.version == current) {
             history.pop();
         }
         let previous = history.last().cloned().ok_or_else(|| {
             ModelError::NotFound(format!(
-                "model `{name}`: no version was promoted before {current}; nothing to roll back to"
+                "model `{name}`: no version was promoted before {current}; nothing to roll back to \
+                 (promote one by name instead)"
             ))
         })?;
         self.load(name, &previous.version)?;
         self.write_history(name, &history)?;
-        write_atomically(
+        write_bytes_atomically(
             &self.promotion_pointer(name)?,
             format!("{}\n", previous.version).as_bytes(),
         )?;
@@ -338,12 +359,68 @@ impl Registry {
         }
     }
 
+    /// The history to change, under the lock: an unreadable one is set aside (and starts anew), and the
+    /// promoted version is appended when an interrupted promotion left it out.
+    fn history_for_update(&self, name: &str) -> Result<Vec<Promotion>> {
+        let mut history = match self.history(name) {
+            Ok(history) => history,
+            Err(ModelError::InvalidArtifact { path, reason }) => {
+                let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+                let aside = path.with_file_name(format!("{HISTORY_FILE}.corrupt-{stamp}"));
+                std::fs::rename(&path, &aside).map_err(|e| ModelError::io(&path, e))?;
+                tracing::warn!(
+                    history = %path.display(),
+                    kept_as = %aside.display(),
+                    "{reason}; set aside, starting a new promotion history"
+                );
+                Vec::new()
+            }
+            Err(other) => return Err(other),
+        };
+        if let Some(promoted) = self.promoted_version(name)?
+            && history.last().is_none_or(|p| p.version != promoted)
+        {
+            history.push(Promotion::now(&promoted));
+        }
+        Ok(history)
+    }
+
+    /// Takes the model's exclusive promotion lock, waiting for another holder to finish.
+    fn lock(&self, name: &str) -> Result<std::fs::File> {
+        let dir = self.model_dir(name)?;
+        if !dir.is_dir() {
+            return Err(ModelError::NotFound(format!(
+                "no model `{name}` in registry {}",
+                self.root.display()
+            )));
+        }
+        let path = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| ModelError::io(&path, e))?;
+        file.lock().map_err(|e| ModelError::io(&path, e))?;
+        Ok(file)
+    }
+
     fn write_history(&self, name: &str, history: &[Promotion]) -> Result<()> {
         let text = serde_json::to_string_pretty(history).map_err(|source| ModelError::Serialise {
             what: "promotion history",
             source,
         })?;
-        write_atomically(&self.model_dir(name)?.join(HISTORY_FILE), text.as_bytes())
+        write_bytes_atomically(&self.model_dir(name)?.join(HISTORY_FILE), text.as_bytes())?;
+        Ok(())
+    }
+}
+
+impl Promotion {
+    fn now(version: &str) -> Self {
+        Self {
+            version: version.to_string(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
     }
 }
 
@@ -353,7 +430,8 @@ pub fn write_metrics(path: &Path, metrics: &Metrics) -> Result<()> {
         what: "metrics",
         source,
     })?;
-    write_atomically(path, text.as_bytes())
+    write_bytes_atomically(path, text.as_bytes())?;
+    Ok(())
 }
 
 fn version_number(text: &str) -> Option<u64> {

@@ -26,7 +26,7 @@ pub mod loadgen;
 pub mod metrics;
 pub mod middleware;
 pub mod proto;
-pub mod redact;
+pub use churn_features::redact;
 pub mod reload;
 pub mod scoring;
 pub mod server;

@@ -25,6 +25,10 @@ struct Cli {
     /// Only errors on stderr, and no progress bars.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// File holding the key customer ids are hashed with in logs and error messages (as churn-server's
+    /// option of the same name), so hashes can be matched across runs. Without it a random key is used.
+    #[arg(long, global = true, value_name = "FILE", env = "CHURN_ID_HASH_KEY_FILE")]
+    id_hash_key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +48,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let ui = commands::Ui { quiet: cli.quiet };
+    if let Some(path) = &cli.id_hash_key_file {
+        match churn_features::redact::read_key(path) {
+            Ok(key) => {
+                churn_features::redact::install(churn_features::redact::IdHasher::with_key(&key));
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match cli.command {
         Command::Features(args) => commands::features::run(args, &ui),
         Command::Generate(args) => commands::generate::run(args, &ui),
@@ -58,10 +73,26 @@ fn main() -> ExitCode {
         // The reader of stdout went away (`| head`): not a failure of ours.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_message(&error));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text its parent already ends with
+/// (errors like "FILE: No such file or directory" also carry the OS error as their source).
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

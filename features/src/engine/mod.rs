@@ -80,6 +80,9 @@ pub struct BuildSummary {
     pub as_of: Vec<AsOfSummary>,
     /// Share of labelled rows with label 1, over all dates.
     pub label_rate: Option<f64>,
+    /// The feature table this summary describes (size and SHA-256), once written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<crate::output::FileDigest>,
 }
 
 /// Customer-level facts that do not depend on the as-of date.
@@ -100,18 +103,27 @@ pub fn build(
     Ok((output.into_table(), summary))
 }
 
-/// Builds the feature table for `request` from `inputs` and writes it to `path` as Parquet, atomically.
-/// The same table as [`build`] followed by [`FeatureTable::write_parquet`], with about half the memory:
-/// values go from the engine's columns to Parquet without an intermediate table.
+/// Builds the feature table for `request` from `inputs` and writes it to `path` as Parquet, with the run
+/// summary beside it as JSON ([`crate::output::summary_path`]), recording the table's size and SHA-256.
+/// Both appear together or not at all (see [`crate::output::commit_pair`]). The same table as [`build`]
+/// followed by [`FeatureTable::write_parquet`], with about half the memory: values go from the engine's
+/// columns to Parquet without an intermediate table.
 pub fn build_to_parquet(
     config: &Config,
     inputs: Inputs,
     request: &BuildRequest,
     path: &std::path::Path,
 ) -> Result<BuildSummary> {
-    let (output, summary) = build_output(config, inputs, request)?;
+    let (output, mut summary) = build_output(config, inputs, request)?;
     let started = std::time::Instant::now();
-    output.write_parquet(path)?;
+    let data = output.stage_parquet(path)?;
+    summary.file = Some(data.digest().clone());
+    let summary_path = crate::output::summary_path(path);
+    let (summary_file, ()) = crate::output::stage(&summary_path, |writer| {
+        serde_json::to_writer_pretty(&mut *writer, &summary)
+            .map_err(|e| FeatureError::output(&summary_path, e.to_string()))
+    })?;
+    crate::output::commit_pair(data, summary_file)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "feature table written");
     Ok(summary)
 }
@@ -227,6 +239,7 @@ fn build_output(
         horizon_days: request.horizon_days,
         as_of: summaries,
         label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
+        file: None,
     };
     let categorical = customer_table.map(|t| t.attributes).unwrap_or_default();
     Ok((output.finish(&ids, layout, categorical), summary))

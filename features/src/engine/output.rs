@@ -178,7 +178,8 @@ impl Finished {
         }
     }
 
-    pub(super) fn write_parquet(&self, path: &Path) -> Result<()> {
+    /// Writes the table under a temporary name; the caller commits it (with its summary).
+    pub(super) fn stage_parquet(&self, path: &Path) -> Result<crate::output::Staged> {
         let headers = self.slots().map(|(spec, _)| crate::table::ColumnHeader {
             name: &spec.name,
             role: spec.role,

@@ -229,7 +229,7 @@ impl Rejects {
             super::OnInvalid::Fail => Err(FeatureError::DuplicateKey {
                 path: path.into(),
                 column: column.into(),
-                key: key.into(),
+                key: crate::redact::redacted(key),
                 first_row,
                 row,
             }),

@@ -5,6 +5,7 @@ use super::outln;
 use super::report::{ReportInput, render};
 use anyhow::{Context, Result, bail};
 use churn_features::FeatureTable;
+use churn_features::output;
 use churn_models::importance::{PermutationParams, permutation_importance};
 use churn_models::registry::write_metrics;
 use churn_models::train::labelled_rows;
@@ -47,6 +48,10 @@ pub struct EvaluateArgs {
 
 /// Runs `churn-trainer evaluate`.
 pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
+    let metrics_path = args.out.join("metrics.json");
+    let report_path = args.out.join("report.html");
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    output::check_outputs(&[&metrics_path, &report_path], &[&args.features, &args.registry])?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
     let table = FeatureTable::read_parquet(&args.features)
@@ -88,8 +93,7 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     }
     bar.finish_and_clear();
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    write_metrics(&args.out.join("metrics.json"), &metrics)?;
+    write_metrics(&metrics_path, &metrics)?;
     let spec = format!("{}@{}", model.name, model.version);
     let html = render(&ReportInput {
         model: &spec,
@@ -99,8 +103,7 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         labels: &labels,
         probabilities: &probabilities,
     });
-    let report = args.out.join("report.html");
-    std::fs::write(&report, html).with_context(|| format!("cannot write {}", report.display()))?;
+    output::write_bytes_atomically(&report_path, html.as_bytes())?;
     outln!(
         "{spec} on {} rows ({} churned, {skipped} skipped with unknown label): roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  precision {:.3}  recall {:.3}  f1 {:.3} at threshold {:.4}",
         metrics.rows,
@@ -117,7 +120,7 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     outln!(
         "wrote {} and {}",
         args.out.join("metrics.json").display(),
-        report.display()
+        report_path.display()
     )?;
     Ok(())
 }

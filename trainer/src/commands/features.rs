@@ -113,6 +113,11 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         InvalidRows::Skip => OnInvalid::Skip,
     };
 
+    let summary_path = churn_features::output::summary_path(&out);
+    let mut input_paths = config.input_paths();
+    input_paths.extend(args.config.as_deref());
+    churn_features::output::check_outputs(&[&out, &summary_path], &input_paths)?;
+
     let started = std::time::Instant::now();
     let progress = BarProgress {
         bar: ui.progress(0, "reading", "rows"),
@@ -129,22 +134,10 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         horizon_days: args.horizon,
     };
     let summary = churn_features::build_to_parquet(&config, inputs, &request, &out)?;
-    let summary_path = summary_path(&out);
-    let json = serde_json::to_vec_pretty(&summary)?;
-    churn_features::atomic::write_bytes_atomically(&summary_path, &json)?;
     if !ui.quiet {
         report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
     }
     Ok(())
-}
-
-/// `features.parquet` → `features.summary.json`.
-fn summary_path(out: &Path) -> PathBuf {
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    out.with_file_name(format!("{stem}.summary.json"))
 }
 
 fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64) {

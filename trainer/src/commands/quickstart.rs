@@ -283,7 +283,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
          definition = \"{label}\"\n\
          horizon_days = {HORIZON_DAYS}\n"
     );
-    churn_features::atomic::write_bytes_atomically(&layout.path("model.toml"), model_config.as_bytes())?;
+    churn_features::output::write_bytes_atomically(&layout.path("model.toml"), model_config.as_bytes())?;
     let mut trained = Vec::new();
     for kind in KINDS {
         let mut argv: Vec<OsString> = vec![
@@ -432,7 +432,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         example_customer_id: summary.riskiest_customer.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    churn_features::atomic::write_bytes_atomically(
+    churn_features::output::write_bytes_atomically(
         &layout.path(MANIFEST),
         &serde_json::to_vec_pretty(&manifest)?,
     )?;

@@ -6,12 +6,12 @@ use super::outln;
 use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use churn_features::{ColumnValues, CustomerIds, FeatureTable};
+use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable, output};
 use churn_models::{Registry, RiskBands};
 use clap::Args;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +24,8 @@ const CHUNK_ROWS: usize = 32_768;
 /// Writes Parquet with one row per input row: customer_id, as_of, churn_probability, risk_band, flagged
 /// (probability at least the model's threshold), reason_1..K with their values and contributions (the
 /// features pushing the risk up the most), the table's descriptor columns (segments), and the model's
-/// name and version. The file is written atomically. NAME alone means the promoted version (the latest
+/// name and version; and beside it <name>.summary.json (model, rows, flagged, the file's SHA-256). Both
+/// are written atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
 /// when none is promoted); NAME@VERSION picks one.
 #[derive(Debug, Args)]
 #[command(
@@ -66,6 +67,15 @@ struct Scored {
 /// Runs `churn-trainer score`.
 pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     let started = Instant::now();
+    let summary_path = output::summary_path(&args.out);
+    let features_summary = output::summary_path(&args.features);
+    let mut inputs = vec![
+        args.features.as_path(),
+        &features_summary,
+        args.registry.as_path(),
+    ];
+    inputs.extend(args.model_config.as_deref());
+    output::check_outputs(&[&args.out, &summary_path], &inputs)?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
     let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands()? {
@@ -82,6 +92,14 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
             model.version
         )
     })?;
+    for feature in model.schema().all_null_features(&table) {
+        tracing::warn!(
+            feature,
+            "the feature is null in every row of {}; the model fills in its training median for all of them, \
+             so scores lose what the feature carried",
+            args.features.display()
+        );
+    }
 
     let bar = ui.progress(table.len() as u64, "scoring", "rows");
     let mut scored = Scored {
@@ -105,12 +123,21 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     bar.finish_and_clear();
 
     let batch = build_batch(&table, &scored, &bands, &model)?;
-    write_parquet_atomically(&args.out, &batch)?;
     let flagged = scored
         .probabilities
         .iter()
         .filter(|&&p| p >= model.threshold())
         .count();
+    let summary = ScoresSummary {
+        model: &model.name,
+        version: &model.version,
+        features: &args.features,
+        rows: table.len(),
+        flagged,
+        threshold: model.threshold(),
+        file: None,
+    };
+    write_with_summary(&args.out, &summary_path, &batch, summary)?;
     outln!(
         "scored {} rows with {}@{} in {:.2}s: {} flagged at threshold {:.4}; wrote {}",
         table.len(),
@@ -235,32 +262,46 @@ fn build_batch(
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
-/// Writes one record batch as zstd Parquet through a temporary file and a rename.
-fn write_parquet_atomically(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let directory = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "scores.parquet".into());
-    let temporary = directory.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> Result<()> {
-        let file = std::fs::File::create(&temporary)
-            .with_context(|| format!("cannot create {}", temporary.display()))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .build();
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
-        writer.write(batch)?;
-        let file = writer.into_inner()?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
+/// The run summary written beside the scores.
+#[derive(Serialize)]
+struct ScoresSummary<'a> {
+    model: &'a str,
+    version: &'a str,
+    features: &'a Path,
+    rows: usize,
+    flagged: usize,
+    threshold: f64,
+    /// The scores file this summary describes.
+    file: Option<output::FileDigest>,
+}
+
+/// Writes the scores as Parquet and the summary beside them, as a pair (see `churn_features::output`).
+fn write_with_summary(
+    path: &Path,
+    summary_path: &Path,
+    batch: &RecordBatch,
+    mut summary: ScoresSummary<'_>,
+) -> Result<()> {
+    let properties = output::parquet_properties().build();
+    let (data, ()) = output::stage(path, |file| {
+        let parquet_error = |e: parquet::errors::ParquetError| FeatureError::Output {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let mut writer =
+            ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
+        writer.write(batch).map_err(parquet_error)?;
+        writer.close().map_err(parquet_error)?;
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
+    })?;
+    summary.file = Some(data.digest().clone());
+    let json = serde_json::to_vec_pretty(&summary)?;
+    let (summary_file, ()) = output::stage(summary_path, |file| {
+        file.write_all(&json).map_err(|e| FeatureError::Output {
+            path: summary_path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    })?;
+    output::commit_pair(data, summary_file)?;
+    Ok(())
 }

@@ -195,6 +195,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         options.importance = None;
     }
 
+    // Fail on an unusable registry or a bad name before spending time on reading and training.
+    let registry = Registry::create(&args.registry)?;
+    registry.model_dir(&args.name)?;
     let started = Instant::now();
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
@@ -203,9 +206,6 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         columns = table.columns.len(),
         "read feature table"
     );
-    let registry = Registry::create(&args.registry)?;
-    // Fail on a bad name before spending time on training.
-    registry.model_dir(&args.name)?;
 
     let bars = StageBars {
         ui,

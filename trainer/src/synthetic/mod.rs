@@ -27,7 +27,8 @@ use calendar::Calendar;
 use chrono::NaiveDate;
 pub use chunk::Counts;
 use chunk::{ChunkContext, simulate_chunk};
-use output::{ParquetOutput, PendingFile};
+use churn_features::output::{FileDigest, Staged};
+use output::ParquetOutput;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
@@ -150,6 +151,8 @@ struct Manifest {
     events: ManifestEvents,
     customers: ManifestCustomers,
     files: ManifestFiles,
+    /// Size and SHA-256 of every data file, so a damaged file can be told from a good one.
+    checksums: Vec<FileDigest>,
 }
 
 #[derive(Debug, Serialize)]
@@ -239,6 +242,7 @@ impl Manifest {
                 customers: "customers.parquet",
                 config: "churn.toml",
             },
+            checksums: Vec::new(),
         }
     }
 }
@@ -285,7 +289,7 @@ pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Res
             &["customer_id"],
         )?,
     ];
-    let (parquet_files, counts) = std::thread::scope(|scope| -> Result<(Vec<PendingFile>, Counts)> {
+    let (parquet_files, counts) = std::thread::scope(|scope| -> Result<(Vec<Staged>, Counts)> {
         let mut senders = Vec::new();
         let mut writers = Vec::new();
         for output in outputs {
@@ -309,7 +313,10 @@ pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Res
     })?;
 
     let config = output::write_text(out, "churn.toml", CHURN_TOML)?;
-    let manifest_text = serde_json::to_string_pretty(&Manifest::new(spec, &counts))? + "\n";
+    let mut described = Manifest::new(spec, &counts);
+    described.checksums = parquet_files.iter().map(|f| f.digest().clone()).collect();
+    described.checksums.push(config.digest().clone());
+    let manifest_text = serde_json::to_string_pretty(&described)? + "\n";
     let manifest = output::write_text(out, "generate.json", &manifest_text)?;
     for file in parquet_files {
         file.commit()?;
@@ -363,7 +370,7 @@ fn simulate_all(
 }
 
 /// Writes every batch that arrives to `output`, then finishes the file.
-fn write_all(mut output: ParquetOutput, batches: Receiver<RecordBatch>) -> Result<PendingFile> {
+fn write_all(mut output: ParquetOutput, batches: Receiver<RecordBatch>) -> Result<Staged> {
     for batch in batches {
         output.write(&batch)?;
     }

@@ -4,3 +4,4 @@ mod generate;
 mod models_cli;
 mod quickstart;
 mod real_data;
+mod safety;

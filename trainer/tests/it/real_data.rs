@@ -131,6 +131,8 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
         "examples/cdnow.toml",
     ]);
     assert_eq!(usage.status.code(), Some(2));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("x.parquet");
     let outside = run(&[
         "features",
         "-c",
@@ -138,7 +140,7 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
         "--as-of",
         "2001-01-01",
         "-o",
-        "/nonexistent/x.parquet",
+        out.to_str().expect("utf8"),
     ]);
     assert_eq!(outside.status.code(), Some(1));
     let message = String::from_utf8_lossy(&outside.stderr);

@@ -1,12 +1,41 @@
-//! Customer ids never reach the logs in clear: they are logged as keyed hashes.
+//! Customer ids never reach logs or error messages in clear: they appear as keyed hashes.
 //!
 //! A plain hash of a customer id is easy to reverse (ids are often small integers), so the hash is keyed:
-//! `SHA-256(key ‖ 0x00 ‖ id)`, shortened to 16 hex characters. With a key from the configuration the same
-//! customer gets the same hash across restarts and replicas, so log lines can still be correlated; without
-//! one a random key is drawn at start-up.
+//! `SHA-256(key ‖ 0x00 ‖ id)`, shortened to 16 hex characters. With a key from the configuration
+//! (`--id-hash-key-file` of both binaries) the same customer gets the same hash across runs, restarts and
+//! replicas, so log lines can still be correlated; without one a random key is drawn per process.
+//! Error messages locate a customer by file and row, so the hash never stands in the way of a fix.
 
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::OnceLock;
+
+/// The hasher of this process, used by [`redacted`].
+static PROCESS_HASHER: OnceLock<IdHasher> = OnceLock::new();
+
+/// Makes `hasher` the one [`redacted`] uses in this process; false when one was already in use (the first
+/// stays, so hashes never change within a run).
+pub fn install(hasher: IdHasher) -> bool {
+    PROCESS_HASHER.set(hasher).is_ok()
+}
+
+/// The log-safe form of `customer_id` under this process's key (see [`install`]; a random key otherwise).
+pub fn redacted(customer_id: &str) -> String {
+    PROCESS_HASHER.get_or_init(IdHasher::random).hash(customer_id)
+}
+
+/// Reads a hash key from a file: its content without surrounding white space, which must not be empty.
+pub fn read_key(path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::FeatureError::io(path, e))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(crate::FeatureError::Request(format!(
+            "{}: the id hash key file is empty",
+            path.display()
+        )));
+    }
+    Ok(key.as_bytes().to_vec())
+}
 
 /// Hashes customer ids for logs.
 #[derive(Clone)]

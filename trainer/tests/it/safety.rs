@@ -1,0 +1,417 @@
+//! A user's data is never lost or corrupted, through the binary: outputs that are inputs are refused before
+//! any work, unusable output folders and registries fail first and clearly, concurrent promotions keep
+//! every history entry, a corrupt history is set aside, and runs killed at random points leave neither a
+//! data file beside another run's summary nor a lost promotion, while the next run removes their leftovers.
+
+use churn_features::FeatureTable;
+use churn_features::output::{TEMPORARY_SUFFIX, summary_path};
+use churn_models::Registry;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_churn-trainer");
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("run churn-trainer")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let output = trainer(args);
+    assert!(
+        output.status.success(),
+        "churn-trainer {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a command that must fail with exit code 1 and returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let output = trainer(args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "churn-trainer {args:?} should fail"
+    );
+    String::from_utf8(output.stderr).expect("utf8")
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().expect("utf8 path")
+}
+
+/// A small generated data set (`churn.toml` and its Parquet inputs), shared by the tests of this module.
+fn data() -> &'static Path {
+    static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        ok(&[
+            "generate",
+            "--out",
+            text(dir.path()),
+            "--customers",
+            "400",
+            "--seed",
+            "3",
+        ]);
+        dir
+    })
+    .path()
+}
+
+fn build_features(out: &Path, as_of: &str) {
+    let config = data().join("churn.toml");
+    ok(&[
+        "features",
+        "-c",
+        text(&config),
+        "--as-of",
+        as_of,
+        "--horizon",
+        "90",
+        "-o",
+        text(out),
+    ]);
+}
+
+fn train(features: &Path, registry: &Path) {
+    ok(&[
+        "train",
+        "--features",
+        text(features),
+        "--model",
+        "logistic",
+        "--registry",
+        text(registry),
+        "--name",
+        "churn",
+        "--no-validation",
+        "--no-importance",
+    ]);
+}
+
+/// Files of `dir` whose name marks them as temporary output.
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).expect("list").flatten() {
+            let path = entry.path();
+            if path.to_string_lossy().ends_with(TEMPORARY_SUFFIX) {
+                found.push(path.clone());
+            }
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A deterministic stream of kill delays (xorshift64), so a failure can be replayed.
+struct Delays(u64);
+
+impl Delays {
+    fn next(&mut self, max: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        max.mul_f64((self.0 % 10_000) as f64 / 10_000.0)
+    }
+}
+
+/// Starts a command and kills it (SIGKILL) after `delay`, or lets it finish first.
+fn kill_after(args: &[&str], delay: Duration) {
+    let mut child: Child = Command::new(BIN)
+        .arg("--quiet")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn churn-trainer");
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// How long a command takes when it runs to the end.
+fn duration_of(args: &[&str]) -> Duration {
+    let started = Instant::now();
+    ok(args);
+    started.elapsed()
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_before_any_work_and_the_input_is_kept() {
+    let data = data();
+    let config = data.join("churn.toml");
+    let transactions = data.join("transactions.parquet");
+    let before = std::fs::read(&transactions).expect("read");
+    let config_before = std::fs::read(&config).expect("read");
+    for out in [&transactions, &config] {
+        let message = fails(&[
+            "features",
+            "-c",
+            text(&config),
+            "--as-of",
+            "2024-06-30",
+            "-o",
+            text(out),
+        ]);
+        assert!(message.contains("also an input"), "{message}");
+    }
+    // Through another spelling of the same path.
+    let roundabout = data.join(".").join("transactions.parquet");
+    let message = fails(&[
+        "features",
+        "-c",
+        text(&config),
+        "--as-of",
+        "2024-06-30",
+        "-o",
+        text(&roundabout),
+    ]);
+    assert!(message.contains("also an input"), "{message}");
+    assert_eq!(std::fs::read(&transactions).expect("read"), before);
+    assert_eq!(std::fs::read(&config).expect("read"), config_before);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let snapshot = dir.path().join("snap.parquet");
+    let registry = dir.path().join("registry");
+    build_features(&snapshot, "2024-06-30");
+    train(&snapshot, &registry);
+    let snapshot_before = std::fs::read(&snapshot).expect("read");
+    let score = |out: &Path| {
+        fails(&[
+            "score",
+            "--model",
+            "churn",
+            "--registry",
+            text(&registry),
+            "--features",
+            text(&snapshot),
+            "--out",
+            text(out),
+        ])
+    };
+    assert!(score(&snapshot).contains("also an input"));
+    // `snap.json` would get its summary written to `snap.summary.json`, the snapshot's own summary.
+    assert!(score(&dir.path().join("snap.json")).contains("also an input"));
+    assert!(score(&registry.join("churn").join("v1").join("model.json")).contains("input folder"));
+    assert_eq!(std::fs::read(&snapshot).expect("read"), snapshot_before);
+    FeatureTable::read_parquet(&snapshot).expect("the snapshot still matches its summary");
+}
+
+#[test]
+fn unusable_outputs_fail_first_with_one_clear_message() {
+    let config = data().join("churn.toml");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing").join("x.parquet");
+    let message = fails(&[
+        "features",
+        "-c",
+        text(&config),
+        "--as-of",
+        "2024-06-30",
+        "-o",
+        text(&missing),
+    ]);
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(
+        !message.contains(TEMPORARY_SUFFIX),
+        "names a temporary file: {message}"
+    );
+    assert_eq!(message.matches("No such file").count(), 0, "{message}");
+
+    // A registry that is a file is refused before the feature table is even read (here it does not exist).
+    let file = dir.path().join("registry-file");
+    std::fs::write(&file, b"not a folder").expect("seed");
+    let message = fails(&[
+        "train",
+        "--features",
+        text(&dir.path().join("absent.parquet")),
+        "--model",
+        "logistic",
+        "--registry",
+        text(&file),
+        "--name",
+        "churn",
+    ]);
+    assert!(message.contains("is a file, not a folder"), "{message}");
+    assert_eq!(std::fs::read(&file).expect("read"), b"not a folder");
+}
+
+#[test]
+fn concurrent_promotions_keep_every_entry_and_a_corrupt_history_is_set_aside() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("f.parquet");
+    let registry = dir.path().join("registry");
+    build_features(&features, "2024-06-30");
+    train(&features, &registry);
+    train(&features, &registry);
+    ok(&["models", "--registry", text(&registry), "promote", "churn@v1"]);
+
+    const PROMOTERS: usize = 16;
+    let children: Vec<Child> = (0..PROMOTERS)
+        .map(|i| {
+            let version = if i % 2 == 0 { "churn@v2" } else { "churn@v1" };
+            Command::new(BIN)
+                .args([
+                    "--quiet",
+                    "models",
+                    "--registry",
+                    text(&registry),
+                    "promote",
+                    version,
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().expect("wait").success());
+    }
+    let store = Registry::open(&registry).expect("registry");
+    assert_eq!(store.history("churn").expect("history").len(), PROMOTERS + 1);
+
+    let history = registry.join("churn").join("promotions.json");
+    std::fs::write(&history, b"{ not json").expect("corrupt");
+    ok(&["models", "--registry", text(&registry), "promote", "churn@v1"]);
+    let set_aside: Vec<_> = std::fs::read_dir(registry.join("churn"))
+        .expect("list")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("promotions.json.corrupt-")
+        })
+        .collect();
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(std::fs::read(set_aside[0].path()).expect("read"), b"{ not json");
+    let entries = store.history("churn").expect("a new history");
+    // The version promoted before the history was lost is kept as its first entry, so rollback works.
+    let versions: Vec<&str> = entries.iter().map(|p| p.version.as_str()).collect();
+    assert_eq!(versions.last(), Some(&"v1"));
+    ok(&["models", "--registry", text(&registry), "promote", "churn@v2"]);
+    ok(&["models", "--registry", text(&registry), "rollback", "churn"]);
+    assert_eq!(
+        store.promoted_version("churn").expect("pointer").as_deref(),
+        Some("v1")
+    );
+}
+
+#[test]
+fn runs_killed_at_random_points_leave_matching_pairs_and_no_lost_promotion() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = data().join("churn.toml");
+    let features = dir.path().join("f.parquet");
+    let registry = dir.path().join("registry");
+    let scores = dir.path().join("scores.parquet");
+    build_features(&features, "2024-03-31");
+    let features_args = |as_of: &'static str| {
+        [
+            "features",
+            "-c",
+            text(&config),
+            "--as-of",
+            as_of,
+            "--horizon",
+            "90",
+            "-o",
+            text(&features),
+        ]
+    };
+    let train_args = [
+        "train",
+        "--features",
+        text(&features),
+        "--model",
+        "logistic",
+        "--registry",
+        text(&registry),
+        "--name",
+        "churn",
+        "--no-validation",
+        "--no-importance",
+    ];
+    let score_args = [
+        "score",
+        "--model",
+        "churn",
+        "--registry",
+        text(&registry),
+        "--features",
+        text(&features),
+        "--out",
+        text(&scores),
+    ];
+    let full = [
+        duration_of(&features_args("2024-06-30")),
+        duration_of(&train_args),
+        duration_of(&score_args),
+    ];
+    let mut delays = Delays(0x9e37_79b9_7f4a_7c15);
+    const KILLS: usize = 6;
+
+    for round in 0..KILLS {
+        // Alternate the as-of date so consecutive tables differ in rows and bytes.
+        let as_of = if round % 2 == 0 {
+            "2024-03-31"
+        } else {
+            "2024-06-30"
+        };
+        kill_after(&features_args(as_of), delays.next(full[0]));
+        if summary_path(&features).exists() {
+            let table = FeatureTable::read_parquet(&features).expect("a feature table matches its summary");
+            let summary: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(summary_path(&features)).expect("read")).expect("json");
+            assert_eq!(summary["rows"].as_u64(), Some(table.len() as u64));
+        }
+        kill_after(&score_args, delays.next(full[2]));
+        if summary_path(&scores).exists() {
+            churn_features::output::check_against_summary(&scores).expect("scores match their summary");
+        }
+        kill_after(&train_args, delays.next(full[1]));
+        let store = Registry::open(&registry).expect("registry");
+        for version in store.versions("churn").expect("versions") {
+            store
+                .load("churn", &version)
+                .expect("every visible version loads whole");
+        }
+        let versions = store.versions("churn").expect("versions");
+        let target = versions[delays.0 as usize % versions.len()].clone();
+        let spec = format!("churn@{target}");
+        let promote = ["models", "--registry", text(&registry), "promote", &spec];
+        kill_after(&promote, delays.next(Duration::from_millis(40)));
+        let pointer = store.promoted_version("churn").expect("pointer");
+        let other = if target == versions[0] {
+            versions[versions.len() - 1].clone()
+        } else {
+            versions[0].clone()
+        };
+        let spec = format!("churn@{other}");
+        ok(&["models", "--registry", text(&registry), "promote", &spec]);
+        let history = store.history("churn").expect("history");
+        let recorded: Vec<&str> = history.iter().map(|p| p.version.as_str()).collect();
+        if let Some(pointer) = pointer {
+            assert_eq!(
+                &recorded[recorded.len() - 2..],
+                [pointer.as_str(), other.as_str()],
+                "a promotion that took effect is in the history"
+            );
+        }
+    }
+    // Runs to the end remove what the killed ones left behind.
+    ok(&features_args("2024-06-30"));
+    ok(&train_args);
+    ok(&score_args);
+    assert!(leftovers(dir.path()).is_empty(), "{:?}", leftovers(dir.path()));
+    FeatureTable::read_parquet(&features).expect("final pair");
+}
