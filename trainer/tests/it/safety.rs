@@ -3,8 +3,8 @@
 //! every history entry, a corrupt history is set aside, and runs killed at random points leave neither a
 //! data file beside another run's summary nor a lost promotion, while the next run removes their leftovers.
 
-use churn_features::FeatureTable;
 use churn_features::output::{TEMPORARY_SUFFIX, summary_path};
+use churn_features::{ColumnValues, FeatureTable};
 use churn_models::Registry;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -414,4 +414,46 @@ fn runs_killed_at_random_points_leave_matching_pairs_and_no_lost_promotion() {
     ok(&score_args);
     assert!(leftovers(dir.path()).is_empty(), "{:?}", leftovers(dir.path()));
     FeatureTable::read_parquet(&features).expect("final pair");
+}
+
+#[test]
+fn scoring_warns_about_a_feature_null_in_every_row() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("f.parquet");
+    let registry = dir.path().join("registry");
+    build_features(&features, "2024-06-30");
+    train(&features, &registry);
+    let model = Registry::open(&registry)
+        .expect("registry")
+        .resolve("churn")
+        .expect("model");
+    let emptied = model.schema().features[0].name.clone();
+    let mut table = FeatureTable::read_parquet(&features).expect("table");
+    let column = table
+        .columns
+        .iter_mut()
+        .find(|c| c.name == emptied)
+        .expect("column");
+    column.values = match &column.values {
+        ColumnValues::Numeric(values) => ColumnValues::Numeric(vec![None; values.len()]),
+        ColumnValues::Categorical(values) => ColumnValues::Categorical(vec![None; values.len()]),
+    };
+    let blank = dir.path().join("blank.parquet");
+    table.write_parquet(&blank).expect("write");
+    let output = Command::new(BIN)
+        .args(["score", "--model", "churn", "--registry", text(&registry)])
+        .args([
+            "--features",
+            text(&blank),
+            "--out",
+            text(&dir.path().join("s.parquet")),
+        ])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("null in every row") && stderr.contains(&emptied),
+        "{stderr}"
+    );
 }
