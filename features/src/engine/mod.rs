@@ -24,8 +24,20 @@ use std::collections::BTreeMap;
 pub struct BuildRequest {
     /// As-of dates (each the end of that day); empty for snapshot inputs without time.
     pub as_of: Vec<NaiveDate>,
-    /// Label horizon in days after each as-of date (inactivity and contractual labels).
+    /// Label horizon in days after each as-of date (inactivity and contractual labels); at least 1.
     pub horizon_days: Option<u32>,
+}
+
+impl BuildRequest {
+    /// Checks the request on its own: a horizon of 0 days would label every customer as churned.
+    pub fn validate(&self) -> Result<()> {
+        if self.horizon_days == Some(0) {
+            return Err(FeatureError::Request(
+                "the label horizon must be at least 1 day (--horizon 0 gives no time to churn in)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How labels are defined in a run.
@@ -121,6 +133,7 @@ fn build_output(
     inputs: Inputs,
     request: &BuildRequest,
 ) -> Result<(output::Finished, BuildSummary)> {
+    request.validate()?;
     let customers = inputs.ids.len();
     let snapshot = config.is_snapshot();
     let Inputs {

@@ -41,9 +41,10 @@ pub struct FeaturesArgs {
     /// steps stay on month ends.
     #[arg(long, value_name = "STEP", default_value = "monthly")]
     step: Step,
-    /// Label horizon in days: label 1 when the customer churns (no purchase, or the churn date) within
-    /// this many days after the as-of date. Labels are null when the horizon runs past the data.
-    #[arg(long, value_name = "DAYS")]
+    /// Label horizon in days (at least 1): label 1 when the customer churns (no purchase, or the churn
+    /// date) within this many days after the as-of date. Labels are null when the horizon runs past the
+    /// data.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
     /// What to do with rows with a null or unparseable id or timestamp, or a NaN/infinite amount.
     #[arg(long, value_enum, default_value_t = InvalidRows::Fail)]
