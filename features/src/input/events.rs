@@ -3,6 +3,7 @@
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::ids::{CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_batches};
+use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
 use crate::config::EventsSource;
 use crate::error::Result;
@@ -110,5 +111,15 @@ impl Events {
             Ok(())
         })?;
         Ok((table, read))
+    }
+
+    /// Keeps the rows whose entry in `keep` is true.
+    pub(crate) fn retain_rows(&mut self, keep: &[bool]) {
+        retain(&mut self.customer, keep);
+        retain(&mut self.day, keep);
+        retain(&mut self.event_type, keep);
+        if let Some(value) = &mut self.value {
+            retain(value, keep);
+        }
     }
 }

@@ -8,19 +8,23 @@ pub mod ids;
 mod labels;
 pub mod source;
 mod transactions;
+pub mod window;
 
 pub use customers::{Attribute, AttributeValues, Customers};
 pub use events::Events;
 pub use labels::Labels;
 pub use transactions::Transactions;
+pub use window::DateWindow;
 
-use crate::config::Config;
+use crate::config::{Config, DataParams};
 use crate::error::{FeatureError, Result};
 use ids::CustomerInterner;
 use std::collections::BTreeMap;
 use std::path::Path;
+use window::{DatedInput, Dates};
 
-/// What to do with a row whose id or timestamp is null or unparseable, or whose number is NaN or infinite.
+/// What to do with a row whose id or timestamp is null or unparseable, whose date is outside the accepted
+/// range ([`DateWindow`]), or whose number is NaN or infinite.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OnInvalid {
     /// Stop with an error naming the file, column and row.
@@ -47,6 +51,8 @@ pub struct Inputs {
     pub rows_read: BTreeMap<String, u64>,
     /// Rows skipped, by input, column and reason.
     pub rejected: BTreeMap<String, u64>,
+    /// The accepted date range of each dated input (`transactions`, `events`, `customers`) with rows.
+    pub date_windows: BTreeMap<String, DateWindow>,
 }
 
 /// Progress callbacks while reading.
@@ -66,7 +72,8 @@ impl ReadProgress for NoProgress {
 }
 
 impl Inputs {
-    /// Reads every input named in `config`.
+    /// Reads every input named in `config`. Rows dated outside an input's accepted range
+    /// ([`DateWindow`]) are invalid rows.
     pub fn load(config: &Config, on_invalid: OnInvalid, progress: &dyn ReadProgress) -> Result<Self> {
         let mut inputs = Inputs::default();
         let mut rejects = Rejects {
@@ -74,12 +81,20 @@ impl Inputs {
             counts: BTreeMap::new(),
         };
         if let Some(source) = &config.transactions {
-            let (table, rows) = Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let (mut table, rows) = Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let dated = DatedInput::timestamped("transactions", &source.path, &source.timestamp, &table.day);
+            if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
+                table.retain_rows(&keep);
+            }
             inputs.transactions = Some(table);
             inputs.rows_read.insert("transactions".into(), rows);
         }
         if let Some(source) = &config.events {
-            let (table, rows) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let (mut table, rows) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let dated = DatedInput::timestamped("events", &source.path, &source.timestamp, &table.day);
+            if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
+                table.retain_rows(&keep);
+            }
             inputs.events = Some(table);
             inputs.rows_read.insert("events".into(), rows);
         }
@@ -88,8 +103,23 @@ impl Inputs {
             .as_ref()
             .map(|l| (l.path.as_path(), l.label.as_str()));
         if let Some(source) = &config.customers {
-            let (table, rows) =
+            let (mut table, rows) =
                 Customers::load(source, label_column, &mut inputs.ids, &mut rejects, progress)?;
+            let columns = [
+                (&source.signup_date, &table.signup),
+                (&source.churn_date, &table.churn),
+            ]
+            .into_iter()
+            .filter_map(|(name, days)| Some((name.as_deref()?, Dates::Optional(days.as_deref()?))))
+            .collect();
+            let dated = DatedInput {
+                input: "customers",
+                path: &source.path,
+                columns,
+            };
+            if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
+                table.retain_rows(&keep);
+            }
             inputs.customers = Some(table);
             inputs.rows_read.insert("customers".into(), rows);
         }
@@ -100,6 +130,22 @@ impl Inputs {
         }
         inputs.rejected = rejects.counts;
         Ok(inputs)
+    }
+
+    /// Finds the accepted date range of `dated` and applies it: fails on a row outside, or returns the
+    /// mask of rows to keep when some are skipped.
+    fn screen_dates(
+        &mut self,
+        dated: DatedInput<'_>,
+        params: &DataParams,
+        rejects: &mut Rejects,
+    ) -> Result<Option<Vec<bool>>> {
+        let days = dated.columns.iter().flat_map(|(_, dates)| dates.days());
+        let Some(window) = DateWindow::new(params, days) else {
+            return Ok(None);
+        };
+        self.date_windows.insert(dated.input.to_string(), window);
+        dated.screen(&window, rejects)
     }
 }
 
@@ -127,13 +173,23 @@ impl Rejects {
                 reason: reason.into(),
             }),
             OnInvalid::Skip => {
-                *self
-                    .counts
-                    .entry(format!("{input}.{column}: {reason}"))
-                    .or_default() += 1;
+                self.count(input, column, reason, 1);
                 Ok(())
             }
         }
+    }
+
+    /// The policy in force.
+    pub(crate) fn on_invalid(&self) -> OnInvalid {
+        self.on_invalid
+    }
+
+    /// Counts `rows` skipped rows under `input.column: reason`.
+    pub(crate) fn count(&mut self, input: &str, column: &str, reason: &str, rows: u64) {
+        *self
+            .counts
+            .entry(format!("{input}.{column}: {reason}"))
+            .or_default() += rows;
     }
 }
 

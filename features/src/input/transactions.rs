@@ -3,6 +3,7 @@
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn};
 use super::ids::{CustomerIndex, CustomerInterner, Key};
 use super::source::{ColumnRequest, count_rows, read_batches};
+use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
 use crate::config::TransactionsSource;
 use crate::error::Result;
@@ -119,6 +120,16 @@ impl Transactions {
             Ok(())
         })?;
         Ok((table, read))
+    }
+
+    /// Keeps the rows whose entry in `keep` is true.
+    pub(crate) fn retain_rows(&mut self, keep: &[bool]) {
+        retain(&mut self.customer, keep);
+        retain(&mut self.day, keep);
+        retain(&mut self.amount, keep);
+        if let Some(order) = &mut self.order {
+            retain(order, keep);
+        }
     }
 
     /// Number of rows.

@@ -43,10 +43,12 @@ pub struct FeaturesArgs {
     step: Step,
     /// Label horizon in days (at least 1): label 1 when the customer churns (no purchase, or the churn
     /// date) within this many days after the as-of date. Labels are null when the horizon runs past the
-    /// data.
+    /// end of the data that defines them.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
-    /// What to do with rows with a null or unparseable id or timestamp, or a NaN/infinite amount.
+    /// What to do with rows with a null or unparseable id or timestamp, a date outside the accepted range
+    /// ([data] min_date / max_date in the configuration; by default 365 days beyond the 0.1% and 99.9%
+    /// quantiles of each input's dates), or a NaN/infinite amount.
     #[arg(long, value_enum, default_value_t = InvalidRows::Fail)]
     on_invalid: InvalidRows,
     /// Output Parquet file; a run summary is written beside it as <name>.summary.json.
@@ -162,8 +164,18 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
             eprintln!("rows rejected: {count} ({reason})");
         }
     }
-    if let Some((first, last)) = summary.data_range {
-        eprintln!("data range: {first} .. {last}");
+    for (input, range) in &summary.input_ranges {
+        let accepted = match (range.accepted_from, range.accepted_to) {
+            (Some(from), Some(to)) => format!(" (dates accepted: {from} .. {to})"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "data range of {input}: {} .. {}{accepted}",
+            range.first, range.last
+        );
+    }
+    if let Some(end) = summary.label_data_end {
+        eprintln!("labels look up to {end}: a label whose horizon runs past it is null");
     }
     for date in &summary.as_of {
         let when = date.as_of.map_or("snapshot".to_string(), |d| d.to_string());
