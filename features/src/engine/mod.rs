@@ -102,6 +102,10 @@ pub struct BuildSummary {
     /// The last day labels may look at: the end of the transactions for inactivity labels, of every
     /// dated input for contractual ones. A label whose horizon runs past it is null.
     pub label_data_end: Option<NaiveDate>,
+    /// Exact duplicate rows (beyond the first of equal rows) per input.
+    pub duplicate_rows: BTreeMap<String, u64>,
+    /// Whether the duplicate rows were dropped (`--dedupe`); if not, they were used.
+    pub duplicates_dropped: bool,
     /// How labels are defined.
     pub label_kind: LabelKind,
     /// Label horizon in days.
@@ -163,6 +167,8 @@ fn build_output(
         rows_read,
         rejected,
         date_windows,
+        duplicate_rows,
+        duplicates_dropped,
     } = inputs;
 
     let statics = static_facts(
@@ -279,6 +285,8 @@ fn build_output(
         label_data_end: data_end
             .filter(|_| matches!(label_kind, LabelKind::Inactivity | LabelKind::Contractual))
             .map(date_from_days),
+        duplicate_rows,
+        duplicates_dropped,
         label_kind,
         horizon_days: request.horizon_days,
         as_of: summaries,

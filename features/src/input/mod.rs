@@ -3,6 +3,7 @@
 
 pub mod columns;
 mod customers;
+mod duplicates;
 mod events;
 pub mod ids;
 mod labels;
@@ -34,6 +35,24 @@ pub enum OnInvalid {
     Skip,
 }
 
+/// How inputs are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// What to do with invalid rows.
+    pub on_invalid: OnInvalid,
+    /// Drop exact duplicate rows of transactions and events (they are counted either way).
+    pub dedupe: bool,
+}
+
+impl From<OnInvalid> for LoadOptions {
+    fn from(on_invalid: OnInvalid) -> Self {
+        Self {
+            on_invalid,
+            dedupe: false,
+        }
+    }
+}
+
 /// Everything read from the inputs.
 #[derive(Debug, Default)]
 pub struct Inputs {
@@ -53,6 +72,10 @@ pub struct Inputs {
     pub rejected: BTreeMap<String, u64>,
     /// The accepted date range of each dated input (`transactions`, `events`, `customers`) with rows.
     pub date_windows: BTreeMap<String, DateWindow>,
+    /// Exact duplicate rows (beyond the first of equal rows) of `transactions` and `events`.
+    pub duplicate_rows: BTreeMap<String, u64>,
+    /// Whether the duplicate rows were dropped.
+    pub duplicates_dropped: bool,
 }
 
 /// Progress callbacks while reading.
@@ -72,29 +95,43 @@ impl ReadProgress for NoProgress {
 }
 
 impl Inputs {
-    /// Reads every input named in `config`. Rows dated outside an input's accepted range
-    /// ([`DateWindow`]) are invalid rows.
-    pub fn load(config: &Config, on_invalid: OnInvalid, progress: &dyn ReadProgress) -> Result<Self> {
-        let mut inputs = Inputs::default();
+    /// Reads every input named in `config` (`options`: an [`OnInvalid`] policy, or [`LoadOptions`]).
+    /// Rows dated outside an input's accepted range ([`DateWindow`]) are invalid rows; exact duplicate rows
+    /// of transactions and events are counted, and dropped when asked to.
+    pub fn load(
+        config: &Config,
+        options: impl Into<LoadOptions>,
+        progress: &dyn ReadProgress,
+    ) -> Result<Self> {
+        let options = options.into();
+        let mut inputs = Inputs {
+            duplicates_dropped: options.dedupe,
+            ..Inputs::default()
+        };
         let mut rejects = Rejects {
-            on_invalid,
+            on_invalid: options.on_invalid,
             counts: BTreeMap::new(),
         };
         if let Some(source) = &config.transactions {
-            let (mut table, rows) = Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let (mut table, rows, mut nanos) =
+                Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
             let dated = DatedInput::timestamped("transactions", &source.path, &source.timestamp, &table.day);
             if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
                 table.retain_rows(&keep);
+                window::retain(&mut nanos, &keep);
             }
+            inputs.screen_duplicates("transactions", &mut table, &nanos, options.dedupe);
             inputs.transactions = Some(table);
             inputs.rows_read.insert("transactions".into(), rows);
         }
         if let Some(source) = &config.events {
-            let (mut table, rows) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let (mut table, rows, mut nanos) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
             let dated = DatedInput::timestamped("events", &source.path, &source.timestamp, &table.day);
             if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
                 table.retain_rows(&keep);
+                window::retain(&mut nanos, &keep);
             }
+            inputs.screen_duplicates("events", &mut table, &nanos, options.dedupe);
             inputs.events = Some(table);
             inputs.rows_read.insert("events".into(), rows);
         }
@@ -146,6 +183,56 @@ impl Inputs {
         };
         self.date_windows.insert(dated.input.to_string(), window);
         dated.screen(&window, rejects)
+    }
+
+    /// Counts the exact duplicate rows of `table` (`nanos`: each row's time of day), and drops them
+    /// when `dedupe` is set.
+    fn screen_duplicates(
+        &mut self,
+        input: &str,
+        table: &mut impl TimestampedRows,
+        nanos: &[i64],
+        dedupe: bool,
+    ) {
+        let copies = table.later_copies(nanos);
+        if !copies.is_empty() {
+            tracing::warn!(
+                input,
+                rows = copies.len(),
+                dropped = dedupe,
+                "exact duplicate rows"
+            );
+            if dedupe {
+                table.retain_rows(&duplicates::keep_all_but(nanos.len(), &copies));
+            }
+        }
+        self.duplicate_rows.insert(input.to_string(), copies.len() as u64);
+    }
+}
+
+/// Transactions and events: rows with a full timestamp, which may hold exact duplicates.
+trait TimestampedRows {
+    /// Keeps the rows whose entry in `keep` is true.
+    fn retain_rows(&mut self, keep: &[bool]);
+    /// The rows equal in every column to an earlier row, given each row's time of day.
+    fn later_copies(&self, nanos: &[i64]) -> Vec<usize>;
+}
+
+impl TimestampedRows for Transactions {
+    fn retain_rows(&mut self, keep: &[bool]) {
+        Transactions::retain_rows(self, keep);
+    }
+    fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
+        Transactions::later_copies(self, nanos)
+    }
+}
+
+impl TimestampedRows for Events {
+    fn retain_rows(&mut self, keep: &[bool]) {
+        Events::retain_rows(self, keep);
+    }
+    fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
+        Events::later_copies(self, nanos)
     }
 }
 

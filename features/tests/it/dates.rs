@@ -1,7 +1,8 @@
 //! Dates outside an input's accepted range, the label horizon, and exact duplicate rows.
 
 use crate::common::*;
-use churn_features::{BuildRequest, OnInvalid};
+use churn_features::input::NoProgress;
+use churn_features::{BuildRequest, Inputs, LoadOptions, OnInvalid};
 use std::path::Path;
 
 /// 50 customers buying every 12 days from 2024-01-01 to 2024-12-25: 1,500 rows, enough for the 0.1%
@@ -241,4 +242,58 @@ fn a_horizon_of_zero_days_is_refused() {
     };
     assert!(request.validate().is_err());
     assert!(build(&config, &["2024-01-31"], Some(1), OnInvalid::Fail).is_ok());
+}
+
+fn load_and_build(
+    config: &churn_features::Config,
+    dedupe: bool,
+) -> (churn_features::FeatureTable, churn_features::BuildSummary) {
+    let options = LoadOptions {
+        on_invalid: OnInvalid::Fail,
+        dedupe,
+    };
+    let inputs = Inputs::load(config, options, &NoProgress).expect("load");
+    let request = BuildRequest {
+        as_of: vec![date("2024-01-06")],
+        horizon_days: None,
+    };
+    churn_features::build(config, inputs, &request).expect("build")
+}
+
+#[test]
+fn exact_duplicate_rows_are_counted_and_dropped_with_dedupe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(
+        dir.path(),
+        &[
+            ("a", "2024-01-05T10:00:00", 10.0),
+            ("a", "2024-01-05T10:00:00", 10.0),
+            ("a", "2024-01-05T11:00:00", 10.0),
+            ("a", "2024-01-05T10:00:00", 12.0),
+            ("b", "2024-01-05T10:00:00", 10.0),
+            ("a", "2024-01-05T10:00:00", 10.0),
+        ],
+    );
+    write_events(
+        dir.path(),
+        &[
+            ("a", "2024-01-06T08:00:00", "login"),
+            ("a", "2024-01-06T08:00:00", "login"),
+            ("a", "2024-01-06T08:00:00", "ticket"),
+        ],
+    );
+    let config = config(dir.path(), &format!("{TX_CONFIG}{EVENTS_CONFIG}"));
+
+    let (kept, summary) = load_and_build(&config, false);
+    assert_eq!(summary.duplicate_rows["transactions"], 2);
+    assert_eq!(summary.duplicate_rows["events"], 1);
+    assert!(!summary.duplicates_dropped);
+    assert_eq!(value(&kept, "a", "2024-01-06", "total_spend"), Some(52.0));
+
+    let (deduped, summary) = load_and_build(&config, true);
+    assert_eq!(summary.duplicate_rows["transactions"], 2);
+    assert!(summary.duplicates_dropped);
+    assert_eq!(value(&deduped, "a", "2024-01-06", "total_spend"), Some(32.0));
+    assert_eq!(value(&deduped, "b", "2024-01-06", "total_spend"), Some(10.0));
+    assert_eq!(value(&deduped, "a", "2024-01-06", "events_login_30d"), Some(1.0));
 }

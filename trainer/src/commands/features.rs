@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use churn_features::engine::layout::{Layout, LayoutInputs};
 use churn_features::input::ReadProgress;
 use churn_features::time::{Step, date_range};
-use churn_features::{BuildRequest, BuildSummary, Config, Inputs, OnInvalid};
+use churn_features::{BuildRequest, BuildSummary, Config, Inputs, LoadOptions, OnInvalid};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -51,6 +51,11 @@ pub struct FeaturesArgs {
     /// quantiles of each input's dates), or a NaN/infinite amount.
     #[arg(long, value_enum, default_value_t = InvalidRows::Fail)]
     on_invalid: InvalidRows,
+    /// Drop exact duplicate rows of transactions and events: rows equal to an earlier row in every
+    /// configured column, the full timestamp included (the first one is kept). Without it they are used,
+    /// and counted in the report either way.
+    #[arg(long)]
+    dedupe: bool,
     /// Output Parquet file; a run summary is written beside it as <name>.summary.json.
     #[arg(long, short, value_name = "FILE", required_unless_present = "catalog")]
     out: Option<PathBuf>,
@@ -120,7 +125,11 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     let progress = BarProgress {
         bar: ui.progress(0, "reading", "rows"),
     };
-    let inputs = Inputs::load(&config, on_invalid, &progress)?;
+    let options = LoadOptions {
+        on_invalid,
+        dedupe: args.dedupe,
+    };
+    let inputs = Inputs::load(&config, options, &progress)?;
     progress.bar.finish_and_clear();
     tracing::info!(
         customers = inputs.ids.len(),
@@ -176,6 +185,16 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
     }
     if let Some(end) = summary.label_data_end {
         eprintln!("labels look up to {end}: a label whose horizon runs past it is null");
+    }
+    for (input, rows) in &summary.duplicate_rows {
+        let fate = if *rows == 0 {
+            ""
+        } else if summary.duplicates_dropped {
+            " (dropped)"
+        } else {
+            " (used; --dedupe drops them)"
+        };
+        eprintln!("exact duplicate rows in {input}: {rows}{fate}");
     }
     for date in &summary.as_of {
         let when = date.as_of.map_or("snapshot".to_string(), |d| d.to_string());

@@ -1,7 +1,8 @@
-//! `churn-trainer features` through the binary: the horizon's range.
+//! `churn-trainer features` through the binary: the horizon's range, duplicate rows and the run report.
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Field, Schema};
+use churn_features::{ColumnValues, FeatureTable};
 use parquet::arrow::ArrowWriter;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -48,6 +49,17 @@ fn features(dir: &Path, extra: &[&str]) -> Output {
         .expect("run churn-trainer")
 }
 
+fn total_spend(dir: &Path, id: &str) -> Option<f64> {
+    let table = FeatureTable::read_parquet(&dir.join("features.parquet")).expect("read features");
+    let row = (0..table.len())
+        .find(|&r| table.customer_id_string(r) == id)
+        .expect("customer row");
+    match &table.column("total_spend").expect("total_spend").values {
+        ColumnValues::Numeric(values) => values[row],
+        ColumnValues::Categorical(_) => panic!("total_spend is numeric"),
+    }
+}
+
 #[test]
 fn a_horizon_of_zero_days_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -60,4 +72,45 @@ fn a_horizon_of_zero_days_is_a_usage_error() {
         "{stderr}"
     );
     assert!(!dir.path().join("features.parquet").exists());
+}
+
+#[test]
+fn exact_duplicates_are_reported_and_dropped_with_dedupe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(
+        dir.path(),
+        &[
+            ("a", "2024-01-01T10:00:00", 10.0),
+            ("a", "2024-01-01T10:00:00", 10.0),
+            ("a", "2024-01-01T10:00:01", 10.0),
+            ("b", "2024-01-10T08:00:00", 5.0),
+        ],
+    );
+    let output = features(dir.path(), &["--as-of", "2024-01-10"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exact duplicate rows in transactions: 1 (used; --dedupe drops them)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("data range of transactions: 2024-01-01 .. 2024-01-10"),
+        "{stderr}"
+    );
+    assert_eq!(total_spend(dir.path(), "a"), Some(30.0));
+
+    let output = features(dir.path(), &["--as-of", "2024-01-10", "--dedupe"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exact duplicate rows in transactions: 1 (dropped)"),
+        "{stderr}"
+    );
+    assert_eq!(total_spend(dir.path(), "a"), Some(20.0));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("features.summary.json")).expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary["duplicate_rows"]["transactions"], 1);
+    assert_eq!(summary["duplicates_dropped"], true);
+    assert_eq!(summary["input_ranges"]["transactions"]["last"], "2024-01-10");
 }
