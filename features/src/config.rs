@@ -11,6 +11,7 @@
 //! ```
 
 use crate::error::{FeatureError, Result};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,9 @@ pub struct Config {
     /// Value tier thresholds.
     #[serde(default)]
     pub value_tier: ValueTierParams,
+    /// The dates a dated row may carry.
+    #[serde(default)]
+    pub data: DataParams,
 }
 
 /// Where transactions are and what their columns are called.
@@ -196,6 +200,18 @@ fn default_medium_share() -> f64 {
     0.3
 }
 
+/// The accepted date range of dated rows (transactions, events, signup and churn dates). A row dated
+/// outside it is invalid. A bound left out defaults, per input, to 365 days beyond that input's 0.1%
+/// (`min_date`) or 99.9% (`max_date`) quantile day, so a lone row dated 2204 or 1900 cannot stretch the data.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataParams {
+    /// The first accepted day (`YYYY-MM-DD`).
+    pub min_date: Option<NaiveDate>,
+    /// The last accepted day (`YYYY-MM-DD`).
+    pub max_date: Option<NaiveDate>,
+}
+
 impl Config {
     /// Reads and checks a configuration file, resolving relative paths against its folder.
     pub fn load(path: &Path) -> Result<Self> {
@@ -260,6 +276,11 @@ impl Config {
         if life.active_days > life.at_risk_days {
             return Err("[lifecycle] active_days must not exceed at_risk_days".into());
         }
+        if let (Some(min), Some(max)) = (self.data.min_date, self.data.max_date)
+            && min > max
+        {
+            return Err(format!("[data] min_date {min} is after max_date {max}"));
+        }
         let tier = &self.value_tier;
         let shares_valid =
             tier.high_share > 0.0 && tier.medium_share >= 0.0 && tier.high_share + tier.medium_share <= 1.0;
@@ -319,6 +340,21 @@ mod tests {
     }
 
     #[test]
+    fn data_dates_parse() {
+        let text = format!("{MINIMAL}\n[data]\nmin_date = \"2020-01-01\"\nmax_date = \"2024-12-31\"\n");
+        let config = Config::parse(&text, Path::new("")).expect("valid");
+        assert_eq!(config.data.min_date, NaiveDate::from_ymd_opt(2020, 1, 1));
+        assert_eq!(config.data.max_date, NaiveDate::from_ymd_opt(2024, 12, 31));
+        assert!(
+            Config::parse(MINIMAL, Path::new(""))
+                .expect("valid")
+                .data
+                .min_date
+                .is_none()
+        );
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let text = format!("{MINIMAL}\namuont = \"x\"\n");
         let message = Config::parse(&text, Path::new("")).expect_err("unknown key");
@@ -340,6 +376,9 @@ mod tests {
             "[features]\nwindows = [0, 7]",
             "[value_tier]\nhigh_share = 0.8\nmedium_share = 0.5",
             "[lifecycle]\nactive_days = 200\nat_risk_days = 100",
+            "[data]\nmin_date = \"2024-02-01\"\nmax_date = \"2024-01-01\"",
+            "[data]\nmin_date = \"2024-13-01\"",
+            "[data]\nmax = \"2024-01-01\"",
         ] {
             let text = format!("{MINIMAL}\n{extra}\n");
             assert!(Config::parse(&text, Path::new("")).is_err(), "{extra}");

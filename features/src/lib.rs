@@ -17,5 +17,5 @@ pub mod time;
 pub use config::Config;
 pub use engine::{BuildRequest, BuildSummary, build, build_to_parquet};
 pub use error::{FeatureError, Result};
-pub use input::{Inputs, OnInvalid};
+pub use input::{Inputs, LoadOptions, OnInvalid};
 pub use table::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};

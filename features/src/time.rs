@@ -2,7 +2,7 @@
 //! end of that day, so a row is at or before the as-of instant exactly when its day is at or before the
 //! as-of day.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Timelike};
 
 /// A day number: days since 1970-01-01 (UTC).
 pub type Day = i32;
@@ -19,21 +19,49 @@ pub fn date_from_days(day: Day) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(day + UNIX_EPOCH_DAY_FROM_CE).unwrap_or(NaiveDate::MIN)
 }
 
+/// A point in time as its UTC day and the nanoseconds since that day's midnight: the day is what features
+/// use, the time of day tells rows of the same day apart (exact duplicates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Moment {
+    /// The UTC day.
+    pub day: Day,
+    /// Nanoseconds after midnight UTC, in `0 .. 86_400 × 10⁹`.
+    pub nanos: i64,
+}
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+
 /// The UTC day of a timestamp given in `units_per_second` units since the epoch.
 pub fn day_of_timestamp(value: i64, units_per_second: i64) -> Day {
+    moment_of_timestamp(value, units_per_second).day
+}
+
+/// The moment of a timestamp given in `units_per_second` units (1, 10³, 10⁶ or 10⁹) since the epoch.
+pub fn moment_of_timestamp(value: i64, units_per_second: i64) -> Moment {
     let units_per_day = units_per_second * 86_400;
-    value.div_euclid(units_per_day) as Day
+    Moment {
+        day: value.div_euclid(units_per_day) as Day,
+        nanos: value.rem_euclid(units_per_day) * (NANOS_PER_SECOND / units_per_second.max(1)),
+    }
 }
 
 /// Parses an ISO-8601 date (`1997-09-30`) or date-time (`1997-09-30T12:00:00`, with optional fraction,
 /// `Z` or offset; a space may replace the `T`) into its UTC day.
 pub fn parse_iso_day(text: &str) -> Option<Day> {
+    parse_iso_moment(text).map(|moment| moment.day)
+}
+
+/// Parses an ISO-8601 date or date-time as [`parse_iso_day`] does, keeping the time of day (UTC).
+pub fn parse_iso_moment(text: &str) -> Option<Moment> {
     let text = text.trim();
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Some(days_from_epoch(date));
+        return Some(Moment {
+            day: days_from_epoch(date),
+            nanos: 0,
+        });
     }
     if let Ok(moment) = DateTime::parse_from_rfc3339(text) {
-        return Some(days_from_epoch(moment.naive_utc().date()));
+        return Some(moment_of(moment.naive_utc()));
     }
     for format in [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -42,15 +70,23 @@ pub fn parse_iso_day(text: &str) -> Option<Day> {
         "%Y-%m-%d %H:%M",
     ] {
         if let Ok(moment) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(days_from_epoch(moment.date()));
+            return Some(moment_of(moment));
         }
     }
     for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
         if let Ok(moment) = DateTime::parse_from_str(text, format) {
-            return Some(days_from_epoch(moment.naive_utc().date()));
+            return Some(moment_of(moment.naive_utc()));
         }
     }
     None
+}
+
+fn moment_of(utc: NaiveDateTime) -> Moment {
+    let time = utc.time();
+    Moment {
+        day: days_from_epoch(utc.date()),
+        nanos: i64::from(time.num_seconds_from_midnight()) * NANOS_PER_SECOND + i64::from(time.nanosecond()),
+    }
 }
 
 /// A step between successive as-of dates.
@@ -147,6 +183,13 @@ mod tests {
         assert_eq!(day_of_timestamp(86_399, 1), 0);
         assert_eq!(day_of_timestamp(86_400, 1), 1);
         assert_eq!(day_of_timestamp(-1, 1_000_000), -1);
+        assert_eq!(
+            moment_of_timestamp(-1, 1_000_000),
+            Moment {
+                day: -1,
+                nanos: 86_400 * 1_000_000_000 - 1_000
+            }
+        );
     }
 
     #[test]
@@ -162,6 +205,14 @@ mod tests {
             assert_eq!(parse_iso_day(text), Some(day), "{text}");
         }
         assert_eq!(parse_iso_day("30/09/1997"), None);
+        let moment = parse_iso_moment("1997-10-01T01:00:00.5+02:00").expect("moment");
+        assert_eq!(
+            moment,
+            Moment {
+                day,
+                nanos: 23 * 3_600 * 1_000_000_000 + 500_000_000
+            }
+        );
         assert_eq!(parse_iso_day(""), None);
     }
 

@@ -24,8 +24,20 @@ use std::collections::BTreeMap;
 pub struct BuildRequest {
     /// As-of dates (each the end of that day); empty for snapshot inputs without time.
     pub as_of: Vec<NaiveDate>,
-    /// Label horizon in days after each as-of date (inactivity and contractual labels).
+    /// Label horizon in days after each as-of date (inactivity and contractual labels); at least 1.
     pub horizon_days: Option<u32>,
+}
+
+impl BuildRequest {
+    /// Checks the request on its own: a horizon of 0 days would label every customer as churned.
+    pub fn validate(&self) -> Result<()> {
+        if self.horizon_days == Some(0) {
+            return Err(FeatureError::Request(
+                "the label horizon must be at least 1 day (--horizon 0 gives no time to churn in)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How labels are defined in a run.
@@ -57,6 +69,19 @@ pub struct AsOfSummary {
     pub label_rate: Option<f64>,
 }
 
+/// The dates of one input's rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputRange {
+    /// The first day of the input's rows that were used.
+    pub first: NaiveDate,
+    /// The last day of the input's rows that were used.
+    pub last: NaiveDate,
+    /// The first day a row could carry ([`crate::input::DateWindow`]).
+    pub accepted_from: Option<NaiveDate>,
+    /// The last day a row could carry.
+    pub accepted_to: Option<NaiveDate>,
+}
+
 /// What a run read, rejected and produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildSummary {
@@ -70,8 +95,17 @@ pub struct BuildSummary {
     pub customers: usize,
     /// Output rows.
     pub rows: usize,
-    /// First and last day of the dated inputs.
+    /// First and last day of the dated inputs (rows outside an input's accepted range left out).
     pub data_range: Option<(NaiveDate, NaiveDate)>,
+    /// First and last day of each dated input (`transactions`, `events`, `customers`).
+    pub input_ranges: BTreeMap<String, InputRange>,
+    /// The last day labels may look at: the end of the transactions for inactivity labels, of every
+    /// dated input for contractual ones. A label whose horizon runs past it is null.
+    pub label_data_end: Option<NaiveDate>,
+    /// Exact duplicate rows (beyond the first of equal rows) per input.
+    pub duplicate_rows: BTreeMap<String, u64>,
+    /// Whether the duplicate rows were dropped (`--dedupe`); if not, they were used.
+    pub duplicates_dropped: bool,
     /// How labels are defined.
     pub label_kind: LabelKind,
     /// Label horizon in days.
@@ -133,6 +167,7 @@ fn build_output(
     inputs: Inputs,
     request: &BuildRequest,
 ) -> Result<(output::Finished, BuildSummary)> {
+    request.validate()?;
     let customers = inputs.ids.len();
     let snapshot = config.is_snapshot();
     let Inputs {
@@ -143,6 +178,9 @@ fn build_output(
         labels,
         rows_read,
         rejected,
+        date_windows,
+        duplicate_rows,
+        duplicates_dropped,
     } = inputs;
 
     let statics = static_facts(
@@ -150,11 +188,15 @@ fn build_output(
         customer_table.as_ref(),
         labels.as_ref().map(|l| &l.by_customer),
     );
-    let range = data_range(
+    let ranges = input_ranges(
         transactions.as_ref().map(|t| &t.day[..]),
         events.as_ref().map(|e| &e.day[..]),
-        &statics,
+        customer_table.as_ref(),
     );
+    let range = ranges
+        .values()
+        .copied()
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
     let as_of_days = check_as_of(snapshot, request, range)?;
     let label_kind = if labels.is_some() {
         LabelKind::Given
@@ -166,6 +208,10 @@ fn build_output(
         LabelKind::Inactivity
     } else {
         LabelKind::None
+    };
+    let data_end = match label_kind {
+        LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
+        _ => range.map(|(_, end)| end),
     };
 
     let last_as_of = as_of_days.iter().copied().flatten().max();
@@ -206,7 +252,7 @@ fn build_output(
         labels: labels.as_ref().map(|l| &l.by_customer),
         label_kind,
         horizon: request.horizon_days,
-        data_end: range.map(|(_, end)| end),
+        data_end,
     };
     let mut output = Output::new(&layout);
     let mut summaries = Vec::new();
@@ -235,6 +281,24 @@ fn build_output(
         customers: distinct.len(),
         rows,
         data_range: range.map(|(a, b)| (date_from_days(a), date_from_days(b))),
+        input_ranges: ranges
+            .iter()
+            .map(|(&input, &(first, last))| {
+                let window = date_windows.get(input);
+                let range = InputRange {
+                    first: date_from_days(first),
+                    last: date_from_days(last),
+                    accepted_from: window.map(|w| date_from_days(w.first)),
+                    accepted_to: window.map(|w| date_from_days(w.last)),
+                };
+                (input.to_string(), range)
+            })
+            .collect(),
+        label_data_end: data_end
+            .filter(|_| matches!(label_kind, LabelKind::Inactivity | LabelKind::Contractual))
+            .map(date_from_days),
+        duplicate_rows,
+        duplicates_dropped,
         label_kind,
         horizon_days: request.horizon_days,
         as_of: summaries,
@@ -271,15 +335,31 @@ fn static_facts(
     facts
 }
 
-/// First and last day over the dated inputs.
-fn data_range(tx_days: Option<&[Day]>, event_days: Option<&[Day]>, statics: &Static) -> Option<(Day, Day)> {
-    let dated = tx_days
-        .into_iter()
-        .chain(event_days)
-        .flat_map(|days| days.iter().copied())
-        .chain(statics.signup.iter().flatten().copied())
-        .chain(statics.churn.iter().flatten().copied());
-    dated.fold(None, |range, day| match range {
+/// First and last day of each dated input that has dated rows.
+fn input_ranges(
+    tx_days: Option<&[Day]>,
+    event_days: Option<&[Day]>,
+    customers: Option<&crate::input::Customers>,
+) -> BTreeMap<&'static str, (Day, Day)> {
+    let customer_days = customers.map(|table| {
+        [&table.signup, &table.churn]
+            .into_iter()
+            .flatten()
+            .flat_map(|days| days.iter().flatten().copied())
+    });
+    [
+        ("transactions", span(tx_days.into_iter().flatten().copied())),
+        ("events", span(event_days.into_iter().flatten().copied())),
+        ("customers", span(customer_days.into_iter().flatten())),
+    ]
+    .into_iter()
+    .filter_map(|(input, range)| Some((input, range?)))
+    .collect()
+}
+
+/// The first and last of `days`.
+fn span(days: impl Iterator<Item = Day>) -> Option<(Day, Day)> {
+    days.fold(None, |range, day| match range {
         None => Some((day, day)),
         Some((lo, hi)) => Some((lo.min(day), hi.max(day))),
     })
@@ -314,10 +394,17 @@ fn check_as_of(
     for &date in &request.as_of {
         let day = days_from_epoch(date);
         if day < first || day > last {
+            let (which, usable) = if day < first {
+                ("first", first)
+            } else {
+                ("last", last)
+            };
             return Err(FeatureError::Request(format!(
-                "as-of date {date} is outside the data range {} .. {}",
+                "as-of date {date} is outside the data range {} .. {} (rows outside each input's accepted \
+                 dates left out): the {which} usable as-of date is {}",
                 date_from_days(first),
-                date_from_days(last)
+                date_from_days(last),
+                date_from_days(usable)
             )));
         }
         if !days.contains(&Some(day)) {

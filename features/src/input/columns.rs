@@ -2,7 +2,7 @@
 //! (so a wrong type is reported by column, not by row) and then reads values row by row.
 
 use super::ids::Key;
-use crate::time::{Day, day_of_timestamp, parse_iso_day};
+use crate::time::{Day, Moment, moment_of_timestamp, parse_iso_moment};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
@@ -199,16 +199,28 @@ impl<'a> DayColumn<'a> {
     /// The day at `row`, or why there is none.
     #[inline]
     pub fn get(&self, row: usize) -> Result<Day, &'static str> {
+        self.moment(row).map(|moment| moment.day)
+    }
+
+    /// The moment (day and time of day, UTC) at `row`, or why there is none.
+    #[inline]
+    pub fn moment(&self, row: usize) -> Result<Moment, &'static str> {
         const NULL: &str = "null timestamp";
         match self {
             Self::Units(values, per_second) => values
                 .is_valid(row)
-                .then(|| day_of_timestamp(values.value(row), *per_second))
+                .then(|| moment_of_timestamp(values.value(row), *per_second))
                 .ok_or(NULL),
-            Self::Date(values) => values.is_valid(row).then(|| values.value(row)).ok_or(NULL),
+            Self::Date(values) => values
+                .is_valid(row)
+                .then(|| Moment {
+                    day: values.value(row),
+                    nanos: 0,
+                })
+                .ok_or(NULL),
             Self::Text(text) => match text.get(row) {
                 None => Err(NULL),
-                Some(s) => parse_iso_day(s).ok_or("not an ISO-8601 date or date-time"),
+                Some(s) => parse_iso_moment(s).ok_or("not an ISO-8601 date or date-time"),
             },
             Self::Unsupported => Err("unsupported time type"),
         }

@@ -3,6 +3,7 @@
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::ids::{CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_batches, schema_of};
+use super::window::retain;
 use super::{ReadProgress, Rejects, id_type_mismatch};
 use crate::config::CustomersSource;
 use crate::error::{FeatureError, Result};
@@ -174,6 +175,20 @@ impl Customers {
         })?;
         table.attributes = attributes;
         Ok((table, read))
+    }
+
+    /// Keeps the rows whose entry in `keep` is true.
+    pub(crate) fn retain_rows(&mut self, keep: &[bool]) {
+        retain(&mut self.customer, keep);
+        for days in [&mut self.signup, &mut self.churn].into_iter().flatten() {
+            retain(days, keep);
+        }
+        for attribute in &mut self.attributes {
+            match &mut attribute.values {
+                AttributeValues::Numeric(values) => retain(values, keep),
+                AttributeValues::Categorical(values) => retain(values, keep),
+            }
+        }
     }
 
     /// Number of customer rows.

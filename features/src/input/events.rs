@@ -1,8 +1,10 @@
 //! Events: logins, support tickets, page views, ... one row each, with an optional numeric value.
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
+use super::duplicates::later_copies;
 use super::ids::{CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_batches};
+use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
 use crate::config::EventsSource;
 use crate::error::Result;
@@ -25,13 +27,14 @@ pub struct Events {
 }
 
 impl Events {
-    /// Reads the configured events; returns them with the number of rows read.
+    /// Reads the configured events; returns them with the number of rows read and each row's time of
+    /// day (nanoseconds after midnight UTC), which tells exact duplicates from rows of the same day.
     pub(crate) fn load(
         source: &EventsSource,
         ids: &mut CustomerInterner,
         rejects: &mut Rejects,
         progress: &dyn ReadProgress,
-    ) -> Result<(Self, u64)> {
+    ) -> Result<(Self, u64, Vec<i64>)> {
         let mut requests = vec![
             ColumnRequest::new(&source.customer_id, "events.customer_id", ColumnKind::Id),
             ColumnRequest::new(&source.timestamp, "events.timestamp", ColumnKind::Time),
@@ -46,6 +49,7 @@ impl Events {
             value: source.value.as_ref().map(|_| Vec::new()),
             ..Events::default()
         };
+        let mut nanos = Vec::new();
         let mut type_index: FxHashMap<String, u16> = FxHashMap::default();
         let advance = |n| progress.advance(n);
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
@@ -60,8 +64,8 @@ impl Events {
                     rejects.reject("events", path, &source.customer_id, row, "null customer id")?;
                     continue;
                 };
-                let day = match row_days.get(i) {
-                    Ok(day) => day,
+                let moment = match row_days.moment(i) {
+                    Ok(moment) => moment,
                     Err(reason) => {
                         rejects.reject("events", path, &source.timestamp, row, reason)?;
                         continue;
@@ -101,7 +105,8 @@ impl Events {
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
                 table.customer.push(customer);
-                table.day.push(day);
+                table.day.push(moment.day);
+                nanos.push(moment.nanos);
                 table.event_type.push(kind);
                 if let Some(out) = &mut table.value {
                     out.push(value);
@@ -109,6 +114,40 @@ impl Events {
             }
             Ok(())
         })?;
-        Ok((table, read))
+        Ok((table, read, nanos))
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.customer.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.customer.is_empty()
+    }
+
+    /// Keeps the rows whose entry in `keep` is true.
+    pub(crate) fn retain_rows(&mut self, keep: &[bool]) {
+        retain(&mut self.customer, keep);
+        retain(&mut self.day, keep);
+        retain(&mut self.event_type, keep);
+        if let Some(value) = &mut self.value {
+            retain(value, keep);
+        }
+    }
+
+    /// The rows equal to an earlier row in customer, timestamp (day and `nanos`, the time of day), event
+    /// type and value.
+    pub(crate) fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
+        later_copies(self.len(), |i| {
+            (
+                self.customer[i],
+                self.day[i],
+                nanos[i],
+                self.event_type[i],
+                self.value.as_ref().map(|value| value[i].to_bits()),
+            )
+        })
     }
 }

@@ -3,24 +3,29 @@
 
 pub mod columns;
 mod customers;
+mod duplicates;
 mod events;
 pub mod ids;
 mod labels;
 pub mod source;
 mod transactions;
+pub mod window;
 
 pub use customers::{Attribute, AttributeValues, Customers};
 pub use events::Events;
 pub use labels::Labels;
 pub use transactions::Transactions;
+pub use window::DateWindow;
 
-use crate::config::Config;
+use crate::config::{Config, DataParams};
 use crate::error::{FeatureError, Result};
 use ids::CustomerInterner;
 use std::collections::BTreeMap;
 use std::path::Path;
+use window::{DatedInput, Dates};
 
-/// What to do with a row whose id or timestamp is null or unparseable, or whose number is NaN or infinite.
+/// What to do with a row whose id or timestamp is null or unparseable, whose date is outside the accepted
+/// range ([`DateWindow`]), or whose number is NaN or infinite.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OnInvalid {
     /// Stop with an error naming the file, column and row.
@@ -28,6 +33,24 @@ pub enum OnInvalid {
     Fail,
     /// Skip the row and count it by reason.
     Skip,
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// What to do with invalid rows.
+    pub on_invalid: OnInvalid,
+    /// Drop exact duplicate rows of transactions and events (they are counted either way).
+    pub dedupe: bool,
+}
+
+impl From<OnInvalid> for LoadOptions {
+    fn from(on_invalid: OnInvalid) -> Self {
+        Self {
+            on_invalid,
+            dedupe: false,
+        }
+    }
 }
 
 /// Everything read from the inputs.
@@ -47,6 +70,12 @@ pub struct Inputs {
     pub rows_read: BTreeMap<String, u64>,
     /// Rows skipped, by input, column and reason.
     pub rejected: BTreeMap<String, u64>,
+    /// The accepted date range of each dated input (`transactions`, `events`, `customers`) with rows.
+    pub date_windows: BTreeMap<String, DateWindow>,
+    /// Exact duplicate rows (beyond the first of equal rows) of `transactions` and `events`.
+    pub duplicate_rows: BTreeMap<String, u64>,
+    /// Whether the duplicate rows were dropped.
+    pub duplicates_dropped: bool,
 }
 
 /// Progress callbacks while reading.
@@ -66,20 +95,43 @@ impl ReadProgress for NoProgress {
 }
 
 impl Inputs {
-    /// Reads every input named in `config`.
-    pub fn load(config: &Config, on_invalid: OnInvalid, progress: &dyn ReadProgress) -> Result<Self> {
-        let mut inputs = Inputs::default();
+    /// Reads every input named in `config` (`options`: an [`OnInvalid`] policy, or [`LoadOptions`]).
+    /// Rows dated outside an input's accepted range ([`DateWindow`]) are invalid rows; exact duplicate rows
+    /// of transactions and events are counted, and dropped when asked to.
+    pub fn load(
+        config: &Config,
+        options: impl Into<LoadOptions>,
+        progress: &dyn ReadProgress,
+    ) -> Result<Self> {
+        let options = options.into();
+        let mut inputs = Inputs {
+            duplicates_dropped: options.dedupe,
+            ..Inputs::default()
+        };
         let mut rejects = Rejects {
-            on_invalid,
+            on_invalid: options.on_invalid,
             counts: BTreeMap::new(),
         };
         if let Some(source) = &config.transactions {
-            let (table, rows) = Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let (mut table, rows, mut nanos) =
+                Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let dated = DatedInput::timestamped("transactions", &source.path, &source.timestamp, &table.day);
+            if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
+                table.retain_rows(&keep);
+                window::retain(&mut nanos, &keep);
+            }
+            inputs.screen_duplicates("transactions", &mut table, &nanos, options.dedupe);
             inputs.transactions = Some(table);
             inputs.rows_read.insert("transactions".into(), rows);
         }
         if let Some(source) = &config.events {
-            let (table, rows) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let (mut table, rows, mut nanos) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let dated = DatedInput::timestamped("events", &source.path, &source.timestamp, &table.day);
+            if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
+                table.retain_rows(&keep);
+                window::retain(&mut nanos, &keep);
+            }
+            inputs.screen_duplicates("events", &mut table, &nanos, options.dedupe);
             inputs.events = Some(table);
             inputs.rows_read.insert("events".into(), rows);
         }
@@ -88,8 +140,23 @@ impl Inputs {
             .as_ref()
             .map(|l| (l.path.as_path(), l.label.as_str()));
         if let Some(source) = &config.customers {
-            let (table, rows) =
+            let (mut table, rows) =
                 Customers::load(source, label_column, &mut inputs.ids, &mut rejects, progress)?;
+            let columns = [
+                (&source.signup_date, &table.signup),
+                (&source.churn_date, &table.churn),
+            ]
+            .into_iter()
+            .filter_map(|(name, days)| Some((name.as_deref()?, Dates::Optional(days.as_deref()?))))
+            .collect();
+            let dated = DatedInput {
+                input: "customers",
+                path: &source.path,
+                columns,
+            };
+            if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
+                table.retain_rows(&keep);
+            }
             inputs.customers = Some(table);
             inputs.rows_read.insert("customers".into(), rows);
         }
@@ -100,6 +167,72 @@ impl Inputs {
         }
         inputs.rejected = rejects.counts;
         Ok(inputs)
+    }
+
+    /// Finds the accepted date range of `dated` and applies it: fails on a row outside, or returns the
+    /// mask of rows to keep when some are skipped.
+    fn screen_dates(
+        &mut self,
+        dated: DatedInput<'_>,
+        params: &DataParams,
+        rejects: &mut Rejects,
+    ) -> Result<Option<Vec<bool>>> {
+        let days = dated.columns.iter().flat_map(|(_, dates)| dates.days());
+        let Some(window) = DateWindow::new(params, days) else {
+            return Ok(None);
+        };
+        self.date_windows.insert(dated.input.to_string(), window);
+        dated.screen(&window, rejects)
+    }
+
+    /// Counts the exact duplicate rows of `table` (`nanos`: each row's time of day), and drops them
+    /// when `dedupe` is set.
+    fn screen_duplicates(
+        &mut self,
+        input: &str,
+        table: &mut impl TimestampedRows,
+        nanos: &[i64],
+        dedupe: bool,
+    ) {
+        let copies = table.later_copies(nanos);
+        if !copies.is_empty() {
+            tracing::warn!(
+                input,
+                rows = copies.len(),
+                dropped = dedupe,
+                "exact duplicate rows"
+            );
+            if dedupe {
+                table.retain_rows(&duplicates::keep_all_but(nanos.len(), &copies));
+            }
+        }
+        self.duplicate_rows.insert(input.to_string(), copies.len() as u64);
+    }
+}
+
+/// Transactions and events: rows with a full timestamp, which may hold exact duplicates.
+trait TimestampedRows {
+    /// Keeps the rows whose entry in `keep` is true.
+    fn retain_rows(&mut self, keep: &[bool]);
+    /// The rows equal in every column to an earlier row, given each row's time of day.
+    fn later_copies(&self, nanos: &[i64]) -> Vec<usize>;
+}
+
+impl TimestampedRows for Transactions {
+    fn retain_rows(&mut self, keep: &[bool]) {
+        Transactions::retain_rows(self, keep);
+    }
+    fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
+        Transactions::later_copies(self, nanos)
+    }
+}
+
+impl TimestampedRows for Events {
+    fn retain_rows(&mut self, keep: &[bool]) {
+        Events::retain_rows(self, keep);
+    }
+    fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
+        Events::later_copies(self, nanos)
     }
 }
 
@@ -127,13 +260,23 @@ impl Rejects {
                 reason: reason.into(),
             }),
             OnInvalid::Skip => {
-                *self
-                    .counts
-                    .entry(format!("{input}.{column}: {reason}"))
-                    .or_default() += 1;
+                self.count(input, column, reason, 1);
                 Ok(())
             }
         }
+    }
+
+    /// The policy in force.
+    pub(crate) fn on_invalid(&self) -> OnInvalid {
+        self.on_invalid
+    }
+
+    /// Counts `rows` skipped rows under `input.column: reason`.
+    pub(crate) fn count(&mut self, input: &str, column: &str, reason: &str, rows: u64) {
+        *self
+            .counts
+            .entry(format!("{input}.{column}: {reason}"))
+            .or_default() += rows;
     }
 }
 

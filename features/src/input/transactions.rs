@@ -1,8 +1,10 @@
 //! Transactions: one row per purchase line or return (negative amount or quantity).
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn};
+use super::duplicates::later_copies;
 use super::ids::{CustomerIndex, CustomerInterner, Key};
 use super::source::{ColumnRequest, count_rows, read_batches};
+use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
 use crate::config::TransactionsSource;
 use crate::error::Result;
@@ -23,13 +25,14 @@ pub struct Transactions {
 }
 
 impl Transactions {
-    /// Reads the configured transactions; returns them with the number of rows read.
+    /// Reads the configured transactions; returns them with the number of rows read and each row's time
+    /// of day (nanoseconds after midnight UTC), which tells exact duplicates from rows of the same day.
     pub(crate) fn load(
         source: &TransactionsSource,
         ids: &mut CustomerInterner,
         rejects: &mut Rejects,
         progress: &dyn ReadProgress,
-    ) -> Result<(Self, u64)> {
+    ) -> Result<(Self, u64, Vec<i64>)> {
         let mut requests = vec![
             ColumnRequest::new(&source.customer_id, "transactions.customer_id", ColumnKind::Id),
             ColumnRequest::new(&source.timestamp, "transactions.timestamp", ColumnKind::Time),
@@ -68,6 +71,7 @@ impl Transactions {
             amount: Vec::with_capacity(capacity),
             order: source.order_id.as_ref().map(|_| Vec::with_capacity(capacity)),
         };
+        let mut nanos = Vec::with_capacity(capacity);
         let advance = |n| progress.advance(n);
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
             let column = |name: &str| batch.column_by_name(name).expect("projected column");
@@ -89,8 +93,8 @@ impl Transactions {
                     rejects.reject("transactions", path, id_name, row, "null customer id")?;
                     continue;
                 };
-                let day = match row_days.get(i) {
-                    Ok(day) => day,
+                let moment = match row_days.moment(i) {
+                    Ok(moment) => moment,
                     Err(reason) => {
                         rejects.reject("transactions", path, &source.timestamp, row, reason)?;
                         continue;
@@ -107,7 +111,8 @@ impl Transactions {
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, id_name))?;
                 table.customer.push(customer);
-                table.day.push(day);
+                table.day.push(moment.day);
+                nanos.push(moment.nanos);
                 table.amount.push(amount);
                 if let (Some(orders), Some(out)) = (&orders, &mut table.order) {
                     out.push(match orders.get(i) {
@@ -118,7 +123,31 @@ impl Transactions {
             }
             Ok(())
         })?;
-        Ok((table, read))
+        Ok((table, read, nanos))
+    }
+
+    /// Keeps the rows whose entry in `keep` is true.
+    pub(crate) fn retain_rows(&mut self, keep: &[bool]) {
+        retain(&mut self.customer, keep);
+        retain(&mut self.day, keep);
+        retain(&mut self.amount, keep);
+        if let Some(order) = &mut self.order {
+            retain(order, keep);
+        }
+    }
+
+    /// The rows equal to an earlier row in customer, timestamp (day and `nanos`, the time of day), amount
+    /// and order.
+    pub(crate) fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
+        later_copies(self.len(), |i| {
+            (
+                self.customer[i],
+                self.day[i],
+                nanos[i],
+                self.amount[i].to_bits(),
+                self.order.as_ref().map(|order| order[i]),
+            )
+        })
     }
 
     /// Number of rows.

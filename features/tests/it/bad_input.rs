@@ -175,6 +175,33 @@ fn truncated_and_non_parquet_files_are_named() {
     );
 }
 
+/// `tests/fixtures/tx_crc.parquet` (written by `make_tx_crc.py` with pyarrow) has page checksums: a flipped
+/// byte inside a page is an error naming the file, not a wrong amount.
+#[test]
+fn flipped_page_bytes_are_caught_by_the_page_checksum() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tx_crc.parquet");
+    let bytes = std::fs::read(&fixture).expect("read fixture");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tx.parquet");
+    std::fs::write(&path, &bytes).expect("copy fixture");
+    let config = config(dir.path(), TX_CONFIG);
+    let (table, _) = build(&config, &["2024-01-03"], None, OnInvalid::Fail).expect("intact file");
+    assert_eq!(value(&table, "a", "2024-01-03", "total_spend"), Some(1234.5678));
+
+    let amount = 1234.5678f64.to_le_bytes();
+    let at = bytes
+        .windows(amount.len())
+        .position(|window| window == amount)
+        .expect("the amount is stored once, in a data page");
+    let mut flipped = bytes;
+    flipped[at + 2] ^= 0xff;
+    std::fs::write(&path, &flipped).expect("write flipped");
+    let message = build(&config, &["2024-01-03"], None, OnInvalid::Fail)
+        .expect_err("checksum mismatch")
+        .to_string();
+    assert_mentions(&message, &["tx.parquet", "CRC checksum mismatch"]);
+}
+
 #[test]
 fn missing_file_is_named() {
     let dir = tempfile::tempdir().expect("temp dir");

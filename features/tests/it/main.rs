@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod common;
+mod dates;
 mod edge_cases;
 mod leakage;

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use churn_features::engine::layout::{Layout, LayoutInputs};
 use churn_features::input::ReadProgress;
 use churn_features::time::{Step, date_range};
-use churn_features::{BuildRequest, BuildSummary, Config, Inputs, OnInvalid};
+use churn_features::{BuildRequest, BuildSummary, Config, Inputs, LoadOptions, OnInvalid};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -41,13 +41,21 @@ pub struct FeaturesArgs {
     /// steps stay on month ends.
     #[arg(long, value_name = "STEP", default_value = "monthly")]
     step: Step,
-    /// Label horizon in days: label 1 when the customer churns (no purchase, or the churn date) within
-    /// this many days after the as-of date. Labels are null when the horizon runs past the data.
-    #[arg(long, value_name = "DAYS")]
+    /// Label horizon in days (at least 1): label 1 when the customer churns (no purchase, or the churn
+    /// date) within this many days after the as-of date. Labels are null when the horizon runs past the
+    /// end of the data that defines them.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
-    /// What to do with rows with a null or unparseable id or timestamp, or a NaN/infinite amount.
+    /// What to do with rows with a null or unparseable id or timestamp, a date outside the accepted range
+    /// ([data] min_date / max_date in the configuration; by default 365 days beyond the 0.1% and 99.9%
+    /// quantiles of each input's dates), or a NaN/infinite amount.
     #[arg(long, value_enum, default_value_t = InvalidRows::Fail)]
     on_invalid: InvalidRows,
+    /// Drop exact duplicate rows of transactions and events: rows equal to an earlier row in every
+    /// configured column, the full timestamp included (the first one is kept). Without it they are used,
+    /// and counted in the report either way.
+    #[arg(long)]
+    dedupe: bool,
     /// Output Parquet file; a run summary is written beside it as <name>.summary.json.
     #[arg(long, short, value_name = "FILE", required_unless_present = "catalog")]
     out: Option<PathBuf>,
@@ -122,7 +130,11 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     let progress = BarProgress {
         bar: ui.progress(0, "reading", "rows"),
     };
-    let inputs = Inputs::load(&config, on_invalid, &progress)?;
+    let options = LoadOptions {
+        on_invalid,
+        dedupe: args.dedupe,
+    };
+    let inputs = Inputs::load(&config, options, &progress)?;
     progress.bar.finish_and_clear();
     tracing::info!(
         customers = inputs.ids.len(),
@@ -154,8 +166,28 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
             eprintln!("rows rejected: {count} ({reason})");
         }
     }
-    if let Some((first, last)) = summary.data_range {
-        eprintln!("data range: {first} .. {last}");
+    for (input, range) in &summary.input_ranges {
+        let accepted = match (range.accepted_from, range.accepted_to) {
+            (Some(from), Some(to)) => format!(" (dates accepted: {from} .. {to})"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "data range of {input}: {} .. {}{accepted}",
+            range.first, range.last
+        );
+    }
+    if let Some(end) = summary.label_data_end {
+        eprintln!("labels look up to {end}: a label whose horizon runs past it is null");
+    }
+    for (input, rows) in &summary.duplicate_rows {
+        let fate = if *rows == 0 {
+            ""
+        } else if summary.duplicates_dropped {
+            " (dropped)"
+        } else {
+            " (used; --dedupe drops them)"
+        };
+        eprintln!("exact duplicate rows in {input}: {rows}{fate}");
     }
     for date in &summary.as_of {
         let when = date.as_of.map_or("snapshot".to_string(), |d| d.to_string());

@@ -1,0 +1,116 @@
+//! `churn-trainer features` through the binary: the horizon's range, duplicate rows and the run report.
+
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{Field, Schema};
+use churn_features::{ColumnValues, FeatureTable};
+use parquet::arrow::ArrowWriter;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+const CONFIG: &str = "[transactions]\npath = \"tx.parquet\"\ncustomer_id = \"customer_id\"\n\
+                      timestamp = \"ts\"\namount = \"amount\"\n";
+
+/// Microseconds since the epoch of `YYYY-MM-DDTHH:MM:SS` (UTC).
+fn micros(text: &str) -> i64 {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .expect("timestamp literal")
+        .and_utc()
+        .timestamp_micros()
+}
+
+/// Writes `dir/tx.parquet` from (id, timestamp, amount) rows and `dir/churn.toml` mapping it.
+fn write_inputs(dir: &Path, rows: &[(&str, &str, f64)]) {
+    let ids: ArrayRef = Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()));
+    let ts: ArrayRef = Arc::new(
+        TimestampMicrosecondArray::from(rows.iter().map(|r| micros(r.1)).collect::<Vec<_>>())
+            .with_timezone("UTC"),
+    );
+    let amounts: ArrayRef = Arc::new(Float64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()));
+    let fields: Vec<Field> = [("customer_id", &ids), ("ts", &ts), ("amount", &amounts)]
+        .iter()
+        .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), vec![ids, ts, amounts]).expect("batch");
+    let file = std::fs::File::create(dir.join("tx.parquet")).expect("create");
+    let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    std::fs::write(dir.join("churn.toml"), CONFIG).expect("write config");
+}
+
+fn features(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
+        .current_dir(dir)
+        .args(["features", "-c", "churn.toml", "-o", "features.parquet"])
+        .args(extra)
+        .output()
+        .expect("run churn-trainer")
+}
+
+fn total_spend(dir: &Path, id: &str) -> Option<f64> {
+    let table = FeatureTable::read_parquet(&dir.join("features.parquet")).expect("read features");
+    let row = (0..table.len())
+        .find(|&r| table.customer_id_string(r) == id)
+        .expect("customer row");
+    match &table.column("total_spend").expect("total_spend").values {
+        ColumnValues::Numeric(values) => values[row],
+        ColumnValues::Categorical(_) => panic!("total_spend is numeric"),
+    }
+}
+
+#[test]
+fn a_horizon_of_zero_days_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(dir.path(), &[("a", "2024-01-01T10:00:00", 1.0)]);
+    let output = features(dir.path(), &["--as-of", "2024-01-01", "--horizon", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--horizon") && stderr.contains("0 is not in 1.."),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("features.parquet").exists());
+}
+
+#[test]
+fn exact_duplicates_are_reported_and_dropped_with_dedupe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(
+        dir.path(),
+        &[
+            ("a", "2024-01-01T10:00:00", 10.0),
+            ("a", "2024-01-01T10:00:00", 10.0),
+            ("a", "2024-01-01T10:00:01", 10.0),
+            ("b", "2024-01-10T08:00:00", 5.0),
+        ],
+    );
+    let output = features(dir.path(), &["--as-of", "2024-01-10"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exact duplicate rows in transactions: 1 (used; --dedupe drops them)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("data range of transactions: 2024-01-01 .. 2024-01-10"),
+        "{stderr}"
+    );
+    assert_eq!(total_spend(dir.path(), "a"), Some(30.0));
+
+    let output = features(dir.path(), &["--as-of", "2024-01-10", "--dedupe"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exact duplicate rows in transactions: 1 (dropped)"),
+        "{stderr}"
+    );
+    assert_eq!(total_spend(dir.path(), "a"), Some(20.0));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("features.summary.json")).expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary["duplicate_rows"]["transactions"], 1);
+    assert_eq!(summary["duplicates_dropped"], true);
+    assert_eq!(summary["input_ranges"]["transactions"]["last"], "2024-01-10");
+}
