@@ -45,8 +45,10 @@
 
 pub mod artifact;
 pub mod bands;
+pub mod class_weight;
 pub mod error;
 pub mod forest;
+pub mod histogram;
 pub mod importance;
 pub mod input;
 pub mod logistic;
@@ -59,10 +61,11 @@ pub mod train;
 
 pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, Score, TrainingInfo, Validation};
 pub use bands::{RiskBand, RiskBands};
+pub use class_weight::ClassWeight;
 pub use error::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};
 pub use input::{FeatureRow, FeatureValue};
-pub use logistic::{ClassWeight, LogisticModel, LogisticParams};
+pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
 pub use model::{ChurnModel, ContributionScale, Explanation, FittedModel, ModelKind, ModelParams, Reason};
