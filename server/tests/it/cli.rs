@@ -2,7 +2,7 @@
 //! TOML settings, signals (SIGHUP reloads, SIGTERM drains and exits 0), logs without customer ids in
 //! clear, and a load run against the live server.
 
-use crate::common::{Fixture, Ids};
+use crate::common::{self, Fixture, Ids};
 use churn_server::proto::ScoreRequest;
 use churn_server::redact::IdHasher;
 use std::io::{BufRead, BufReader};

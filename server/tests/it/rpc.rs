@@ -1,7 +1,7 @@
 //! Each RPC of `churn.v1.ScoringService` against a server on 127.0.0.1, with the generated client, and
 //! each error code a caller can meet.
 
-use crate::common::{Fixture, Ids, MODEL};
+use crate::common::{self, Fixture, Ids, MODEL};
 use churn_models::FeatureValue as ModelValue;
 use churn_server::proto::scoring_service_client::ScoringServiceClient;
 use churn_server::proto::{

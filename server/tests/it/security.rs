@@ -1,6 +1,6 @@
 //! TLS, mutual TLS and the bearer token.
 
-use crate::common::{Fixture, Ids};
+use crate::common::{self, Fixture, Ids};
 use churn_server::config::TlsSettings;
 use churn_server::proto::{PingRequest, ScoreRequest, scoring_service_client::ScoringServiceClient};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
