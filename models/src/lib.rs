@@ -1,4 +1,4 @@
-//! Churn models: preprocessing, logistic regression and random forest, evaluation, explanations and the
+//! Churn models: preprocessing, logistic regression, random forest and gradient-boosted trees, evaluation, explanations and the
 //! versioned model artifact. Consumes the feature table built by `churn-features`.
 //!
 //! # Serving a model
@@ -40,11 +40,13 @@
 //! # Explanations
 //!
 //! Logistic regression contributions are exact: `intercept + Σ contributions = logit`. Forest
-//! contributions are path contributions: `mean root value + Σ contributions = probability`. One-hot
+//! contributions are path contributions: `mean root value + Σ contributions = probability`. Gradient
+//! boosting contributions are TreeSHAP values: `base value + Σ contributions = logit`. One-hot
 //! columns are summed back to their feature, so reasons name input features.
 
 pub mod artifact;
 pub mod bands;
+pub mod boosting;
 pub mod class_weight;
 pub mod error;
 pub mod forest;
@@ -61,6 +63,7 @@ pub mod train;
 
 pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, Score, TrainingInfo, Validation};
 pub use bands::{RiskBand, RiskBands};
+pub use boosting::{BoostedTree, GradientBoostingModel, GradientBoostingParams};
 pub use class_weight::ClassWeight;
 pub use error::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};
