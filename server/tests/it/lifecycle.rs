@@ -1,7 +1,7 @@
 //! Health transitions, live swaps (promotion, rollback, new snapshot, polling), failed loads that keep
 //! the old pair serving, and graceful shutdown that finishes calls in flight.
 
-use crate::common::{Fixture, Ids, Kind, MODEL, ServingStatus};
+use crate::common::{self, Fixture, Ids, Kind, MODEL, ServingStatus};
 use churn_server::proto::{PingRequest, ScoreRequest};
 use churn_server::reload::ReloadOutcome;
 use std::time::Duration;

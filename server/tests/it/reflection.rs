@@ -1,6 +1,6 @@
 //! Server reflection (v1 and v1alpha), as `grpcurl list` and `grpcurl describe` use it.
 
-use crate::common::{Fixture, Ids};
+use crate::common::{self, Fixture, Ids};
 use prost::Message;
 use prost_types::FileDescriptorProto;
 use tonic_reflection::pb::{v1, v1alpha};

@@ -2,7 +2,7 @@
 //! No call may fail, every answer must name a promoted version, and every score must be the one its
 //! named model and snapshot give (so no answer mixes two pairs).
 
-use crate::common::{Fixture, Ids, Kind, MODEL};
+use crate::common::{self, Fixture, Ids, Kind, MODEL};
 use churn_server::proto::{ScoreBatchRequest, ScoreRequest, score_batch_result::Outcome};
 use churn_server::reload::ReloadOutcome;
 use std::collections::{BTreeSet, HashMap};
