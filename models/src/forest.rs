@@ -3,7 +3,8 @@
 //! Library forests were measured too slow for the goal of matching scikit-learn's training time (DESIGN §8:
 //! smartcore 410 s and linfa-ensemble 337 s on one core for 100 trees on 200k rows, where scikit-learn
 //! takes 60 s on two) and both return hard labels only. This forest does what LightGBM does for speed:
-//! every encoded column is cut once into at most 255 quantile bins, so finding a split is a pass over the
+//! every encoded column is cut once into at most 255 quantile bins (`histogram.rs`, shared with gradient
+//! boosting), so finding a split is a pass over the
 //! node's rows adding to a 256-slot histogram, then a scan of the histogram. Otherwise it is Breiman's
 //! forest as in scikit-learn: bootstrap rows per tree, a fresh random subset of `max_features` columns at
 //! every node, Gini impurity (with class weights), trees grown in parallel with rayon. A tree's node value
@@ -12,8 +13,9 @@
 //! path, averaged over trees) add up with the mean root value to exactly that probability.
 //! smartcore's forest is the reference the tests compare accuracy against.
 
+use crate::class_weight::ClassWeight;
 use crate::error::{ModelError, Result};
-use crate::logistic::ClassWeight;
+use crate::histogram::{BinnedColumns, MISSING_BIN};
 use crate::matrix::Matrix;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -116,7 +118,8 @@ pub struct ForestModel {
 }
 
 impl ForestParams {
-    fn check(&self) -> Result<()> {
+    /// Checks the parameters' domains; called before any data is read.
+    pub fn check(&self) -> Result<()> {
         let invalid = |name, reason: &str| {
             Err(ModelError::InvalidParameter {
                 name,
@@ -415,56 +418,6 @@ fn leaves_across(trees: &[Tree], row: &[f64]) -> [usize; LANES] {
     }
 }
 
-/// Every column cut into quantile bins: `bins[col][row]`, and `thresholds[col][b]` the upper edge of bin `b`
-/// (a row is in bin `b` when `x <= thresholds[b]` and above the previous edge).
-struct BinnedColumns {
-    bins: Vec<Vec<u8>>,
-    thresholds: Vec<Vec<f64>>,
-}
-
-/// Rows sampled to find bin edges at most.
-const BINNING_SAMPLE: usize = 200_000;
-
-impl BinnedColumns {
-    fn new(x: &Matrix, max_bins: usize) -> Self {
-        let n = x.rows();
-        let stride = n.div_ceil(BINNING_SAMPLE).max(1);
-        let (bins, thresholds) = (0..x.cols())
-            .into_par_iter()
-            .map(|j| {
-                let mut sample: Vec<f64> = (0..n).step_by(stride).map(|i| x.get(i, j)).collect();
-                sample.sort_by(f64::total_cmp);
-                let edges = bin_edges(&sample, max_bins);
-                let bins = (0..n)
-                    .map(|i| edges.partition_point(|&e| e < x.get(i, j)) as u8)
-                    .collect();
-                (bins, edges)
-            })
-            .unzip();
-        Self { bins, thresholds }
-    }
-}
-
-/// Upper edges of at most `max_bins` bins over sorted values: midpoints between neighbouring distinct
-/// values when there are few of them, quantiles otherwise. The last bin has no edge (it takes the rest),
-/// so there are at most `max_bins - 1` edges.
-fn bin_edges(sorted: &[f64], max_bins: usize) -> Vec<f64> {
-    let mut distinct: Vec<f64> = sorted.to_vec();
-    distinct.dedup();
-    if distinct.len() <= max_bins {
-        return distinct.windows(2).map(|w| w[0] + (w[1] - w[0]) / 2.0).collect();
-    }
-    let mut edges: Vec<f64> = (1..max_bins)
-        .map(|k| sorted[k * sorted.len() / max_bins])
-        .collect();
-    edges.dedup();
-    // The largest value must fall in the last bin, not on an edge.
-    if edges.last() == distinct.last() {
-        edges.pop();
-    }
-    edges
-}
-
 struct TreeBuilder<'a> {
     params: &'a ForestParams,
     binned: &'a BinnedColumns,
@@ -619,6 +572,7 @@ impl TreeBuilder<'_> {
             }
         } else {
             histogram[..=edges].fill([0, 0]);
+            histogram[usize::from(MISSING_BIN)] = [0, 0];
         }
         best
     }
@@ -741,15 +695,6 @@ mod tests {
     }
 
     #[test]
-    fn bin_edges_split_distinct_values_and_quantiles() {
-        assert_eq!(bin_edges(&[0.0, 0.0, 1.0, 1.0, 3.0], 255), vec![0.5, 2.0]);
-        let many: Vec<f64> = (0..1000).map(f64::from).collect();
-        let edges = bin_edges(&many, 4);
-        assert_eq!(edges, vec![250.0, 500.0, 750.0]);
-        assert!(bin_edges(&[2.0, 2.0], 255).is_empty());
-    }
-
-    #[test]
     fn comparable_to_smartcore_forest_on_accuracy() {
         use smartcore::ensemble::random_forest_classifier::{
             RandomForestClassifier, RandomForestClassifierParameters,
@@ -789,6 +734,20 @@ mod tests {
         assert!(
             our_accuracy >= reference_accuracy - 0.02,
             "ours {our_accuracy} vs smartcore {reference_accuracy}"
+        );
+    }
+
+    /// Fingerprint of a forest fitted before binning moved to `histogram.rs`: the move (and every later
+    /// change to the shared binning) must leave forests bit for bit the same.
+    #[test]
+    fn forests_are_bit_for_bit_those_of_the_binning_before_it_was_shared() {
+        let (x, y) = synthetic(800, 21);
+        let forest = small().fit(&x, &y, &|| {}).expect("fit");
+        let json = serde_json::to_string(&forest.trees).expect("json");
+        let fingerprint = crate::artifact::sha256_hex(json.as_bytes());
+        assert_eq!(
+            fingerprint,
+            "7434f94888adb46fa8417f0f6c2cbda3857f120bea3485b10e56a82a2769e98a"
         );
     }
 }

@@ -48,7 +48,7 @@ pub fn permutation_importance(
     let baseline = roc_auc(&labels, &model.predict_encoded(&x))?;
     let coefficients = match model {
         FittedModel::Logistic(linear) => Some(standardised_coefficients(linear, schema)),
-        FittedModel::RandomForest(_) => None,
+        FittedModel::RandomForest(_) | FittedModel::GradientBoosting(_) => None,
     };
     let drops = (0..schema.features.len())
         .into_par_iter()

@@ -1,4 +1,4 @@
-//! Churn models: preprocessing, logistic regression and random forest, evaluation, explanations and the
+//! Churn models: preprocessing, logistic regression, random forest and gradient-boosted trees, evaluation, explanations and the
 //! versioned model artifact. Consumes the feature table built by `churn-features`.
 //!
 //! # Serving a model
@@ -40,13 +40,17 @@
 //! # Explanations
 //!
 //! Logistic regression contributions are exact: `intercept + Σ contributions = logit`. Forest
-//! contributions are path contributions: `mean root value + Σ contributions = probability`. One-hot
+//! contributions are path contributions: `mean root value + Σ contributions = probability`. Gradient
+//! boosting contributions are TreeSHAP values: `base value + Σ contributions = logit`. One-hot
 //! columns are summed back to their feature, so reasons name input features.
 
 pub mod artifact;
 pub mod bands;
+pub mod boosting;
+pub mod class_weight;
 pub mod error;
 pub mod forest;
+pub mod histogram;
 pub mod importance;
 pub mod input;
 pub mod logistic;
@@ -59,10 +63,12 @@ pub mod train;
 
 pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, Score, TrainingInfo, Validation};
 pub use bands::{RiskBand, RiskBands};
+pub use boosting::{BoostedTree, GradientBoostingModel, GradientBoostingParams};
+pub use class_weight::ClassWeight;
 pub use error::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};
 pub use input::{FeatureRow, FeatureValue};
-pub use logistic::{ClassWeight, LogisticModel, LogisticParams};
+pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
 pub use model::{ChurnModel, ContributionScale, Explanation, FittedModel, ModelKind, ModelParams, Reason};

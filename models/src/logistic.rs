@@ -10,6 +10,7 @@
 //! on the exact gradient), solves the Newton system by Cholesky, and backtracks when the objective does not
 //! fall. Partial sums are reduced in a fixed order, so a fit is reproducible.
 
+pub use crate::class_weight::ClassWeight;
 use crate::error::{ModelError, Result};
 use crate::matrix::Matrix;
 use rayon::prelude::*;
@@ -17,51 +18,6 @@ use serde::{Deserialize, Serialize};
 
 /// Rows used for the Hessian at most (evenly spaced); the gradient always uses every row.
 pub const HESSIAN_ROWS: usize = 50_000;
-
-/// How much each class counts in training.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClassWeight {
-    /// Every row counts once.
-    #[default]
-    None,
-    /// Classes weighted inversely to their frequency (`n / (2 · n_class)`), as scikit-learn's
-    /// `class_weight="balanced"`.
-    Balanced,
-    /// Explicit weights.
-    Custom {
-        /// Weight of label 0 (stayed).
-        negative: f64,
-        /// Weight of label 1 (churned).
-        positive: f64,
-    },
-}
-
-impl ClassWeight {
-    /// The (negative, positive) weights for labels with `positives` ones among `rows`.
-    pub fn weights(&self, rows: usize, positives: usize) -> (f64, f64) {
-        match *self {
-            Self::None => (1.0, 1.0),
-            Self::Balanced => (
-                rows as f64 / (2.0 * (rows - positives).max(1) as f64),
-                rows as f64 / (2.0 * positives.max(1) as f64),
-            ),
-            Self::Custom { negative, positive } => (negative, positive),
-        }
-    }
-
-    pub(crate) fn check(&self) -> Result<()> {
-        if let Self::Custom { negative, positive } = *self
-            && !(negative.is_finite() && positive.is_finite() && negative > 0.0 && positive > 0.0)
-        {
-            return Err(ModelError::InvalidParameter {
-                name: "class_weight",
-                reason: format!("weights must be finite and positive, got {negative} and {positive}"),
-            });
-        }
-        Ok(())
-    }
-}
 
 /// Hyperparameters of the logistic regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,8 +63,8 @@ pub struct LogisticModel {
 }
 
 impl LogisticParams {
-    /// Fits on encoded rows `x` with 0/1 labels `y`.
-    pub fn fit(&self, x: &Matrix, y: &[u8]) -> Result<LogisticModel> {
+    /// Checks the parameters' domains; called before any data is read.
+    pub fn check(&self) -> Result<()> {
         if !(self.c.is_finite() && self.c > 0.0) {
             return Err(ModelError::InvalidParameter {
                 name: "c",
@@ -121,7 +77,12 @@ impl LogisticParams {
                 reason: format!("must be finite and positive, got {}", self.tolerance),
             });
         }
-        self.class_weight.check()?;
+        self.class_weight.check()
+    }
+
+    /// Fits on encoded rows `x` with 0/1 labels `y`.
+    pub fn fit(&self, x: &Matrix, y: &[u8]) -> Result<LogisticModel> {
+        self.check()?;
         if x.rows() != y.len() {
             return Err(ModelError::LengthMismatch {
                 what: "labels".into(),

@@ -1,5 +1,6 @@
 //! The fitted models behind one interface, and their per-customer explanations.
 
+use crate::boosting::{GradientBoostingModel, GradientBoostingParams, ValidationSet};
 use crate::forest::{ForestModel, ForestParams};
 use crate::input::FeatureValue;
 use crate::logistic::{LogisticModel, LogisticParams, sigmoid};
@@ -16,7 +17,7 @@ pub trait ChurnModel {
     /// Churn probability of one encoded row.
     fn predict_encoded_row(&self, row: &[f64]) -> f64;
     /// Contribution of each encoded column to one row's score, and the base they add to. For logistic
-    /// regression the scale is the logit, for the forest the probability.
+    /// regression and gradient boosting the scale is the logit, for the forest the probability.
     fn contributions_encoded(&self, row: &[f64]) -> (f64, Vec<f64>);
     /// [`ChurnModel::contributions_encoded`] of many rows at once: the base and one row of contributions
     /// per input row.
@@ -33,6 +34,8 @@ pub enum ModelKind {
     Logistic,
     /// Random forest.
     RandomForest,
+    /// Gradient-boosted trees.
+    GradientBoosting,
 }
 
 impl fmt::Display for ModelKind {
@@ -40,6 +43,7 @@ impl fmt::Display for ModelKind {
         f.write_str(match self {
             Self::Logistic => "logistic",
             Self::RandomForest => "random-forest",
+            Self::GradientBoosting => "gradient-boosting",
         })
     }
 }
@@ -52,6 +56,8 @@ pub enum ModelParams {
     Logistic(LogisticParams),
     /// Random forest.
     RandomForest(ForestParams),
+    /// Gradient-boosted trees.
+    GradientBoosting(GradientBoostingParams),
 }
 
 impl ModelParams {
@@ -60,6 +66,7 @@ impl ModelParams {
         match kind {
             ModelKind::Logistic => Self::Logistic(LogisticParams::default()),
             ModelKind::RandomForest => Self::RandomForest(ForestParams::default()),
+            ModelKind::GradientBoosting => Self::GradientBoosting(GradientBoostingParams::default()),
         }
     }
 
@@ -68,11 +75,34 @@ impl ModelParams {
         match self {
             Self::Logistic(_) => ModelKind::Logistic,
             Self::RandomForest(_) => ModelKind::RandomForest,
+            Self::GradientBoosting(_) => ModelKind::GradientBoosting,
         }
     }
 
-    /// Fits on encoded rows; `on_step` is called as training progresses (once per tree for forests).
-    pub fn fit(&self, x: &Matrix, y: &[u8], on_step: &(dyn Fn() + Sync)) -> crate::Result<FittedModel> {
+    /// Checks the parameters' domains, so a bad value fails before any data is read.
+    pub fn check(&self) -> crate::Result<()> {
+        match self {
+            Self::Logistic(params) => params.check(),
+            Self::RandomForest(params) => params.check(),
+            Self::GradientBoosting(params) => params.check(),
+        }
+    }
+
+    /// Whether the kind uses validation rows while fitting (early stopping); [`crate::train`] then
+    /// passes the out-of-time rows of the training set when it has some.
+    pub fn uses_validation(&self) -> bool {
+        matches!(self, Self::GradientBoosting(params) if params.early_stopping_rounds > 0)
+    }
+
+    /// Fits on encoded rows; `validation` rows (used by kinds that stop early) are never fitted on.
+    /// `on_step` is called as training progresses (once per tree for tree kinds).
+    pub fn fit(
+        &self,
+        x: &Matrix,
+        y: &[u8],
+        validation: Option<ValidationSet<'_>>,
+        on_step: &(dyn Fn() + Sync),
+    ) -> crate::Result<FittedModel> {
         Ok(match self {
             Self::Logistic(params) => {
                 let model = params.fit(x, y)?;
@@ -80,6 +110,9 @@ impl ModelParams {
                 FittedModel::Logistic(model)
             }
             Self::RandomForest(params) => FittedModel::RandomForest(params.fit(x, y, on_step)?),
+            Self::GradientBoosting(params) => {
+                FittedModel::GradientBoosting(params.fit(x, y, validation, on_step)?)
+            }
         })
     }
 
@@ -88,6 +121,7 @@ impl ModelParams {
         match self {
             Self::Logistic(_) => 1,
             Self::RandomForest(params) => params.n_trees as u64,
+            Self::GradientBoosting(params) => params.n_rounds as u64,
         }
     }
 }
@@ -100,6 +134,8 @@ pub enum FittedModel {
     Logistic(LogisticModel),
     /// Random forest.
     RandomForest(ForestModel),
+    /// Gradient-boosted trees.
+    GradientBoosting(GradientBoostingModel),
 }
 
 impl FittedModel {
@@ -108,6 +144,7 @@ impl FittedModel {
         match self {
             Self::Logistic(_) => ModelKind::Logistic,
             Self::RandomForest(_) => ModelKind::RandomForest,
+            Self::GradientBoosting(_) => ModelKind::GradientBoosting,
         }
     }
 
@@ -127,6 +164,7 @@ impl FittedModel {
                 Ok(())
             }
             Self::RandomForest(model) => model.validate(columns),
+            Self::GradientBoosting(model) => model.validate(columns),
         }
     }
 }
@@ -136,6 +174,7 @@ impl ChurnModel for FittedModel {
         match self {
             Self::Logistic(model) => model.predict(x),
             Self::RandomForest(model) => model.predict(x),
+            Self::GradientBoosting(model) => model.predict(x),
         }
     }
 
@@ -143,6 +182,7 @@ impl ChurnModel for FittedModel {
         match self {
             Self::Logistic(model) => sigmoid(model.logit(row)),
             Self::RandomForest(model) => model.predict_row(row),
+            Self::GradientBoosting(model) => model.predict_row(row),
         }
     }
 
@@ -150,6 +190,7 @@ impl ChurnModel for FittedModel {
         match self {
             Self::Logistic(model) => (model.intercept, model.contributions(row)),
             Self::RandomForest(model) => (model.base_value(), model.contributions(row)),
+            Self::GradientBoosting(model) => (model.base_value(), model.contributions(row)),
         }
     }
 
@@ -165,12 +206,13 @@ impl ChurnModel for FittedModel {
                 (model.intercept, out)
             }
             Self::RandomForest(model) => (model.base_value(), model.contributions_batch(x)),
+            Self::GradientBoosting(model) => (model.base_value(), model.contributions_batch(x)),
         }
     }
 
     fn contribution_scale(&self) -> ContributionScale {
         match self {
-            Self::Logistic(_) => ContributionScale::Logit,
+            Self::Logistic(_) | Self::GradientBoosting(_) => ContributionScale::Logit,
             Self::RandomForest(_) => ContributionScale::Probability,
         }
     }
@@ -180,7 +222,8 @@ impl ChurnModel for FittedModel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContributionScale {
-    /// `base + Σ contributions = logit`, and the probability is its sigmoid (logistic regression).
+    /// `base + Σ contributions = logit`, and the probability is its sigmoid (logistic regression;
+    /// gradient boosting's TreeSHAP values).
     Logit,
     /// `base + Σ contributions = probability` (random forest path contributions).
     Probability,

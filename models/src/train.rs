@@ -4,8 +4,10 @@
 
 use crate::artifact::{LabelInfo, ModelArtifact, TrainingInfo, Validation};
 use crate::bands::RiskBands;
+use crate::boosting::ValidationSet;
 use crate::error::{ModelError, Result};
 use crate::importance::{PermutationParams, permutation_importance};
+use crate::matrix::Matrix;
 use crate::metrics::{Metrics, ThresholdRule};
 use crate::model::{ChurnModel, FittedModel, ModelParams};
 use crate::preprocess::{FeatureSchema, PreprocessParams};
@@ -159,6 +161,11 @@ pub struct FitTime {
 }
 
 /// Fits preprocessing and a model on `rows` of `table`; returns them with the time each took.
+///
+/// A kind that stops early ([`ModelParams::uses_validation`]) is given the rows of the latest as-of date
+/// as validation rows when `rows` span several dates (out of time, like the test it will face), and fits
+/// on the earlier ones; otherwise it holds out a stratified slice itself. Preprocessing is fitted on all
+/// of `rows` either way.
 pub fn fit_rows(
     table: &FeatureTable,
     rows: &[usize],
@@ -170,7 +177,28 @@ pub fn fit_rows(
     let started = Instant::now();
     let (schema, x) = FeatureSchema::fit_encode(table, rows, preprocess)?;
     let encoded = Instant::now();
-    let model = params.fit(&x, labels, &|| progress.step())?;
+    let latest = rows.iter().filter_map(|&i| table.as_of[i]).max();
+    let out_of_time = params.uses_validation()
+        && rows
+            .iter()
+            .any(|&i| table.as_of[i].is_some_and(|d| Some(d) < latest))
+        && latest.is_some();
+    let model = if out_of_time {
+        let (fit_at, validation_at): (Vec<usize>, Vec<usize>) =
+            (0..rows.len()).partition(|&k| table.as_of[rows[k]] != latest);
+        let pick = |at: &[usize]| -> (Matrix, Vec<u8>) {
+            (x.select_rows(at), at.iter().map(|&k| labels[k]).collect())
+        };
+        let (fit_x, fit_y) = pick(&fit_at);
+        let (validation_x, validation_y) = pick(&validation_at);
+        let validation = ValidationSet {
+            x: &validation_x,
+            y: &validation_y,
+        };
+        params.fit(&fit_x, &fit_y, Some(validation), &|| progress.step())?
+    } else {
+        params.fit(&x, labels, None, &|| progress.step())?
+    };
     let time = FitTime {
         preprocess: (encoded - started).as_secs_f64(),
         model: encoded.elapsed().as_secs_f64(),
@@ -215,6 +243,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             name: "risk_bands",
             reason,
         })?;
+    options.params.check()?;
     let (rows, labels, skipped) = labelled_rows(table)?;
     if rows.is_empty() {
         return Err(ModelError::Training(format!(

@@ -1,12 +1,12 @@
-//! The public API end to end on feature tables built in code: training both kinds, additive reasons,
+//! The public API end to end on feature tables built in code: training every kind, additive reasons,
 //! artifact round trips, the registry, and bad inputs that must fail with clear errors.
 
 use chrono::NaiveDate;
 use churn_features::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
 use churn_models::train::{NoProgress, ValidationPlan, train};
 use churn_models::{
-    ContributionScale, FeatureRow, FeatureValue, ForestParams, LogisticParams, ModelArtifact, ModelError,
-    ModelParams, Registry, TrainOptions,
+    ContributionScale, FeatureRow, FeatureValue, ForestParams, GradientBoostingParams, LogisticParams,
+    ModelArtifact, ModelError, ModelParams, Registry, TrainOptions,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -74,6 +74,23 @@ fn small_forest() -> ModelParams {
     })
 }
 
+fn small_boosting() -> ModelParams {
+    ModelParams::GradientBoosting(GradientBoostingParams {
+        n_rounds: 150,
+        learning_rate: 0.1,
+        ..GradientBoostingParams::default()
+    })
+}
+
+/// One model of each kind, with parameters small enough for tests.
+fn every_kind() -> [ModelParams; 3] {
+    [
+        ModelParams::Logistic(LogisticParams::default()),
+        small_forest(),
+        small_boosting(),
+    ]
+}
+
 fn options(params: ModelParams) -> TrainOptions {
     let mut options = TrainOptions::new(params);
     options.validation = ValidationPlan::CrossValidation { folds: 3, seed: 1 };
@@ -96,9 +113,9 @@ fn row_of(table: &FeatureTable, i: usize) -> FeatureRow {
 }
 
 #[test]
-fn both_kinds_learn_skip_unknown_labels_and_leave_descriptors_out() {
+fn every_kind_learns_skips_unknown_labels_and_leaves_descriptors_out() {
     let table = table(3000, 1);
-    for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
+    for params in every_kind() {
         let outcome = train(&table, &options(params), &NoProgress).expect("train");
         let artifact = &outcome.artifact;
         assert_eq!(artifact.training.skipped_unlabelled, 300);
@@ -118,9 +135,9 @@ fn both_kinds_learn_skip_unknown_labels_and_leave_descriptors_out() {
 }
 
 #[test]
-fn logistic_contributions_add_up_to_the_logit_and_forest_ones_to_the_probability() {
+fn contributions_add_up_to_the_logit_or_the_probability_for_every_kind() {
     let table = table(2000, 2);
-    for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
+    for params in every_kind() {
         let artifact = train(&table, &options(params), &NoProgress)
             .expect("train")
             .artifact;
@@ -153,10 +170,10 @@ fn logistic_contributions_add_up_to_the_logit_and_forest_ones_to_the_probability
 }
 
 #[test]
-fn save_load_gives_identical_predictions_for_both_kinds() {
+fn save_load_gives_identical_predictions_for_every_kind() {
     let table = table(1500, 3);
     let dir = tempfile::tempdir().expect("temp dir");
-    for params in [ModelParams::Logistic(LogisticParams::default()), small_forest()] {
+    for params in every_kind() {
         let artifact = train(&table, &options(params), &NoProgress)
             .expect("train")
             .artifact;
@@ -365,4 +382,43 @@ fn corrupt_truncated_and_future_artifacts_are_refused() {
     broken.write(&path).expect("write");
     let message = ModelArtifact::read(&path).expect_err("broken tree").to_string();
     assert!(message.contains("tree 0 node 0 is malformed"), "{message}");
+
+    // The same for gradient boosting: a child index out of range, a cycle back to the root, and covers
+    // that no longer add up (which would make TreeSHAP reasons inexact) are all refused on load.
+    let boosted = train(&table, &options(small_boosting()), &NoProgress)
+        .expect("train")
+        .artifact;
+    let corruptions: [(&str, fn(&mut churn_models::BoostedTree)); 3] = [
+        ("tree 0: node 0 is malformed", |tree| tree.left[0] = 10_000),
+        ("tree 0: node 0 is malformed", |tree| tree.right[0] = 0),
+        ("do not add up", |tree| tree.cover[1] += 1.0),
+    ];
+    for (expected, corrupt) in corruptions {
+        let mut broken = boosted.clone();
+        let churn_models::FittedModel::GradientBoosting(model) = &mut broken.model else {
+            panic!("a gradient boosting model");
+        };
+        corrupt(&mut model.trees[0]);
+        broken.write(&path).expect("write");
+        let message = ModelArtifact::read(&path).expect_err("broken tree").to_string();
+        assert!(message.contains(expected), "{message}");
+    }
+}
+
+/// `fixtures/v1-logistic.json` and `fixtures/v1-forest.json` are format-1 artifacts as written before
+/// gradient boosting existed (the kinds they hold serialise the same way since): they must still load and
+/// score.
+#[test]
+fn format_1_artifacts_written_before_gradient_boosting_still_load() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
+    let table = table(50, 11);
+    for (file, kind) in [
+        ("v1-logistic.json", churn_models::ModelKind::Logistic),
+        ("v1-forest.json", churn_models::ModelKind::RandomForest),
+    ] {
+        let artifact = ModelArtifact::read(&fixtures.join(file)).expect("an old artifact loads");
+        assert_eq!(artifact.kind, kind);
+        let probabilities = artifact.predict_proba(&table).expect("scores");
+        assert!(probabilities.iter().all(|p| (0.0..=1.0).contains(p)));
+    }
 }

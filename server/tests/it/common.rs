@@ -6,7 +6,9 @@
 use chrono::NaiveDate;
 use churn_features::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
 use churn_models::train::{NoProgress, TrainOptions, ValidationPlan, train};
-use churn_models::{ForestParams, LogisticParams, ModelArtifact, ModelParams, Registry};
+use churn_models::{
+    ForestParams, GradientBoostingParams, LogisticParams, ModelArtifact, ModelParams, Registry,
+};
 use churn_server::ServerConfig;
 use churn_server::proto::scoring_service_client::ScoringServiceClient;
 use churn_server::server::ServerHandle;
@@ -139,6 +141,8 @@ pub enum Kind {
     Logistic(f64),
     /// A small random forest with this seed.
     Forest(u64),
+    /// Small gradient-boosted trees with this seed.
+    Boosting(u64),
 }
 
 /// Trains a model of `kind` on `table` (no validation, no importance: fast).
@@ -153,6 +157,12 @@ pub fn train_model(table: &FeatureTable, kind: Kind) -> ModelArtifact {
             max_depth: 5,
             seed,
             ..ForestParams::default()
+        }),
+        Kind::Boosting(seed) => ModelParams::GradientBoosting(GradientBoostingParams {
+            n_rounds: 40,
+            learning_rate: 0.2,
+            seed,
+            ..GradientBoostingParams::default()
         }),
     };
     let mut options = TrainOptions::new(params);

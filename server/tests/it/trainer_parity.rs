@@ -15,12 +15,17 @@ const TOP_K: usize = 3;
 async fn server_scores_equal_batch_scores_for_each_model_kind() {
     let fixture = Fixture::new(CUSTOMERS, Ids::Str);
     let forest = fixture.save(&common::train_model(&fixture.table, Kind::Forest(11)));
+    let boosting = fixture.save(&common::train_model(&fixture.table, Kind::Boosting(11)));
     let server = common::start_serving(fixture.config()).await;
     let mut client = common::client(server.local_addr()).await;
     let registry = Registry::open(&fixture.registry_dir).expect("registry");
     let rows: Vec<usize> = (0..fixture.table.len()).collect();
 
-    for (version, kind) in [("v1", "logistic"), (forest.as_str(), "random-forest")] {
+    for (version, kind) in [
+        ("v1", "logistic"),
+        (forest.as_str(), "random-forest"),
+        (boosting.as_str(), "gradient-boosting"),
+    ] {
         if version != "v1" {
             fixture.promote(version);
             let outcome = server.reload(false).await;

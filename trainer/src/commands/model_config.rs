@@ -10,6 +10,10 @@
 //! n_trees = 200
 //! max_depth = 10
 //!
+//! [gradient_boosting]        # churn_models::GradientBoostingParams
+//! learning_rate = 0.05
+//! max_leaves = 31
+//!
 //! [preprocess]               # churn_models::PreprocessParams
 //! exclude = ["customer_age_days"]
 //!
@@ -33,7 +37,8 @@
 
 use anyhow::{Context, Result, bail};
 use churn_models::{
-    ForestParams, LabelInfo, LogisticParams, ModelKind, PreprocessParams, RiskBand, RiskBands, ThresholdRule,
+    ForestParams, GradientBoostingParams, LabelInfo, LogisticParams, ModelKind, PreprocessParams, RiskBand,
+    RiskBands, ThresholdRule,
 };
 use clap::ValueEnum;
 use serde::Deserialize;
@@ -49,6 +54,9 @@ pub struct ModelConfig {
     /// Random forest hyperparameters.
     #[serde(default)]
     pub random_forest: ForestParams,
+    /// Gradient boosting hyperparameters.
+    #[serde(default)]
+    pub gradient_boosting: GradientBoostingParams,
     /// Preprocessing.
     #[serde(default)]
     pub preprocess: PreprocessParams,
@@ -87,6 +95,8 @@ pub enum KindArg {
     Logistic,
     /// Random forest (histogram-based, trees in parallel).
     RandomForest,
+    /// Gradient-boosted trees (histogram-based, leaf-wise, early stopping on held-out rows).
+    GradientBoosting,
 }
 
 impl From<KindArg> for ModelKind {
@@ -94,6 +104,7 @@ impl From<KindArg> for ModelKind {
         match kind {
             KindArg::Logistic => Self::Logistic,
             KindArg::RandomForest => Self::RandomForest,
+            KindArg::GradientBoosting => Self::GradientBoosting,
         }
     }
 }
@@ -137,6 +148,9 @@ mod tests {
             class_weight = { type = "balanced" }
             [random_forest]
             n_trees = 20
+            [gradient_boosting]
+            learning_rate = 0.1
+            early_stopping_rounds = 20
             [threshold]
             rule = "expected_profit"
             offer_cost = 5.0
@@ -153,6 +167,14 @@ mod tests {
         assert_eq!(config.logistic.c, 0.5);
         assert_eq!(config.random_forest.n_trees, 20);
         assert_eq!(config.random_forest.max_depth, ForestParams::default().max_depth);
+        assert_eq!(config.gradient_boosting.learning_rate, 0.1);
+        assert_eq!(config.gradient_boosting.early_stopping_rounds, 20);
+        assert_eq!(
+            config.gradient_boosting.max_leaves,
+            GradientBoostingParams::default().max_leaves
+        );
+        let unknown = "[gradient_boosting]\nleaves = 8\n";
+        assert!(toml::from_str::<ModelConfig>(unknown).is_err());
         let bands = config.risk_bands().expect("bands").expect("some");
         assert_eq!(bands.band(0.7), "high");
         assert!(matches!(

@@ -25,6 +25,7 @@ use std::time::Instant;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  churn-trainer train --features telco.parquet --model logistic --registry models --name telco --cv 5\n  \
+                        churn-trainer train --features telco.parquet --model gradient-boosting --registry models --name telco --cv 5\n  \
                         churn-trainer train --features cdnow.parquet --model random-forest --registry models --name cdnow \\\n      \
                         --test-as-of 1997-09-30 --threshold recall:0.8 --promote"
 )]
@@ -71,15 +72,16 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub class_weight: Option<ClassWeightArg>,
 
-    /// Number of trees of a random forest (overrides the configuration file).
+    /// Number of trees of a random forest, or boosting rounds at most of gradient boosting (overrides
+    /// the configuration file).
     #[arg(long, value_name = "N")]
     pub trees: Option<usize>,
 
-    /// Maximum tree depth of a random forest (overrides the configuration file).
+    /// Maximum tree depth of a random forest or of gradient boosting (overrides the configuration file).
     #[arg(long, value_name = "N")]
     pub max_depth: Option<usize>,
 
-    /// Seed of the forest and of the folds.
+    /// Seed of the tree kinds' random draws and of the folds.
     #[arg(long)]
     pub seed: Option<u64>,
 
@@ -147,7 +149,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     let params = match kind {
         ModelKind::Logistic => {
             if args.trees.is_some() || args.max_depth.is_some() {
-                bail!("--trees and --max-depth apply to --model random-forest only");
+                bail!(
+                    "--trees and --max-depth apply to the tree kinds (random-forest, gradient-boosting) only"
+                );
             }
             let mut params = config.logistic.clone();
             if let Some(weight) = class_weight {
@@ -171,7 +175,25 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
             }
             ModelParams::RandomForest(params)
         }
+        ModelKind::GradientBoosting => {
+            let mut params = config.gradient_boosting.clone();
+            if let Some(weight) = class_weight {
+                params.class_weight = weight;
+            }
+            if let Some(rounds) = args.trees {
+                params.n_rounds = rounds;
+            }
+            if let Some(depth) = args.max_depth {
+                params.max_depth = depth;
+            }
+            if let Some(seed) = args.seed {
+                params.seed = seed;
+            }
+            ModelParams::GradientBoosting(params)
+        }
     };
+    // Bad hyperparameters fail here, before the feature table is read.
+    params.check().context("invalid model parameters")?;
     let mut options = TrainOptions::new(params);
     options.preprocess = config.preprocess.clone();
     options.threshold_rule = parse_threshold_rule(&args.threshold, &config)?;

@@ -1,0 +1,490 @@
+//! Growing one regression tree on gradient and hessian histograms, leaf by leaf.
+//!
+//! The leaf whose best split gains the most is split next (LightGBM's leaf-wise growth), until
+//! `max_leaves` or no split gains. Each leaf keeps a histogram of gradient and hessian sums per bin of
+//! every column drawn for the tree; after a split only the smaller child's histogram is built from its
+//! rows, and the larger one's is the parent's minus it, which halves the passes over rows at least.
+
+use crate::histogram::{BinnedColumns, MISSING_BIN};
+use rayon::prelude::*;
+
+use super::tree::BoostedTree;
+
+/// Histogram slots per column: 255 real bins at most, and [`MISSING_BIN`].
+const SLOTS: usize = 256;
+
+/// Node sizes (rows × columns) below which a histogram is built on one thread: smaller work is cheaper
+/// than handing it to rayon.
+const PARALLEL_WORK: usize = 64 * 1024;
+
+/// What bounds a tree; see [`super::GradientBoostingParams`] for the meaning of each.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GrowthLimits {
+    pub max_leaves: usize,
+    pub max_depth: usize,
+    pub min_data_in_leaf: usize,
+    pub min_sum_hessian: f64,
+    pub l2: f64,
+    pub min_gain: f64,
+    pub learning_rate: f64,
+}
+
+/// Gradient, hessian and row count of a set of rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Sums {
+    gradient: f64,
+    hessian: f64,
+    rows: u32,
+}
+
+impl Sums {
+    fn add(&mut self, gradient: f64, hessian: f64) {
+        self.gradient += gradient;
+        self.hessian += hessian;
+        self.rows += 1;
+    }
+
+    fn plus(self, other: Self) -> Self {
+        Self {
+            gradient: self.gradient + other.gradient,
+            hessian: self.hessian + other.hessian,
+            rows: self.rows + other.rows,
+        }
+    }
+
+    fn minus(self, other: Self) -> Self {
+        Self {
+            gradient: self.gradient - other.gradient,
+            hessian: self.hessian - other.hessian,
+            rows: self.rows - other.rows,
+        }
+    }
+
+    /// The loss reduction a leaf with these sums achieves at its optimal value (up to a factor ½).
+    fn score(self, l2: f64) -> f64 {
+        self.gradient * self.gradient / (self.hessian + l2)
+    }
+
+    /// The optimal leaf value `−G / (H + λ)`.
+    fn leaf_value(self, l2: f64) -> f64 {
+        -self.gradient / (self.hessian + l2)
+    }
+}
+
+/// A split of a leaf: rows whose bin in `column` is at most `bin` go left, missing ones as `default_left`.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    column: usize,
+    bin: u8,
+    default_left: bool,
+    gain: f64,
+    left: Sums,
+}
+
+/// A leaf that may still be split.
+struct Leaf {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    sums: Sums,
+    histogram: Option<Vec<Sums>>,
+    best: Option<Split>,
+}
+
+/// A fitted tree and, per node, the bin its split cuts at (for walking the training rows by bins).
+pub(super) struct GrownTree {
+    pub tree: BoostedTree,
+    pub split_bins: Vec<u8>,
+}
+
+impl GrownTree {
+    /// The output of the tree for training row `row`, walked by bins.
+    pub fn predict_binned(&self, binned: &BinnedColumns, row: usize) -> f64 {
+        let tree = &self.tree;
+        let mut node = 0;
+        while !tree.is_leaf(node) {
+            let bin = binned.bins[tree.feature[node] as usize][row];
+            let left = if bin == MISSING_BIN {
+                tree.default_left[node]
+            } else {
+                bin <= self.split_bins[node]
+            };
+            node = if left { tree.left[node] } else { tree.right[node] } as usize;
+        }
+        tree.value[node]
+    }
+}
+
+/// Grows a tree on `rows` (the round's sample) using only `columns`.
+pub(super) fn grow(
+    binned: &BinnedColumns,
+    gradients: &[f64],
+    hessians: &[f64],
+    mut rows: Vec<u32>,
+    columns: &[usize],
+    limits: &GrowthLimits,
+) -> GrownTree {
+    let mut root_sums = Sums::default();
+    for &r in &rows {
+        root_sums.add(gradients[r as usize], hessians[r as usize]);
+    }
+    let mut grown = GrownTree {
+        tree: BoostedTree::leaf_only(
+            limits.learning_rate * root_sums.leaf_value(limits.l2),
+            f64::from(root_sums.rows),
+        ),
+        split_bins: vec![0],
+    };
+    let grower = Grower {
+        binned,
+        gradients,
+        hessians,
+        columns,
+        limits,
+    };
+    let mut open = Vec::new();
+    let mut root = Leaf {
+        node: 0,
+        start: 0,
+        end: rows.len(),
+        depth: 0,
+        sums: root_sums,
+        histogram: None,
+        best: None,
+    };
+    if grower.may_split(&root) {
+        let histogram = grower.histogram(&rows);
+        root.best = grower.best_split(&histogram, root.sums);
+        root.histogram = Some(histogram);
+    }
+    open.push(root);
+    let mut leaves = 1;
+    let mut scratch = Vec::with_capacity(rows.len());
+    while leaves < limits.max_leaves {
+        // The open leaf with the largest gain; ties go to the earlier node, so growth is deterministic.
+        let Some(at) = open
+            .iter()
+            .enumerate()
+            .filter_map(|(i, leaf)| leaf.best.map(|s| (i, s.gain)))
+            .fold(None, |best: Option<(usize, f64)>, (i, gain)| match best {
+                Some((_, g)) if g >= gain => best,
+                _ => Some((i, gain)),
+            })
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let leaf = open.swap_remove(at);
+        let split = leaf.best.expect("chosen leaves have a split");
+        let bins = &binned.bins[columns[split.column]];
+        let middle = leaf.start
+            + stable_partition(&mut rows[leaf.start..leaf.end], &mut scratch, |r| {
+                let bin = bins[r as usize];
+                if bin == MISSING_BIN {
+                    split.default_left
+                } else {
+                    bin <= split.bin
+                }
+            });
+        let right_sums = leaf.sums.minus(split.left);
+        let tree = &mut grown.tree;
+        let l2 = limits.l2;
+        let left_node = tree.push_leaf(
+            limits.learning_rate * split.left.leaf_value(l2),
+            f64::from(split.left.rows),
+        );
+        let right_node = tree.push_leaf(
+            limits.learning_rate * right_sums.leaf_value(l2),
+            f64::from(right_sums.rows),
+        );
+        grown.split_bins.extend([0, 0]);
+        let column = columns[split.column];
+        tree.feature[leaf.node] = column as u32;
+        tree.threshold[leaf.node] = binned.thresholds[column][usize::from(split.bin)];
+        tree.default_left[leaf.node] = split.default_left;
+        tree.left[leaf.node] = left_node as u32;
+        tree.right[leaf.node] = right_node as u32;
+        tree.value[leaf.node] = 0.0;
+        grown.split_bins[leaf.node] = split.bin;
+        leaves += 1;
+
+        let mut left = Leaf {
+            node: left_node,
+            start: leaf.start,
+            end: middle,
+            depth: leaf.depth + 1,
+            sums: split.left,
+            histogram: None,
+            best: None,
+        };
+        let mut right = Leaf {
+            node: right_node,
+            start: middle,
+            end: leaf.end,
+            depth: leaf.depth + 1,
+            sums: right_sums,
+            histogram: None,
+            best: None,
+        };
+        if leaves < limits.max_leaves && (grower.may_split(&left) || grower.may_split(&right)) {
+            let parent = leaf.histogram.expect("a split leaf has its histogram");
+            let (small, large) = if left.end - left.start <= right.end - right.start {
+                (&mut left, &mut right)
+            } else {
+                (&mut right, &mut left)
+            };
+            let small_histogram = grower.histogram(&rows[small.start..small.end]);
+            let large_histogram: Vec<Sums> = parent
+                .iter()
+                .zip(&small_histogram)
+                .map(|(p, s)| p.minus(*s))
+                .collect();
+            small.histogram = Some(small_histogram);
+            large.histogram = Some(large_histogram);
+            for child in [left, right] {
+                let mut child = child;
+                if grower.may_split(&child) {
+                    let histogram = child.histogram.as_ref().expect("built above");
+                    child.best = grower.best_split(histogram, child.sums);
+                }
+                if child.best.is_some() {
+                    open.push(child);
+                }
+            }
+        }
+    }
+    grown
+}
+
+struct Grower<'a> {
+    binned: &'a BinnedColumns,
+    gradients: &'a [f64],
+    hessians: &'a [f64],
+    columns: &'a [usize],
+    limits: &'a GrowthLimits,
+}
+
+impl Grower<'_> {
+    fn may_split(&self, leaf: &Leaf) -> bool {
+        leaf.depth < self.limits.max_depth
+            && leaf.sums.rows as usize >= 2 * self.limits.min_data_in_leaf
+            && leaf.sums.hessian >= 2.0 * self.limits.min_sum_hessian
+    }
+
+    /// Gradient and hessian sums per bin of every drawn column over `rows`.
+    fn histogram(&self, rows: &[u32]) -> Vec<Sums> {
+        // Gathered once so each column's pass reads them in order; only the bins are looked up by row.
+        let gathered: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|&r| (self.gradients[r as usize], self.hessians[r as usize]))
+            .collect();
+        let mut histogram = vec![Sums::default(); self.columns.len() * SLOTS];
+        let fill = |(slots, &column): (&mut [Sums], &usize)| {
+            let bins = &self.binned.bins[column];
+            for (&r, &(g, h)) in rows.iter().zip(&gathered) {
+                slots[usize::from(bins[r as usize])].add(g, h);
+            }
+        };
+        if rows.len() * self.columns.len() >= PARALLEL_WORK {
+            histogram
+                .par_chunks_mut(SLOTS)
+                .zip(self.columns.par_iter())
+                .for_each(fill);
+        } else {
+            histogram
+                .chunks_mut(SLOTS)
+                .zip(self.columns.iter())
+                .for_each(fill);
+        }
+        histogram
+    }
+
+    /// The split with the largest gain over every drawn column, if one gains more than `min_gain` and
+    /// leaves enough rows and hessian on both sides.
+    fn best_split(&self, histogram: &[Sums], total: Sums) -> Option<Split> {
+        let limits = self.limits;
+        let parent = total.score(limits.l2);
+        let allowed = |side: Sums| {
+            side.rows as usize >= limits.min_data_in_leaf && side.hessian >= limits.min_sum_hessian
+        };
+        let mut best: Option<Split> = None;
+        for (k, slots) in histogram.chunks(SLOTS).enumerate() {
+            let edges = self.binned.thresholds[self.columns[k]].len();
+            if edges == 0 {
+                continue;
+            }
+            let missing = slots[usize::from(MISSING_BIN)];
+            let present = total.minus(missing);
+            // Without missing rows the default side is the one with more rows, the likelier guess for an
+            // unseen missing value; with them both sides are tried and the better one learned.
+            let directions: &[bool] = if missing.rows == 0 { &[] } else { &[true, false] };
+            let mut left = Sums::default();
+            for (bin, slot) in slots[..edges].iter().enumerate() {
+                left = left.plus(*slot);
+                if slot.rows == 0 {
+                    continue;
+                }
+                let right = present.minus(left);
+                if right.rows == 0 {
+                    break;
+                }
+                let mut consider = |left: Sums, default_left: bool| {
+                    let right = total.minus(left);
+                    if !(allowed(left) && allowed(right)) {
+                        return;
+                    }
+                    let gain = left.score(limits.l2) + right.score(limits.l2) - parent;
+                    if gain > limits.min_gain && best.is_none_or(|b| gain > b.gain) {
+                        best = Some(Split {
+                            column: k,
+                            bin: bin as u8,
+                            default_left,
+                            gain,
+                            left,
+                        });
+                    }
+                };
+                if directions.is_empty() {
+                    consider(left, left.rows >= right.rows);
+                } else {
+                    consider(left.plus(missing), true);
+                    consider(left, false);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Moves the rows satisfying `left` to the front, keeping the order within each side (so later passes
+/// read the columns front to back); returns how many there are.
+fn stable_partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool) -> usize {
+    scratch.clear();
+    let mut next = 0;
+    for i in 0..rows.len() {
+        let r = rows[i];
+        if left(r) {
+            rows[next] = r;
+            next += 1;
+        } else {
+            scratch.push(r);
+        }
+    }
+    rows[next..].copy_from_slice(scratch);
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+
+    fn limits() -> GrowthLimits {
+        GrowthLimits {
+            max_leaves: 31,
+            max_depth: 8,
+            min_data_in_leaf: 1,
+            min_sum_hessian: 0.0,
+            l2: 0.0,
+            min_gain: 0.0,
+            learning_rate: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_step_function_is_learned_exactly_with_no_penalty() {
+        // Gradients of a squared loss at 0 with targets 1 (x < 5) and 3: the leaves are −g/h = targets.
+        let x = Matrix::from_vec(10, 1, (0..10).map(f64::from).collect()).expect("shape");
+        let binned = BinnedColumns::new(&x, 255);
+        let gradients: Vec<f64> = (0..10).map(|i| if i < 5 { -1.0 } else { -3.0 }).collect();
+        let hessians = vec![1.0; 10];
+        let grown = grow(&binned, &gradients, &hessians, (0..10).collect(), &[0], &limits());
+        assert_eq!(grown.tree.leaves(), 2);
+        assert_eq!(grown.tree.threshold[0], 4.5);
+        for i in 0..10 {
+            let expected = if i < 5 { 1.0 } else { 3.0 };
+            assert_eq!(grown.tree.predict(x.row(i)), expected);
+            assert_eq!(grown.predict_binned(&binned, i), expected);
+        }
+        grown.tree.validate(1).expect("valid");
+    }
+
+    #[test]
+    fn limits_bound_leaves_depth_and_leaf_size() {
+        let n = 400;
+        let x =
+            Matrix::from_vec(n, 2, (0..2 * n).map(|i| ((i * 7919) % 1000) as f64).collect()).expect("shape");
+        let binned = BinnedColumns::new(&x, 255);
+        let gradients: Vec<f64> = (0..n).map(|i| ((i * 31) % 17) as f64 - 8.0).collect();
+        let hessians = vec![1.0; n];
+        let rows: Vec<u32> = (0..n as u32).collect();
+        for (max_leaves, max_depth, min_data) in [(31, 3, 1), (5, 10, 1), (31, 10, 60)] {
+            let limits = GrowthLimits {
+                max_leaves,
+                max_depth,
+                min_data_in_leaf: min_data,
+                ..limits()
+            };
+            let grown = grow(&binned, &gradients, &hessians, rows.clone(), &[0, 1], &limits);
+            let tree = &grown.tree;
+            assert!(
+                tree.leaves() <= max_leaves.min(1 << max_depth),
+                "{}",
+                tree.leaves()
+            );
+            assert!(tree.leaves() > 1);
+            for node in 0..tree.nodes() {
+                if tree.is_leaf(node) {
+                    assert!(tree.cover[node] >= min_data as f64);
+                }
+            }
+            let depth = |mut node: usize| {
+                let mut depth = 0;
+                while node != 0 {
+                    node = (0..tree.nodes())
+                        .find(|&p| {
+                            !tree.is_leaf(p)
+                                && (tree.left[p] as usize == node || tree.right[p] as usize == node)
+                        })
+                        .expect("parent");
+                    depth += 1;
+                }
+                depth
+            };
+            assert!((0..tree.nodes()).all(|node| depth(node) <= max_depth));
+            tree.validate(2).expect("valid");
+            for i in 0..n {
+                assert_eq!(tree.predict(x.row(i)), grown.predict_binned(&binned, i));
+            }
+        }
+    }
+
+    #[test]
+    fn missing_values_go_to_the_side_that_fits_them() {
+        // Present values carry no signal; missing rows have a large negative gradient, like the right half.
+        let mut values = Vec::new();
+        let mut gradients = Vec::new();
+        for i in 0..60 {
+            let missing = i % 3 == 0;
+            values.push(if missing { f64::NAN } else { f64::from(i) });
+            gradients.push(if missing || i >= 30 { -2.0 } else { 1.0 });
+        }
+        let x = Matrix::from_vec(60, 1, values).expect("shape");
+        let binned = BinnedColumns::new(&x, 255);
+        let grown = grow(
+            &binned,
+            &gradients,
+            &vec![1.0; 60],
+            (0..60).collect(),
+            &[0],
+            &GrowthLimits {
+                max_leaves: 2,
+                ..limits()
+            },
+        );
+        let tree = &grown.tree;
+        assert!(!tree.default_left[0], "missing rows belong with the large values");
+        assert_eq!(tree.predict(&[f64::NAN]), tree.predict(&[59.0]));
+    }
+}
