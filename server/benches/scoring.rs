@@ -32,7 +32,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn pair(kind: Kind) -> ServingPair {
     let table = common::synthetic_table(CUSTOMERS, 7, common::march(), Ids::Int);
     let artifact = match kind {
-        Kind::Logistic(_) => common::train_model(&table, kind),
+        Kind::Logistic(_) | Kind::Boosting(_) => common::train_model(&table, kind),
         Kind::Forest(seed) => {
             let mut options = churn_models::train::TrainOptions::new(
                 churn_models::ModelParams::RandomForest(churn_models::ForestParams {

@@ -355,7 +355,7 @@ impl GradientBoostingParams {
 /// Positions of a stratified holdout: `fraction` of each class (at least one row of each when the class
 /// has two), drawn with `seed`; returns (kept, held out), each in increasing order.
 fn stratified_holdout(y: &[u8], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F_5709);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_5709);
     let (mut kept, mut held_out) = (Vec::new(), Vec::new());
     for class in [0u8, 1] {
         let mut members: Vec<usize> = (0..y.len()).filter(|&i| y[i] == class).collect();
@@ -523,11 +523,11 @@ mod tests {
         );
         assert_eq!(model.best_iteration, model.trees.len());
         assert!(model.rounds_run >= model.best_iteration + quick().early_stopping_rounds);
-        for i in 0..200 {
+        for (i, predicted) in predicted.iter().enumerate().take(200) {
             let row = test_x.row(i);
             let total = model.base_value() + model.contributions(row).iter().sum::<f64>();
             assert!((total - model.raw_score(row)).abs() < 1e-9, "row {i}");
-            assert_eq!(predicted[i].to_bits(), model.predict_row(row).to_bits());
+            assert_eq!(predicted.to_bits(), model.predict_row(row).to_bits());
         }
         let batch = model.contributions_batch(&test_x);
         assert_eq!(batch.row(7), model.contributions(test_x.row(7)).as_slice());
@@ -655,7 +655,7 @@ mod tests {
             assert!(params.fit(&x, &y, None, &|| {}).is_err());
         }
         assert!(quick().fit(&x, &y[..50], None, &|| {}).is_err());
-        assert!(quick().fit(&x, &vec![1; 100], None, &|| {}).is_err());
+        assert!(quick().fit(&x, &[1; 100], None, &|| {}).is_err());
     }
 
     #[test]

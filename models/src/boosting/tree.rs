@@ -130,7 +130,7 @@ impl BoostedTree {
         }
         let mut parents = vec![0usize; n];
         for node in 0..n {
-            if !self.value[node].is_finite() || !(self.cover[node].is_finite() && self.cover[node] > 0.0) {
+            if !(self.value[node].is_finite() && self.cover[node].is_finite() && self.cover[node] > 0.0) {
                 return Err(format!(
                     "node {node} has a non-finite value or a cover that is not positive"
                 ));

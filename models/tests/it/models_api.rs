@@ -388,7 +388,8 @@ fn corrupt_truncated_and_future_artifacts_are_refused() {
     let boosted = train(&table, &options(small_boosting()), &NoProgress)
         .expect("train")
         .artifact;
-    let corruptions: [(&str, fn(&mut churn_models::BoostedTree)); 3] = [
+    type Corruption = fn(&mut churn_models::BoostedTree);
+    let corruptions: [(&str, Corruption); 3] = [
         ("tree 0: node 0 is malformed", |tree| tree.left[0] = 10_000),
         ("tree 0: node 0 is malformed", |tree| tree.right[0] = 0),
         ("do not add up", |tree| tree.cover[1] += 1.0),

@@ -23,14 +23,14 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Name of the model in the quickstart's registry; every kind is a version of it.
+/// Name of the model in the quickstart's registry; both kinds are versions of it.
 const MODEL_NAME: &str = "churn";
 /// Label horizon: a customer churned when they make no purchase in the 90 days after the as-of date.
 const HORIZON_DAYS: u32 = 90;
 /// Months of history before the first training as-of date, so that windows and rhythms have data.
 const HISTORY_MONTHS: u32 = 6;
 /// The model kinds trained, as `train --model` spells them.
-const KINDS: [&str; 3] = ["logistic", "random-forest", "gradient-boosting"];
+const KINDS: [&str; 2] = ["logistic", "random-forest"];
 /// Marker file that makes a folder recognisable as a quickstart folder (and lists what is in it).
 const MANIFEST: &str = "quickstart.json";
 
@@ -39,7 +39,7 @@ const MANIFEST: &str = "quickstart.json";
 /// Generates a seeded synthetic data set (transactions, events, customers) into DIR/data; builds a
 /// training table of monthly as-of dates with a 90-day inactivity label, the out-of-time test rows of the
 /// last labelled month and a snapshot of every customer as of the last day of the data (DIR/features);
-/// trains logistic regression, a random forest and gradient-boosted trees validated out of time (DIR/registry, model `churn`,
+/// trains logistic regression and a random forest validated out of time (DIR/registry, model `churn`,
 /// with the label's meaning from DIR/model.toml);
 /// writes each one's evaluation, metrics.json and report.html (DIR/reports/<kind>), and its scores of
 /// the test rows (DIR/scores/test-<kind>.parquet); promotes the model with the higher out-of-time ROC
@@ -269,7 +269,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
     }
 
     steps.begin(&format!(
-        "train logistic regression, random forest and gradient boosting on {} monthly as-of dates, validated out of time on {}",
+        "train logistic regression and random forest on {} monthly as-of dates, validated out of time on {}",
         training_dates.len() - 1,
         calendar.test_as_of
     ));

@@ -92,9 +92,6 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
         "reports/random-forest/report.html",
         "scores/test-logistic.parquet",
         "scores/test-random-forest.parquet",
-        "reports/gradient-boosting/metrics.json",
-        "reports/gradient-boosting/report.html",
-        "scores/test-gradient-boosting.parquet",
         "scores/latest.parquet",
         "quickstart.json",
     ] {
@@ -114,7 +111,7 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
     assert_eq!(manifest["test_as_of"], "2024-09-30");
     assert_eq!(manifest["snapshot_as_of"], "2024-12-31");
     let models = manifest["models"].as_array().expect("models");
-    assert_eq!(models.len(), 3);
+    assert_eq!(models.len(), 2);
     let best_auc = models
         .iter()
         .map(|m| m["roc_auc"].as_f64().expect("roc_auc"))
@@ -195,11 +192,11 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
     );
     assert_eq!(
         registry.versions("churn").expect("versions"),
-        ["v1", "v2", "v3", "v4", "v5", "v6"]
+        ["v1", "v2", "v3", "v4"]
     );
     let manifest = json(&dir.join("quickstart.json"));
     let promoted = manifest["promoted"]["version"].as_str().expect("promoted");
-    assert!(["v4", "v5", "v6"].contains(&promoted), "promoted {promoted}");
+    assert!(promoted == "v3" || promoted == "v4", "promoted {promoted}");
     assert_eq!(
         registry.promoted_version("churn").expect("promoted").as_deref(),
         Some(promoted)
