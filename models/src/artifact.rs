@@ -50,6 +50,13 @@ pub enum Validation {
     OutOfTime {
         /// The as-of date tested on (`YYYY-MM-DD`).
         test_as_of: String,
+        /// Training rows were purged when as-of + this many days (the label horizon plus any gap) passed
+        /// the test date; `None` when the horizon was unknown and nothing was purged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        purge_days: Option<u32>,
+        /// Training rows left out by that purge.
+        #[serde(default)]
+        purged_rows: usize,
     },
     /// No held-out evaluation.
     None,

@@ -58,6 +58,8 @@ pub struct TrainOptions {
     pub source: Option<String>,
     /// Permutation importance settings; `None` skips it.
     pub importance: Option<PermutationParams>,
+    /// Days added to the label horizon when purging training rows before an out-of-time test date.
+    pub gap_days: u32,
 }
 
 impl TrainOptions {
@@ -72,6 +74,7 @@ impl TrainOptions {
             label: LabelInfo::default(),
             source: None,
             importance: Some(PermutationParams::default()),
+            gap_days: 0,
         }
     }
 }
@@ -275,10 +278,24 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
     let (schema, model, fit_seconds, fit_rows_used, validation, holdout, importance);
     match plan {
         ValidationPlan::OutOfTime { test_as_of } => {
+            // A training row's label looks at (as-of, as-of + horizon]: when that window reaches past the
+            // test date, the row has seen the test period's outcome, so it is purged (with the gap added).
+            let purge_days = options
+                .label
+                .horizon_days
+                .map(|h| h.saturating_add(options.gap_days));
+            let overlaps_test = |d: NaiveDate| {
+                purge_days.is_some_and(|days| {
+                    d.checked_add_days(chrono::Days::new(days.into()))
+                        .is_none_or(|end| end > test_as_of)
+                })
+            };
             let (mut train_rows, mut train_labels, mut test_rows, mut test_labels) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut purged_rows = 0;
             for (&i, &l) in rows.iter().zip(&labels) {
                 match table.as_of[i] {
+                    Some(d) if d < test_as_of && overlaps_test(d) => purged_rows += 1,
                     Some(d) if d < test_as_of => {
                         train_rows.push(i);
                         train_labels.push(l);
@@ -289,6 +306,13 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                     }
                     _ => {}
                 }
+            }
+            if let (true, Some(days)) = (train_rows.is_empty() && purged_rows > 0, purge_days) {
+                return Err(ModelError::Training(format!(
+                    "all {purged_rows} labelled rows before {test_as_of} were purged: their label window \
+                     ({days} days after the as-of date) reaches past {test_as_of}, so they have seen the test \
+                     period; add as-of dates at least {days} days before it, or test on a later date"
+                )));
             }
             check_classes(&train_labels, &format!("the rows before {test_as_of}"))?;
             check_classes(&test_labels, &format!("the rows of {test_as_of}"))?;
@@ -308,6 +332,8 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             fit_rows_used = (train_rows, train_labels);
             validation = Validation::OutOfTime {
                 test_as_of: test_as_of.to_string(),
+                purge_days,
+                purged_rows,
             };
             holdout = Some(Holdout {
                 labels: test_labels,

@@ -6,7 +6,7 @@ use churn_features::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, Featu
 use churn_models::train::{NoProgress, ValidationPlan, train};
 use churn_models::{
     ContributionScale, FeatureRow, FeatureValue, ForestParams, GradientBoostingParams, LogisticParams,
-    ModelArtifact, ModelError, ModelParams, Registry, TrainOptions,
+    ModelArtifact, ModelError, ModelKind, ModelParams, Registry, TrainOptions, Validation,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -422,4 +422,70 @@ fn format_1_artifacts_written_before_gradient_boosting_still_load() {
         let probabilities = artifact.predict_proba(&table).expect("scores");
         assert!(probabilities.iter().all(|p| (0.0..=1.0).contains(p)));
     }
+}
+
+#[test]
+fn training_rows_whose_label_window_reaches_the_test_date_never_reach_the_fit() {
+    // Month ends from January to September 2024, 300 rows each; the test date is 2024-09-30.
+    let month_ends = [31, 29, 31, 30, 31, 30, 31, 31, 30];
+    let mut stacked = table(300 * month_ends.len(), 11);
+    for (i, as_of) in stacked.as_of.iter_mut().enumerate() {
+        let month = i / 300;
+        *as_of = NaiveDate::from_ymd_opt(2024, month as u32 + 1, month_ends[month]);
+    }
+    let test_as_of = NaiveDate::from_ymd_opt(2024, 9, 30).expect("date");
+    let fit = |horizon: Option<u32>, gap: u32| {
+        let mut options = options(ModelParams::default_for(ModelKind::Logistic));
+        options.validation = ValidationPlan::OutOfTime { test_as_of };
+        options.label.horizon_days = horizon;
+        options.gap_days = gap;
+        train(&stacked, &options, &NoProgress)
+            .expect("train")
+            .artifact
+            .training
+    };
+    let labelled_before = |last: NaiveDate| {
+        (0..stacked.len())
+            .filter(|&i| stacked.labels[i].is_some() && stacked.as_of[i].is_some_and(|d| d <= last))
+            .count()
+    };
+    // 90 days: as-of + 90 must not pass 2024-09-30, so June 30 (+90 = Sep 28) is the last month kept.
+    let purged = fit(Some(90), 0);
+    assert_eq!(
+        purged.rows,
+        labelled_before(NaiveDate::from_ymd_opt(2024, 6, 30).expect("date"))
+    );
+    let Validation::OutOfTime {
+        purged_rows,
+        purge_days,
+        ..
+    } = purged.validation
+    else {
+        panic!("out of time expected");
+    };
+    assert_eq!(purge_days, Some(90));
+    assert_eq!(
+        purged_rows,
+        labelled_before(NaiveDate::from_ymd_opt(2024, 8, 31).expect("date")) - purged.rows
+    );
+    // A gap of 5 days also purges June 30 (+95 = Oct 3).
+    let wider = fit(Some(90), 5);
+    assert_eq!(
+        wider.rows,
+        labelled_before(NaiveDate::from_ymd_opt(2024, 5, 31).expect("date"))
+    );
+    // Without a known horizon nothing is purged, and the artifact says so.
+    let unknown = fit(None, 0);
+    assert_eq!(
+        unknown.rows,
+        labelled_before(NaiveDate::from_ymd_opt(2024, 8, 31).expect("date"))
+    );
+    assert!(matches!(
+        unknown.validation,
+        Validation::OutOfTime {
+            purge_days: None,
+            purged_rows: 0,
+            ..
+        }
+    ));
 }

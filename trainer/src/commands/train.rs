@@ -47,8 +47,15 @@ pub struct TrainArgs {
     pub name: String,
 
     /// Out-of-time validation: train on rows with an earlier as-of date, test on rows of this date.
+    /// Training rows whose label window (as-of, as-of + horizon] reaches past it are purged, so no
+    /// training label has seen the test period; the horizon comes from the model config's [label] or the
+    /// feature table's summary.
     #[arg(long, value_name = "DATE", conflicts_with_all = ["cv", "no_validation"])]
     pub test_as_of: Option<NaiveDate>,
+
+    /// Days added to the horizon when purging before --test-as-of (a wider embargo).
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    pub gap: u32,
 
     /// Stratified K-fold cross-validation (out-of-fold metrics).
     #[arg(long, value_name = "K", conflicts_with = "no_validation")]
@@ -203,6 +210,10 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     if let Some(label) = &config.label {
         options.label = label.clone();
     }
+    if options.label.horizon_days.is_none() {
+        options.label.horizon_days = summary_horizon(&args.features);
+    }
+    options.gap_days = args.gap;
     options.source = Some(args.features.display().to_string());
     options.validation = match (args.test_as_of, args.cv, args.no_validation) {
         (Some(test_as_of), _, _) => ValidationPlan::OutOfTime { test_as_of },
@@ -290,13 +301,29 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
+/// The label horizon recorded in the feature table's run summary, if there is one.
+fn summary_horizon(features: &std::path::Path) -> Option<u32> {
+    let text = std::fs::read_to_string(churn_features::output::summary_path(features)).ok()?;
+    let summary: serde_json::Value = serde_json::from_str(&text).ok()?;
+    summary.get("horizon_days")?.as_u64()?.try_into().ok()
+}
+
 /// One-line description of a validation.
 pub fn describe_validation(validation: &churn_models::Validation) -> String {
     match validation {
         churn_models::Validation::CrossValidation { folds, .. } => {
             format!("{folds}-fold stratified (out-of-fold)")
         }
-        churn_models::Validation::OutOfTime { test_as_of } => format!("out of time on {test_as_of}"),
+        churn_models::Validation::OutOfTime {
+            test_as_of,
+            purge_days: Some(days),
+            purged_rows,
+        } => format!(
+            "out of time on {test_as_of}, {purged_rows} training rows purged (label window of {days} days reaching past it)"
+        ),
+        churn_models::Validation::OutOfTime { test_as_of, .. } => {
+            format!("out of time on {test_as_of} (horizon unknown: no training rows purged)")
+        }
         churn_models::Validation::None => "none".into(),
     }
 }
