@@ -1,6 +1,7 @@
-//! The TOML configuration that maps a company's column names onto the data contract (DESIGN §2) and sets
-//! the feature parameters. Unknown keys are errors, so a typo never passes silently. Relative paths
-//! resolve against the configuration file's folder.
+//! The TOML configuration that maps a company's column names onto the data contract (the inputs
+//! transactions, events, customers and labels, and the `[data]` date range; see the README's
+//! "Configuration") and sets the feature parameters. Unknown keys are errors, so a typo never passes
+//! silently. Relative paths resolve against the configuration file's folder.
 //!
 //! ```toml
 //! [transactions]

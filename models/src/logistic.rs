@@ -4,7 +4,7 @@
 //! penalised, so `C` means the same as in `sklearn.linear_model.LogisticRegression`. linfa-logistic
 //! minimises the same function (with `alpha = 1/C`) and is the reference the tests compare against; it is
 //! not the production solver because it takes no sample or class weights and measured 4–20× slower than
-//! scikit-learn (DESIGN §8), while churn inputs have few columns, where Newton steps converge in a handful
+//! scikit-learn (measured on 200k × 30 rows: 2.8–12 s against 0.6 s), while churn inputs have few columns, where Newton steps converge in a handful
 //! of passes. Each iteration makes one parallel pass over the rows for the gradient and the Hessian (the
 //! Hessian from an evenly spaced subsample of at most [`HESSIAN_ROWS`] rows: the fixed point depends only
 //! on the exact gradient), solves the Newton system by Cholesky, and backtracks when the objective does not
