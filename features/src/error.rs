@@ -122,7 +122,8 @@ impl FeatureError {
         }
     }
 
-    pub(crate) fn output(path: impl Into<PathBuf>, reason: String) -> Self {
+    /// An [`FeatureError::Output`] error about `path`.
+    pub fn output(path: impl Into<PathBuf>, reason: String) -> Self {
         Self::Output {
             path: path.into(),
             reason,

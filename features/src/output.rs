@@ -204,6 +204,20 @@ pub fn commit_pair(data: Staged, summary: Staged) -> Result<()> {
     Ok(())
 }
 
+/// Commits a staged data file with its run summary: `describe` turns the file's digest into the summary,
+/// which is written as pretty JSON at [`summary_path`] (the digest under [`SUMMARY_FILE_KEY`] is the
+/// caller's to include) and committed with the data by [`commit_pair`]. Returns the summary.
+pub fn commit_with_summary<S: Serialize>(data: Staged, describe: impl FnOnce(&FileDigest) -> S) -> Result<S> {
+    let summary = describe(data.digest());
+    let path = summary_path(data.destination());
+    let (summary_file, ()) = stage(&path, |writer| {
+        serde_json::to_writer_pretty(&mut *writer, &summary)
+            .map_err(|e| FeatureError::output(&path, e.to_string()))
+    })?;
+    commit_pair(data, summary_file)?;
+    Ok(summary)
+}
+
 /// The run summary beside a data file: `train.parquet` → `train.summary.json`.
 pub fn summary_path(data: &Path) -> PathBuf {
     let stem = data

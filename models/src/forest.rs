@@ -15,7 +15,7 @@
 
 use crate::class_weight::ClassWeight;
 use crate::error::{ModelError, Result};
-use crate::histogram::{BinnedColumns, MISSING_BIN};
+use crate::histogram::{BinnedColumns, MISSING_BIN, stable_partition};
 use crate::matrix::Matrix;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -588,44 +588,12 @@ fn add_node(tree: &mut Tree, (n0, n1): (u64, u64)) -> usize {
     tree.feature.len() - 1
 }
 
-/// Moves the elements satisfying `left` to the front, keeping the order within each side; returns how
-/// many there are.
-fn stable_partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool) -> usize {
-    scratch.clear();
-    let mut next = 0;
-    for i in 0..rows.len() {
-        let r = rows[i];
-        if left(r) {
-            rows[next] = r;
-            next += 1;
-        } else {
-            scratch.push(r);
-        }
-    }
-    rows[next..].copy_from_slice(scratch);
-    next
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metrics::roc_auc;
 
-    /// Two informative columns with an interaction, one noise column.
-    fn synthetic(n: usize, seed: u64) -> (Matrix, Vec<u8>) {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut data = Vec::with_capacity(n * 3);
-        let mut y = Vec::with_capacity(n);
-        for _ in 0..n {
-            let a: f64 = rng.random_range(-1.0..1.0);
-            let b: f64 = rng.random_range(-1.0..1.0);
-            let noise: f64 = rng.random_range(-1.0..1.0);
-            let p = if a * b > 0.0 { 0.8 } else { 0.2 };
-            y.push(u8::from(rng.random::<f64>() < p));
-            data.extend([a, b, noise]);
-        }
-        (Matrix::from_vec(n, 3, data).expect("shape"), y)
-    }
+    use crate::histogram::interaction_data as synthetic;
 
     fn small() -> ForestParams {
         ForestParams {

@@ -103,6 +103,47 @@ pub fn bin_edges(sorted: &[f64], max_bins: usize) -> Vec<f64> {
     edges
 }
 
+/// Moves the rows satisfying `left` to the front, keeping the order within each side (so later passes
+/// read the columns front to back); returns how many there are. Both tree kinds split a node's rows so.
+pub(crate) fn stable_partition(
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    left: impl Fn(u32) -> bool,
+) -> usize {
+    scratch.clear();
+    let mut next = 0;
+    for i in 0..rows.len() {
+        let r = rows[i];
+        if left(r) {
+            rows[next] = r;
+            next += 1;
+        } else {
+            scratch.push(r);
+        }
+    }
+    rows[next..].copy_from_slice(scratch);
+    next
+}
+
+/// Test data for the tree kinds: two informative columns with an interaction (churn probability 0.8 when
+/// both have the same sign, else 0.2, so the Bayes-optimal ROC AUC is 0.8) and one noise column.
+#[cfg(test)]
+pub(crate) fn interaction_data(n: usize, seed: u64) -> (crate::matrix::Matrix, Vec<u8>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut data = Vec::with_capacity(n * 3);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let a: f64 = rng.random_range(-1.0..1.0);
+        let b: f64 = rng.random_range(-1.0..1.0);
+        let noise: f64 = rng.random_range(-1.0..1.0);
+        let p = if a * b > 0.0 { 0.8 } else { 0.2 };
+        y.push(u8::from(rng.random::<f64>() < p));
+        data.extend([a, b, noise]);
+    }
+    (crate::matrix::Matrix::from_vec(n, 3, data).expect("shape"), y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,16 +148,13 @@ pub fn build_to_parquet(
     request: &BuildRequest,
     path: &std::path::Path,
 ) -> Result<BuildSummary> {
-    let (output, mut summary) = build_output(config, inputs, request)?;
+    let (output, summary) = build_output(config, inputs, request)?;
     let started = std::time::Instant::now();
     let data = output.stage_parquet(path)?;
-    summary.file = Some(data.digest().clone());
-    let summary_path = crate::output::summary_path(path);
-    let (summary_file, ()) = crate::output::stage(&summary_path, |writer| {
-        serde_json::to_writer_pretty(&mut *writer, &summary)
-            .map_err(|e| FeatureError::output(&summary_path, e.to_string()))
+    let summary = crate::output::commit_with_summary(data, |digest| BuildSummary {
+        file: Some(digest.clone()),
+        ..summary
     })?;
-    crate::output::commit_pair(data, summary_file)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "feature table written");
     Ok(summary)
 }

@@ -5,7 +5,7 @@
 //! every column drawn for the tree; after a split only the smaller child's histogram is built from its
 //! rows, and the larger one's is the parent's minus it, which halves the passes over rows at least.
 
-use crate::histogram::{BinnedColumns, MISSING_BIN};
+use crate::histogram::{BinnedColumns, MISSING_BIN, stable_partition};
 use rayon::prelude::*;
 
 use super::tree::BoostedTree;
@@ -355,24 +355,6 @@ impl Grower<'_> {
         }
         best
     }
-}
-
-/// Moves the rows satisfying `left` to the front, keeping the order within each side (so later passes
-/// read the columns front to back); returns how many there are.
-fn stable_partition(rows: &mut [u32], scratch: &mut Vec<u32>, left: impl Fn(u32) -> bool) -> usize {
-    scratch.clear();
-    let mut next = 0;
-    for i in 0..rows.len() {
-        let r = rows[i];
-        if left(r) {
-            rows[next] = r;
-            next += 1;
-        } else {
-            scratch.push(r);
-        }
-    }
-    rows[next..].copy_from_slice(scratch);
-    next
 }
 
 #[cfg(test)]

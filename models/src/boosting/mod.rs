@@ -480,23 +480,8 @@ impl GradientBoostingModel {
 mod tests {
     use super::*;
     use crate::metrics::roc_auc;
-    use rand::Rng;
 
-    /// Two informative columns with an interaction, one noise column.
-    fn synthetic(n: usize, seed: u64) -> (Matrix, Vec<u8>) {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut data = Vec::with_capacity(n * 3);
-        let mut y = Vec::with_capacity(n);
-        for _ in 0..n {
-            let a: f64 = rng.random_range(-1.0..1.0);
-            let b: f64 = rng.random_range(-1.0..1.0);
-            let noise: f64 = rng.random_range(-1.0..1.0);
-            let p = if a * b > 0.0 { 0.8 } else { 0.2 };
-            y.push(u8::from(rng.random::<f64>() < p));
-            data.extend([a, b, noise]);
-        }
-        (Matrix::from_vec(n, 3, data).expect("shape"), y)
-    }
+    use crate::histogram::interaction_data as synthetic;
 
     fn quick() -> GradientBoostingParams {
         GradientBoostingParams {

@@ -11,7 +11,6 @@ use churn_models::{Registry, RiskBands};
 use clap::Args;
 use parquet::arrow::ArrowWriter;
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -137,7 +136,7 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         threshold: model.threshold(),
         file: None,
     };
-    write_with_summary(&args.out, &summary_path, &batch, summary)?;
+    write_with_summary(&args.out, &batch, summary)?;
     outln!(
         "scored {} rows with {}@{} in {:.2}s: {} flagged at threshold {:.4}; wrote {}",
         table.len(),
@@ -276,32 +275,19 @@ struct ScoresSummary<'a> {
 }
 
 /// Writes the scores as Parquet and the summary beside them, as a pair (see `churn_features::output`).
-fn write_with_summary(
-    path: &Path,
-    summary_path: &Path,
-    batch: &RecordBatch,
-    mut summary: ScoresSummary<'_>,
-) -> Result<()> {
+fn write_with_summary(path: &Path, batch: &RecordBatch, summary: ScoresSummary<'_>) -> Result<()> {
     let properties = output::parquet_properties().build();
     let (data, ()) = output::stage(path, |file| {
-        let parquet_error = |e: parquet::errors::ParquetError| FeatureError::Output {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
+        let parquet_error = |e: parquet::errors::ParquetError| FeatureError::output(path, e.to_string());
         let mut writer =
             ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
         writer.write(batch).map_err(parquet_error)?;
         writer.close().map_err(parquet_error)?;
         Ok(())
     })?;
-    summary.file = Some(data.digest().clone());
-    let json = serde_json::to_vec_pretty(&summary)?;
-    let (summary_file, ()) = output::stage(summary_path, |file| {
-        file.write_all(&json).map_err(|e| FeatureError::Output {
-            path: summary_path.to_path_buf(),
-            reason: e.to_string(),
-        })
+    output::commit_with_summary(data, |digest| ScoresSummary {
+        file: Some(digest.clone()),
+        ..summary
     })?;
-    output::commit_pair(data, summary_file)?;
     Ok(())
 }

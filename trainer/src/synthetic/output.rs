@@ -19,10 +19,7 @@ pub fn write_text(folder: &Path, name: &str, contents: &str) -> Result<Staged> {
     let path = folder.join(name);
     let (staged, ()) = output::stage(&path, |file| {
         file.write_all(contents.as_bytes())
-            .map_err(|e| churn_features::FeatureError::Output {
-                path: path.clone(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| churn_features::FeatureError::output(&path, e.to_string()))
     })?;
     Ok(staged)
 }

@@ -1,5 +1,6 @@
 //! Integration tests of `churn-trainer`, in one binary so that a clean build links it once.
 
+mod common;
 mod features_cli;
 mod generate;
 mod models_cli;

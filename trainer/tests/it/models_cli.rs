@@ -2,49 +2,13 @@
 //! baselines of ../shared/reference/peer_baselines.json on Telco and CDNOW, the registry workflow, and
 //! clear failures on bad input.
 
+use crate::common::{fails, ok, path};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use churn_features::{ColumnValues, FeatureTable};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
-        .current_dir(repo())
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("run churn-trainer")
-}
-
-fn ok(args: &[&str]) -> String {
-    let output = trainer(args);
-    assert!(
-        output.status.success(),
-        "churn-trainer {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf8")
-}
-
-fn fails(args: &[&str]) -> String {
-    let output = trainer(args);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "churn-trainer {args:?} should fail"
-    );
-    String::from_utf8(output.stderr).expect("utf8")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
-}
+use std::process::Command;
 
 /// Builds the Telco and CDNOW (as of 1997-09-30, horizon 273) feature tables with the example configs.
 fn feature_tables(dir: &Path) -> (PathBuf, PathBuf) {

@@ -2,14 +2,10 @@
 //! that `lifetimes.utils.summary_data_from_transaction_data` computes (../shared/reference) and the
 //! inactivity labels of the classic calibration/holdout split; Telco as a snapshot with a given label.
 
+use crate::common::repo;
 use churn_features::{ColumnValues, CustomerIds, FeatureTable};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn numeric<'a>(table: &'a FeatureTable, name: &str) -> &'a [Option<f64>] {
     match &table

@@ -3,48 +3,14 @@
 //! every history entry, a corrupt history is set aside, and runs killed at random points leave neither a
 //! data file beside another run's summary nor a lost promotion, while the next run removes their leftovers.
 
+use crate::common::{BIN, fails, ok, path};
 use churn_features::output::{TEMPORARY_SUFFIX, summary_path};
 use churn_features::{ColumnValues, FeatureTable};
 use churn_models::Registry;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_churn-trainer");
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("run churn-trainer")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let output = trainer(args);
-    assert!(
-        output.status.success(),
-        "churn-trainer {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Runs a command that must fail with exit code 1 and returns its stderr.
-fn fails(args: &[&str]) -> String {
-    let output = trainer(args);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "churn-trainer {args:?} should fail"
-    );
-    String::from_utf8(output.stderr).expect("utf8")
-}
-
-fn text(path: &Path) -> &str {
-    path.to_str().expect("utf8 path")
-}
 
 /// A small generated data set (`churn.toml` and its Parquet inputs), shared by the tests of this module.
 fn data() -> &'static Path {
@@ -54,7 +20,7 @@ fn data() -> &'static Path {
         ok(&[
             "generate",
             "--out",
-            text(dir.path()),
+            path(dir.path()),
             "--customers",
             "400",
             "--seed",
@@ -70,13 +36,13 @@ fn build_features(out: &Path, as_of: &str) {
     ok(&[
         "features",
         "-c",
-        text(&config),
+        path(&config),
         "--as-of",
         as_of,
         "--horizon",
         "90",
         "-o",
-        text(out),
+        path(out),
     ]);
 }
 
@@ -84,11 +50,11 @@ fn train(features: &Path, registry: &Path) {
     ok(&[
         "train",
         "--features",
-        text(features),
+        path(features),
         "--model",
         "logistic",
         "--registry",
-        text(registry),
+        path(registry),
         "--name",
         "churn",
         "--no-validation",
@@ -158,11 +124,11 @@ fn an_output_that_is_an_input_is_refused_before_any_work_and_the_input_is_kept()
         let message = fails(&[
             "features",
             "-c",
-            text(&config),
+            path(&config),
             "--as-of",
             "2024-06-30",
             "-o",
-            text(out),
+            path(out),
         ]);
         assert!(message.contains("also an input"), "{message}");
     }
@@ -171,11 +137,11 @@ fn an_output_that_is_an_input_is_refused_before_any_work_and_the_input_is_kept()
     let message = fails(&[
         "features",
         "-c",
-        text(&config),
+        path(&config),
         "--as-of",
         "2024-06-30",
         "-o",
-        text(&roundabout),
+        path(&roundabout),
     ]);
     assert!(message.contains("also an input"), "{message}");
     assert_eq!(std::fs::read(&transactions).expect("read"), before);
@@ -193,11 +159,11 @@ fn an_output_that_is_an_input_is_refused_before_any_work_and_the_input_is_kept()
             "--model",
             "churn",
             "--registry",
-            text(&registry),
+            path(&registry),
             "--features",
-            text(&snapshot),
+            path(&snapshot),
             "--out",
-            text(out),
+            path(out),
         ])
     };
     assert!(score(&snapshot).contains("also an input"));
@@ -216,11 +182,11 @@ fn unusable_outputs_fail_first_with_one_clear_message() {
     let message = fails(&[
         "features",
         "-c",
-        text(&config),
+        path(&config),
         "--as-of",
         "2024-06-30",
         "-o",
-        text(&missing),
+        path(&missing),
     ]);
     assert!(message.contains("does not exist"), "{message}");
     assert!(
@@ -235,11 +201,11 @@ fn unusable_outputs_fail_first_with_one_clear_message() {
     let message = fails(&[
         "train",
         "--features",
-        text(&dir.path().join("absent.parquet")),
+        path(&dir.path().join("absent.parquet")),
         "--model",
         "logistic",
         "--registry",
-        text(&file),
+        path(&file),
         "--name",
         "churn",
     ]);
@@ -255,7 +221,7 @@ fn concurrent_promotions_keep_every_entry_and_a_corrupt_history_is_set_aside() {
     build_features(&features, "2024-06-30");
     train(&features, &registry);
     train(&features, &registry);
-    ok(&["models", "--registry", text(&registry), "promote", "churn@v1"]);
+    ok(&["models", "--registry", path(&registry), "promote", "churn@v1"]);
 
     const PROMOTERS: usize = 16;
     let children: Vec<Child> = (0..PROMOTERS)
@@ -266,7 +232,7 @@ fn concurrent_promotions_keep_every_entry_and_a_corrupt_history_is_set_aside() {
                     "--quiet",
                     "models",
                     "--registry",
-                    text(&registry),
+                    path(&registry),
                     "promote",
                     version,
                 ])
@@ -283,7 +249,7 @@ fn concurrent_promotions_keep_every_entry_and_a_corrupt_history_is_set_aside() {
 
     let history = registry.join("churn").join("promotions.json");
     std::fs::write(&history, b"{ not json").expect("corrupt");
-    ok(&["models", "--registry", text(&registry), "promote", "churn@v1"]);
+    ok(&["models", "--registry", path(&registry), "promote", "churn@v1"]);
     let set_aside: Vec<_> = std::fs::read_dir(registry.join("churn"))
         .expect("list")
         .flatten()
@@ -299,8 +265,8 @@ fn concurrent_promotions_keep_every_entry_and_a_corrupt_history_is_set_aside() {
     // The version promoted before the history was lost is kept as its first entry, so rollback works.
     let versions: Vec<&str> = entries.iter().map(|p| p.version.as_str()).collect();
     assert_eq!(versions.last(), Some(&"v1"));
-    ok(&["models", "--registry", text(&registry), "promote", "churn@v2"]);
-    ok(&["models", "--registry", text(&registry), "rollback", "churn"]);
+    ok(&["models", "--registry", path(&registry), "promote", "churn@v2"]);
+    ok(&["models", "--registry", path(&registry), "rollback", "churn"]);
     assert_eq!(
         store.promoted_version("churn").expect("pointer").as_deref(),
         Some("v1")
@@ -319,23 +285,23 @@ fn runs_killed_at_random_points_leave_matching_pairs_and_no_lost_promotion() {
         [
             "features",
             "-c",
-            text(&config),
+            path(&config),
             "--as-of",
             as_of,
             "--horizon",
             "90",
             "-o",
-            text(&features),
+            path(&features),
         ]
     };
     let train_args = [
         "train",
         "--features",
-        text(&features),
+        path(&features),
         "--model",
         "logistic",
         "--registry",
-        text(&registry),
+        path(&registry),
         "--name",
         "churn",
         "--no-validation",
@@ -346,11 +312,11 @@ fn runs_killed_at_random_points_leave_matching_pairs_and_no_lost_promotion() {
         "--model",
         "churn",
         "--registry",
-        text(&registry),
+        path(&registry),
         "--features",
-        text(&features),
+        path(&features),
         "--out",
-        text(&scores),
+        path(&scores),
     ];
     let full = [
         duration_of(&features_args("2024-06-30")),
@@ -388,7 +354,7 @@ fn runs_killed_at_random_points_leave_matching_pairs_and_no_lost_promotion() {
         let versions = store.versions("churn").expect("versions");
         let target = versions[delays.0 as usize % versions.len()].clone();
         let spec = format!("churn@{target}");
-        let promote = ["models", "--registry", text(&registry), "promote", &spec];
+        let promote = ["models", "--registry", path(&registry), "promote", &spec];
         kill_after(&promote, delays.next(Duration::from_millis(40)));
         let pointer = store.promoted_version("churn").expect("pointer");
         let other = if target == versions[0] {
@@ -397,7 +363,7 @@ fn runs_killed_at_random_points_leave_matching_pairs_and_no_lost_promotion() {
             versions[0].clone()
         };
         let spec = format!("churn@{other}");
-        ok(&["models", "--registry", text(&registry), "promote", &spec]);
+        ok(&["models", "--registry", path(&registry), "promote", &spec]);
         let history = store.history("churn").expect("history");
         let recorded: Vec<&str> = history.iter().map(|p| p.version.as_str()).collect();
         if let Some(pointer) = pointer {
@@ -441,12 +407,12 @@ fn scoring_warns_about_a_feature_null_in_every_row() {
     let blank = dir.path().join("blank.parquet");
     table.write_parquet(&blank).expect("write");
     let output = Command::new(BIN)
-        .args(["score", "--model", "churn", "--registry", text(&registry)])
+        .args(["score", "--model", "churn", "--registry", path(&registry)])
         .args([
             "--features",
-            text(&blank),
+            path(&blank),
             "--out",
-            text(&dir.path().join("s.parquet")),
+            path(&dir.path().join("s.parquet")),
         ])
         .output()
         .expect("run");
