@@ -47,6 +47,7 @@
 pub mod artifact;
 pub mod bands;
 pub mod boosting;
+pub mod calibration;
 pub mod class_weight;
 pub mod error;
 pub mod forest;
@@ -64,6 +65,7 @@ pub mod train;
 pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, Score, TrainingInfo, Validation};
 pub use bands::{RiskBand, RiskBands};
 pub use boosting::{BoostedTree, GradientBoostingModel, GradientBoostingParams};
+pub use calibration::{CalibrationMethod, Calibrator};
 pub use class_weight::ClassWeight;
 pub use error::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};

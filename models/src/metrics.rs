@@ -275,6 +275,58 @@ pub fn calibration(labels: &[u8], probabilities: &[f64]) -> Result<Vec<Calibrati
         .collect())
 }
 
+/// Expected calibration error: `Σ (n_b / n) · |mean probability − churn rate|` over `bins` equal-width
+/// bins of `[0, 1]`, empty bins counting 0. The bins are those of [`calibration`] and of
+/// `sklearn.calibration.calibration_curve(strategy="uniform", n_bins=bins)`: `[0, e₁]`, `(e₁, e₂]`, …,
+/// `(e_{bins−1}, 1]` with `e_k = k · (1 / bins)`, as numpy's `linspace` computes them. Fails on no rows,
+/// `bins == 0`, or a probability outside `[0, 1]`.
+pub fn expected_calibration_error(labels: &[u8], probabilities: &[f64], bins: usize) -> Result<f64> {
+    check_inputs(labels, probabilities)?;
+    if bins == 0 {
+        return Err(ModelError::InvalidParameter {
+            name: "bins",
+            reason: "expected calibration error needs at least one bin".into(),
+        });
+    }
+    if labels.is_empty() {
+        return Err(ModelError::Metrics(
+            "expected calibration error of no rows".into(),
+        ));
+    }
+    if let Some(p) = probabilities.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(ModelError::Metrics(format!("probability {p} is outside [0, 1]")));
+    }
+    let step = 1.0 / bins as f64;
+    let edge = |k: usize| if k >= bins { 1.0 } else { k as f64 * step };
+    // Only non-empty bins are stored, so a huge `bins` costs no memory: (rows, Σ p, churned rows).
+    let mut sums: std::collections::BTreeMap<usize, (usize, f64, usize)> = std::collections::BTreeMap::new();
+    for (&y, &p) in labels.iter().zip(probabilities) {
+        // The bin is the number of inner edges below p; the guess from p · bins is off by at most a
+        // rounding step, which the two loops correct.
+        let mut bin = ((p * bins as f64).ceil() as usize)
+            .saturating_sub(1)
+            .min(bins - 1);
+        while bin > 0 && p <= edge(bin) {
+            bin -= 1;
+        }
+        while bin < bins - 1 && p > edge(bin + 1) {
+            bin += 1;
+        }
+        let entry = sums.entry(bin).or_insert((0, 0.0, 0));
+        entry.0 += 1;
+        entry.1 += p;
+        entry.2 += usize::from(y);
+    }
+    let n = labels.len() as f64;
+    Ok(sums
+        .values()
+        .map(|&(rows, total, positives)| {
+            let rows = rows as f64;
+            rows / n * (total / rows - positives as f64 / rows).abs()
+        })
+        .sum())
+}
+
 /// Points of the ROC curve `(false positive rate, true positive rate)`, one per distinct score, starting at
 /// `(0, 0)`.
 pub fn roc_curve(labels: &[u8], scores: &[f64]) -> Result<Vec<(f64, f64)>> {
@@ -570,6 +622,61 @@ mod tests {
             acceptance_rate: 0.5,
         };
         assert_eq!(losing.choose(&LABELS, &SCORES).expect("profit"), 1.0);
+    }
+
+    #[test]
+    fn expected_calibration_error_agrees_with_the_calibration_table() {
+        // By hand from the table checked against scikit-learn above: rows per bin 2, 1, 5, 1, 2, 1, so
+        // (2·|0.075 − 0.5| + 1·0.2 + 5·|0.38 − 0.6| + 1·0.6 + 2·0.3 + 1·0.1) / 12 = 3.45 / 12.
+        let ece = expected_calibration_error(&LABELS, &SCORES, 10).expect("ece");
+        assert!((ece - 3.45 / 12.0).abs() < 1e-12, "{ece}");
+        let table = calibration(&LABELS, &SCORES).expect("calibration");
+        let from_table: f64 = table
+            .iter()
+            .filter_map(|b| Some(b.rows as f64 / 12.0 * (b.mean_predicted? - b.observed_rate?).abs()))
+            .sum();
+        assert!((ece - from_table).abs() < 1e-12);
+    }
+
+    #[test]
+    fn expected_calibration_error_of_calibrated_bins_is_zero_and_of_a_constant_is_the_gap() {
+        // Bin k of 10 holds 20 rows predicted (k + 0.5) / 10, of which 20 · (k + 0.5) / 10 churned.
+        let (mut labels, mut probabilities) = (Vec::new(), Vec::new());
+        for k in 0..10 {
+            let p = (f64::from(k) + 0.5) / 10.0;
+            let churned = 2 * k + 1;
+            for i in 0..20 {
+                labels.push(u8::from(i < churned));
+                probabilities.push(p);
+            }
+        }
+        let ece = expected_calibration_error(&labels, &probabilities, 10).expect("ece");
+        assert!(ece.abs() < 1e-12, "{ece}");
+        // A constant 0.8 where half churned: the gap is 0.3, whatever the number of bins.
+        let labels = [0, 1, 0, 1, 1, 0];
+        for bins in [1, 3, 10, 1_000, usize::MAX] {
+            let ece = expected_calibration_error(&labels, &[0.8; 6], bins).expect("ece");
+            assert!((ece - 0.3).abs() < 1e-12, "{bins} bins: {ece}");
+        }
+        // Edges belong to the bin below, as in `calibration`; 0 belongs to the first bin.
+        let ece = expected_calibration_error(&[0, 1, 1], &[0.0, 0.5, 1.0], 2).expect("ece");
+        assert!(
+            (ece - (2.0 / 3.0 * 0.25 + 1.0 / 3.0 * 0.0)).abs() < 1e-12,
+            "{ece}"
+        );
+    }
+
+    #[test]
+    fn expected_calibration_error_rejects_bad_inputs() {
+        assert!(matches!(
+            expected_calibration_error(&[0, 1], &[0.2, 0.3], 0),
+            Err(ModelError::InvalidParameter { name: "bins", .. })
+        ));
+        assert!(expected_calibration_error(&[], &[], 10).is_err());
+        assert!(expected_calibration_error(&[0, 1], &[0.2], 10).is_err());
+        assert!(expected_calibration_error(&[0, 1], &[0.2, 1.1], 10).is_err());
+        assert!(expected_calibration_error(&[0, 1], &[0.2, f64::NAN], 10).is_err());
+        assert!(expected_calibration_error(&[0, 3], &[0.2, 0.3], 10).is_err());
     }
 
     #[test]
