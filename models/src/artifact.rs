@@ -8,20 +8,24 @@
 //! edited or mismatched file fails with a clear error instead of a panic or a wrong score.
 
 use crate::bands::RiskBands;
+use crate::calibration::Calibrator;
 use crate::error::{ModelError, Result};
-use crate::input::{FeatureRow, RawInput};
+use crate::input::FeatureRow;
+use crate::kinds::{FittedModel, ModelKind, ModelParams};
 use crate::metrics::{Metrics, ThresholdRule};
-use crate::model::{ChurnModel, Explanation, FittedModel, ModelKind, ModelParams, Reason};
+use crate::model::{ChurnModel, Explanation};
 use crate::preprocess::{FeatureSchema, PreprocessParams};
+use crate::scorer::Scorer;
 use churn_features::FeatureTable;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The artifact format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Format 2 added the optional `calibration`; format 1 files still load (uncalibrated).
+pub const FORMAT_VERSION: u32 = 2;
 /// The `format` field of every artifact file.
 pub const FORMAT_NAME: &str = "churn-model";
 
@@ -84,15 +88,6 @@ pub struct TrainingInfo {
     pub preprocess_seconds: f64,
 }
 
-/// A row's churn probability with its top reasons (see [`ModelArtifact::score_rows`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Score {
-    /// The churn probability.
-    pub probability: f64,
-    /// The features pushing the risk up the most, largest contribution first.
-    pub reasons: Vec<Reason>,
-}
-
 /// A trained churn model with everything needed to score, explain and audit it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
@@ -114,6 +109,10 @@ pub struct ModelArtifact {
     pub params: ModelParams,
     /// The fitted model.
     pub model: FittedModel,
+    /// Maps the model's probability to a calibrated one (fitted on rows the model was not fitted on);
+    /// `None` when uncalibrated. Absent in format 1.
+    #[serde(default)]
+    pub calibration: Option<Calibrator>,
     /// Decision threshold: a customer is flagged when the probability is at least this.
     pub threshold: f64,
     /// How the threshold was chosen.
@@ -144,109 +143,31 @@ struct Envelope<'a> {
 }
 
 impl ModelArtifact {
-    /// Churn probability of every row of a table.
-    pub fn predict_proba(&self, table: &FeatureTable) -> Result<Vec<f64>> {
-        let rows: Vec<usize> = (0..table.len()).collect();
-        self.predict_proba_rows(table, &rows)
+    /// The [`Scorer`] of this model: the one path from features to probability, band and reasons.
+    pub fn scorer(&self) -> Scorer<'_> {
+        Scorer::new(self)
     }
 
-    /// Churn probability of the listed rows of a table.
-    pub fn predict_proba_rows(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<f64>> {
-        let x = self.schema.encode_table(table, rows)?;
-        Ok(self.model.predict_encoded(&x))
+    /// Churn probability of every row of a table (see [`Scorer::predict_table`]).
+    pub fn predict_proba(&self, table: &FeatureTable) -> Result<Vec<f64>> {
+        let rows: Vec<usize> = (0..table.len()).collect();
+        self.scorer().predict_table(table, &rows)
     }
 
     /// Churn probability of one row given by feature name → value.
     pub fn predict_proba_row(&self, row: &FeatureRow) -> Result<f64> {
-        let x = self.schema.encode_row(row)?;
-        Ok(self.model.predict_encoded_row(&x))
+        Ok(self.scorer().score_row(row, 0)?.probability)
     }
 
-    /// Explanation of one row given by feature name → value.
+    /// Explanation of one row given by feature name → value (see [`Scorer::explain_row`]).
     pub fn explain_row(&self, row: &FeatureRow) -> Result<Explanation> {
-        let x = self.schema.encode_row(row)?;
-        let values = self.schema.raw_columns(row)?.iter().map(|c| c.value(0)).collect();
-        let (base, contributions) = self.model.contributions_encoded(&x);
-        Ok(self.explanation(base, &contributions, values))
+        self.scorer().explain_row(row)
     }
 
-    /// Explanations of every row of a table (in parallel).
+    /// Explanations of every row of a table (see [`Scorer::explain_table`]).
     pub fn explain(&self, table: &FeatureTable) -> Result<Vec<Explanation>> {
         let rows: Vec<usize> = (0..table.len()).collect();
-        self.explain_rows(table, &rows)
-    }
-
-    /// Explanations of the listed rows of a table (in parallel).
-    pub fn explain_rows(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<Explanation>> {
-        let x = self.schema.encode_table(table, rows)?;
-        let columns = self.schema.raw_columns(table as &dyn RawInput)?;
-        let (base, contributions) = self.model.contributions_encoded_batch(&x);
-        Ok(rows
-            .par_iter()
-            .enumerate()
-            .map(|(i, &row)| {
-                let values = columns.iter().map(|c| c.value(row)).collect();
-                self.explanation(base, contributions.row(i), values)
-            })
-            .collect())
-    }
-
-    /// Probability and the `top_k` reasons (features pushing the risk up the most, positive
-    /// contributions only, largest first) of the listed rows of a table: what batch scoring needs,
-    /// without building every feature's [`crate::Reason`].
-    pub fn score_rows(&self, table: &FeatureTable, rows: &[usize], top_k: usize) -> Result<Vec<Score>> {
-        let x = self.schema.encode_table(table, rows)?;
-        if top_k == 0 {
-            return Ok(self
-                .model
-                .predict_encoded(&x)
-                .into_iter()
-                .map(|probability| Score {
-                    probability,
-                    reasons: Vec::new(),
-                })
-                .collect());
-        }
-        let columns = self.schema.raw_columns(table as &dyn RawInput)?;
-        let (base, contributions) = self.model.contributions_encoded_batch(&x);
-        let scale = self.model.contribution_scale();
-        let features = self.schema.features.len();
-        Ok(rows
-            .par_iter()
-            .enumerate()
-            .map(|(i, &row)| {
-                let mut per_feature = vec![0.0; features];
-                for (c, column) in contributions.row(i).iter().zip(&self.schema.columns) {
-                    per_feature[column.feature] += c;
-                }
-                let probability = scale.probability(base + per_feature.iter().sum::<f64>());
-                let mut order: Vec<usize> = (0..features).filter(|&f| per_feature[f] > 0.0).collect();
-                order.sort_by(|&a, &b| per_feature[b].total_cmp(&per_feature[a]));
-                let reasons = order
-                    .into_iter()
-                    .take(top_k)
-                    .map(|f| Reason {
-                        feature: self.schema.features[f].name.clone(),
-                        value: columns[f].value(row),
-                        contribution: per_feature[f],
-                    })
-                    .collect();
-                Score { probability, reasons }
-            })
-            .collect())
-    }
-
-    fn explanation(&self, base: f64, encoded: &[f64], values: Vec<crate::FeatureValue>) -> Explanation {
-        let column_features = self.schema.columns.iter().map(|c| c.feature);
-        let names: Vec<&str> = self.schema.feature_names().collect();
-        Explanation::new(
-            self.model.contribution_scale(),
-            base,
-            encoded,
-            column_features,
-            &names,
-            values,
-        )
+        self.scorer().explain_table(table, &rows)
     }
 
     /// The risk band of a probability.
@@ -336,7 +257,12 @@ impl ModelArtifact {
 
     fn validate(&self) -> std::result::Result<(), String> {
         self.schema.validate()?;
-        self.model.validate(self.schema.width())?;
+        self.model.check_loaded(self.schema.width())?;
+        if let Some(calibrator) = &self.calibration {
+            calibrator
+                .validate()
+                .map_err(|reason| format!("calibration: {reason}"))?;
+        }
         if self.model.kind() != self.kind {
             return Err(format!(
                 "the artifact says it is a {} model but holds a {}",

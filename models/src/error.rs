@@ -102,6 +102,14 @@ pub enum ModelError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The model configuration file is invalid.
+    #[error("invalid model configuration {path}: {reason}")]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// Which section or field is wrong, and why.
+        reason: String,
+    },
     /// Writing an output failed or was refused (see `churn_features::output`).
     #[error(transparent)]
     Output(Box<churn_features::FeatureError>),

@@ -56,7 +56,7 @@ impl MaxFeatures {
 
 /// Hyperparameters of the forest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ForestParams {
     /// Number of trees.
     pub n_trees: usize,
@@ -586,6 +586,71 @@ fn add_node(tree: &mut Tree, (n0, n1): (u64, u64)) -> usize {
     tree.right.push(0);
     tree.value.push(n1 as f64 / (n0 + n1).max(1) as f64);
     tree.feature.len() - 1
+}
+
+impl crate::model::KindParams for ForestParams {
+    type Model = ForestModel;
+    const DESCRIPTION: &'static str = "random forest (histogram-based, trees in parallel)";
+
+    fn check(&self) -> Result<()> {
+        ForestParams::check(self)
+    }
+
+    fn fit(
+        &self,
+        x: &Matrix,
+        y: &[u8],
+        _validation: Option<crate::model::ValidationSet<'_>>,
+        on_step: &(dyn Fn() + Sync),
+    ) -> Result<ForestModel> {
+        ForestParams::fit(self, x, y, on_step)
+    }
+
+    fn steps(&self) -> u64 {
+        self.n_trees as u64
+    }
+
+    fn apply(&mut self, overrides: &crate::model::Overrides) -> Vec<&'static str> {
+        if let Some(weight) = overrides.class_weight {
+            self.class_weight = weight;
+        }
+        if let Some(trees) = overrides.trees {
+            self.n_trees = trees;
+        }
+        if let Some(depth) = overrides.max_depth {
+            self.max_depth = depth;
+        }
+        if let Some(seed) = overrides.seed {
+            self.seed = seed;
+        }
+        Vec::new()
+    }
+}
+
+impl crate::model::ChurnModel for ForestModel {
+    fn predict_encoded(&self, x: &Matrix) -> Vec<f64> {
+        self.predict(x)
+    }
+
+    fn predict_encoded_row(&self, row: &[f64]) -> f64 {
+        self.predict_row(row)
+    }
+
+    fn contributions_encoded(&self, row: &[f64]) -> (f64, Vec<f64>) {
+        (self.base_value(), self.contributions(row))
+    }
+
+    fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix) {
+        (self.base_value(), self.contributions_batch(x))
+    }
+
+    fn contribution_scale(&self) -> crate::model::ContributionScale {
+        crate::model::ContributionScale::Probability
+    }
+
+    fn check_loaded(&self, columns: usize) -> std::result::Result<(), String> {
+        self.validate(columns)
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Global importance: permutation importance for any model, standardised coefficients for the linear one.
 
 use crate::error::Result;
-use crate::logistic::LogisticModel;
+use crate::kinds::FittedModel;
 use crate::matrix::Matrix;
 use crate::metrics::{FeatureImportance, roc_auc};
-use crate::model::{ChurnModel, FittedModel};
+use crate::model::ChurnModel;
 use crate::preprocess::FeatureSchema;
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -46,10 +46,9 @@ pub fn permutation_importance(
     let x = x.select_rows(&rows);
     let labels: Vec<u8> = rows.iter().map(|&i| labels[i]).collect();
     let baseline = roc_auc(&labels, &model.predict_encoded(&x))?;
-    let coefficients = match model {
-        FittedModel::Logistic(linear) => Some(standardised_coefficients(linear, schema)),
-        FittedModel::RandomForest(_) | FittedModel::GradientBoosting(_) => None,
-    };
+    let coefficients = model
+        .linear_weights()
+        .map(|weights| standardised_coefficients(weights, schema));
     let drops = (0..schema.features.len())
         .into_par_iter()
         .map(|feature| {
@@ -93,9 +92,9 @@ pub fn permutation_importance(
 
 /// For each input feature, the standardised coefficient of largest magnitude among its encoded columns
 /// (with its sign).
-pub fn standardised_coefficients(model: &LogisticModel, schema: &FeatureSchema) -> Vec<f64> {
+pub fn standardised_coefficients(weights: &[f64], schema: &FeatureSchema) -> Vec<f64> {
     let mut best = vec![0.0f64; schema.features.len()];
-    for (w, column) in model.coefficients.iter().zip(&schema.columns) {
+    for (w, column) in weights.iter().zip(&schema.columns) {
         if w.abs() > best[column.feature].abs() {
             best[column.feature] = *w;
         }

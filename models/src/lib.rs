@@ -1,5 +1,5 @@
-//! Churn models: preprocessing, logistic regression, random forest and gradient-boosted trees, evaluation, explanations and the
-//! versioned model artifact. Consumes the feature table built by `churn-features`.
+//! Churn models: preprocessing, logistic regression, random forest and gradient-boosted trees,
+//! calibration, evaluation, explanations, the one scoring path and the versioned model artifact. Consumes the feature table built by `churn-features`.
 //!
 //! # Serving a model
 //!
@@ -18,9 +18,9 @@
 //! for feature in &model.schema().features {
 //!     row.insert(feature.name.clone(), FeatureValue::Missing);
 //! }
-//! let explanation = model.explain_row(&row)?;
-//! println!("p = {:.3}, band {}", explanation.probability, model.risk_bands().band(explanation.probability));
-//! for reason in explanation.top_reasons(3) {
+//! let score = model.scorer().score_row(&row, 3)?;
+//! println!("p = {:.3}, band {}, flagged {}", score.probability, score.risk_band, score.above_threshold);
+//! for reason in &score.reasons {
 //!     println!("  {} = {} (+{:.3})", reason.feature, reason.value, reason.contribution);
 //! }
 //! // Watch this file to notice promotions and rollbacks, then call `load_promoted` again.
@@ -29,7 +29,14 @@
 //! # }
 //! ```
 //!
-//! Tables are scored the same way with [`LoadedModel::predict_proba`] and [`LoadedModel::explain`].
+//! Every caller scores through a [`Scorer`] (tables with [`Scorer::score_table`], encoded rows with
+//! [`Scorer::score_encoded`]), so the trainer and the server give a customer the same answer.
+//!
+//! # Model kinds
+//!
+//! A kind is a module implementing [`KindParams`] (parameters, check, fit) and [`ChurnModel`] (what its
+//! fitted model does), listed once in [`kinds`]; everything that takes a kind by name follows from that
+//! list.
 //!
 //! # Training
 //!
@@ -49,31 +56,37 @@ pub mod bands;
 pub mod boosting;
 pub mod calibration;
 pub mod class_weight;
+pub mod config;
 pub mod error;
 pub mod forest;
 pub mod histogram;
 pub mod importance;
 pub mod input;
+pub mod kinds;
 pub mod logistic;
 pub mod matrix;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;
 pub mod registry;
+pub mod scorer;
 pub mod train;
 
-pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, Score, TrainingInfo, Validation};
+pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, TrainingInfo, Validation};
 pub use bands::{RiskBand, RiskBands};
 pub use boosting::{BoostedTree, GradientBoostingModel, GradientBoostingParams};
 pub use calibration::{CalibrationMethod, Calibrator};
 pub use class_weight::ClassWeight;
+pub use config::ModelConfig;
 pub use error::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};
 pub use input::{FeatureRow, FeatureValue};
+pub use kinds::{FittedModel, ModelKind, ModelParams};
 pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
-pub use model::{ChurnModel, ContributionScale, Explanation, FittedModel, ModelKind, ModelParams, Reason};
+pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason};
 pub use preprocess::{FeatureSchema, PreprocessParams};
 pub use registry::{LoadedModel, Registry};
+pub use scorer::{Score, Scorer};
 pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

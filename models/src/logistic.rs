@@ -21,7 +21,7 @@ pub const HESSIAN_ROWS: usize = 50_000;
 
 /// Hyperparameters of the logistic regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogisticParams {
     /// Inverse L2 strength, as scikit-learn's `C` (larger = weaker penalty).
     pub c: f64,
@@ -303,6 +303,82 @@ fn cholesky(upper: &[f64], d: usize, ridge: f64) -> Option<Vec<f64>> {
         }
     }
     Some(l)
+}
+
+impl crate::model::KindParams for LogisticParams {
+    type Model = LogisticModel;
+    const DESCRIPTION: &'static str = "L2-regularised logistic regression on standardised features";
+
+    fn check(&self) -> Result<()> {
+        LogisticParams::check(self)
+    }
+
+    fn fit(
+        &self,
+        x: &Matrix,
+        y: &[u8],
+        _validation: Option<crate::model::ValidationSet<'_>>,
+        on_step: &(dyn Fn() + Sync),
+    ) -> Result<LogisticModel> {
+        let model = LogisticParams::fit(self, x, y)?;
+        on_step();
+        Ok(model)
+    }
+
+    fn apply(&mut self, overrides: &crate::model::Overrides) -> Vec<&'static str> {
+        if let Some(weight) = overrides.class_weight {
+            self.class_weight = weight;
+        }
+        crate::model::Overrides::unused(&[
+            ("--trees", overrides.trees.is_some()),
+            ("--max-depth", overrides.max_depth.is_some()),
+        ])
+    }
+}
+
+impl crate::model::ChurnModel for LogisticModel {
+    fn predict_encoded(&self, x: &Matrix) -> Vec<f64> {
+        self.predict(x)
+    }
+
+    fn predict_encoded_row(&self, row: &[f64]) -> f64 {
+        sigmoid(self.logit(row))
+    }
+
+    fn contributions_encoded(&self, row: &[f64]) -> (f64, Vec<f64>) {
+        (self.intercept, self.contributions(row))
+    }
+
+    fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix) {
+        let mut out = x.clone();
+        for i in 0..out.rows() {
+            for (c, w) in out.row_mut(i).iter_mut().zip(&self.coefficients) {
+                *c *= w;
+            }
+        }
+        (self.intercept, out)
+    }
+
+    fn contribution_scale(&self) -> crate::model::ContributionScale {
+        crate::model::ContributionScale::Logit
+    }
+
+    fn check_loaded(&self, columns: usize) -> std::result::Result<(), String> {
+        if self.coefficients.len() != columns {
+            return Err(format!(
+                "logistic model has {} coefficients, the schema encodes {columns} columns",
+                self.coefficients.len()
+            ));
+        }
+        if !(self.intercept.is_finite() && self.coefficients.iter().all(|w| w.is_finite())) {
+            return Err("logistic model has non-finite coefficients".into());
+        }
+        Ok(())
+    }
+
+    fn linear_weights(&self) -> Option<&[f64]> {
+        Some(&self.coefficients)
+    }
 }
 
 #[cfg(test)]

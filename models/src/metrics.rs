@@ -2,7 +2,9 @@
 //! ties), plus the churn team's tables: lift and capture by decile, a 10-bin calibration table, and the
 //! choice of a decision threshold by max F1, a target recall or expected profit.
 
+use crate::calibration::CalibrationMethod;
 use crate::error::{ModelError, Result};
+use crate::kinds::ModelKind;
 use serde::{Deserialize, Serialize};
 
 /// Sorts row indices by descending score (ties keep row order, so results are deterministic).
@@ -490,6 +492,63 @@ pub struct Metrics {
     /// computed.
     #[serde(default)]
     pub importance: Vec<FeatureImportance>,
+    /// Expected calibration error over 10 equal-width bins: Σ (rows in bin / rows) · |mean p − churn
+    /// share|.
+    #[serde(default)]
+    pub expected_calibration_error: f64,
+    /// The calibration method applied to these probabilities, when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_method: Option<CalibrationMethod>,
+    /// The same held-out rows scored before calibration, when the model is calibrated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_calibration: Option<ProbabilityQuality>,
+    /// Every kind `--model auto` compared on the same rows, when it ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
+}
+
+/// How good probabilities are as probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbabilityQuality {
+    /// Mean log loss.
+    pub log_loss: f64,
+    /// Brier score.
+    pub brier: f64,
+    /// Expected calibration error (10 bins).
+    pub expected_calibration_error: f64,
+    /// 10-bin calibration table.
+    pub calibration: Vec<CalibrationBin>,
+}
+
+impl ProbabilityQuality {
+    /// The quality of `probabilities` against `labels`.
+    pub fn of(labels: &[u8], probabilities: &[f64]) -> Result<Self> {
+        Ok(Self {
+            log_loss: log_loss(labels, probabilities)?,
+            brier: brier(labels, probabilities)?,
+            expected_calibration_error: expected_calibration_error(labels, probabilities, 10)?,
+            calibration: calibration(labels, probabilities)?,
+        })
+    }
+}
+
+/// One kind `--model auto` tried, with its held-out metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The kind.
+    pub kind: ModelKind,
+    /// Whether it was kept.
+    pub chosen: bool,
+    /// Held-out ROC AUC.
+    pub roc_auc: f64,
+    /// Held-out average precision.
+    pub pr_auc: f64,
+    /// Held-out log loss.
+    pub log_loss: f64,
+    /// Held-out Brier score.
+    pub brier: f64,
+    /// Seconds fitting the stored model.
+    pub fit_seconds: f64,
 }
 
 /// Global importance of one input feature.
@@ -509,6 +568,15 @@ impl Metrics {
     pub fn compute(labels: &[u8], probabilities: &[f64], rule: ThresholdRule) -> Result<Self> {
         let threshold = rule.choose(labels, probabilities)?;
         Self::at_threshold(labels, probabilities, threshold, rule)
+    }
+
+    /// Recomputes the ranking metrics (ROC AUC, PR AUC, lift and capture by decile) from `scores` that
+    /// rank the rows as the model does, leaving the probability metrics and the threshold's as they are.
+    pub fn rank_by(&mut self, labels: &[u8], scores: &[f64]) -> Result<()> {
+        self.roc_auc = roc_auc(labels, scores)?;
+        self.pr_auc = average_precision(labels, scores)?;
+        self.lift_by_decile = lift_by_decile(labels, scores)?;
+        Ok(())
     }
 
     /// Every metric at a threshold chosen before (e.g. the model's own, when evaluating on new data).
@@ -535,6 +603,10 @@ impl Metrics {
             lift_by_decile: lift_by_decile(labels, probabilities)?,
             calibration: calibration(labels, probabilities)?,
             importance: Vec::new(),
+            expected_calibration_error: expected_calibration_error(labels, probabilities, 10)?,
+            calibration_method: None,
+            before_calibration: None,
+            candidates: Vec::new(),
         })
     }
 }

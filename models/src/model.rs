@@ -1,16 +1,85 @@
-//! The fitted models behind one interface, and their per-customer explanations.
+//! What every model kind implements ([`KindParams`] to fit, [`ChurnModel`] once fitted), and the
+//! per-customer explanations all kinds share. The kinds themselves are listed once, in [`crate::kinds`].
 
-use crate::boosting::{GradientBoostingModel, GradientBoostingParams, ValidationSet};
-use crate::forest::{ForestModel, ForestParams};
+pub use crate::boosting::ValidationSet;
+use crate::class_weight::ClassWeight;
 use crate::input::FeatureValue;
-use crate::logistic::{LogisticModel, LogisticParams, sigmoid};
+use crate::logistic::sigmoid;
 use crate::matrix::Matrix;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The hyperparameters of one model kind, and how they fit a model: the one trait a new kind implements
+/// (with [`ChurnModel`] for what it fits), before it is listed in [`crate::kinds`].
+///
+/// As in linfa, parameters are plain data that [`KindParams::check`] validates before any data is read;
+/// [`KindParams::fit`] then turns them and encoded rows into a fitted model.
+pub trait KindParams:
+    Clone + fmt::Debug + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The fitted model.
+    type Model: ChurnModel + Clone + fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+
+    /// One line for `--help` and the documentation.
+    const DESCRIPTION: &'static str;
+
+    /// Checks every parameter's domain, so a bad value fails before any data is read.
+    fn check(&self) -> crate::Result<()>;
+
+    /// Fits on encoded rows `x` with 0/1 labels `y`. `validation` rows, given to kinds that
+    /// [`use them`](KindParams::uses_validation), are never fitted on. `on_step` is called
+    /// [`KindParams::steps`] times as the fit progresses.
+    fn fit(
+        &self,
+        x: &Matrix,
+        y: &[u8],
+        validation: Option<ValidationSet<'_>>,
+        on_step: &(dyn Fn() + Sync),
+    ) -> crate::Result<Self::Model>;
+
+    /// Progress steps of one fit (e.g. trees).
+    fn steps(&self) -> u64 {
+        1
+    }
+
+    /// Whether the fit uses validation rows (early stopping).
+    fn uses_validation(&self) -> bool {
+        false
+    }
+
+    /// Applies the command line's overrides that mean something for this kind; returns the flags of
+    /// those that do not.
+    fn apply(&mut self, overrides: &Overrides) -> Vec<&'static str>;
+}
+
+/// Hyperparameters the command line sets for whichever kind is trained.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    /// `--class-weight`.
+    pub class_weight: Option<ClassWeight>,
+    /// `--trees`: trees of a forest, rounds at most of boosting.
+    pub trees: Option<usize>,
+    /// `--max-depth`.
+    pub max_depth: Option<usize>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+}
+
+impl Overrides {
+    /// The flags of the overrides that are set, among `flags` = (flag, is set).
+    pub(crate) fn unused(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
+        flags
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(flag, _)| *flag)
+            .collect()
+    }
+}
+
 /// What a fitted churn model does, whatever its kind: probabilities and additive explanations of encoded
 /// rows. Inputs are the standardised columns of a [`crate::FeatureSchema`]; callers with raw features use
-/// [`crate::ModelArtifact`], which encodes first.
+/// the [`crate::Scorer`], which encodes first.
 pub trait ChurnModel {
     /// Churn probability of each encoded row.
     fn predict_encoded(&self, x: &Matrix) -> Vec<f64>;
@@ -24,197 +93,12 @@ pub trait ChurnModel {
     fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix);
     /// The scale [`ChurnModel::contributions_encoded`] adds up on.
     fn contribution_scale(&self) -> ContributionScale;
-}
-
-/// The kind of a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// L2-regularised logistic regression.
-    Logistic,
-    /// Random forest.
-    RandomForest,
-    /// Gradient-boosted trees.
-    GradientBoosting,
-}
-
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Logistic => "logistic",
-            Self::RandomForest => "random-forest",
-            Self::GradientBoosting => "gradient-boosting",
-        })
-    }
-}
-
-/// Hyperparameters of either kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum ModelParams {
-    /// Logistic regression.
-    Logistic(LogisticParams),
-    /// Random forest.
-    RandomForest(ForestParams),
-    /// Gradient-boosted trees.
-    GradientBoosting(GradientBoostingParams),
-}
-
-impl ModelParams {
-    /// Default parameters of a kind.
-    pub fn default_for(kind: ModelKind) -> Self {
-        match kind {
-            ModelKind::Logistic => Self::Logistic(LogisticParams::default()),
-            ModelKind::RandomForest => Self::RandomForest(ForestParams::default()),
-            ModelKind::GradientBoosting => Self::GradientBoosting(GradientBoostingParams::default()),
-        }
-    }
-
-    /// The kind these parameters fit.
-    pub fn kind(&self) -> ModelKind {
-        match self {
-            Self::Logistic(_) => ModelKind::Logistic,
-            Self::RandomForest(_) => ModelKind::RandomForest,
-            Self::GradientBoosting(_) => ModelKind::GradientBoosting,
-        }
-    }
-
-    /// Checks the parameters' domains, so a bad value fails before any data is read.
-    pub fn check(&self) -> crate::Result<()> {
-        match self {
-            Self::Logistic(params) => params.check(),
-            Self::RandomForest(params) => params.check(),
-            Self::GradientBoosting(params) => params.check(),
-        }
-    }
-
-    /// Whether the kind uses validation rows while fitting (early stopping); [`crate::train`] then
-    /// passes the out-of-time rows of the training set when it has some.
-    pub fn uses_validation(&self) -> bool {
-        matches!(self, Self::GradientBoosting(params) if params.early_stopping_rounds > 0)
-    }
-
-    /// Fits on encoded rows; `validation` rows (used by kinds that stop early) are never fitted on.
-    /// `on_step` is called as training progresses (once per tree for tree kinds).
-    pub fn fit(
-        &self,
-        x: &Matrix,
-        y: &[u8],
-        validation: Option<ValidationSet<'_>>,
-        on_step: &(dyn Fn() + Sync),
-    ) -> crate::Result<FittedModel> {
-        Ok(match self {
-            Self::Logistic(params) => {
-                let model = params.fit(x, y)?;
-                on_step();
-                FittedModel::Logistic(model)
-            }
-            Self::RandomForest(params) => FittedModel::RandomForest(params.fit(x, y, on_step)?),
-            Self::GradientBoosting(params) => {
-                FittedModel::GradientBoosting(params.fit(x, y, validation, on_step)?)
-            }
-        })
-    }
-
-    /// Number of progress steps [`ModelParams::fit`] reports.
-    pub fn steps(&self) -> u64 {
-        match self {
-            Self::Logistic(_) => 1,
-            Self::RandomForest(params) => params.n_trees as u64,
-            Self::GradientBoosting(params) => params.n_rounds as u64,
-        }
-    }
-}
-
-/// A fitted model of either kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum FittedModel {
-    /// Logistic regression.
-    Logistic(LogisticModel),
-    /// Random forest.
-    RandomForest(ForestModel),
-    /// Gradient-boosted trees.
-    GradientBoosting(GradientBoostingModel),
-}
-
-impl FittedModel {
-    /// The model's kind.
-    pub fn kind(&self) -> ModelKind {
-        match self {
-            Self::Logistic(_) => ModelKind::Logistic,
-            Self::RandomForest(_) => ModelKind::RandomForest,
-            Self::GradientBoosting(_) => ModelKind::GradientBoosting,
-        }
-    }
-
-    /// Checks the model's inner consistency against `columns` encoded inputs (used when loading).
-    pub(crate) fn validate(&self, columns: usize) -> Result<(), String> {
-        match self {
-            Self::Logistic(model) => {
-                if model.coefficients.len() != columns {
-                    return Err(format!(
-                        "logistic model has {} coefficients, the schema encodes {columns} columns",
-                        model.coefficients.len()
-                    ));
-                }
-                if !(model.intercept.is_finite() && model.coefficients.iter().all(|w| w.is_finite())) {
-                    return Err("logistic model has non-finite coefficients".into());
-                }
-                Ok(())
-            }
-            Self::RandomForest(model) => model.validate(columns),
-            Self::GradientBoosting(model) => model.validate(columns),
-        }
-    }
-}
-
-impl ChurnModel for FittedModel {
-    fn predict_encoded(&self, x: &Matrix) -> Vec<f64> {
-        match self {
-            Self::Logistic(model) => model.predict(x),
-            Self::RandomForest(model) => model.predict(x),
-            Self::GradientBoosting(model) => model.predict(x),
-        }
-    }
-
-    fn predict_encoded_row(&self, row: &[f64]) -> f64 {
-        match self {
-            Self::Logistic(model) => sigmoid(model.logit(row)),
-            Self::RandomForest(model) => model.predict_row(row),
-            Self::GradientBoosting(model) => model.predict_row(row),
-        }
-    }
-
-    fn contributions_encoded(&self, row: &[f64]) -> (f64, Vec<f64>) {
-        match self {
-            Self::Logistic(model) => (model.intercept, model.contributions(row)),
-            Self::RandomForest(model) => (model.base_value(), model.contributions(row)),
-            Self::GradientBoosting(model) => (model.base_value(), model.contributions(row)),
-        }
-    }
-
-    fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix) {
-        match self {
-            Self::Logistic(model) => {
-                let mut out = x.clone();
-                for i in 0..out.rows() {
-                    for (c, w) in out.row_mut(i).iter_mut().zip(&model.coefficients) {
-                        *c *= w;
-                    }
-                }
-                (model.intercept, out)
-            }
-            Self::RandomForest(model) => (model.base_value(), model.contributions_batch(x)),
-            Self::GradientBoosting(model) => (model.base_value(), model.contributions_batch(x)),
-        }
-    }
-
-    fn contribution_scale(&self) -> ContributionScale {
-        match self {
-            Self::Logistic(_) | Self::GradientBoosting(_) => ContributionScale::Logit,
-            Self::RandomForest(_) => ContributionScale::Probability,
-        }
+    /// Checks a loaded model's inner consistency against `columns` encoded inputs.
+    fn check_loaded(&self, columns: usize) -> Result<(), String>;
+    /// One weight per encoded column on the standardised scale, for linear models (shown beside
+    /// permutation importance).
+    fn linear_weights(&self) -> Option<&[f64]> {
+        None
     }
 }
 
@@ -265,38 +149,6 @@ pub struct Explanation {
 }
 
 impl Explanation {
-    pub(crate) fn new(
-        scale: ContributionScale,
-        base_value: f64,
-        encoded: &[f64],
-        column_features: impl Iterator<Item = usize>,
-        feature_names: &[&str],
-        values: Vec<FeatureValue>,
-    ) -> Self {
-        let mut per_feature = vec![0.0; feature_names.len()];
-        for (c, f) in encoded.iter().zip(column_features) {
-            per_feature[f] += c;
-        }
-        let probability = scale.probability(base_value + per_feature.iter().sum::<f64>());
-        let mut contributions: Vec<Reason> = per_feature
-            .into_iter()
-            .zip(values)
-            .zip(feature_names)
-            .map(|((contribution, value), name)| Reason {
-                feature: name.to_string(),
-                value,
-                contribution,
-            })
-            .collect();
-        contributions.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
-        Self {
-            probability,
-            scale,
-            base_value,
-            contributions,
-        }
-    }
-
     /// The score the contributions add up to: `base_value + Σ contributions` (a logit or a probability,
     /// see [`Explanation::scale`]).
     pub fn total(&self) -> f64 {

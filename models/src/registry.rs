@@ -23,10 +23,7 @@
 
 use crate::artifact::ModelArtifact;
 use crate::error::{ModelError, Result};
-use crate::input::FeatureRow;
 use crate::metrics::Metrics;
-use crate::model::Explanation;
-use churn_features::FeatureTable;
 use churn_features::output::{remove_stale_temporaries, temporary_path, write_bytes_atomically};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -77,34 +74,9 @@ impl LoadedModel {
         &self.artifact.risk_bands
     }
 
-    /// Churn probability of one row given by feature name → value.
-    pub fn predict_proba_row(&self, row: &FeatureRow) -> Result<f64> {
-        self.artifact.predict_proba_row(row)
-    }
-
-    /// Explanation of one row given by feature name → value.
-    pub fn explain_row(&self, row: &FeatureRow) -> Result<Explanation> {
-        self.artifact.explain_row(row)
-    }
-
-    /// Churn probability of every row of a table.
-    pub fn predict_proba(&self, table: &FeatureTable) -> Result<Vec<f64>> {
-        self.artifact.predict_proba(table)
-    }
-
-    /// Explanations of every row of a table.
-    pub fn explain(&self, table: &FeatureTable) -> Result<Vec<Explanation>> {
-        self.artifact.explain(table)
-    }
-
-    /// Probabilities and top `top_k` reasons of the listed rows of a table (batch scoring).
-    pub fn score_rows(
-        &self,
-        table: &FeatureTable,
-        rows: &[usize],
-        top_k: usize,
-    ) -> Result<Vec<crate::Score>> {
-        self.artifact.score_rows(table, rows, top_k)
+    /// The [`crate::Scorer`] of the model.
+    pub fn scorer(&self) -> crate::Scorer<'_> {
+        self.artifact.scorer()
     }
 }
 

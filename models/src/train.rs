@@ -4,12 +4,13 @@
 
 use crate::artifact::{LabelInfo, ModelArtifact, TrainingInfo, Validation};
 use crate::bands::RiskBands;
-use crate::boosting::ValidationSet;
+use crate::calibration::{CalibrationMethod, Calibrator};
 use crate::error::{ModelError, Result};
 use crate::importance::{PermutationParams, permutation_importance};
+use crate::kinds::{FittedModel, ModelParams};
 use crate::matrix::Matrix;
-use crate::metrics::{Metrics, ThresholdRule};
-use crate::model::{ChurnModel, FittedModel, ModelParams};
+use crate::metrics::{Candidate, Metrics, ProbabilityQuality, ThresholdRule, brier};
+use crate::model::{ChurnModel, ValidationSet};
 use crate::preprocess::{FeatureSchema, PreprocessParams};
 use chrono::NaiveDate;
 use churn_features::{ColumnRole, FeatureTable};
@@ -60,6 +61,11 @@ pub struct TrainOptions {
     pub importance: Option<PermutationParams>,
     /// Days added to the label horizon when purging training rows before an out-of-time test date.
     pub gap_days: u32,
+    /// How probabilities are calibrated.
+    pub calibration: CalibrationMethod,
+    /// Share of the training rows held out (stratified) for early stopping and calibration when they
+    /// have a single as-of date (with several, the latest date is held out).
+    pub held_out_fraction: f64,
 }
 
 impl TrainOptions {
@@ -75,6 +81,8 @@ impl TrainOptions {
             source: None,
             importance: Some(PermutationParams::default()),
             gap_days: 0,
+            calibration: CalibrationMethod::Auto,
+            held_out_fraction: 0.15,
         }
     }
 }
@@ -101,8 +109,10 @@ impl Progress for NoProgress {
 pub struct Holdout {
     /// Labels.
     pub labels: Vec<u8>,
-    /// Predicted probabilities.
+    /// Predicted probabilities (calibrated when the model is).
     pub probabilities: Vec<f64>,
+    /// The model's probabilities before calibration.
+    pub uncalibrated: Vec<f64>,
 }
 
 /// The result of training.
@@ -159,54 +169,189 @@ fn check_classes(labels: &[u8], what: &str) -> Result<usize> {
 pub struct FitTime {
     /// Fitting the preprocessing and encoding the training rows.
     pub preprocess: f64,
-    /// Fitting the model on the encoded rows.
+    /// Fitting the model (and its calibration) on the encoded rows.
     pub model: f64,
 }
 
-/// Fits preprocessing and a model on `rows` of `table`; returns them with the time each took.
+/// What [`fit_rows`] returns.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The preprocessing fitted on the rows.
+    pub schema: FeatureSchema,
+    /// The model.
+    pub model: FittedModel,
+    /// The calibration, when asked for and possible.
+    pub calibration: Option<Calibrator>,
+    /// Time taken.
+    pub time: FitTime,
+}
+
+/// The positions of `rows` held out from the fit, for early stopping and calibration: the rows of the
+/// latest as-of date when `rows` span several dates (out of time, like the test they will face), else a
+/// stratified `fraction` of them. Returns (fitted on, held out), or `None` when nothing can be held out.
+fn held_out_split(
+    table: &FeatureTable,
+    rows: &[usize],
+    labels: &[u8],
+    fraction: f64,
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    let latest = rows.iter().filter_map(|&i| table.as_of[i]).max();
+    let several_dates = latest.is_some()
+        && rows
+            .iter()
+            .any(|&i| table.as_of[i].is_some_and(|d| Some(d) < latest));
+    let (fit_at, held_at): (Vec<usize>, Vec<usize>) = if several_dates {
+        (0..rows.len()).partition(|&k| table.as_of[rows[k]] != latest)
+    } else {
+        crate::boosting::stratified_holdout(labels, fraction, 0)
+    };
+    (!fit_at.is_empty() && !held_at.is_empty()).then_some((fit_at, held_at))
+}
+
+/// Fits preprocessing, a model and (when `calibration` asks for one) a calibration on `rows` of `table`.
 ///
-/// A kind that stops early ([`ModelParams::uses_validation`]) is given the rows of the latest as-of date
-/// as validation rows when `rows` span several dates (out of time, like the test it will face), and fits
-/// on the earlier ones; otherwise it holds out a stratified slice itself. Preprocessing is fitted on all
-/// of `rows` either way.
+/// When the kind stops early ([`ModelParams::uses_validation`]) or a calibration is asked for, the rows of
+/// [`held_out_split`] are held out: the model is fitted on the others, stops early on them, and the
+/// calibration is fitted on its predictions for them, so neither is fitted on rows the model was fitted
+/// on. Preprocessing is fitted on all of `rows` either way. With [`CalibrationMethod::Auto`], a held-out
+/// slice without both classes leaves the model uncalibrated (with a warning); an explicit method fails.
 pub fn fit_rows(
     table: &FeatureTable,
     rows: &[usize],
     labels: &[u8],
-    params: &ModelParams,
-    preprocess: &PreprocessParams,
+    options: &TrainOptions,
+    calibration: CalibrationMethod,
     progress: &dyn Progress,
-) -> Result<(FeatureSchema, FittedModel, FitTime)> {
+) -> Result<Fitted> {
     let started = Instant::now();
-    let (schema, x) = FeatureSchema::fit_encode(table, rows, preprocess)?;
+    let (schema, x) = FeatureSchema::fit_encode(table, rows, &options.preprocess)?;
     let encoded = Instant::now();
-    let latest = rows.iter().filter_map(|&i| table.as_of[i]).max();
-    let out_of_time = params.uses_validation()
-        && rows
-            .iter()
-            .any(|&i| table.as_of[i].is_some_and(|d| Some(d) < latest))
-        && latest.is_some();
-    let model = if out_of_time {
-        let (fit_at, validation_at): (Vec<usize>, Vec<usize>) =
-            (0..rows.len()).partition(|&k| table.as_of[rows[k]] != latest);
-        let pick = |at: &[usize]| -> (Matrix, Vec<u8>) {
-            (x.select_rows(at), at.iter().map(|&k| labels[k]).collect())
-        };
-        let (fit_x, fit_y) = pick(&fit_at);
-        let (validation_x, validation_y) = pick(&validation_at);
-        let validation = ValidationSet {
-            x: &validation_x,
-            y: &validation_y,
-        };
-        params.fit(&fit_x, &fit_y, Some(validation), &|| progress.step())?
+    let params = &options.params;
+    let hold_out = params.uses_validation() || calibration != CalibrationMethod::None;
+    let split = if hold_out {
+        held_out_split(table, rows, labels, options.held_out_fraction)
     } else {
-        params.fit(&x, labels, None, &|| progress.step())?
+        None
+    };
+    let (model, calibration) = match split {
+        Some((fit_at, held_at)) => {
+            let pick = |at: &[usize]| -> (Matrix, Vec<u8>) {
+                (x.select_rows(at), at.iter().map(|&k| labels[k]).collect())
+            };
+            let (fit_x, fit_y) = pick(&fit_at);
+            let (held_x, held_y) = pick(&held_at);
+            let validation = ValidationSet {
+                x: &held_x,
+                y: &held_y,
+            };
+            let model = params.fit(&fit_x, &fit_y, Some(validation), &|| progress.step())?;
+            let calibrator = calibrate(
+                calibration,
+                &held_y,
+                &model.predict_encoded(&held_x),
+                None,
+                "the held-out calibration rows",
+            )?
+            .map(|(calibrator, _)| calibrator);
+            (model, calibrator)
+        }
+        None => {
+            let model = params.fit(&x, labels, None, &|| progress.step())?;
+            if hold_out && calibration != CalibrationMethod::None {
+                let reason = "no rows could be held out for calibration";
+                if calibration != CalibrationMethod::Auto {
+                    return Err(ModelError::Training(format!(
+                        "--calibration {calibration}: {reason}"
+                    )));
+                }
+                tracing::warn!("the model is not calibrated: {reason}");
+            }
+            (model, None)
+        }
     };
     let time = FitTime {
         preprocess: (encoded - started).as_secs_f64(),
         model: encoded.elapsed().as_secs_f64(),
     };
-    Ok((schema, model, time))
+    Ok(Fitted {
+        schema,
+        model,
+        calibration,
+        time,
+    })
+}
+
+/// Folds the calibration rows are cross-fitted over when no folds are given.
+const CALIBRATION_FOLDS: usize = 5;
+
+/// A calibration of the model's probabilities `raw` against `labels` (rows the model was not fitted
+/// on), with the rows' own probabilities calibrated out of fold: each fold (`fold`, else a stratified
+/// split of the rows) by a calibration fitted on the other folds.
+///
+/// An explicit method is always fitted (and fails without both classes). [`CalibrationMethod::Auto`]
+/// keeps a calibration only when it helps where it can be checked: it returns `None` (with a message)
+/// when the rows lack a class or are too few to cross-fit, or when the out-of-fold calibrated
+/// probabilities do not have a lower Brier score than the uncalibrated ones, so an already calibrated
+/// model is left alone.
+fn calibrate(
+    method: CalibrationMethod,
+    labels: &[u8],
+    raw: &[f64],
+    fold: Option<&[usize]>,
+    what: &str,
+) -> Result<Option<(Calibrator, Vec<f64>)>> {
+    if method == CalibrationMethod::None {
+        return Ok(None);
+    }
+    let auto = method == CalibrationMethod::Auto;
+    let own_folds;
+    let fold = match fold {
+        Some(fold) => Some(fold),
+        None => {
+            own_folds = stratified_folds(labels, CALIBRATION_FOLDS, 0).ok();
+            own_folds.as_deref()
+        }
+    };
+    let Some(fold) = fold else {
+        if auto {
+            tracing::info!("the model is not calibrated: {what} are too few to check a calibration on");
+            return Ok(None);
+        }
+        let calibrator = crate::calibration::fit(method, labels, raw, what)?;
+        return Ok(calibrator.map(|c| {
+            let calibrated = c.apply_all(raw);
+            (c, calibrated)
+        }));
+    };
+    let Some(calibrator) = crate::calibration::fit(method, labels, raw, what)? else {
+        return Ok(None);
+    };
+    let folds = fold.iter().max().map_or(0, |&k| k + 1);
+    let mut calibrated = raw.to_vec();
+    for k in 0..folds {
+        let (others, own): (Vec<usize>, Vec<usize>) = (0..raw.len()).partition(|&i| fold[i] != k);
+        let other_labels: Vec<u8> = others.iter().map(|&i| labels[i]).collect();
+        let other_raw: Vec<f64> = others.iter().map(|&i| raw[i]).collect();
+        if let Some(fold_calibrator) =
+            crate::calibration::fit(method, &other_labels, &other_raw, "the other folds' predictions")?
+        {
+            for i in own {
+                calibrated[i] = fold_calibrator.apply(raw[i]);
+            }
+        }
+    }
+    if auto {
+        let (before, after) = (brier(labels, raw)?, brier(labels, &calibrated)?);
+        if after >= before {
+            tracing::info!(
+                before,
+                after,
+                "the model is not calibrated: calibration did not lower the Brier score of {what} out of fold"
+            );
+            return Ok(None);
+        }
+    }
+    Ok(Some((calibrator, calibrated)))
 }
 
 /// Stratified fold of each position: positives and negatives are shuffled separately and dealt to the
@@ -238,6 +383,11 @@ pub fn stratified_folds(labels: &[u8], folds: usize, seed: u64) -> Result<Vec<us
 }
 
 /// Trains a model on the labelled rows of `table` as `options` say.
+///
+/// The probabilities held out for metrics are calibrated the way the stored model's will be, but by a
+/// calibration that never saw them: out of time, the calibration comes from the training rows' held-out
+/// slice; under cross-validation, each fold's out-of-fold predictions are calibrated by a calibration
+/// fitted on the other folds' (the stored calibration is fitted on all of them).
 pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOutcome> {
     options
         .risk_bands
@@ -275,74 +425,43 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 .transpose()
         };
 
-    let (schema, model, fit_seconds, fit_rows_used, validation, holdout, importance);
+    let (fitted, fit_rows_used, validation, holdout, importance);
     match plan {
         ValidationPlan::OutOfTime { test_as_of } => {
-            // A training row's label looks at (as-of, as-of + horizon]: when that window reaches past the
-            // test date, the row has seen the test period's outcome, so it is purged (with the gap added).
-            let purge_days = options
-                .label
-                .horizon_days
-                .map(|h| h.saturating_add(options.gap_days));
-            let overlaps_test = |d: NaiveDate| {
-                purge_days.is_some_and(|days| {
-                    d.checked_add_days(chrono::Days::new(days.into()))
-                        .is_none_or(|end| end > test_as_of)
-                })
-            };
-            let (mut train_rows, mut train_labels, mut test_rows, mut test_labels) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            let mut purged_rows = 0;
-            for (&i, &l) in rows.iter().zip(&labels) {
-                match table.as_of[i] {
-                    Some(d) if d < test_as_of && overlaps_test(d) => purged_rows += 1,
-                    Some(d) if d < test_as_of => {
-                        train_rows.push(i);
-                        train_labels.push(l);
-                    }
-                    Some(d) if d == test_as_of => {
-                        test_rows.push(i);
-                        test_labels.push(l);
-                    }
-                    _ => {}
-                }
-            }
-            if let (true, Some(days)) = (train_rows.is_empty() && purged_rows > 0, purge_days) {
-                return Err(ModelError::Training(format!(
-                    "all {purged_rows} labelled rows before {test_as_of} were purged: their label window \
-                     ({days} days after the as-of date) reaches past {test_as_of}, so they have seen the test \
-                     period; add as-of dates at least {days} days before it, or test on a later date"
-                )));
-            }
-            check_classes(&train_labels, &format!("the rows before {test_as_of}"))?;
-            check_classes(&test_labels, &format!("the rows of {test_as_of}"))?;
+            let split = purged_split(table, &rows, &labels, test_as_of, options)?;
             progress.stage("training", steps);
-            let fitted = fit_rows(
+            let model = fit_rows(
                 table,
-                &train_rows,
-                &train_labels,
-                &options.params,
-                &options.preprocess,
+                &split.train_rows,
+                &split.train_labels,
+                options,
+                options.calibration,
                 progress,
             )?;
-            let x = fitted.0.encode_table(table, &test_rows)?;
-            let probabilities = fitted.1.predict_encoded(&x);
-            importance = evaluate_importance(&fitted.1, &fitted.0, &test_rows, &test_labels)?;
-            (schema, model, fit_seconds) = fitted;
-            fit_rows_used = (train_rows, train_labels);
+            let x = model.schema.encode_table(table, &split.test_rows)?;
+            let raw = model.model.predict_encoded(&x);
+            let probabilities = match &model.calibration {
+                Some(calibrator) => calibrator.apply_all(&raw),
+                None => raw.clone(),
+            };
+            importance =
+                evaluate_importance(&model.model, &model.schema, &split.test_rows, &split.test_labels)?;
+            fitted = model;
             validation = Validation::OutOfTime {
                 test_as_of: test_as_of.to_string(),
-                purge_days,
-                purged_rows,
+                purge_days: split.purge_days,
+                purged_rows: split.purged_rows,
             };
             holdout = Some(Holdout {
-                labels: test_labels,
+                labels: split.test_labels,
                 probabilities,
+                uncalibrated: raw,
             });
+            fit_rows_used = (split.train_rows, split.train_labels);
         }
         ValidationPlan::CrossValidation { folds, seed } => {
             let fold = stratified_folds(&labels, folds, seed)?;
-            let mut probabilities = vec![0.0; rows.len()];
+            let mut raw = vec![0.0; rows.len()];
             let mut fold_importance = None;
             progress.stage("cross-validation", steps * folds as u64);
             for k in 0..folds {
@@ -353,50 +472,51 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 };
                 let (train_rows, train_labels) = pick(&train_at);
                 let (test_rows, test_labels) = pick(&test_at);
-                let (fold_schema, fold_model, _) = fit_rows(
+                let model = fit_rows(
                     table,
                     &train_rows,
                     &train_labels,
-                    &options.params,
-                    &options.preprocess,
+                    options,
+                    CalibrationMethod::None,
                     progress,
                 )?;
-                let x = fold_schema.encode_table(table, &test_rows)?;
-                for (&i, p) in test_at.iter().zip(fold_model.predict_encoded(&x)) {
-                    probabilities[i] = p;
+                let x = model.schema.encode_table(table, &test_rows)?;
+                for (&i, p) in test_at.iter().zip(model.model.predict_encoded(&x)) {
+                    raw[i] = p;
                 }
                 if k == 0 {
                     fold_importance =
-                        evaluate_importance(&fold_model, &fold_schema, &test_rows, &test_labels)?;
+                        evaluate_importance(&model.model, &model.schema, &test_rows, &test_labels)?;
                 }
             }
             progress.stage("training on all rows", steps);
-            (schema, model, fit_seconds) = fit_rows(
-                table,
-                &rows,
+            let mut model = fit_rows(table, &rows, &labels, options, CalibrationMethod::None, progress)?;
+            let probabilities = match calibrate(
+                options.calibration,
                 &labels,
-                &options.params,
-                &options.preprocess,
-                progress,
-            )?;
+                &raw,
+                Some(&fold),
+                "the out-of-fold predictions",
+            )? {
+                Some((calibrator, calibrated)) => {
+                    model.calibration = Some(calibrator);
+                    calibrated
+                }
+                None => raw.clone(),
+            };
+            fitted = model;
             importance = fold_importance;
             fit_rows_used = (rows.clone(), labels.clone());
             validation = Validation::CrossValidation { folds, seed };
             holdout = Some(Holdout {
                 labels: labels.clone(),
                 probabilities,
+                uncalibrated: raw,
             });
         }
         ValidationPlan::None | ValidationPlan::Auto => {
             progress.stage("training", steps);
-            (schema, model, fit_seconds) = fit_rows(
-                table,
-                &rows,
-                &labels,
-                &options.params,
-                &options.preprocess,
-                progress,
-            )?;
+            fitted = fit_rows(table, &rows, &labels, options, options.calibration, progress)?;
             importance = None;
             fit_rows_used = (rows.clone(), labels.clone());
             validation = Validation::None;
@@ -408,13 +528,23 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         Some(h) => {
             let mut metrics = Metrics::compute(&h.labels, &h.probabilities, options.threshold_rule)?;
             metrics.importance = importance.unwrap_or_default();
+            if let Some(calibrator) = &fitted.calibration {
+                metrics.calibration_method = Some(calibrator.method());
+                metrics.before_calibration = Some(ProbabilityQuality::of(&h.labels, &h.uncalibrated)?);
+                // The stored calibration is one strictly increasing map, so the stored model ranks
+                // customers as its uncalibrated scores do; cross-fitted calibrations differ from fold to
+                // fold and would add their noise to the ranking, so ranking metrics use the scores.
+                metrics.rank_by(&h.labels, &h.uncalibrated)?;
+            }
             (metrics.threshold, Some(metrics))
         }
         None => {
-            let x = schema.encode_table(table, &fit_rows_used.0)?;
-            let threshold = options
-                .threshold_rule
-                .choose(&fit_rows_used.1, &model.predict_encoded(&x))?;
+            let x = fitted.schema.encode_table(table, &fit_rows_used.0)?;
+            let mut probabilities = fitted.model.predict_encoded(&x);
+            if let Some(calibrator) = &fitted.calibration {
+                probabilities = calibrator.apply_all(&probabilities);
+            }
+            let threshold = options.threshold_rule.choose(&fit_rows_used.1, &probabilities)?;
             (threshold, None)
         }
     };
@@ -423,6 +553,12 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         .iter()
         .filter_map(|&i| table.as_of[i].map(|d| d.to_string()))
         .collect();
+    let Fitted {
+        schema,
+        model,
+        calibration,
+        time,
+    } = fitted;
     let artifact = ModelArtifact {
         name: String::new(),
         version: String::new(),
@@ -433,6 +569,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         preprocess: options.preprocess.clone(),
         params: options.params.clone(),
         model,
+        calibration,
         threshold,
         threshold_rule: options.threshold_rule,
         risk_bands: options.risk_bands.clone(),
@@ -444,8 +581,8 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             skipped_unlabelled: skipped,
             as_of_dates: as_of_dates.into_iter().collect(),
             validation,
-            fit_seconds: fit_seconds.preprocess + fit_seconds.model,
-            preprocess_seconds: fit_seconds.preprocess,
+            fit_seconds: time.preprocess + time.model,
+            preprocess_seconds: time.preprocess,
         },
         metrics,
         descriptors: table
@@ -456,4 +593,128 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             .collect(),
     };
     Ok(TrainOutcome { artifact, holdout })
+}
+
+/// The rows of an out-of-time split.
+struct PurgedSplit {
+    train_rows: Vec<usize>,
+    train_labels: Vec<u8>,
+    test_rows: Vec<usize>,
+    test_labels: Vec<u8>,
+    purge_days: Option<u32>,
+    purged_rows: usize,
+}
+
+/// Training rows before `test_as_of` and test rows of that date. A training row's label looks at
+/// (as-of, as-of + horizon]: when that window reaches past the test date, the row has seen the test
+/// period's outcome, so it is purged (with the gap added).
+fn purged_split(
+    table: &FeatureTable,
+    rows: &[usize],
+    labels: &[u8],
+    test_as_of: NaiveDate,
+    options: &TrainOptions,
+) -> Result<PurgedSplit> {
+    let purge_days = options
+        .label
+        .horizon_days
+        .map(|h| h.saturating_add(options.gap_days));
+    let overlaps_test = |d: NaiveDate| {
+        purge_days.is_some_and(|days| {
+            d.checked_add_days(chrono::Days::new(days.into()))
+                .is_none_or(|end| end > test_as_of)
+        })
+    };
+    let mut split = PurgedSplit {
+        train_rows: Vec::new(),
+        train_labels: Vec::new(),
+        test_rows: Vec::new(),
+        test_labels: Vec::new(),
+        purge_days,
+        purged_rows: 0,
+    };
+    for (&i, &l) in rows.iter().zip(labels) {
+        match table.as_of[i] {
+            Some(d) if d < test_as_of && overlaps_test(d) => split.purged_rows += 1,
+            Some(d) if d < test_as_of => {
+                split.train_rows.push(i);
+                split.train_labels.push(l);
+            }
+            Some(d) if d == test_as_of => {
+                split.test_rows.push(i);
+                split.test_labels.push(l);
+            }
+            _ => {}
+        }
+    }
+    if let (true, Some(days)) = (split.train_rows.is_empty() && split.purged_rows > 0, purge_days) {
+        return Err(ModelError::Training(format!(
+            "all {} labelled rows before {test_as_of} were purged: their label window \
+             ({days} days after the as-of date) reaches past {test_as_of}, so they have seen the test \
+             period; add as-of dates at least {days} days before it, or test on a later date",
+            split.purged_rows
+        )));
+    }
+    check_classes(&split.train_labels, &format!("the rows before {test_as_of}"))?;
+    check_classes(&split.test_labels, &format!("the rows of {test_as_of}"))?;
+    Ok(split)
+}
+
+/// A ROC AUC gain a more complex kind must exceed to be chosen over a simpler one by
+/// [`train_auto`]: smaller differences are ties, which go to the simpler kind.
+pub const AUTO_TIE_AUC: f64 = 0.001;
+
+/// Trains every kind of `candidates` with the same options and validation (the same folds or test date),
+/// and keeps the one with the best held-out ROC AUC; a kind later in the list (more complex) must beat
+/// the best so far by more than [`AUTO_TIE_AUC`]. Every candidate's metrics are recorded in the winner's
+/// [`Metrics::candidates`].
+pub fn train_auto(
+    table: &FeatureTable,
+    options: &TrainOptions,
+    candidates: &[ModelParams],
+    progress: &dyn Progress,
+) -> Result<TrainOutcome> {
+    if matches!(options.validation, ValidationPlan::None) {
+        return Err(ModelError::InvalidParameter {
+            name: "model",
+            reason: "auto compares kinds on held-out rows, so it needs validation".into(),
+        });
+    }
+    let mut outcomes = Vec::with_capacity(candidates.len());
+    for params in candidates {
+        params.check()?;
+        let options = TrainOptions {
+            params: params.clone(),
+            ..options.clone()
+        };
+        outcomes.push(train(table, &options, progress)?);
+    }
+    let auc = |outcome: &TrainOutcome| outcome.artifact.metrics.as_ref().map_or(f64::NAN, |m| m.roc_auc);
+    let mut best = 0;
+    for (i, outcome) in outcomes.iter().enumerate().skip(1) {
+        if auc(outcome) > auc(&outcomes[best]) + AUTO_TIE_AUC {
+            best = i;
+        }
+    }
+    let records: Vec<Candidate> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, outcome)| {
+            let metrics = outcome.artifact.metrics.as_ref()?;
+            Some(Candidate {
+                kind: outcome.artifact.kind,
+                chosen: i == best,
+                roc_auc: metrics.roc_auc,
+                pr_auc: metrics.pr_auc,
+                log_loss: metrics.log_loss,
+                brier: metrics.brier,
+                fit_seconds: outcome.artifact.training.fit_seconds,
+            })
+        })
+        .collect();
+    let mut outcome = outcomes.swap_remove(best);
+    if let Some(metrics) = &mut outcome.artifact.metrics {
+        metrics.candidates = records;
+    }
+    Ok(outcome)
 }

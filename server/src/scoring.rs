@@ -1,17 +1,15 @@
 //! Scores and reasons from a [`ServingPair`], independent of gRPC.
 //!
 //! Customers in the snapshot are scored from the rows the pair encoded when it was built, so a request
-//! costs one model evaluation: a prediction without reasons, one contribution pass with them (the
-//! probability is then the contributions' total, as in `churn_models::Explanation`). Reasons follow
-//! `churn_models::Explanation::top_reasons`: the features with a positive contribution, largest first,
-//! one-hot columns summed back to their feature. The results equal `churn-trainer score`'s.
+//! costs one model evaluation. Probabilities, bands and reasons come from `churn_models::Scorer`, the
+//! scoring path `churn-trainer score` also uses, so the results equal its.
 
 use crate::error::ServeError;
 use crate::snapshot::Descriptor;
 use crate::state::ServingPair;
 use chrono::NaiveDate;
 use churn_features::ColumnValues;
-use churn_models::{ChurnModel, FeatureRow, FeatureValue};
+use churn_models::{FeatureRow, FeatureValue};
 use rayon::prelude::*;
 
 /// Batches at least this long are scored on the blocking pool, in parallel.
@@ -116,40 +114,26 @@ impl ServingPair {
 
     /// Probability and reasons of one snapshot entry.
     fn compute(&self, entry: usize, reasons: usize) -> (f64, Vec<ScoreReason>) {
-        let x = self.encoded.row(entry);
-        let model = &self.model.artifact.model;
-        if reasons == 0 {
-            return (model.predict_encoded_row(x), Vec::new());
-        }
-        let (base, per_column) = model.contributions_encoded(x);
         let row = self.snapshot.table_row(entry);
-        self.explain(base, &per_column, reasons, |feature| {
-            self.snapshot_value(feature, row)
-        })
+        let score = self
+            .model
+            .scorer()
+            .score_encoded_row(self.encoded.row(entry), reasons, |feature| {
+                self.snapshot_value(feature, row)
+            });
+        (score.probability, score_reasons(score.reasons))
     }
 
     /// Probability and reasons of many snapshot entries, evaluated as one matrix.
     fn compute_batch(&self, entries: &[usize], reasons: usize) -> Vec<(f64, Vec<ScoreReason>)> {
         let x = self.encoded.select_rows(entries);
-        let model = &self.model.artifact.model;
-        if reasons == 0 {
-            return model
-                .predict_encoded(&x)
-                .into_iter()
-                .map(|probability| (probability, Vec::new()))
-                .collect();
-        }
-        let (base, contributions) = model.contributions_encoded_batch(&x);
-        entries
-            .par_iter()
-            .enumerate()
-            .with_min_len(PARALLEL_BATCH / 2)
-            .map(|(i, &entry)| {
-                let row = self.snapshot.table_row(entry);
-                self.explain(base, contributions.row(i), reasons, |feature| {
-                    self.snapshot_value(feature, row)
-                })
+        self.model
+            .scorer()
+            .score_encoded(&x, reasons, |i, feature| {
+                self.snapshot_value(feature, self.snapshot.table_row(entries[i]))
             })
+            .into_iter()
+            .map(|score| (score.probability, score_reasons(score.reasons)))
             .collect()
     }
 
@@ -215,18 +199,13 @@ impl ServingPair {
             )));
         }
         let x = schema.encode_row(features)?;
-        let model = &self.model.artifact.model;
-        let (probability, reasons) = if reasons == 0 {
-            (model.predict_encoded_row(&x), Vec::new())
-        } else {
-            let (base, per_column) = model.contributions_encoded(&x);
-            self.explain(base, &per_column, reasons, |feature| {
-                features
-                    .get(&schema.features[feature].name)
-                    .cloned()
-                    .unwrap_or(FeatureValue::Missing)
-            })
-        };
+        let score = self.model.scorer().score_encoded_row(&x, reasons, |feature| {
+            features
+                .get(&schema.features[feature].name)
+                .cloned()
+                .unwrap_or(FeatureValue::Missing)
+        });
+        let (probability, reasons) = (score.probability, score_reasons(score.reasons));
         Ok(Score {
             customer_id: String::new(),
             probability,
@@ -240,47 +219,6 @@ impl ServingPair {
         })
     }
 
-    /// The probability and the top `k` reasons from a row's contributions: `base` plus the encoded
-    /// columns' contributions `per_column`, summed per feature (as `churn_models::Explanation` does, so
-    /// the probability is the one batch scoring with reasons gives). Reasons are the features with a
-    /// positive contribution, largest first (ties in schema order); `value(feature)` gives the raw
-    /// value shown with a reason.
-    fn explain(
-        &self,
-        base: f64,
-        per_column: &[f64],
-        k: usize,
-        value: impl Fn(usize) -> FeatureValue,
-    ) -> (f64, Vec<ScoreReason>) {
-        let schema = self.model.schema();
-        let mut per_feature = vec![0.0; schema.features.len()];
-        for (contribution, &feature) in per_column.iter().zip(&self.column_features) {
-            per_feature[feature] += contribution;
-        }
-        let scale = self.model.artifact.model.contribution_scale();
-        let probability = scale.probability(base + per_feature.iter().sum::<f64>());
-        // The k largest positive contributions, largest first; equal ones in schema order.
-        let mut top: Vec<usize> = Vec::with_capacity(k + 1);
-        for (feature, &contribution) in per_feature.iter().enumerate() {
-            if contribution > 0.0 {
-                let at = top.partition_point(|&other| per_feature[other] >= contribution);
-                if at < k {
-                    top.insert(at, feature);
-                    top.truncate(k);
-                }
-            }
-        }
-        let reasons = top
-            .into_iter()
-            .map(|feature| ScoreReason {
-                feature: schema.features[feature].name.clone(),
-                value: value(feature).to_string(),
-                contribution: per_feature[feature],
-            })
-            .collect();
-        (probability, reasons)
-    }
-
     /// The raw snapshot value of model feature `feature` at table row `row`.
     fn snapshot_value(&self, feature: usize, row: usize) -> FeatureValue {
         match &self.snapshot.table.columns[self.feature_columns[feature]].values {
@@ -290,6 +228,18 @@ impl ServingPair {
                 .map_or(FeatureValue::Missing, FeatureValue::from),
         }
     }
+}
+
+/// The library's reasons as the service shows them (values as text).
+fn score_reasons(reasons: Vec<churn_models::Reason>) -> Vec<ScoreReason> {
+    reasons
+        .into_iter()
+        .map(|reason| ScoreReason {
+            feature: reason.feature,
+            value: reason.value.to_string(),
+            contribution: reason.contribution,
+        })
+        .collect()
 }
 
 /// `a`, `b`, `c` with backquotes, for messages.

@@ -43,8 +43,6 @@ pub struct ServingPair {
     pub(crate) encoded: Matrix,
     /// For each model feature, its column in the snapshot table.
     pub(crate) feature_columns: Vec<usize>,
-    /// For each encoded column, the model feature it belongs to.
-    pub(crate) column_features: Vec<usize>,
 }
 
 impl ServingPair {
@@ -68,7 +66,6 @@ impl ServingPair {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let column_features = schema.columns.iter().map(|column| column.feature).collect();
         let version = ServingVersion {
             model_name: model.name.clone(),
             model_version: model.version.clone(),
@@ -81,7 +78,6 @@ impl ServingPair {
             version,
             encoded,
             feature_columns,
-            column_features,
         })
     }
 }

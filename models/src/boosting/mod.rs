@@ -354,7 +354,7 @@ impl GradientBoostingParams {
 
 /// Positions of a stratified holdout: `fraction` of each class (at least one row of each when the class
 /// has two), drawn with `seed`; returns (kept, held out), each in increasing order.
-fn stratified_holdout(y: &[u8], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn stratified_holdout(y: &[u8], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_5709);
     let (mut kept, mut held_out) = (Vec::new(), Vec::new());
     for class in [0u8, 1] {
@@ -473,6 +473,76 @@ impl GradientBoostingModel {
                 .map_err(|reason| format!("tree {t}: {reason}"))?;
         }
         Ok(())
+    }
+}
+
+impl crate::model::KindParams for GradientBoostingParams {
+    type Model = GradientBoostingModel;
+    const DESCRIPTION: &'static str =
+        "gradient-boosted trees (histogram-based, leaf-wise, early stopping on held-out rows)";
+
+    fn check(&self) -> Result<()> {
+        GradientBoostingParams::check(self)
+    }
+
+    fn fit(
+        &self,
+        x: &Matrix,
+        y: &[u8],
+        validation: Option<ValidationSet<'_>>,
+        on_step: &(dyn Fn() + Sync),
+    ) -> Result<GradientBoostingModel> {
+        GradientBoostingParams::fit(self, x, y, validation, on_step)
+    }
+
+    fn steps(&self) -> u64 {
+        self.n_rounds as u64
+    }
+
+    fn uses_validation(&self) -> bool {
+        self.early_stopping_rounds > 0
+    }
+
+    fn apply(&mut self, overrides: &crate::model::Overrides) -> Vec<&'static str> {
+        if let Some(weight) = overrides.class_weight {
+            self.class_weight = weight;
+        }
+        if let Some(rounds) = overrides.trees {
+            self.n_rounds = rounds;
+        }
+        if let Some(depth) = overrides.max_depth {
+            self.max_depth = depth;
+        }
+        if let Some(seed) = overrides.seed {
+            self.seed = seed;
+        }
+        Vec::new()
+    }
+}
+
+impl crate::model::ChurnModel for GradientBoostingModel {
+    fn predict_encoded(&self, x: &Matrix) -> Vec<f64> {
+        self.predict(x)
+    }
+
+    fn predict_encoded_row(&self, row: &[f64]) -> f64 {
+        self.predict_row(row)
+    }
+
+    fn contributions_encoded(&self, row: &[f64]) -> (f64, Vec<f64>) {
+        (self.base_value(), self.contributions(row))
+    }
+
+    fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix) {
+        (self.base_value(), self.contributions_batch(x))
+    }
+
+    fn contribution_scale(&self) -> crate::model::ContributionScale {
+        crate::model::ContributionScale::Logit
+    }
+
+    fn check_loaded(&self, columns: usize) -> std::result::Result<(), String> {
+        self.validate(columns)
     }
 }
 

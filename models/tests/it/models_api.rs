@@ -138,15 +138,27 @@ fn every_kind_learns_skips_unknown_labels_and_leaves_descriptors_out() {
 fn contributions_add_up_to_the_logit_or_the_probability_for_every_kind() {
     let table = table(2000, 2);
     for params in every_kind() {
-        let artifact = train(&table, &options(params), &NoProgress)
-            .expect("train")
-            .artifact;
+        let mut options = options(params);
+        options.calibration = churn_models::CalibrationMethod::Platt;
+        let artifact = train(&table, &options, &NoProgress).expect("train").artifact;
         let probabilities = artifact.predict_proba(&table).expect("predict");
         let explanations = artifact.explain(&table).expect("explain");
-        for (explanation, &p) in explanations.iter().zip(&probabilities) {
+        // Contributions explain the model's score before calibration.
+        let uncalibrated = ModelArtifact {
+            calibration: None,
+            ..artifact.clone()
+        }
+        .predict_proba(&table)
+        .expect("predict");
+        assert!(
+            artifact.calibration.is_some(),
+            "{:?} is calibrated by default",
+            artifact.kind
+        );
+        for ((explanation, &p), &raw) in explanations.iter().zip(&probabilities).zip(&uncalibrated) {
             let score = match explanation.scale {
-                ContributionScale::Logit => (p / (1.0 - p)).ln(),
-                ContributionScale::Probability => p,
+                ContributionScale::Logit => (raw / (1.0 - raw)).ln(),
+                ContributionScale::Probability => raw,
             };
             assert!(
                 (explanation.total() - score).abs() < 1e-9,
@@ -358,10 +370,10 @@ fn corrupt_truncated_and_future_artifacts_are_refused() {
     let message = read(&String::from_utf8(corrupt).expect("utf8"));
     assert!(message.contains("checksum mismatch"), "{message}");
 
-    let future = text.replacen("\"format_version\":1", "\"format_version\":2", 1);
+    let future = text.replacen("\"format_version\":2", "\"format_version\":3", 1);
     let message = read(&future);
     assert!(
-        message.contains("format version 2 is newer than the supported version 1"),
+        message.contains("format version 3 is newer than the supported version 2"),
         "{message}"
     );
 

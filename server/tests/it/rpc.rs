@@ -249,10 +249,9 @@ async fn score_features_scores_supplied_features_and_names_every_bad_one() {
             (name.clone(), value)
         })
         .collect();
-    let expected = model.predict_proba_row(&model_row).expect("predict");
-    assert!((score.churn_probability - expected).abs() <= 1e-12);
-    let explanation = model.explain_row(&model_row).expect("explain");
-    let reasons: Vec<_> = explanation.top_reasons(3).map(|r| r.feature.clone()).collect();
+    let expected = model.scorer().score_row(&model_row, 3).expect("score");
+    assert!((score.churn_probability - expected.probability).abs() <= 1e-12);
+    let reasons: Vec<_> = expected.reasons.iter().map(|r| r.feature.clone()).collect();
     assert_eq!(
         score
             .reasons

@@ -33,7 +33,8 @@ async fn server_scores_equal_batch_scores_for_each_model_kind() {
         }
         let model = registry.resolve(&format!("{MODEL}@{version}")).expect("model");
         let expected = model
-            .score_rows(&fixture.table, &rows, TOP_K)
+            .scorer()
+            .score_table(&fixture.table, &rows, TOP_K)
             .expect("batch scores");
         let ids: Vec<String> = rows
             .iter()

@@ -9,7 +9,7 @@ use churn_features::output;
 use churn_models::importance::{PermutationParams, permutation_importance};
 use churn_models::registry::write_metrics;
 use churn_models::train::labelled_rows;
-use churn_models::{ChurnModel, Metrics, Registry};
+use churn_models::{Metrics, Registry};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -73,7 +73,7 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
             model.version
         )
     })?;
-    let probabilities = model.artifact.model.predict_encoded(&x);
+    let probabilities = model.scorer().predict_encoded(&x);
     let mut metrics = Metrics::at_threshold(
         &labels,
         &probabilities,

@@ -1,112 +1,36 @@
-//! The model configuration file (`--model-config FILE`, TOML) shared by `train` and `score`, and the
-//! command-line spellings of threshold rules and model kinds.
-//!
-//! ```toml
-//! [logistic]                 # churn_models::LogisticParams
-//! c = 1.0
-//! class_weight = { type = "balanced" }
-//!
-//! [random_forest]            # churn_models::ForestParams
-//! n_trees = 200
-//! max_depth = 10
-//!
-//! [gradient_boosting]        # churn_models::GradientBoostingParams
-//! learning_rate = 0.05
-//! max_leaves = 31
-//!
-//! [preprocess]               # churn_models::PreprocessParams
-//! exclude = ["customer_age_days"]
-//!
-//! [threshold]                # how the decision threshold is chosen
-//! rule = "expected_profit"
-//! offer_cost = 5.0
-//! customer_value = 120.0
-//! acceptance_rate = 0.3
-//!
-//! [[risk_bands]]
-//! name = "low"
-//! min_probability = 0.0
-//! [[risk_bands]]
-//! name = "high"
-//! min_probability = 0.5
-//!
-//! [label]
-//! definition = "no purchase in the 273 days after the as-of date"
-//! horizon_days = 273
-//! ```
+//! Command-line spellings of model choices, calibration methods and threshold rules. The model
+//! configuration file itself is `churn_models::ModelConfig`.
 
 use anyhow::{Context, Result, bail};
-use churn_models::{
-    ForestParams, GradientBoostingParams, LabelInfo, LogisticParams, ModelKind, PreprocessParams, RiskBand,
-    RiskBands, ThresholdRule,
-};
-use clap::ValueEnum;
-use serde::Deserialize;
-use std::path::Path;
+use churn_models::{CalibrationMethod, ModelConfig, ModelKind, ThresholdRule};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
-/// The model configuration file; every section is optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    /// Logistic regression hyperparameters.
-    #[serde(default)]
-    pub logistic: LogisticParams,
-    /// Random forest hyperparameters.
-    #[serde(default)]
-    pub random_forest: ForestParams,
-    /// Gradient boosting hyperparameters.
-    #[serde(default)]
-    pub gradient_boosting: GradientBoostingParams,
-    /// Preprocessing.
-    #[serde(default)]
-    pub preprocess: PreprocessParams,
-    /// Threshold rule.
-    pub threshold: Option<ThresholdRule>,
-    /// Risk bands.
-    pub risk_bands: Option<Vec<RiskBand>>,
-    /// Label meaning.
-    pub label: Option<LabelInfo>,
+/// What `--model` asks for: one kind, or every kind compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// Fit every kind on the same split and keep the best by validation ROC AUC.
+    Auto,
+    /// One kind.
+    Kind(ModelKind),
 }
 
-impl ModelConfig {
-    /// Reads a configuration file, or the defaults when `path` is `None`.
-    pub fn load(path: Option<&Path>) -> Result<Self> {
-        let Some(path) = path else {
-            return Ok(Self::default());
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read model configuration {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid model configuration {}", path.display()))
-    }
-
-    /// The configured risk bands, or the defaults.
-    pub fn risk_bands(&self) -> Result<Option<RiskBands>> {
-        self.risk_bands
-            .clone()
-            .map(|bands| RiskBands::new(bands).map_err(anyhow::Error::msg))
-            .transpose()
-    }
+/// `--model`'s parser: the kinds of the registry of kinds, then `auto`.
+pub fn model_choice() -> impl TypedValueParser<Value = ModelChoice> {
+    let kinds = ModelKind::ALL
+        .iter()
+        .map(|kind| PossibleValue::new(kind.name()).help(kind.description()));
+    let auto = PossibleValue::new("auto").help(
+        "every kind on the same split; keeps the best validation ROC AUC (a more complex kind must win by \
+         more than 0.001)",
+    );
+    PossibleValuesParser::new(kinds.chain([auto]))
+        .map(|name| name.parse().map_or(ModelChoice::Auto, ModelChoice::Kind))
 }
 
-/// Model kind as spelled on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KindArg {
-    /// L2-regularised logistic regression on standardised features.
-    Logistic,
-    /// Random forest (histogram-based, trees in parallel).
-    RandomForest,
-    /// Gradient-boosted trees (histogram-based, leaf-wise, early stopping on held-out rows).
-    GradientBoosting,
-}
-
-impl From<KindArg> for ModelKind {
-    fn from(kind: KindArg) -> Self {
-        match kind {
-            KindArg::Logistic => Self::Logistic,
-            KindArg::RandomForest => Self::RandomForest,
-            KindArg::GradientBoosting => Self::GradientBoosting,
-        }
-    }
+/// `--calibration`'s parser.
+pub fn calibration_method() -> impl TypedValueParser<Value = CalibrationMethod> {
+    PossibleValuesParser::new(CalibrationMethod::ALL.map(|method| method.name()))
+        .map(|name| name.parse().unwrap_or(CalibrationMethod::Auto))
 }
 
 /// Parses a threshold rule: `max-f1`, `recall:0.8`, `fixed:0.35` or `profit` (whose costs come from the
@@ -141,42 +65,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_documented_example() {
-        let text = r#"
-            [logistic]
-            c = 0.5
-            class_weight = { type = "balanced" }
-            [random_forest]
-            n_trees = 20
-            [gradient_boosting]
-            learning_rate = 0.1
-            early_stopping_rounds = 20
-            [threshold]
-            rule = "expected_profit"
-            offer_cost = 5.0
-            customer_value = 120.0
-            acceptance_rate = 0.3
-            [[risk_bands]]
-            name = "low"
-            min_probability = 0.0
-            [[risk_bands]]
-            name = "high"
-            min_probability = 0.5
-        "#;
-        let config: ModelConfig = toml::from_str(text).expect("parse");
-        assert_eq!(config.logistic.c, 0.5);
-        assert_eq!(config.random_forest.n_trees, 20);
-        assert_eq!(config.random_forest.max_depth, ForestParams::default().max_depth);
-        assert_eq!(config.gradient_boosting.learning_rate, 0.1);
-        assert_eq!(config.gradient_boosting.early_stopping_rounds, 20);
-        assert_eq!(
-            config.gradient_boosting.max_leaves,
-            GradientBoostingParams::default().max_leaves
-        );
-        let unknown = "[gradient_boosting]\nleaves = 8\n";
-        assert!(toml::from_str::<ModelConfig>(unknown).is_err());
-        let bands = config.risk_bands().expect("bands").expect("some");
-        assert_eq!(bands.band(0.7), "high");
+    fn threshold_rules_parse_and_profit_needs_its_costs() {
+        let config = ModelConfig::parse(
+            "[threshold]\nrule = \"expected_profit\"\noffer_cost = 5.0\ncustomer_value = 120.0\nacceptance_rate = 0.3\n",
+        )
+        .expect("config");
         assert!(matches!(
             parse_threshold_rule("profit", &config).expect("rule"),
             ThresholdRule::ExpectedProfit { .. }

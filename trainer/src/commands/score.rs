@@ -1,13 +1,12 @@
 //! `churn-trainer score`: score every row of a feature table with a registry model and write Parquet.
 
 use super::Ui;
-use super::model_config::ModelConfig;
 use super::outln;
 use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable, output};
-use churn_models::{Registry, RiskBands};
+use churn_models::{ModelConfig, Registry, RiskBands};
 use clap::Args;
 use parquet::arrow::ArrowWriter;
 use serde::Serialize;
@@ -77,10 +76,11 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     output::check_outputs(&[&args.out, &summary_path], &inputs)?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
-    let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands()? {
+    let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands {
         Some(bands) => bands,
         None => model.risk_bands().clone(),
     };
+    let scorer = model.scorer().with_bands(&bands);
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
     model.schema().check_table(&table).with_context(|| {
@@ -107,7 +107,7 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     };
     let all: Vec<usize> = (0..table.len()).collect();
     for chunk in all.chunks(CHUNK_ROWS) {
-        for score in model.score_rows(&table, chunk, args.top_k)? {
+        for score in scorer.score_table(&table, chunk, args.top_k)? {
             scored.probabilities.push(score.probability);
             let mut top = score.reasons.into_iter();
             for rank in &mut scored.reasons {

@@ -1,13 +1,15 @@
 //! `churn-trainer train`: fit a churn model on a feature table, validate it, and save it in the registry.
 
 use super::Ui;
-use super::model_config::{KindArg, ModelConfig, parse_threshold_rule};
+use super::model_config::{ModelChoice, calibration_method, model_choice, parse_threshold_rule};
 use super::outln;
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use churn_features::FeatureTable;
-use churn_models::train::{Progress, ValidationPlan, train};
-use churn_models::{ClassWeight, ModelKind, ModelParams, Registry, TrainOptions};
+use churn_models::train::{Progress, ValidationPlan, train, train_auto};
+use churn_models::{
+    CalibrationMethod, ClassWeight, ModelConfig, ModelKind, Overrides, Registry, TrainOptions,
+};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
@@ -34,9 +36,15 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub features: PathBuf,
 
-    /// Kind of model.
-    #[arg(long, value_enum, default_value_t = KindArg::Logistic)]
-    pub model: KindArg,
+    /// Kind of model, or `auto` to fit every kind on the same split and keep the best.
+    #[arg(long, value_name = "KIND", default_value = "logistic", value_parser = model_choice())]
+    pub model: ModelChoice,
+
+    /// Probability calibration, fitted on rows the model was not fitted on (out-of-fold predictions
+    /// under --cv, else a held-out slice of the training rows: their latest as-of date, or a stratified
+    /// 15%). auto: isotonic with at least 1,000 calibration rows, else Platt.
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = calibration_method())]
+    pub calibration: CalibrationMethod,
 
     /// Model registry directory (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -148,64 +156,38 @@ impl StageBars<'_> {
 /// Runs `churn-trainer train`.
 pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     let config = ModelConfig::load(args.model_config.as_deref())?;
-    let kind = ModelKind::from(args.model);
-    let class_weight = args.class_weight.map(|w| match w {
-        ClassWeightArg::None => ClassWeight::None,
-        ClassWeightArg::Balanced => ClassWeight::Balanced,
-    });
-    let params = match kind {
-        ModelKind::Logistic => {
-            if args.trees.is_some() || args.max_depth.is_some() {
-                bail!(
-                    "--trees and --max-depth apply to the tree kinds (random-forest, gradient-boosting) only"
-                );
-            }
-            let mut params = config.logistic.clone();
-            if let Some(weight) = class_weight {
-                params.class_weight = weight;
-            }
-            ModelParams::Logistic(params)
-        }
-        ModelKind::RandomForest => {
-            let mut params = config.random_forest.clone();
-            if let Some(weight) = class_weight {
-                params.class_weight = weight;
-            }
-            if let Some(trees) = args.trees {
-                params.n_trees = trees;
-            }
-            if let Some(depth) = args.max_depth {
-                params.max_depth = depth;
-            }
-            if let Some(seed) = args.seed {
-                params.seed = seed;
-            }
-            ModelParams::RandomForest(params)
-        }
-        ModelKind::GradientBoosting => {
-            let mut params = config.gradient_boosting.clone();
-            if let Some(weight) = class_weight {
-                params.class_weight = weight;
-            }
-            if let Some(rounds) = args.trees {
-                params.n_rounds = rounds;
-            }
-            if let Some(depth) = args.max_depth {
-                params.max_depth = depth;
-            }
-            if let Some(seed) = args.seed {
-                params.seed = seed;
-            }
-            ModelParams::GradientBoosting(params)
-        }
+    let overrides = Overrides {
+        class_weight: args.class_weight.map(|w| match w {
+            ClassWeightArg::None => ClassWeight::None,
+            ClassWeightArg::Balanced => ClassWeight::Balanced,
+        }),
+        trees: args.trees,
+        max_depth: args.max_depth,
+        seed: args.seed,
     };
-    // Bad hyperparameters fail here, before the feature table is read.
-    params.check().context("invalid model parameters")?;
+    let kinds: Vec<ModelKind> = match args.model {
+        ModelChoice::Auto => ModelKind::ALL.to_vec(),
+        ModelChoice::Kind(kind) => vec![kind],
+    };
+    let mut candidates = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        let mut params = config.params(kind);
+        let unused = params.apply(&overrides);
+        if !unused.is_empty() && args.model != ModelChoice::Auto {
+            bail!("{} do not apply to {kind} models", unused.join(" and "));
+        }
+        // Bad hyperparameters fail here, before the feature table is read.
+        params
+            .check()
+            .with_context(|| format!("invalid {kind} parameters"))?;
+        candidates.push(params);
+    }
+    let params = candidates[0].clone();
     let mut options = TrainOptions::new(params);
     options.preprocess = config.preprocess.clone();
     options.threshold_rule = parse_threshold_rule(&args.threshold, &config)?;
-    if let Some(bands) = config.risk_bands()? {
-        options.risk_bands = bands;
+    if let Some(bands) = &config.risk_bands {
+        options.risk_bands = bands.clone();
     }
     if let Some(label) = &config.label {
         options.label = label.clone();
@@ -214,6 +196,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         options.label.horizon_days = summary_horizon(&args.features);
     }
     options.gap_days = args.gap;
+    options.calibration = args.calibration;
     options.source = Some(args.features.display().to_string());
     options.validation = match (args.test_as_of, args.cv, args.no_validation) {
         (Some(test_as_of), _, _) => ValidationPlan::OutOfTime { test_as_of },
@@ -244,7 +227,10 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         ui,
         bar: Mutex::new(None),
     };
-    let outcome = train(&table, &options, &bars);
+    let outcome = match args.model {
+        ModelChoice::Auto => train_auto(&table, &options, &candidates, &bars),
+        ModelChoice::Kind(_) => train(&table, &options, &bars),
+    };
     bars.finish();
     let outcome = outcome.context("training failed")?;
     let artifact = &outcome.artifact;
@@ -289,6 +275,31 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
             "no validation; threshold {:.4} chosen on training rows",
             artifact.threshold
         )?,
+    }
+    if let Some(m) = &artifact.metrics {
+        if let (Some(method), Some(before)) = (m.calibration_method, &m.before_calibration) {
+            outln!(
+                "calibration {method}: brier {:.4} -> {:.4}  log_loss {:.4} -> {:.4}  expected calibration error {:.4} -> {:.4}",
+                before.brier,
+                m.brier,
+                before.log_loss,
+                m.log_loss,
+                before.expected_calibration_error,
+                m.expected_calibration_error
+            )?;
+        }
+        for candidate in &m.candidates {
+            outln!(
+                "  {} {:<18} roc_auc {:.4}  pr_auc {:.4}  brier {:.4}  log_loss {:.4}  fit {:.2}s",
+                if candidate.chosen { "*" } else { " " },
+                candidate.kind.name(),
+                candidate.roc_auc,
+                candidate.pr_auc,
+                candidate.brier,
+                candidate.log_loss,
+                candidate.fit_seconds
+            )?;
+        }
     }
     outln!(
         "fit {:.2}s (preprocessing {:.2}s), total {:.2}s; saved to {}{}",

@@ -38,7 +38,12 @@ fn feature_tables(dir: &Path) -> (PathBuf, PathBuf) {
 fn held_out_auc(registry: &Path, model: &str) -> f64 {
     let text = ok(&["models", "show", model, "--registry", path(registry), "--json"]);
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
-    json["metrics"]["roc_auc"].as_f64().expect("roc_auc")
+    let metrics = &json["metrics"];
+    eprintln!(
+        "{model}: roc_auc {} brier {} (before calibration {})",
+        metrics["roc_auc"], metrics["brier"], metrics["before_calibration"]["brier"]
+    );
+    metrics["roc_auc"].as_f64().expect("roc_auc")
 }
 
 /// The peers' recipe: 5-fold stratified, out-of-fold ROC AUC. Floors from the issue: Telco logistic
@@ -421,7 +426,7 @@ fn bad_inputs_fail_with_clear_messages() {
     assert!(error.contains("truncated"), "{error}");
     std::fs::write(
         &artifact,
-        text.replacen("\"format_version\":1", "\"format_version\":7", 1),
+        text.replacen("\"format_version\":2", "\"format_version\":7", 1),
     )
     .expect("write");
     let error = fails(&[
@@ -436,7 +441,7 @@ fn bad_inputs_fail_with_clear_messages() {
         path(&scores),
     ]);
     assert!(
-        error.contains("format version 7 is newer than the supported version 1"),
+        error.contains("format version 7 is newer than the supported version 2"),
         "{error}"
     );
 

@@ -1,0 +1,190 @@
+//! The model configuration file (TOML) that `churn-trainer train` and `score` read: hyperparameters of
+//! each kind, preprocessing, how the threshold is chosen, risk bands and what the label means. Every
+//! section is optional; unknown sections and fields are errors.
+//!
+//! ```toml
+//! [logistic]                 # churn_models::LogisticParams
+//! c = 1.0
+//! class_weight = { type = "balanced" }
+//!
+//! [random_forest]            # churn_models::ForestParams
+//! n_trees = 200
+//! max_depth = 10
+//!
+//! [gradient_boosting]        # churn_models::GradientBoostingParams
+//! learning_rate = 0.05
+//! max_leaves = 31
+//!
+//! [preprocess]               # churn_models::PreprocessParams
+//! exclude = ["customer_age_days"]
+//!
+//! [threshold]                # how the decision threshold is chosen (churn_models::ThresholdRule)
+//! rule = "expected_profit"
+//! offer_cost = 5.0
+//! customer_value = 120.0
+//! acceptance_rate = 0.3
+//!
+//! [[risk_bands]]             # named probability bands, lowest first
+//! name = "low"
+//! min_probability = 0.0
+//! [[risk_bands]]
+//! name = "high"
+//! min_probability = 0.5
+//!
+//! [label]                    # what the label means (recorded in the model)
+//! definition = "no purchase in the 273 days after the as-of date"
+//! horizon_days = 273
+//! ```
+//!
+//! The kinds' sections follow the registry of kinds ([`crate::kinds`]): `[<kind name with _ for ->]`.
+
+use crate::artifact::LabelInfo;
+use crate::bands::{RiskBand, RiskBands};
+use crate::error::{ModelError, Result};
+use crate::kinds::{ModelKind, ModelParams};
+use crate::metrics::ThresholdRule;
+use crate::preprocess::PreprocessParams;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The sections that are not a model kind's.
+const OTHER_SECTIONS: [&str; 4] = ["preprocess", "threshold", "risk_bands", "label"];
+
+/// A parsed model configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelConfig {
+    /// Hyperparameters of the kinds that have a section.
+    pub params: BTreeMap<ModelKind, ModelParams>,
+    /// Preprocessing.
+    pub preprocess: PreprocessParams,
+    /// The threshold rule's costs, when given.
+    pub threshold: Option<ThresholdRule>,
+    /// Risk bands, when given (checked).
+    pub risk_bands: Option<RiskBands>,
+    /// What the label means, when given.
+    pub label: Option<LabelInfo>,
+}
+
+impl ModelConfig {
+    /// Reads a configuration file, or the defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        Self::parse(&text).map_err(|reason| ModelError::Config {
+            path: path.into(),
+            reason,
+        })
+    }
+
+    /// Parses configuration text; the error says which section or field is wrong.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut config = Self::default();
+        for (section, value) in table {
+            let invalid = |e: toml::de::Error| format!("[{section}]: {}", e.message());
+            if let Some(&kind) = ModelKind::ALL.iter().find(|k| k.section() == section) {
+                let params = ModelParams::deserialize_for(kind, value).map_err(invalid)?;
+                config.params.insert(kind, params);
+                continue;
+            }
+            match section.as_str() {
+                "preprocess" => config.preprocess = PreprocessParams::deserialize(value).map_err(invalid)?,
+                "threshold" => config.threshold = Some(ThresholdRule::deserialize(value).map_err(invalid)?),
+                "risk_bands" => {
+                    let bands = Vec::<RiskBand>::deserialize(value).map_err(invalid)?;
+                    config.risk_bands =
+                        Some(RiskBands::new(bands).map_err(|e| format!("[[risk_bands]]: {e}"))?);
+                }
+                "label" => config.label = Some(LabelInfo::deserialize(value).map_err(invalid)?),
+                _ => {
+                    let known: Vec<String> = ModelKind::ALL
+                        .iter()
+                        .map(|k| k.section())
+                        .chain(OTHER_SECTIONS.iter().map(|s| s.to_string()))
+                        .collect();
+                    return Err(format!(
+                        "unknown section [{section}]; the sections are {}",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The parameters of `kind`: its section's, or the defaults.
+    pub fn params(&self, kind: ModelKind) -> ModelParams {
+        self.params
+            .get(&kind)
+            .cloned()
+            .unwrap_or_else(|| ModelParams::default_for(kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example_and_names_what_is_wrong() {
+        let text = r#"
+            [logistic]
+            c = 0.5
+            class_weight = { type = "balanced" }
+            [random_forest]
+            n_trees = 20
+            [gradient_boosting]
+            learning_rate = 0.1
+            early_stopping_rounds = 20
+            [threshold]
+            rule = "expected_profit"
+            offer_cost = 5.0
+            customer_value = 120.0
+            acceptance_rate = 0.3
+            [[risk_bands]]
+            name = "low"
+            min_probability = 0.0
+            [[risk_bands]]
+            name = "high"
+            min_probability = 0.5
+            [label]
+            horizon_days = 90
+        "#;
+        let config = ModelConfig::parse(text).expect("parse");
+        let ModelParams::Logistic(logistic) = config.params(ModelKind::Logistic) else {
+            panic!("logistic")
+        };
+        assert_eq!(logistic.c, 0.5);
+        let ModelParams::RandomForest(forest) = config.params(ModelKind::RandomForest) else {
+            panic!("forest")
+        };
+        assert_eq!(forest.n_trees, 20);
+        assert_eq!(forest.max_depth, crate::ForestParams::default().max_depth);
+        let ModelParams::GradientBoosting(boosting) = config.params(ModelKind::GradientBoosting) else {
+            panic!("boosting")
+        };
+        assert_eq!(boosting.learning_rate, 0.1);
+        assert_eq!(
+            boosting.max_leaves,
+            crate::GradientBoostingParams::default().max_leaves
+        );
+        assert_eq!(config.risk_bands.expect("bands").band(0.7), "high");
+        assert!(matches!(
+            config.threshold,
+            Some(ThresholdRule::ExpectedProfit { .. })
+        ));
+        assert_eq!(config.label.and_then(|l| l.horizon_days), Some(90));
+
+        let unknown_field = ModelConfig::parse("[gradient_boosting]\nleaves = 8\n").expect_err("field");
+        assert!(
+            unknown_field.contains("[gradient_boosting]") && unknown_field.contains("leaves"),
+            "{unknown_field}"
+        );
+        let unknown_section = ModelConfig::parse("[xgboost]\n").expect_err("section");
+        assert!(unknown_section.contains("gradient_boosting"), "{unknown_section}");
+        assert_eq!(ModelConfig::parse("").expect("empty"), ModelConfig::default());
+    }
+}

@@ -1,0 +1,256 @@
+//! The one scoring path: from a customer's features to what people act on (probability, risk band,
+//! whether it reaches the decision threshold, and the reasons).
+//!
+//! `churn-trainer score` and `evaluate` and `churn-server` all score through a [`Scorer`], so a customer
+//! gets the same answer from each. Every path computes the model's score, applies the artifact's
+//! calibration when it has one, and sums the encoded columns' contributions per input feature (one-hot
+//! columns back to their feature). With reasons, the uncalibrated score is the contributions' total (as
+//! in [`Explanation`]), so asking for reasons never changes the probability beyond rounding.
+//!
+//! Reasons explain the model's score before calibration: calibration is a monotone map of that score, so
+//! it does not change which features raise the risk or their order.
+
+use crate::artifact::ModelArtifact;
+use crate::bands::RiskBands;
+use crate::error::Result;
+use crate::input::{FeatureRow, FeatureValue, RawInput};
+use crate::matrix::Matrix;
+use crate::model::{ChurnModel, Explanation, Reason};
+use churn_features::FeatureTable;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Rows per parallel task when scoring with reasons.
+const MIN_ROWS_PER_TASK: usize = 32;
+
+/// One customer's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Churn probability (calibrated when the model has a calibration).
+    pub probability: f64,
+    /// Name of the risk band holding the probability.
+    pub risk_band: String,
+    /// Whether the probability reaches the model's decision threshold.
+    pub above_threshold: bool,
+    /// The features raising the risk the most (positive contributions only), largest first; equal ones
+    /// in schema order.
+    pub reasons: Vec<Reason>,
+}
+
+/// Scores customers with one model artifact (and, optionally, other risk bands).
+#[derive(Debug, Clone, Copy)]
+pub struct Scorer<'a> {
+    artifact: &'a ModelArtifact,
+    bands: &'a RiskBands,
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer using the artifact's risk bands.
+    pub fn new(artifact: &'a ModelArtifact) -> Self {
+        Self {
+            artifact,
+            bands: &artifact.risk_bands,
+        }
+    }
+
+    /// The same scorer with other risk bands (e.g. from a model configuration).
+    pub fn with_bands(self, bands: &'a RiskBands) -> Self {
+        Self { bands, ..self }
+    }
+
+    /// The artifact scored with.
+    pub fn artifact(&self) -> &'a ModelArtifact {
+        self.artifact
+    }
+
+    /// The final probability of a model probability: calibrated when the artifact has a calibration.
+    pub fn calibrate(&self, probability: f64) -> f64 {
+        match &self.artifact.calibration {
+            Some(calibrator) => calibrator.apply(probability),
+            None => probability,
+        }
+    }
+
+    /// Probabilities of encoded rows.
+    pub fn predict_encoded(&self, x: &Matrix) -> Vec<f64> {
+        let mut probabilities = self.artifact.model.predict_encoded(x);
+        if self.artifact.calibration.is_some() {
+            for p in &mut probabilities {
+                *p = self.calibrate(*p);
+            }
+        }
+        probabilities
+    }
+
+    /// Probabilities of the listed rows of a table.
+    pub fn predict_table(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<f64>> {
+        let x = self.artifact.schema.encode_table(table, rows)?;
+        Ok(self.predict_encoded(&x))
+    }
+
+    /// Scores one encoded row with up to `top_k` reasons; `value(feature)` gives the raw value of
+    /// schema feature `feature` shown with a reason.
+    pub fn score_encoded_row(&self, x: &[f64], top_k: usize, value: impl Fn(usize) -> FeatureValue) -> Score {
+        let model = &self.artifact.model;
+        if top_k == 0 {
+            return self.score(self.calibrate(model.predict_encoded_row(x)), Vec::new());
+        }
+        let (base, per_column) = model.contributions_encoded(x);
+        self.score_contributions(base, &per_column, top_k, value)
+    }
+
+    /// Scores encoded rows (in parallel) with up to `top_k` reasons each; `value(i, feature)` gives the
+    /// raw value of schema feature `feature` in row `i`.
+    pub fn score_encoded(
+        &self,
+        x: &Matrix,
+        top_k: usize,
+        value: impl Fn(usize, usize) -> FeatureValue + Sync,
+    ) -> Vec<Score> {
+        if top_k == 0 {
+            return self
+                .predict_encoded(x)
+                .into_iter()
+                .map(|probability| self.score(probability, Vec::new()))
+                .collect();
+        }
+        let (base, contributions) = self.artifact.model.contributions_encoded_batch(x);
+        (0..x.rows())
+            .into_par_iter()
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .map(|i| self.score_contributions(base, contributions.row(i), top_k, |f| value(i, f)))
+            .collect()
+    }
+
+    /// Scores one customer given by feature name → value.
+    pub fn score_row(&self, row: &FeatureRow, top_k: usize) -> Result<Score> {
+        let x = self.artifact.schema.encode_row(row)?;
+        let columns = self.artifact.schema.raw_columns(row)?;
+        Ok(self.score_encoded_row(&x, top_k, |f| columns[f].value(0)))
+    }
+
+    /// Scores the listed rows of a table.
+    pub fn score_table(&self, table: &FeatureTable, rows: &[usize], top_k: usize) -> Result<Vec<Score>> {
+        let x = self.artifact.schema.encode_table(table, rows)?;
+        let columns = self.artifact.schema.raw_columns(table as &dyn RawInput)?;
+        Ok(self.score_encoded(&x, top_k, |i, f| columns[f].value(rows[i])))
+    }
+
+    /// Every feature's contribution to one customer's score (given by feature name → value).
+    pub fn explain_row(&self, row: &FeatureRow) -> Result<Explanation> {
+        let x = self.artifact.schema.encode_row(row)?;
+        let columns = self.artifact.schema.raw_columns(row)?;
+        let (base, per_column) = self.artifact.model.contributions_encoded(&x);
+        Ok(self.explanation(base, &per_column, |f| columns[f].value(0)))
+    }
+
+    /// Every feature's contribution to the score of each listed row of a table (in parallel).
+    pub fn explain_table(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<Explanation>> {
+        let x = self.artifact.schema.encode_table(table, rows)?;
+        let columns = self.artifact.schema.raw_columns(table as &dyn RawInput)?;
+        let (base, contributions) = self.artifact.model.contributions_encoded_batch(&x);
+        Ok(rows
+            .par_iter()
+            .enumerate()
+            .map(|(i, &row)| self.explanation(base, contributions.row(i), |f| columns[f].value(row)))
+            .collect())
+    }
+
+    fn explanation(
+        &self,
+        base: f64,
+        per_column: &[f64],
+        value: impl Fn(usize) -> FeatureValue,
+    ) -> Explanation {
+        let per_feature = self.per_feature(per_column);
+        let scale = self.artifact.model.contribution_scale();
+        let probability = self.calibrate(scale.probability(base + per_feature.iter().sum::<f64>()));
+        let mut contributions: Vec<Reason> = per_feature
+            .into_iter()
+            .enumerate()
+            .map(|(f, contribution)| self.reason(f, contribution, &value))
+            .collect();
+        contributions.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        Explanation {
+            probability,
+            scale,
+            base_value: base,
+            contributions,
+        }
+    }
+
+    /// The score from a row's contributions: `base` plus the encoded columns' `per_column`, summed per
+    /// feature; reasons are the `top_k` largest positive feature sums.
+    fn score_contributions(
+        &self,
+        base: f64,
+        per_column: &[f64],
+        top_k: usize,
+        value: impl Fn(usize) -> FeatureValue,
+    ) -> Score {
+        let per_feature = self.per_feature(per_column);
+        let scale = self.artifact.model.contribution_scale();
+        let probability = self.calibrate(scale.probability(base + per_feature.iter().sum::<f64>()));
+        let reasons = top_positive(&per_feature, top_k)
+            .into_iter()
+            .map(|f| self.reason(f, per_feature[f], &value))
+            .collect();
+        self.score(probability, reasons)
+    }
+
+    /// Encoded columns' contributions summed per input feature.
+    fn per_feature(&self, per_column: &[f64]) -> Vec<f64> {
+        let schema = &self.artifact.schema;
+        let mut per_feature = vec![0.0; schema.features.len()];
+        for (contribution, column) in per_column.iter().zip(&schema.columns) {
+            per_feature[column.feature] += contribution;
+        }
+        per_feature
+    }
+
+    fn reason(&self, feature: usize, contribution: f64, value: impl Fn(usize) -> FeatureValue) -> Reason {
+        Reason {
+            feature: self.artifact.schema.features[feature].name.clone(),
+            value: value(feature),
+            contribution,
+        }
+    }
+
+    fn score(&self, probability: f64, reasons: Vec<Reason>) -> Score {
+        Score {
+            probability,
+            risk_band: self.bands.band(probability).to_string(),
+            above_threshold: probability >= self.artifact.threshold,
+            reasons,
+        }
+    }
+}
+
+/// Indices of the `k` largest positive values, largest first; equal values in index order.
+fn top_positive(values: &[f64], k: usize) -> Vec<usize> {
+    let mut top: Vec<usize> = Vec::with_capacity(k + 1);
+    for (i, &v) in values.iter().enumerate() {
+        if v > 0.0 {
+            let at = top.partition_point(|&other| values[other] >= v);
+            if at < k {
+                top.insert(at, i);
+                top.truncate(k);
+            }
+        }
+    }
+    top
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_positive_keeps_the_largest_positive_values_in_order() {
+        let values = [0.5, -1.0, 2.0, 0.5, 0.0, 1.0];
+        assert_eq!(top_positive(&values, 3), vec![2, 5, 0]);
+        assert_eq!(top_positive(&values, 10), vec![2, 5, 0, 3]);
+        assert!(top_positive(&values, 0).is_empty());
+        assert!(top_positive(&[-1.0, 0.0], 2).is_empty());
+    }
+}
