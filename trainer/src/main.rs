@@ -6,7 +6,7 @@
 mod commands;
 mod synthetic;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Build point-in-time churn features, generate demo data, and train, evaluate and score churn models.
@@ -44,8 +44,32 @@ enum Command {
     Quickstart(commands::quickstart::QuickstartArgs),
 }
 
+/// The command line as clap sees it: the derived one, with every date argument read by
+/// [`churn_features::time::parse_date`].
+fn command() -> clap::Command {
+    read_dates_with_one_parser(Cli::command())
+}
+
+/// Every argument of `command` and its subcommands whose value is a `NaiveDate` (`--as-of`,
+/// `--test-as-of`, `--start`, ...) gets the one date parser, so they all accept `YYYY-MM-DD` and say so
+/// when given anything else (clap's own parser for dates only says "input contains invalid characters").
+fn read_dates_with_one_parser(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            if arg.get_value_parser().type_id() == std::any::TypeId::of::<chrono::NaiveDate>() {
+                arg.value_parser(churn_features::time::parse_date)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(read_dates_with_one_parser)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.format(&mut command()).exit(),
+    };
     init_logging(cli.verbose, cli.quiet);
     let ui = commands::Ui { quiet: cli.quiet };
     if let Some(path) = &cli.id_hash_key_file {

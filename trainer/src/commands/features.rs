@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use churn_features::engine::layout::{Layout, LayoutInputs};
 use churn_features::input::ReadProgress;
-use churn_features::time::{Step, date_range};
+use churn_features::time::{DATE_FORMAT, Step, date_range, parse_date};
 use churn_features::{BuildRequest, BuildSummary, Config, Inputs, LoadOptions, OnInvalid};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
@@ -85,15 +85,15 @@ enum CatalogFormat {
     Json,
 }
 
+/// Parses `--as-of-range START..END`, each date read by the one date parser ([`parse_date`]).
 fn parse_range(text: &str) -> Result<(NaiveDate, NaiveDate), String> {
-    let (start, end) = text
-        .split_once("..")
-        .ok_or_else(|| format!("expected START..END, got `{text}`"))?;
-    let parse = |s: &str| {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .map_err(|e| format!("`{s}`: {e} (expected YYYY-MM-DD)"))
-    };
-    let (start, end) = (parse(start)?, parse(end)?);
+    let (start, end) = text.split_once("..").ok_or_else(|| {
+        format!("`{text}` is not a range START..END: two dates ({DATE_FORMAT}) joined by `..`")
+    })?;
+    let (start, end) = (
+        parse_date(start).map_err(|e| format!("START: {e}"))?,
+        parse_date(end).map_err(|e| format!("END: {e}"))?,
+    );
     if start > end {
         return Err(format!("the range starts after it ends: {start} > {end}"));
     }

@@ -1,6 +1,7 @@
 //! Integration tests of `churn-trainer`, in one binary so that a clean build links it once.
 
 mod common;
+mod dates_cli;
 mod features_cli;
 mod generate;
 mod models_cli;
