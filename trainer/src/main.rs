@@ -1,7 +1,8 @@
 //! `churn-trainer`: the command line for data teams.
 //!
 //! Each subcommand lives in its own module under `commands/`; this file only parses arguments, sets up
-//! logging and maps errors to exit codes (0 success, 1 failure, 2 usage error).
+//! logging and maps errors to exit codes (0 success, 1 failure, 2 usage error: clap's, or a
+//! [`commands::UsageError`] anywhere in an error's chain).
 
 mod commands;
 mod synthetic;
@@ -96,6 +97,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout went away (`| head`): not a failure of ours.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if is_usage_error(&error) => {
+            eprintln!("error: {}", error_message(&error));
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {}", error_message(&error));
             ExitCode::from(1)
@@ -117,6 +122,12 @@ fn error_message(error: &anyhow::Error) -> String {
         }
     }
     message
+}
+
+fn is_usage_error(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<commands::UsageError>().is_some())
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -159,6 +159,87 @@ pub fn build_to_parquet(
     Ok(summary)
 }
 
+/// The feature columns [`build`] writes for `request` on `inputs`, in order, each with its meaning: the
+/// layout a build names its columns with, computed by the same code without computing any feature. The
+/// event types that get columns are those with an event on or before the last as-of date, so the request
+/// needs the as-of dates of the build it describes (see [`last_data_day`] for the latest possible one).
+pub fn columns(config: &Config, inputs: &Inputs, request: &BuildRequest) -> Result<Layout> {
+    request.validate()?;
+    Ok(Plan::new(config, inputs, request)?.layout)
+}
+
+/// The last day of the dated inputs (rows outside each input's accepted range left out): the latest
+/// as-of date a build accepts. `None` when no input carries time.
+pub fn last_data_day(inputs: &Inputs) -> Option<NaiveDate> {
+    let (_, range) = data_ranges(inputs);
+    range.map(|(_, last)| date_from_days(last))
+}
+
+/// What a build is made of before any feature is computed: the inputs' date ranges, the as-of days and
+/// the columns.
+struct Plan {
+    /// First and last day of each dated input.
+    ranges: InputRanges,
+    /// First and last day over all dated inputs.
+    range: Option<(Day, Day)>,
+    /// The as-of days, sorted and distinct (`[None]` for a snapshot).
+    as_of_days: Vec<Option<Day>>,
+    /// The columns.
+    layout: Layout,
+    /// For each event type index, its slot among the event types that get columns.
+    slot_of_kind: Vec<Option<usize>>,
+}
+
+impl Plan {
+    fn new(config: &Config, inputs: &Inputs, request: &BuildRequest) -> Result<Self> {
+        let snapshot = config.is_snapshot();
+        let (ranges, range) = data_ranges(inputs);
+        let as_of_days = check_as_of(snapshot, request, range)?;
+        let last_as_of = as_of_days.iter().copied().flatten().max();
+        let (event_types, slot_of_kind) = match &inputs.events {
+            Some(events) => kept_event_types(events, last_as_of),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (numeric_attributes, categorical_attributes) = attribute_names(inputs.customers.as_ref());
+        let layout = Layout::new(
+            &LayoutInputs {
+                transactions: inputs.transactions.is_some(),
+                event_types: inputs.events.as_ref().map(|_| &event_types[..]),
+                event_values: inputs.events.as_ref().is_some_and(|e| e.value.is_some()),
+                numeric_attributes: &numeric_attributes,
+                categorical_attributes: &categorical_attributes,
+                dated: !snapshot,
+            },
+            &config.features.windows,
+            config.features.trend_days,
+        );
+        Ok(Self {
+            ranges,
+            range,
+            as_of_days,
+            layout,
+            slot_of_kind,
+        })
+    }
+}
+
+/// First and last day of each dated input that has dated rows, by input name.
+type InputRanges = BTreeMap<&'static str, (Day, Day)>;
+
+/// The first and last day of each dated input, and over all of them.
+fn data_ranges(inputs: &Inputs) -> (InputRanges, Option<(Day, Day)>) {
+    let ranges = input_ranges(
+        inputs.transactions.as_ref().map(|t| &t.day[..]),
+        inputs.events.as_ref().map(|e| &e.day[..]),
+        inputs.customers.as_ref(),
+    );
+    let range = ranges
+        .values()
+        .copied()
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+    (ranges, range)
+}
+
 fn build_output(
     config: &Config,
     inputs: Inputs,
@@ -167,6 +248,13 @@ fn build_output(
     request.validate()?;
     let customers = inputs.ids.len();
     let snapshot = config.is_snapshot();
+    let Plan {
+        ranges,
+        range,
+        as_of_days,
+        layout,
+        slot_of_kind,
+    } = Plan::new(config, &inputs, request)?;
     let Inputs {
         ids,
         transactions,
@@ -185,16 +273,6 @@ fn build_output(
         customer_table.as_ref(),
         labels.as_ref().map(|l| &l.by_customer),
     );
-    let ranges = input_ranges(
-        transactions.as_ref().map(|t| &t.day[..]),
-        events.as_ref().map(|e| &e.day[..]),
-        customer_table.as_ref(),
-    );
-    let range = ranges
-        .values()
-        .copied()
-        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
-    let as_of_days = check_as_of(snapshot, request, range)?;
     let label_kind = if labels.is_some() {
         LabelKind::Given
     } else if request.horizon_days.is_none() {
@@ -211,24 +289,6 @@ fn build_output(
         _ => range.map(|(_, end)| end),
     };
 
-    let last_as_of = as_of_days.iter().copied().flatten().max();
-    let (event_types, slot_of_kind) = match &events {
-        Some(events) => kept_event_types(events, last_as_of),
-        None => (Vec::new(), Vec::new()),
-    };
-    let (numeric_attributes, categorical_attributes) = attribute_names(customer_table.as_ref());
-    let layout = Layout::new(
-        &LayoutInputs {
-            transactions: transactions.is_some(),
-            event_types: events.as_ref().map(|_| &event_types[..]),
-            event_values: events.as_ref().is_some_and(|e| e.value.is_some()),
-            numeric_attributes: &numeric_attributes,
-            categorical_attributes: &categorical_attributes,
-            dated: !snapshot,
-        },
-        &config.features.windows,
-        config.features.trend_days,
-    );
     let started = std::time::Instant::now();
     let grouped_tx = transactions.map(|t| Grouped::transactions(customers, t));
     let grouped_events = events.as_ref().map(|e| Grouped::events(customers, e));
@@ -337,7 +397,7 @@ fn input_ranges(
     tx_days: Option<&[Day]>,
     event_days: Option<&[Day]>,
     customers: Option<&crate::input::Customers>,
-) -> BTreeMap<&'static str, (Day, Day)> {
+) -> InputRanges {
     let customer_days = customers.map(|table| {
         [&table.signup, &table.churn]
             .into_iter()

@@ -1,9 +1,10 @@
 //! `churn-trainer features`: build the point-in-time feature table, or print the feature catalog.
 
-use super::Ui;
+use super::{Ui, UsageError};
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
-use churn_features::engine::layout::{Layout, LayoutInputs};
+use churn_features::engine::layout::FeatureSpec;
+use churn_features::engine::{columns, last_data_day};
 use churn_features::input::ReadProgress;
 use churn_features::time::{DATE_FORMAT, Step, date_range, parse_date};
 use churn_features::{BuildRequest, BuildSummary, Config, Inputs, LoadOptions, OnInvalid};
@@ -28,7 +29,8 @@ use std::path::{Path, PathBuf};
   churn-trainer features -c examples/telco.toml -o telco.parquet
   churn-trainer features --catalog -c examples/cdnow.toml")]
 pub struct FeaturesArgs {
-    /// TOML configuration mapping the input files and columns (see README, "Configuration").
+    /// TOML configuration mapping the input files and columns (see README, "Configuration"); also
+    /// needed by --catalog.
     #[arg(long, short, value_name = "FILE", required_unless_present = "catalog")]
     config: Option<PathBuf>,
     /// As-of date (YYYY-MM-DD); repeat for several. Not needed for snapshot inputs without time.
@@ -59,7 +61,10 @@ pub struct FeaturesArgs {
     /// Output Parquet file; a run summary is written beside it as <name>.summary.json.
     #[arg(long, short, value_name = "FILE", required_unless_present = "catalog")]
     out: Option<PathBuf>,
-    /// Print the feature catalog (name, unit, window, meaning) instead of building.
+    /// Print the feature catalog instead of building: the feature columns a build with --config (after
+    /// customer_id, as_of and label), as named in the table, with unit, role, window and meaning. It reads
+    /// the inputs, since event types and customer attributes name columns; the as-of dates decide which
+    /// event types have columns (without --as-of: those of a build as of the last day of the data).
     #[arg(long)]
     catalog: bool,
     /// Catalog format.
@@ -102,45 +107,41 @@ fn parse_range(text: &str) -> Result<(NaiveDate, NaiveDate), String> {
 
 /// Runs the command.
 pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
-    let config = match &args.config {
-        Some(path) => Some(Config::load(path)?),
-        None => None,
+    let Some(config_path) = args.config.as_deref() else {
+        return Err(UsageError(
+            "--catalog needs --config FILE: the column names depend on the configured inputs (their event \
+             types and customer attributes) and on the [features] windows"
+                .into(),
+        )
+        .into());
     };
-    if args.catalog {
-        return print_catalog(config.as_ref(), args.format);
-    }
-    let (Some(config), Some(out)) = (config, args.out) else {
-        bail!("--config and --out are required to build features");
-    };
+    let config = Config::load(config_path)?;
     let mut as_of = args.as_of;
     if let Some((start, end)) = args.as_of_range {
         as_of.extend(date_range(start, end, args.step));
     }
-    let on_invalid = match args.on_invalid {
-        InvalidRows::Fail => OnInvalid::Fail,
-        InvalidRows::Skip => OnInvalid::Skip,
+    let options = LoadOptions {
+        on_invalid: match args.on_invalid {
+            InvalidRows::Fail => OnInvalid::Fail,
+            InvalidRows::Skip => OnInvalid::Skip,
+        },
+        dedupe: args.dedupe,
+    };
+    if args.catalog {
+        let inputs = load_inputs(&config, options, ui)?;
+        return print_catalog(&config, &inputs, as_of, args.format);
+    }
+    let Some(out) = args.out else {
+        bail!("--out is required to build features");
     };
 
     let summary_path = churn_features::output::summary_path(&out);
     let mut input_paths = config.input_paths();
-    input_paths.extend(args.config.as_deref());
+    input_paths.push(config_path);
     churn_features::output::check_outputs(&[&out, &summary_path], &input_paths)?;
 
     let started = std::time::Instant::now();
-    let progress = BarProgress {
-        bar: ui.progress(0, "reading", "rows"),
-    };
-    let options = LoadOptions {
-        on_invalid,
-        dedupe: args.dedupe,
-    };
-    let inputs = Inputs::load(&config, options, &progress)?;
-    progress.bar.finish_and_clear();
-    tracing::info!(
-        customers = inputs.ids.len(),
-        seconds = started.elapsed().as_secs_f64(),
-        "inputs read"
-    );
+    let inputs = load_inputs(&config, options, ui)?;
     let request = BuildRequest {
         as_of,
         horizon_days: args.horizon,
@@ -150,6 +151,22 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// Reads the configured inputs, with a progress bar.
+fn load_inputs(config: &Config, options: LoadOptions, ui: &Ui) -> Result<Inputs> {
+    let started = std::time::Instant::now();
+    let progress = BarProgress {
+        bar: ui.progress(0, "reading", "rows"),
+    };
+    let inputs = Inputs::load(config, options, &progress)?;
+    progress.bar.finish_and_clear();
+    tracing::info!(
+        customers = inputs.ids.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "inputs read"
+    );
+    Ok(inputs)
 }
 
 fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64) {
@@ -224,39 +241,52 @@ impl ReadProgress for BarProgress {
     }
 }
 
-fn print_catalog(config: Option<&Config>, format: CatalogFormat) -> Result<()> {
-    let default = Config::default();
-    let config = config.unwrap_or(&default);
-    let event_types = ["<event_type>".to_string()];
-    let attributes = ["<attribute>".to_string()];
-    let has_customers = config.customers.is_some();
-    let layout = Layout::new(
-        &LayoutInputs {
-            transactions: config.transactions.is_some() || config.customers.is_none(),
-            event_types: (config.events.is_some() || config.customers.is_none()).then_some(&event_types[..]),
-            event_values: config.events.as_ref().is_none_or(|e| e.value.is_some()),
-            numeric_attributes: if has_customers { &attributes } else { &[] },
-            categorical_attributes: &[],
-            dated: !config.is_snapshot() || config.customers.is_none(),
-        },
-        &config.features.windows,
-        config.features.trend_days,
-    );
+/// Prints the feature columns a build with this configuration, these inputs and these as-of dates writes
+/// (after `customer_id`, `as_of` and `label`), named by the engine's own layout ([`columns`]). Without
+/// as-of dates on dated inputs, the columns of a build as of the last day of the data.
+fn print_catalog(
+    config: &Config,
+    inputs: &Inputs,
+    mut as_of: Vec<NaiveDate>,
+    format: CatalogFormat,
+) -> Result<()> {
+    if as_of.is_empty()
+        && let Some(last) = last_data_day(inputs)
+    {
+        tracing::info!(
+            "no --as-of given: the columns of a build as of the last day of the data, {last}. A build as of \
+             earlier dates has no columns for an event type without any event by its last as-of date: \
+             give its --as-of (or --as-of-range) for its exact columns"
+        );
+        as_of.push(last);
+    }
+    let request = BuildRequest {
+        as_of,
+        horizon_days: None,
+    };
+    let layout = columns(config, inputs, &request)?;
     let mut out = std::io::stdout().lock();
     let written = match format {
         CatalogFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&layout.specs)?),
         CatalogFormat::Text => {
-            let width = layout.specs.iter().map(|s| s.name.len()).max().unwrap_or(4);
+            let specs = &layout.specs;
+            let width = |of: fn(&FeatureSpec) -> usize, title: &str| {
+                specs.iter().map(of).chain([title.len()]).max().unwrap_or(0)
+            };
+            let name = width(|s| s.name.len(), "NAME");
+            let unit = width(|s| s.unit.len(), "UNIT");
+            let role = width(|s| s.role.as_str().len(), "ROLE");
+            let window = width(|s| s.window.len(), "WINDOW");
             writeln!(
                 out,
-                "{:width$}  {:10}  {:12}  {:30}  MEANING",
+                "{:name$}  {:unit$}  {:role$}  {:window$}  MEANING",
                 "NAME", "UNIT", "ROLE", "WINDOW"
             )
             .and_then(|()| {
-                layout.specs.iter().try_for_each(|spec| {
+                specs.iter().try_for_each(|spec| {
                     writeln!(
                         out,
-                        "{:width$}  {:10}  {:12}  {:30}  {}",
+                        "{:name$}  {:unit$}  {:role$}  {:window$}  {}",
                         spec.name,
                         spec.unit,
                         spec.role.as_str(),

@@ -1,5 +1,7 @@
-//! `churn-trainer features` through the binary: the horizon's range, duplicate rows and the run report.
+//! `churn-trainer features` through the binary: the horizon's range, duplicate rows, the run report and
+//! the catalog.
 
+use crate::common::{ok, path, trainer};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Field, Schema};
 use churn_features::{ColumnValues, FeatureTable};
@@ -113,4 +115,100 @@ fn exact_duplicates_are_reported_and_dropped_with_dedupe() {
     assert_eq!(summary["duplicate_rows"]["transactions"], 1);
     assert_eq!(summary["duplicates_dropped"], true);
     assert_eq!(summary["input_ranges"]["transactions"]["last"], "2024-01-10");
+}
+
+/// (name, meaning) of every feature of `churn-trainer features --catalog --format json ARGS`.
+fn catalog(args: &[&str]) -> Vec<(String, String)> {
+    let mut argv = vec!["features", "--catalog", "--format", "json"];
+    argv.extend(args);
+    let json: serde_json::Value = serde_json::from_str(&ok(&argv)).expect("catalog json");
+    json.as_array()
+        .expect("a list")
+        .iter()
+        .map(|spec| {
+            let text = |key: &str| spec[key].as_str().expect(key).to_string();
+            (text("name"), text("meaning"))
+        })
+        .collect()
+}
+
+/// (name, meaning) of every feature column of the table at `path`, as written.
+fn written_columns(path: &Path) -> Vec<(String, String)> {
+    FeatureTable::read_parquet(path)
+        .expect("read features")
+        .columns
+        .into_iter()
+        .map(|c| (c.name, c.description.unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn the_catalog_lists_the_columns_the_build_writes_for_the_same_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    ok(&[
+        "generate",
+        "--out",
+        path(&data),
+        "--customers",
+        "300",
+        "--seed",
+        "5",
+    ]);
+    let config = data.join("churn.toml");
+    let config = path(&config);
+
+    let out = dir.path().join("features.parquet");
+    ok(&[
+        "features",
+        "-c",
+        config,
+        "--as-of",
+        "2023-03-31",
+        "-o",
+        path(&out),
+    ]);
+    let listed = catalog(&["-c", config, "--as-of", "2023-03-31"]);
+    assert_eq!(listed, written_columns(&out));
+    let names: Vec<&str> = listed.iter().map(|(name, _)| name.as_str()).collect();
+    for name in [
+        "days_since_last_login",
+        "events_support_ticket_30d",
+        "plan",
+        "age",
+        "tenure_days",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains('<') || n.contains("event_type") || *n == "days_since_last_event_type"),
+        "placeholders in {names:?}"
+    );
+
+    // Without --as-of: the columns of a build as of the last day of the data.
+    let latest = dir.path().join("latest.parquet");
+    ok(&[
+        "features",
+        "-c",
+        config,
+        "--as-of",
+        "2024-12-31",
+        "-o",
+        path(&latest),
+    ]);
+    assert_eq!(catalog(&["-c", config]), written_columns(&latest));
+
+    let text = ok(&["features", "--catalog", "-c", config]);
+    assert!(text.lines().any(|l| l.starts_with("events_login_7d ")), "{text}");
+}
+
+#[test]
+fn the_catalog_without_a_config_says_what_it_needs() {
+    let output = trainer(&["features", "--catalog"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--catalog needs --config FILE"), "{stderr}");
+    assert!(output.stdout.is_empty());
 }
