@@ -114,6 +114,10 @@ pub struct BuildSummary {
     pub as_of: Vec<AsOfSummary>,
     /// Share of labelled rows with label 1, over all dates.
     pub label_rate: Option<f64>,
+    /// For labels that look ahead (inactivity, contractual): the last as-of date whose horizon fits in the
+    /// data (`label_data_end` − horizon). Rows of later as-of dates have null labels: they can be scored,
+    /// not trained or evaluated on.
+    pub last_labelled_as_of: Option<NaiveDate>,
     /// The feature table this summary describes (size and SHA-256), once written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<crate::output::FileDigest>,
@@ -288,6 +292,12 @@ fn build_output(
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
         _ => range.map(|(_, end)| end),
     };
+    let last_labelled_as_of = check_label_horizon(
+        label_kind,
+        request.horizon_days,
+        range.zip(data_end).map(|((first, _), end)| (first, end)),
+        &as_of_days,
+    )?;
 
     let started = std::time::Instant::now();
     let grouped_tx = transactions.map(|t| Grouped::transactions(customers, t));
@@ -360,6 +370,7 @@ fn build_output(
         horizon_days: request.horizon_days,
         as_of: summaries,
         label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
+        last_labelled_as_of: last_labelled_as_of.map(date_from_days),
         file: None,
     };
     let categorical = customer_table.map(|t| t.attributes).unwrap_or_default();
@@ -470,6 +481,61 @@ fn check_as_of(
     }
     days.sort_unstable();
     Ok(days)
+}
+
+/// For labels that look ahead over `horizon` days (inactivity, contractual) in data spanning `span` (the
+/// first day of the data, the last day labels may look at): the last as-of day whose horizon fits, after
+/// checking the requested as-of days against it. Some as-of days past it: a warning naming them, the
+/// horizon, the end of the data and that last day (their labels are null). All of them past it: an
+/// [`FeatureError::Unlabellable`] error, since labels were asked for and none can be given.
+fn check_label_horizon(
+    label_kind: LabelKind,
+    horizon: Option<u32>,
+    span: Option<(Day, Day)>,
+    as_of_days: &[Option<Day>],
+) -> Result<Option<Day>> {
+    let labels_from = match label_kind {
+        LabelKind::Inactivity => "the transactions (inactivity labels look for purchases)",
+        LabelKind::Contractual => "the dated inputs (contractual labels look for churn dates)",
+        LabelKind::Given | LabelKind::None => return Ok(None),
+    };
+    let (Some(horizon), Some((first, end))) = (horizon, span) else {
+        return Ok(None);
+    };
+    let last = end.saturating_sub(i32::try_from(horizon).unwrap_or(i32::MAX));
+    let past: Vec<NaiveDate> = as_of_days
+        .iter()
+        .flatten()
+        .filter(|&&day| day > last)
+        .map(|&day| date_from_days(day))
+        .collect();
+    if past.is_empty() {
+        return Ok(Some(last));
+    }
+    let usable = (last >= first).then(|| date_from_days(last));
+    if past.len() == as_of_days.len() {
+        return Err(FeatureError::Unlabellable {
+            as_of: past,
+            horizon_days: horizon,
+            data_end: date_from_days(end),
+            labels_from,
+            last_labelled_as_of: usable,
+        });
+    }
+    const SHOWN: usize = 6;
+    let mut dates: Vec<String> = past.iter().take(SHOWN).map(ToString::to_string).collect();
+    if past.len() > SHOWN {
+        dates.push(format!("and {} more", past.len() - SHOWN));
+    }
+    tracing::warn!(
+        "as-of dates {} cannot be labelled: their {horizon}-day label horizon runs past {}, the last day of \
+         {labels_from}. Their rows have null labels: they can be scored, not trained or evaluated on. The \
+         last as-of date that can be labelled is {}",
+        dates.join(", "),
+        date_from_days(end),
+        date_from_days(last)
+    );
+    Ok(Some(last))
 }
 
 /// Event types with at least one event on or before the last as-of date, sorted by name, and the slot

@@ -3,11 +3,12 @@
 use super::{Ui, UsageError};
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
+use churn_features::engine::LabelKind;
 use churn_features::engine::layout::FeatureSpec;
 use churn_features::engine::{columns, last_data_day};
 use churn_features::input::ReadProgress;
 use churn_features::time::{DATE_FORMAT, Step, date_range, parse_date};
-use churn_features::{BuildRequest, BuildSummary, Config, Inputs, LoadOptions, OnInvalid};
+use churn_features::{BuildRequest, BuildSummary, Config, FeatureError, Inputs, LoadOptions, OnInvalid};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -45,7 +46,10 @@ pub struct FeaturesArgs {
     step: Step,
     /// Label horizon in days (at least 1): label 1 when the customer churns (no purchase, or the churn
     /// date) within this many days after the as-of date. Labels are null when the horizon runs past the
-    /// end of the data that defines them.
+    /// end of the data that defines them: such as-of dates are built with a warning naming the last as-of
+    /// date that can be labelled, and when no as-of date can be, the build fails (exit 2). Leave it out to
+    /// build a table to score, such as every customer as of the last day of the data: its labels are
+    /// unknown, so it cannot be trained on.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
     /// What to do with rows with a null or unparseable id or timestamp, a date outside the accepted range
@@ -146,7 +150,13 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         as_of,
         horizon_days: args.horizon,
     };
-    let summary = churn_features::build_to_parquet(&config, inputs, &request, &out)?;
+    let summary = churn_features::build_to_parquet(&config, inputs, &request, &out).map_err(|error| {
+        match error {
+            // Labels were asked for and none can be given: a request to change, not a failure.
+            FeatureError::Unlabellable { .. } => anyhow::Error::new(UsageError(error.to_string())),
+            error => error.into(),
+        }
+    })?;
     if !ui.quiet {
         report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
     }
@@ -194,7 +204,10 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
         );
     }
     if let Some(end) = summary.label_data_end {
-        eprintln!("labels look up to {end}: a label whose horizon runs past it is null");
+        let last = summary
+            .last_labelled_as_of
+            .map_or(String::new(), |last| format!(" (as of {last} or earlier)"));
+        eprintln!("labels look up to {end}: a label whose horizon runs past it{last} is null");
     }
     for (input, rows) in &summary.duplicate_rows {
         let fate = if *rows == 0 {
@@ -208,11 +221,24 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
     }
     for date in &summary.as_of {
         let when = date.as_of.map_or("snapshot".to_string(), |d| d.to_string());
-        let rate = date.label_rate.map_or("-".into(), |r| format!("{:.4}", r));
-        eprintln!(
-            "as of {when}: {} customers, {} labelled, label rate {rate}",
-            date.rows, date.labelled
-        );
+        let past_horizon = date
+            .as_of
+            .zip(summary.last_labelled_as_of)
+            .is_some_and(|(as_of, last)| as_of > last);
+        let labels = if summary.label_kind == LabelKind::None {
+            "unlabelled (no --horizon): rows to score, not to train on".to_string()
+        } else if past_horizon {
+            format!(
+                "unlabelled: the {}-day horizon runs past {}, the end of the data: rows to score, not to \
+                 train on",
+                summary.horizon_days.unwrap_or_default(),
+                summary.label_data_end.map_or("-".into(), |d| d.to_string()),
+            )
+        } else {
+            let rate = date.label_rate.map_or("-".into(), |r| format!("{:.4}", r));
+            format!("{} labelled, label rate {rate}", date.labelled)
+        };
+        eprintln!("as of {when}: {} customers, {labels}", date.rows);
     }
     eprintln!(
         "wrote {} rows ({} customers, labels: {:?}) to {} and the summary to {} in {seconds:.2} s",

@@ -212,3 +212,78 @@ fn the_catalog_without_a_config_says_what_it_needs() {
     assert!(stderr.contains("--catalog needs --config FILE"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+/// Purchases up to 2024-03-31: a 30-day horizon labels as-of dates up to 2024-03-01.
+const ROWS_TO_MARCH: [(&str, &str, f64); 5] = [
+    ("a", "2024-01-01T10:00:00", 10.0),
+    ("b", "2024-01-10T10:00:00", 5.0),
+    ("a", "2024-02-15T10:00:00", 10.0),
+    ("b", "2024-03-01T10:00:00", 5.0),
+    ("a", "2024-03-31T10:00:00", 10.0),
+];
+
+#[test]
+fn a_build_whose_horizon_runs_past_the_data_warns_and_fails_when_no_row_can_be_labelled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(dir.path(), &ROWS_TO_MARCH);
+
+    // No as-of date can be labelled: a usage error naming the date, the horizon, the end of the data
+    // and the last as-of date that can be labelled; nothing written.
+    let output = features(dir.path(), &["--as-of", "2024-03-15", "--horizon", "30"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for part in [
+        "no row can be labelled",
+        "2024-03-15",
+        "30-day label horizon",
+        "past 2024-03-31",
+        "the last as-of date that can be labelled is 2024-03-01",
+        "leave out --horizon",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    assert!(!dir.path().join("features.parquet").exists());
+
+    // Some can: built, with a warning and the unlabelled date marked as rows to score.
+    let output = features(
+        dir.path(),
+        &[
+            "--as-of",
+            "2024-01-31",
+            "--as-of",
+            "2024-03-15",
+            "--horizon",
+            "30",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for part in [
+        "as-of dates 2024-03-15 cannot be labelled: their 30-day label horizon runs past 2024-03-31",
+        "The last as-of date that can be labelled is 2024-03-01",
+        "as of 2024-01-31: 2 customers, 2 labelled",
+        "as of 2024-03-15: 2 customers, unlabelled: the 30-day horizon runs past 2024-03-31, the end of the \
+         data: rows to score, not to train on",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("features.summary.json")).expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary["last_labelled_as_of"], "2024-03-01");
+}
+
+#[test]
+fn a_table_without_horizon_is_built_for_scoring_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(dir.path(), &ROWS_TO_MARCH);
+    let output = features(dir.path(), &["--as-of", "2024-03-31"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "as of 2024-03-31: 2 customers, unlabelled (no --horizon): rows to score, not to train on"
+        ),
+        "{stderr}"
+    );
+}
