@@ -10,6 +10,11 @@ mod synthetic;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
+/// Help text is wrapped at the terminal's width, but never narrower than this: the example commands of
+/// every `after_help` keep their lines to at most 78 characters (` \` continuations), so clap never breaks
+/// one in the middle and every example copies and pastes as printed.
+const MIN_HELP_WIDTH: usize = 80;
+
 /// Build point-in-time churn features, generate demo data, and train, evaluate and score churn models.
 #[derive(Debug, Parser)]
 #[command(
@@ -46,9 +51,16 @@ enum Command {
 }
 
 /// The command line as clap sees it: the derived one, with every date argument read by
-/// [`churn_features::time::parse_date`].
+/// [`churn_features::time::parse_date`] and help never wrapped narrower than [`MIN_HELP_WIDTH`].
 fn command() -> clap::Command {
-    read_dates_with_one_parser(Cli::command())
+    read_dates_with_one_parser(Cli::command()).term_width(help_width())
+}
+
+/// The terminal's width (else `COLUMNS`, else clap's default of 100), at least [`MIN_HELP_WIDTH`].
+fn help_width() -> usize {
+    let terminal = terminal_size::terminal_size().map(|(width, _)| usize::from(width.0));
+    let columns = || std::env::var("COLUMNS").ok()?.trim().parse::<usize>().ok();
+    terminal.or_else(columns).unwrap_or(100).max(MIN_HELP_WIDTH)
 }
 
 /// Every argument of `command` and its subcommands whose value is a `NaiveDate` (`--as-of`,

@@ -20,15 +20,23 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
   # CDNOW as of 1997-09-30, labelled by inactivity over the next 273 days
-  churn-trainer features -c examples/cdnow.toml --as-of 1997-09-30 --horizon 273 -o cdnow.parquet
+  churn-trainer features -c examples/cdnow.toml --as-of 1997-09-30 \\
+      --horizon 273 -o cdnow.parquet
 
   # a training set of month-end as-of dates
-  churn-trainer features -c demo/churn.toml --as-of-range 2024-01-31..2024-06-30 \\
-      --step monthly --horizon 90 -o train.parquet
+  churn-trainer features -c demo/churn.toml \\
+      --as-of-range 2024-01-31..2024-06-30 --step monthly --horizon 90 \\
+      -o train.parquet
 
-  # a snapshot table with given labels, and the feature catalog
+  # every customer as of the last day of the data, to score (no --horizon:
+  # labels unknown, so not for training)
+  churn-trainer features -c demo/churn.toml --as-of 2024-12-31 -o score.parquet
+
+  # a snapshot table with given labels
   churn-trainer features -c examples/telco.toml -o telco.parquet
-  churn-trainer features --catalog -c examples/cdnow.toml")]
+
+  # what each column of the training set above means
+  churn-trainer features --catalog -c demo/churn.toml --as-of 2024-06-30")]
 pub struct FeaturesArgs {
     /// TOML configuration mapping the input files and columns (see README, "Configuration"); also
     /// needed by --catalog.

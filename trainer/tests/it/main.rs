@@ -4,6 +4,7 @@ mod common;
 mod dates_cli;
 mod features_cli;
 mod generate;
+mod help;
 mod models_cli;
 mod quickstart;
 mod real_data;
