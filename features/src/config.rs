@@ -208,9 +208,32 @@ fn default_medium_share() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct DataParams {
     /// The first accepted day (`YYYY-MM-DD`).
+    #[serde(default, deserialize_with = "data_min_date")]
     pub min_date: Option<NaiveDate>,
     /// The last accepted day (`YYYY-MM-DD`).
+    #[serde(default, deserialize_with = "data_max_date")]
     pub max_date: Option<NaiveDate>,
+}
+
+fn data_min_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveDate>, D::Error> {
+    date_key(deserializer, "[data] min_date").map(Some)
+}
+
+fn data_max_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveDate>, D::Error> {
+    date_key(deserializer, "[data] max_date").map(Some)
+}
+
+/// A date under `key`: a string (`"2024-09-01"`) or a TOML date (`2024-09-01`), read by
+/// [`crate::time::parse_date`] so that it takes the format the command line takes; an error names the key,
+/// the value and the format.
+fn date_key<'de, D: serde::Deserializer<'de>>(deserializer: D, key: &str) -> Result<NaiveDate, D::Error> {
+    use serde::de::Error as _;
+    let text = match toml::Value::deserialize(deserializer)? {
+        toml::Value::String(text) => text,
+        toml::Value::Datetime(datetime) => datetime.to_string(),
+        other => format!("{other}"),
+    };
+    crate::time::parse_date(&text).map_err(|reason| D::Error::custom(format!("{key}: {reason}")))
 }
 
 impl Config {
@@ -353,6 +376,29 @@ mod tests {
                 .min_date
                 .is_none()
         );
+    }
+
+    #[test]
+    fn bad_data_dates_name_the_key_the_value_and_the_format() {
+        for (key, value) in [
+            ("min_date", "\"01/09/2024\""),
+            ("max_date", "\"2024-02-30\""),
+            ("min_date", "2024-09-01T10:00:00"),
+            ("max_date", "20240901"),
+        ] {
+            let text = format!("{MINIMAL}\n[data]\n{key} = {value}\n");
+            let message = Config::parse(&text, Path::new("")).expect_err(value);
+            let shown = value.trim_matches('"');
+            assert!(
+                message.contains(&format!("[data] {key}"))
+                    && message.contains(&format!("`{shown}`"))
+                    && message.contains("YYYY-MM-DD, e.g. 2024-09-01"),
+                "{message}"
+            );
+        }
+        let text = format!("{MINIMAL}\n[data]\nmin_date = 2020-01-01\n");
+        let config = Config::parse(&text, Path::new("")).expect("an unquoted TOML date");
+        assert_eq!(config.data.min_date, NaiveDate::from_ymd_opt(2020, 1, 1));
     }
 
     #[test]

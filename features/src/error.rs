@@ -1,5 +1,6 @@
 //! Errors of the feature engine. Every variant names the file, column, row or key it is about.
 
+use chrono::NaiveDate;
 use std::path::PathBuf;
 
 /// Result alias of this crate.
@@ -112,6 +113,56 @@ pub enum FeatureError {
     /// The request cannot be answered from these data (e.g. an as-of date outside the data range).
     #[error("{0}")]
     Request(String),
+    /// Labels were asked for (a horizon) but no as-of date can be labelled: the horizon after each one
+    /// runs past the last day of the data that defines the labels.
+    #[error(
+        "{}",
+        unlabellable_message(.as_of, *.horizon_days, *.data_end, .labels_from, *.last_labelled_as_of)
+    )]
+    Unlabellable {
+        /// The as-of dates asked for, sorted.
+        as_of: Vec<NaiveDate>,
+        /// The label horizon in days.
+        horizon_days: u32,
+        /// The last day labels may look at.
+        data_end: NaiveDate,
+        /// The data that end there, e.g. `the transactions (inactivity labels look for purchases)`.
+        labels_from: &'static str,
+        /// The last as-of date whose horizon fits in the data; `None` when the data, from their first day,
+        /// are shorter than the horizon.
+        last_labelled_as_of: Option<NaiveDate>,
+    },
+}
+
+fn unlabellable_message(
+    as_of: &[NaiveDate],
+    horizon_days: u32,
+    data_end: NaiveDate,
+    labels_from: &str,
+    last_labelled_as_of: Option<NaiveDate>,
+) -> String {
+    let Some(&first) = as_of.first() else {
+        return "no row can be labelled: no as-of date".into();
+    };
+    let which = if as_of.len() == 1 {
+        format!("the as-of date {first}")
+    } else {
+        format!("the earliest of the {} as-of dates, {first},", as_of.len())
+    };
+    let horizon_end = first + chrono::Days::new(u64::from(horizon_days));
+    let remedy = match last_labelled_as_of {
+        Some(last) => format!(
+            "the last as-of date that can be labelled is {last}: ask for as-of dates up to it to build a \
+             table to train on, or leave out --horizon to build a table to score (labels unknown)"
+        ),
+        None => "the data are shorter than the horizon, so no as-of date can be labelled: give a shorter \
+                 --horizon, or leave it out to build a table to score (labels unknown)"
+            .into(),
+    };
+    format!(
+        "no row can be labelled: the {horizon_days}-day label horizon after {which} runs to {horizon_end}, \
+         past {data_end}, the last day of {labels_from}; {remedy}"
+    )
 }
 
 impl FeatureError {

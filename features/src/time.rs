@@ -45,6 +45,28 @@ pub fn moment_of_timestamp(value: i64, units_per_second: i64) -> Moment {
     }
 }
 
+/// How a date is written wherever a person types one (command-line values, configuration files), for
+/// error messages.
+pub const DATE_FORMAT: &str = "YYYY-MM-DD, e.g. 2024-09-01";
+
+/// Parses a date typed by a person: `YYYY-MM-DD` (surrounding spaces ignored). The one parser of every date
+/// the command line and the configuration accept, so they all take the same format and explain it the
+/// same way: the error names the value and the expected format ([`DATE_FORMAT`]); the caller adds the flag
+/// or key it came from.
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let trimmed = text.trim();
+    match NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+        Ok(date) => Ok(date),
+        // Well formed but not on the calendar (2024-02-30, 2024-13-01).
+        Err(error) if error.kind() == chrono::format::ParseErrorKind::OutOfRange => Err(format!(
+            "`{text}` is not a day of the calendar (expected {DATE_FORMAT})"
+        )),
+        Err(_) => Err(format!(
+            "`{text}` is not a date in the expected format {DATE_FORMAT}"
+        )),
+    }
+}
+
 /// Parses an ISO-8601 date (`1997-09-30`) or date-time (`1997-09-30T12:00:00`, with optional fraction,
 /// `Z` or offset; a space may replace the `T`) into its UTC day.
 pub fn parse_iso_day(text: &str) -> Option<Day> {
@@ -214,6 +236,20 @@ mod tests {
             }
         );
         assert_eq!(parse_iso_day(""), None);
+    }
+
+    #[test]
+    fn typed_dates_are_iso_and_errors_name_the_value_and_the_format() {
+        assert_eq!(parse_date(" 2024-09-01 "), Ok(date("2024-09-01")));
+        for text in ["01/09/2024", "2024-9-1x", "", "2024-09-01T00:00:00", "20240901"] {
+            let message = parse_date(text).expect_err(text);
+            assert!(
+                message.contains(&format!("`{text}`")) && message.contains("YYYY-MM-DD, e.g. 2024-09-01"),
+                "{message}"
+            );
+        }
+        let message = parse_date("2024-02-30").expect_err("no such day");
+        assert!(message.contains("not a day of the calendar"), "{message}");
     }
 
     #[test]

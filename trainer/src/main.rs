@@ -1,13 +1,19 @@
 //! `churn-trainer`: the command line for data teams.
 //!
 //! Each subcommand lives in its own module under `commands/`; this file only parses arguments, sets up
-//! logging and maps errors to exit codes (0 success, 1 failure, 2 usage error).
+//! logging and maps errors to exit codes (0 success, 1 failure, 2 usage error: clap's, or a
+//! [`commands::UsageError`] anywhere in an error's chain).
 
 mod commands;
 mod synthetic;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
+
+/// Help text is wrapped at the terminal's width, but never narrower than this: the example commands of
+/// every `after_help` keep their lines to at most 78 characters (` \` continuations), so clap never breaks
+/// one in the middle and every example copies and pastes as printed.
+const MIN_HELP_WIDTH: usize = 80;
 
 /// Build point-in-time churn features, generate demo data, and train, evaluate and score churn models.
 #[derive(Debug, Parser)]
@@ -44,8 +50,39 @@ enum Command {
     Quickstart(commands::quickstart::QuickstartArgs),
 }
 
+/// The command line as clap sees it: the derived one, with every date argument read by
+/// [`churn_features::time::parse_date`] and help never wrapped narrower than [`MIN_HELP_WIDTH`].
+fn command() -> clap::Command {
+    read_dates_with_one_parser(Cli::command()).term_width(help_width())
+}
+
+/// The terminal's width (else `COLUMNS`, else clap's default of 100), at least [`MIN_HELP_WIDTH`].
+fn help_width() -> usize {
+    let terminal = terminal_size::terminal_size().map(|(width, _)| usize::from(width.0));
+    let columns = || std::env::var("COLUMNS").ok()?.trim().parse::<usize>().ok();
+    terminal.or_else(columns).unwrap_or(100).max(MIN_HELP_WIDTH)
+}
+
+/// Every argument of `command` and its subcommands whose value is a `NaiveDate` (`--as-of`,
+/// `--test-as-of`, `--start`, ...) gets the one date parser, so they all accept `YYYY-MM-DD` and say so
+/// when given anything else (clap's own parser for dates only says "input contains invalid characters").
+fn read_dates_with_one_parser(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            if arg.get_value_parser().type_id() == std::any::TypeId::of::<chrono::NaiveDate>() {
+                arg.value_parser(churn_features::time::parse_date)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(read_dates_with_one_parser)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.format(&mut command()).exit(),
+    };
     init_logging(cli.verbose, cli.quiet);
     let ui = commands::Ui { quiet: cli.quiet };
     if let Some(path) = &cli.id_hash_key_file {
@@ -72,6 +109,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout went away (`| head`): not a failure of ours.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if is_usage_error(&error) => {
+            eprintln!("error: {}", error_message(&error));
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {}", error_message(&error));
             ExitCode::from(1)
@@ -93,6 +134,12 @@ fn error_message(error: &anyhow::Error) -> String {
         }
     }
     message
+}
+
+fn is_usage_error(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<commands::UsageError>().is_some())
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -196,7 +196,7 @@ impl Layout {
         for name in inputs.numeric_attributes {
             specs.numeric(
                 name.clone(),
-                "static customer attribute",
+                "static customer attribute: this column of [customers], a number",
                 "as given",
                 "static".into(),
             );
@@ -205,7 +205,7 @@ impl Layout {
         for name in inputs.categorical_attributes {
             specs.push(
                 name.clone(),
-                "static customer attribute",
+                "static customer attribute: this column of [customers], a category",
                 "category",
                 "static".into(),
                 ColumnRole::Categorical,

@@ -114,6 +114,10 @@ pub struct BuildSummary {
     pub as_of: Vec<AsOfSummary>,
     /// Share of labelled rows with label 1, over all dates.
     pub label_rate: Option<f64>,
+    /// For labels that look ahead (inactivity, contractual): the last as-of date whose horizon fits in the
+    /// data (`label_data_end` − horizon). Rows of later as-of dates have null labels: they can be scored,
+    /// not trained or evaluated on.
+    pub last_labelled_as_of: Option<NaiveDate>,
     /// The feature table this summary describes (size and SHA-256), once written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<crate::output::FileDigest>,
@@ -159,6 +163,87 @@ pub fn build_to_parquet(
     Ok(summary)
 }
 
+/// The feature columns [`build`] writes for `request` on `inputs`, in order, each with its meaning: the
+/// layout a build names its columns with, computed by the same code without computing any feature. The
+/// event types that get columns are those with an event on or before the last as-of date, so the request
+/// needs the as-of dates of the build it describes (see [`last_data_day`] for the latest possible one).
+pub fn columns(config: &Config, inputs: &Inputs, request: &BuildRequest) -> Result<Layout> {
+    request.validate()?;
+    Ok(Plan::new(config, inputs, request)?.layout)
+}
+
+/// The last day of the dated inputs (rows outside each input's accepted range left out): the latest
+/// as-of date a build accepts. `None` when no input carries time.
+pub fn last_data_day(inputs: &Inputs) -> Option<NaiveDate> {
+    let (_, range) = data_ranges(inputs);
+    range.map(|(_, last)| date_from_days(last))
+}
+
+/// What a build is made of before any feature is computed: the inputs' date ranges, the as-of days and
+/// the columns.
+struct Plan {
+    /// First and last day of each dated input.
+    ranges: InputRanges,
+    /// First and last day over all dated inputs.
+    range: Option<(Day, Day)>,
+    /// The as-of days, sorted and distinct (`[None]` for a snapshot).
+    as_of_days: Vec<Option<Day>>,
+    /// The columns.
+    layout: Layout,
+    /// For each event type index, its slot among the event types that get columns.
+    slot_of_kind: Vec<Option<usize>>,
+}
+
+impl Plan {
+    fn new(config: &Config, inputs: &Inputs, request: &BuildRequest) -> Result<Self> {
+        let snapshot = config.is_snapshot();
+        let (ranges, range) = data_ranges(inputs);
+        let as_of_days = check_as_of(snapshot, request, range)?;
+        let last_as_of = as_of_days.iter().copied().flatten().max();
+        let (event_types, slot_of_kind) = match &inputs.events {
+            Some(events) => kept_event_types(events, last_as_of),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (numeric_attributes, categorical_attributes) = attribute_names(inputs.customers.as_ref());
+        let layout = Layout::new(
+            &LayoutInputs {
+                transactions: inputs.transactions.is_some(),
+                event_types: inputs.events.as_ref().map(|_| &event_types[..]),
+                event_values: inputs.events.as_ref().is_some_and(|e| e.value.is_some()),
+                numeric_attributes: &numeric_attributes,
+                categorical_attributes: &categorical_attributes,
+                dated: !snapshot,
+            },
+            &config.features.windows,
+            config.features.trend_days,
+        );
+        Ok(Self {
+            ranges,
+            range,
+            as_of_days,
+            layout,
+            slot_of_kind,
+        })
+    }
+}
+
+/// First and last day of each dated input that has dated rows, by input name.
+type InputRanges = BTreeMap<&'static str, (Day, Day)>;
+
+/// The first and last day of each dated input, and over all of them.
+fn data_ranges(inputs: &Inputs) -> (InputRanges, Option<(Day, Day)>) {
+    let ranges = input_ranges(
+        inputs.transactions.as_ref().map(|t| &t.day[..]),
+        inputs.events.as_ref().map(|e| &e.day[..]),
+        inputs.customers.as_ref(),
+    );
+    let range = ranges
+        .values()
+        .copied()
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+    (ranges, range)
+}
+
 fn build_output(
     config: &Config,
     inputs: Inputs,
@@ -167,6 +252,13 @@ fn build_output(
     request.validate()?;
     let customers = inputs.ids.len();
     let snapshot = config.is_snapshot();
+    let Plan {
+        ranges,
+        range,
+        as_of_days,
+        layout,
+        slot_of_kind,
+    } = Plan::new(config, &inputs, request)?;
     let Inputs {
         ids,
         transactions,
@@ -185,16 +277,6 @@ fn build_output(
         customer_table.as_ref(),
         labels.as_ref().map(|l| &l.by_customer),
     );
-    let ranges = input_ranges(
-        transactions.as_ref().map(|t| &t.day[..]),
-        events.as_ref().map(|e| &e.day[..]),
-        customer_table.as_ref(),
-    );
-    let range = ranges
-        .values()
-        .copied()
-        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
-    let as_of_days = check_as_of(snapshot, request, range)?;
     let label_kind = if labels.is_some() {
         LabelKind::Given
     } else if request.horizon_days.is_none() {
@@ -210,25 +292,13 @@ fn build_output(
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
         _ => range.map(|(_, end)| end),
     };
+    let last_labelled_as_of = check_label_horizon(
+        label_kind,
+        request.horizon_days,
+        range.zip(data_end).map(|((first, _), end)| (first, end)),
+        &as_of_days,
+    )?;
 
-    let last_as_of = as_of_days.iter().copied().flatten().max();
-    let (event_types, slot_of_kind) = match &events {
-        Some(events) => kept_event_types(events, last_as_of),
-        None => (Vec::new(), Vec::new()),
-    };
-    let (numeric_attributes, categorical_attributes) = attribute_names(customer_table.as_ref());
-    let layout = Layout::new(
-        &LayoutInputs {
-            transactions: transactions.is_some(),
-            event_types: events.as_ref().map(|_| &event_types[..]),
-            event_values: events.as_ref().is_some_and(|e| e.value.is_some()),
-            numeric_attributes: &numeric_attributes,
-            categorical_attributes: &categorical_attributes,
-            dated: !snapshot,
-        },
-        &config.features.windows,
-        config.features.trend_days,
-    );
     let started = std::time::Instant::now();
     let grouped_tx = transactions.map(|t| Grouped::transactions(customers, t));
     let grouped_events = events.as_ref().map(|e| Grouped::events(customers, e));
@@ -300,6 +370,7 @@ fn build_output(
         horizon_days: request.horizon_days,
         as_of: summaries,
         label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
+        last_labelled_as_of: last_labelled_as_of.map(date_from_days),
         file: None,
     };
     let categorical = customer_table.map(|t| t.attributes).unwrap_or_default();
@@ -337,7 +408,7 @@ fn input_ranges(
     tx_days: Option<&[Day]>,
     event_days: Option<&[Day]>,
     customers: Option<&crate::input::Customers>,
-) -> BTreeMap<&'static str, (Day, Day)> {
+) -> InputRanges {
     let customer_days = customers.map(|table| {
         [&table.signup, &table.churn]
             .into_iter()
@@ -410,6 +481,61 @@ fn check_as_of(
     }
     days.sort_unstable();
     Ok(days)
+}
+
+/// For labels that look ahead over `horizon` days (inactivity, contractual) in data spanning `span` (the
+/// first day of the data, the last day labels may look at): the last as-of day whose horizon fits, after
+/// checking the requested as-of days against it. Some as-of days past it: a warning naming them, the
+/// horizon, the end of the data and that last day (their labels are null). All of them past it: an
+/// [`FeatureError::Unlabellable`] error, since labels were asked for and none can be given.
+fn check_label_horizon(
+    label_kind: LabelKind,
+    horizon: Option<u32>,
+    span: Option<(Day, Day)>,
+    as_of_days: &[Option<Day>],
+) -> Result<Option<Day>> {
+    let labels_from = match label_kind {
+        LabelKind::Inactivity => "the transactions (inactivity labels look for purchases)",
+        LabelKind::Contractual => "the dated inputs (contractual labels look for churn dates)",
+        LabelKind::Given | LabelKind::None => return Ok(None),
+    };
+    let (Some(horizon), Some((first, end))) = (horizon, span) else {
+        return Ok(None);
+    };
+    let last = end.saturating_sub(i32::try_from(horizon).unwrap_or(i32::MAX));
+    let past: Vec<NaiveDate> = as_of_days
+        .iter()
+        .flatten()
+        .filter(|&&day| day > last)
+        .map(|&day| date_from_days(day))
+        .collect();
+    if past.is_empty() {
+        return Ok(Some(last));
+    }
+    let usable = (last >= first).then(|| date_from_days(last));
+    if past.len() == as_of_days.len() {
+        return Err(FeatureError::Unlabellable {
+            as_of: past,
+            horizon_days: horizon,
+            data_end: date_from_days(end),
+            labels_from,
+            last_labelled_as_of: usable,
+        });
+    }
+    const SHOWN: usize = 6;
+    let mut dates: Vec<String> = past.iter().take(SHOWN).map(ToString::to_string).collect();
+    if past.len() > SHOWN {
+        dates.push(format!("and {} more", past.len() - SHOWN));
+    }
+    tracing::warn!(
+        "as-of dates {} cannot be labelled: their {horizon}-day label horizon runs past {}, the last day of \
+         {labels_from}. Their rows have null labels: they can be scored, not trained or evaluated on. The \
+         last as-of date that can be labelled is {}",
+        dates.join(", "),
+        date_from_days(end),
+        date_from_days(last)
+    );
+    Ok(Some(last))
 }
 
 /// Event types with at least one event on or before the last as-of date, sorted by name, and the slot

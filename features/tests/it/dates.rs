@@ -49,12 +49,14 @@ fn a_row_dated_2204_leaves_late_labels_null_and_late_as_of_dates_refused() {
     write_rows(dir.path(), &rows);
     let config = config(dir.path(), TX_CONFIG);
 
-    let (table, summary) =
-        build(&config, &["2024-11-30"], Some(90), OnInvalid::Skip).expect("build with the row skipped");
+    // 2024-09-26 + 90 days is the last day of the data; 2024-11-30 + 90 days is past it (not past 2204).
+    let (table, summary) = build(&config, &["2024-09-26", "2024-11-30"], Some(90), OnInvalid::Skip)
+        .expect("build with the row skipped");
     let labels = labels_at(&table, "2024-11-30");
     assert_eq!(labels.len(), 50);
     assert!(labels.iter().all(Option::is_none), "{labels:?}");
-    assert_eq!(summary.label_rate, None);
+    assert!(labels_at(&table, "2024-09-26").iter().all(Option::is_some));
+    assert_eq!(summary.last_labelled_as_of, Some(date("2024-09-26")));
     assert_eq!(
         summary
             .rows_rejected
@@ -225,6 +227,67 @@ fn configured_range_fails_on_the_first_row_outside_with_how_to_change_it() {
         .expect_err("fails on events")
         .to_string();
     assert_mentions(&message, &["events.parquet", "`ts`", "row 1:", "2024-08-01"]);
+}
+
+#[test]
+fn as_of_dates_whose_horizon_runs_past_the_data_are_unlabelled_and_all_of_them_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_rows(dir.path(), &year_of_purchases());
+    let config = config(dir.path(), TX_CONFIG);
+
+    // Some: built, labels null where the horizon runs past 2024-12-25, the last labelled date recorded.
+    let (table, summary) =
+        build(&config, &["2024-06-30", "2024-10-31"], Some(60), OnInvalid::Fail).expect("partly labelled");
+    assert!(labels_at(&table, "2024-06-30").iter().all(Option::is_some));
+    assert!(labels_at(&table, "2024-10-31").iter().all(Option::is_none));
+    assert_eq!(summary.last_labelled_as_of, Some(date("2024-10-26")));
+    assert_eq!(summary.as_of[1].labelled, 0);
+
+    // All: refused, naming the dates, the horizon, the end of the data and the last date that works.
+    let error = build(&config, &["2024-11-30", "2024-12-25"], Some(60), OnInvalid::Fail)
+        .expect_err("no row can be labelled");
+    let message = error.to_string();
+    match error {
+        churn_features::FeatureError::Unlabellable {
+            as_of,
+            horizon_days,
+            data_end,
+            last_labelled_as_of,
+            ..
+        } => {
+            assert_eq!(as_of, [date("2024-11-30"), date("2024-12-25")]);
+            assert_eq!(horizon_days, 60);
+            assert_eq!(data_end, date("2024-12-25"));
+            assert_eq!(last_labelled_as_of, Some(date("2024-10-26")));
+        }
+        other => panic!("{other}"),
+    }
+    assert_mentions(
+        &message,
+        &[
+            "no row can be labelled",
+            "2024-11-30",
+            "60-day label horizon",
+            "2025-01-29",
+            "past 2024-12-25",
+            "the last as-of date that can be labelled is 2024-10-26",
+            "leave out --horizon",
+        ],
+    );
+
+    // A horizon longer than the data: no as-of date could ever be labelled.
+    let message = build(&config, &["2024-12-25"], Some(400), OnInvalid::Fail)
+        .expect_err("horizon longer than the data")
+        .to_string();
+    assert_mentions(
+        &message,
+        &["the data are shorter than the horizon", "shorter --horizon"],
+    );
+
+    // Without a horizon, no labels were asked for: a table to score, built without complaint.
+    let (table, summary) = build(&config, &["2024-12-25"], None, OnInvalid::Fail).expect("scoring table");
+    assert!(table.labels.iter().all(Option::is_none));
+    assert_eq!(summary.last_labelled_as_of, None);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of `churn-features`, in one binary so that a clean build links it once.
 
 mod bad_input;
+mod catalog;
 mod common;
 mod dates;
 mod edge_cases;

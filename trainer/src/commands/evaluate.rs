@@ -22,7 +22,8 @@ use std::path::PathBuf;
 /// skipped.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models --features cdnow_1998.parquet --out eval/cdnow"
+    after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models \\\n      \
+                  --features cdnow_1998.parquet --out eval/cdnow"
 )]
 pub struct EvaluateArgs {
     /// Model to evaluate: NAME (promoted or latest version) or NAME@VERSION.

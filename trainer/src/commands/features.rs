@@ -1,12 +1,14 @@
 //! `churn-trainer features`: build the point-in-time feature table, or print the feature catalog.
 
-use super::Ui;
+use super::{Ui, UsageError};
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
-use churn_features::engine::layout::{Layout, LayoutInputs};
+use churn_features::engine::LabelKind;
+use churn_features::engine::layout::FeatureSpec;
+use churn_features::engine::{columns, last_data_day};
 use churn_features::input::ReadProgress;
-use churn_features::time::{Step, date_range};
-use churn_features::{BuildRequest, BuildSummary, Config, Inputs, LoadOptions, OnInvalid};
+use churn_features::time::{DATE_FORMAT, Step, date_range, parse_date};
+use churn_features::{BuildRequest, BuildSummary, Config, FeatureError, Inputs, LoadOptions, OnInvalid};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -18,17 +20,26 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
   # CDNOW as of 1997-09-30, labelled by inactivity over the next 273 days
-  churn-trainer features -c examples/cdnow.toml --as-of 1997-09-30 --horizon 273 -o cdnow.parquet
+  churn-trainer features -c examples/cdnow.toml --as-of 1997-09-30 \\
+      --horizon 273 -o cdnow.parquet
 
   # a training set of month-end as-of dates
-  churn-trainer features -c demo/churn.toml --as-of-range 2024-01-31..2024-06-30 \\
-      --step monthly --horizon 90 -o train.parquet
+  churn-trainer features -c demo/churn.toml \\
+      --as-of-range 2024-01-31..2024-06-30 --step monthly --horizon 90 \\
+      -o train.parquet
 
-  # a snapshot table with given labels, and the feature catalog
+  # every customer as of the last day of the data, to score (no --horizon:
+  # labels unknown, so not for training)
+  churn-trainer features -c demo/churn.toml --as-of 2024-12-31 -o score.parquet
+
+  # a snapshot table with given labels
   churn-trainer features -c examples/telco.toml -o telco.parquet
-  churn-trainer features --catalog -c examples/cdnow.toml")]
+
+  # what each column of the training set above means
+  churn-trainer features --catalog -c demo/churn.toml --as-of 2024-06-30")]
 pub struct FeaturesArgs {
-    /// TOML configuration mapping the input files and columns (see README, "Configuration").
+    /// TOML configuration mapping the input files and columns (see README, "Configuration"); also
+    /// needed by --catalog.
     #[arg(long, short, value_name = "FILE", required_unless_present = "catalog")]
     config: Option<PathBuf>,
     /// As-of date (YYYY-MM-DD); repeat for several. Not needed for snapshot inputs without time.
@@ -43,7 +54,10 @@ pub struct FeaturesArgs {
     step: Step,
     /// Label horizon in days (at least 1): label 1 when the customer churns (no purchase, or the churn
     /// date) within this many days after the as-of date. Labels are null when the horizon runs past the
-    /// end of the data that defines them.
+    /// end of the data that defines them: such as-of dates are built with a warning naming the last as-of
+    /// date that can be labelled, and when no as-of date can be, the build fails (exit 2). Leave it out to
+    /// build a table to score, such as every customer as of the last day of the data: its labels are
+    /// unknown, so it cannot be trained on.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
     /// What to do with rows with a null or unparseable id or timestamp, a date outside the accepted range
@@ -59,7 +73,10 @@ pub struct FeaturesArgs {
     /// Output Parquet file; a run summary is written beside it as <name>.summary.json.
     #[arg(long, short, value_name = "FILE", required_unless_present = "catalog")]
     out: Option<PathBuf>,
-    /// Print the feature catalog (name, unit, window, meaning) instead of building.
+    /// Print the feature catalog instead of building: the feature columns a build with --config (after
+    /// customer_id, as_of and label), as named in the table, with unit, role, window and meaning. It reads
+    /// the inputs, since event types and customer attributes name columns; the as-of dates decide which
+    /// event types have columns (without --as-of: those of a build as of the last day of the data).
     #[arg(long)]
     catalog: bool,
     /// Catalog format.
@@ -85,15 +102,15 @@ enum CatalogFormat {
     Json,
 }
 
+/// Parses `--as-of-range START..END`, each date read by the one date parser ([`parse_date`]).
 fn parse_range(text: &str) -> Result<(NaiveDate, NaiveDate), String> {
-    let (start, end) = text
-        .split_once("..")
-        .ok_or_else(|| format!("expected START..END, got `{text}`"))?;
-    let parse = |s: &str| {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .map_err(|e| format!("`{s}`: {e} (expected YYYY-MM-DD)"))
-    };
-    let (start, end) = (parse(start)?, parse(end)?);
+    let (start, end) = text.split_once("..").ok_or_else(|| {
+        format!("`{text}` is not a range START..END: two dates ({DATE_FORMAT}) joined by `..`")
+    })?;
+    let (start, end) = (
+        parse_date(start).map_err(|e| format!("START: {e}"))?,
+        parse_date(end).map_err(|e| format!("END: {e}"))?,
+    );
     if start > end {
         return Err(format!("the range starts after it ends: {start} > {end}"));
     }
@@ -102,54 +119,72 @@ fn parse_range(text: &str) -> Result<(NaiveDate, NaiveDate), String> {
 
 /// Runs the command.
 pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
-    let config = match &args.config {
-        Some(path) => Some(Config::load(path)?),
-        None => None,
+    let Some(config_path) = args.config.as_deref() else {
+        return Err(UsageError(
+            "--catalog needs --config FILE: the column names depend on the configured inputs (their event \
+             types and customer attributes) and on the [features] windows"
+                .into(),
+        )
+        .into());
     };
-    if args.catalog {
-        return print_catalog(config.as_ref(), args.format);
-    }
-    let (Some(config), Some(out)) = (config, args.out) else {
-        bail!("--config and --out are required to build features");
-    };
+    let config = Config::load(config_path)?;
     let mut as_of = args.as_of;
     if let Some((start, end)) = args.as_of_range {
         as_of.extend(date_range(start, end, args.step));
     }
-    let on_invalid = match args.on_invalid {
-        InvalidRows::Fail => OnInvalid::Fail,
-        InvalidRows::Skip => OnInvalid::Skip,
+    let options = LoadOptions {
+        on_invalid: match args.on_invalid {
+            InvalidRows::Fail => OnInvalid::Fail,
+            InvalidRows::Skip => OnInvalid::Skip,
+        },
+        dedupe: args.dedupe,
+    };
+    if args.catalog {
+        let inputs = load_inputs(&config, options, ui)?;
+        return print_catalog(&config, &inputs, as_of, args.format);
+    }
+    let Some(out) = args.out else {
+        bail!("--out is required to build features");
     };
 
     let summary_path = churn_features::output::summary_path(&out);
     let mut input_paths = config.input_paths();
-    input_paths.extend(args.config.as_deref());
+    input_paths.push(config_path);
     churn_features::output::check_outputs(&[&out, &summary_path], &input_paths)?;
 
+    let started = std::time::Instant::now();
+    let inputs = load_inputs(&config, options, ui)?;
+    let request = BuildRequest {
+        as_of,
+        horizon_days: args.horizon,
+    };
+    let summary = churn_features::build_to_parquet(&config, inputs, &request, &out).map_err(|error| {
+        match error {
+            // Labels were asked for and none can be given: a request to change, not a failure.
+            FeatureError::Unlabellable { .. } => anyhow::Error::new(UsageError(error.to_string())),
+            error => error.into(),
+        }
+    })?;
+    if !ui.quiet {
+        report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// Reads the configured inputs, with a progress bar.
+fn load_inputs(config: &Config, options: LoadOptions, ui: &Ui) -> Result<Inputs> {
     let started = std::time::Instant::now();
     let progress = BarProgress {
         bar: ui.progress(0, "reading", "rows"),
     };
-    let options = LoadOptions {
-        on_invalid,
-        dedupe: args.dedupe,
-    };
-    let inputs = Inputs::load(&config, options, &progress)?;
+    let inputs = Inputs::load(config, options, &progress)?;
     progress.bar.finish_and_clear();
     tracing::info!(
         customers = inputs.ids.len(),
         seconds = started.elapsed().as_secs_f64(),
         "inputs read"
     );
-    let request = BuildRequest {
-        as_of,
-        horizon_days: args.horizon,
-    };
-    let summary = churn_features::build_to_parquet(&config, inputs, &request, &out)?;
-    if !ui.quiet {
-        report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
-    }
-    Ok(())
+    Ok(inputs)
 }
 
 fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64) {
@@ -177,7 +212,10 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
         );
     }
     if let Some(end) = summary.label_data_end {
-        eprintln!("labels look up to {end}: a label whose horizon runs past it is null");
+        let last = summary
+            .last_labelled_as_of
+            .map_or(String::new(), |last| format!(" (as of {last} or earlier)"));
+        eprintln!("labels look up to {end}: a label whose horizon runs past it{last} is null");
     }
     for (input, rows) in &summary.duplicate_rows {
         let fate = if *rows == 0 {
@@ -191,11 +229,24 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
     }
     for date in &summary.as_of {
         let when = date.as_of.map_or("snapshot".to_string(), |d| d.to_string());
-        let rate = date.label_rate.map_or("-".into(), |r| format!("{:.4}", r));
-        eprintln!(
-            "as of {when}: {} customers, {} labelled, label rate {rate}",
-            date.rows, date.labelled
-        );
+        let past_horizon = date
+            .as_of
+            .zip(summary.last_labelled_as_of)
+            .is_some_and(|(as_of, last)| as_of > last);
+        let labels = if summary.label_kind == LabelKind::None {
+            "unlabelled (no --horizon): rows to score, not to train on".to_string()
+        } else if past_horizon {
+            format!(
+                "unlabelled: the {}-day horizon runs past {}, the end of the data: rows to score, not to \
+                 train on",
+                summary.horizon_days.unwrap_or_default(),
+                summary.label_data_end.map_or("-".into(), |d| d.to_string()),
+            )
+        } else {
+            let rate = date.label_rate.map_or("-".into(), |r| format!("{:.4}", r));
+            format!("{} labelled, label rate {rate}", date.labelled)
+        };
+        eprintln!("as of {when}: {} customers, {labels}", date.rows);
     }
     eprintln!(
         "wrote {} rows ({} customers, labels: {:?}) to {} and the summary to {} in {seconds:.2} s",
@@ -224,39 +275,52 @@ impl ReadProgress for BarProgress {
     }
 }
 
-fn print_catalog(config: Option<&Config>, format: CatalogFormat) -> Result<()> {
-    let default = Config::default();
-    let config = config.unwrap_or(&default);
-    let event_types = ["<event_type>".to_string()];
-    let attributes = ["<attribute>".to_string()];
-    let has_customers = config.customers.is_some();
-    let layout = Layout::new(
-        &LayoutInputs {
-            transactions: config.transactions.is_some() || config.customers.is_none(),
-            event_types: (config.events.is_some() || config.customers.is_none()).then_some(&event_types[..]),
-            event_values: config.events.as_ref().is_none_or(|e| e.value.is_some()),
-            numeric_attributes: if has_customers { &attributes } else { &[] },
-            categorical_attributes: &[],
-            dated: !config.is_snapshot() || config.customers.is_none(),
-        },
-        &config.features.windows,
-        config.features.trend_days,
-    );
+/// Prints the feature columns a build with this configuration, these inputs and these as-of dates writes
+/// (after `customer_id`, `as_of` and `label`), named by the engine's own layout ([`columns`]). Without
+/// as-of dates on dated inputs, the columns of a build as of the last day of the data.
+fn print_catalog(
+    config: &Config,
+    inputs: &Inputs,
+    mut as_of: Vec<NaiveDate>,
+    format: CatalogFormat,
+) -> Result<()> {
+    if as_of.is_empty()
+        && let Some(last) = last_data_day(inputs)
+    {
+        tracing::info!(
+            "no --as-of given: the columns of a build as of the last day of the data, {last}. A build as of \
+             earlier dates has no columns for an event type without any event by its last as-of date: \
+             give its --as-of (or --as-of-range) for its exact columns"
+        );
+        as_of.push(last);
+    }
+    let request = BuildRequest {
+        as_of,
+        horizon_days: None,
+    };
+    let layout = columns(config, inputs, &request)?;
     let mut out = std::io::stdout().lock();
     let written = match format {
         CatalogFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&layout.specs)?),
         CatalogFormat::Text => {
-            let width = layout.specs.iter().map(|s| s.name.len()).max().unwrap_or(4);
+            let specs = &layout.specs;
+            let width = |of: fn(&FeatureSpec) -> usize, title: &str| {
+                specs.iter().map(of).chain([title.len()]).max().unwrap_or(0)
+            };
+            let name = width(|s| s.name.len(), "NAME");
+            let unit = width(|s| s.unit.len(), "UNIT");
+            let role = width(|s| s.role.as_str().len(), "ROLE");
+            let window = width(|s| s.window.len(), "WINDOW");
             writeln!(
                 out,
-                "{:width$}  {:10}  {:12}  {:30}  MEANING",
+                "{:name$}  {:unit$}  {:role$}  {:window$}  MEANING",
                 "NAME", "UNIT", "ROLE", "WINDOW"
             )
             .and_then(|()| {
-                layout.specs.iter().try_for_each(|spec| {
+                specs.iter().try_for_each(|spec| {
                     writeln!(
                         out,
-                        "{:width$}  {:10}  {:12}  {:30}  {}",
+                        "{:name$}  {:unit$}  {:role$}  {:window$}  {}",
                         spec.name,
                         spec.unit,
                         spec.role.as_str(),

@@ -23,6 +23,20 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// A mistake in what the user asked for, found after clap parsed the arguments (a flag missing for this use,
+/// a request the data cannot answer as asked): `main` exits with code 2, as for clap's own usage errors,
+/// instead of 1 (a failure while doing what was asked).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// How the user wants to be talked to: progress bars only on a terminal and never with `--quiet`.
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {

@@ -49,8 +49,9 @@ const MANIFEST: &str = "quickstart.json";
 /// versions.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  churn-trainer quickstart\n  \
-                        churn-trainer quickstart --dir /tmp/churn-demo --customers 20000 --seed 7\n\n\
-                        From a clone of the repository: cargo run -p churn-trainer -- quickstart")]
+                        churn-trainer quickstart --dir /tmp/churn-demo --customers 20000 --seed 7\n\n  \
+                        # from a clone of the repository\n  \
+                        cargo run -p churn-trainer -- quickstart")]
 pub struct QuickstartArgs {
     /// Folder to build everything in (created if missing). An existing folder must be empty or hold an
     /// earlier quickstart.

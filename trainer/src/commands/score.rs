@@ -27,7 +27,8 @@ const CHUNK_ROWS: usize = 32_768;
 /// when none is promoted); NAME@VERSION picks one.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  churn-trainer score --model cdnow --registry models --features cdnow.parquet --out scores.parquet --top-k 3"
+    after_help = "Example:\n  churn-trainer score --model cdnow --registry models \\\n      \
+                  --features cdnow.parquet --out scores.parquet --top-k 3"
 )]
 pub struct ScoreArgs {
     /// Model to use: NAME or NAME@VERSION.

@@ -26,10 +26,13 @@ use std::time::Instant;
 /// metrics.json and prints the version and headline metrics.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  churn-trainer train --features telco.parquet --model logistic --registry models --name telco --cv 5\n  \
-                        churn-trainer train --features telco.parquet --model gradient-boosting --registry models --name telco --cv 5\n  \
-                        churn-trainer train --features cdnow.parquet --model random-forest --registry models --name cdnow \\\n      \
-                        --test-as-of 1997-09-30 --threshold recall:0.8 --promote"
+    after_help = "Examples:\n  churn-trainer train --features telco.parquet --model logistic \\\n      \
+                        --registry models --name telco --cv 5\n  \
+                        churn-trainer train --features telco.parquet --model gradient-boosting \\\n      \
+                        --registry models --name telco --cv 5\n  \
+                        churn-trainer train --features cdnow.parquet --model random-forest \\\n      \
+                        --registry models --name cdnow --test-as-of 1997-09-30 \\\n      \
+                        --threshold recall:0.8 --promote"
 )]
 pub struct TrainArgs {
     /// Feature table (Parquet) written by `churn-trainer features`.

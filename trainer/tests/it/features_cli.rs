@@ -1,5 +1,7 @@
-//! `churn-trainer features` through the binary: the horizon's range, duplicate rows and the run report.
+//! `churn-trainer features` through the binary: the horizon's range, duplicate rows, the run report and
+//! the catalog.
 
+use crate::common::{ok, path, trainer};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Field, Schema};
 use churn_features::{ColumnValues, FeatureTable};
@@ -113,4 +115,175 @@ fn exact_duplicates_are_reported_and_dropped_with_dedupe() {
     assert_eq!(summary["duplicate_rows"]["transactions"], 1);
     assert_eq!(summary["duplicates_dropped"], true);
     assert_eq!(summary["input_ranges"]["transactions"]["last"], "2024-01-10");
+}
+
+/// (name, meaning) of every feature of `churn-trainer features --catalog --format json ARGS`.
+fn catalog(args: &[&str]) -> Vec<(String, String)> {
+    let mut argv = vec!["features", "--catalog", "--format", "json"];
+    argv.extend(args);
+    let json: serde_json::Value = serde_json::from_str(&ok(&argv)).expect("catalog json");
+    json.as_array()
+        .expect("a list")
+        .iter()
+        .map(|spec| {
+            let text = |key: &str| spec[key].as_str().expect(key).to_string();
+            (text("name"), text("meaning"))
+        })
+        .collect()
+}
+
+/// (name, meaning) of every feature column of the table at `path`, as written.
+fn written_columns(path: &Path) -> Vec<(String, String)> {
+    FeatureTable::read_parquet(path)
+        .expect("read features")
+        .columns
+        .into_iter()
+        .map(|c| (c.name, c.description.unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn the_catalog_lists_the_columns_the_build_writes_for_the_same_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    ok(&[
+        "generate",
+        "--out",
+        path(&data),
+        "--customers",
+        "300",
+        "--seed",
+        "5",
+    ]);
+    let config = data.join("churn.toml");
+    let config = path(&config);
+
+    let out = dir.path().join("features.parquet");
+    ok(&[
+        "features",
+        "-c",
+        config,
+        "--as-of",
+        "2023-03-31",
+        "-o",
+        path(&out),
+    ]);
+    let listed = catalog(&["-c", config, "--as-of", "2023-03-31"]);
+    assert_eq!(listed, written_columns(&out));
+    let names: Vec<&str> = listed.iter().map(|(name, _)| name.as_str()).collect();
+    for name in [
+        "days_since_last_login",
+        "events_support_ticket_30d",
+        "plan",
+        "age",
+        "tenure_days",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains('<') || n.contains("event_type") || *n == "days_since_last_event_type"),
+        "placeholders in {names:?}"
+    );
+
+    // Without --as-of: the columns of a build as of the last day of the data.
+    let latest = dir.path().join("latest.parquet");
+    ok(&[
+        "features",
+        "-c",
+        config,
+        "--as-of",
+        "2024-12-31",
+        "-o",
+        path(&latest),
+    ]);
+    assert_eq!(catalog(&["-c", config]), written_columns(&latest));
+
+    let text = ok(&["features", "--catalog", "-c", config]);
+    assert!(text.lines().any(|l| l.starts_with("events_login_7d ")), "{text}");
+}
+
+#[test]
+fn the_catalog_without_a_config_says_what_it_needs() {
+    let output = trainer(&["features", "--catalog"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--catalog needs --config FILE"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+/// Purchases up to 2024-03-31: a 30-day horizon labels as-of dates up to 2024-03-01.
+const ROWS_TO_MARCH: [(&str, &str, f64); 5] = [
+    ("a", "2024-01-01T10:00:00", 10.0),
+    ("b", "2024-01-10T10:00:00", 5.0),
+    ("a", "2024-02-15T10:00:00", 10.0),
+    ("b", "2024-03-01T10:00:00", 5.0),
+    ("a", "2024-03-31T10:00:00", 10.0),
+];
+
+#[test]
+fn a_build_whose_horizon_runs_past_the_data_warns_and_fails_when_no_row_can_be_labelled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(dir.path(), &ROWS_TO_MARCH);
+
+    // No as-of date can be labelled: a usage error naming the date, the horizon, the end of the data
+    // and the last as-of date that can be labelled; nothing written.
+    let output = features(dir.path(), &["--as-of", "2024-03-15", "--horizon", "30"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for part in [
+        "no row can be labelled",
+        "2024-03-15",
+        "30-day label horizon",
+        "past 2024-03-31",
+        "the last as-of date that can be labelled is 2024-03-01",
+        "leave out --horizon",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    assert!(!dir.path().join("features.parquet").exists());
+
+    // Some can: built, with a warning and the unlabelled date marked as rows to score.
+    let output = features(
+        dir.path(),
+        &[
+            "--as-of",
+            "2024-01-31",
+            "--as-of",
+            "2024-03-15",
+            "--horizon",
+            "30",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for part in [
+        "as-of dates 2024-03-15 cannot be labelled: their 30-day label horizon runs past 2024-03-31",
+        "The last as-of date that can be labelled is 2024-03-01",
+        "as of 2024-01-31: 2 customers, 2 labelled",
+        "as of 2024-03-15: 2 customers, unlabelled: the 30-day horizon runs past 2024-03-31, the end of the \
+         data: rows to score, not to train on",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("features.summary.json")).expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary["last_labelled_as_of"], "2024-03-01");
+}
+
+#[test]
+fn a_table_without_horizon_is_built_for_scoring_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(dir.path(), &ROWS_TO_MARCH);
+    let output = features(dir.path(), &["--as-of", "2024-03-31"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "as of 2024-03-31: 2 customers, unlabelled (no --horizon): rows to score, not to train on"
+        ),
+        "{stderr}"
+    );
 }

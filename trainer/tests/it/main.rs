@@ -1,8 +1,10 @@
 //! Integration tests of `churn-trainer`, in one binary so that a clean build links it once.
 
 mod common;
+mod dates_cli;
 mod features_cli;
 mod generate;
+mod help;
 mod models_cli;
 mod quickstart;
 mod real_data;

@@ -1,8 +1,9 @@
-//! `churn-trainer train / evaluate / score / models` end to end through the binary: parity with the peer
-//! baselines of ../shared/reference/peer_baselines.json on Telco and CDNOW, the registry workflow, and
-//! clear failures on bad input.
+//! `churn-trainer train / evaluate / score / models` end to end through the binary, on the real data sets
+//! ([`RealData`]; skipped when they are absent): parity with the peer baselines of
+//! `reference/peer_baselines.json` on Telco and CDNOW, the registry workflow, and clear failures on bad
+//! input.
 
-use crate::common::{fails, ok, path};
+use crate::common::{CDNOW, RealData, TELCO, fails, ok, path};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use churn_features::{ColumnValues, FeatureTable};
@@ -11,20 +12,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Builds the Telco and CDNOW (as of 1997-09-30, horizon 273) feature tables with the example configs.
-fn feature_tables(dir: &Path) -> (PathBuf, PathBuf) {
+fn feature_tables(data: &RealData, dir: &Path) -> (PathBuf, PathBuf) {
     let telco = dir.join("telco.parquet");
     let cdnow = dir.join("cdnow.parquet");
     ok(&[
         "features",
         "--config",
-        "examples/telco.toml",
+        path(&data.config("telco")),
         "--out",
         path(&telco),
     ]);
     ok(&[
         "features",
         "--config",
-        "examples/cdnow.toml",
+        path(&data.config("cdnow")),
         "--as-of",
         "1997-09-30",
         "--horizon",
@@ -50,8 +51,11 @@ fn held_out_auc(registry: &Path, model: &str) -> f64 {
 /// ≥ 0.840 and forest ≥ 0.839; CDNOW logistic ≥ 0.766, forest ≥ 0.756, the better of the two ≥ 0.771.
 #[test]
 fn parity_with_peer_baselines_on_telco_and_cdnow() {
+    let Some(data) = RealData::find(&[TELCO, CDNOW]) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
-    let (telco, cdnow) = feature_tables(dir.path());
+    let (telco, cdnow) = feature_tables(&data, dir.path());
     let registry = dir.path().join("registry");
     let mut auc = std::collections::HashMap::new();
     for (name, table) in [("telco", &telco), ("cdnow", &cdnow)] {
@@ -93,6 +97,9 @@ fn parity_with_peer_baselines_on_telco_and_cdnow() {
 
 #[test]
 fn train_evaluate_score_promote_and_roll_back() {
+    let Some(data) = RealData::find(&[CDNOW]) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = dir.path().join("registry");
     // CDNOW with two as-of dates: out of time, train on 1997-06-30, test on 1997-09-30; with a 90-day
@@ -101,7 +108,7 @@ fn train_evaluate_score_promote_and_roll_back() {
     ok(&[
         "features",
         "--config",
-        "examples/cdnow.toml",
+        path(&data.config("cdnow")),
         "--as-of",
         "1997-06-30",
         "--as-of",
@@ -290,13 +297,16 @@ fn train_evaluate_score_promote_and_roll_back() {
 
 #[test]
 fn bad_inputs_fail_with_clear_messages() {
+    let Some(data) = RealData::find(&[TELCO]) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = dir.path().join("registry");
     let telco = dir.path().join("telco.parquet");
     ok(&[
         "features",
         "--config",
-        "examples/telco.toml",
+        path(&data.config("telco")),
         "--out",
         path(&telco),
     ]);

@@ -1,8 +1,9 @@
-//! Runs `churn-trainer features` on the real data sets in ../shared: CDNOW against the BTYD summary
-//! that `lifetimes.utils.summary_data_from_transaction_data` computes (../shared/reference) and the
-//! inactivity labels of the classic calibration/holdout split; Telco as a snapshot with a given label.
+//! Runs `churn-trainer features` on the real data sets ([`RealData`]: `CHURN_DATA_DIR`, by default
+//! ../shared beside the repository; skipped when they are absent): CDNOW against the BTYD summary that
+//! `lifetimes.utils.summary_data_from_transaction_data` computes (`reference/`) and the inactivity labels
+//! of the classic calibration/holdout split; Telco as a snapshot with a given label.
 
-use crate::common::repo;
+use crate::common::{CDNOW, RealData, TELCO, repo};
 use churn_features::{ColumnValues, CustomerIds, FeatureTable};
 use std::collections::HashMap;
 use std::process::Command;
@@ -31,19 +32,17 @@ fn printed_tolerance(reference: f64) -> f64 {
 
 #[test]
 fn btyd_summary_and_labels_match_lifetimes() {
+    const SUMMARY: &str = "reference/cdnow_master_btyd_summary_1997-09-30_days.csv";
+    let Some(data) = RealData::find(&[CDNOW, SUMMARY]) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("cdnow.parquet");
     let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
         .current_dir(repo())
-        .args([
-            "--quiet",
-            "features",
-            "--config",
-            "examples/cdnow.toml",
-            "--as-of",
-            "1997-09-30",
-        ])
-        .args(["--horizon", "273", "--out"])
+        .args(["--quiet", "features", "--config"])
+        .arg(data.config("cdnow"))
+        .args(["--as-of", "1997-09-30", "--horizon", "273", "--out"])
         .arg(&out)
         .status()
         .expect("run churn-trainer");
@@ -60,7 +59,7 @@ fn btyd_summary_and_labels_match_lifetimes() {
     let row_of: HashMap<i64, usize> = ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
     let columns =
         ["btyd_frequency", "btyd_recency", "btyd_t", "btyd_monetary_value"].map(|n| numeric(&table, n));
-    let reference = repo().join("../shared/reference/cdnow_master_btyd_summary_1997-09-30_days.csv");
+    let reference = data.path(SUMMARY);
     let text = std::fs::read_to_string(&reference).expect("reference csv");
     let mut checked = 0;
     for line in text.lines().skip(1) {
@@ -83,11 +82,16 @@ fn btyd_summary_and_labels_match_lifetimes() {
 
 #[test]
 fn telco_snapshot_uses_the_given_label_and_never_the_label_in_words() {
+    let Some(data) = RealData::find(&[TELCO]) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("telco.parquet");
     let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
         .current_dir(repo())
-        .args(["--quiet", "features", "--config", "examples/telco.toml", "--out"])
+        .args(["--quiet", "features", "--config"])
+        .arg(data.config("telco"))
+        .arg("--out")
         .arg(&out)
         .status()
         .expect("run churn-trainer");
@@ -127,12 +131,16 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
         "examples/cdnow.toml",
     ]);
     assert_eq!(usage.status.code(), Some(2));
+    let Some(data) = RealData::find(&[CDNOW]) else {
+        return;
+    };
+    let config = data.config("cdnow");
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("x.parquet");
     let outside = run(&[
         "features",
         "-c",
-        "examples/cdnow.toml",
+        config.to_str().expect("utf8"),
         "--as-of",
         "2001-01-01",
         "-o",
@@ -148,18 +156,16 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
 
 #[test]
 fn monthly_as_of_range_stacks_month_ends() {
+    let Some(data) = RealData::find(&[CDNOW]) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("cdnow.parquet");
     let status = Command::new(env!("CARGO_BIN_EXE_churn-trainer"))
         .current_dir(repo())
-        .args([
-            "-q",
-            "features",
-            "-c",
-            "examples/cdnow.toml",
-            "--as-of-range",
-            "1997-03-31..1997-06-30",
-        ])
+        .args(["-q", "features", "-c"])
+        .arg(data.config("cdnow"))
+        .args(["--as-of-range", "1997-03-31..1997-06-30"])
         .args(["--step", "monthly", "--horizon", "90", "-o"])
         .arg(&out)
         .status()
