@@ -199,10 +199,7 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
-    assert_eq!(
-        registry.versions("churn").expect("versions"),
-        ["v1", "v2"]
-    );
+    assert_eq!(registry.versions("churn").expect("versions"), ["v1", "v2"]);
     let manifest = json(&dir.join("quickstart.json"));
     let promoted = manifest["promoted"]["version"].as_str().expect("promoted");
     assert_eq!(promoted, "v2");
