@@ -130,8 +130,9 @@ impl ContributionScale {
 /// working: for a one-feature group (every reason of an artifact without groups) it is that feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
-    /// The group's main feature: the one that moves the score most in the direction of the group's
-    /// contribution (the first such in schema order on ties).
+    /// The group's main feature: in the catalog family of the group that moves the score most in the
+    /// direction of the group's contribution, the feature that does (see
+    /// [`crate::reason_text::Described::main`]).
     pub feature: String,
     /// The customer's raw value of the main feature.
     pub value: FeatureValue,

@@ -39,8 +39,9 @@ pub struct ReasonGroups {
 /// Features given as one reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReasonGroup {
-    /// The group's name for people: its families' names in schema order, joined by ` + ` (e.g.
-    /// `frequency and spend`, `login events + page view events`).
+    /// The group's name for people: its families' names joined by ` + `, in the order recency,
+    /// frequency and spend, returns, tenure, event types, attributes (e.g. `frequency and spend`,
+    /// `recency + frequency and spend`, `login events + page view events`).
     pub label: String,
     /// Indices of its features in the schema's features, ascending.
     pub features: Vec<usize>,
@@ -80,12 +81,9 @@ impl ReasonGroups {
             groups[group_of_root[root]].features.push(feature);
         }
         for group in &mut groups {
-            let mut seen: Vec<&Family> = Vec::new();
-            for &feature in &group.features {
-                if !seen.contains(&&families[feature]) {
-                    seen.push(&families[feature]);
-                }
-            }
+            let mut seen: Vec<&Family> = group.features.iter().map(|&f| &families[f]).collect();
+            seen.sort();
+            seen.dedup();
             group.label = seen.iter().map(|f| f.label()).collect::<Vec<_>>().join(" + ");
         }
         Self { threshold, groups }

@@ -1,26 +1,288 @@
 //! Reasons in words: one sentence per reason, built from the customer's values of the reason's features,
 //! e.g. `no purchase for 526 days; this customer used to buy every 31 days` or `3 support tickets in the
-//! last 90 days`.
+//! last 90 days, the last one 12 days ago`.
 //!
-//! A sentence puts in words up to [`FACTS_PER_REASON`] of the reason's features: those that move the
-//! score most in the reason's direction, said in schema order. Each feature is read through its catalog
-//! name (`churn_features::engine::family::CatalogColumn`), so every catalog column has its own words;
-//! any other column reads `name is value`. A missing value says what it means where the catalog defines
-//! it (`no purchase yet`, `no login yet`), else `name unknown`. Numbers are rounded for people: days and
-//! counts to whole numbers, amounts to cents, shares to whole percents.
+//! A reason's features are split by catalog family (`churn_features::engine::family::Family`) and each
+//! family's contributions summed; the sentence says up to [`FAMILIES_PER_REASON`] families, those that
+//! move the score most in the reason's direction, largest first, each from its usual columns when the
+//! reason has them:
+//!
+//! - recency: days since the last purchase against the usual days between purchases (or days since the
+//!   last activity);
+//! - frequency and spend: purchases, those in the window closest to 90 days, total spend;
+//! - returns: returns, and those in that window;
+//! - tenure: days as a customer (or since the first purchase);
+//! - an event type: its events in that window and the days since the last one;
+//! - an attribute: `name is value`.
+//!
+//! A family without its usual columns says up to [`FACTS_PER_FAMILY`] of its features, those that move
+//! the score most its way, each read through its catalog name, and any other column reads
+//! `name is value`. A missing value says what it means where the catalog defines it (`no purchase yet`,
+//! `no login yet`), else `name unknown`. Numbers are rounded for people: days and counts to whole
+//! numbers, amounts to cents, shares to whole percents.
 
 use crate::input::FeatureValue;
 use crate::model::ReasonFeature;
-use churn_features::engine::family::{CatalogColumn, EventMeasure, WindowMeasure, readable};
+use churn_features::engine::family::{CatalogColumn, EventMeasure, Family, WindowMeasure, readable};
 use churn_features::engine::layout::tx;
 
-/// At most this many of a reason's features are put in words.
-pub const FACTS_PER_REASON: usize = 2;
+/// At most this many of a reason's families are put in words.
+pub const FAMILIES_PER_REASON: usize = 2;
 
-/// The sentence of a reason whose features (in schema order, with the customer's values and their
-/// contributions) add up to `contribution`.
-pub fn sentence(features: &[ReasonFeature], contribution: f64) -> String {
+/// At most this many features of a family without its usual columns are put in words.
+pub const FACTS_PER_FAMILY: usize = 2;
+
+/// Recent counts are read from the window closest to this many days.
+pub const RECENT_DAYS: u32 = 90;
+
+/// A reason in words, and which of its features leads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    /// Position among the reason's features of its main feature: in the family that moves the score
+    /// most in the reason's direction, the feature that does (the first such on ties).
+    pub main: usize,
+    /// The sentence.
+    pub text: String,
+}
+
+/// Describes a reason whose features (in schema order, with the customer's values and their
+/// contributions) add up to `contribution`. `features` must not be empty.
+pub fn describe(features: &[ReasonFeature], contribution: f64) -> Described {
     let sign = if contribution < 0.0 { -1.0 } else { 1.0 };
+    let mut families: Vec<(Family, Vec<usize>, f64)> = Vec::new();
+    for (i, feature) in features.iter().enumerate() {
+        let family = Family::of(&feature.name);
+        match families.iter_mut().find(|(f, ..)| *f == family) {
+            Some((_, members, sum)) => {
+                members.push(i);
+                *sum += feature.contribution;
+            }
+            None => families.push((family, vec![i], feature.contribution)),
+        }
+    }
+    families.sort_by(|a, b| (b.2 * sign).total_cmp(&(a.2 * sign)));
+    let main = families.first().map_or(0, |(_, members, _)| {
+        let mut main = members[0];
+        for &i in members {
+            if features[i].contribution * sign > features[main].contribution * sign {
+                main = i;
+            }
+        }
+        main
+    });
+    let mut phrases: Vec<String> = Vec::new();
+    for (k, (family, members, sum)) in families.iter().enumerate() {
+        if phrases.len() == FAMILIES_PER_REASON || (k > 0 && sum * sign <= 0.0) {
+            break;
+        }
+        let members: Vec<&ReasonFeature> = members.iter().map(|&i| &features[i]).collect();
+        let phrase = family_phrase(family, &members, sign);
+        if !phrase.is_empty() && !phrases.contains(&phrase) {
+            phrases.push(phrase);
+        }
+    }
+    Described {
+        main,
+        text: phrases.join("; "),
+    }
+}
+
+/// The features of one family of a reason, with their catalog columns.
+struct Members<'a>(Vec<(&'a ReasonFeature, Option<CatalogColumn>)>);
+
+impl<'a> Members<'a> {
+    /// The member whose column is `column`.
+    fn find(&self, column: &CatalogColumn) -> Option<&'a ReasonFeature> {
+        self.0
+            .iter()
+            .find(|(_, c)| c.as_ref() == Some(column))
+            .map(|(f, _)| *f)
+    }
+
+    /// The member with the window closest to [`RECENT_DAYS`] among those `window` gives one for (the
+    /// shorter on ties).
+    fn recent(&self, window: impl Fn(&CatalogColumn) -> Option<u32>) -> Option<(&'a ReasonFeature, u32)> {
+        self.0
+            .iter()
+            .filter_map(|(f, c)| Some((*f, window(c.as_ref()?)?)))
+            .min_by_key(|&(_, days)| (days.abs_diff(RECENT_DAYS), days))
+    }
+}
+
+/// A feature's value as a finite number.
+fn number(feature: &ReasonFeature) -> Option<f64> {
+    match feature.value {
+        FeatureValue::Number(value) if value.is_finite() => Some(value),
+        _ => None,
+    }
+}
+
+/// One family's part of a sentence, from its usual columns, else from its features that move the
+/// score most in the direction `sign`.
+fn family_phrase(family: &Family, features: &[&ReasonFeature], sign: f64) -> String {
+    let members = Members(
+        features
+            .iter()
+            .map(|f| (*f, CatalogColumn::parse(&f.name)))
+            .collect(),
+    );
+    let usual = match family {
+        Family::Recency => recency(&members),
+        Family::FrequencyAndSpend => frequency(&members),
+        Family::Returns => returns(&members),
+        Family::Tenure => tenure(&members),
+        Family::Event(kind) => event(&members, kind),
+        Family::Attribute(_) => None,
+    };
+    usual.unwrap_or_else(|| facts(features, sign))
+}
+
+/// The catalog column of the fixed transaction feature at `index` of [`tx`] (not a trend).
+fn fixed(index: usize) -> CatalogColumn {
+    CatalogColumn::Transaction {
+        index,
+        trend_days: None,
+    }
+}
+
+fn recency(members: &Members<'_>) -> Option<String> {
+    let activity = members.find(&CatalogColumn::DaysSinceLastActivity).map(number);
+    let Some(since) = members.find(&fixed(tx::DAYS_SINCE_LAST_PURCHASE)) else {
+        return activity.map(|a| match a {
+            Some(a) => format!("no activity for {}", days(a)),
+            None => "no activity yet".into(),
+        });
+    };
+    let active = |phrase: String, since: Option<f64>| match activity.flatten() {
+        Some(a) if since.is_none_or(|d| whole(a) < whole(d)) => {
+            format!("{phrase}, last active {} ago", days(a))
+        }
+        _ => phrase,
+    };
+    let Some(d) = number(since) else {
+        return Some(active("no purchase yet".into(), None));
+    };
+    let mut phrase = if d < 0.5 {
+        "a purchase on the day scored".to_string()
+    } else {
+        format!("no purchase for {}", days(d))
+    };
+    if let Some(m) = members.find(&fixed(tx::INTERPURCHASE_MEAN)).and_then(number) {
+        if d > m {
+            phrase += &format!("; this customer used to buy every {}", days(m));
+        } else {
+            phrase += &format!(", buying every {} on average", days(m));
+        }
+    }
+    Some(active(phrase, Some(d)))
+}
+
+fn frequency(members: &Members<'_>) -> Option<String> {
+    let recent = members.recent(|c| match c {
+        CatalogColumn::TransactionWindow {
+            measure: WindowMeasure::Purchases,
+            days,
+        } => Some(*days),
+        _ => None,
+    });
+    let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
+    let spend = members.find(&fixed(tx::TOTAL_SPEND)).and_then(number);
+    let spend_part = |phrase: String| match spend {
+        Some(x) => format!("{phrase}, {} spent in total", amount(x)),
+        None => phrase,
+    };
+    match members.find(&fixed(tx::PURCHASE_COUNT)).and_then(number) {
+        Some(n) if whole(n) == 0 => Some(count(n, "purchase")),
+        Some(n) => {
+            let mut phrase = count(n, "purchase");
+            if let Some((k, w)) = recent {
+                let k = if whole(k) == 0 {
+                    "none".into()
+                } else {
+                    whole(k).to_string()
+                };
+                phrase += &format!(" ({k} in the last {w} days)");
+            }
+            Some(spend_part(phrase))
+        }
+        None => match recent {
+            Some((k, w)) => Some(format!("{} in the last {w} days", count(k, "purchase"))),
+            None => spend.map(|x| format!("{} spent in total", amount(x))),
+        },
+    }
+}
+
+fn returns(members: &Members<'_>) -> Option<String> {
+    let recent = members.recent(|c| match c {
+        CatalogColumn::TransactionWindow {
+            measure: WindowMeasure::Returns,
+            days,
+        } => Some(*days),
+        _ => None,
+    });
+    let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
+    match members.find(&fixed(tx::RETURN_COUNT)).and_then(number) {
+        Some(n) => {
+            let mut phrase = count(n, "return");
+            if let Some((k, w)) = recent.filter(|_| whole(n) > 0) {
+                let k = if whole(k) == 0 {
+                    "none".into()
+                } else {
+                    whole(k).to_string()
+                };
+                phrase += &format!(" ({k} in the last {w} days)");
+            }
+            Some(phrase)
+        }
+        None => recent.map(|(k, w)| format!("{} in the last {w} days", count(k, "return"))),
+    }
+}
+
+fn tenure(members: &Members<'_>) -> Option<String> {
+    if let Some(tenure) = members.find(&CatalogColumn::Tenure) {
+        return number(tenure).map(|d| format!("a customer for {}", days(d)));
+    }
+    let first = members.find(&fixed(tx::BTYD_T))?;
+    Some(match number(first) {
+        Some(d) => format!("first purchase {} ago", days(d)),
+        None => "no purchase yet".into(),
+    })
+}
+
+fn event(members: &Members<'_>, kind: &str) -> Option<String> {
+    let recent = members.recent(|c| match c {
+        CatalogColumn::Event {
+            kind: k,
+            measure: EventMeasure::Count { days },
+        } if k == kind => Some(*days),
+        _ => None,
+    });
+    let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
+    let last = members
+        .find(&CatalogColumn::Event {
+            kind: kind.to_string(),
+            measure: EventMeasure::DaysSinceLast,
+        })
+        .map(number);
+    let name = readable(kind);
+    Some(match (recent, last) {
+        (Some((k, w)), last) if whole(k) > 0 => {
+            let phrase = format!("{} in the last {w} days", count(k, &name));
+            match last.flatten() {
+                Some(d) => format!("{phrase}, the last one {} ago", days(d)),
+                None => phrase,
+            }
+        }
+        (_, Some(Some(d))) => format!("no {name} for {}", days(d)),
+        (_, Some(None)) => format!("no {name} yet"),
+        (Some((_, w)), None) => format!("no {name} in the last {w} days"),
+        (None, None) => return None,
+    })
+}
+
+/// Up to [`FACTS_PER_FAMILY`] of `features` in words: those that move the score most in the direction
+/// `sign` (any, when none does), in schema order.
+fn facts(features: &[&ReasonFeature], sign: f64) -> String {
     let mut chosen: Vec<usize> = (0..features.len())
         .filter(|&i| features[i].contribution * sign > 0.0)
         .collect();
@@ -32,11 +294,11 @@ pub fn sentence(features: &[ReasonFeature], contribution: f64) -> String {
             .total_cmp(&(features[a].contribution * sign))
             .then(a.cmp(&b))
     });
-    chosen.truncate(FACTS_PER_REASON);
+    chosen.truncate(FACTS_PER_FAMILY);
     chosen.sort_unstable();
     let mut facts: Vec<String> = Vec::with_capacity(chosen.len());
     for i in chosen {
-        let fact = fact(&features[i], features);
+        let fact = fact(features[i], features);
         if !facts.contains(&fact) {
             facts.push(fact);
         }
@@ -45,7 +307,7 @@ pub fn sentence(features: &[ReasonFeature], contribution: f64) -> String {
 }
 
 /// One feature's value in words; `all` are the reason's features, for context.
-fn fact(feature: &ReasonFeature, all: &[ReasonFeature]) -> String {
+fn fact(feature: &ReasonFeature, all: &[&ReasonFeature]) -> String {
     let name = feature.name.as_str();
     let number = match feature.value {
         FeatureValue::Number(value) if value.is_finite() => Some(value),
@@ -113,7 +375,7 @@ fn transaction(
     index: usize,
     trend_days: Option<u32>,
     value: Option<f64>,
-    all: &[ReasonFeature],
+    all: &[&ReasonFeature],
 ) -> Option<String> {
     let no_purchase = || Some("no purchase yet".to_string());
     let Some(v) = value else {
@@ -255,59 +517,105 @@ mod tests {
         }
     }
 
+    fn sentence(features: &[ReasonFeature], contribution: f64) -> String {
+        describe(features, contribution).text
+    }
+
     #[test]
     fn recency_says_how_long_against_the_usual_rhythm() {
         let features = [
             feature("days_since_last_purchase", 526.0.into(), 1.2),
             feature("interpurchase_mean_days", 31.2.into(), 0.4),
             feature("r_score", 1.0.into(), 0.1),
+            feature("days_since_last_activity", 526.0.into(), 0.3),
         ];
         assert_eq!(
-            sentence(&features, 1.7),
+            sentence(&features, 2.0),
             "no purchase for 526 days; this customer used to buy every 31 days"
         );
+        let active = [
+            feature("days_since_last_purchase", 40.0.into(), 0.4),
+            feature("interpurchase_mean_days", 60.0.into(), -0.1),
+            feature("days_since_last_activity", 3.0.into(), 0.1),
+        ];
+        assert_eq!(
+            sentence(&active, 0.4),
+            "no purchase for 40 days, buying every 60 days on average, last active 3 days ago"
+        );
+        let never = [
+            feature("days_since_last_purchase", FeatureValue::Missing, 0.4),
+            feature("interpurchase_mean_days", FeatureValue::Missing, 0.1),
+        ];
+        assert_eq!(sentence(&never, 0.5), "no purchase yet");
     }
 
     #[test]
-    fn events_counts_and_missing_values_read_as_words() {
+    fn events_say_recent_counts_and_the_last_one() {
         let features = [
-            feature("days_since_last_support_ticket", FeatureValue::Missing, 0.0),
+            feature("days_since_last_support_ticket", 12.0.into(), 0.1),
+            feature("events_support_ticket_30d", 1.0.into(), 0.2),
             feature("events_support_ticket_90d", 3.0.into(), 0.9),
-            feature("events_support_ticket_7d", 0.0.into(), -0.1),
-        ];
-        assert_eq!(sentence(&features, 0.8), "3 support tickets in the last 90 days");
-        let never = [
-            feature("days_since_last_login", FeatureValue::Missing, 0.7),
-            feature("interpurchase_mean_days", FeatureValue::Missing, 0.2),
+            feature("events_support_ticket_365d", 4.0.into(), -0.1),
         ];
         assert_eq!(
-            sentence(&never, 0.9),
-            "no login yet; fewer than two purchase days so far"
+            sentence(&features, 1.1),
+            "3 support tickets in the last 90 days, the last one 12 days ago"
         );
+        let never = [
+            feature("days_since_last_login", FeatureValue::Missing, 0.7),
+            feature("events_login_90d", 0.0.into(), 0.2),
+        ];
+        assert_eq!(sentence(&never, 0.9), "no login yet");
+        let lapsed = [
+            feature("days_since_last_login", 229.0.into(), 0.7),
+            feature("events_login_90d", 0.0.into(), 0.2),
+        ];
+        assert_eq!(sentence(&lapsed, 0.9), "no login for 229 days");
+    }
+
+    #[test]
+    fn frequency_and_spend_is_read_as_one_family() {
+        let features = [
+            feature("purchase_count", 69.0.into(), 0.81),
+            feature("total_spend", 2400.5.into(), -0.98),
+            feature("purchases_30d", 0.0.into(), 0.1),
+            feature("purchases_90d", 0.0.into(), 0.4),
+        ];
+        let described = describe(&features, 0.33);
+        assert_eq!(
+            described.text,
+            "69 purchases (none in the last 90 days), 2400.50 spent in total"
+        );
+        assert_eq!(described.main, 0);
         let unknown = [feature("purchase_count", FeatureValue::Missing, 0.3)];
         assert_eq!(sentence(&unknown, 0.3), "purchase count unknown");
     }
 
     #[test]
-    fn a_reason_mentions_the_features_that_push_its_way() {
+    fn merged_families_are_said_in_order_of_their_part() {
         let features = [
-            feature("purchase_count", 69.0.into(), 0.81),
-            feature("total_spend", 24.5.into(), 1.2),
-            feature("purchases_90d", 0.0.into(), 0.9),
+            feature("btyd_frequency", 10.0.into(), -0.2),
+            feature("days_since_last_purchase", 300.0.into(), 1.5),
+            feature("purchase_count", 12.0.into(), 0.5),
+            feature("total_spend", 300.0.into(), -0.4),
+            feature("days_since_last_activity", 300.0.into(), 0.4),
         ];
+        let described = describe(&features, 1.8);
+        assert_eq!(described.text, "no purchase for 300 days");
         assert_eq!(
-            sentence(&features, 2.91),
-            "24.50 spent in total; no purchase in the last 90 days"
+            described.main, 1,
+            "the main feature comes from the leading family"
         );
-        let lowering = [
-            feature("purchase_count", 69.0.into(), -0.81),
-            feature("total_spend", 2400.0.into(), 0.2),
+        let both = [
+            feature("days_since_last_purchase", 300.0.into(), 1.5),
+            feature("purchase_count", 2.0.into(), 0.5),
+            feature("plan", "basic".into(), 0.1),
         ];
-        assert_eq!(sentence(&lowering, -0.61), "69 purchases");
+        assert_eq!(sentence(&both, 2.1), "no purchase for 300 days; 2 purchases");
     }
 
     #[test]
-    fn attributes_and_plurals() {
+    fn other_columns_and_plurals() {
         assert_eq!(
             sentence(&[feature("plan", "basic".into(), 0.4)], 0.4),
             "plan is basic"
@@ -320,13 +628,24 @@ mod tests {
             sentence(&[feature("age", FeatureValue::Missing, 0.4)], 0.4),
             "age unknown"
         );
-        assert_eq!(plural("page view"), "page views");
-        assert_eq!(plural("inquiry"), "inquiries");
-        assert_eq!(plural("day"), "days");
-        assert_eq!(plural("box"), "boxes");
         assert_eq!(
             sentence(&[feature("events_login_trend_90d", 0.25.into(), 0.4)], 0.4),
             "25% of the logins of the last 180 days in the last 90"
         );
+        assert_eq!(
+            sentence(
+                &[
+                    feature("interpurchase_mean_days", 31.0.into(), 0.4),
+                    feature("r_score", 2.0.into(), 0.3),
+                    feature("overdue_ratio", FeatureValue::Missing, -0.1),
+                ],
+                0.6
+            ),
+            "buys every 31 days on average; recency score 2 of 5"
+        );
+        assert_eq!(plural("page view"), "page views");
+        assert_eq!(plural("inquiry"), "inquiries");
+        assert_eq!(plural("day"), "days");
+        assert_eq!(plural("box"), "boxes");
     }
 }

@@ -254,14 +254,7 @@ impl<'a> Scorer<'a> {
                 contribution: per_feature[f],
             })
             .collect();
-        let sign = if contribution < 0.0 { -1.0 } else { 1.0 };
-        let mut main = 0;
-        for (i, feature) in features.iter().enumerate() {
-            if feature.contribution * sign > features[main].contribution * sign {
-                main = i;
-            }
-        }
-        let text = reason_text::sentence(&features, contribution);
+        let reason_text::Described { main, text } = reason_text::describe(&features, contribution);
         Reason {
             feature: features[main].name.clone(),
             value: features[main].value.clone(),
