@@ -15,6 +15,7 @@ use crate::kinds::{FittedModel, ModelKind, ModelParams};
 use crate::metrics::{Metrics, ThresholdRule};
 use crate::model::{ChurnModel, Explanation};
 use crate::preprocess::{FeatureSchema, PreprocessParams};
+use crate::reason_groups::ReasonGroups;
 use crate::scorer::Scorer;
 use churn_features::FeatureTable;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,9 @@ use std::path::Path;
 
 /// The artifact format version this build writes and the newest it reads.
 ///
-/// Format 2 added the optional `calibration`; format 1 files still load (uncalibrated).
+/// Format 2 added the optional `calibration`; format 1 files still load (uncalibrated). The optional
+/// `reason_groups` came later within format 2: it changes which reasons are given, never a probability,
+/// so files without it load (one reason per feature) and older readers of format 2 ignore it.
 pub const FORMAT_VERSION: u32 = 2;
 /// The `format` field of every artifact file.
 pub const FORMAT_NAME: &str = "churn-model";
@@ -127,6 +130,10 @@ pub struct ModelArtifact {
     pub metrics: Option<Metrics>,
     /// Descriptor columns of the training table (segment labels that scoring copies through).
     pub descriptors: Vec<String>,
+    /// Which features are given as one reason (fitted on the training rows); `None` in artifacts
+    /// written before reason groups existed, which give one reason per feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_groups: Option<ReasonGroups>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +265,9 @@ impl ModelArtifact {
     fn validate(&self) -> std::result::Result<(), String> {
         self.schema.validate()?;
         self.model.check_loaded(self.schema.width())?;
+        if let Some(groups) = &self.reason_groups {
+            groups.validate(self.schema.features.len())?;
+        }
         if let Some(calibrator) = &self.calibration {
             calibrator
                 .validate()

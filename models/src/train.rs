@@ -12,6 +12,7 @@ use crate::matrix::Matrix;
 use crate::metrics::{Candidate, Metrics, ProbabilityQuality, ThresholdRule, brier};
 use crate::model::{ChurnModel, ValidationSet};
 use crate::preprocess::{FeatureSchema, PreprocessParams};
+use crate::reason_groups::ReasonGroups;
 use chrono::NaiveDate;
 use churn_features::{ColumnRole, FeatureTable};
 use rand::seq::SliceRandom;
@@ -559,6 +560,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         calibration,
         time,
     } = fitted;
+    let reason_groups = ReasonGroups::fit(&schema, &schema.encode_table(table, &fit_rows_used.0)?);
     let artifact = ModelArtifact {
         name: String::new(),
         version: String::new(),
@@ -591,6 +593,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             .filter(|c| c.role == ColumnRole::Descriptor)
             .map(|c| c.name.clone())
             .collect(),
+        reason_groups: Some(reason_groups),
     };
     Ok(TrainOutcome { artifact, holdout })
 }
