@@ -21,6 +21,9 @@ pub const DEFAULT_SIZE: usize = 20;
 /// Reasons shown per customer.
 pub const DEFAULT_REASONS: usize = 3;
 
+/// Segments shown first, in this order; the table's other descriptors follow in table order.
+const SEGMENTS_FIRST: [&str; 2] = ["lifecycle_stage", "rfm_segment"];
+
 /// Which column holds a customer's value, for ranking by value at risk.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ValueColumn {
@@ -153,7 +156,8 @@ pub struct CallList {
     pub value_column: Option<String>,
     /// Its readable name.
     pub value_name: Option<String>,
-    /// Descriptor columns shown as segments (the table's descriptors, e.g. `lifecycle_stage`).
+    /// Descriptor columns shown as segments: the table's descriptors, `lifecycle_stage` and
+    /// `rfm_segment` first.
     pub segment_columns: Vec<String>,
     /// Their readable names.
     pub segment_names: Vec<String>,
@@ -207,11 +211,17 @@ pub fn call_list(
         scorer.score_table(table, &chosen, options.reasons)?
     };
     let schema = &scorer.artifact().schema;
-    let segments: Vec<&churn_features::FeatureColumn> = table
+    let mut segments: Vec<&churn_features::FeatureColumn> = table
         .columns
         .iter()
         .filter(|c| c.role == ColumnRole::Descriptor && matches!(c.values, ColumnValues::Categorical(_)))
         .collect();
+    segments.sort_by_key(|c| {
+        SEGMENTS_FIRST
+            .iter()
+            .position(|name| *name == c.name)
+            .unwrap_or(SEGMENTS_FIRST.len())
+    });
     let entries = chosen
         .iter()
         .zip(scores)
@@ -284,6 +294,28 @@ fn readable_number(n: f64) -> String {
 }
 
 impl CallList {
+    /// How the list is ranked, in words: "the highest churn probability", or "the most value at risk
+    /// (churn probability × spend in the last 365 days)".
+    pub fn ranking(&self) -> String {
+        match &self.value_name {
+            Some(value) => {
+                let mut chars = value.chars();
+                let first = chars
+                    .next()
+                    .map(|c| c.to_lowercase().to_string())
+                    .unwrap_or_default();
+                let second_upper = chars.clone().next().is_some_and(char::is_uppercase);
+                let value = if second_upper {
+                    value.clone()
+                } else {
+                    first + chars.as_str()
+                };
+                format!("the most value at risk (churn probability × {value})")
+            }
+            None => "the highest churn probability".into(),
+        }
+    }
+
     /// The CSV text (see the module documentation): `customer_id`, `churn_probability` (3 decimals),
     /// `risk_band`, the value column and `value_at_risk` when ranking by value, one column per segment,
     /// and `reasons` in words.
@@ -408,6 +440,10 @@ mod tests {
         .expect("call list");
         assert_eq!(list.value_column.as_deref(), Some("spend_365d"));
         assert_eq!(list.value_name.as_deref(), Some("Spend in the last 365 days"));
+        assert_eq!(
+            list.ranking(),
+            "the most value at risk (churn probability × spend in the last 365 days)"
+        );
         assert_eq!(list.segment_columns, ["lifecycle_stage", "rfm_segment"]);
         assert_eq!(list.segment_names, ["Lifecycle stage", "RFM segment"]);
         assert_eq!(list.entries.len(), DEFAULT_SIZE);
@@ -476,6 +512,7 @@ mod tests {
         let best = probabilities[50..].iter().copied().fold(0.0, f64::max);
         assert!((p[0] - best).abs() < 1e-9);
         assert!(!list.to_csv().contains("value_at_risk"));
+        assert_eq!(list.ranking(), "the highest churn probability");
     }
 
     #[test]
