@@ -514,9 +514,9 @@ fn call_list_section(input: &ReportInput<'_>) -> String {
             Some(_) => "stayed",
             None => "not known yet",
         };
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<td class=\"text why\"><ul class=\"reasons\">{}</ul></td><td class=\"text\">{outcome}</td></tr>\n",
+            "<td class=\"text why\"><ul class=\"reasons\">{}</ul></td><td class=\"text\">{outcome}</td></tr>",
             reasons.join("")
         );
     }
@@ -741,9 +741,9 @@ fn importance_section(input: &ReportInput<'_>) -> String {
     );
     for item in shown {
         let width = 100.0 * item.auc_drop.max(0.0) / max;
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<tr><td class=\"text\" title=\"{raw}\">{name}</td><td class=\"text\">{text}</td><td class=\"bar-cell\"><span class=\"bar\" style=\"width:{width:.1}%\"></span></td></tr>\n",
+            "<tr><td class=\"text\" title=\"{raw}\">{name}</td><td class=\"text\">{text}</td><td class=\"bar-cell\"><span class=\"bar\" style=\"width:{width:.1}%\"></span></td></tr>",
             raw = escape(&item.feature),
             name = escape(&input.artifact.schema.readable_name(&item.feature)),
             text = escape(&importance_text(item)),
