@@ -110,6 +110,17 @@ pub enum ModelError {
         /// Which section or field is wrong, and why.
         reason: String,
     },
+    /// The column a call list takes customers' value from cannot be used.
+    #[error("value column `{column}`: {reason}")]
+    InvalidValueColumn {
+        /// The column asked for.
+        column: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Scores could not be laid out as an Arrow record batch.
+    #[error("cannot lay out the scores: {0}")]
+    Batch(#[from] arrow_schema::ArrowError),
     /// Writing an output failed or was refused (see `churn_features::output`).
     #[error(transparent)]
     Output(Box<churn_features::FeatureError>),

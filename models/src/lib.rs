@@ -31,6 +31,14 @@
 //!
 //! Every caller scores through a [`Scorer`] (tables with [`Scorer::score_table`], encoded rows with
 //! [`Scorer::score_encoded`]), so the trainer and the server give a customer the same answer.
+
+//!
+//! # Evaluation, scores files and call lists
+//!
+//! [`evaluate`] judges a model on the labelled rows of a table (metrics at its threshold, probabilities
+//! before calibration, permutation importance, a [`CallList`]); [`ScoresFile`] writes batch scores as
+//! Parquet with their summary; [`call_list::call_list`] picks the customers most worth a call and writes
+//! them as a CSV for spreadsheets. Both binaries can use them.
 //!
 //! # Model kinds
 //!
@@ -58,9 +66,11 @@ pub mod artifact;
 pub mod bands;
 pub mod boosting;
 pub mod calibration;
+pub mod call_list;
 pub mod class_weight;
 pub mod config;
 pub mod error;
+pub mod evaluation;
 pub mod forest;
 pub mod histogram;
 pub mod importance;
@@ -75,15 +85,20 @@ pub mod reason_groups;
 pub mod reason_text;
 pub mod registry;
 pub mod scorer;
+pub mod scores;
+#[cfg(test)]
+mod test_support;
 pub mod train;
 
 pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, TrainingInfo, Validation};
 pub use bands::{RiskBand, RiskBands};
 pub use boosting::{BoostedTree, GradientBoostingModel, GradientBoostingParams};
 pub use calibration::{CalibrationMethod, Calibrator};
+pub use call_list::{CallEntry, CallList, CallListOptions, ValueColumn};
 pub use class_weight::ClassWeight;
 pub use config::ModelConfig;
 pub use error::{ModelError, Result};
+pub use evaluation::{Evaluation, EvaluationOptions, evaluate};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};
 pub use input::{FeatureRow, FeatureValue};
 pub use kinds::{FittedModel, ModelKind, ModelParams};
@@ -95,4 +110,5 @@ pub use preprocess::{FeatureSchema, PreprocessParams};
 pub use reason_groups::{ReasonGroup, ReasonGroups};
 pub use registry::{LoadedModel, Registry};
 pub use scorer::{Score, Scorer};
+pub use scores::{ScoresFile, ScoresSummary};
 pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

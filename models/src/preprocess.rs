@@ -256,6 +256,18 @@ impl FeatureSchema {
         self.features.iter().map(|f| f.name.as_str())
     }
 
+    /// The name people read for input feature `feature` (see
+    /// [`churn_features::engine::layout::readable_name`]), using the description the schema carries;
+    /// a name the schema does not hold is read the same way without one.
+    pub fn readable_name(&self, feature: &str) -> String {
+        let description = self
+            .features
+            .iter()
+            .find(|f| f.name == feature)
+            .and_then(|f| f.description.as_deref());
+        churn_features::engine::layout::readable_name(feature, description)
+    }
+
     /// Encodes the `rows` of a feature table into standardised model inputs. Fails when a feature is
     /// missing or of another type than in training, or holds NaN or an infinity.
     pub fn encode_table(&self, table: &FeatureTable, rows: &[usize]) -> Result<Matrix> {

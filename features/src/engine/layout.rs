@@ -116,7 +116,7 @@ impl Layout {
 
         let tx_start = inputs.transactions.then(|| specs.len());
         if inputs.transactions {
-            for (index, (name, meaning, unit)) in TX_FIXED.into_iter().enumerate() {
+            for (index, (name, meaning, unit, _)) in TX_FIXED.into_iter().enumerate() {
                 let (name, window) = match index {
                     tx::PURCHASE_TREND | tx::SPEND_TREND => {
                         (format!("{name}_{trend_days}d"), trend_window.clone())
@@ -257,88 +257,116 @@ impl Layout {
     }
 }
 
-const TX_FIXED: [(&str, &str, &str); tx::FIXED] = [
+/// The fixed transaction features: name, meaning, unit, and the short name people read
+/// ([`readable_name`]).
+const TX_FIXED: [(&str, &str, &str, &str); tx::FIXED] = [
     (
         "btyd_frequency",
         "number of distinct purchase days minus one (lifetimes' frequency)",
         "days",
+        "Repeat purchase days",
     ),
     (
         "btyd_recency",
         "days between the first and the last purchase day (lifetimes' recency)",
         "days",
+        "Days between first and last purchase",
     ),
     (
         "btyd_t",
         "days between the first purchase day and the as-of date (lifetimes' T)",
         "days",
+        "Days since first purchase",
     ),
     (
         "btyd_monetary_value",
         "mean spend per purchase day, first day excluded (0 without repeats)",
         "currency",
+        "Average spend per repeat purchase day",
     ),
     (
         "days_since_last_purchase",
         "days from the last purchase to the as-of date",
         "days",
+        "Days since last purchase",
     ),
     (
         "purchase_count",
         "purchases (orders when order ids are configured, else purchase lines)",
         "count",
+        "Purchases (all time)",
     ),
-    ("total_spend", "sum of purchase amounts", "currency"),
-    ("mean_spend", "total spend divided by purchase count", "currency"),
+    (
+        "total_spend",
+        "sum of purchase amounts",
+        "currency",
+        "Total spend",
+    ),
+    (
+        "mean_spend",
+        "total spend divided by purchase count",
+        "currency",
+        "Average spend per purchase",
+    ),
     (
         "return_count",
         "returns and cancellations (rows with a negative amount)",
         "count",
+        "Returns (all time)",
     ),
     (
         "return_amount",
         "sum of returned amounts, as a positive number",
         "currency",
+        "Amount returned",
     ),
     (
         "interpurchase_mean_days",
         "mean days between distinct purchase days",
         "days",
+        "Average days between purchases",
     ),
     (
         "interpurchase_std_days",
         "sample standard deviation of the days between purchase days",
         "days",
+        "Spread of days between purchases",
     ),
     (
         "overdue_ratio",
         "days since the last purchase divided by the mean days between purchases",
         "ratio",
+        "Overdue ratio (days since last purchase / usual gap)",
     ),
     (
         "purchase_trend",
         "purchases in the recent period as a share of recent plus earlier",
         "share",
+        "Purchase trend",
     ),
     (
         "spend_trend",
         "spend in the recent period as a share of recent plus earlier",
         "share",
+        "Spend trend",
     ),
     (
         "r_score",
         "recency score 1-5 by quintile among customers at the as-of date (5 = most recent)",
         "score",
+        "Recency score (1-5)",
     ),
     (
         "f_score",
         "frequency score 1-5 by quintile of purchase count among customers at the as-of date",
         "score",
+        "Frequency score (1-5)",
     ),
     (
         "m_score",
         "monetary score 1-5 by quintile of total spend among customers at the as-of date",
         "score",
+        "Monetary score (1-5)",
     ),
 ];
 
@@ -389,6 +417,138 @@ pub fn column_safe(name: &str) -> String {
     }
 }
 
+/// The short name people read for the column `name`, e.g. "Login events in the last 30 days" for
+/// `events_login_30d`: reports, call lists and reasons show it instead of the column name.
+///
+/// The columns this layout writes are recognised by the way it names them; `description` (the column's
+/// meaning, as the layout writes it into the Parquet metadata and the model's schema carries it) gives an
+/// event type's own spelling and tells a value sum from a count when a name alone could be either. Any
+/// other column (a static attribute, a column of another origin) gets its name as words: `MonthlyCharges`
+/// and `monthly_charges` both read "Monthly charges".
+pub fn readable_name(name: &str, description: Option<&str>) -> String {
+    if let Some(&(_, _, _, readable)) = TX_FIXED.iter().find(|spec| spec.0 == name) {
+        return readable.to_string();
+    }
+    let fixed = match name {
+        "days_since_last_activity" => Some("Days since last activity"),
+        "tenure_days" => Some("Tenure (days)"),
+        "rfm_segment" => Some("RFM segment"),
+        "value_tier" => Some("Value tier"),
+        "lifecycle_stage" => Some("Lifecycle stage"),
+        _ => None,
+    };
+    if let Some(fixed) = fixed {
+        return fixed.to_string();
+    }
+    let description = description.unwrap_or("");
+    let is_event = description.contains('`');
+    if let Some((stem, days)) = window_suffix(name) {
+        let versus = format!("last {days} days vs the {days} before");
+        match stem {
+            "purchases" => return format!("Purchases in the last {days} days"),
+            "spend" => return format!("Spend in the last {days} days"),
+            "returns" => return format!("Returns in the last {days} days"),
+            "purchase_trend" => return format!("Purchase trend ({versus})"),
+            "spend_trend" => return format!("Spend trend ({versus})"),
+            _ => {}
+        }
+        if let Some(rest) = stem.strip_prefix("events_") {
+            let trend = description.contains("share of recent") || (!is_event && rest.ends_with("_trend"));
+            let value =
+                description.starts_with("sum of the values") || (!is_event && rest.ends_with("_value"));
+            let (kind, pattern) = if trend {
+                (rest.strip_suffix("_trend").unwrap_or(rest), 't')
+            } else if value {
+                (rest.strip_suffix("_value").unwrap_or(rest), 'v')
+            } else {
+                (rest, 'c')
+            };
+            let kind = event_kind(kind, description);
+            return match pattern {
+                't' => capitalised(&format!("{kind} events trend ({versus})")),
+                'v' => format!("Value of {kind} events in the last {days} days"),
+                _ => capitalised(&format!("{kind} events in the last {days} days")),
+            };
+        }
+    }
+    if let Some(kind) = name.strip_prefix("days_since_last_") {
+        return format!("Days since last {} event", event_kind(kind, description));
+    }
+    words(name)
+}
+
+/// `("purchases", 30)` for `purchases_30d`.
+fn window_suffix(name: &str) -> Option<(&str, u32)> {
+    let (stem, window) = name.rsplit_once('_')?;
+    let days = window.strip_suffix('d')?;
+    if days.is_empty() || !days.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem, days.parse().ok()?))
+}
+
+/// An event type as people wrote it: the text between backticks in the description when there is one
+/// (the layout quotes it there), else the column's spelling, with `_` read as a space.
+fn event_kind(column_part: &str, description: &str) -> String {
+    let quoted = description.split('`').nth(1).filter(|kind| !kind.is_empty());
+    quoted.unwrap_or(column_part).replace('_', " ")
+}
+
+/// The text with its first letter in upper case.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+}
+
+/// A column name as words: split at `_`, `-`, `.`, spaces, lower-to-upper case changes
+/// and before digits, the first word capitalised, the others in lower case unless they are acronyms
+/// (`StreamingTV` → "Streaming TV").
+fn words(name: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut previous: Option<char> = None;
+    for c in name.chars() {
+        if matches!(c, '_' | '-' | ' ' | '.') {
+            if !current.is_empty() {
+                parts.push(std::mem::take(&mut current));
+            }
+            previous = None;
+            continue;
+        }
+        let boundary = previous.is_some_and(|p| {
+            (p.is_lowercase() && c.is_uppercase()) || (p.is_alphabetic() && c.is_ascii_digit())
+        });
+        if boundary && !current.is_empty() {
+            parts.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+        previous = Some(c);
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    if parts.is_empty() {
+        return name.to_string();
+    }
+    let text: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let acronym = part.chars().count() > 1 && part.chars().all(|c| !c.is_lowercase());
+            if acronym {
+                part.clone()
+            } else if i == 0 {
+                capitalised(&part.to_lowercase())
+            } else {
+                part.to_lowercase()
+            }
+        })
+        .collect();
+    text.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +582,87 @@ mod tests {
         assert_eq!(
             layout.specs.last().map(|s| s.name.as_str()),
             Some("lifecycle_stage")
+        );
+    }
+
+    #[test]
+    fn every_column_of_the_layout_has_its_own_readable_name() {
+        let types = vec![
+            "Support Ticket".to_string(),
+            "page_view".to_string(),
+            "login".to_string(),
+        ];
+        let inputs = LayoutInputs {
+            transactions: true,
+            event_types: Some(&types),
+            event_values: true,
+            numeric_attributes: &["MonthlyCharges".to_string()],
+            categorical_attributes: &["PaymentMethod".to_string()],
+            dated: true,
+        };
+        let layout = Layout::new(&inputs, &[7, 30, 180], 90);
+        let mut seen = std::collections::HashSet::new();
+        for spec in &layout.specs {
+            let readable = readable_name(&spec.name, Some(&spec.meaning));
+            assert!(!readable.contains('_'), "{} -> {readable}", spec.name);
+            assert!(
+                readable.starts_with(|c: char| c.is_uppercase()),
+                "{} -> {readable}",
+                spec.name
+            );
+            assert!(seen.insert(readable.clone()), "{readable} twice");
+        }
+        let named = |name: &str| {
+            let spec = layout.specs.iter().find(|s| s.name == name).expect(name);
+            readable_name(name, Some(&spec.meaning))
+        };
+        assert_eq!(
+            named("events_login_value_180d"),
+            "Value of login events in the last 180 days"
+        );
+        assert_eq!(
+            named("events_support_ticket_30d"),
+            "Support Ticket events in the last 30 days"
+        );
+        assert_eq!(
+            named("events_page_view_trend_90d"),
+            "Page view events trend (last 90 days vs the 90 before)"
+        );
+        assert_eq!(
+            named("days_since_last_page_view"),
+            "Days since last page view event"
+        );
+        assert_eq!(named("days_since_last_purchase"), "Days since last purchase");
+        assert_eq!(named("purchases_7d"), "Purchases in the last 7 days");
+        assert_eq!(
+            named("spend_trend_90d"),
+            "Spend trend (last 90 days vs the 90 before)"
+        );
+        assert_eq!(named("tenure_days"), "Tenure (days)");
+        assert_eq!(named("MonthlyCharges"), "Monthly charges");
+        assert_eq!(named("PaymentMethod"), "Payment method");
+    }
+
+    #[test]
+    fn names_without_a_description_still_read_as_words() {
+        assert_eq!(
+            readable_name("events_login_value_30d", None),
+            "Value of login events in the last 30 days"
+        );
+        assert_eq!(
+            readable_name("events_page_view_30d", None),
+            "Page view events in the last 30 days"
+        );
+        assert_eq!(readable_name("StreamingTV", None), "Streaming TV");
+        assert_eq!(readable_name("customerID", None), "Customer ID");
+        assert_eq!(readable_name("total_charges", None), "Total charges");
+        assert_eq!(readable_name("SeniorCitizen", None), "Senior citizen");
+        assert_eq!(readable_name("tenure", None), "Tenure");
+        assert_eq!(readable_name("_", None), "_");
+        // A static attribute that looks like a windowed column keeps its own words.
+        assert_eq!(
+            readable_name("visits_12d", Some("static customer attribute")),
+            "Visits 12d"
         );
     }
 }

@@ -3,23 +3,25 @@
 use super::Ui;
 use super::outln;
 use super::report::{ReportInput, render};
-use anyhow::{Context, Result, bail};
+use super::score::value_column;
+use anyhow::{Context, Result};
 use churn_features::FeatureTable;
 use churn_features::output;
-use churn_models::importance::{PermutationParams, permutation_importance};
+use churn_models::call_list::{CallListOptions, DEFAULT_SIZE};
 use churn_models::registry::write_metrics;
-use churn_models::train::labelled_rows;
-use churn_models::{Metrics, Registry};
+use churn_models::{EvaluationOptions, Registry, evaluate};
 use clap::Args;
 use std::path::PathBuf;
 
 /// Evaluate a registry model on the labelled rows of a feature table.
 ///
 /// Writes OUT/metrics.json (ROC AUC, PR AUC, log loss, Brier, precision / recall / F1 and the confusion
-/// matrix at the model's threshold, lift and capture by decile, a 10-bin calibration table, permutation
-/// importance) and OUT/report.html, a self-contained page with ROC, precision-recall, calibration,
-/// lift/gain and importance charts for readers who never open a terminal. Rows with an unknown label are
-/// skipped.
+/// matrix at the model's threshold, lift and capture by decile, a 10-bin calibration table, for a
+/// calibrated model the same before calibration, permutation importance) and OUT/report.html, a
+/// self-contained page for readers who never open a terminal: what churn means and the dates evaluated,
+/// the customers to call first with their reasons in words, ROC, precision-recall, lift, gain and
+/// calibration charts, what drives the predictions, and the kinds --model auto compared. Rows with an
+/// unknown label are skipped.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models \\\n      \
@@ -45,6 +47,15 @@ pub struct EvaluateArgs {
     /// Skip permutation importance.
     #[arg(long)]
     pub no_importance: bool,
+
+    /// Customers on the report's call list (0 for none).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SIZE)]
+    pub call_list: usize,
+
+    /// Numeric column holding a customer's value: the call list ranks by probability × value. Default:
+    /// the longest-window spend column (spend_<N>d) when the table has one; `none` ranks by probability.
+    #[arg(long, value_name = "COLUMN")]
+    pub value_column: Option<String>,
 }
 
 /// Runs `churn-trainer evaluate`.
@@ -57,58 +68,34 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     let model = registry.resolve(&args.model)?;
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
-    let (rows, labels, skipped) = labelled_rows(&table)?;
-    if rows.is_empty() {
-        bail!(
-            "{} has no labelled rows ({} rows, all with an unknown label): nothing to evaluate",
-            args.features.display(),
-            table.len()
-        );
-    }
-    let bar = ui.progress(2, "evaluating", "steps");
-    let x = model.schema().encode_table(&table, &rows).with_context(|| {
-        format!(
-            "{} does not fit model {}@{}",
-            args.features.display(),
-            model.name,
-            model.version
-        )
-    })?;
-    let probabilities = model.scorer().predict_encoded(&x);
-    let mut metrics = Metrics::at_threshold(
-        &labels,
-        &probabilities,
-        model.threshold(),
-        model.artifact.threshold_rule,
-    )
-    .context("cannot compute metrics")?;
-    bar.inc(1);
-    if !args.no_importance {
-        metrics.importance = permutation_importance(
-            &model.artifact.model,
-            model.schema(),
-            &x,
-            &labels,
-            PermutationParams::default(),
-        )?;
-    }
-    bar.finish_and_clear();
-
-    write_metrics(&metrics_path, &metrics)?;
     let spec = format!("{}@{}", model.name, model.version);
+    let options = EvaluationOptions {
+        importance: (!args.no_importance).then(Default::default),
+        call_list: CallListOptions {
+            size: args.call_list,
+            value: value_column(args.value_column.as_deref()),
+            ..CallListOptions::default()
+        },
+    };
+    let bar = ui.progress(1, "evaluating", "steps");
+    let evaluation = evaluate(model.scorer(), &table, &options)
+        .with_context(|| format!("cannot evaluate {spec} on {}", args.features.display()))?;
+    bar.finish_and_clear();
+    let metrics = &evaluation.metrics;
+
+    write_metrics(&metrics_path, metrics)?;
     let html = render(&ReportInput {
         model: &spec,
-        kind: &model.artifact.kind.to_string(),
+        artifact: &model.artifact,
         data: &args.features.display().to_string(),
-        metrics: &metrics,
-        labels: &labels,
-        probabilities: &probabilities,
+        evaluation: &evaluation,
     });
     output::write_bytes_atomically(&report_path, html.as_bytes())?;
     outln!(
-        "{spec} on {} rows ({} churned, {skipped} skipped with unknown label): roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  precision {:.3}  recall {:.3}  f1 {:.3} at threshold {:.4}",
+        "{spec} on {} rows ({} churned, {} skipped with unknown label): roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  precision {:.3}  recall {:.3}  f1 {:.3} at threshold {:.4}",
         metrics.rows,
         metrics.positives,
+        evaluation.skipped_unlabelled,
         metrics.roc_auc,
         metrics.pr_auc,
         metrics.log_loss,
@@ -118,10 +105,6 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         metrics.f1,
         metrics.threshold
     )?;
-    outln!(
-        "wrote {} and {}",
-        args.out.join("metrics.json").display(),
-        report_path.display()
-    )?;
+    outln!("wrote {} and {}", metrics_path.display(), report_path.display())?;
     Ok(())
 }

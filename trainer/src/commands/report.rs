@@ -1,29 +1,48 @@
-//! The self-contained HTML evaluation report: headline numbers in words, and ROC, precision-recall,
-//! calibration, lift/gain and importance charts as inline SVG (no scripts, no network).
+//! The self-contained HTML evaluation report, for the people who act on it: what the label means and
+//! which dates were evaluated, the customers to call first and why, the headline numbers in words, ROC,
+//! precision-recall, lift, gain and calibration charts as inline SVG (no scripts, no network), what
+//! drives the predictions, and the kinds `--model auto` compared. Features are named as people read them
+//! (`churn_features::engine::layout::readable_name`); the column name is kept in a tooltip.
+//!
+//! Every chart keeps its legend below the plot area, never over it: the plot area is the
+//! `rect.plot-area` of each `svg.chart`, the legend its `g.legend` (a browser test checks that they do
+//! not meet).
 
-use churn_models::Metrics;
-use churn_models::metrics::{pr_curve, roc_curve};
+use churn_models::call_list::CallList;
+use churn_models::metrics::{CalibrationBin, FeatureImportance, pr_curve, roc_curve};
+use churn_models::{Evaluation, Metrics, ModelArtifact, Validation};
 use std::fmt::Write;
 
 /// What the report is about.
 pub struct ReportInput<'a> {
     /// `NAME@VERSION`.
     pub model: &'a str,
-    /// Model kind.
-    pub kind: &'a str,
-    /// Feature table evaluated.
+    /// The model: kind, label, training dates, feature descriptions, calibration, bands.
+    pub artifact: &'a ModelArtifact,
+    /// The feature table evaluated, as the user named it.
     pub data: &'a str,
-    /// The metrics.
-    pub metrics: &'a Metrics,
-    /// Labels of the evaluated rows.
-    pub labels: &'a [u8],
-    /// Probabilities of the evaluated rows.
-    pub probabilities: &'a [f64],
+    /// The evaluation.
+    pub evaluation: &'a Evaluation,
 }
 
-const WIDTH: f64 = 360.0;
-const HEIGHT: f64 = 280.0;
-const MARGIN: f64 = 44.0;
+/// Features shown in the importance table.
+const IMPORTANCE_ROWS: usize = 15;
+
+/// Chart geometry (SVG user units): the plot area is `[LEFT, RIGHT] × [TOP, BOTTOM]`; tick labels,
+/// the axis title and then the legend lie below it.
+const WIDTH: f64 = 380.0;
+const LEFT: f64 = 52.0;
+const RIGHT: f64 = WIDTH - 16.0;
+const TOP: f64 = 30.0;
+const BOTTOM: f64 = 232.0;
+/// First legend row's baseline, below the x axis title.
+const LEGEND_TOP: f64 = BOTTOM + 52.0;
+const LEGEND_ROW: f64 = 17.0;
+
+const BLUE: &str = "#2f6db3";
+const RED: &str = "#c0392b";
+const ORANGE: &str = "#e08a00";
+const GREY: &str = "#8a8a8a";
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -43,69 +62,93 @@ fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// How a series is drawn, for its legend swatch.
+#[derive(Clone, Copy)]
+enum Mark {
+    Line,
+    Dashed,
+    Dot,
+    Bar,
+}
+
+/// One line chart (or bar chart) as SVG, legend below the plot area.
 struct Plot {
-    svg: String,
+    title: String,
+    body: String,
+    x_min: f64,
     x_max: f64,
     y_max: f64,
+    legend: Vec<(String, &'static str, Mark)>,
 }
 
 impl Plot {
-    fn new(title: &str, x_label: &str, y_label: &str, x_max: f64, y_max: f64) -> Self {
-        let mut svg = String::new();
+    /// A chart over `[x_min, x_max] × [0, y_max]`, with `x_ticks` and `y_ticks` as (value, label).
+    fn new(
+        title: &str,
+        (x_label, x_min, x_max, x_ticks): (&str, f64, f64, Vec<(f64, String)>),
+        (y_label, y_max, y_ticks): (&str, f64, Vec<(f64, String)>),
+    ) -> Self {
+        let mut plot = Self {
+            title: title.to_string(),
+            body: String::new(),
+            x_min,
+            x_max,
+            y_max,
+            legend: Vec::new(),
+        };
         let _ = write!(
-            svg,
-            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{t}"><rect width="100%" height="100%" fill="#fff"/><text x="{cx}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{t}</text>"##,
-            t = escape(title),
-            cx = WIDTH / 2.0
+            plot.body,
+            r##"<rect class="plot-area" x="{LEFT}" y="{TOP}" width="{w}" height="{h}" fill="#fbfbfb"/>"##,
+            w = RIGHT - LEFT,
+            h = BOTTOM - TOP
         );
-        let plot = Self { svg, x_max, y_max };
-        let mut plot = plot;
-        // Axes, ticks and grid.
-        for k in 0..=4 {
-            let f = k as f64 / 4.0;
-            let (x, _) = plot.at(f * x_max, 0.0);
-            let (_, y) = plot.at(0.0, f * y_max);
+        for (value, label) in x_ticks {
+            let (x, _) = plot.at(value, 0.0);
             let _ = write!(
-                plot.svg,
-                r##"<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#eee"/><line x1="{left}" y1="{y}" x2="{right}" y2="{y}" stroke="#eee"/><text x="{x}" y="{ty}" text-anchor="middle" font-size="10">{xv}</text><text x="{tx}" y="{y2}" text-anchor="end" font-size="10">{yv}</text>"##,
-                top = MARGIN / 1.5,
-                bottom = HEIGHT - MARGIN,
-                left = MARGIN,
-                right = WIDTH - 12.0,
-                ty = HEIGHT - MARGIN + 14.0,
-                tx = MARGIN - 4.0,
-                y2 = y + 3.0,
-                xv = fmt_tick(f * x_max),
-                yv = fmt_tick(f * y_max),
+                plot.body,
+                r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{BOTTOM}" stroke="#e6e6e6"/><text class="tick" x="{x:.1}" y="{ty}" text-anchor="middle" font-size="10">{l}</text>"##,
+                ty = BOTTOM + 14.0,
+                l = escape(&label)
+            );
+        }
+        for (value, label) in y_ticks {
+            let (_, y) = plot.at(x_min, value);
+            let _ = write!(
+                plot.body,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{RIGHT}" y2="{y:.1}" stroke="#e6e6e6"/><text class="tick" x="{tx}" y="{ty:.1}" text-anchor="end" font-size="10">{l}</text>"##,
+                tx = LEFT - 5.0,
+                ty = y + 3.5,
+                l = escape(&label)
             );
         }
         let _ = write!(
-            plot.svg,
-            r##"<line x1="{MARGIN}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{MARGIN}" y1="{t}" x2="{MARGIN}" y2="{b}" stroke="#333"/><text x="{cx}" y="{xl}" text-anchor="middle" font-size="11">{x_label}</text><text transform="translate(12 {cy}) rotate(-90)" text-anchor="middle" font-size="11">{y_label}</text>"##,
-            b = HEIGHT - MARGIN,
-            r = WIDTH - 12.0,
-            t = MARGIN / 1.5,
-            cx = (MARGIN + WIDTH - 12.0) / 2.0,
-            xl = HEIGHT - 8.0,
-            cy = (MARGIN / 1.5 + HEIGHT - MARGIN) / 2.0,
+            plot.body,
+            r##"<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="#333"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{BOTTOM}" stroke="#333"/><text class="axis-title" x="{cx}" y="{xl}" text-anchor="middle" font-size="11">{x_label}</text><text class="axis-title" transform="translate(14 {cy}) rotate(-90)" text-anchor="middle" font-size="11">{y_label}</text>"##,
+            cx = (LEFT + RIGHT) / 2.0,
+            xl = BOTTOM + 32.0,
+            cy = (TOP + BOTTOM) / 2.0,
             x_label = escape(x_label),
             y_label = escape(y_label),
         );
         plot
     }
 
-    fn at(&self, x: f64, y: f64) -> (f64, f64) {
-        let left = MARGIN;
-        let right = WIDTH - 12.0;
-        let top = MARGIN / 1.5;
-        let bottom = HEIGHT - MARGIN;
-        (
-            left + (x / self.x_max).clamp(0.0, 1.0) * (right - left),
-            bottom - (y / self.y_max).clamp(0.0, 1.0) * (bottom - top),
+    /// A chart of shares on both axes (`[0, 1]²`, ticked every quarter).
+    fn unit(title: &str, x_label: &str, y_label: &str) -> Self {
+        Self::new(
+            title,
+            (x_label, 0.0, 1.0, quarters(1.0)),
+            (y_label, 1.0, quarters(1.0)),
         )
     }
 
-    fn line(&mut self, points: &[(f64, f64)], color: &str, dashed: bool) {
+    fn at(&self, x: f64, y: f64) -> (f64, f64) {
+        let fx = ((x - self.x_min) / (self.x_max - self.x_min)).clamp(0.0, 1.0);
+        let fy = (y / self.y_max).clamp(0.0, 1.0);
+        (LEFT + fx * (RIGHT - LEFT), BOTTOM - fy * (BOTTOM - TOP))
+    }
+
+    fn line(&mut self, points: &[(f64, f64)], color: &'static str, dashed: bool, label: &str) {
         let path: Vec<String> = points
             .iter()
             .map(|&(x, y)| {
@@ -114,315 +157,806 @@ impl Plot {
             })
             .collect();
         let _ = write!(
-            self.svg,
-            r##"<polyline fill="none" stroke="{color}" stroke-width="2" {dash} points="{}"/>"##,
+            self.body,
+            r##"<polyline fill="none" stroke="{color}" stroke-width="{width}" {dash} points="{}"/>"##,
             path.join(" "),
-            dash = if dashed { r#"stroke-dasharray="4 4""# } else { "" }
+            width = if dashed { 1.5 } else { 2.0 },
+            dash = if dashed { r#"stroke-dasharray="5 4""# } else { "" }
         );
+        let mark = if dashed { Mark::Dashed } else { Mark::Line };
+        self.legend.push((label.to_string(), color, mark));
     }
 
-    fn dots(&mut self, points: &[(f64, f64)], color: &str) {
+    /// Dots at `points`; `label` adds a legend entry.
+    fn dots(&mut self, points: &[(f64, f64)], color: &'static str, radius: f64, label: Option<&str>) {
         for &(x, y) in points {
             let (px, py) = self.at(x, y);
             let _ = write!(
-                self.svg,
-                r##"<circle cx="{px:.1}" cy="{py:.1}" r="3.5" fill="{color}"/>"##
+                self.body,
+                r##"<circle cx="{px:.1}" cy="{py:.1}" r="{radius}" fill="{color}" stroke="#fff" stroke-width="1"/>"##
             );
+        }
+        if let Some(label) = label {
+            self.legend.push((label.to_string(), color, Mark::Dot));
         }
     }
 
-    fn bar(&mut self, x0: f64, x1: f64, y: f64, color: &str, label: &str) {
+    fn bar(&mut self, x0: f64, x1: f64, y: f64, color: &'static str, tooltip: &str) {
         let (left, top) = self.at(x0, y);
         let (right, bottom) = self.at(x1, 0.0);
         let _ = write!(
-            self.svg,
-            r##"<rect x="{left:.1}" y="{top:.1}" width="{w:.1}" height="{h:.1}" fill="{color}"><title>{label}</title></rect>"##,
+            self.body,
+            r##"<rect x="{left:.1}" y="{top:.1}" width="{w:.1}" height="{h:.1}" fill="{color}"><title>{t}</title></rect>"##,
             w = (right - left).max(0.0),
             h = (bottom - top).max(0.0),
-            label = escape(label)
+            t = escape(tooltip)
         );
     }
 
-    fn legend(&mut self, entries: &[(&str, &str)]) {
-        for (k, (label, color)) in entries.iter().enumerate() {
-            let y = MARGIN / 1.5 + 12.0 + k as f64 * 14.0;
-            let x = WIDTH - 150.0;
+    fn legend_entry(&mut self, label: &str, color: &'static str, mark: Mark) {
+        self.legend.push((label.to_string(), color, mark));
+    }
+
+    fn finish(self) -> String {
+        let height = LEGEND_TOP + LEGEND_ROW * self.legend.len().saturating_sub(1) as f64 + 8.0;
+        let mut svg = format!(
+            r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{t}"><rect width="100%" height="100%" fill="#fff"/><text class="chart-title" x="{cx}" y="18" text-anchor="middle" font-size="13" font-weight="bold">{t}</text>"##,
+            t = escape(&self.title),
+            cx = WIDTH / 2.0
+        );
+        svg.push_str(&self.body);
+        svg.push_str(r#"<g class="legend">"#);
+        for (k, (label, color, mark)) in self.legend.iter().enumerate() {
+            let y = LEGEND_TOP + k as f64 * LEGEND_ROW;
+            let x = LEFT;
+            let swatch = match mark {
+                Mark::Line => format!(
+                    r##"<line x1="{x}" y1="{m}" x2="{x2}" y2="{m}" stroke="{color}" stroke-width="2"/>"##,
+                    m = y - 4.0,
+                    x2 = x + 20.0
+                ),
+                Mark::Dashed => format!(
+                    r##"<line x1="{x}" y1="{m}" x2="{x2}" y2="{m}" stroke="{color}" stroke-width="1.5" stroke-dasharray="5 4"/>"##,
+                    m = y - 4.0,
+                    x2 = x + 20.0
+                ),
+                Mark::Dot => format!(
+                    r##"<circle cx="{cx}" cy="{m}" r="4" fill="{color}"/>"##,
+                    cx = x + 10.0,
+                    m = y - 4.0
+                ),
+                Mark::Bar => format!(
+                    r##"<rect x="{x2}" y="{ry}" width="12" height="10" fill="{color}"/>"##,
+                    x2 = x + 4.0,
+                    ry = y - 9.0
+                ),
+            };
             let _ = write!(
-                self.svg,
-                r##"<rect x="{x}" y="{ry}" width="10" height="10" fill="{color}"/><text x="{tx}" y="{ty}" font-size="10">{l}</text>"##,
-                ry = y - 9.0,
-                tx = x + 14.0,
-                ty = y,
+                svg,
+                r##"{swatch}<text x="{tx}" y="{y}" font-size="11">{l}</text>"##,
+                tx = x + 27.0,
                 l = escape(label)
             );
         }
-    }
-
-    fn finish(mut self) -> String {
-        self.svg.push_str("</svg>");
-        self.svg
+        svg.push_str("</g></svg>");
+        svg
     }
 }
 
+/// Ticks at 0, ¼, ½, ¾ and 1 of `max`.
+fn quarters(max: f64) -> Vec<(f64, String)> {
+    (0..=4)
+        .map(|k| {
+            let value = max * k as f64 / 4.0;
+            (value, fmt_tick(value))
+        })
+        .collect()
+}
+
 fn fmt_tick(value: f64) -> String {
-    if value >= 10.0 || value.fract() == 0.0 {
+    if value.fract() == 0.0 {
         format!("{value:.0}")
     } else {
         format!("{value:.2}")
     }
 }
 
-fn importance_chart(metrics: &Metrics) -> String {
-    let items: Vec<_> = metrics.importance.iter().take(15).collect();
-    if items.is_empty() {
-        return "<p>Importance was not computed.</p>".into();
+/// Y ticks for lift: whole numbers up to `max` (a whole number), every other one above 8.
+fn lift_ticks(max: f64) -> Vec<(f64, String)> {
+    let step = if max > 8.0 { 2.0 } else { 1.0 };
+    let mut ticks = Vec::new();
+    let mut value = 0.0;
+    while value <= max + 1e-9 {
+        ticks.push((value, format!("{value:.0}")));
+        value += step;
     }
-    let max = items.iter().map(|i| i.auc_drop.abs()).fold(1e-6, f64::max);
-    let row = 20.0;
-    let label_width = 220.0;
-    let width = 640.0;
-    let height = 30.0 + row * items.len() as f64;
-    let mut svg = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="Feature importance"><rect width="100%" height="100%" fill="#fff"/>"##
-    );
-    for (k, item) in items.iter().enumerate() {
-        let y = 10.0 + row * k as f64;
-        let w = (item.auc_drop.max(0.0) / max) * (width - label_width - 80.0);
-        let _ = write!(
-            svg,
-            r##"<text x="{lx}" y="{ty}" text-anchor="end" font-size="11">{name}</text><rect x="{label_width}" y="{y}" width="{w:.1}" height="14" fill="#3b6ea8"/><text x="{vx:.1}" y="{ty}" font-size="10">{v:.4}</text>"##,
-            lx = label_width - 6.0,
-            ty = y + 11.0,
-            name = escape(&item.feature),
-            vx = label_width + w + 4.0,
-            v = item.auc_drop
-        );
-    }
-    svg.push_str("</svg>");
-    svg
+    ticks
 }
 
-/// Builds the HTML report.
-pub fn render(input: &ReportInput<'_>) -> String {
-    let m = input.metrics;
-    let base_rate = m.positives as f64 / m.rows.max(1) as f64;
-
-    let mut roc = Plot::new("ROC curve", "false positive rate", "true positive rate", 1.0, 1.0);
-    roc.line(&[(0.0, 0.0), (1.0, 1.0)], "#999", true);
-    if let Ok(points) = roc_curve(input.labels, input.probabilities) {
-        roc.line(&thin(&points, 400), "#3b6ea8", false);
+/// The change in ROC AUC when a feature is shuffled, in words.
+fn importance_text(item: &FeatureImportance) -> String {
+    let drop = item.auc_drop;
+    if drop >= 0.0005 {
+        format!("ROC AUC drops by {drop:.3} when shuffled")
+    } else if drop <= -0.0005 {
+        format!(
+            "ROC AUC rises by {:.3} when shuffled (noise: the model does not rely on it)",
+            -drop
+        )
+    } else {
+        "no measurable change in ROC AUC when shuffled".into()
     }
-    roc.legend(&[("model", "#3b6ea8"), ("random guess", "#999")]);
+}
 
-    let mut pr = Plot::new("Precision-recall curve", "recall", "precision", 1.0, 1.0);
-    pr.line(&[(0.0, base_rate), (1.0, base_rate)], "#999", true);
-    if let Ok(points) = pr_curve(input.labels, input.probabilities) {
-        pr.line(&thin(&points, 400), "#3b6ea8", false);
+/// A probability as a percentage people read ("83%", "4.2%" below 10%).
+fn percent(p: f64) -> String {
+    let value = 100.0 * p;
+    if value < 10.0 && value > 0.0 {
+        format!("{value:.1}%")
+    } else {
+        format!("{value:.0}%")
     }
-    pr.legend(&[("model", "#3b6ea8"), ("churn rate", "#999")]);
+}
 
-    let mut calibration = Plot::new(
-        "Calibration",
-        "predicted churn probability",
-        "observed churn rate",
-        1.0,
-        1.0,
+/// An amount: no decimals from 100 up, with thousands separated by commas.
+fn amount(value: f64) -> String {
+    if value.abs() < 100.0 {
+        return format!("{value:.2}");
+    }
+    let digits = format!("{:.0}", value.abs());
+    let mut grouped = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if value < 0.0 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
+}
+
+/// The CSS class of a risk band: by its position among the model's bands, lowest `band-0`.
+fn band_class(artifact: &ModelArtifact, band: &str) -> String {
+    let bands = artifact.risk_bands.bands();
+    let position = bands.iter().position(|b| b.name == band).unwrap_or(0);
+    let level = if bands.len() <= 1 {
+        0
+    } else {
+        (position * 2).div_ceil(bands.len() - 1).min(2)
+    };
+    format!("band band-{level}")
+}
+
+/// Dates as people scan them: all of a few, else the first, the last and how many.
+fn date_list(dates: &[String]) -> String {
+    match dates {
+        [] => "none recorded".into(),
+        [one] => one.clone(),
+        _ if dates.len() <= 4 => dates.join(", "),
+        [first, .., last] => format!("{first} to {last} ({} dates)", dates.len()),
+    }
+}
+
+fn header(input: &ReportInput<'_>) -> String {
+    let artifact = input.artifact;
+    let evaluation = input.evaluation;
+    let label = &artifact.label;
+    let definition = label.definition.as_deref().map_or_else(
+        || {
+            "not recorded with the model (train with --model-config and a [label] definition to record it)"
+                .to_string()
+        },
+        escape,
     );
-    calibration.line(&[(0.0, 0.0), (1.0, 1.0)], "#999", true);
-    let observed: Vec<(f64, f64)> = m
-        .calibration
-        .iter()
-        .filter_map(|b| Some((b.mean_predicted?, b.observed_rate?)))
-        .collect();
-    calibration.line(&observed, "#c0504d", false);
-    calibration.dots(&observed, "#c0504d");
-    calibration.legend(&[("model", "#c0504d"), ("perfect", "#999")]);
+    let horizon = label.horizon_days.map_or_else(
+        || "not recorded".to_string(),
+        |days| format!("{days} days after each as-of date"),
+    );
+    let evaluated: Vec<String> = evaluation.as_of_dates.iter().map(ToString::to_string).collect();
+    let validation = match &artifact.training.validation {
+        Validation::OutOfTime {
+            test_as_of,
+            purge_days: Some(days),
+            purged_rows,
+        } if *purged_rows > 0 => format!(
+            ", validated out of time on {test_as_of} ({purged_rows} training rows left out because their \
+             {days}-day label window reached past that date)"
+        ),
+        Validation::OutOfTime { test_as_of, .. } => format!(", validated out of time on {test_as_of}"),
+        Validation::CrossValidation { folds, .. } => format!(", validated by {folds}-fold cross-validation"),
+        Validation::None => String::new(),
+    };
+    let calibration = artifact.calibration.as_ref().map_or_else(String::new, |c| {
+        format!(", probabilities calibrated ({})", c.method())
+    });
+    format!(
+        r#"<h1>Churn model report</h1>
+<p class="lead">Model <b>{model}</b>: {kind}{calibration}. Evaluated on <b>{data}</b>.</p>
+<dl class="facts">
+<dt>Churn means</dt><dd>{definition}</dd>
+<dt>Horizon</dt><dd>{horizon}</dd>
+<dt>Customers as of</dt><dd>{evaluated} ({rows} customers with a known outcome{skipped})</dd>
+<dt>Trained on</dt><dd>as-of dates {trained}{validation}</dd>
+</dl>
+"#,
+        model = escape(input.model),
+        kind = escape(artifact.kind.description()),
+        data = escape(input.data),
+        evaluated = escape(&date_list(&evaluated)),
+        rows = evaluation.metrics.rows,
+        skipped = if evaluation.skipped_unlabelled > 0 {
+            format!(
+                "; {} more whose outcome is not known yet are left out",
+                evaluation.skipped_unlabelled
+            )
+        } else {
+            String::new()
+        },
+        trained = escape(&date_list(&artifact.training.as_of_dates)),
+    )
+}
 
-    let max_lift = m.lift_by_decile.iter().map(|d| d.lift).fold(1.0, f64::max);
+fn headline(m: &Metrics) -> String {
+    let base_rate = m.positives as f64 / m.rows.max(1) as f64;
+    let top = m.lift_by_decile.first().map_or(0.0, |d| d.lift);
+    let capture3 = m.lift_by_decile.get(2).map_or(0.0, |d| d.cumulative_capture);
+    format!(
+        r#"<h2 id="headline">Headline</h2>
+<p>{positives} of {rows} customers ({rate}) churned within the horizon.</p>
+<div class="cards">
+<div class="card"><b>{capture}</b>of the churners are among the riskiest 30% of customers</div>
+<div class="card"><b>{top:.1}×</b>the riskiest 10% churn {top:.1} times as often as the average customer</div>
+<div class="card"><b>{auc:.3}</b>ROC AUC: the chance that a churner is ranked above a customer who stays (0.5 is guessing, 1 is perfect)</div>
+<div class="card"><b>{ap:.3}</b>average precision (PR AUC); ranking at random gives {base:.3}</div>
+</div>
+"#,
+        positives = m.positives,
+        rows = m.rows,
+        rate = percent(base_rate),
+        capture = percent(capture3),
+        auc = m.roc_auc,
+        ap = m.pr_auc,
+        base = base_rate,
+    )
+}
+
+fn call_list_section(input: &ReportInput<'_>) -> String {
+    let list: &CallList = &input.evaluation.call_list;
+    let mut html = String::from("<h2 id=\"call-list\">Who to call first</h2>\n");
+    if list.entries.is_empty() {
+        html.push_str("<p>No call list was asked for (--call-list 0).</p>\n");
+        return html;
+    }
+    let churned = list.entries.iter().filter(|e| e.label == Some(1)).count();
+    let _ = write!(
+        html,
+        "<p>The {n} customers{date} with {ranking}, out of {considered}. Reasons are what raises each \
+         one's risk the most, strongest first. Because this table is labelled, the last column shows \
+         what happened: {churned} of these {n} churned.</p>\n<div class=\"scroll\"><table class=\"call-list\">\
+         <tr><th>#</th><th class=\"text\">Customer</th><th class=\"text\">Churn risk</th>",
+        n = list.entries.len(),
+        date = list.as_of.map_or_else(String::new, |d| format!(" as of {d}")),
+        ranking = escape(&list.ranking()),
+        considered = list.considered,
+    );
+    if let Some(value) = &list.value_name {
+        let _ = write!(
+            html,
+            "<th>Value at risk<small>probability × {}</small></th>",
+            escape(&value.to_lowercase())
+        );
+    }
+    if !list.segment_names.is_empty() {
+        let _ = write!(
+            html,
+            "<th class=\"text\">Segment<small>{}</small></th>",
+            escape(
+                &list
+                    .segment_names
+                    .join(" · ")
+                    .to_lowercase()
+                    .replace("rfm", "RFM")
+            )
+        );
+    }
+    html.push_str("<th class=\"text\">Why</th><th class=\"text\">Outcome</th></tr>\n");
+    for (k, entry) in list.entries.iter().enumerate() {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td class=\"text\">{}</td><td class=\"text risk\">{} <span class=\"{}\">{}</span></td>",
+            k + 1,
+            escape(&entry.customer_id),
+            percent(entry.probability),
+            band_class(input.artifact, &entry.risk_band),
+            escape(&entry.risk_band),
+        );
+        if list.value_name.is_some() {
+            let _ = write!(
+                html,
+                "<td>{}<span class=\"sub\">of {}</span></td>",
+                entry.value_at_risk.map_or_else(String::new, amount),
+                entry.value.map_or_else(|| "unknown".into(), amount),
+            );
+        }
+        if !list.segment_names.is_empty() {
+            let segments: Vec<String> = list
+                .segment_names
+                .iter()
+                .zip(&entry.segments)
+                .map(|(name, value)| {
+                    let value = value.as_deref().unwrap_or("unknown").replace('_', " ");
+                    format!(
+                        "<span class=\"segment\" title=\"{}\">{}</span>",
+                        escape(name),
+                        escape(&value)
+                    )
+                })
+                .collect();
+            let _ = write!(html, "<td class=\"text\">{}</td>", segments.join(""));
+        }
+        let reasons: Vec<String> = entry
+            .reasons
+            .iter()
+            .map(|r| {
+                format!(
+                    "<li title=\"{}\">{}: <b class=\"value\">{}</b></li>",
+                    escape(&r.feature),
+                    escape(&r.name),
+                    escape(&r.value)
+                )
+            })
+            .collect();
+        let outcome = match entry.label {
+            Some(1) => "churned",
+            Some(_) => "stayed",
+            None => "not known yet",
+        };
+        let _ = writeln!(
+            html,
+            "<td class=\"text why\"><ul class=\"reasons\">{}</ul></td><td class=\"text\">{outcome}</td></tr>",
+            reasons.join("")
+        );
+    }
+    html.push_str("</table></div>\n");
+    html
+}
+
+fn threshold_section(m: &Metrics) -> String {
+    let c = &m.confusion;
+    format!(
+        r#"<h2 id="threshold">At the decision threshold</h2>
+<p>Customers with a churn probability of at least <b>{threshold}</b> are flagged. Of the flagged, {precision} churned
+(precision); of the churners, {recall} were flagged (recall); F1 {f1:.3}.</p>
+<div class="scroll"><table><tr><th></th><th>flagged</th><th>not flagged</th></tr>
+<tr><th class="text">churned</th><td>{tp}</td><td>{fn_}</td></tr>
+<tr><th class="text">stayed</th><td>{fp}</td><td>{tn}</td></tr></table></div>
+"#,
+        threshold = percent(m.threshold),
+        precision = percent(m.precision),
+        recall = percent(m.recall),
+        f1 = m.f1,
+        tp = c.true_positive,
+        fn_ = c.false_negative,
+        fp = c.false_positive,
+        tn = c.true_negative,
+    )
+}
+
+fn ranking_charts(input: &ReportInput<'_>) -> String {
+    let m = &input.evaluation.metrics;
+    let (labels, probabilities) = (&input.evaluation.labels, &input.evaluation.probabilities);
+    let base_rate = m.positives as f64 / m.rows.max(1) as f64;
+    let c = &m.confusion;
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let threshold_label = format!("at the threshold ({})", percent(m.threshold));
+
+    let mut roc = Plot::unit("ROC curve", "false positive rate", "true positive rate");
+    if let Ok(points) = roc_curve(labels, probabilities) {
+        roc.line(&thin(&points, 400), BLUE, false, "model");
+    }
+    roc.line(&[(0.0, 0.0), (1.0, 1.0)], GREY, true, "random guess");
+    roc.dots(
+        &[(
+            ratio(c.false_positive, c.false_positive + c.true_negative),
+            ratio(c.true_positive, c.true_positive + c.false_negative),
+        )],
+        RED,
+        4.5,
+        Some(&threshold_label),
+    );
+
+    let mut pr = Plot::unit("Precision-recall curve", "recall", "precision");
+    if let Ok(points) = pr_curve(labels, probabilities) {
+        pr.line(&thin(&points, 400), BLUE, false, "model");
+    }
+    pr.line(
+        &[(0.0, base_rate), (1.0, base_rate)],
+        GREY,
+        true,
+        "churn rate (random order)",
+    );
+    pr.dots(&[(m.recall, m.precision)], RED, 4.5, Some(&threshold_label));
+
+    let max_lift = m.lift_by_decile.iter().map(|d| d.lift).fold(1.0, f64::max).ceil();
+    let deciles: Vec<(f64, String)> = (1..=10).map(|d| (f64::from(d), d.to_string())).collect();
     let mut lift = Plot::new(
         "Lift by decile",
-        "decile (1 = riskiest tenth)",
-        "lift",
-        10.0,
-        max_lift.ceil(),
+        ("decile (1 = the riskiest tenth)", 0.5, 10.5, deciles),
+        ("lift", max_lift, lift_ticks(max_lift)),
     );
     for d in &m.lift_by_decile {
         lift.bar(
-            d.decile as f64 - 0.9,
-            d.decile as f64 - 0.1,
+            d.decile as f64 - 0.38,
+            d.decile as f64 + 0.38,
             d.lift,
-            "#3b6ea8",
-            &format!("decile {}: lift {:.2}", d.decile, d.lift),
+            BLUE,
+            &format!(
+                "decile {}: churn rate {}, lift {:.2}",
+                d.decile,
+                percent(d.churn_rate),
+                d.lift
+            ),
         );
     }
-    lift.line(&[(0.0, 1.0), (10.0, 1.0)], "#999", true);
+    lift.legend_entry("churn rate of the decile ÷ average", BLUE, Mark::Bar);
+    lift.line(&[(0.5, 1.0), (10.5, 1.0)], GREY, true, "average (lift 1)");
 
-    let mut gain = Plot::new(
+    let mut gain = Plot::unit(
         "Cumulative gain",
-        "share of customers contacted",
+        "share of customers contacted, riskiest first",
         "share of churners reached",
-        1.0,
-        1.0,
     );
-    gain.line(&[(0.0, 0.0), (1.0, 1.0)], "#999", true);
     let mut gains = vec![(0.0, 0.0)];
     gains.extend(
         m.lift_by_decile
             .iter()
             .map(|d| (d.decile as f64 / 10.0, d.cumulative_capture)),
     );
-    gain.line(&gains, "#3b6ea8", false);
-    gain.dots(&gains, "#3b6ea8");
-    gain.legend(&[("model", "#3b6ea8"), ("random order", "#999")]);
+    gain.line(&gains, BLUE, false, "model");
+    gain.dots(&gains, BLUE, 3.0, None);
+    gain.line(&[(0.0, 0.0), (1.0, 1.0)], GREY, true, "random order");
 
-    let top = m.lift_by_decile.first();
-    let c = &m.confusion;
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        r##"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Churn model report: {model}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; line-height: 1.45; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
-.card {{ border: 1px solid #ddd; border-radius: 8px; padding: .8rem 1rem; min-width: 150px; }}
-.card b {{ font-size: 1.5rem; display: block; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
-figure {{ margin: 0; }} figcaption {{ font-size: .85rem; color: #555; max-width: 360px; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ddd; padding: .3rem .6rem; text-align: right; }}
-</style></head><body>
-<h1>Churn model report</h1>
-<p>Model <b>{model}</b> ({kind}) evaluated on <b>{data}</b>: {rows} customers, of whom {positives} ({rate:.1}%) churned.</p>
-<div class="cards">
-<div class="card"><b>{auc:.3}</b>ROC AUC: the chance that a random churner is ranked above a random stayer (0.5 = guessing, 1 = perfect)</div>
-<div class="card"><b>{ap:.3}</b>Average precision (PR AUC); guessing gives {base:.3}</div>
-<div class="card"><b>{lift1:.2}×</b>Lift of the riskiest 10%: they churn {lift1:.2} times as often as average</div>
-<div class="card"><b>{cap3:.0}%</b>of churners are among the riskiest 30% of customers</div>
-</div>
-<h2>At the decision threshold</h2>
-<p>Customers with a churn probability of at least <b>{threshold:.3}</b> are flagged. Of the flagged, {precision:.1}% churned (precision);
-of the churners, {recall:.1}% were flagged (recall); F1 {f1:.3}. Log loss {log_loss:.4}, Brier score {brier:.4} (lower is better; they
-measure how trustworthy the probabilities are).</p>
-<table><tr><th></th><th>flagged</th><th>not flagged</th></tr>
-<tr><th>churned</th><td>{tp}</td><td>{fn_}</td></tr>
-<tr><th>stayed</th><td>{fp}</td><td>{tn}</td></tr></table>
-<h2>Charts</h2>
+    format!(
+        r#"<h2 id="charts">How well it ranks customers</h2>
 <div class="charts">
-<figure>{roc}<figcaption>The further the curve bows to the top left, the better the model separates churners from stayers.</figcaption></figure>
-<figure>{pr}<figcaption>Precision (share of flagged who churn) against recall (share of churners flagged) as the threshold moves.</figcaption></figure>
-<figure>{calibration}<figcaption>Points near the diagonal mean a predicted 30% really churns about 30% of the time.</figcaption></figure>
-<figure>{lift}<figcaption>How much more often each tenth of customers churns than average, riskiest first.</figcaption></figure>
+<figure>{roc}<figcaption>The further the curve bows to the top left, the better the model separates churners from customers who stay.</figcaption></figure>
+<figure>{pr}<figcaption>Precision (share of flagged customers who churn) against recall (share of churners flagged) as the threshold moves.</figcaption></figure>
+<figure>{lift}<figcaption>How much more often each tenth of customers churns than the average customer, riskiest tenth first.</figcaption></figure>
 <figure>{gain}<figcaption>Contacting customers in risk order reaches this share of all churners.</figcaption></figure>
 </div>
-<h2>What drives the predictions</h2>
-<p>How much the ROC AUC drops when a feature's values are shuffled between customers: the bigger the drop, the more the model relies on it.</p>
-{importance}
-<h2>Deciles</h2>
-<table><tr><th>decile</th><th>customers</th><th>churners</th><th>churn rate</th><th>lift</th><th>cumulative share of churners</th></tr>
-"##,
-        model = escape(input.model),
-        kind = escape(input.kind),
-        data = escape(input.data),
-        rows = m.rows,
-        positives = m.positives,
-        rate = 100.0 * base_rate,
-        auc = m.roc_auc,
-        ap = m.pr_auc,
-        base = base_rate,
-        lift1 = top.map_or(0.0, |d| d.lift),
-        cap3 = 100.0 * m.lift_by_decile.get(2).map_or(0.0, |d| d.cumulative_capture),
-        threshold = m.threshold,
-        precision = 100.0 * m.precision,
-        recall = 100.0 * m.recall,
-        f1 = m.f1,
-        log_loss = m.log_loss,
-        brier = m.brier,
-        tp = c.true_positive,
-        fn_ = c.false_negative,
-        fp = c.false_positive,
-        tn = c.true_negative,
+"#,
         roc = roc.finish(),
         pr = pr.finish(),
-        calibration = calibration.finish(),
         lift = lift.finish(),
         gain = gain.finish(),
-        importance = importance_chart(m),
+    )
+}
+
+fn calibration_points(bins: &[CalibrationBin]) -> Vec<(f64, f64)> {
+    bins.iter()
+        .filter_map(|b| Some((b.mean_predicted?, b.observed_rate?)))
+        .collect()
+}
+
+fn probability_section(input: &ReportInput<'_>) -> String {
+    let m = &input.evaluation.metrics;
+    let before = m.before_calibration.as_ref();
+    let method = m.calibration_method.map(|method| method.to_string());
+    let mut plot = Plot::unit(
+        "Calibration",
+        "predicted churn probability",
+        "observed churn rate",
+    );
+    let after = calibration_points(&m.calibration);
+    match (before, &method) {
+        (Some(before), Some(method)) => {
+            let points = calibration_points(&before.calibration);
+            plot.line(&points, ORANGE, false, "before calibration");
+            plot.dots(&points, ORANGE, 3.0, None);
+            plot.line(&after, RED, false, &format!("after calibration ({method})"));
+            plot.dots(&after, RED, 3.5, None);
+        }
+        _ => {
+            plot.line(&after, RED, false, "model");
+            plot.dots(&after, RED, 3.5, None);
+        }
+    }
+    plot.line(&[(0.0, 0.0), (1.0, 1.0)], GREY, true, "perfectly calibrated");
+
+    let rows = [
+        (
+            "Brier score",
+            "mean squared gap between probability and outcome (0 is perfect)",
+            m.brier,
+            before.map(|b| b.brier),
+        ),
+        (
+            "Log loss",
+            "penalises confident mistakes the most",
+            m.log_loss,
+            before.map(|b| b.log_loss),
+        ),
+        (
+            "Expected calibration error",
+            "how far predicted probabilities are from observed churn rates, on average",
+            m.expected_calibration_error,
+            before.map(|b| b.expected_calibration_error),
+        ),
+    ];
+    let mut table = String::from(
+        "<div class=\"scroll\"><table class=\"quality\"><tr><th class=\"text\">measure (lower is better)</th>",
+    );
+    if before.is_some() {
+        table.push_str("<th>before calibration</th><th>after calibration</th></tr>");
+    } else {
+        table.push_str("<th>value</th></tr>");
+    }
+    for (name, meaning, value, before) in rows {
+        let _ = write!(
+            table,
+            "<tr><td class=\"text\"><b>{name}</b>: {meaning}</td>{before}<td>{value:.4}</td></tr>",
+            before = before.map_or_else(String::new, |b| format!("<td>{b:.4}</td>"))
+        );
+    }
+    table.push_str("</table></div>");
+    let intro = match &method {
+        Some(method) => format!(
+            "The model's scores were calibrated ({method}) on rows it was not fitted on, so that a predicted 30% \
+             means about 30% of such customers churn. Both curves are on the rows evaluated here."
+        ),
+        None => "The model's probabilities are used as they come (no calibration).".into(),
+    };
+    format!(
+        r#"<h2 id="probabilities">Can the probabilities be taken at face value?</h2>
+<p>{intro}</p>
+<div class="pair">
+<figure>{chart}<figcaption>Points near the diagonal mean a predicted 30% really churns about 30% of the time.</figcaption></figure>
+<div class="side">{table}</div>
+</div>
+"#,
+        chart = plot.finish(),
+    )
+}
+
+fn importance_section(input: &ReportInput<'_>) -> String {
+    let m = &input.evaluation.metrics;
+    let mut html = String::from(
+        "<h2 id=\"drivers\">What drives the predictions</h2>\n<p>To see how much the model relies on a \
+         feature, its values are shuffled between customers and the ROC AUC is measured again: the bigger \
+         the drop, the more the predictions depend on it. A drop near zero means the model could do without \
+         it (a related feature may carry the same information). Hover a name for the column it comes \
+         from.</p>\n",
+    );
+    if m.importance.is_empty() {
+        html.push_str("<p>Importance was not computed (--no-importance).</p>\n");
+        return html;
+    }
+    let shown: Vec<&FeatureImportance> = m.importance.iter().take(IMPORTANCE_ROWS).collect();
+    let max = shown.iter().map(|i| i.auc_drop).fold(1e-9, f64::max);
+    html.push_str(
+        "<div class=\"scroll\"><table class=\"importance\"><tr><th class=\"text\">Feature</th><th class=\"text\">Effect of shuffling it</th><th class=\"text bar-cell\"></th></tr>\n",
+    );
+    for item in shown {
+        let width = 100.0 * item.auc_drop.max(0.0) / max;
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"text\" title=\"{raw}\">{name}</td><td class=\"text\">{text}</td><td class=\"bar-cell\"><span class=\"bar\" style=\"width:{width:.1}%\"></span></td></tr>",
+            raw = escape(&item.feature),
+            name = escape(&input.artifact.schema.readable_name(&item.feature)),
+            text = escape(&importance_text(item)),
+        );
+    }
+    html.push_str("</table></div>\n");
+    if m.importance.len() > IMPORTANCE_ROWS {
+        let _ = writeln!(
+            html,
+            "<p class=\"note\">{} more features change the ROC AUC less.</p>",
+            m.importance.len() - IMPORTANCE_ROWS
+        );
+    }
+    html
+}
+
+fn candidates_section(input: &ReportInput<'_>) -> String {
+    let candidates = &input.evaluation.training_candidates;
+    if candidates.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<h2 id=\"comparison\">Model kinds compared</h2>\n<p>The model was trained with <code>--model auto</code>, \
+         which fitted every kind on the same training rows and kept the one with the best held-out ROC AUC. \
+         These figures are from those held-out rows, not from the table evaluated above.</p>\n\
+         <div class=\"scroll\"><table class=\"candidates\"><tr><th class=\"text\">Kind</th><th>ROC AUC</th><th>PR AUC</th>\
+         <th>Log loss</th><th>Brier score</th><th>Fit time</th><th class=\"text\">Kept</th></tr>\n",
+    );
+    for candidate in candidates {
+        let _ = writeln!(
+            html,
+            "<tr{chosen}><td class=\"text\">{kind}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.1} s</td><td class=\"text\">{kept}</td></tr>",
+            candidate.roc_auc,
+            candidate.pr_auc,
+            candidate.log_loss,
+            candidate.brier,
+            candidate.fit_seconds,
+            chosen = if candidate.chosen { " class=\"chosen\"" } else { "" },
+            kind = escape(candidate.kind.description()),
+            kept = if candidate.chosen { "✓ kept" } else { "" },
+        );
+    }
+    html.push_str("</table></div>\n");
+    html
+}
+
+fn tables_section(m: &Metrics) -> String {
+    let mut html = String::from(
+        "<h2 id=\"deciles\">Deciles</h2>\n<div class=\"scroll\"><table><tr><th>decile</th><th>customers</th><th>churners</th>\
+         <th>churn rate</th><th>lift</th><th>share of all churners reached so far</th></tr>\n",
     );
     for d in &m.lift_by_decile {
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.2}</td><td>{:.1}%</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
             d.decile,
             d.rows,
             d.positives,
-            100.0 * d.churn_rate,
+            percent(d.churn_rate),
             d.lift,
-            100.0 * d.cumulative_capture
+            percent(d.cumulative_capture)
         );
     }
-    html.push_str("</table>\n<h2>Calibration table</h2>\n<table><tr><th>probability</th><th>customers</th><th>mean predicted</th><th>observed churn rate</th></tr>");
+    html.push_str("</table></div>\n<h2 id=\"calibration-table\">Calibration table</h2>\n<div class=\"scroll\"><table><tr><th>predicted probability</th><th>customers</th><th>mean predicted</th><th>observed churn rate</th></tr>\n");
     for b in &m.calibration {
-        let show = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
-        let _ = write!(
+        let show = |v: Option<f64>| v.map_or("–".to_string(), percent);
+        let _ = writeln!(
             html,
-            "<tr><td>{:.1}–{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            b.lower,
-            b.upper,
+            "<tr><td>{:.0}–{:.0}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            100.0 * b.lower,
+            100.0 * b.upper,
             b.rows,
             show(b.mean_predicted),
             show(b.observed_rate)
         );
     }
-    html.push_str("</table>\n</body></html>\n");
+    html.push_str("</table></div>\n");
     html
+}
+
+const STYLE: &str = r#"
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1120px; padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #eee; padding-bottom: .2rem; }
+.lead { color: #444; margin-top: 0; }
+.facts { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: .25rem 1rem; background: #f6f8fb; border: 1px solid #dde4ee; border-radius: 8px; padding: .8rem 1rem; }
+.facts dt { font-weight: 600; } .facts dd { margin: 0; overflow-wrap: anywhere; }
+nav { margin: 1rem 0; font-size: .9rem; } nav a { margin-right: .8rem; }
+.cards { display: flex; flex-wrap: wrap; gap: 1rem; }
+.card { border: 1px solid #ddd; border-radius: 8px; padding: .8rem 1rem; flex: 1 1 200px; max-width: 260px; }
+.card b { font-size: 1.5rem; display: block; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); gap: 1.5rem; }
+.pair { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
+figure { margin: 0; min-width: 0; } .pair figure { flex: 1 1 360px; max-width: 540px; }
+figcaption { font-size: .85rem; color: #555; }
+svg.chart { display: block; width: 100%; height: auto; }
+.side { flex: 1 1 320px; min-width: 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; }
+td, th { border: 1px solid #ddd; padding: .3rem .6rem; text-align: right; vertical-align: top; }
+.text { text-align: left; }
+ul.reasons { margin: 0; padding-left: 1.1rem; }
+td.why { min-width: 16rem; } .reasons .value { white-space: nowrap; }
+th small, td .sub { display: block; font-weight: normal; color: #666; font-size: .8rem; }
+td .segment { display: block; } td.risk { white-space: nowrap; }
+.call-list td { font-size: .92rem; }
+.band { display: inline-block; padding: 0 .45rem; border-radius: 4px; }
+.band-0 { background: #e3f2e1; } .band-1 { background: #fff1cc; } .band-2 { background: #fbd9d5; }
+.importance td.bar-cell { width: 30%; min-width: 80px; }
+.bar { display: block; height: .8rem; background: #2f6db3; border-radius: 2px; }
+tr.chosen td { background: #eef6ee; }
+.note { color: #555; font-size: .9rem; }
+"#;
+
+/// Builds the HTML report.
+pub fn render(input: &ReportInput<'_>) -> String {
+    let m = &input.evaluation.metrics;
+    let comparison_link = if input.evaluation.training_candidates.is_empty() {
+        ""
+    } else {
+        r##"<a href="#comparison">Model kinds compared</a>"##
+    };
+    format!(
+        r##"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Churn model report: {model}</title>
+<style>{STYLE}</style></head><body>
+{header}<nav><a href="#call-list">Who to call first</a><a href="#headline">Headline</a><a href="#threshold">At the threshold</a><a href="#charts">Ranking charts</a><a href="#probabilities">Probabilities</a><a href="#drivers">Drivers</a>{comparison_link}<a href="#deciles">Deciles</a></nav>
+{call_list}{headline}{threshold}{charts}{probabilities}{importance}{candidates}{tables}</body></html>
+"##,
+        model = escape(input.model),
+        header = header(input),
+        call_list = call_list_section(input),
+        headline = headline(m),
+        threshold = threshold_section(m),
+        charts = ranking_charts(input),
+        probabilities = probability_section(input),
+        importance = importance_section(input),
+        candidates = candidates_section(input),
+        tables = tables_section(m),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use churn_models::ThresholdRule;
+
+    fn importance(drop: f64) -> FeatureImportance {
+        FeatureImportance {
+            feature: "events_login_value_180d".into(),
+            auc_drop: drop,
+            standardised_coefficient: None,
+        }
+    }
 
     #[test]
-    fn report_is_self_contained_html_with_every_chart() {
-        let labels: Vec<u8> = (0..200).map(|i| u8::from(i % 3 == 0)).collect();
-        let probabilities: Vec<f64> = (0..200)
-            .map(|i| {
-                if i % 3 == 0 {
-                    0.3 + (i % 7) as f64 / 10.0
-                } else {
-                    (i % 5) as f64 / 10.0
-                }
-            })
-            .collect();
-        let metrics = Metrics::compute(&labels, &probabilities, ThresholdRule::MaxF1).expect("metrics");
-        let html = render(&ReportInput {
-            model: "telco@v1",
-            kind: "logistic",
-            data: "t<1>.parquet",
-            metrics: &metrics,
-            labels: &labels,
-            probabilities: &probabilities,
-        });
-        assert!(html.starts_with("<!DOCTYPE html>"));
+    fn importance_reads_as_a_sentence() {
         assert_eq!(
-            html.matches("<svg").count(),
-            5 + usize::from(!metrics.importance.is_empty())
+            importance_text(&importance(0.0038)),
+            "ROC AUC drops by 0.004 when shuffled"
         );
-        for title in [
-            "ROC curve",
-            "Precision-recall curve",
-            "Calibration",
+        assert_eq!(
+            importance_text(&importance(0.0001)),
+            "no measurable change in ROC AUC when shuffled"
+        );
+        assert!(importance_text(&importance(-0.002)).starts_with("ROC AUC rises by 0.002"));
+    }
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(percent(0.834), "83%");
+        assert_eq!(percent(0.042), "4.2%");
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(amount(1_234_567.8), "1,234,568");
+        assert_eq!(amount(123.0), "123");
+        assert_eq!(amount(12.345), "12.35");
+        assert_eq!(amount(-2500.0), "-2,500");
+        assert_eq!(date_list(&[]), "none recorded");
+        let dates: Vec<String> = (1..=6).map(|m| format!("2024-0{m}-01")).collect();
+        assert_eq!(date_list(&dates), "2024-01-01 to 2024-06-01 (6 dates)");
+        assert_eq!(date_list(&dates[..2]), "2024-01-01, 2024-02-01");
+    }
+
+    #[test]
+    fn legends_sit_below_the_plot_area_and_lift_is_ticked_by_decile() {
+        let mut plot = Plot::new(
             "Lift by decile",
-            "Cumulative gain",
-        ] {
-            assert!(html.contains(title), "{title}");
-        }
-        assert!(html.contains("t&lt;1&gt;.parquet"));
-        // No scripts and no network: the only URL is the SVG namespace.
-        assert!(!html.contains("<script"));
-        assert_eq!(
-            html.matches("http").count(),
-            html.matches("http://www.w3.org/2000/svg").count()
+            (
+                "decile",
+                0.5,
+                10.5,
+                (1..=10).map(|d| (f64::from(d), d.to_string())).collect(),
+            ),
+            ("lift", 3.0, lift_ticks(3.0)),
         );
+        plot.line(&[(0.5, 1.0), (10.5, 1.0)], GREY, true, "average");
+        plot.legend_entry("bars", BLUE, Mark::Bar);
+        let svg = plot.finish();
+        let ticks: Vec<&str> = svg
+            .split("<text class=\"tick\"")
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .collect();
+        assert_eq!(
+            ticks,
+            [
+                "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "0", "1", "2", "3"
+            ]
+        );
+        let legend = svg.split("<g class=\"legend\">").nth(1).expect("legend");
+        for y in legend.split(" y=\"").skip(1) {
+            let y: f64 = y.split('"').next().and_then(|v| v.parse().ok()).expect("y");
+            assert!(y > BOTTOM + 32.0, "legend at y {y} is not below the axis title");
+        }
+        assert_eq!(lift_ticks(10.0).len(), 6);
     }
 }

@@ -1,17 +1,14 @@
-//! `churn-trainer score`: score every row of a feature table with a registry model and write Parquet.
+//! `churn-trainer score`: score every row of a feature table with a registry model and write Parquet
+//! (and, with `--call-list`, a CSV of the customers most worth a call).
 
 use super::Ui;
 use super::outln;
 use anyhow::{Context, Result};
-use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable, output};
-use churn_models::{ModelConfig, Reason, Registry, RiskBands};
+use churn_features::{FeatureTable, output};
+use churn_models::call_list::{CallListOptions, ValueColumn, call_list, call_list_path};
+use churn_models::{ModelConfig, Registry, ScoresFile};
 use clap::Args;
-use parquet::arrow::ArrowWriter;
-use serde::Serialize;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Rows scored per progress step.
@@ -22,14 +19,23 @@ const CHUNK_ROWS: usize = 32_768;
 /// Writes Parquet with one row per input row: customer_id, as_of, churn_probability, risk_band, flagged
 /// (probability at least the model's threshold), reason_1..K (the groups of features pushing the risk
 /// up the most: each one's main feature, its value, the group's contribution, the group's name in
-/// reason_K_group and the reason in words in reason_K_text), the table's descriptor columns
-/// (segments), and the model's name and version; and beside it <name>.summary.json (model, rows, flagged, the file's SHA-256). Both
-/// are written atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
-/// when none is promoted); NAME@VERSION picks one.
+/// reason_K_group and the reason in words in reason_K_text), the table's descriptor columns (segments),
+/// and the model's name and version; and beside it <name>.summary.json (model, rows, flagged, the file's SHA-256). Both
+/// are written atomically, and never over the feature table, the registry or the model config. NAME
+/// alone means the promoted version (the latest when none is promoted); NAME@VERSION picks one.
+///
+/// With --call-list N it also writes <name>.call-list.csv beside them: the N customers most worth a
+/// call (of the latest as-of date), ranked by value at risk (probability × the value column) or, without
+/// one, by probability, with customer_id, churn_probability (3 decimals), risk_band, the value and
+/// value_at_risk, the segments (lifecycle_stage, rfm_segment, ...) and the reasons in words. It is UTF-8
+/// CSV (RFC 4180 quoting) that spreadsheets open as is.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  churn-trainer score --model cdnow --registry models \\\n      \
-                  --features cdnow.parquet --out scores.parquet --top-k 3"
+    after_help = "Examples:\n  churn-trainer score --model cdnow --registry models \\\n      \
+                  --features cdnow.parquet --out scores.parquet --top-k 3\n  \
+                  # also scores.call-list.csv: the 50 customers to call first\n  \
+                  churn-trainer score --model cdnow --registry models \\\n      \
+                  --features cdnow.parquet --out scores.parquet --call-list 50"
 )]
 pub struct ScoreArgs {
     /// Model to use: NAME or NAME@VERSION.
@@ -55,13 +61,24 @@ pub struct ScoreArgs {
     /// Model configuration file whose [[risk_bands]] replace the model's bands.
     #[arg(long, value_name = "FILE")]
     pub model_config: Option<PathBuf>,
+
+    /// Also write <out name>.call-list.csv: the N customers most worth a call, with reasons in words.
+    #[arg(long, value_name = "N")]
+    pub call_list: Option<usize>,
+
+    /// Numeric column holding a customer's value: the call list ranks by probability × value. Default:
+    /// the longest-window spend column (spend_<N>d) when the table has one; `none` ranks by probability.
+    #[arg(long, value_name = "COLUMN", requires = "call_list")]
+    pub value_column: Option<String>,
 }
 
-/// Scores and reasons of a table.
-struct Scored {
-    probabilities: Vec<f64>,
-    /// Per reason rank, per row.
-    reasons: Vec<Vec<Option<Reason>>>,
+/// The value column as the command line gives it.
+pub fn value_column(arg: Option<&str>) -> ValueColumn {
+    match arg {
+        None => ValueColumn::Auto,
+        Some("none") => ValueColumn::None,
+        Some(name) => ValueColumn::Named(name.to_string()),
+    }
 }
 
 /// Runs `churn-trainer score`.
@@ -69,13 +86,16 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     let started = Instant::now();
     let summary_path = output::summary_path(&args.out);
     let features_summary = output::summary_path(&args.features);
+    let call_list_file = args.call_list.map(|_| call_list_path(&args.out));
     let mut inputs = vec![
         args.features.as_path(),
         &features_summary,
         args.registry.as_path(),
     ];
     inputs.extend(args.model_config.as_deref());
-    output::check_outputs(&[&args.out, &summary_path], &inputs)?;
+    let mut outputs = vec![args.out.as_path(), &summary_path];
+    outputs.extend(call_list_file.as_deref());
+    output::check_outputs(&outputs, &inputs)?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
     let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands {
@@ -93,6 +113,17 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
             model.version
         )
     })?;
+    let call_list_options = args.call_list.map(|size| CallListOptions {
+        size,
+        value: value_column(args.value_column.as_deref()),
+        ..CallListOptions::default()
+    });
+    if let Some(options) = &call_list_options {
+        // A bad --value-column fails before the scoring.
+        options
+            .value_column(&table)
+            .with_context(|| format!("cannot rank the call list of {}", args.features.display()))?;
+    }
     for feature in model.schema().all_null_features(&table) {
         tracing::warn!(
             feature,
@@ -103,190 +134,43 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     }
 
     let bar = ui.progress(table.len() as u64, "scoring", "rows");
-    let mut scored = Scored {
-        probabilities: Vec::with_capacity(table.len()),
-        reasons: vec![Vec::with_capacity(table.len()); args.top_k],
-    };
+    let mut scores = Vec::with_capacity(table.len());
     let all: Vec<usize> = (0..table.len()).collect();
     for chunk in all.chunks(CHUNK_ROWS) {
-        for score in scorer.score_table(&table, chunk, args.top_k)? {
-            scored.probabilities.push(score.probability);
-            let mut top = score.reasons.into_iter();
-            for rank in &mut scored.reasons {
-                rank.push(top.next());
-            }
-        }
+        scores.extend(scorer.score_table(&table, chunk, args.top_k)?);
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
 
-    let batch = build_batch(&table, &scored, &bands, &model)?;
-    let flagged = scored
-        .probabilities
-        .iter()
-        .filter(|&&p| p >= model.threshold())
-        .count();
-    let summary = ScoresSummary {
-        model: &model.name,
-        version: &model.version,
-        features: &args.features,
-        rows: table.len(),
-        flagged,
-        threshold: model.threshold(),
-        file: None,
+    let file = ScoresFile {
+        table: &table,
+        scores: &scores,
+        reasons: args.top_k,
+        artifact: &model.artifact,
     };
-    write_with_summary(&args.out, &batch, summary)?;
+    let summary = file.write(&args.out, &args.features)?;
     outln!(
         "scored {} rows with {}@{} in {:.2}s: {} flagged at threshold {:.4}; wrote {}",
         table.len(),
         model.name,
         model.version,
         started.elapsed().as_secs_f64(),
-        flagged,
+        summary.flagged,
         model.threshold(),
         args.out.display()
     )?;
-    Ok(())
-}
-
-fn build_batch(
-    table: &FeatureTable,
-    scored: &Scored,
-    bands: &RiskBands,
-    model: &churn_models::LoadedModel,
-) -> Result<RecordBatch> {
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    let mut push = |field: Field, array: ArrayRef| {
-        fields.push(field);
-        arrays.push(array);
-    };
-    match &table.customer_ids {
-        CustomerIds::Int(ids) => push(
-            Field::new("customer_id", DataType::Int64, false),
-            Arc::new(Int64Array::from(ids.clone())),
-        ),
-        CustomerIds::Str(ids) => push(
-            Field::new("customer_id", DataType::Utf8, false),
-            Arc::new(StringArray::from_iter_values(ids)),
-        ),
+    if let (Some(options), Some(path)) = (call_list_options, call_list_file) {
+        let probabilities: Vec<f64> = scores.iter().map(|s| s.probability).collect();
+        let list = call_list(scorer, &table, &all, &probabilities, &options)?;
+        list.write_csv(&path)?;
+        outln!(
+            "call list: the {} customers with {} of {}{}; wrote {}",
+            list.entries.len(),
+            list.ranking(),
+            list.considered,
+            list.as_of.map_or_else(String::new, |d| format!(" as of {d}")),
+            path.display()
+        )?;
     }
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).context("epoch")?;
-    push(
-        Field::new("as_of", DataType::Date32, true),
-        Arc::new(
-            table
-                .as_of
-                .iter()
-                .map(|d| d.map(|d| (d - epoch).num_days() as i32))
-                .collect::<Date32Array>(),
-        ),
-    );
-    push(
-        Field::new("churn_probability", DataType::Float64, false),
-        Arc::new(Float64Array::from(scored.probabilities.clone())),
-    );
-    push(
-        Field::new("risk_band", DataType::Utf8, false),
-        Arc::new(StringArray::from_iter_values(
-            scored.probabilities.iter().map(|&p| bands.band(p)),
-        )),
-    );
-    push(
-        Field::new("flagged", DataType::Boolean, false),
-        Arc::new(
-            scored
-                .probabilities
-                .iter()
-                .map(|&p| Some(p >= model.threshold()))
-                .collect::<BooleanArray>(),
-        ),
-    );
-    for (rank, reasons) in scored.reasons.iter().enumerate() {
-        let k = rank + 1;
-        let text = |name: String, of: &dyn Fn(&Reason) -> String| {
-            let values = reasons
-                .iter()
-                .map(|r| r.as_ref().map(of))
-                .collect::<StringArray>();
-            (
-                Field::new(name, DataType::Utf8, true),
-                Arc::new(values) as ArrayRef,
-            )
-        };
-        let (field, array) = text(format!("reason_{k}"), &|r| r.feature.clone());
-        push(field, array);
-        let (field, array) = text(format!("reason_{k}_value"), &|r| r.value.to_string());
-        push(field, array);
-        push(
-            Field::new(format!("reason_{k}_contribution"), DataType::Float64, true),
-            Arc::new(
-                reasons
-                    .iter()
-                    .map(|r| r.as_ref().map(|r| r.contribution))
-                    .collect::<Float64Array>(),
-            ),
-        );
-        let (field, array) = text(format!("reason_{k}_group"), &|r| r.label.clone());
-        push(field, array);
-        let (field, array) = text(format!("reason_{k}_text"), &|r| r.text.clone());
-        push(field, array);
-    }
-    for name in &model.artifact.descriptors {
-        if let Some(column) = table.column(name)
-            && let ColumnValues::Categorical(values) = &column.values
-        {
-            push(
-                Field::new(name, DataType::Utf8, true),
-                Arc::new(values.iter().map(Option::as_deref).collect::<StringArray>()),
-            );
-        }
-    }
-    let rows = table.len();
-    push(
-        Field::new("model_name", DataType::Utf8, false),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            model.name.as_str(),
-            rows,
-        ))),
-    );
-    push(
-        Field::new("model_version", DataType::Utf8, false),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            model.version.as_str(),
-            rows,
-        ))),
-    );
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
-}
-
-/// The run summary written beside the scores.
-#[derive(Serialize)]
-struct ScoresSummary<'a> {
-    model: &'a str,
-    version: &'a str,
-    features: &'a Path,
-    rows: usize,
-    flagged: usize,
-    threshold: f64,
-    /// The scores file this summary describes.
-    file: Option<output::FileDigest>,
-}
-
-/// Writes the scores as Parquet and the summary beside them, as a pair (see `churn_features::output`).
-fn write_with_summary(path: &Path, batch: &RecordBatch, summary: ScoresSummary<'_>) -> Result<()> {
-    let properties = output::parquet_properties().build();
-    let (data, ()) = output::stage(path, |file| {
-        let parquet_error = |e: parquet::errors::ParquetError| FeatureError::output(path, e.to_string());
-        let mut writer =
-            ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
-        writer.write(batch).map_err(parquet_error)?;
-        writer.close().map_err(parquet_error)?;
-        Ok(())
-    })?;
-    output::commit_with_summary(data, |digest| ScoresSummary {
-        file: Some(digest.clone()),
-        ..summary
-    })?;
     Ok(())
 }

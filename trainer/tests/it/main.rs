@@ -8,4 +8,6 @@ mod help;
 mod models_cli;
 mod quickstart;
 mod real_data;
+mod report;
+mod report_browser;
 mod safety;

@@ -1,0 +1,175 @@
+//! Evaluating a trained model on a labelled feature table: the labelled rows, their probabilities through
+//! the [`Scorer`], every metric at the model's own threshold, the quality of the probabilities before
+//! calibration when the model is calibrated, permutation importance, and the call list. What
+//! `churn-trainer evaluate` writes and its report shows.
+
+use crate::call_list::{CallList, CallListOptions, call_list};
+use crate::error::{ModelError, Result};
+use crate::importance::{PermutationParams, permutation_importance};
+use crate::metrics::{Candidate, Metrics, ProbabilityQuality};
+use crate::model::ChurnModel;
+use crate::scorer::Scorer;
+use crate::train::labelled_rows;
+use chrono::NaiveDate;
+use churn_features::FeatureTable;
+use std::collections::BTreeSet;
+
+/// What an evaluation computes besides the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationOptions {
+    /// Permutation importance settings; `None` skips it.
+    pub importance: Option<PermutationParams>,
+    /// The call list (size 0 for none).
+    pub call_list: CallListOptions,
+}
+
+impl Default for EvaluationOptions {
+    fn default() -> Self {
+        Self {
+            importance: Some(PermutationParams::default()),
+            call_list: CallListOptions::default(),
+        }
+    }
+}
+
+/// A model's evaluation on the labelled rows of a table.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Every metric at the model's threshold, with importance and, for a calibrated model,
+    /// [`Metrics::before_calibration`].
+    pub metrics: Metrics,
+    /// The table rows evaluated (those with a known label), in table order.
+    pub rows: Vec<usize>,
+    /// Their labels.
+    pub labels: Vec<u8>,
+    /// Their probabilities, as the scorer gives them (calibrated when the model is).
+    pub probabilities: Vec<f64>,
+    /// Rows left out because their label is unknown.
+    pub skipped_unlabelled: usize,
+    /// The distinct as-of dates of the rows evaluated, ascending (empty for a table without dates).
+    pub as_of_dates: Vec<NaiveDate>,
+    /// The kinds `--model auto` compared when the model was trained (from its training metrics), on
+    /// the training run's held-out rows.
+    pub training_candidates: Vec<Candidate>,
+    /// The customers most worth a call among the rows evaluated.
+    pub call_list: CallList,
+}
+
+/// Evaluates the scorer's model on the labelled rows of `table`. Fails when no row has a known label,
+/// when the table does not fit the model, or when the labels hold a single class.
+pub fn evaluate(scorer: Scorer<'_>, table: &FeatureTable, options: &EvaluationOptions) -> Result<Evaluation> {
+    let artifact = scorer.artifact();
+    let (rows, labels, skipped_unlabelled) = labelled_rows(table)?;
+    if rows.is_empty() {
+        return Err(ModelError::Metrics(format!(
+            "no labelled rows ({} rows, all with an unknown label): nothing to evaluate",
+            table.len()
+        )));
+    }
+    let x = artifact.schema.encode_table(table, &rows)?;
+    let probabilities = scorer.predict_encoded(&x);
+    let mut metrics = Metrics::at_threshold(
+        &labels,
+        &probabilities,
+        artifact.threshold,
+        artifact.threshold_rule,
+    )?;
+    if let Some(calibrator) = &artifact.calibration {
+        let uncalibrated = artifact.model.predict_encoded(&x);
+        metrics.calibration_method = Some(calibrator.method());
+        metrics.before_calibration = Some(ProbabilityQuality::of(&labels, &uncalibrated)?);
+    }
+    if let Some(params) = options.importance {
+        metrics.importance = permutation_importance(&artifact.model, &artifact.schema, &x, &labels, params)?;
+    }
+    let as_of_dates: BTreeSet<NaiveDate> = rows.iter().filter_map(|&row| table.as_of[row]).collect();
+    let call_list = call_list(scorer, table, &rows, &probabilities, &options.call_list)?;
+    Ok(Evaluation {
+        metrics,
+        training_candidates: artifact
+            .metrics
+            .as_ref()
+            .map(|m| m.candidates.clone())
+            .unwrap_or_default(),
+        rows,
+        labels,
+        probabilities,
+        skipped_unlabelled,
+        as_of_dates: as_of_dates.into_iter().collect(),
+        call_list,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calibration::CalibrationMethod;
+    use crate::test_support::{labelled_table, trained, trained_with};
+
+    #[test]
+    fn metrics_are_those_of_the_labelled_rows_at_the_models_threshold() {
+        let table = labelled_table(400, 11);
+        let artifact = trained(&table);
+        let options = EvaluationOptions {
+            importance: None,
+            ..EvaluationOptions::default()
+        };
+        let evaluation = evaluate(artifact.scorer(), &table, &options).expect("evaluate");
+        assert_eq!(evaluation.skipped_unlabelled, 40);
+        assert_eq!(evaluation.rows.len(), 360);
+        assert!(evaluation.rows.iter().all(|&r| r % 10 != 9));
+        let expected = artifact
+            .scorer()
+            .predict_table(&table, &evaluation.rows)
+            .expect("predict");
+        assert_eq!(evaluation.probabilities, expected);
+        let metrics = Metrics::at_threshold(
+            &evaluation.labels,
+            &expected,
+            artifact.threshold,
+            artifact.threshold_rule,
+        )
+        .expect("metrics");
+        assert_eq!(evaluation.metrics, metrics);
+        assert!(evaluation.metrics.before_calibration.is_none());
+        assert!(evaluation.metrics.importance.is_empty());
+        assert_eq!(
+            evaluation.as_of_dates,
+            [NaiveDate::from_ymd_opt(2024, 6, 30).expect("date")]
+        );
+        assert_eq!(evaluation.call_list.entries.len(), 20);
+        assert!(evaluation.call_list.entries.iter().all(|e| e.label.is_some()));
+    }
+
+    #[test]
+    fn a_calibrated_model_is_also_judged_before_calibration_and_importance_names_every_feature() {
+        let table = labelled_table(600, 12);
+        let artifact = trained_with(&table, CalibrationMethod::Platt);
+        assert!(artifact.calibration.is_some());
+        let evaluation =
+            evaluate(artifact.scorer(), &table, &EvaluationOptions::default()).expect("evaluate");
+        let metrics = &evaluation.metrics;
+        assert_eq!(metrics.calibration_method, Some(CalibrationMethod::Platt));
+        let before = metrics.before_calibration.as_ref().expect("before calibration");
+        let x = artifact
+            .schema
+            .encode_table(&table, &evaluation.rows)
+            .expect("encode");
+        let raw = artifact.model.predict_encoded(&x);
+        assert_eq!(
+            before.brier,
+            crate::metrics::brier(&evaluation.labels, &raw).expect("brier")
+        );
+        assert_eq!(metrics.importance.len(), artifact.schema.features.len());
+    }
+
+    #[test]
+    fn a_table_without_labels_has_nothing_to_evaluate() {
+        let mut table = labelled_table(30, 13);
+        let artifact = trained(&table);
+        table.labels = vec![None; 30];
+        let error =
+            evaluate(artifact.scorer(), &table, &EvaluationOptions::default()).expect_err("no labels");
+        assert!(error.to_string().contains("no labelled rows"), "{error}");
+    }
+}

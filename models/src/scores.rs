@@ -1,0 +1,340 @@
+//! The batch scores file: the [`Score`]s of a feature table's rows as Parquet, with a run summary beside
+//! it, written as a pair through `churn_features::output` (so a reader sees the old pair or the new one).
+//!
+//! Columns, one row per table row in table order: `customer_id` (as typed in the table), `as_of`,
+//! `churn_probability`, `risk_band` and `flagged` (the score's own band and above-threshold flag, as the
+//! [`crate::Scorer`] decided them), `reason_K`, `reason_K_value`, `reason_K_contribution`, `reason_K_group` (the reason's group of features)
+//! and `reason_K_text` (the reason in words) for K = 1..=the
+//! reasons asked for (null where a row has fewer), the table's descriptor columns that the model recorded
+//! (segments), then `model_name` and `model_version`.
+
+use crate::artifact::ModelArtifact;
+use crate::error::{ModelError, Result};
+use crate::scorer::Score;
+use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use churn_features::output::{self, FileDigest};
+use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable};
+use parquet::arrow::ArrowWriter;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The scores of every row of a feature table, ready to be written.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoresFile<'a> {
+    /// The table scored.
+    pub table: &'a FeatureTable,
+    /// One score per table row, in row order (from [`crate::Scorer::score_table`]).
+    pub scores: &'a [Score],
+    /// Reason columns per row (`reason_1` ..): the number of reasons the scores were asked for.
+    pub reasons: usize,
+    /// The model that scored them (name, version, threshold, descriptor columns).
+    pub artifact: &'a ModelArtifact,
+}
+
+/// The run summary written beside a scores file (`<name>.summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoresSummary {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// The feature table scored.
+    pub features: PathBuf,
+    /// Rows scored.
+    pub rows: usize,
+    /// Rows whose probability reaches the threshold.
+    pub flagged: usize,
+    /// The model's decision threshold.
+    pub threshold: f64,
+    /// The scores file this summary describes (size and SHA-256).
+    pub file: Option<FileDigest>,
+}
+
+impl<'a> ScoresFile<'a> {
+    /// The scores as one Arrow record batch (see the module documentation for the columns). Fails when
+    /// there is not one score per table row.
+    pub fn batch(&self) -> Result<RecordBatch> {
+        let (table, scores) = (self.table, self.scores);
+        if scores.len() != table.len() {
+            return Err(ModelError::LengthMismatch {
+                what: "scores of the feature table".into(),
+                expected: table.len(),
+                found: scores.len(),
+            });
+        }
+        let mut fields = Vec::new();
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        let mut push = |field: Field, array: ArrayRef| {
+            fields.push(field);
+            arrays.push(array);
+        };
+        match &table.customer_ids {
+            CustomerIds::Int(ids) => push(
+                Field::new("customer_id", DataType::Int64, false),
+                Arc::new(Int64Array::from(ids.clone())),
+            ),
+            CustomerIds::Str(ids) => push(
+                Field::new("customer_id", DataType::Utf8, false),
+                Arc::new(StringArray::from_iter_values(ids)),
+            ),
+        }
+        push(
+            Field::new("as_of", DataType::Date32, true),
+            Arc::new(
+                table
+                    .as_of
+                    .iter()
+                    .map(|d| d.map(days_since_epoch))
+                    .collect::<Date32Array>(),
+            ),
+        );
+        push(
+            Field::new("churn_probability", DataType::Float64, false),
+            Arc::new(scores.iter().map(|s| s.probability).collect::<Float64Array>()),
+        );
+        push(
+            Field::new("risk_band", DataType::Utf8, false),
+            Arc::new(StringArray::from_iter_values(
+                scores.iter().map(|s| s.risk_band.as_str()),
+            )),
+        );
+        push(
+            Field::new("flagged", DataType::Boolean, false),
+            Arc::new(
+                scores
+                    .iter()
+                    .map(|s| Some(s.above_threshold))
+                    .collect::<BooleanArray>(),
+            ),
+        );
+        for rank in 0..self.reasons {
+            let k = rank + 1;
+            let reason = |s: &'a Score| s.reasons.get(rank);
+            push(
+                Field::new(format!("reason_{k}"), DataType::Utf8, true),
+                Arc::new(
+                    scores
+                        .iter()
+                        .map(|s| reason(s).map(|r| r.feature.as_str()))
+                        .collect::<StringArray>(),
+                ),
+            );
+            push(
+                Field::new(format!("reason_{k}_value"), DataType::Utf8, true),
+                Arc::new(
+                    scores
+                        .iter()
+                        .map(|s| reason(s).map(|r| r.value.to_string()))
+                        .collect::<StringArray>(),
+                ),
+            );
+            push(
+                Field::new(format!("reason_{k}_contribution"), DataType::Float64, true),
+                Arc::new(
+                    scores
+                        .iter()
+                        .map(|s| reason(s).map(|r| r.contribution))
+                        .collect::<Float64Array>(),
+                ),
+            );
+            push(
+                Field::new(format!("reason_{k}_group"), DataType::Utf8, true),
+                Arc::new(
+                    scores
+                        .iter()
+                        .map(|s| reason(s).map(|r| r.label.as_str()))
+                        .collect::<StringArray>(),
+                ),
+            );
+            push(
+                Field::new(format!("reason_{k}_text"), DataType::Utf8, true),
+                Arc::new(
+                    scores
+                        .iter()
+                        .map(|s| reason(s).map(|r| r.text.as_str()))
+                        .collect::<StringArray>(),
+                ),
+            );
+        }
+        for name in &self.artifact.descriptors {
+            if let Some(column) = table.column(name)
+                && let ColumnValues::Categorical(values) = &column.values
+            {
+                push(
+                    Field::new(name, DataType::Utf8, true),
+                    Arc::new(values.iter().map(Option::as_deref).collect::<StringArray>()),
+                );
+            }
+        }
+        let rows = table.len();
+        push(
+            Field::new("model_name", DataType::Utf8, false),
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                self.artifact.name.as_str(),
+                rows,
+            ))),
+        );
+        push(
+            Field::new("model_version", DataType::Utf8, false),
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                self.artifact.version.as_str(),
+                rows,
+            ))),
+        );
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+    }
+
+    /// The run summary of these scores of the table read from `features` (without the file digest,
+    /// which [`ScoresFile::write`] adds).
+    pub fn summary(&self, features: &Path) -> ScoresSummary {
+        ScoresSummary {
+            model: self.artifact.name.clone(),
+            version: self.artifact.version.clone(),
+            features: features.to_path_buf(),
+            rows: self.scores.len(),
+            flagged: self.scores.iter().filter(|s| s.above_threshold).count(),
+            threshold: self.artifact.threshold,
+            file: None,
+        }
+    }
+
+    /// Writes the scores to `path` as Parquet and their summary beside it, as a pair (the summary holds
+    /// the file's size and SHA-256); `features` is the scored table's file, recorded in the summary.
+    /// Returns the summary written.
+    pub fn write(&self, path: &Path, features: &Path) -> Result<ScoresSummary> {
+        let batch = self.batch()?;
+        let summary = self.summary(features);
+        let properties = output::parquet_properties().build();
+        let (data, ()) = output::stage(path, |file| {
+            let parquet_error = |e: parquet::errors::ParquetError| FeatureError::output(path, e.to_string());
+            let mut writer =
+                ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
+            writer.write(&batch).map_err(parquet_error)?;
+            writer.close().map_err(parquet_error)?;
+            Ok(())
+        })?;
+        Ok(output::commit_with_summary(data, |digest| ScoresSummary {
+            file: Some(digest.clone()),
+            ..summary
+        })?)
+    }
+}
+
+/// Days from 1970-01-01, as Arrow's `Date32` counts them.
+fn days_since_epoch(date: chrono::NaiveDate) -> i32 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    (date - epoch).num_days() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::FeatureValue;
+    use crate::model::Reason;
+    use crate::test_support::{labelled_table, trained};
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+
+    fn score(probability: f64, band: &str, flagged: bool, reasons: usize) -> Score {
+        Score {
+            probability,
+            risk_band: band.into(),
+            above_threshold: flagged,
+            reasons: (0..reasons)
+                .map(|k| Reason {
+                    feature: format!("f{k}"),
+                    value: FeatureValue::Number(k as f64),
+                    contribution: 1.0 / (k + 1) as f64,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_batch_takes_band_and_flag_from_the_scores_and_pads_missing_reasons() {
+        let table = labelled_table(3, 1);
+        let mut artifact = trained(&labelled_table(200, 1));
+        artifact.name = "churn".into();
+        artifact.version = "v4".into();
+        // Bands and flags that no threshold of the artifact would give: the file must copy them.
+        let scores = vec![
+            score(0.9, "calm", false, 2),
+            score(0.1, "alarm", true, 0),
+            score(0.5, "mid", false, 1),
+        ];
+        let file = ScoresFile {
+            table: &table,
+            scores: &scores,
+            reasons: 2,
+            artifact: &artifact,
+        };
+        let batch = file.batch().expect("batch");
+        assert_eq!(batch.num_rows(), 3);
+        let bands = batch.column_by_name("risk_band").expect("band");
+        let bands: Vec<&str> = bands.as_string::<i32>().iter().flatten().collect();
+        assert_eq!(bands, ["calm", "alarm", "mid"]);
+        let flagged = batch
+            .column_by_name("flagged")
+            .expect("flagged")
+            .as_boolean()
+            .clone();
+        assert_eq!(flagged.iter().flatten().collect::<Vec<_>>(), [false, true, false]);
+        let second = batch.column_by_name("reason_2").expect("reason_2");
+        let second = second.as_string::<i32>();
+        assert_eq!(second.value(0), "f1");
+        assert!(second.is_null(1) && second.is_null(2));
+        assert!(batch.column_by_name("reason_3").is_none());
+        assert!(
+            batch.column_by_name("lifecycle_stage").is_some(),
+            "descriptors copied"
+        );
+        let versions = batch.column_by_name("model_version").expect("version");
+        assert_eq!(versions.as_string::<i32>().value(2), "v4");
+        assert_eq!(file.summary(Path::new("t.parquet")).flagged, 1);
+    }
+
+    #[test]
+    fn one_score_per_row_or_an_error() {
+        let table = labelled_table(4, 2);
+        let artifact = trained(&labelled_table(200, 2));
+        let scores = vec![score(0.2, "low", false, 0)];
+        let file = ScoresFile {
+            table: &table,
+            scores: &scores,
+            reasons: 0,
+            artifact: &artifact,
+        };
+        assert!(matches!(file.batch(), Err(ModelError::LengthMismatch { .. })));
+    }
+
+    #[test]
+    fn write_commits_the_file_and_a_summary_that_describes_it() {
+        let table = labelled_table(50, 3);
+        let artifact = trained(&table);
+        let rows: Vec<usize> = (0..table.len()).collect();
+        let scores = artifact.scorer().score_table(&table, &rows, 2).expect("scores");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("scores.parquet");
+        let summary = ScoresFile {
+            table: &table,
+            scores: &scores,
+            reasons: 2,
+            artifact: &artifact,
+        }
+        .write(&path, Path::new("features.parquet"))
+        .expect("write");
+        assert_eq!(summary.rows, 50);
+        let digest = summary.file.expect("digest");
+        assert_eq!(digest.bytes, std::fs::metadata(&path).expect("file").len());
+        churn_features::output::check_against_summary(&path).expect("summary matches the file");
+        let written: ScoresSummary =
+            serde_json::from_str(&std::fs::read_to_string(output::summary_path(&path)).expect("summary"))
+                .expect("summary json");
+        assert_eq!(
+            written.flagged,
+            scores.iter().filter(|s| s.above_threshold).count()
+        );
+    }
+}
