@@ -73,7 +73,7 @@ pub mod scorer;
 pub mod train;
 
 pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, TrainingInfo, Validation};
-pub use bands::{RiskBand, RiskBands};
+pub use bands::{BandShift, RiskBand, RiskBands};
 pub use boosting::{BoostedTree, GradientBoostingModel, GradientBoostingParams};
 pub use calibration::{CalibrationMethod, Calibrator};
 pub use class_weight::ClassWeight;

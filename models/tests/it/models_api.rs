@@ -431,6 +431,14 @@ fn format_1_artifacts_written_before_gradient_boosting_still_load() {
     ] {
         let artifact = ModelArtifact::read(&fixtures.join(file)).expect("an old artifact loads");
         assert_eq!(artifact.kind, kind);
+        // Written with bands 0 / 0.3 / 0.6 and a threshold near 0.40: `medium` now starts at it.
+        let edges: Vec<f64> = artifact
+            .risk_bands
+            .bands()
+            .iter()
+            .map(|b| b.min_probability)
+            .collect();
+        assert_eq!(edges, [0.0, artifact.threshold, 0.6], "{file}");
         let probabilities = artifact.predict_proba(&table).expect("scores");
         assert!(probabilities.iter().all(|p| (0.0..=1.0).contains(p)));
     }
@@ -500,4 +508,32 @@ fn training_rows_whose_label_window_reaches_the_test_date_never_reach_the_fit() 
             ..
         }
     ));
+}
+
+/// Every band of a trained model lies wholly below or wholly above its threshold, so a flagged customer
+/// is never in a band below it (the boundary nearest the threshold is moved onto it).
+#[test]
+fn trained_risk_bands_agree_with_the_decision_threshold() {
+    let table = table(1200, 4);
+    for kind in [ModelKind::Logistic, ModelKind::RandomForest] {
+        let artifact = train(&table, &options(ModelParams::default_for(kind)), &NoProgress)
+            .expect("train")
+            .artifact;
+        let bands = artifact.risk_bands.bands();
+        let first_flagged = bands
+            .iter()
+            .position(|b| b.min_probability == artifact.threshold)
+            .unwrap_or_else(|| panic!("{kind}: no band starts at {}: {bands:?}", artifact.threshold));
+        for score in artifact
+            .scorer()
+            .score_table(&table, &(0..table.len()).collect::<Vec<_>>(), 0)
+            .expect("scores")
+        {
+            let band = bands
+                .iter()
+                .position(|b| b.name == score.risk_band)
+                .expect("a band");
+            assert_eq!(band >= first_flagged, score.above_threshold, "{kind}: {score:?}");
+        }
+    }
 }

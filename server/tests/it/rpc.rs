@@ -75,7 +75,7 @@ async fn score_answers_with_the_model_probability_reasons_descriptors_and_versio
             "row {row}"
         );
         assert_eq!(score.risk_band, artifact.risk_band(expected[row]));
-        assert_eq!(score.above_threshold, expected[row] >= artifact.threshold);
+        assert_eq!(score.above_threshold, Some(expected[row] >= artifact.threshold));
         let want: Vec<_> = explanations[row].top_reasons(4).collect();
         assert_eq!(score.reasons.len(), want.len(), "row {row}");
         for (got, want) in score.reasons.iter().zip(want) {

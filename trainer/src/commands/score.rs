@@ -78,7 +78,10 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
     let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands {
-        Some(bands) => bands,
+        // Bands from a configuration agree with the model's threshold as the model's own do.
+        Some(bands) => bands
+            .aligned_logged(model.threshold(), "--model-config")
+            .map_err(anyhow::Error::msg)?,
         None => model.risk_bands().clone(),
     };
     let scorer = model.scorer().with_bands(&bands);
