@@ -86,7 +86,7 @@ pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
 pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason};
-pub use preprocess::{FeatureSchema, PreprocessParams};
+pub use preprocess::{FeatureSchema, PreprocessParams, UnknownCategories, UnknownValues};
 pub use registry::{LoadedModel, Registry};
 pub use scorer::{Score, Scorer};
 pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

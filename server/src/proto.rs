@@ -51,6 +51,26 @@ impl From<Score> for CustomerScore {
     }
 }
 
+/// The category values without a level in the model, one entry per feature and value, in feature name
+/// then value order.
+pub fn unknown_categories(unknown: &churn_models::UnknownCategories) -> Vec<UnknownCategory> {
+    unknown
+        .features()
+        .flat_map(|(feature, values)| {
+            values.counts.keys().map(move |value| UnknownCategory {
+                feature: feature.to_string(),
+                value: value.clone(),
+                scored_as: if values.scored_as_other {
+                    "other"
+                } else {
+                    "no level"
+                }
+                .to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The caller's features as the model reads them. A value must set exactly one of `number`, `text` or
 /// `missing: true`; every feature that does not is named in the error.
 pub fn feature_row(features: HashMap<String, FeatureValue>) -> Result<FeatureRow, ServeError> {

@@ -263,6 +263,32 @@ async fn score_features_scores_supplied_features_and_names_every_bad_one() {
     assert_eq!(score.customer_id, "");
     assert_eq!(score.rfm_segment, "");
     assert_eq!(response.version.expect("version").model_version, "v1");
+    assert!(response.unknown_categories.is_empty());
+
+    // A category the model has no level for is scored, and named in the answer.
+    let mut typo = features.clone();
+    typo.insert("plan".into(), text("platinum-typo"));
+    let response = client
+        .score_features(ScoreFeaturesRequest {
+            features: typo,
+            max_reasons: 0,
+        })
+        .await
+        .expect("a typo is scored")
+        .into_inner();
+    let mut typo_row = model_row.clone();
+    typo_row.insert("plan".into(), ModelValue::Text("platinum-typo".into()));
+    let expected_typo = model.scorer().score_row(&typo_row, 0).expect("score");
+    assert!((response.score.expect("score").churn_probability - expected_typo.probability).abs() <= 1e-12);
+    assert_eq!(
+        response.unknown_categories,
+        [proto::UnknownCategory {
+            feature: "plan".into(),
+            value: "platinum-typo".into(),
+            // Every plan of the fixture is common, so the model has no `other` level.
+            scored_as: "no level".into(),
+        }]
+    );
 
     // The same customer scored by id gets the same probability.
     let by_id = client

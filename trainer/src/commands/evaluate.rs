@@ -66,14 +66,20 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         );
     }
     let bar = ui.progress(2, "evaluating", "steps");
-    let x = model.schema().encode_table(&table, &rows).with_context(|| {
-        format!(
-            "{} does not fit model {}@{}",
-            args.features.display(),
-            model.name,
-            model.version
-        )
-    })?;
+    let (x, unknown) = model
+        .schema()
+        .encode_table_reporting(&table, &rows)
+        .with_context(|| {
+            format!(
+                "{} does not fit model {}@{}",
+                args.features.display(),
+                model.name,
+                model.version
+            )
+        })?;
+    for summary in unknown.summaries(5) {
+        tracing::warn!("{}: {summary}", args.features.display());
+    }
     let probabilities = model.scorer().predict_encoded(&x);
     let mut metrics = Metrics::at_threshold(
         &labels,

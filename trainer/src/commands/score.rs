@@ -23,8 +23,9 @@ const CHUNK_ROWS: usize = 32_768;
 /// (probability at least the model's threshold), reason_1..K with their values and contributions (the
 /// features pushing the risk up the most), the table's descriptor columns (segments), and the model's
 /// name and version; and beside it <name>.summary.json (model, rows, flagged, the file's SHA-256). Both
-/// are written atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
-/// when none is promoted); NAME@VERSION picks one.
+/// are written atomically, and never over the feature table, the registry or the model config.
+/// Category values the model has no level for (unseen in training, or too rare there) are scored as
+/// its `other` level and reported in a warning with their counts per feature.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  churn-trainer score --model cdnow --registry models \\\n      \
@@ -103,13 +104,16 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
             args.features.display()
         );
     }
+    let all: Vec<usize> = (0..table.len()).collect();
+    for summary in model.schema().unknown_categories(&table, &all).summaries(5) {
+        tracing::warn!("{}: {summary}", args.features.display());
+    }
 
     let bar = ui.progress(table.len() as u64, "scoring", "rows");
     let mut scored = Scored {
         probabilities: Vec::with_capacity(table.len()),
         reasons: vec![Vec::with_capacity(table.len()); args.top_k],
     };
-    let all: Vec<usize> = (0..table.len()).collect();
     for chunk in all.chunks(CHUNK_ROWS) {
         for score in scorer.score_table(&table, chunk, args.top_k)? {
             scored.probabilities.push(score.probability);

@@ -423,3 +423,43 @@ fn scoring_warns_about_a_feature_null_in_every_row() {
         "{stderr}"
     );
 }
+
+#[test]
+fn scoring_warns_about_unknown_category_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("f.parquet");
+    let registry = dir.path().join("registry");
+    build_features(&features, "2024-06-30");
+    train(&features, &registry);
+    let mut table = FeatureTable::read_parquet(&features).expect("table");
+    let plan = table
+        .columns
+        .iter_mut()
+        .find(|c| c.name == "plan")
+        .expect("the generated data have a `plan` attribute");
+    let ColumnValues::Categorical(values) = &mut plan.values else {
+        panic!("plan is a category");
+    };
+    values[0] = Some("platinum-typo".into());
+    values[1] = Some("platinum-typo".into());
+    values[2] = Some("Basic ".into());
+    let typos = dir.path().join("typos.parquet");
+    table.write_parquet(&typos).expect("write");
+    let output = Command::new(BIN)
+        .args(["score", "--model", "churn@v1", "--registry", path(&registry)])
+        .args([
+            "--features",
+            path(&typos),
+            "--out",
+            path(&dir.path().join("s.parquet")),
+        ])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("feature `plan`: 3 rows hold values the model has no level for")
+            && stderr.contains("`platinum-typo` (2), `Basic ` (1)"),
+        "{stderr}"
+    );
+}
