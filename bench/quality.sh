@@ -34,7 +34,7 @@ for data in telco cdnow; do
     for model in $KINDS; do
         started=$(date +%s.%N)
         "$BIN" -q train --features "$WORK/$data.parquet" --model "$model" --registry "$WORK/registry" \
-            --name "$data-$model" --cv 5 --no-importance >&2
+            --name "$data-$model" --cv 5 --no-importance --promote >&2
         ended=$(date +%s.%N)
         "$BIN" -q models show "$data-$model" --registry "$WORK/registry" --json |
             python3 -c '

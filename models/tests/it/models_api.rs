@@ -218,12 +218,28 @@ fn registry_versions_promotion_and_rollback() {
     assert_eq!(registry.versions("churn").expect("versions"), ["v1", "v2"]);
     assert!(matches!(
         registry.load_promoted("churn"),
-        Err(ModelError::NotFound(_))
+        Err(ModelError::NotPromoted { .. })
     ));
-    // Without a promotion, a bare name means the latest version.
-    assert_eq!(registry.resolve("churn").expect("resolve").version, "v2");
+    // A bare name means the promoted version: without one it is an error that says how to go on, never
+    // the latest version in silence; NAME@VERSION names any version.
+    let error = registry.resolve("churn").expect_err("nothing promoted");
+    assert!(matches!(&error, ModelError::NotPromoted { versions, .. } if versions == &["v1", "v2"]));
+    let message = error.to_string();
+    assert!(
+        message.contains("no promoted version")
+            && message.contains("churn-trainer models promote churn@v2 --registry")
+            && message.contains("(churn@v2)"),
+        "{message}"
+    );
+    assert_eq!(registry.resolve("churn@v1").expect("resolve").version, "v1");
+    assert_eq!(
+        registry.resolve_version("churn@v7").expect("not loaded"),
+        ("churn".to_string(), "v7".to_string())
+    );
+    assert!(matches!(registry.resolve("nobody"), Err(ModelError::NotFound(_))));
 
     registry.promote("churn", "v1").expect("promote");
+    assert_eq!(registry.resolve("churn").expect("resolve").version, "v1");
     registry.promote("churn", "v2").expect("promote");
     let pointer = registry.promotion_pointer("churn").expect("pointer");
     assert_eq!(std::fs::read_to_string(&pointer).expect("pointer"), "v2\n");

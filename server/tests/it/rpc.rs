@@ -470,6 +470,44 @@ async fn scoring_is_unavailable_until_a_version_is_promoted() {
     server.wait().await.expect("clean stop");
 }
 
+#[tokio::test]
+async fn a_bare_name_serves_only_a_promoted_version_and_name_at_version_pins_one() {
+    use churn_server::reload::ReloadOutcome;
+    let fixture = Fixture::empty(60, Ids::Int);
+    let v1 = fixture.save(&common::train_model(&fixture.table, common::Kind::Logistic(1.0)));
+
+    // A version exists but none is promoted: nothing is served, and the failure says how to go on.
+    let server = churn_server::start(fixture.config()).await.expect("start");
+    common::wait_until("the first load attempt", || server.metrics().reloads(false) >= 1).await;
+    match server.reload(true).await {
+        ReloadOutcome::Failed(message) => assert!(
+            message.contains("no promoted version")
+                && message.contains(&format!("churn-trainer models promote {MODEL}@{v1}")),
+            "{message}"
+        ),
+        other => panic!("an unpromoted model was served: {other:?}"),
+    }
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+
+    // NAME@VERSION serves that version, promoted or not, and a promotion leaves it alone.
+    let mut config = fixture.config();
+    config.model = format!("{MODEL}@{v1}");
+    let server = common::start_serving(config).await;
+    let v2 = fixture.save(&common::train_model(&fixture.table, common::Kind::Logistic(0.1)));
+    fixture.promote(&v2);
+    assert_eq!(server.reload(false).await, ReloadOutcome::Unchanged);
+    let mut client = common::client(server.local_addr()).await;
+    let info = client
+        .get_model_info(GetModelInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert_eq!(info.version.expect("version").model_version, v1);
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
 /// A server admitting one call at a time, its only slot taken by a `Ping` held open.
 struct OneSlotHeld {
     _fixture: Fixture,

@@ -26,7 +26,8 @@ use std::path::PathBuf;
                   --features cdnow_1998.parquet --out eval/cdnow"
 )]
 pub struct EvaluateArgs {
-    /// Model to evaluate: NAME (promoted or latest version) or NAME@VERSION.
+    /// Model to evaluate: NAME (its promoted version; an error when none is promoted) or
+    /// NAME@VERSION.
     #[arg(long, value_name = "NAME[@VERSION]")]
     pub model: String,
 

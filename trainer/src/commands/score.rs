@@ -26,13 +26,17 @@ const CHUNK_ROWS: usize = 32_768;
 /// are written atomically, and never over the feature table, the registry or the model config.
 /// Category values the model has no level for (unseen in training, or too rare there) are scored as
 /// its `other` level and reported in a warning with their counts per feature.
+///
+/// --model NAME scores with the promoted version, and fails when none is promoted (promote one with
+/// `churn-trainer models promote NAME@VERSION`, or name it); NAME@VERSION picks any version. This is
+/// the rule churn-server follows too.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  churn-trainer score --model cdnow --registry models \\\n      \
                   --features cdnow.parquet --out scores.parquet --top-k 3"
 )]
 pub struct ScoreArgs {
-    /// Model to use: NAME or NAME@VERSION.
+    /// Model to use: NAME (its promoted version) or NAME@VERSION.
     #[arg(long, value_name = "NAME[@VERSION]")]
     pub model: String,
 
