@@ -91,7 +91,7 @@ mod test_support;
 pub mod train;
 
 pub use artifact::{FORMAT_VERSION, LabelInfo, ModelArtifact, TrainingInfo, Validation};
-pub use bands::{RiskBand, RiskBands};
+pub use bands::{BandShift, RiskBand, RiskBands};
 pub use boosting::{BoostedTree, GradientBoostingModel, GradientBoostingParams};
 pub use calibration::{CalibrationMethod, Calibrator};
 pub use call_list::{CallEntry, CallList, CallListOptions, ValueColumn};
@@ -106,7 +106,7 @@ pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
 pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason, ReasonFeature};
-pub use preprocess::{FeatureSchema, PreprocessParams};
+pub use preprocess::{FeatureSchema, PreprocessParams, UnknownCategories, UnknownValues};
 pub use reason_groups::{ReasonGroup, ReasonGroups};
 pub use registry::{LoadedModel, Registry};
 pub use scorer::{Score, Scorer};
