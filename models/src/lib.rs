@@ -49,6 +49,7 @@ pub mod bands;
 pub mod boosting;
 pub mod class_weight;
 pub mod error;
+mod flat_tree;
 pub mod forest;
 pub mod histogram;
 pub mod importance;
