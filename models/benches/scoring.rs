@@ -70,7 +70,11 @@ struct Models {
 
 /// `x` with missing values replaced by 0 (encoded rows are imputed; the logistic model needs it).
 fn imputed(x: &Matrix) -> Matrix {
-    let values = x.as_slice().iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect();
+    let values = x
+        .as_slice()
+        .iter()
+        .map(|v| if v.is_nan() { 0.0 } else { *v })
+        .collect();
     Matrix::from_vec(x.rows(), x.cols(), values).expect("shape")
 }
 
@@ -96,12 +100,22 @@ fn models() -> Models {
     let early_stopped = GradientBoostingParams::default()
         .fit(&x, &y, None, &|| {})
         .expect("boosting");
-    let nodes = |trees: usize, total: usize| format!("{trees} trees, {:.0} nodes each", total as f64 / trees as f64);
+    let nodes =
+        |trees: usize, total: usize| format!("{trees} trees, {:.0} nodes each", total as f64 / trees as f64);
     eprintln!(
         "forest: {}; boosting: {}; early-stopped boosting: {}",
-        nodes(forest.trees.len(), forest.trees.iter().map(|t| t.feature.len()).sum()),
-        nodes(boosting.trees.len(), boosting.trees.iter().map(|t| t.nodes()).sum()),
-        nodes(early_stopped.trees.len(), early_stopped.trees.iter().map(|t| t.nodes()).sum()),
+        nodes(
+            forest.trees.len(),
+            forest.trees.iter().map(|t| t.feature.len()).sum()
+        ),
+        nodes(
+            boosting.trees.len(),
+            boosting.trees.iter().map(|t| t.nodes()).sum()
+        ),
+        nodes(
+            early_stopped.trees.len(),
+            early_stopped.trees.iter().map(|t| t.nodes()).sum()
+        ),
     );
     Models {
         logistic,
@@ -130,21 +144,40 @@ fn scoring(c: &mut Criterion) {
     let logistic = &models.logistic;
     let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
     let imputed_probe = imputed(&probe);
-    per_row(c, "logistic/predict", &imputed_probe, |row| sigmoid(logistic.logit(row)));
+    per_row(c, "logistic/predict", &imputed_probe, |row| {
+        sigmoid(logistic.logit(row))
+    });
     per_row(c, "logistic/predict+contributions", &imputed_probe, |row| {
-        (sigmoid(logistic.logit(row)), logistic.intercept, logistic.contributions(row))
+        (
+            sigmoid(logistic.logit(row)),
+            logistic.intercept,
+            logistic.contributions(row),
+        )
     });
 
     let forest = &models.forest;
     per_row(c, "forest/predict", &probe, |row| forest.predict_row(row));
     per_row(c, "forest/predict+contributions", &probe, |row| {
-        (forest.predict_row(row), forest.base_value(), forest.contributions(row))
+        (
+            forest.predict_row(row),
+            forest.base_value(),
+            forest.contributions(row),
+        )
     });
 
-    for (name, model) in [("boosting", &models.boosting), ("boosting-early-stopped", &models.early_stopped)] {
-        per_row(c, &format!("{name}/predict"), &probe, |row| model.predict_row(row));
+    for (name, model) in [
+        ("boosting", &models.boosting),
+        ("boosting-early-stopped", &models.early_stopped),
+    ] {
+        per_row(c, &format!("{name}/predict"), &probe, |row| {
+            model.predict_row(row)
+        });
         per_row(c, &format!("{name}/predict+contributions"), &probe, |row| {
-            (model.predict_row(row), model.base_value(), model.contributions(row))
+            (
+                model.predict_row(row),
+                model.base_value(),
+                model.contributions(row),
+            )
         });
     }
 

@@ -238,7 +238,10 @@ impl ForestModel {
         match self.layout() {
             Some(layout) if layout.accepts(row) => layout.predict_row(row),
             _ => {
-                let sum = self.trees.iter().fold(0.0, |sum, tree| sum + tree.value[tree.leaf(row)]);
+                let sum = self
+                    .trees
+                    .iter()
+                    .fold(0.0, |sum, tree| sum + tree.value[tree.leaf(row)]);
                 sum / self.trees.len() as f64
             }
         }

@@ -53,12 +53,16 @@ struct ShapNode {
     default_left: bool,
     /// Depth of the nearest ancestor testing the same column, or [`NO_ANCESTOR`].
     ancestor: u8,
+    /// Whether the left and the right subtree test the node's column again.
+    repeats: [bool; 2],
     /// Cover ratio of the left and the right child.
     ratio: [f64; 2],
     /// `z` of the node's column after the step into the left and the right child.
     z: [f64; 2],
-    /// Offset of the node's precomputed weights in [`ShapTree::weights`]: for each child the weights of
-    /// a satisfied column, then for a repeated column the reciprocal of its factor before the node.
+    /// Offset of the node's precomputed weights in [`ShapTree::weights`] (whose first weights are those
+    /// of a column the row fails, `−wₖ / (1 − tₖ)`): for each child the weights of
+    /// a satisfied column, then for a repeated column the reciprocal of its factor before the node, when
+    /// the row failed it and when the row satisfied it.
     weights: u32,
 }
 
@@ -71,8 +75,6 @@ pub(crate) struct ShapTree {
     points: usize,
     /// Quadrature nodes on [0, 1].
     t: [f64; MAX_POINTS],
-    /// The weights of a column the row fails: `−wₖ / (1 − tₖ)`.
-    cold: [f64; MAX_POINTS],
 }
 
 /// Per-row working memory shared by the trees of a model.
@@ -91,6 +93,19 @@ impl Default for Scratch {
             below: [0.0; MAX_DEPTH * MAX_POINTS],
         }
     }
+}
+
+/// A step on the path from the root while a tree is prepared.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// The column of the split.
+    feature: u32,
+    /// That column's `z` after the step.
+    z: f64,
+    /// The split's slot.
+    node: usize,
+    /// 0 for a step to the left child, 1 to the right.
+    side: usize,
 }
 
 /// What a pass over a tree's structure finds.
@@ -116,20 +131,20 @@ impl ShapTree {
         }
         let mut built = Self {
             nodes: Vec::with_capacity(tree.nodes()),
-            weights: Vec::new(),
+            // The weights of a failed column come first, so picking them is arithmetic (see `visit`).
+            weights: cold[..points].to_vec(),
             points,
             t,
-            cold,
         };
-        // Depth-first: (fitted node, the slot of the parent whose right child it is).
-        let mut path: Vec<(u32, f64)> = Vec::new();
+        // Per ancestor on the path: its column and that column's `z` after the step towards the node.
+        let mut path = Vec::new();
         built.place(tree, 0, &mut path, &w);
         Some(built)
     }
 
     /// Appends `node` and its subtree; `path` holds, per ancestor, its column and that column's `z`
     /// after the step towards `node`.
-    fn place(&mut self, tree: &BoostedTree, node: usize, path: &mut Vec<(u32, f64)>, w: &[f64; MAX_POINTS]) {
+    fn place(&mut self, tree: &BoostedTree, node: usize, path: &mut Vec<Step>, w: &[f64; MAX_POINTS]) {
         let slot = self.nodes.len();
         if tree.is_leaf(node) {
             self.nodes.push(ShapNode {
@@ -138,6 +153,7 @@ impl ShapTree {
                 right: 0,
                 default_left: false,
                 ancestor: NO_ANCESTOR,
+                repeats: [false; 2],
                 ratio: [0.0; 2],
                 z: [0.0; 2],
                 weights: 0,
@@ -147,22 +163,27 @@ impl ShapTree {
         let feature = tree.feature[node];
         let (l, r) = (tree.left[node] as usize, tree.right[node] as usize);
         let ratio = [tree.cover[l] / tree.cover[node], tree.cover[r] / tree.cover[node]];
-        let (ancestor, z_before) = match path.iter().rposition(|&(f, _)| f == feature) {
-            Some(depth) => (depth as u8, path[depth].1),
+        let (ancestor, z_before) = match path.iter().rposition(|step| step.feature == feature) {
+            Some(depth) => {
+                let step = path[depth];
+                self.nodes[step.node].repeats[step.side] = true;
+                (depth as u8, step.z)
+            }
             None => (NO_ANCESTOR, 1.0),
         };
         let z = [z_before * ratio[0], z_before * ratio[1]];
         let offset = self.weights.len() as u32;
+        let points = self.t.iter().zip(w).take(self.points);
         for z in z {
-            for k in 0..self.points {
-                let g = z + (1.0 - z) * self.t[k];
-                self.weights.push(w[k] * (1.0 - z) / g);
-            }
+            self.weights
+                .extend(points.clone().map(|(t, w)| w * (1.0 - z) / (z + (1.0 - z) * t)));
         }
         if ancestor != NO_ANCESTOR {
-            for k in 0..self.points {
-                self.weights.push(1.0 / (z_before + (1.0 - z_before) * self.t[k]));
-            }
+            // 1 / g of the column before this split: when the row failed it higher up, then when not.
+            self.weights
+                .extend(points.clone().map(|(t, _)| 1.0 / (z_before * (1.0 - t))));
+            self.weights
+                .extend(points.map(|(t, _)| 1.0 / (z_before + (1.0 - z_before) * t)));
         }
         self.nodes.push(ShapNode {
             value: tree.threshold[node],
@@ -170,22 +191,24 @@ impl ShapTree {
             right: 0,
             default_left: tree.default_left[node],
             ancestor,
+            repeats: [false; 2],
             ratio,
             z,
             weights: offset,
         });
-        path.push((feature, z[0]));
-        self.place(tree, l, path, w);
-        path.pop();
-        self.nodes[slot].right = self.nodes.len() as u32;
-        path.push((feature, z[1]));
-        self.place(tree, r, path, w);
-        path.pop();
-    }
-
-    #[cfg(test)]
-    pub fn points(&self) -> usize {
-        self.points
+        for (side, child) in [l, r].into_iter().enumerate() {
+            if side == 1 {
+                self.nodes[slot].right = self.nodes.len() as u32;
+            }
+            path.push(Step {
+                feature,
+                z: z[side],
+                node: slot,
+                side,
+            });
+            self.place(tree, child, path, w);
+            path.pop();
+        }
     }
 
     /// Adds the tree's SHAP values for `row` to `contributions`. `row` and `contributions` must hold
@@ -204,14 +227,13 @@ impl ShapTree {
     }
 
     fn walk<const Q: usize>(&self, row: &[f64], contributions: &mut [f64], scratch: &mut Scratch) {
-        if self.nodes.len() < 2 {
+        if self.nodes.first().is_none_or(|root| root.right == 0) {
             return;
         }
         let mut walk = Walk::<Q> {
             nodes: &self.nodes,
             weights: &self.weights,
             t: std::array::from_fn(|k| self.t[k]),
-            cold: std::array::from_fn(|k| self.cold[k]),
             row,
             contributions,
             scratch,
@@ -224,7 +246,6 @@ struct Walk<'a, const Q: usize> {
     nodes: &'a [ShapNode],
     weights: &'a [f64],
     t: [f64; Q],
-    cold: [f64; Q],
     row: &'a [f64],
     contributions: &'a mut [f64],
     scratch: &'a mut Scratch,
@@ -236,70 +257,64 @@ impl<const Q: usize> Walk<'_, Q> {
     fn visit(&mut self, at: usize, depth: usize, product: [f64; Q]) -> [f64; Q] {
         let nodes = self.nodes;
         let node = &nodes[at];
-        if node.right == 0 {
-            return product.map(|p| p * node.value);
-        }
+        // Every decision that depends on the row is arithmetic, not a branch: which side is hot changes
+        // from row to row and would be mispredicted half the time.
         let feature = node.feature as usize;
         let x = self.row[feature];
-        let go_left = if x.is_nan() {
-            node.default_left
-        } else {
-            x <= node.value
-        };
-        let children = [at + 1, node.right as usize];
-        let mut sum = [0.0; Q];
-        let repeated = node.ancestor != NO_ANCESTOR;
-        let ancestor = usize::from(node.ancestor);
-        if repeated && !self.scratch.hot[ancestor] {
-            // The row already fails this column higher up: it stays failed whatever this split says, and
-            // only its share of the cover changes.
-            self.scratch.hot[depth] = false;
-            for (child, ratio) in children.into_iter().zip(node.ratio) {
-                let below = self.visit(child, depth + 1, product.map(|p| p * ratio));
-                add(&mut sum, &below);
-            }
-            return sum;
-        }
+        let go_left = (x <= node.value) | (x.is_nan() & node.default_left);
         let weights = self.weights;
         let offset = node.weights as usize;
+        let repeated = node.ancestor != NO_ANCESTOR;
+        let ancestor = usize::from(node.ancestor);
+        // Whether the row satisfies this column's splits above (always, for a column new on the path).
+        let satisfied = !repeated || self.scratch.hot[ancestor];
         let without = if repeated {
-            let inverse = &weights[offset + 2 * Q..offset + 3 * Q];
+            // Divide the column's factor before this split out of the product.
+            let start = offset + 2 * Q + usize::from(satisfied) * Q;
+            let inverse = &weights[start..start + Q];
             std::array::from_fn(|k| product[k] * inverse[k])
         } else {
             product
         };
+        let mut sum = [0.0; Q];
         let mut share = 0.0;
-        for (side, child) in children.into_iter().enumerate() {
-            let hot = (side == 0) == go_left;
+        for (side, child) in [at + 1, node.right as usize].into_iter().enumerate() {
+            let hot = satisfied & ((side == 0) == go_left);
             let z = node.z[side];
-            let factor: [f64; Q] = if hot {
-                self.t.map(|t| z + (1.0 - z) * t)
-            } else {
-                self.t.map(|t| z * (1.0 - t))
-            };
+            let o = f64::from(u8::from(hot));
+            let factor: [f64; Q] = self.t.map(|t| z + (o - z) * t);
             self.scratch.hot[depth] = hot;
-            let excluded = &mut self.scratch.below[depth * Q..depth * Q + Q];
-            excluded.fill(0.0);
-            let below = self.visit(child, depth + 1, std::array::from_fn(|k| without[k] * factor[k]));
-            if hot {
+            let product = std::array::from_fn(|k| without[k] * factor[k]);
+            let start = usize::from(hot) * (offset + side * Q);
+            let weight = &weights[start..start + Q];
+            // Leaves are handled here rather than by a call: half the nodes are leaves.
+            let child_node = &nodes[child];
+            let below = if child_node.right == 0 {
+                product.map(|p| p * child_node.value)
+            } else if node.repeats[side] {
+                self.scratch.below[depth * Q..depth * Q + Q].fill(0.0);
+                let below = self.visit(child, depth + 1, product);
                 let excluded = &self.scratch.below[depth * Q..depth * Q + Q];
-                let weight = &weights[offset + side * Q..offset + side * Q + Q];
                 for k in 0..Q {
-                    share += weight[k] * (below[k] - excluded[k]);
+                    share -= weight[k] * excluded[k];
                 }
+                below
             } else {
-                for k in 0..Q {
-                    share += self.cold[k] * below[k];
-                }
+                self.visit(child, depth + 1, product)
+            };
+            for k in 0..Q {
+                share += weight[k] * below[k];
             }
             add(&mut sum, &below);
         }
-        self.contributions[feature] += share;
+        // A column the row failed higher up got its share there, for every leaf below.
+        let counted = f64::from(u8::from(satisfied));
+        self.contributions[feature] += counted * share;
         if repeated {
             // The ancestor's share must leave these leaves out: their column's factor is this split's.
             let excluded = &mut self.scratch.below[ancestor * Q..ancestor * Q + Q];
             for k in 0..Q {
-                excluded[k] += sum[k];
+                excluded[k] += counted * sum[k];
             }
         }
         sum
@@ -347,7 +362,15 @@ fn shape(tree: &BoostedTree, columns: usize) -> Option<Shape> {
             continue;
         }
         let (l, r) = (tree.left[node] as usize, tree.right[node] as usize);
-        if feature as usize >= columns || l <= node || r <= node || l >= n || r >= n || l == r || seen[l] || seen[r] {
+        if feature as usize >= columns
+            || l <= node
+            || r <= node
+            || l >= n
+            || r >= n
+            || l == r
+            || seen[l]
+            || seen[r]
+        {
             return None;
         }
         seen[l] = true;
@@ -402,13 +425,76 @@ mod tests {
     use super::*;
 
     #[test]
+    fn equals_the_reference_algorithm_on_deep_trees_with_repeated_columns() {
+        use crate::boosting::shap::{add_tree_shap_reference, tests::random_tree};
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut scratch = Scratch::default();
+        for case in 0..120 {
+            let columns = 2 + case % 14;
+            let tree = random_tree(&mut rng, columns, 4 + case % 13);
+            let prepared = ShapTree::new(&tree, columns).expect("within the limits");
+            for _ in 0..5 {
+                let row: Vec<f64> = (0..columns)
+                    .map(|_| {
+                        if rng.random::<f64>() < 0.1 {
+                            f64::NAN
+                        } else {
+                            rng.random_range(-1.2..1.2)
+                        }
+                    })
+                    .collect();
+                let mut ours = vec![0.0; columns];
+                prepared.add(&row, &mut ours, &mut scratch);
+                let mut reference = vec![0.0; columns];
+                add_tree_shap_reference(&tree, &row, &mut reference);
+                let scale = reference.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
+                for (a, b) in ours.iter().zip(&reference) {
+                    assert!(
+                        (a - b).abs() < 1e-10 * scale,
+                        "case {case}: {ours:?} vs {reference:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trees_beyond_the_limits_are_left_to_the_reference_algorithm() {
+        // A chain of 70 splits on one column: too deep.
+        let mut tree = BoostedTree::leaf_only(0.0, 1e6);
+        let mut node = 0;
+        for k in 0..70 {
+            let cover = tree.cover[node];
+            let left = tree.push_leaf(k as f64, 1.0);
+            let right = tree.push_leaf(-1.0, cover - 1.0);
+            tree.feature[node] = 0;
+            tree.threshold[node] = k as f64;
+            tree.left[node] = left as u32;
+            tree.right[node] = right as u32;
+            node = right;
+        }
+        tree.validate(1).expect("valid");
+        assert!(ShapTree::new(&tree, 1).is_none());
+        let mut contributions = [0.0];
+        super::super::shap::add_tree_shap(&tree, &[30.5], &mut contributions);
+        let total = tree.expected_value() + contributions[0];
+        assert!((total - tree.predict(&[30.5])).abs() < 1e-9);
+        // A column out of range is refused too.
+        assert!(ShapTree::new(&tree, 0).is_none());
+    }
+
+    #[test]
     fn gauss_legendre_integrates_polynomials_exactly() {
         for n in 1..=MAX_POINTS {
             let (t, w) = gauss_legendre(n);
             for degree in 0..2 * n {
                 let integral: f64 = (0..n).map(|k| w[k] * t[k].powi(degree as i32)).sum();
                 let exact = 1.0 / (degree + 1) as f64;
-                assert!((integral - exact).abs() < 1e-14, "n {n} degree {degree}: {integral} vs {exact}");
+                assert!(
+                    (integral - exact).abs() < 1e-14,
+                    "n {n} degree {degree}: {integral} vs {exact}"
+                );
             }
             assert!(t[..n].iter().all(|&t| t > 0.0 && t < 1.0));
         }

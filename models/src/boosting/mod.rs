@@ -20,6 +20,7 @@ pub mod tree;
 
 use crate::class_weight::ClassWeight;
 use crate::error::{ModelError, Result};
+use crate::flat_tree::LazyLayout;
 use crate::histogram::BinnedColumns;
 use crate::logistic::sigmoid;
 use crate::matrix::Matrix;
@@ -28,7 +29,6 @@ use rand::seq::SliceRandom;
 use rand::seq::index::sample;
 use rand::{SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
-use crate::flat_tree::LazyLayout;
 use scoring::BoostingLayout;
 use serde::{Deserialize, Serialize};
 pub use tree::BoostedTree;

@@ -67,12 +67,14 @@ impl BoostingLayout {
     /// Probabilities of the rows of `x` (which must have the model's columns), in parallel blocks.
     pub fn predict(&self, base_score: f64, x: &Matrix) -> Vec<f64> {
         let mut out = vec![base_score; x.rows()];
-        out.par_chunks_mut(BLOCK_ROWS).enumerate().for_each(|(block, out)| {
-            self.pool.add_block(x, block * BLOCK_ROWS, out);
-            for p in out.iter_mut() {
-                *p = sigmoid(*p);
-            }
-        });
+        out.par_chunks_mut(BLOCK_ROWS)
+            .enumerate()
+            .for_each(|(block, out)| {
+                self.pool.add_block(x, block * BLOCK_ROWS, out);
+                for p in out.iter_mut() {
+                    *p = sigmoid(*p);
+                }
+            });
         out
     }
 
@@ -95,59 +97,107 @@ impl BoostingLayout {
 }
 
 #[cfg(test)]
-mod timing_tmp {
+mod tests {
     use super::*;
     use crate::boosting::GradientBoostingParams;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
 
-    fn cpu_ns() -> u64 {
-        let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-        s.split_whitespace().next().expect("field").parse().expect("number")
+    /// The interaction data with 5 % of the values missing.
+    fn data_with_missing(n: usize, seed: u64) -> (Matrix, Vec<u8>) {
+        let (x, y) = crate::histogram::interaction_data(n, seed);
+        let mut rng = StdRng::seed_from_u64(seed + 100);
+        let values = x
+            .as_slice()
+            .iter()
+            .map(|&v| if rng.random::<f64>() < 0.05 { f64::NAN } else { v })
+            .collect();
+        (Matrix::from_vec(x.rows(), x.cols(), values).expect("shape"), y)
     }
 
-    fn data(n: usize, seed: u64) -> (Matrix, Vec<u8>) {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut values = Vec::new();
-        let mut labels = Vec::new();
-        for _ in 0..n {
-            let row: Vec<f64> = (0..30).map(|j| if j >= 25 { f64::from(u8::from(rng.random::<f64>() < 0.3)) } else { rng.random_range(-1.0..1.0) }).collect();
-            let logit = 1.5 * row[0] * row[1] - 1.2 * row[2] * f64::from(u8::from(row[3] > 0.2)) + 0.8 * row[4] + (2.0 * row[5]).sin() + 0.6 * row[25] - 0.4 * row[26] * row[6];
-            let p = 1.0 / (1.0 + (-logit).exp());
-            labels.push(u8::from(rng.random::<f64>() < p));
-            values.extend(row);
+    fn model() -> GradientBoostingModel {
+        let (x, y) = data_with_missing(2000, 1);
+        GradientBoostingParams {
+            n_rounds: 37,
+            early_stopping_rounds: 0,
+            ..GradientBoostingParams::default()
         }
-        (Matrix::from_vec(n, 30, values).expect("shape"), labels)
+        .fit(&x, &y, None, &|| {})
+        .expect("fit")
+    }
+
+    /// Scores and explanations of `model` equal those of the fitted arrays: the same bits for scores and
+    /// the base value, TreeSHAP to 1e-12 (another summation order).
+    fn assert_scores_as_the_fitted_arrays(model: &GradientBoostingModel, x: &Matrix) {
+        let batch = model.predict(x);
+        let contributions = model.contributions_batch(x);
+        let base = model
+            .trees
+            .iter()
+            .fold(model.base_score, |sum, tree| sum + tree.expected_value());
+        assert_eq!(model.base_value().to_bits(), base.to_bits());
+        for (i, from_batch) in batch.iter().enumerate() {
+            let row = x.row(i);
+            let raw = model
+                .trees
+                .iter()
+                .fold(model.base_score, |sum, tree| sum + tree.predict(row));
+            assert_eq!(model.raw_score(row).to_bits(), raw.to_bits(), "row {i}");
+            assert_eq!(from_batch.to_bits(), sigmoid(raw).to_bits(), "row {i}");
+            let mut reference = vec![0.0; model.n_columns];
+            for tree in &model.trees {
+                shap::add_tree_shap_reference(tree, row, &mut reference);
+            }
+            let ours = model.contributions(row);
+            assert_eq!(ours.as_slice(), contributions.row(i));
+            for (a, b) in ours.iter().zip(&reference) {
+                assert!((a - b).abs() < 1e-12, "row {i}: {ours:?} vs {reference:?}");
+            }
+        }
     }
 
     #[test]
-    #[ignore]
-    fn timing() {
-        let start = cpu_ns();
-        let mut v = 1.0f64;
-        for _ in 0..100_000_000 {
-            v = std::hint::black_box(v * 1.0000001);
-        }
-        eprintln!("calibration: {} ns per dependent mul ({v})", (cpu_ns() - start) as f64 / 1e8);
-        let (x, y) = data(20000, 1);
-        let model = GradientBoostingParams { n_rounds: 100, learning_rate: 0.1, early_stopping_rounds: 0, ..Default::default() }
-            .fit(&x, &y, None, &|| {}).expect("fit");
-        let layout = model.layout().expect("layout");
-        let some = layout.shap.iter().filter(|s| s.is_some()).count();
-        let points: Vec<usize> = layout.shap.iter().flatten().map(|s| s.points()).collect();
-        eprintln!("prepared {some} of {}, points {:?}", layout.shap.len(), &points[..20]);
-        let mut total = 0.0;
-        for _ in 0..3 {
-            let start = cpu_ns();
-            for i in 0..2000 {
-                total += model.contributions(x.row(i))[0];
-            }
-            eprintln!("contributions {} ns per row", (cpu_ns() - start) / 2000);
-            let start = cpu_ns();
-            for i in 0..20000 {
-                total += model.predict_row(x.row(i));
-            }
-            eprintln!("predict {} ns per row", (cpu_ns() - start) / 20000);
-        }
-        eprintln!("{total}");
+    fn the_layout_scores_and_explains_as_the_fitted_trees_on_rows_with_missing_values() {
+        let model = model();
+        assert!(model.layout().is_some());
+        let (x, _) = data_with_missing(700, 2);
+        assert_scores_as_the_fitted_arrays(&model, &x);
+    }
+
+    #[test]
+    fn a_serde_round_trip_keeps_every_score_and_explanation() {
+        let model = model();
+        let (x, _) = data_with_missing(300, 3);
+        let before = (
+            model.predict(&x),
+            model.contributions_batch(&x),
+            model.base_value(),
+        );
+        let json = serde_json::to_string(&model).expect("json");
+        assert!(!json.contains("layout"));
+        let loaded: GradientBoostingModel = serde_json::from_str(&json).expect("parse");
+        assert_eq!(loaded, model);
+        loaded.validate(3).expect("valid");
+        let after = (
+            loaded.predict(&x),
+            loaded.contributions_batch(&x),
+            loaded.base_value(),
+        );
+        assert_eq!(before, after);
+        assert_scores_as_the_fitted_arrays(&loaded, &x);
+    }
+
+    #[test]
+    fn malformed_trees_are_scored_by_the_fitted_arrays_and_refused_by_validation() {
+        let mut model = model();
+        // A NaN threshold: no layout is built, and the fitted arrays still score (sending rows right).
+        model.trees[0].threshold[0] = f64::NAN;
+        assert!(model.layout().is_none());
+        assert!(model.validate(3).is_err());
+        let row = [0.1, -0.2, 0.3];
+        let raw = model
+            .trees
+            .iter()
+            .fold(model.base_score, |sum, tree| sum + tree.predict(&row));
+        assert_eq!(model.raw_score(&row).to_bits(), raw.to_bits());
     }
 }

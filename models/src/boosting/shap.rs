@@ -163,13 +163,13 @@ fn unwound_sum(path: &[PathElement], i: usize) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::tree::{BoostedTree, LEAF};
     use super::*;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
     /// A random tree over `features` columns, with covers that add up and repeated features on paths.
-    fn random_tree(rng: &mut StdRng, features: usize, max_depth: usize) -> BoostedTree {
+    pub(crate) fn random_tree(rng: &mut StdRng, features: usize, max_depth: usize) -> BoostedTree {
         let root_cover = rng.random_range(50.0..500.0_f64).round();
         let mut tree = BoostedTree::leaf_only(rng.random_range(-1.0..1.0), root_cover);
         let mut stack = vec![(0usize, 0usize)];
