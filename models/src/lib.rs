@@ -71,6 +71,7 @@ pub mod class_weight;
 pub mod config;
 pub mod error;
 pub mod evaluation;
+mod flat_tree;
 pub mod forest;
 pub mod histogram;
 pub mod importance;
