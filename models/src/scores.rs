@@ -247,6 +247,9 @@ mod tests {
                     feature: format!("f{k}"),
                     value: FeatureValue::Number(k as f64),
                     contribution: 1.0 / (k + 1) as f64,
+                    label: format!("group {k}"),
+                    features: Vec::new(),
+                    text: format!("reason {k}"),
                 })
                 .collect(),
         }
