@@ -8,4 +8,5 @@ mod help;
 mod models_cli;
 mod quickstart;
 mod real_data;
+mod reasons;
 mod safety;
