@@ -21,7 +21,9 @@
 //! let score = model.scorer().score_row(&row, 3)?;
 //! println!("p = {:.3}, band {}, flagged {}", score.probability, score.risk_band, score.above_threshold);
 //! for reason in &score.reasons {
-//!     println!("  {} = {} (+{:.3})", reason.feature, reason.value, reason.contribution);
+//!     // e.g. "recency + frequency and spend: no purchase for 526 days; this customer used to buy
+//!     // every 31 days (+2.041)"
+//!     println!("  {}: {} (+{:.3})", reason.label, reason.text, reason.contribution);
 //! }
 //! // Watch this file to notice promotions and rollbacks, then call `load_promoted` again.
 //! let _pointer = registry.promotion_pointer("churn")?;

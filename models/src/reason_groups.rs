@@ -17,9 +17,11 @@
 
 use crate::matrix::Matrix;
 use crate::preprocess::FeatureSchema;
+use crate::reason_text::FeatureKind;
 use churn_features::engine::family::Family;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// The |r| above which two features' encoded columns put them in one reason group.
 pub const CORRELATION_THRESHOLD: f64 = 0.8;
@@ -34,6 +36,19 @@ pub struct ReasonGroups {
     pub threshold: f64,
     /// The groups, in schema order of their first feature; every feature is in exactly one.
     pub groups: Vec<ReasonGroup>,
+    /// Each schema feature's catalog kind, parsed from its name on first use.
+    #[serde(skip)]
+    kinds: KindCache,
+}
+
+/// The schema features' kinds, computed once per loaded model (not stored, and equal to any other).
+#[derive(Debug, Clone, Default)]
+struct KindCache(OnceLock<Vec<FeatureKind>>);
+
+impl PartialEq for KindCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Features given as one reason.
@@ -86,7 +101,19 @@ impl ReasonGroups {
             seen.dedup();
             group.label = seen.iter().map(|f| f.label()).collect::<Vec<_>>().join(" + ");
         }
-        Self { threshold, groups }
+        Self {
+            threshold,
+            groups,
+            kinds: KindCache::default(),
+        }
+    }
+
+    /// The catalog kind of each feature of `schema` (the schema these groups were fitted with), parsed
+    /// from the names once.
+    pub(crate) fn kinds(&self, schema: &FeatureSchema) -> &[FeatureKind] {
+        self.kinds
+            .0
+            .get_or_init(|| schema.features.iter().map(|f| FeatureKind::of(&f.name)).collect())
     }
 
     /// The group holding each feature (an index into [`ReasonGroups::groups`]), in schema order.

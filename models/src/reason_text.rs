@@ -45,19 +45,47 @@ pub struct Described {
     pub text: String,
 }
 
+/// What the catalog says about one feature: its column, when the catalog names it, and its family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureKind {
+    /// The catalog column the name is, if any.
+    pub column: Option<CatalogColumn>,
+    /// The family of features it belongs to.
+    pub family: Family,
+}
+
+impl FeatureKind {
+    /// The kind of the feature called `name`.
+    pub fn of(name: &str) -> Self {
+        let column = CatalogColumn::parse(name);
+        let family = match &column {
+            Some(column) => column.family(),
+            None => Family::Attribute(name.to_string()),
+        };
+        Self { column, family }
+    }
+}
+
 /// Describes a reason whose features (in schema order, with the customer's values and their
 /// contributions) add up to `contribution`. `features` must not be empty.
 pub fn describe(features: &[ReasonFeature], contribution: f64) -> Described {
+    let kinds: Vec<FeatureKind> = features.iter().map(|f| FeatureKind::of(&f.name)).collect();
+    let kinds: Vec<&FeatureKind> = kinds.iter().collect();
+    describe_with(features, &kinds, contribution)
+}
+
+/// [`describe`] with each feature's kind already known (`kinds[i]` of `features[i]`), as a scorer that
+/// parsed its model's feature names once does.
+pub fn describe_with(features: &[ReasonFeature], kinds: &[&FeatureKind], contribution: f64) -> Described {
     let sign = if contribution < 0.0 { -1.0 } else { 1.0 };
-    let mut families: Vec<(Family, Vec<usize>, f64)> = Vec::new();
-    for (i, feature) in features.iter().enumerate() {
-        let family = Family::of(&feature.name);
-        match families.iter_mut().find(|(f, ..)| *f == family) {
+    let mut families: Vec<(&Family, Vec<usize>, f64)> = Vec::new();
+    for (i, (feature, kind)) in features.iter().zip(kinds).enumerate() {
+        match families.iter_mut().find(|(f, ..)| **f == kind.family) {
             Some((_, members, sum)) => {
                 members.push(i);
                 *sum += feature.contribution;
             }
-            None => families.push((family, vec![i], feature.contribution)),
+            None => families.push((&kind.family, vec![i], feature.contribution)),
         }
     }
     families.sort_by(|a, b| (b.2 * sign).total_cmp(&(a.2 * sign)));
@@ -75,7 +103,12 @@ pub fn describe(features: &[ReasonFeature], contribution: f64) -> Described {
         if phrases.len() == FAMILIES_PER_REASON || (k > 0 && sum * sign <= 0.0) {
             break;
         }
-        let members: Vec<&ReasonFeature> = members.iter().map(|&i| &features[i]).collect();
+        let members = Members(
+            members
+                .iter()
+                .map(|&i| (&features[i], kinds[i].column.as_ref()))
+                .collect(),
+        );
         let phrase = family_phrase(family, &members, sign);
         if !phrase.is_empty() && !phrases.contains(&phrase) {
             phrases.push(phrase);
@@ -88,15 +121,12 @@ pub fn describe(features: &[ReasonFeature], contribution: f64) -> Described {
 }
 
 /// The features of one family of a reason, with their catalog columns.
-struct Members<'a>(Vec<(&'a ReasonFeature, Option<CatalogColumn>)>);
+struct Members<'a>(Vec<(&'a ReasonFeature, Option<&'a CatalogColumn>)>);
 
 impl<'a> Members<'a> {
     /// The member whose column is `column`.
     fn find(&self, column: &CatalogColumn) -> Option<&'a ReasonFeature> {
-        self.0
-            .iter()
-            .find(|(_, c)| c.as_ref() == Some(column))
-            .map(|(f, _)| *f)
+        self.0.iter().find(|(_, c)| *c == Some(column)).map(|(f, _)| *f)
     }
 
     /// The member with the window closest to [`RECENT_DAYS`] among those `window` gives one for (the
@@ -104,7 +134,7 @@ impl<'a> Members<'a> {
     fn recent(&self, window: impl Fn(&CatalogColumn) -> Option<u32>) -> Option<(&'a ReasonFeature, u32)> {
         self.0
             .iter()
-            .filter_map(|(f, c)| Some((*f, window(c.as_ref()?)?)))
+            .filter_map(|(f, c)| Some((*f, window((*c)?)?)))
             .min_by_key(|&(_, days)| (days.abs_diff(RECENT_DAYS), days))
     }
 }
@@ -119,22 +149,19 @@ fn number(feature: &ReasonFeature) -> Option<f64> {
 
 /// One family's part of a sentence, from its usual columns, else from its features that move the
 /// score most in the direction `sign`.
-fn family_phrase(family: &Family, features: &[&ReasonFeature], sign: f64) -> String {
-    let members = Members(
-        features
-            .iter()
-            .map(|f| (*f, CatalogColumn::parse(&f.name)))
-            .collect(),
-    );
+fn family_phrase(family: &Family, members: &Members<'_>, sign: f64) -> String {
     let usual = match family {
-        Family::Recency => recency(&members),
-        Family::FrequencyAndSpend => frequency(&members),
-        Family::Returns => returns(&members),
-        Family::Tenure => tenure(&members),
-        Family::Event(kind) => event(&members, kind),
+        Family::Recency => recency(members),
+        Family::FrequencyAndSpend => frequency(members),
+        Family::Returns => returns(members),
+        Family::Tenure => tenure(members),
+        Family::Event(kind) => event(members, kind),
         Family::Attribute(_) => None,
     };
-    usual.unwrap_or_else(|| facts(features, sign))
+    usual.unwrap_or_else(|| {
+        let features: Vec<&ReasonFeature> = members.0.iter().map(|(f, _)| *f).collect();
+        facts(&features, sign)
+    })
 }
 
 /// The catalog column of the fixed transaction feature at `index` of [`tx`] (not a trend).
@@ -162,11 +189,12 @@ fn recency(members: &Members<'_>) -> Option<String> {
     let Some(d) = number(since) else {
         return Some(active("no purchase yet".into(), None));
     };
-    let mut phrase = if d < 0.5 {
+    let phrase = if d < 0.5 {
         "a purchase on the day scored".to_string()
     } else {
         format!("no purchase for {}", days(d))
     };
+    let mut phrase = active(phrase, Some(d));
     if let Some(m) = members.find(&fixed(tx::INTERPURCHASE_MEAN)).and_then(number) {
         if d > m {
             phrase += &format!("; this customer used to buy every {}", days(m));
@@ -174,7 +202,7 @@ fn recency(members: &Members<'_>) -> Option<String> {
             phrase += &format!(", buying every {} on average", days(m));
         }
     }
-    Some(active(phrase, Some(d)))
+    Some(phrase)
 }
 
 fn frequency(members: &Members<'_>) -> Option<String> {
@@ -540,7 +568,7 @@ mod tests {
         ];
         assert_eq!(
             sentence(&active, 0.4),
-            "no purchase for 40 days, buying every 60 days on average, last active 3 days ago"
+            "no purchase for 40 days, last active 3 days ago, buying every 60 days on average"
         );
         let never = [
             feature("days_since_last_purchase", FeatureValue::Missing, 0.4),

@@ -18,9 +18,8 @@ use crate::error::Result;
 use crate::input::{FeatureRow, FeatureValue, RawInput};
 use crate::matrix::Matrix;
 use crate::model::{ChurnModel, Explanation, Reason, ReasonFeature};
-use crate::reason_text;
+use crate::reason_text::{self, Described, FeatureKind};
 use churn_features::FeatureTable;
-use churn_features::engine::family::Family;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -236,14 +235,11 @@ impl<'a> Scorer<'a> {
     ) -> Reason {
         let schema = &self.artifact.schema;
         let single;
-        let (members, label): (&[usize], String) = match &self.artifact.reason_groups {
-            Some(groups) => {
-                let group = &groups.groups[group];
-                (&group.features, group.label.clone())
-            }
+        let members: &[usize] = match &self.artifact.reason_groups {
+            Some(groups) => &groups.groups[group].features,
             None => {
                 single = [group];
-                (&single, Family::of(&schema.features[group].name).label())
+                &single
             }
         };
         let features: Vec<ReasonFeature> = members
@@ -254,7 +250,22 @@ impl<'a> Scorer<'a> {
                 contribution: per_feature[f],
             })
             .collect();
-        let reason_text::Described { main, text } = reason_text::describe(&features, contribution);
+        let (Described { main, text }, label) = match &self.artifact.reason_groups {
+            Some(groups) => {
+                let kinds = groups.kinds(schema);
+                let kinds: Vec<&FeatureKind> = members.iter().map(|&f| &kinds[f]).collect();
+                let label = groups.groups[group].label.clone();
+                (reason_text::describe_with(&features, &kinds, contribution), label)
+            }
+            None => {
+                let kind = FeatureKind::of(&features[0].name);
+                let label = kind.family.label();
+                (
+                    reason_text::describe_with(&features, &[&kind], contribution),
+                    label,
+                )
+            }
+        };
         Reason {
             feature: features[main].name.clone(),
             value: features[main].value.clone(),

@@ -31,6 +31,8 @@ impl From<ScoreReason> for Reason {
             feature: reason.feature,
             value: reason.value,
             contribution: reason.contribution,
+            group: reason.group,
+            text: reason.text,
         }
     }
 }

@@ -38,15 +38,19 @@ pub struct Score {
     pub as_of: Option<NaiveDate>,
 }
 
-/// One feature's part in a score.
+/// One reason's part in a score (a group of features).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreReason {
     /// The feature.
     pub feature: String,
     /// The customer's value, as text (`missing` when unknown).
     pub value: String,
-    /// How much it raises the risk, on the model's contribution scale.
+    /// How much it raises the risk, on the model's contribution scale (summed over its group).
     pub contribution: f64,
+    /// The group of features the reason stands for, e.g. `frequency and spend`.
+    pub group: String,
+    /// The reason in words.
+    pub text: String,
 }
 
 impl ServingPair {
@@ -245,6 +249,8 @@ fn score_reasons(reasons: Vec<churn_models::Reason>) -> Vec<ScoreReason> {
             feature: reason.feature,
             value: reason.value.to_string(),
             contribution: reason.contribution,
+            group: reason.label,
+            text: reason.text,
         })
         .collect()
 }

@@ -4,7 +4,7 @@
 //! one family per event type, and one per static attribute (any name the engine does not write counts as
 //! an attribute). Models group reasons by family, and say them in words from the parsed column.
 
-use super::layout::{column_safe, tx, tx_fixed_name};
+use super::layout::{tx, tx_fixed_name};
 
 /// A column of the catalog, as its name says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,8 @@ pub enum CatalogColumn {
     },
     /// An event type's feature, e.g. `events_login_30d` or `days_since_last_login`.
     Event {
-        /// The event type as it appears in column names (see [`column_safe`]), e.g. `support_ticket`.
+        /// The event type as it appears in column names (see [`super::layout::column_safe`]), e.g.
+        /// `support_ticket`.
         kind: String,
         /// Which of the type's features.
         measure: EventMeasure,
@@ -207,9 +208,16 @@ fn split_days(name: &str) -> Option<(&str, u32)> {
     Some((&head[..at], digits.parse().ok()?))
 }
 
-/// Whether `name` is what [`column_safe`] makes of an event type.
+/// Whether `name` is what [`column_safe`] makes of an event type: lower-case letters and digits in runs
+/// joined by single `_` (checked without allocating, as reasons parse names per customer).
 fn is_safe_name(name: &str) -> bool {
-    !name.is_empty() && column_safe(name) == name
+    !name.is_empty()
+        && !name.starts_with('_')
+        && !name.ends_with('_')
+        && !name.contains("__")
+        && name
+            .chars()
+            .all(|c| c == '_' || (c.is_alphanumeric() && !c.is_uppercase()))
 }
 
 #[cfg(test)]
@@ -314,5 +322,19 @@ mod tests {
             "support ticket events"
         );
         assert_eq!(Family::FrequencyAndSpend.label(), "frequency and spend");
+        for name in [
+            "login",
+            "support_ticket",
+            "a1",
+            "Login",
+            "a__b",
+            "_a",
+            "a_",
+            "a-b",
+            "",
+        ] {
+            let safe = crate::engine::layout::column_safe(name) == name;
+            assert_eq!(is_safe_name(name), safe, "{name}");
+        }
     }
 }

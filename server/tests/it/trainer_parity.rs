@@ -74,6 +74,7 @@ async fn server_scores_equal_batch_scores_for_each_model_kind() {
                 assert_eq!(reason.feature, expected.feature);
                 assert_eq!(reason.value, expected.value.to_string());
                 assert!((reason.contribution - expected.contribution).abs() <= 1e-12);
+                assert_eq!((&reason.group, &reason.text), (&expected.label, &expected.text));
             }
         }
         println!("{kind}: {CUSTOMERS} customers, largest probability difference {worst:e}");

@@ -8,6 +8,7 @@ mod help;
 mod models_cli;
 mod quickstart;
 mod real_data;
+mod reasons;
 mod report;
 mod report_browser;
 mod safety;
