@@ -77,13 +77,13 @@ impl CatalogColumn {
     /// Event type names are read back from column names, so an event type whose safe name ends in
     /// `_trend` or `_value` is read as the shorter type's trend or value column.
     pub fn parse(name: &str) -> Option<Self> {
-        if let Some(index) = (0..tx::FIXED).find(|&i| tx_fixed_name(i) == name) {
-            if !matches!(index, tx::PURCHASE_TREND | tx::SPEND_TREND) {
-                return Some(Self::Transaction {
-                    index,
-                    trend_days: None,
-                });
-            }
+        if let Some(index) = (0..tx::FIXED).find(|&i| tx_fixed_name(i) == name)
+            && !matches!(index, tx::PURCHASE_TREND | tx::SPEND_TREND)
+        {
+            return Some(Self::Transaction {
+                index,
+                trend_days: None,
+            });
         }
         match name {
             "days_since_last_activity" => return Some(Self::DaysSinceLastActivity),
