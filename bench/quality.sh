@@ -41,7 +41,7 @@ for c in d["metrics"]["candidates"]:
                       "log_loss": round(c["log_loss"], 4)}))'
 for data in telco cdnow; do
     "$BIN" -q train --features "$WORK/$data.parquet" --model auto --registry "$WORK/registry" \
-        --name "$data" --cv 5 --no-importance >&2
+        --name "$data" --cv 5 --no-importance --promote >&2
     "$BIN" -q models show "$data" --registry "$WORK/registry" --json | python3 -c "$candidates" "$data"
 done | tee "$WORK/ours.jsonl"
 

@@ -120,7 +120,8 @@ pub struct ModelArtifact {
     pub threshold: f64,
     /// How the threshold was chosen.
     pub threshold_rule: ThresholdRule,
-    /// Named probability bands for people (e.g. low / medium / high).
+    /// Named probability bands for people (e.g. low / medium / high), aligned with `threshold`: every
+    /// band lies wholly below it or wholly at or above it (see [`crate::bands`]).
     pub risk_bands: RiskBands,
     /// What the label means.
     pub label: LabelInfo,
@@ -236,7 +237,7 @@ impl ModelArtifact {
                 ),
             ));
         }
-        let artifact: Self = serde_json::from_str(payload).map_err(|e| {
+        let mut artifact: Self = serde_json::from_str(payload).map_err(|e| {
             ModelError::artifact(
                 path,
                 format!("payload does not match format version {version}: {e}"),
@@ -245,6 +246,14 @@ impl ModelArtifact {
         artifact
             .validate()
             .map_err(|reason| ModelError::artifact(path, reason))?;
+        // Artifacts written before bands were aligned with the threshold at training get the same
+        // alignment here (a single band, which cannot be aligned, is kept as it is).
+        if let Ok(bands) = artifact
+            .risk_bands
+            .aligned_logged(artifact.threshold, &path.display().to_string())
+        {
+            artifact.risk_bands = bands;
+        }
         Ok(artifact)
     }
 

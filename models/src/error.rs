@@ -84,6 +84,24 @@ pub enum ModelError {
     /// The registry has no such model, version or promotion.
     #[error("{0}")]
     NotFound(String),
+    /// A model was named without a version, which means its promoted version, and none is promoted.
+    #[error(
+        "model `{name}` has no promoted version, and a name without a version means the promoted one \
+         (its versions: {}); promote one (churn-trainer models promote {name}@{} --registry {}) or name \
+         a version ({name}@{})",
+        versions.join(", "),
+        versions.last().map_or("v1", String::as_str),
+        registry.display(),
+        versions.last().map_or("v1", String::as_str)
+    )]
+    NotPromoted {
+        /// The model's name.
+        name: String,
+        /// The registry directory.
+        registry: PathBuf,
+        /// The model's versions, oldest first (at least one).
+        versions: Vec<String>,
+    },
     /// A registry name or version is not acceptable.
     #[error("invalid {what} `{value}`: {reason}")]
     InvalidName {

@@ -22,14 +22,16 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::flat_tree::LazyLayout;
+use scoring::ForestLayout;
+
+mod scoring;
+
 /// Marks a leaf in [`Tree::feature`].
 pub const LEAF: u32 = u32::MAX;
 
-/// Rows walked through the trees together when predicting.
+/// Rows scored per parallel task when no scoring layout could be built.
 const BLOCK_ROWS: usize = 1024;
-
-/// Rows whose paths through one tree are followed in lockstep.
-const LANES: usize = 8;
 
 /// How many columns are tried at each split.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -115,6 +117,9 @@ pub struct ForestModel {
     pub n_columns: usize,
     /// The trees.
     pub trees: Vec<Tree>,
+    /// The scoring layout, built from `trees` on first use; see [`crate::flat_tree::LazyLayout`].
+    #[serde(skip)]
+    layout: LazyLayout<ForestLayout>,
 }
 
 impl ForestParams {
@@ -187,44 +192,32 @@ impl ForestParams {
             params: self.clone(),
             n_columns: x.cols(),
             trees,
+            layout: LazyLayout::default(),
         })
     }
 }
 
 impl ForestModel {
-    /// Churn probabilities of encoded rows. Rows go in blocks, each block through one tree after the
-    /// other, so a tree's nodes stay in cache while many rows walk it.
+    /// Churn probabilities of encoded rows, in parallel blocks of rows; each block goes through one tree
+    /// after the other, so a tree's nodes stay in cache while many rows walk it.
     pub fn predict(&self, x: &Matrix) -> Vec<f64> {
-        let mut out = vec![0.0; x.rows()];
-        out.par_chunks_mut(BLOCK_ROWS)
-            .enumerate()
-            .for_each(|(block, out)| {
-                let first = block * BLOCK_ROWS;
-                for tree in &self.trees {
-                    let mut groups = out.chunks_mut(LANES);
-                    for (g, sums) in groups.by_ref().enumerate() {
-                        let start = first + g * LANES;
-                        if sums.len() == LANES {
-                            let rows: [&[f64]; LANES] = std::array::from_fn(|k| x.row(start + k));
-                            for (sum, leaf) in sums.iter_mut().zip(tree.leaves_of(rows)) {
-                                *sum += tree.value[leaf];
-                            }
-                        } else {
-                            for (k, sum) in sums.iter_mut().enumerate() {
-                                *sum += tree.value[tree.leaf(x.row(start + k))];
-                            }
+        match self.layout() {
+            Some(layout) if x.rows() == 0 || layout.accepts(x.row(0)) => layout.predict(x),
+            _ => {
+                let mut out = vec![0.0; x.rows()];
+                out.par_chunks_mut(BLOCK_ROWS)
+                    .enumerate()
+                    .for_each(|(block, out)| {
+                        for (k, p) in out.iter_mut().enumerate() {
+                            *p = self.predict_row(x.row(block * BLOCK_ROWS + k));
                         }
-                    }
-                }
-                let n = self.trees.len() as f64;
-                for p in out.iter_mut() {
-                    *p /= n;
-                }
-            });
-        out
+                    });
+                out
+            }
+        }
     }
 
-    /// [`ForestModel::contributions`] of every row, block by block as in [`ForestModel::predict`].
+    /// [`ForestModel::contributions`] of every row, in parallel blocks of rows.
     pub fn contributions_batch(&self, x: &Matrix) -> Matrix {
         let mut out = Matrix::zeros(x.rows(), self.n_columns);
         let width = self.n_columns.max(1);
@@ -232,37 +225,26 @@ impl ForestModel {
             .par_chunks_mut(BLOCK_ROWS * width)
             .enumerate()
             .for_each(|(block, out)| {
-                let first = block * BLOCK_ROWS;
-                for tree in &self.trees {
-                    for (k, contributions) in out.chunks_mut(width).enumerate() {
-                        let row = x.row(first + k);
-                        let mut node = 0usize;
-                        while tree.feature[node] != LEAF {
-                            let next = tree.child(node, row);
-                            contributions[tree.feature[node] as usize] += tree.value[next] - tree.value[node];
-                            node = next;
-                        }
-                    }
-                }
-                let n = self.trees.len() as f64;
-                for c in out.iter_mut() {
-                    *c /= n;
+                for (k, contributions) in out.chunks_mut(width).enumerate() {
+                    self.add_contributions(x.row(block * BLOCK_ROWS + k), contributions);
                 }
             });
         out
     }
 
-    /// Churn probability of one encoded row: the mean of the trees' leaf values. The row walks
-    /// [`LANES`] trees in lockstep (see [`leaves_across`]); the sum runs in tree order, as a plain loop
-    /// would.
+    /// Churn probability of one encoded row: the mean of the trees' leaf values, summed in tree order.
+    /// The row walks several trees in lockstep (see [`crate::flat_tree`]).
     pub fn predict_row(&self, row: &[f64]) -> f64 {
-        let mut sum = 0.0;
-        for trees in self.trees.chunks(LANES) {
-            for (tree, leaf) in trees.iter().zip(leaves_across(trees, row)) {
-                sum += tree.value[leaf];
+        match self.layout() {
+            Some(layout) if layout.accepts(row) => layout.predict_row(row),
+            _ => {
+                let sum = self
+                    .trees
+                    .iter()
+                    .fold(0.0, |sum, tree| sum + tree.value[tree.leaf(row)]);
+                sum / self.trees.len() as f64
             }
         }
-        sum / self.trees.len() as f64
     }
 
     /// Mean root value of the trees: the base the path contributions start from.
@@ -274,20 +256,38 @@ impl ForestModel {
     /// to [`ForestModel::predict_row`].
     pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
         let mut contributions = vec![0.0; self.n_columns];
-        for tree in &self.trees {
-            let mut node = 0usize;
-            while tree.feature[node] != LEAF {
-                let feature = tree.feature[node] as usize;
-                let next = tree.child(node, row);
-                contributions[feature] += tree.value[next] - tree.value[node];
-                node = next;
+        self.add_contributions(row, &mut contributions);
+        contributions
+    }
+
+    /// Writes the path contributions of `row` into `contributions` (zeros on entry): each tree's changes
+    /// of node value along the row's path, tree after tree, divided by the number of trees.
+    fn add_contributions(&self, row: &[f64], contributions: &mut [f64]) {
+        match self.layout() {
+            Some(layout) if layout.accepts(row) && contributions.len() >= self.n_columns => {
+                layout.add_contributions(row, contributions);
+            }
+            _ => {
+                for tree in &self.trees {
+                    let mut node = 0usize;
+                    while tree.feature[node] != LEAF {
+                        let next = tree.child(node, row);
+                        contributions[tree.feature[node] as usize] += tree.value[next] - tree.value[node];
+                        node = next;
+                    }
+                }
             }
         }
         let n = self.trees.len() as f64;
-        for c in &mut contributions {
+        for c in contributions.iter_mut() {
             *c /= n;
         }
-        contributions
+    }
+
+    /// The scoring layout, built on first use; `None` when a tree is malformed (scoring then walks the
+    /// fitted arrays).
+    fn layout(&self) -> Option<&ForestLayout> {
+        self.layout.get_or_build(|| ForestLayout::build(self))
     }
 
     /// How many splits test each encoded column, over all trees (a quick structural summary; the
@@ -349,7 +349,11 @@ impl ForestModel {
                 }
             }
         }
-        Ok(())
+        // Builds the scoring layout now, so a loaded model's first score pays nothing for it.
+        match self.layout() {
+            Some(_) => Ok(()),
+            None => Err("forest trees cannot be laid out for scoring".into()),
+        }
     }
 }
 
@@ -372,49 +376,9 @@ impl Tree {
         node
     }
 
-    /// The leaves of several rows, walked in lockstep: the rows' paths are independent, so the processor
-    /// overlaps their memory loads and comparisons instead of waiting on one path at a time.
-    fn leaves_of<const N: usize>(&self, rows: [&[f64]; N]) -> [usize; N] {
-        let mut nodes = [0usize; N];
-        loop {
-            let mut moved = false;
-            for (node, row) in nodes.iter_mut().zip(&rows) {
-                let feature = self.feature[*node];
-                if feature != LEAF {
-                    moved = true;
-                    let left = row[feature as usize] <= self.threshold[*node];
-                    *node = if left { self.left[*node] } else { self.right[*node] } as usize;
-                }
-            }
-            if !moved {
-                return nodes;
-            }
-        }
-    }
-
     /// Number of leaves.
     pub fn leaves(&self) -> usize {
         self.feature.iter().filter(|&&f| f == LEAF).count()
-    }
-}
-
-/// The leaf `row` reaches in each of `trees` (at most [`LANES`]; the rest of the answer is unused), the
-/// trees walked in lockstep: the walks are independent, so the processor overlaps their memory loads
-/// instead of waiting on one tree's path at a time.
-fn leaves_across(trees: &[Tree], row: &[f64]) -> [usize; LANES] {
-    debug_assert!(trees.len() <= LANES);
-    let mut nodes = [0usize; LANES];
-    loop {
-        let mut moved = false;
-        for (tree, node) in trees.iter().zip(&mut nodes) {
-            if tree.feature[*node] != LEAF {
-                moved = true;
-                *node = tree.child(*node, row);
-            }
-        }
-        if !moved {
-            return nodes;
-        }
     }
 }
 

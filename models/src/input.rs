@@ -19,10 +19,40 @@ pub enum FeatureValue {
     Missing,
 }
 
+/// Numbers are shown with at most this many significant digits (see [`display_number`]).
+pub const DISPLAY_SIGNIFICANT_DIGITS: usize = 6;
+
+/// A number as people read it: rounded to [`DISPLAY_SIGNIFICANT_DIGITS`] significant digits, with no
+/// trailing zeros and no exponent, so a sum stored as `67.89999999999999` reads `67.9`. Whole-number
+/// digits are never rounded away: a value of a million or more is shown to the unit (`1234568`). NaN
+/// and infinities read `NaN`, `inf` and `-inf`; `-0` reads `0`.
+pub fn display_number(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let rounded = if value.abs() >= 10f64.powi(DISPLAY_SIGNIFICANT_DIGITS as i32) {
+        value.round()
+    } else {
+        // Scientific notation rounds to the significant digits; parsing it back gives the nearest
+        // double, whose shortest form is what people expect to read.
+        format!("{value:.*e}", DISPLAY_SIGNIFICANT_DIGITS - 1)
+            .parse::<f64>()
+            .unwrap_or(value)
+    };
+    if rounded == 0.0 {
+        "0".to_string()
+    } else {
+        rounded.to_string()
+    }
+}
+
+/// Text for people: numbers through [`display_number`], categories as they are, `missing` for a
+/// missing value. Reasons show values this way (in `churn-trainer score` files and `churn-server`
+/// answers); the exact numbers stay in the feature table.
 impl fmt::Display for FeatureValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Number(value) => write!(f, "{value}"),
+            Self::Number(value) => f.write_str(&display_number(*value)),
             Self::Text(value) => f.write_str(value),
             Self::Missing => f.write_str("missing"),
         }
@@ -155,4 +185,26 @@ impl RawInput for FeatureRow {
 /// True when a feature column with this role may be a model input.
 pub(crate) fn is_model_input(role: ColumnRole) -> bool {
     matches!(role, ColumnRole::Numeric | ColumnRole::Categorical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_displayed_with_at_most_six_significant_digits() {
+        let shown = |v: f64| FeatureValue::Number(v).to_string();
+        assert_eq!(shown(67.89999999999999), "67.9");
+        assert_eq!(shown(0.1 + 0.2), "0.3");
+        assert_eq!(shown(452.0), "452");
+        assert_eq!(shown(-3.25), "-3.25");
+        assert_eq!(shown(2.0 / 3.0), "0.666667");
+        assert_eq!(shown(123456.7), "123457");
+        assert_eq!(shown(1234567.89), "1234568");
+        assert_eq!(shown(0.000123456789), "0.000123457");
+        assert_eq!(shown(-0.0), "0");
+        assert_eq!(shown(f64::NAN), "NaN");
+        assert_eq!(FeatureValue::Text("gold".into()).to_string(), "gold");
+        assert_eq!(FeatureValue::Missing.to_string(), "missing");
+    }
 }

@@ -10,7 +10,7 @@ use crate::matrix::Matrix;
 use churn_features::{ColumnValues, FeatureTable};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// How preprocessing is fitted. The defaults suit churn feature tables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +128,82 @@ pub struct EncodedColumn {
     pub scale: f64,
 }
 
+/// Category values that have no level of their own in a model, by feature: values unseen in training,
+/// or rarer there than the level threshold (`rare_level_min_count` / `rare_level_min_fraction`). The
+/// encoding scores them as the feature's `other` level, or, when training had no rare levels and so no
+/// `other` column, as no level at all (every level's indicator 0). A typo in a category therefore changes
+/// a score without failing, which is why callers report these values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnknownCategories {
+    features: BTreeMap<String, UnknownValues>,
+}
+
+/// The values of one feature without a level in the model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnknownValues {
+    /// Whether they were scored as the feature's `other` level (else as no level).
+    pub scored_as_other: bool,
+    /// Each value, with the number of rows holding it.
+    pub counts: BTreeMap<String, usize>,
+}
+
+impl UnknownCategories {
+    /// Whether every category had a level.
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// The features with unknown values, by name, in name order.
+    pub fn features(&self) -> impl Iterator<Item = (&str, &UnknownValues)> {
+        self.features.iter().map(|(name, values)| (name.as_str(), values))
+    }
+
+    /// One line per feature for people, e.g. ``feature `plan`: 3 rows hold values the model has no
+    /// level for, scored as `other`: `platinum-typo` (2), `gold ` (1)``, listing at most `max_values`
+    /// values, the most frequent first.
+    pub fn summaries(&self, max_values: usize) -> Vec<String> {
+        self.features()
+            .map(|(feature, values)| {
+                let mut counts: Vec<(&String, &usize)> = values.counts.iter().collect();
+                counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let mut listed = counts
+                    .iter()
+                    .take(max_values)
+                    .map(|(value, count)| format!("`{value}` ({count})"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if counts.len() > max_values {
+                    listed.push_str(&format!(" and {} other values", counts.len() - max_values));
+                }
+                let rows = values.rows();
+                format!(
+                    "feature `{feature}`: {rows} {} values the model has no level for (unseen in \
+                     training or too rare there), scored as {}: {listed}",
+                    if rows == 1 { "row holds" } else { "rows hold" },
+                    if values.scored_as_other {
+                        "`other`"
+                    } else {
+                        "no level"
+                    }
+                )
+            })
+            .collect()
+    }
+
+    fn record(&mut self, feature: &str, value: &str, scored_as_other: bool) {
+        let values = self.features.entry(feature.to_string()).or_default();
+        values.scored_as_other = scored_as_other;
+        *values.counts.entry(value.to_string()).or_default() += 1;
+    }
+}
+
+impl UnknownValues {
+    /// Rows holding any of the values.
+    pub fn rows(&self) -> usize {
+        self.counts.values().sum()
+    }
+}
+
 /// An input feature left out of the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DroppedFeature {
@@ -203,7 +279,7 @@ impl FeatureSchema {
         };
         // Centre and scale from the unscaled training encoding (row-major passes, partial sums reduced
         // in a fixed order so the result does not depend on thread timing), then scale it in place.
-        let mut x = schema.encode_with(table, rows, false)?;
+        let (mut x, _) = schema.encode_with(table, rows, false)?;
         let width = x.cols();
         let n = x.rows() as f64;
         let column_sums = |f: &(dyn Fn(usize, f64) -> f64 + Sync)| -> Vec<f64> {
@@ -271,12 +347,55 @@ impl FeatureSchema {
     /// Encodes the `rows` of a feature table into standardised model inputs. Fails when a feature is
     /// missing or of another type than in training, or holds NaN or an infinity.
     pub fn encode_table(&self, table: &FeatureTable, rows: &[usize]) -> Result<Matrix> {
+        Ok(self.encode_with(table, rows, true)?.0)
+    }
+
+    /// [`FeatureSchema::encode_table`], also returning the category values the model has no level for
+    /// (found by the encoding itself, so at no extra pass).
+    pub fn encode_table_reporting(
+        &self,
+        table: &FeatureTable,
+        rows: &[usize],
+    ) -> Result<(Matrix, UnknownCategories)> {
         self.encode_with(table, rows, true)
     }
 
     /// Encodes one row given by feature name → value.
     pub fn encode_row(&self, row: &crate::input::FeatureRow) -> Result<Vec<f64>> {
-        Ok(self.encode_with(row, &[0], true)?.as_slice().to_vec())
+        Ok(self.encode_row_reporting(row)?.0)
+    }
+
+    /// [`FeatureSchema::encode_row`], also returning the category values the model has no level for.
+    pub fn encode_row_reporting(
+        &self,
+        row: &crate::input::FeatureRow,
+    ) -> Result<(Vec<f64>, UnknownCategories)> {
+        let (x, unknown) = self.encode_with(row, &[0], true)?;
+        Ok((x.as_slice().to_vec(), unknown))
+    }
+
+    /// The category values of the `rows` of `table` that the model has no level for, without encoding
+    /// the rows (for callers that encode them elsewhere, e.g. through a [`crate::Scorer`]). It decides
+    /// with the same level lookup as the encoding. Features missing from the table or of another type
+    /// are skipped here; encoding reports them.
+    pub fn unknown_categories(&self, table: &FeatureTable, rows: &[usize]) -> UnknownCategories {
+        let mut unknown = UnknownCategories::default();
+        for feature in &self.features {
+            let Encoding::Categorical { levels, other, .. } = &feature.encoding else {
+                continue;
+            };
+            let Ok(RawColumn::Categorical(values)) = RawInput::column(table, &feature.name) else {
+                continue;
+            };
+            for &row in rows {
+                if let Some(value) = values.get(row)
+                    && level_of(levels, value).is_none()
+                {
+                    unknown.record(&feature.name, value, *other);
+                }
+            }
+        }
+        unknown
     }
 
     /// Checks that a table holds every feature of the schema with the training type.
@@ -347,7 +466,14 @@ impl FeatureSchema {
         Ok(())
     }
 
-    fn encode_with(&self, input: &dyn RawInput, rows: &[usize], scaled: bool) -> Result<Matrix> {
+    /// Encodes `rows` of `input` (standardised when `scaled`), with the category values that have no
+    /// level in the model.
+    fn encode_with(
+        &self,
+        input: &dyn RawInput,
+        rows: &[usize],
+        scaled: bool,
+    ) -> Result<(Matrix, UnknownCategories)> {
         let width = self.width();
         let sources = self
             .features
@@ -361,17 +487,24 @@ impl FeatureSchema {
             .collect::<Result<Vec<_>>>()?;
         let mut matrix = Matrix::zeros(rows.len(), width);
         const CHUNK: usize = 4096;
-        matrix
+        // Each chunk lists its (feature, row) pairs holding a category without a level; they are rare,
+        // so the lists are nearly always empty and cost nothing.
+        let unknown_at: Vec<Vec<(usize, usize)>> = matrix
             .as_mut_slice()
             .par_chunks_mut(CHUNK * width.max(1))
             .enumerate()
-            .for_each(|(chunk, out)| {
+            .map(|(chunk, out)| {
                 let first = chunk * CHUNK;
+                let mut unknown_at = Vec::new();
                 for (offset, values) in out.chunks_mut(width.max(1)).enumerate() {
                     let row = rows[first + offset];
                     let mut j = 0;
-                    for (feature, source) in self.features.iter().zip(&sources) {
-                        j += encode_value(&feature.encoding, source, row, &mut values[j..]);
+                    for (f, (feature, source)) in self.features.iter().zip(&sources).enumerate() {
+                        let encoded = encode_value(&feature.encoding, source, row, &mut values[j..]);
+                        j += encoded.width;
+                        if encoded.unknown_category {
+                            unknown_at.push((f, row));
+                        }
                     }
                     if scaled {
                         for (value, column) in values.iter_mut().zip(&self.columns) {
@@ -379,13 +512,39 @@ impl FeatureSchema {
                         }
                     }
                 }
-            });
-        Ok(matrix)
+                unknown_at
+            })
+            .collect();
+        let mut unknown = UnknownCategories::default();
+        for (f, row) in unknown_at.into_iter().flatten() {
+            let feature = &self.features[f];
+            if let (RawColumn::Categorical(values), Encoding::Categorical { other, .. }) =
+                (&sources[f], &feature.encoding)
+                && let Some(value) = values.get(row)
+            {
+                unknown.record(&feature.name, value, *other);
+            }
+        }
+        Ok((matrix, unknown))
     }
 }
 
-/// Writes the unscaled encoding of one value into `out`; returns the number of columns written.
-fn encode_value(encoding: &Encoding, source: &RawColumn<'_>, row: usize, out: &mut [f64]) -> usize {
+/// What [`encode_value`] wrote.
+struct Encoded {
+    /// Columns written.
+    width: usize,
+    /// The value is a category the model has no level for (see [`UnknownCategories`]).
+    unknown_category: bool,
+}
+
+/// The level column of category `value` among `levels`, `None` when it has none (it then goes to
+/// `other`). The one lookup both encoding and [`FeatureSchema::unknown_categories`] use.
+fn level_of(levels: &[String], value: &str) -> Option<usize> {
+    levels.iter().position(|level| level == value)
+}
+
+/// Writes the unscaled encoding of one value into `out`.
+fn encode_value(encoding: &Encoding, source: &RawColumn<'_>, row: usize, out: &mut [f64]) -> Encoded {
     match encoding {
         Encoding::Numeric {
             median,
@@ -401,7 +560,10 @@ fn encode_value(encoding: &Encoding, source: &RawColumn<'_>, row: usize, out: &m
             if *missing_indicator {
                 out[1] = f64::from(u8::from(raw.is_none()));
             }
-            encoding.width()
+            Encoded {
+                width: encoding.width(),
+                unknown_category: false,
+            }
         }
         Encoding::Categorical {
             levels,
@@ -414,12 +576,16 @@ fn encode_value(encoding: &Encoding, source: &RawColumn<'_>, row: usize, out: &m
                 RawColumn::Categorical(values) => values.get(row),
                 _ => None,
             };
+            let mut unknown_category = false;
             match raw {
                 Some(level) => {
-                    if let Some(k) = levels.iter().position(|l| l == level) {
+                    if let Some(k) = level_of(levels, level) {
                         out[k] = 1.0;
-                    } else if *other {
-                        out[levels.len()] = 1.0;
+                    } else {
+                        unknown_category = true;
+                        if *other {
+                            out[levels.len()] = 1.0;
+                        }
                     }
                 }
                 None => {
@@ -428,7 +594,10 @@ fn encode_value(encoding: &Encoding, source: &RawColumn<'_>, row: usize, out: &m
                     }
                 }
             }
-            width
+            Encoded {
+                width,
+                unknown_category,
+            }
         }
     }
 }
@@ -675,6 +844,51 @@ mod tests {
             .map(|(z, c)| z * c.scale + c.center)
             .collect();
         assert_eq!(&unscaled[1..], &[1.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn categories_without_a_level_are_reported_by_the_encoding_and_the_scan() {
+        let mut table = table();
+        let rows: Vec<usize> = (0..table.len()).collect();
+        let schema = FeatureSchema::fit(&table, &rows, &PreprocessParams::default()).expect("fit");
+        let (_, known) = schema.encode_table_reporting(&table, &[2, 3, 4]).expect("encode");
+        assert!(known.is_empty(), "{known:?}");
+        if let ColumnValues::Categorical(values) = &mut table.columns[1].values {
+            values[2] = Some("platinum-typo".into());
+            values[4] = Some("platinum-typo".into());
+            values[6] = Some("Gold".into());
+        }
+        let (x, unknown) = schema.encode_table_reporting(&table, &rows).expect("encode");
+        assert_eq!(x, schema.encode_table(&table, &rows).expect("encode"));
+        // Row 0 holds `rare`, folded into `other` in training: it has no level of its own either.
+        let (feature, values) = unknown.features().next().expect("plan");
+        assert_eq!(feature, "plan");
+        assert!(values.scored_as_other);
+        assert_eq!(
+            values.counts,
+            BTreeMap::from([
+                ("Gold".to_string(), 1),
+                ("platinum-typo".to_string(), 2),
+                ("rare".to_string(), 1)
+            ])
+        );
+        assert_eq!(schema.unknown_categories(&table, &rows), unknown);
+        assert_eq!(
+            unknown.summaries(2),
+            [
+                "feature `plan`: 4 rows hold values the model has no level for (unseen in training or \
+              too rare there), scored as `other`: `platinum-typo` (2), `Gold` (1) and 1 other values"
+            ]
+        );
+
+        let mut row = crate::input::FeatureRow::new();
+        row.insert("spend".into(), 3.0.into());
+        row.insert("plan".into(), "platinum-typo".into());
+        let (encoded, unknown) = schema.encode_row_reporting(&row).expect("row");
+        assert_eq!(encoded, schema.encode_row(&row).expect("row"));
+        assert_eq!(unknown.features().count(), 1);
+        row.insert("plan".into(), "gold".into());
+        assert!(schema.encode_row_reporting(&row).expect("row").1.is_empty());
     }
 
     #[test]

@@ -258,31 +258,54 @@ impl Registry {
         })
     }
 
-    /// Loads the promoted version of a model.
+    /// Loads the promoted version of a model; [`ModelError::NotPromoted`] when none is promoted.
     pub fn load_promoted(&self, name: &str) -> Result<LoadedModel> {
-        let version = self.promoted_version(name)?.ok_or_else(|| {
-            ModelError::NotFound(format!(
-                "model `{name}` has no promoted version; promote one first"
-            ))
-        })?;
+        let version = self.promoted_or_error(name)?;
         self.load(name, &version)
     }
 
-    /// Loads `NAME@VERSION`, or for a bare `NAME` the promoted version (the latest when none is promoted).
-    pub fn resolve(&self, spec: &str) -> Result<LoadedModel> {
+    /// The model name and version a model spec names, without loading it. This is the one rule by which
+    /// `churn-trainer` (score, evaluate, models show) and `churn-server` pick a version:
+    ///
+    /// - `NAME@VERSION` names that version, promoted or not;
+    /// - `NAME` alone names the promoted version. A model without a promoted version is an error
+    ///   ([`ModelError::NotPromoted`]) that says how to promote one or to name a version: never the
+    ///   latest version in silence, since using a model nobody promoted is what promotion guards
+    ///   against.
+    pub fn resolve_version(&self, spec: &str) -> Result<(String, String)> {
         match spec.split_once('@') {
-            Some((name, version)) => self.load(name, version),
-            None => match self.promoted_version(spec)? {
-                Some(version) => self.load(spec, &version),
-                None => {
-                    let latest = self
-                        .versions(spec)?
-                        .pop()
-                        .ok_or_else(|| ModelError::NotFound(format!("model `{spec}` has no versions")))?;
-                    self.load(spec, &latest)
-                }
-            },
+            Some((name, version)) => {
+                check_name(name, "model name")?;
+                check_version(version)?;
+                Ok((name.to_string(), version.to_string()))
+            }
+            None => Ok((spec.to_string(), self.promoted_or_error(spec)?)),
         }
+    }
+
+    /// Loads the version a model spec names (see [`Registry::resolve_version`] for the rule).
+    pub fn resolve(&self, spec: &str) -> Result<LoadedModel> {
+        let (name, version) = self.resolve_version(spec)?;
+        self.load(&name, &version)
+    }
+
+    /// The promoted version of `name`, or why there is none.
+    fn promoted_or_error(&self, name: &str) -> Result<String> {
+        if let Some(version) = self.promoted_version(name)? {
+            return Ok(version);
+        }
+        let versions = self.versions(name)?;
+        if versions.is_empty() {
+            return Err(ModelError::NotFound(format!(
+                "model `{name}` has no versions in registry {}",
+                self.root.display()
+            )));
+        }
+        Err(ModelError::NotPromoted {
+            name: name.to_string(),
+            registry: self.root.clone(),
+            versions,
+        })
     }
 
     /// Makes `version` the promoted version of `name` (after checking that it loads).

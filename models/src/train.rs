@@ -574,7 +574,14 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         calibration,
         threshold,
         threshold_rule: options.threshold_rule,
-        risk_bands: options.risk_bands.clone(),
+        // Every band lies wholly below or wholly above the threshold (see `crate::bands`).
+        risk_bands: options
+            .risk_bands
+            .aligned_logged(threshold, "the new model")
+            .map_err(|reason| ModelError::InvalidParameter {
+                name: "risk_bands",
+                reason,
+            })?,
         label: options.label.clone(),
         training: TrainingInfo {
             source: options.source.clone(),

@@ -29,8 +29,11 @@ pub struct ServerArgs {
     #[arg(long, env = "CHURN_REGISTRY", value_name = "DIR")]
     pub registry: Option<PathBuf>,
 
-    /// Name of the model in the registry; its promoted version is served.
-    #[arg(long, env = "CHURN_MODEL", value_name = "NAME")]
+    /// Model to serve: NAME serves its promoted version and follows promotions and rollbacks (a model
+    /// without a promoted version is not served: UNAVAILABLE, with the log saying how to promote one);
+    /// NAME@VERSION serves that version whatever is promoted. `churn-trainer score` picks versions by
+    /// the same rule.
+    #[arg(long, env = "CHURN_MODEL", value_name = "NAME[@VERSION]")]
     pub model: Option<String>,
 
     /// Feature snapshot to score from: a feature table in Parquet, one row per customer (when a customer
@@ -119,7 +122,7 @@ pub struct ServerArgs {
 ///
 /// ```toml
 /// registry = "registry"
-/// model = "churn"
+/// model = "churn"                   # its promoted version; "churn@v3" pins a version
 /// features = "snapshot.parquet"
 /// listen = "0.0.0.0:50051"
 /// metrics_listen = "0.0.0.0:9464"   # or "off"
@@ -153,7 +156,7 @@ pub struct ServerArgs {
 pub struct FileConfig {
     /// Model registry directory.
     pub registry: Option<PathBuf>,
-    /// Model name.
+    /// Model: `NAME` or `NAME@VERSION`.
     pub model: Option<String>,
     /// Feature snapshot file.
     pub features: Option<PathBuf>,
@@ -310,7 +313,7 @@ impl Default for ShutdownSettings {
 pub struct ServerConfig {
     /// Model registry directory.
     pub registry: PathBuf,
-    /// Model name in the registry.
+    /// The model to serve: `NAME` (its promoted version) or `NAME@VERSION`.
     pub model: String,
     /// Feature snapshot file.
     pub features: PathBuf,

@@ -1,6 +1,7 @@
 //! `churn-server`: a gRPC service that answers "how likely is customer X to leave, and why?".
 //!
-//! The server holds one model from the registry of `churn-models` (its promoted version) and one feature
+//! The server holds one model from the registry of `churn-models` (its promoted version, or the version
+//! `NAME@VERSION` pins) and one feature
 //! snapshot (a feature table written by `churn-features`) in memory, as a [`state::ServingPair`]. Requests
 //! score customers by id from the snapshot, or from features the caller supplies. When a new version is
 //! promoted or a new snapshot appears, the [`reload`] task loads the new pair in the background, checks

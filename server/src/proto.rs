@@ -41,7 +41,7 @@ impl From<Score> for CustomerScore {
             customer_id: score.customer_id,
             churn_probability: score.probability,
             risk_band: score.risk_band,
-            above_threshold: score.above_threshold,
+            above_threshold: Some(score.above_threshold),
             reasons: score.reasons.into_iter().map(Reason::from).collect(),
             lifecycle_stage: score.lifecycle_stage.unwrap_or_default(),
             rfm_segment: score.rfm_segment.unwrap_or_default(),
@@ -49,6 +49,26 @@ impl From<Score> for CustomerScore {
             as_of_date: score.as_of.map(|d| d.to_string()).unwrap_or_default(),
         }
     }
+}
+
+/// The category values without a level in the model, one entry per feature and value, in feature name
+/// then value order.
+pub fn unknown_categories(unknown: &churn_models::UnknownCategories) -> Vec<UnknownCategory> {
+    unknown
+        .features()
+        .flat_map(|(feature, values)| {
+            values.counts.keys().map(move |value| UnknownCategory {
+                feature: feature.to_string(),
+                value: value.clone(),
+                scored_as: if values.scored_as_other {
+                    "other"
+                } else {
+                    "no level"
+                }
+                .to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The caller's features as the model reads them. A value must set exactly one of `number`, `text` or
@@ -142,6 +162,31 @@ pub fn model_info(pair: &ServingPair, max_batch_size: usize) -> GetModelInfoResp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn above_threshold_false_is_sent_on_the_wire() {
+        let score = |above_threshold| Score {
+            customer_id: "C1".into(),
+            probability: 0.25,
+            risk_band: "low".into(),
+            above_threshold,
+            reasons: Vec::new(),
+            lifecycle_stage: None,
+            rfm_segment: None,
+            value_tier: None,
+            as_of: None,
+        };
+        for flag in [false, true] {
+            let bytes = prost::Message::encode_to_vec(&CustomerScore::from(score(flag)));
+            // Field 4, varint: tag byte 0x20, then the value; present even when false.
+            assert!(
+                bytes.windows(2).any(|pair| pair == [0x20, u8::from(flag)]),
+                "{bytes:?}"
+            );
+            let decoded: CustomerScore = prost::Message::decode(bytes.as_slice()).expect("decode");
+            assert_eq!(decoded.above_threshold, Some(flag));
+        }
+    }
 
     #[test]
     fn feature_values_need_exactly_one_kind() {

@@ -1,8 +1,12 @@
 //! Live reload: notices a newly promoted model version or a new snapshot, loads the new pair in the
 //! background, and swaps it in.
 //!
-//! The [`Loader`] compares what is on disk (the registry's promotion pointer and the snapshot file's
-//! fingerprint) with what it serves. When they differ it loads what changed, reusing the unchanged half,
+//! The model is named as everywhere else (`churn_models::Registry::resolve_version`): `NAME` is its
+//! promoted version, followed through promotions and rollbacks, and a model without a promoted version
+//! is not served; `NAME@VERSION` pins that version, and promotions leave it alone.
+//!
+//! The [`Loader`] compares what is on disk (the version the model spec names, read from the registry's
+//! promotion pointer, and the snapshot file's fingerprint) with what it serves. When they differ it loads what changed, reusing the unchanged half,
 //! checks that the snapshot fits the model's feature schema, and hands back the new pair. A failed load
 //! leaves the served pair alone, is logged and counted, and is not retried until something on disk
 //! changes again (or a forced reload, e.g. on SIGHUP, asks for it), so a bad file does not flood the log.
@@ -23,9 +27,6 @@ pub enum LoadError {
     /// The registry or the model artifact could not be read, or the artifact is invalid.
     #[error("model: {0}")]
     Model(ModelError),
-    /// The model has no promoted version.
-    #[error("model `{0}` has no promoted version in the registry")]
-    NoPromotion(String),
     /// The snapshot could not be read.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
@@ -51,10 +52,11 @@ pub enum ReloadOutcome {
     Failed(String),
 }
 
-/// What is on disk now: the promoted version and the snapshot file's fingerprint.
+/// What is on disk now: the model name and version the spec names (or why it names none), and the
+/// snapshot file's fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Sources {
-    promoted: Result<Option<String>, String>,
+    model: Result<(String, String), String>,
     snapshot: Option<FileFingerprint>,
 }
 
@@ -62,7 +64,7 @@ struct Sources {
 #[derive(Debug)]
 pub struct Loader {
     registry_dir: PathBuf,
-    model_name: String,
+    model_spec: String,
     snapshot_path: PathBuf,
     model: Option<Arc<LoadedModel>>,
     snapshot: Option<Arc<Snapshot>>,
@@ -70,12 +72,12 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader for model `model_name` of the registry at `registry_dir` and the snapshot at
-    /// `snapshot_path`; nothing is loaded yet.
-    pub fn new(registry_dir: PathBuf, model_name: String, snapshot_path: PathBuf) -> Self {
+    /// A loader for the model `model_spec` names (`NAME` or `NAME@VERSION`) in the registry at
+    /// `registry_dir`, and the snapshot at `snapshot_path`; nothing is loaded yet.
+    pub fn new(registry_dir: PathBuf, model_spec: String, snapshot_path: PathBuf) -> Self {
         Self {
             registry_dir,
-            model_name,
+            model_spec,
             snapshot_path,
             model: None,
             snapshot: None,
@@ -83,19 +85,22 @@ impl Loader {
         }
     }
 
+    /// The model name and version the spec names now.
+    fn resolve(&self) -> Result<(String, String), ModelError> {
+        Registry::open(&self.registry_dir)?.resolve_version(&self.model_spec)
+    }
+
     fn sources(&self) -> Sources {
-        let promoted = Registry::open(&self.registry_dir)
-            .and_then(|registry| registry.promoted_version(&self.model_name))
-            .map_err(|e| e.to_string());
         Sources {
-            promoted,
+            model: self.resolve().map_err(|e| e.to_string()),
             snapshot: FileFingerprint::of(&self.snapshot_path).ok(),
         }
     }
 
     fn serving(&self) -> Option<Sources> {
+        let model = self.model.as_ref()?;
         Some(Sources {
-            promoted: Ok(Some(self.model.as_ref()?.version.clone())),
+            model: Ok((model.name.clone(), model.version.clone())),
             snapshot: self.snapshot.as_ref()?.fingerprint,
         })
     }
@@ -122,27 +127,16 @@ impl Loader {
     }
 
     fn load(&self, sources: &Sources, force: bool) -> Result<ServingPair, LoadError> {
-        let version = match &sources.promoted {
-            Ok(Some(version)) => version.clone(),
-            Ok(None) => return Err(LoadError::NoPromotion(self.model_name.clone())),
-            // Open the registry again for a typed error.
-            Err(_) => {
-                match Registry::open(&self.registry_dir).and_then(|r| r.promoted_version(&self.model_name)) {
-                    Ok(Some(version)) => version,
-                    Ok(None) => return Err(LoadError::NoPromotion(self.model_name.clone())),
-                    Err(error) => return Err(LoadError::Model(error)),
-                }
-            }
+        let (name, version) = match &sources.model {
+            Ok(named) => named.clone(),
+            // Resolve again for a typed error.
+            Err(_) => self.resolve().map_err(LoadError::Model)?,
         };
         let model = match &self.model {
-            Some(model) if !force && model.version == version => model.clone(),
+            Some(model) if !force && model.name == name && model.version == version => model.clone(),
             _ => {
                 let registry = Registry::open(&self.registry_dir).map_err(LoadError::Model)?;
-                Arc::new(
-                    registry
-                        .load(&self.model_name, &version)
-                        .map_err(LoadError::Model)?,
-                )
+                Arc::new(registry.load(&name, &version).map_err(LoadError::Model)?)
             }
         };
         let snapshot = match &self.snapshot {

@@ -9,7 +9,7 @@ use crate::snapshot::Descriptor;
 use crate::state::ServingPair;
 use chrono::NaiveDate;
 use churn_features::ColumnValues;
-use churn_models::{FeatureRow, FeatureValue};
+use churn_models::{FeatureRow, FeatureValue, UnknownCategories};
 use rayon::prelude::*;
 
 /// Batches at least this long are scored on the blocking pool, in parallel.
@@ -159,10 +159,16 @@ impl ServingPair {
         }
     }
 
-    /// Scores a customer described by `features` (feature name → value) with up to `reasons` reasons.
-    /// Every feature of the model's schema must be present, no other name may be, and numbers must be
-    /// finite; each violation is reported with every feature name it concerns.
-    pub fn score_features(&self, features: &FeatureRow, reasons: usize) -> Result<Score, ServeError> {
+    /// Scores a customer described by `features` (feature name → value) with up to `reasons` reasons,
+    /// and returns with the score the category values the model has no level for (scored, but worth
+    /// telling the caller: a typo changes the score). Every feature of the model's schema must be
+    /// present, no other name may be, and numbers must be finite; each violation is reported with every
+    /// feature name it concerns.
+    pub fn score_features(
+        &self,
+        features: &FeatureRow,
+        reasons: usize,
+    ) -> Result<(Score, UnknownCategories), ServeError> {
         let schema = self.model.schema();
         let mut unknown: Vec<&str> = features
             .keys()
@@ -198,7 +204,7 @@ impl ServingPair {
                 quoted(&non_finite)
             )));
         }
-        let x = schema.encode_row(features)?;
+        let (x, unknown) = schema.encode_row_reporting(features)?;
         let score = self.model.scorer().score_encoded_row(&x, reasons, |feature| {
             features
                 .get(&schema.features[feature].name)
@@ -206,7 +212,7 @@ impl ServingPair {
                 .unwrap_or(FeatureValue::Missing)
         });
         let (probability, reasons) = (score.probability, score_reasons(score.reasons));
-        Ok(Score {
+        let score = Score {
             customer_id: String::new(),
             probability,
             risk_band: self.model.risk_bands().band(probability).to_string(),
@@ -216,7 +222,8 @@ impl ServingPair {
             rfm_segment: None,
             value_tier: None,
             as_of: None,
-        })
+        };
+        Ok((score, unknown))
     }
 
     /// The raw snapshot value of model feature `feature` at table row `row`.

@@ -120,10 +120,11 @@ impl ScoringService for ScoringApi {
         let request = request.into_inner();
         let pair = self.state.current()?;
         let features = proto::feature_row(request.features)?;
-        let score = pair.score_features(&features, self.reasons(request.max_reasons))?;
+        let (score, unknown) = pair.score_features(&features, self.reasons(request.max_reasons))?;
         Ok(Response::new(proto::ScoreFeaturesResponse {
             score: Some(score.into()),
             version: Some((&pair.version).into()),
+            unknown_categories: proto::unknown_categories(&unknown),
         }))
     }
 

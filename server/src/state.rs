@@ -51,7 +51,13 @@ impl ServingPair {
     pub fn build(model: Arc<LoadedModel>, snapshot: Arc<Snapshot>) -> Result<Self, ModelError> {
         let schema = model.schema();
         schema.check_table(&snapshot.table)?;
-        let encoded = schema.encode_table(&snapshot.table, snapshot.rows())?;
+        let (encoded, unknown) = schema.encode_table_reporting(&snapshot.table, snapshot.rows())?;
+        for summary in unknown.summaries(5) {
+            tracing::warn!(
+                model = %format!("{}@{}", model.name, model.version),
+                "feature snapshot: {summary}"
+            );
+        }
         let feature_columns = schema
             .features
             .iter()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks churn-server with an unmodified grpcurl, through server reflection only (no .proto files):
-# health answers SERVING, `list` shows churn.v1.ScoringService, `describe` works, a known id is scored,
-# an unknown id gets NotFound and an empty one InvalidArgument. Exits 1 on the first mismatch.
+# health answers SERVING, `list` shows churn.v1.ScoringService, `describe` works, a known id is scored
+# (with `aboveThreshold` shown, `false` included), an unknown id gets NotFound and an empty one
+# InvalidArgument. Exits 1 on the first mismatch.
 #
 #   bash server/tests/grpcurl.sh                          # builds release binaries
 #   CHURN_BIN_DIR=target/debug bash server/tests/grpcurl.sh   # uses binaries already built (as CI does)
@@ -88,6 +89,12 @@ score=$(grpc -d "{\"customer_id\": \"$known\", \"max_reasons\": 3}" "$TARGET" ch
 echo "$score"
 grep -q '"churnProbability"' <<<"$score" || fail "Score of a known id ($known) has no probability"
 grep -q '"modelVersion": "v1"' <<<"$score" || fail "Score does not name the model version"
+grep -Eq '"aboveThreshold": (true|false)' <<<"$score" || fail "Score does not show aboveThreshold"
+# proto3 leaves default values out of JSON; `above_threshold` has explicit presence, so `false` shows.
+ids=$(printf '"C%06d",' $(seq 1 200))
+batch=$(grpc -d "{\"customer_ids\": [${ids%,}]}" "$TARGET" churn.v1.ScoringService/ScoreBatch)
+grep -q '"aboveThreshold": false' <<<"$batch" || fail "no customer of C000001..C000200 shows aboveThreshold: false"
+grep -q '"aboveThreshold": true' <<<"$batch" || fail "no customer of C000001..C000200 shows aboveThreshold: true"
 
 set +e
 unknown=$(grpc -d '{"customer_id": "no-such-customer"}' "$TARGET" churn.v1.ScoringService/Score 2>&1)

@@ -12,12 +12,15 @@
 //! to the data, 31 leaves and 20 rows per leaf bound each tree, L2 on the leaf values and 80 % row and
 //! column samples damp variance.
 
+mod fast_shap;
 pub mod grow;
+mod scoring;
 pub mod shap;
 pub mod tree;
 
 use crate::class_weight::ClassWeight;
 use crate::error::{ModelError, Result};
+use crate::flat_tree::LazyLayout;
 use crate::histogram::BinnedColumns;
 use crate::logistic::sigmoid;
 use crate::matrix::Matrix;
@@ -26,6 +29,7 @@ use rand::seq::SliceRandom;
 use rand::seq::index::sample;
 use rand::{SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
+use scoring::BoostingLayout;
 use serde::{Deserialize, Serialize};
 pub use tree::BoostedTree;
 
@@ -123,6 +127,9 @@ pub struct GradientBoostingModel {
     pub validation_log_loss: Option<f64>,
     /// Rows early stopping was decided on (0 without early stopping).
     pub validation_rows: usize,
+    /// The scoring layout, built from `trees` on first use; see [`crate::flat_tree::LazyLayout`].
+    #[serde(skip)]
+    layout: LazyLayout<BoostingLayout>,
 }
 
 impl GradientBoostingParams {
@@ -348,6 +355,7 @@ impl GradientBoostingParams {
             trees,
             validation_log_loss: validation.map(|_| best_loss),
             validation_rows: validation.map_or(0, |v| v.y.len()),
+            layout: LazyLayout::default(),
         })
     }
 }
@@ -394,9 +402,13 @@ fn log_loss_of_scores(y: &[u8], scores: &[f64]) -> f64 {
 impl GradientBoostingModel {
     /// Raw score (log-odds) of one encoded row: the base score plus every tree's leaf value.
     pub fn raw_score(&self, row: &[f64]) -> f64 {
-        self.trees
-            .iter()
-            .fold(self.base_score, |sum, tree| sum + tree.predict(row))
+        match self.layout() {
+            Some(layout) if layout.accepts(row) => layout.raw_score(self.base_score, row),
+            _ => self
+                .trees
+                .iter()
+                .fold(self.base_score, |sum, tree| sum + tree.predict(row)),
+        }
     }
 
     /// Churn probability of one encoded row.
@@ -406,28 +418,33 @@ impl GradientBoostingModel {
 
     /// Churn probabilities of encoded rows (in parallel).
     pub fn predict(&self, x: &Matrix) -> Vec<f64> {
-        (0..x.rows())
-            .into_par_iter()
-            .with_min_len(256)
-            .map(|i| self.predict_row(x.row(i)))
-            .collect()
+        match self.layout() {
+            Some(layout) if x.rows() == 0 || layout.accepts(x.row(0)) => layout.predict(self.base_score, x),
+            _ => (0..x.rows())
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|i| self.predict_row(x.row(i)))
+                .collect(),
+        }
     }
 
     /// The base TreeSHAP contributions start from: the base score plus each tree's cover-weighted mean
     /// output.
     pub fn base_value(&self) -> f64 {
-        self.trees
-            .iter()
-            .fold(self.base_score, |sum, tree| sum + tree.expected_value())
+        match self.layout() {
+            Some(layout) => layout.base_value(),
+            None => self
+                .trees
+                .iter()
+                .fold(self.base_score, |sum, tree| sum + tree.expected_value()),
+        }
     }
 
     /// TreeSHAP contribution of each encoded column to one row's raw score; with
     /// [`GradientBoostingModel::base_value`] they add up to [`GradientBoostingModel::raw_score`].
     pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
         let mut contributions = vec![0.0; self.n_columns];
-        for tree in &self.trees {
-            shap::add_tree_shap(tree, row, &mut contributions);
-        }
+        self.add_contributions(row, &mut contributions, &mut fast_shap::Scratch::default());
         contributions
     }
 
@@ -436,15 +453,35 @@ impl GradientBoostingModel {
         let mut out = Matrix::zeros(x.rows(), self.n_columns);
         let width = self.n_columns.max(1);
         out.as_mut_slice()
-            .par_chunks_mut(width)
+            .par_chunks_mut(width * 64)
             .enumerate()
-            .with_min_len(64)
-            .for_each(|(i, contributions)| {
-                for tree in &self.trees {
-                    shap::add_tree_shap(tree, x.row(i), contributions);
+            .for_each(|(chunk, rows)| {
+                let mut scratch = fast_shap::Scratch::default();
+                for (k, contributions) in rows.chunks_mut(width).enumerate() {
+                    self.add_contributions(x.row(chunk * 64 + k), contributions, &mut scratch);
                 }
             });
         out
+    }
+
+    /// Adds the TreeSHAP values of `row` to `contributions`.
+    fn add_contributions(&self, row: &[f64], contributions: &mut [f64], scratch: &mut fast_shap::Scratch) {
+        match self.layout() {
+            Some(layout) if layout.accepts(row) && contributions.len() >= self.n_columns => {
+                layout.add_contributions(self, row, contributions, scratch);
+            }
+            _ => {
+                for tree in &self.trees {
+                    shap::add_tree_shap_reference(tree, row, contributions);
+                }
+            }
+        }
+    }
+
+    /// The scoring layout, built on first use; `None` when a tree is malformed (scoring then walks the
+    /// fitted arrays).
+    fn layout(&self) -> Option<&BoostingLayout> {
+        self.layout.get_or_build(|| BoostingLayout::build(self))
     }
 
     /// Checks the trees so a loaded model cannot index out of bounds, loop, or explain inexactly.
@@ -472,7 +509,11 @@ impl GradientBoostingModel {
             tree.validate(columns)
                 .map_err(|reason| format!("tree {t}: {reason}"))?;
         }
-        Ok(())
+        // Builds the scoring layout now, so a loaded model's first score pays nothing for it.
+        match self.layout() {
+            Some(_) => Ok(()),
+            None => Err("gradient boosting trees cannot be laid out for scoring".into()),
+        }
     }
 }
 

@@ -21,7 +21,22 @@ struct PathElement {
 }
 
 /// Adds the SHAP values of `row` through `tree` to `contributions` (one slot per encoded column).
+///
+/// Computed by a one-pass algorithm (Gauss–Legendre quadrature of the Shapley weights, see the crate's
+/// `boosting::fast_shap` module) after preparing the tree, which a model does once for all rows; trees
+/// too deep for it use Algorithm 2 itself ([`add_tree_shap_reference`]).
 pub fn add_tree_shap(tree: &BoostedTree, row: &[f64], contributions: &mut [f64]) {
+    match super::fast_shap::ShapTree::new(tree, contributions.len()) {
+        Some(prepared) => {
+            prepared.add(row, contributions, &mut super::fast_shap::Scratch::default());
+        }
+        None => add_tree_shap_reference(tree, row, contributions),
+    }
+}
+
+/// [`add_tree_shap`] by Algorithm 2 itself: the reference the faster algorithm is tested against, and
+/// what explains trees it does not take.
+pub fn add_tree_shap_reference(tree: &BoostedTree, row: &[f64], contributions: &mut [f64]) {
     // A path is at most (depth + 2) long; each recursion level keeps its own copy after the parent's.
     let mut path = Vec::with_capacity(64);
     recurse(tree, row, contributions, 0, &mut path, 0, 1.0, 1.0, usize::MAX);
@@ -148,13 +163,13 @@ fn unwound_sum(path: &[PathElement], i: usize) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::tree::{BoostedTree, LEAF};
     use super::*;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
     /// A random tree over `features` columns, with covers that add up and repeated features on paths.
-    fn random_tree(rng: &mut StdRng, features: usize, max_depth: usize) -> BoostedTree {
+    pub(crate) fn random_tree(rng: &mut StdRng, features: usize, max_depth: usize) -> BoostedTree {
         let root_cover = rng.random_range(50.0..500.0_f64).round();
         let mut tree = BoostedTree::leaf_only(rng.random_range(-1.0..1.0), root_cover);
         let mut stack = vec![(0usize, 0usize)];

@@ -218,12 +218,28 @@ fn registry_versions_promotion_and_rollback() {
     assert_eq!(registry.versions("churn").expect("versions"), ["v1", "v2"]);
     assert!(matches!(
         registry.load_promoted("churn"),
-        Err(ModelError::NotFound(_))
+        Err(ModelError::NotPromoted { .. })
     ));
-    // Without a promotion, a bare name means the latest version.
-    assert_eq!(registry.resolve("churn").expect("resolve").version, "v2");
+    // A bare name means the promoted version: without one it is an error that says how to go on, never
+    // the latest version in silence; NAME@VERSION names any version.
+    let error = registry.resolve("churn").expect_err("nothing promoted");
+    assert!(matches!(&error, ModelError::NotPromoted { versions, .. } if versions == &["v1", "v2"]));
+    let message = error.to_string();
+    assert!(
+        message.contains("no promoted version")
+            && message.contains("churn-trainer models promote churn@v2 --registry")
+            && message.contains("(churn@v2)"),
+        "{message}"
+    );
+    assert_eq!(registry.resolve("churn@v1").expect("resolve").version, "v1");
+    assert_eq!(
+        registry.resolve_version("churn@v7").expect("not loaded"),
+        ("churn".to_string(), "v7".to_string())
+    );
+    assert!(matches!(registry.resolve("nobody"), Err(ModelError::NotFound(_))));
 
     registry.promote("churn", "v1").expect("promote");
+    assert_eq!(registry.resolve("churn").expect("resolve").version, "v1");
     registry.promote("churn", "v2").expect("promote");
     let pointer = registry.promotion_pointer("churn").expect("pointer");
     assert_eq!(std::fs::read_to_string(&pointer).expect("pointer"), "v2\n");
@@ -431,6 +447,14 @@ fn format_1_artifacts_written_before_gradient_boosting_still_load() {
     ] {
         let artifact = ModelArtifact::read(&fixtures.join(file)).expect("an old artifact loads");
         assert_eq!(artifact.kind, kind);
+        // Written with bands 0 / 0.3 / 0.6 and a threshold near 0.40: `medium` now starts at it.
+        let edges: Vec<f64> = artifact
+            .risk_bands
+            .bands()
+            .iter()
+            .map(|b| b.min_probability)
+            .collect();
+        assert_eq!(edges, [0.0, artifact.threshold, 0.6], "{file}");
         let probabilities = artifact.predict_proba(&table).expect("scores");
         assert!(probabilities.iter().all(|p| (0.0..=1.0).contains(p)));
     }
@@ -628,4 +652,32 @@ fn unknown_kinds_and_invalid_parameters_fail_before_any_data_is_read() {
         error.contains("[random_forest]") && error.contains("trees"),
         "{error}"
     );
+}
+
+/// Every band of a trained model lies wholly below or wholly above its threshold, so a flagged customer
+/// is never in a band below it (the boundary nearest the threshold is moved onto it).
+#[test]
+fn trained_risk_bands_agree_with_the_decision_threshold() {
+    let table = table(1200, 4);
+    for kind in [ModelKind::Logistic, ModelKind::RandomForest] {
+        let artifact = train(&table, &options(ModelParams::default_for(kind)), &NoProgress)
+            .expect("train")
+            .artifact;
+        let bands = artifact.risk_bands.bands();
+        let first_flagged = bands
+            .iter()
+            .position(|b| b.min_probability == artifact.threshold)
+            .unwrap_or_else(|| panic!("{kind}: no band starts at {}: {bands:?}", artifact.threshold));
+        for score in artifact
+            .scorer()
+            .score_table(&table, &(0..table.len()).collect::<Vec<_>>(), 0)
+            .expect("scores")
+        {
+            let band = bands
+                .iter()
+                .position(|b| b.name == score.risk_band)
+                .expect("a band");
+            assert_eq!(band >= first_flagged, score.above_threshold, "{kind}: {score:?}");
+        }
+    }
 }

@@ -75,7 +75,7 @@ async fn score_answers_with_the_model_probability_reasons_descriptors_and_versio
             "row {row}"
         );
         assert_eq!(score.risk_band, artifact.risk_band(expected[row]));
-        assert_eq!(score.above_threshold, expected[row] >= artifact.threshold);
+        assert_eq!(score.above_threshold, Some(expected[row] >= artifact.threshold));
         let want: Vec<_> = explanations[row].top_reasons(4).collect();
         assert_eq!(score.reasons.len(), want.len(), "row {row}");
         for (got, want) in score.reasons.iter().zip(want) {
@@ -263,6 +263,32 @@ async fn score_features_scores_supplied_features_and_names_every_bad_one() {
     assert_eq!(score.customer_id, "");
     assert_eq!(score.rfm_segment, "");
     assert_eq!(response.version.expect("version").model_version, "v1");
+    assert!(response.unknown_categories.is_empty());
+
+    // A category the model has no level for is scored, and named in the answer.
+    let mut typo = features.clone();
+    typo.insert("plan".into(), text("platinum-typo"));
+    let response = client
+        .score_features(ScoreFeaturesRequest {
+            features: typo,
+            max_reasons: 0,
+        })
+        .await
+        .expect("a typo is scored")
+        .into_inner();
+    let mut typo_row = model_row.clone();
+    typo_row.insert("plan".into(), ModelValue::Text("platinum-typo".into()));
+    let expected_typo = model.scorer().score_row(&typo_row, 0).expect("score");
+    assert!((response.score.expect("score").churn_probability - expected_typo.probability).abs() <= 1e-12);
+    assert_eq!(
+        response.unknown_categories,
+        [proto::UnknownCategory {
+            feature: "plan".into(),
+            value: "platinum-typo".into(),
+            // Every plan of the fixture is common, so the model has no `other` level.
+            scored_as: "no level".into(),
+        }]
+    );
 
     // The same customer scored by id gets the same probability.
     let by_id = client
@@ -440,6 +466,44 @@ async fn scoring_is_unavailable_until_a_version_is_promoted() {
         })
         .await
         .expect("served after the promotion");
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_bare_name_serves_only_a_promoted_version_and_name_at_version_pins_one() {
+    use churn_server::reload::ReloadOutcome;
+    let fixture = Fixture::empty(60, Ids::Int);
+    let v1 = fixture.save(&common::train_model(&fixture.table, common::Kind::Logistic(1.0)));
+
+    // A version exists but none is promoted: nothing is served, and the failure says how to go on.
+    let server = churn_server::start(fixture.config()).await.expect("start");
+    common::wait_until("the first load attempt", || server.metrics().reloads(false) >= 1).await;
+    match server.reload(true).await {
+        ReloadOutcome::Failed(message) => assert!(
+            message.contains("no promoted version")
+                && message.contains(&format!("churn-trainer models promote {MODEL}@{v1}")),
+            "{message}"
+        ),
+        other => panic!("an unpromoted model was served: {other:?}"),
+    }
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+
+    // NAME@VERSION serves that version, promoted or not, and a promotion leaves it alone.
+    let mut config = fixture.config();
+    config.model = format!("{MODEL}@{v1}");
+    let server = common::start_serving(config).await;
+    let v2 = fixture.save(&common::train_model(&fixture.table, common::Kind::Logistic(0.1)));
+    fixture.promote(&v2);
+    assert_eq!(server.reload(false).await, ReloadOutcome::Unchanged);
+    let mut client = common::client(server.local_addr()).await;
+    let info = client
+        .get_model_info(GetModelInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert_eq!(info.version.expect("version").model_version, v1);
     server.shutdown();
     server.wait().await.expect("clean stop");
 }

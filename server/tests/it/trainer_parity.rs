@@ -66,7 +66,7 @@ async fn server_scores_equal_batch_scores_for_each_model_kind() {
             );
             assert_eq!(
                 got.above_threshold,
-                want.probability >= model.threshold(),
+                Some(want.probability >= model.threshold()),
                 "{kind} {id}"
             );
             assert_eq!(got.reasons.len(), want.reasons.len(), "{kind} {id}");

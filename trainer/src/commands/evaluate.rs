@@ -28,7 +28,8 @@ use std::path::PathBuf;
                   --features cdnow_1998.parquet --out eval/cdnow"
 )]
 pub struct EvaluateArgs {
-    /// Model to evaluate: NAME (promoted or latest version) or NAME@VERSION.
+    /// Model to evaluate: NAME (its promoted version; an error when none is promoted) or
+    /// NAME@VERSION.
     #[arg(long, value_name = "NAME[@VERSION]")]
     pub model: String,
 
@@ -69,6 +70,10 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
     let spec = format!("{}@{}", model.name, model.version);
+    let all: Vec<usize> = (0..table.len()).collect();
+    for summary in model.schema().unknown_categories(&table, &all).summaries(5) {
+        tracing::warn!("{}: {summary}", args.features.display());
+    }
     let options = EvaluationOptions {
         importance: (!args.no_importance).then(Default::default),
         call_list: CallListOptions {

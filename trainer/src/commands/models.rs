@@ -36,7 +36,7 @@ pub enum ModelsAction {
     },
     /// Show one version: features, preprocessing, parameters, threshold, training and metrics.
     Show {
-        /// NAME (promoted or latest version) or NAME@VERSION.
+        /// NAME (its promoted version; an error when none is promoted) or NAME@VERSION.
         model: String,
         /// Print the full artifact metadata and metrics as JSON instead.
         #[arg(long)]

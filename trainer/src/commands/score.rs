@@ -20,9 +20,14 @@ const CHUNK_ROWS: usize = 32_768;
 /// (probability at least the model's threshold), reason_1..K (the groups of features pushing the risk
 /// up the most: each one's main feature, its value, the group's contribution, the group's name in
 /// reason_K_group and the reason in words in reason_K_text), the table's descriptor columns (segments),
-/// and the model's name and version; and beside it <name>.summary.json (model, rows, flagged, the file's SHA-256). Both
-/// are written atomically, and never over the feature table, the registry or the model config. NAME
-/// alone means the promoted version (the latest when none is promoted); NAME@VERSION picks one.
+/// and the model's name and version; and beside it <name>.summary.json (model, rows, flagged, the file's
+/// SHA-256). Both are written atomically, and never over the feature table, the registry or the model
+/// config. Category values the model has no level for (unseen in training, or too rare there) are scored
+/// as its `other` level and reported in a warning with their counts per feature.
+///
+/// --model NAME scores with the promoted version, and fails when none is promoted (promote one with
+/// `churn-trainer models promote NAME@VERSION`, or name it); NAME@VERSION picks any version. This is
+/// the rule churn-server follows too.
 ///
 /// With --call-list N it also writes <name>.call-list.csv beside them: the N customers most worth a
 /// call (of the latest as-of date), ranked by value at risk (probability × the value column) or, without
@@ -38,7 +43,7 @@ const CHUNK_ROWS: usize = 32_768;
                   --features cdnow.parquet --out scores.parquet --call-list 50"
 )]
 pub struct ScoreArgs {
-    /// Model to use: NAME or NAME@VERSION.
+    /// Model to use: NAME (its promoted version) or NAME@VERSION.
     #[arg(long, value_name = "NAME[@VERSION]")]
     pub model: String,
 
@@ -99,7 +104,10 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
     let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands {
-        Some(bands) => bands,
+        // Bands from a configuration agree with the model's threshold as the model's own do.
+        Some(bands) => bands
+            .aligned_logged(model.threshold(), "--model-config")
+            .map_err(anyhow::Error::msg)?,
         None => model.risk_bands().clone(),
     };
     let scorer = model.scorer().with_bands(&bands);
@@ -133,9 +141,13 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         );
     }
 
+    let all: Vec<usize> = (0..table.len()).collect();
+    for summary in model.schema().unknown_categories(&table, &all).summaries(5) {
+        tracing::warn!("{}: {summary}", args.features.display());
+    }
+
     let bar = ui.progress(table.len() as u64, "scoring", "rows");
     let mut scores = Vec::with_capacity(table.len());
-    let all: Vec<usize> = (0..table.len()).collect();
     for chunk in all.chunks(CHUNK_ROWS) {
         scores.extend(scorer.score_table(&table, chunk, args.top_k)?);
         bar.inc(chunk.len() as u64);

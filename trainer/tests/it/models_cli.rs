@@ -364,7 +364,7 @@ fn bad_inputs_fail_with_clear_messages() {
     let error = fails(&[
         "score",
         "--model",
-        "t",
+        "t@v1",
         "--registry",
         path(&registry),
         "--features",
@@ -391,7 +391,7 @@ fn bad_inputs_fail_with_clear_messages() {
     let error = fails(&[
         "score",
         "--model",
-        "t",
+        "t@v1",
         "--registry",
         path(&registry),
         "--features",
@@ -415,7 +415,7 @@ fn bad_inputs_fail_with_clear_messages() {
     let error = fails(&[
         "score",
         "--model",
-        "t",
+        "t@v1",
         "--registry",
         path(&registry),
         "--features",

@@ -23,7 +23,7 @@ const TEST_AS_OF: &str = "2024-09-30";
 pub struct Fixture {
     /// The folder holding everything.
     pub dir: PathBuf,
-    /// The registry (model `churn`, one version).
+    /// The registry (model `churn`, one version, promoted).
     pub registry: PathBuf,
     /// The labelled feature table of the test month.
     pub test_table: PathBuf,
@@ -105,6 +105,7 @@ pub fn fixture() -> &'static Fixture {
             "--no-importance",
             "--trees",
             "60",
+            "--promote",
         ]);
         let eval = dir.join("eval");
         ok(&[

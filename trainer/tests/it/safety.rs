@@ -157,7 +157,7 @@ fn an_output_that_is_an_input_is_refused_before_any_work_and_the_input_is_kept()
         fails(&[
             "score",
             "--model",
-            "churn",
+            "churn@v1",
             "--registry",
             path(&registry),
             "--features",
@@ -310,7 +310,7 @@ fn runs_killed_at_random_points_leave_matching_pairs_and_no_lost_promotion() {
     let score_args = [
         "score",
         "--model",
-        "churn",
+        "churn@v1",
         "--registry",
         path(&registry),
         "--features",
@@ -391,7 +391,7 @@ fn scoring_warns_about_a_feature_null_in_every_row() {
     train(&features, &registry);
     let model = Registry::open(&registry)
         .expect("registry")
-        .resolve("churn")
+        .resolve("churn@v1")
         .expect("model");
     let emptied = model.schema().features[0].name.clone();
     let mut table = FeatureTable::read_parquet(&features).expect("table");
@@ -407,7 +407,7 @@ fn scoring_warns_about_a_feature_null_in_every_row() {
     let blank = dir.path().join("blank.parquet");
     table.write_parquet(&blank).expect("write");
     let output = Command::new(BIN)
-        .args(["score", "--model", "churn", "--registry", path(&registry)])
+        .args(["score", "--model", "churn@v1", "--registry", path(&registry)])
         .args([
             "--features",
             path(&blank),
@@ -422,4 +422,76 @@ fn scoring_warns_about_a_feature_null_in_every_row() {
         stderr.contains("null in every row") && stderr.contains(&emptied),
         "{stderr}"
     );
+}
+
+#[test]
+fn scoring_warns_about_unknown_category_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("f.parquet");
+    let registry = dir.path().join("registry");
+    build_features(&features, "2024-06-30");
+    train(&features, &registry);
+    let mut table = FeatureTable::read_parquet(&features).expect("table");
+    let plan = table
+        .columns
+        .iter_mut()
+        .find(|c| c.name == "plan")
+        .expect("the generated data have a `plan` attribute");
+    let ColumnValues::Categorical(values) = &mut plan.values else {
+        panic!("plan is a category");
+    };
+    values[0] = Some("platinum-typo".into());
+    values[1] = Some("platinum-typo".into());
+    values[2] = Some("Basic ".into());
+    let typos = dir.path().join("typos.parquet");
+    table.write_parquet(&typos).expect("write");
+    let output = Command::new(BIN)
+        .args(["score", "--model", "churn@v1", "--registry", path(&registry)])
+        .args([
+            "--features",
+            path(&typos),
+            "--out",
+            path(&dir.path().join("s.parquet")),
+        ])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("feature `plan`: 3 rows hold values the model has no level for")
+            && stderr.contains("`platinum-typo` (2), `Basic ` (1)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn scoring_by_name_needs_a_promoted_version_or_an_explicit_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("f.parquet");
+    let registry = dir.path().join("registry");
+    build_features(&features, "2024-06-30");
+    train(&features, &registry);
+    let out = dir.path().join("s.parquet");
+    let score = |model: &'static str| {
+        [
+            "score",
+            "--model",
+            model,
+            "--registry",
+            path(&registry),
+            "--features",
+            path(&features),
+            "--out",
+            path(&out),
+        ]
+    };
+    // Never the latest version in silence: the error says how to promote one or name it.
+    let error = fails(&score("churn"));
+    assert!(
+        error.contains("no promoted version") && error.contains("churn-trainer models promote churn@v1"),
+        "{error}"
+    );
+    assert!(ok(&score("churn@v1")).contains("with churn@v1"));
+    ok(&["models", "--registry", path(&registry), "promote", "churn@v1"]);
+    assert!(ok(&score("churn")).contains("with churn@v1"));
 }
