@@ -92,20 +92,23 @@ impl CallListOptions {
 /// One reason, as people read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadableReason {
-    /// The feature's column name.
+    /// The reason's main feature (its column name).
     pub feature: String,
-    /// The feature's readable name.
-    pub name: String,
-    /// The customer's value of it, as text.
-    pub value: String,
+    /// The reason's group of features, for people (e.g. `recency`, `support ticket events`).
+    pub group: String,
+    /// The reason in words, e.g. "no purchase for 189 days; this customer used to buy every 31 days".
+    pub text: String,
     /// How much it raises the score (on the model's explanation scale).
     pub contribution: f64,
 }
 
 impl ReadableReason {
-    /// "Days since last purchase: 191".
-    pub fn text(&self) -> String {
-        format!("{}: {}", self.name, self.value)
+    /// The reason as a sentence of its own: "No purchase for 189 days; ...".
+    pub fn sentence(&self) -> String {
+        let mut chars = self.text.chars();
+        chars
+            .next()
+            .map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
     }
 }
 
@@ -135,13 +138,13 @@ pub struct CallEntry {
 }
 
 impl CallEntry {
-    /// The reasons as one line of text, separated by `; `.
+    /// The reasons as one line of text: their sentences, each ending with a full stop.
     pub fn reasons_text(&self) -> String {
         self.reasons
             .iter()
-            .map(ReadableReason::text)
+            .map(|r| format!("{}.", r.sentence()))
             .collect::<Vec<_>>()
-            .join("; ")
+            .join(" ")
     }
 }
 
@@ -246,8 +249,18 @@ pub fn call_list(
                     .reasons
                     .into_iter()
                     .map(|r| ReadableReason {
-                        name: schema.readable_name(&r.feature),
-                        value: readable_value(&r.value),
+                        // Reasons from the scorer are in words; in case one is not, its main feature
+                        // and value are.
+                        text: if r.text.is_empty() {
+                            format!(
+                                "{}: {}",
+                                schema.readable_name(&r.feature),
+                                readable_value(&r.value)
+                            )
+                        } else {
+                            r.text
+                        },
+                        group: r.label,
                         feature: r.feature,
                         contribution: r.contribution,
                     })
@@ -467,9 +480,15 @@ mod tests {
         for entry in &list.entries {
             assert!(entry.reasons.len() <= DEFAULT_REASONS);
             for reason in &entry.reasons {
-                assert!(!reason.name.contains('_'), "{}", reason.name);
+                assert!(
+                    !reason.text.is_empty() && !reason.text.contains('_'),
+                    "{}",
+                    reason.text
+                );
                 assert!(reason.contribution > 0.0);
             }
+            let text = entry.reasons_text();
+            assert_eq!(text.matches(". ").count() + 1, entry.reasons.len(), "{text}");
         }
         let first = &list.entries[0];
         assert_eq!(first.customer_id, table.customer_id_string(first.row));

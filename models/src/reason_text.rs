@@ -475,8 +475,19 @@ fn transaction(
     })
 }
 
-/// A column the catalog does not name: `name is value`.
+/// A column the catalog does not name: `name is value`, the name in words (`MonthlyCharges` → `monthly
+/// charges`, see `churn_features::engine::layout::readable_name`).
 fn attribute(name: &str, value: &FeatureValue) -> String {
+    let readable = churn_features::engine::layout::readable_name(name, None);
+    let mut chars = readable.chars();
+    let acronym = readable
+        .split(' ')
+        .next()
+        .is_some_and(|w| w.len() > 1 && !w.chars().any(char::is_lowercase));
+    let name = match chars.next() {
+        Some(first) if !acronym => first.to_lowercase().chain(chars).collect(),
+        _ => readable.clone(),
+    };
     match value {
         FeatureValue::Number(v) if v.is_finite() => format!("{name} is {}", amount(*v)),
         FeatureValue::Text(text) => format!("{name} is {text}"),
@@ -650,7 +661,7 @@ mod tests {
         );
         assert_eq!(
             sentence(&[feature("MonthlyCharges", 70.35.into(), 0.4)], 0.4),
-            "MonthlyCharges is 70.35"
+            "monthly charges is 70.35"
         );
         assert_eq!(
             sentence(&[feature("age", FeatureValue::Missing, 0.4)], 0.4),

@@ -3,10 +3,10 @@
 //!
 //! Columns, one row per table row in table order: `customer_id` (as typed in the table), `as_of`,
 //! `churn_probability`, `risk_band` and `flagged` (the score's own band and above-threshold flag, as the
-//! [`crate::Scorer`] decided them), `reason_K`, `reason_K_value`, `reason_K_contribution`, `reason_K_group` (the reason's group of features)
-//! and `reason_K_text` (the reason in words) for K = 1..=the
-//! reasons asked for (null where a row has fewer), the table's descriptor columns that the model recorded
-//! (segments), then `model_name` and `model_version`.
+//! [`crate::Scorer`] decided them), `reason_K`, `reason_K_value`, `reason_K_contribution`,
+//! `reason_K_group` (the reason's group of features) and `reason_K_text` (the reason in words) for
+//! K = 1..=the reasons asked for (null where a row has fewer), the table's descriptor columns that the
+//! model recorded (segments), then `model_name` and `model_version`.
 
 use crate::artifact::ModelArtifact;
 use crate::error::{ModelError, Result};
@@ -249,7 +249,7 @@ mod tests {
                     contribution: 1.0 / (k + 1) as f64,
                     label: format!("group {k}"),
                     features: Vec::new(),
-                    text: format!("reason {k}"),
+                    text: format!("reason {k} in words"),
                 })
                 .collect(),
         }
@@ -288,6 +288,10 @@ mod tests {
         let second = second.as_string::<i32>();
         assert_eq!(second.value(0), "f1");
         assert!(second.is_null(1) && second.is_null(2));
+        let text = batch.column_by_name("reason_2_text").expect("reason_2_text");
+        assert_eq!(text.as_string::<i32>().value(0), "reason 1 in words");
+        let group = batch.column_by_name("reason_1_group").expect("reason_1_group");
+        assert_eq!(group.as_string::<i32>().value(0), "group 0");
         assert!(batch.column_by_name("reason_3").is_none());
         assert!(
             batch.column_by_name("lifecycle_stage").is_some(),

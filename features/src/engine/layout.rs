@@ -1,6 +1,7 @@
 //! The feature columns a run produces, in order, with their meaning: the single source for the output
 //! schema, the computation's column indices and the printed catalog.
 
+use super::family::{CatalogColumn, EventMeasure, WindowMeasure, readable};
 use crate::table::ColumnRole;
 use serde::Serialize;
 
@@ -418,80 +419,61 @@ pub fn column_safe(name: &str) -> String {
 }
 
 /// The short name people read for the column `name`, e.g. "Login events in the last 30 days" for
-/// `events_login_30d`: reports, call lists and reasons show it instead of the column name.
+/// `events_login_30d`: reports and call lists show it instead of the column name.
 ///
-/// The columns this layout writes are recognised by the way it names them; `description` (the column's
-/// meaning, as the layout writes it into the Parquet metadata and the model's schema carries it) gives an
-/// event type's own spelling and tells a value sum from a count when a name alone could be either. Any
-/// other column (a static attribute, a column of another origin) gets its name as words: `MonthlyCharges`
-/// and `monthly_charges` both read "Monthly charges".
+/// The columns this layout writes are recognised by their names, read back as
+/// [`CatalogColumn::parse`] reads them (the one reading of the catalog's naming); `description` (the
+/// column's meaning, as the layout writes it into the Parquet metadata and the model's schema carries it)
+/// gives an event type's own spelling. Any other column (a static attribute, a column of another origin)
+/// gets its name as words: `MonthlyCharges` and `monthly_charges` both read "Monthly charges".
 pub fn readable_name(name: &str, description: Option<&str>) -> String {
-    if let Some(&(_, _, _, readable)) = TX_FIXED.iter().find(|spec| spec.0 == name) {
-        return readable.to_string();
+    match name {
+        "rfm_segment" => return "RFM segment".into(),
+        "value_tier" => return "Value tier".into(),
+        "lifecycle_stage" => return "Lifecycle stage".into(),
+        _ => {}
     }
-    let fixed = match name {
-        "days_since_last_activity" => Some("Days since last activity"),
-        "tenure_days" => Some("Tenure (days)"),
-        "rfm_segment" => Some("RFM segment"),
-        "value_tier" => Some("Value tier"),
-        "lifecycle_stage" => Some("Lifecycle stage"),
-        _ => None,
-    };
-    if let Some(fixed) = fixed {
-        return fixed.to_string();
-    }
-    let description = description.unwrap_or("");
-    let is_event = description.contains('`');
-    if let Some((stem, days)) = window_suffix(name) {
-        let versus = format!("last {days} days vs the {days} before");
-        match stem {
-            "purchases" => return format!("Purchases in the last {days} days"),
-            "spend" => return format!("Spend in the last {days} days"),
-            "returns" => return format!("Returns in the last {days} days"),
-            "purchase_trend" => return format!("Purchase trend ({versus})"),
-            "spend_trend" => return format!("Spend trend ({versus})"),
-            _ => {}
+    let versus = |days: u32| format!("last {days} days vs the {days} before");
+    match CatalogColumn::parse(name) {
+        Some(CatalogColumn::Transaction { index, trend_days }) => {
+            let readable = TX_FIXED[index].3;
+            match trend_days {
+                Some(days) => format!("{readable} ({})", versus(days)),
+                None => readable.to_string(),
+            }
         }
-        if let Some(rest) = stem.strip_prefix("events_") {
-            let trend = description.contains("share of recent") || (!is_event && rest.ends_with("_trend"));
-            let value =
-                description.starts_with("sum of the values") || (!is_event && rest.ends_with("_value"));
-            let (kind, pattern) = if trend {
-                (rest.strip_suffix("_trend").unwrap_or(rest), 't')
-            } else if value {
-                (rest.strip_suffix("_value").unwrap_or(rest), 'v')
-            } else {
-                (rest, 'c')
+        Some(CatalogColumn::TransactionWindow { measure, days }) => {
+            let what = match measure {
+                WindowMeasure::Purchases => "Purchases",
+                WindowMeasure::Spend => "Spend",
+                WindowMeasure::Returns => "Returns",
             };
-            let kind = event_kind(kind, description);
-            return match pattern {
-                't' => capitalised(&format!("{kind} events trend ({versus})")),
-                'v' => format!("Value of {kind} events in the last {days} days"),
-                _ => capitalised(&format!("{kind} events in the last {days} days")),
-            };
+            format!("{what} in the last {days} days")
         }
+        Some(CatalogColumn::Event { kind, measure }) => {
+            let kind = event_kind(&kind, description.unwrap_or(""));
+            match measure {
+                EventMeasure::DaysSinceLast => format!("Days since last {kind} event"),
+                EventMeasure::Trend { days } => {
+                    capitalised(&format!("{kind} events trend ({})", versus(days)))
+                }
+                EventMeasure::Count { days } => {
+                    capitalised(&format!("{kind} events in the last {days} days"))
+                }
+                EventMeasure::Value { days } => format!("Value of {kind} events in the last {days} days"),
+            }
+        }
+        Some(CatalogColumn::DaysSinceLastActivity) => "Days since last activity".into(),
+        Some(CatalogColumn::Tenure) => "Tenure (days)".into(),
+        None => words(name),
     }
-    if let Some(kind) = name.strip_prefix("days_since_last_") {
-        return format!("Days since last {} event", event_kind(kind, description));
-    }
-    words(name)
-}
-
-/// `("purchases", 30)` for `purchases_30d`.
-fn window_suffix(name: &str) -> Option<(&str, u32)> {
-    let (stem, window) = name.rsplit_once('_')?;
-    let days = window.strip_suffix('d')?;
-    if days.is_empty() || !days.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((stem, days.parse().ok()?))
 }
 
 /// An event type as people wrote it: the text between backticks in the description when there is one
 /// (the layout quotes it there), else the column's spelling, with `_` read as a space.
 fn event_kind(column_part: &str, description: &str) -> String {
     let quoted = description.split('`').nth(1).filter(|kind| !kind.is_empty());
-    quoted.unwrap_or(column_part).replace('_', " ")
+    quoted.map_or_else(|| readable(column_part), |kind| kind.replace('_', " "))
 }
 
 /// The text with its first letter in upper case.

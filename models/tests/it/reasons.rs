@@ -97,8 +97,10 @@ fn correlated_features_with_opposite_coefficients_are_one_reason_whose_contribut
             opposite += 1;
         }
         assert!(pair.feature == "x_a" || pair.feature == "x_b");
+        // The column in words: `x_a` reads `x a`.
         assert!(
-            pair.text.starts_with(&format!("{} is ", pair.feature)),
+            pair.text
+                .starts_with(&format!("{} is ", pair.feature.replace('_', " "))),
             "{}",
             pair.text
         );

@@ -110,6 +110,17 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         metrics.f1,
         metrics.threshold
     )?;
+    if let (Some(method), Some(before)) = (metrics.calibration_method, &metrics.before_calibration) {
+        outln!(
+            "calibration {method}: brier {:.4} -> {:.4}  log_loss {:.4} -> {:.4}  expected calibration error {:.4} -> {:.4}",
+            before.brier,
+            metrics.brier,
+            before.log_loss,
+            metrics.log_loss,
+            before.expected_calibration_error,
+            metrics.expected_calibration_error
+        )?;
+    }
     outln!("wrote {} and {}", metrics_path.display(), report_path.display())?;
     Ok(())
 }

@@ -502,10 +502,9 @@ fn call_list_section(input: &ReportInput<'_>) -> String {
             .iter()
             .map(|r| {
                 format!(
-                    "<li title=\"{}\">{}: <b class=\"value\">{}</b></li>",
-                    escape(&r.feature),
-                    escape(&r.name),
-                    escape(&r.value)
+                    "<li title=\"{}\">{}</li>",
+                    escape(&r.group),
+                    escape(&r.sentence())
                 )
             })
             .collect();
@@ -845,7 +844,7 @@ table { border-collapse: collapse; }
 td, th { border: 1px solid #ddd; padding: .3rem .6rem; text-align: right; vertical-align: top; }
 .text { text-align: left; }
 ul.reasons { margin: 0; padding-left: 1.1rem; }
-td.why { min-width: 16rem; } .reasons .value { white-space: nowrap; }
+td.why { min-width: 18rem; }
 th small, td .sub { display: block; font-weight: normal; color: #666; font-size: .8rem; }
 td .segment { display: block; } td.risk { white-space: nowrap; }
 .call-list td { font-size: .92rem; }
