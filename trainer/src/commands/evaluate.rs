@@ -19,7 +19,8 @@ use std::path::PathBuf;
 /// matrix at the model's threshold, lift and capture by decile, a 10-bin calibration table, permutation
 /// importance) and OUT/report.html, a self-contained page with ROC, precision-recall, calibration,
 /// lift/gain and importance charts for readers who never open a terminal. Rows with an unknown label are
-/// skipped.
+/// skipped. Evaluating rows the model was trained on (an as-of date of its training rows, or its own
+/// training table when that had no dates) warns that the metrics are optimistic.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models \\\n      \
@@ -65,6 +66,11 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
             args.features.display(),
             table.len()
         );
+    }
+    // Rows the model was fitted on make metrics optimistic (ROC AUC near 1 on a model's own rows).
+    let overlap = model.artifact.training.overlap(&table, &rows, &args.features);
+    if let Some(warning) = overlap.warning(&args.features.display().to_string()) {
+        tracing::warn!("{warning}");
     }
     let bar = ui.progress(2, "evaluating", "steps");
     let (x, unknown) = model
