@@ -91,6 +91,101 @@ pub struct TrainingInfo {
     pub preprocess_seconds: f64,
 }
 
+/// How the rows of a table being evaluated overlap the rows a model was fitted on (see
+/// [`TrainingInfo::overlap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingOverlap {
+    /// Whether the table is the file the model was trained from ([`TrainingInfo::source`]).
+    pub same_file: bool,
+    /// Evaluated rows that may be training rows: those with an as-of date of the training rows (or,
+    /// for a model trained on a table without dates, every row of its own training file).
+    pub rows: usize,
+    /// Rows evaluated.
+    pub evaluated: usize,
+    /// The training as-of dates among the evaluated rows (`YYYY-MM-DD`), oldest first.
+    pub dates: Vec<String>,
+}
+
+impl TrainingOverlap {
+    /// Whether some evaluated rows may be training rows.
+    pub fn any(&self) -> bool {
+        self.rows > 0
+    }
+
+    /// A warning for people about `table` (how the evaluated table is named), or `None` without
+    /// overlap. It ends by saying that the metrics are optimistic.
+    pub fn warning(&self, table: &str) -> Option<String> {
+        if !self.any() {
+            return None;
+        }
+        let mut dates = self.dates.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        if self.dates.len() > 3 {
+            dates.push_str(&format!(" and {} more", self.dates.len() - 3));
+        }
+        let (rows, evaluated) = (self.rows, self.evaluated);
+        Some(match (self.same_file, self.dates.is_empty()) {
+            (true, true) => format!(
+                "{table} is the feature table the model was trained on, and every one of its {evaluated} \
+                 evaluated rows was a training row: the model has seen their labels, so these metrics are \
+                 optimistic; evaluate on rows of a later as-of date"
+            ),
+            (true, false) => format!(
+                "{table} is the feature table the model was trained on, and {rows} of its {evaluated} \
+                 evaluated rows are training rows (as-of {dates}): the model has seen their labels, so \
+                 these metrics are optimistic; evaluate on rows of a later as-of date"
+            ),
+            (false, _) => format!(
+                "{rows} of the {evaluated} evaluated rows of {table} have an as-of date the model was \
+                 trained on ({dates}): for customers that were in the training table, the model has \
+                 seen their labels, so these metrics are optimistic; evaluate on rows of a later as-of \
+                 date"
+            ),
+        })
+    }
+}
+
+impl TrainingInfo {
+    /// How the `rows` of `table`, read from `path`, overlap the rows the model was fitted on. An
+    /// evaluated row may be a training row when its as-of date is one of [`TrainingInfo::as_of_dates`];
+    /// when the model was trained on a table without as-of dates, only its own training file
+    /// ([`TrainingInfo::source`], compared as canonical paths) counts, all of it. Rows of other files
+    /// and dates are not training rows (the fitted rows are not recorded one by one).
+    pub fn overlap(&self, table: &FeatureTable, rows: &[usize], path: &Path) -> TrainingOverlap {
+        let same_file = self.source.as_deref().is_some_and(|source| {
+            let source = Path::new(source);
+            match (source.canonicalize(), path.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => source == path,
+            }
+        });
+        let mut dates = std::collections::BTreeSet::new();
+        let mut overlapping = 0;
+        if self.as_of_dates.is_empty() {
+            if same_file {
+                overlapping = rows.len();
+            }
+        } else {
+            let trained: std::collections::HashSet<&str> =
+                self.as_of_dates.iter().map(String::as_str).collect();
+            for &row in rows {
+                if let Some(date) = table.as_of.get(row).copied().flatten() {
+                    let date = date.to_string();
+                    if trained.contains(date.as_str()) {
+                        overlapping += 1;
+                        dates.insert(date);
+                    }
+                }
+            }
+        }
+        TrainingOverlap {
+            same_file,
+            rows: overlapping,
+            evaluated: rows.len(),
+            dates: dates.into_iter().collect(),
+        }
+    }
+}
+
 /// A trained churn model with everything needed to score, explain and audit it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
@@ -299,4 +394,92 @@ impl ModelArtifact {
 /// Lower-case hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use churn_features::CustomerIds;
+
+    fn info(source: Option<&Path>, dates: &[&str]) -> TrainingInfo {
+        TrainingInfo {
+            source: source.map(|p| p.display().to_string()),
+            rows: 10,
+            positives: 5,
+            skipped_unlabelled: 0,
+            as_of_dates: dates.iter().map(|d| d.to_string()).collect(),
+            validation: Validation::None,
+            fit_seconds: 0.0,
+            preprocess_seconds: 0.0,
+        }
+    }
+
+    fn table(dates: &[Option<&str>]) -> FeatureTable {
+        let parse = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
+        FeatureTable {
+            customer_ids: CustomerIds::Int((0..dates.len() as i64).collect()),
+            as_of: dates.iter().map(|d| d.map(parse)).collect(),
+            labels: vec![Some(0); dates.len()],
+            columns: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn evaluated_rows_of_training_dates_or_of_the_training_file_overlap() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let train = dir.path().join("train.parquet");
+        let other = dir.path().join("test.parquet");
+        std::fs::write(&train, b"x").expect("write");
+        std::fs::write(&other, b"y").expect("write");
+        let stacked = table(&[
+            Some("2024-05-31"),
+            Some("2024-06-30"),
+            Some("2024-06-30"),
+            Some("2024-09-30"),
+        ]);
+        let all = [0, 1, 2, 3];
+        let trained = info(Some(&train), &["2024-05-31", "2024-06-30"]);
+
+        // The training file itself, through another spelling of its path: its training dates overlap,
+        // the test date does not.
+        let spelled = dir.path().join(".").join("train.parquet");
+        let overlap = trained.overlap(&stacked, &all, &spelled);
+        assert!(overlap.same_file && overlap.any());
+        assert_eq!((overlap.rows, overlap.evaluated), (3, 4));
+        assert_eq!(overlap.dates, ["2024-05-31", "2024-06-30"]);
+        let warning = overlap.warning("train.parquet").expect("a warning");
+        assert!(
+            warning.contains("the feature table the model was trained on")
+                && warning.contains("3 of its 4")
+                && warning.ends_with("these metrics are optimistic; evaluate on rows of a later as-of date"),
+            "{warning}"
+        );
+
+        // Another file: the dates still count; the rows of the test date alone do not.
+        let overlap = trained.overlap(&stacked, &[1], &other);
+        assert!(!overlap.same_file);
+        assert!(
+            overlap
+                .warning("test.parquet")
+                .expect("warning")
+                .contains("metrics are optimistic")
+        );
+        let overlap = trained.overlap(&stacked, &[3], &other);
+        assert!(!overlap.any() && overlap.warning("test.parquet").is_none());
+
+        // A model trained on a table without dates: its own file overlaps entirely, others not at all.
+        let snapshot = table(&[None, None]);
+        let trained = info(Some(&train), &[]);
+        let overlap = trained.overlap(&snapshot, &[0, 1], &train);
+        assert_eq!(overlap.rows, 2);
+        assert!(
+            overlap
+                .warning("train.parquet")
+                .expect("warning")
+                .contains("every one of its 2")
+        );
+        assert!(!trained.overlap(&snapshot, &[0, 1], &other).any());
+        assert!(!info(None, &[]).overlap(&snapshot, &[0, 1], &train).any());
+    }
 }

@@ -21,7 +21,8 @@ use std::path::PathBuf;
 /// self-contained page for readers who never open a terminal: what churn means and the dates evaluated,
 /// the customers to call first with their reasons in words, ROC, precision-recall, lift, gain and
 /// calibration charts, what drives the predictions, and the kinds --model auto compared. Rows with an
-/// unknown label are skipped.
+/// unknown label are skipped. Evaluating rows the model was trained on (an as-of date of its training rows, or its own
+/// training table when that had no dates) warns that the metrics are optimistic.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models \\\n      \
@@ -70,6 +71,12 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
     let spec = format!("{}@{}", model.name, model.version);
+    // Rows the model was fitted on make metrics optimistic (ROC AUC near 1 on a model's own rows).
+    let (labelled, _, _) = churn_models::train::labelled_rows(&table)?;
+    let overlap = model.artifact.training.overlap(&table, &labelled, &args.features);
+    if let Some(warning) = overlap.warning(&args.features.display().to_string()) {
+        tracing::warn!("{warning}");
+    }
     let all: Vec<usize> = (0..table.len()).collect();
     for summary in model.schema().unknown_categories(&table, &all).summaries(5) {
         tracing::warn!("{}: {summary}", args.features.display());

@@ -24,6 +24,11 @@ use std::time::Instant;
 /// several as-of dates is validated out of time on its latest date, a snapshot table by 5-fold. The
 /// decision threshold is chosen on the held-out predictions. Writes DIR/NAME/<version>/model.json and
 /// metrics.json and prints the version and headline metrics.
+///
+/// The model is saved whatever its metrics, but training warns when it is no better than chance (a
+/// held-out ROC AUC below 0.55, or whose 95% interval reaches 0.5) or when its threshold flags more
+/// than 90% of the held-out rows. Risk bands are aligned with the threshold: the band boundary nearest
+/// it moves onto it, so every band lies wholly below or wholly above it.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Model configuration (--model-config FILE, TOML; every section and field optional, \
@@ -293,6 +298,10 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         )?,
     }
     if let Some(m) = &artifact.metrics {
+        // A model no better than chance, or a threshold flagging nearly everyone, is saved but called out.
+        for warning in churn_models::held_out_warnings(m) {
+            tracing::warn!("{}@{version}: {warning}", args.name);
+        }
         if let (Some(method), Some(before)) = (m.calibration_method, &m.before_calibration) {
             outln!(
                 "calibration {method}: brier {:.4} -> {:.4}  log_loss {:.4} -> {:.4}  expected calibration error {:.4} -> {:.4}",

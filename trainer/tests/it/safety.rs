@@ -2,6 +2,8 @@
 //! any work, unusable output folders and registries fail first and clearly, concurrent promotions keep
 //! every history entry, a corrupt history is set aside, and runs killed at random points leave neither a
 //! data file beside another run's summary nor a lost promotion, while the next run removes their leftovers.
+//! Nor do results mislead in silence: unknown category values, an unpromoted model named without a
+//! version, evaluation on training rows and a model no better than chance are all called out.
 
 use crate::common::{BIN, fails, ok, path};
 use churn_features::output::{TEMPORARY_SUFFIX, summary_path};
@@ -494,4 +496,86 @@ fn scoring_by_name_needs_a_promoted_version_or_an_explicit_one() {
     assert!(ok(&score("churn@v1")).contains("with churn@v1"));
     ok(&["models", "--registry", path(&registry), "promote", "churn@v1"]);
     assert!(ok(&score("churn")).contains("with churn@v1"));
+}
+
+/// Runs churn-trainer, which must succeed; returns its stderr.
+fn stderr_of(args: &[&str]) -> String {
+    let output = Command::new(BIN).args(args).output().expect("run");
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn evaluating_on_training_rows_warns_that_the_metrics_are_optimistic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("f.parquet");
+    let earlier = dir.path().join("earlier.parquet");
+    let registry = dir.path().join("registry");
+    build_features(&features, "2024-06-30");
+    build_features(&earlier, "2024-03-31");
+    train(&features, &registry);
+    let evaluate = |table: &Path| {
+        stderr_of(&[
+            "evaluate",
+            "--model",
+            "churn@v1",
+            "--registry",
+            path(&registry),
+            "--features",
+            path(table),
+            "--out",
+            path(&dir.path().join("eval")),
+            "--no-importance",
+        ])
+    };
+    let stderr = evaluate(&features);
+    assert!(
+        stderr.contains("is the feature table the model was trained on")
+            && stderr.contains("these metrics are optimistic"),
+        "{stderr}"
+    );
+    // Rows of another as-of date are not training rows.
+    let stderr = evaluate(&earlier);
+    assert!(!stderr.contains("optimistic"), "{stderr}");
+}
+
+#[test]
+fn a_model_no_better_than_chance_is_saved_with_a_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("f.parquet");
+    build_features(&features, "2024-06-30");
+    // Labels drawn independently of every feature.
+    let mut table = FeatureTable::read_parquet(&features).expect("table");
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for label in &mut table.labels {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *label = Some(i8::from(state.is_multiple_of(3)));
+    }
+    let noise = dir.path().join("noise.parquet");
+    table.write_parquet(&noise).expect("write");
+    let registry = dir.path().join("registry");
+    let stderr = stderr_of(&[
+        "train",
+        "--features",
+        path(&noise),
+        "--model",
+        "logistic",
+        "--registry",
+        path(&registry),
+        "--name",
+        "noise",
+        "--cv",
+        "3",
+        "--no-importance",
+    ]);
+    assert!(
+        stderr.contains("noise@v1: the model is no better than chance on its held-out rows"),
+        "{stderr}"
+    );
+    assert!(
+        registry.join("noise/v1/model.json").is_file(),
+        "saved all the same"
+    );
 }
