@@ -254,6 +254,7 @@ impl NodePool {
     }
 
     /// Whether pool node `at` is a leaf.
+    #[cfg(test)]
     pub fn is_leaf(&self, at: usize) -> bool {
         self.nodes[at].left as usize == at
     }
@@ -317,7 +318,60 @@ impl NodePool {
         sum
     }
 
+    /// Calls `visit` with each tree's path for `row`, tree after tree: the pool indices from the root on,
+    /// the leaf repeated once reached (so a step from a node to itself ends the path). The trees are
+    /// walked in lockstep, as [`NodePool::sum`] walks them. `row` must be [accepted](Self::accepts).
+    pub fn for_each_path(&self, row: &[f64], mut visit: impl FnMut(&[u32])) {
+        match self.columns {
+            0..=32 => self.paths_buffered::<32>(row, &mut visit),
+            33..=256 => self.paths_buffered::<256>(row, &mut visit),
+            _ => self.paths_buffered::<MAX_COLUMNS>(row, &mut visit),
+        }
+    }
+
+    fn paths_buffered<const N: usize>(&self, row: &[f64], visit: &mut impl FnMut(&[u32])) {
+        let row = &row[..self.columns];
+        let mut buffer = [0.0; N];
+        buffer[..row.len()].copy_from_slice(row);
+        if has_missing(row) {
+            self.paths_with::<true, N>(&buffer, visit);
+        } else {
+            self.paths_with::<false, N>(&buffer, visit);
+        }
+    }
+
+    fn paths_with<const MISSING: bool, const N: usize>(
+        &self,
+        row: &[f64; N],
+        visit: &mut impl FnMut(&[u32]),
+    ) {
+        let nodes = self.nodes();
+        let mask = nodes.len() - 1;
+        let stride = self.group_depths.iter().copied().max().unwrap_or(0) as usize + 1;
+        // Lane after lane, each lane's path.
+        let mut paths = vec![0u32; LANES * stride];
+        let mut remaining = self.trees();
+        for (group, &depth) in self.groups.iter().zip(&self.group_depths) {
+            let depth = depth as usize;
+            let mut at = *group;
+            for step in 0..depth {
+                for (lane, at) in at.iter_mut().enumerate() {
+                    paths[lane * stride + step] = *at;
+                    *at = nodes[*at as usize & mask].child::<MISSING, N>(row);
+                }
+            }
+            let count = remaining.min(LANES);
+            for (lane, &leaf) in at.iter().enumerate().take(count) {
+                let path = &mut paths[lane * stride..lane * stride + depth + 1];
+                path[depth] = leaf;
+                visit(path);
+            }
+            remaining -= count;
+        }
+    }
+
     /// The child of internal pool node `at` that `row` (with every column the trees test) goes to.
+    #[cfg(test)]
     pub fn child(&self, at: usize, row: &[f64]) -> usize {
         let node = &self.nodes[at];
         let x = row[node.feature()];
@@ -485,6 +539,17 @@ mod tests {
                 let reference = trees.iter().fold(0.25, |sum, tree| sum + tree.predict(row));
                 assert_eq!(pool.sum(row, 0.25).to_bits(), reference.to_bits(), "row {i}");
                 assert_eq!(from_block.to_bits(), reference.to_bits(), "row {i}");
+                let mut t = 0;
+                pool.for_each_path(row, |path| {
+                    let leaf = *path.last().expect("a path");
+                    assert_eq!(
+                        origins[leaf as usize].node as usize,
+                        trees[t].leaf(row),
+                        "tree {t} row {i}"
+                    );
+                    t += 1;
+                });
+                assert_eq!(t, n_trees);
                 for (t, tree) in trees.iter().enumerate() {
                     // The single-tree walk reaches the pool node of the fitted leaf.
                     let mut at = pool.root(t);

@@ -68,14 +68,15 @@ impl ForestLayout {
     /// Adds each tree's path contributions for an [accepted](Self::accepts) row to `contributions`, tree
     /// after tree and root to leaf (the caller divides by the number of trees).
     pub fn add_contributions(&self, row: &[f64], contributions: &mut [f64]) {
-        for t in 0..self.pool.trees() {
-            let mut at = self.pool.root(t);
-            while !self.pool.is_leaf(at) {
-                let next = self.pool.child(at, row);
+        self.pool.for_each_path(row, |path| {
+            for step in path.windows(2) {
+                let (at, next) = (step[0] as usize, step[1] as usize);
+                if at == next {
+                    break;
+                }
                 contributions[self.pool.feature(at)] += self.steps[next];
-                at = next;
             }
-        }
+        });
     }
 }
 
