@@ -71,6 +71,8 @@ fn features_correlated_above_the_threshold_are_never_given_as_different_reasons(
         "churn",
         "--test-as-of",
         "2024-06-30",
+        // A name alone means the promoted version.
+        "--promote",
     ]);
     ok(&[
         "score",
