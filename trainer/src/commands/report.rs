@@ -10,7 +10,7 @@
 
 use churn_models::call_list::CallList;
 use churn_models::metrics::{CalibrationBin, FeatureImportance, pr_curve, roc_curve};
-use churn_models::{Evaluation, Metrics, ModelArtifact, Validation};
+use churn_models::{Evaluation, Metrics, ModelArtifact, ModelKind, Validation};
 use std::fmt::Write;
 
 /// What the report is about.
@@ -383,7 +383,7 @@ fn header(input: &ReportInput<'_>) -> String {
 </dl>
 "#,
         model = escape(input.model),
-        kind = escape(artifact.kind.description()),
+        kind = escape(&kind_name(artifact.kind)),
         data = escape(input.data),
         evaluated = escape(&date_list(&evaluated)),
         rows = evaluation.metrics.rows,
@@ -759,17 +759,28 @@ fn importance_section(input: &ReportInput<'_>) -> String {
     html
 }
 
+/// A model kind as people name it: "logistic regression", "random forest", "gradient-boosted trees".
+fn kind_name(kind: ModelKind) -> String {
+    match kind.name() {
+        "logistic" => "logistic regression".into(),
+        "gradient-boosting" => "gradient-boosted trees".into(),
+        name => name.replace('-', " "),
+    }
+}
+
 fn candidates_section(input: &ReportInput<'_>) -> String {
     let candidates = &input.evaluation.training_candidates;
     if candidates.is_empty() {
         return String::new();
     }
-    let mut html = String::from(
+    let mut html = format!(
         "<h2 id=\"comparison\">Model kinds compared</h2>\n<p>The model was trained with <code>--model auto</code>, \
-         which fitted every kind on the same training rows and kept the one with the best held-out ROC AUC. \
-         These figures are from those held-out rows, not from the table evaluated above.</p>\n\
+         which fitted every kind on the same training rows and kept the one with the best held-out ROC AUC \
+         (a more complex kind must beat a simpler one by more than {margin}). These figures are from those \
+         held-out rows, not from the table evaluated above.</p>\n\
          <div class=\"scroll\"><table class=\"candidates\"><tr><th class=\"text\">Kind</th><th>ROC AUC</th><th>PR AUC</th>\
          <th>Log loss</th><th>Brier score</th><th>Fit time</th><th class=\"text\">Kept</th></tr>\n",
+        margin = churn_models::train::AUTO_TIE_AUC,
     );
     for candidate in candidates {
         let _ = writeln!(
@@ -781,7 +792,7 @@ fn candidates_section(input: &ReportInput<'_>) -> String {
             candidate.brier,
             candidate.fit_seconds,
             chosen = if candidate.chosen { " class=\"chosen\"" } else { "" },
-            kind = escape(candidate.kind.description()),
+            kind = escape(&kind_name(candidate.kind)),
             kept = if candidate.chosen { "✓ kept" } else { "" },
         );
     }
@@ -852,7 +863,7 @@ td .segment { display: block; } td.risk { white-space: nowrap; }
 .band-0 { background: #e3f2e1; } .band-1 { background: #fff1cc; } .band-2 { background: #fbd9d5; }
 .importance td.bar-cell { width: 30%; min-width: 80px; }
 .bar { display: block; height: .8rem; background: #2f6db3; border-radius: 2px; }
-tr.chosen td { background: #eef6ee; }
+tr.chosen td { background: #eef6ee; } .candidates td:last-child { white-space: nowrap; }
 .note { color: #555; font-size: .9rem; }
 "#;
 
