@@ -67,8 +67,8 @@ impl fmt::Display for HeldOutWarning {
             } => write!(
                 f,
                 "the decision threshold {threshold:.4} flags {flagged} of {rows} held-out rows ({:.0}%, more \
-                 than {:.0}%): flagging nearly everyone decides nothing; the scores barely separate \
-                 churners, or choose another --threshold rule (recall:R, fixed:T, profit)",
+                 than {:.0}%): flagging nearly everyone decides nothing (the scores barely tell churners \
+                 apart); consider another --threshold rule (recall:R, fixed:T, profit)",
                 100.0 * *flagged as f64 / (*rows).max(1) as f64,
                 100.0 * MAX_FLAGGED_SHARE
             ),
