@@ -151,7 +151,7 @@ struct Manifest {
     model_name: &'static str,
     models: Vec<TrainedModel>,
     /// Every kind `train --model auto` compared on the same rows.
-    candidates: Vec<Candidate>,
+    candidates: Vec<churn_models::metrics::Candidate>,
     promoted: PromotedModel,
     scores: String,
     flagged: usize,
@@ -177,15 +177,6 @@ struct TrainedModel {
     metrics: String,
     report: String,
     test_scores: String,
-}
-
-/// One kind `train --model auto` compared, with its out-of-time metrics.
-#[derive(Debug, Clone, Serialize)]
-struct Candidate {
-    kind: &'static str,
-    roc_auc: f64,
-    brier: f64,
-    chosen: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -333,16 +324,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         report: format!("reports/{kind}/report.html"),
         test_scores: format!("scores/test-{kind}.parquet"),
     }];
-    let candidates: Vec<Candidate> = metrics
-        .candidates
-        .iter()
-        .map(|c| Candidate {
-            kind: c.kind.name(),
-            roc_auc: c.roc_auc,
-            brier: c.brier,
-            chosen: c.chosen,
-        })
-        .collect();
+    let candidates = metrics.candidates.clone();
 
     steps.begin("evaluate the chosen model on the out-of-time test rows: metrics.json, report.html, scores");
     // `score` writes its file but does not create the folder.
@@ -649,7 +631,7 @@ fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) -> s
         outln!(
             "                    {} {:<18} ROC AUC {:.4}  Brier {:.4}",
             if c.chosen { "*" } else { " " },
-            c.kind,
+            c.kind.name(),
             c.roc_auc,
             c.brier
         )?;
