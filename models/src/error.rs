@@ -110,6 +110,18 @@ pub enum ModelError {
         /// Which section or field is wrong, and why.
         reason: String,
     },
+    /// A population rule needs a column that the feature table lacks or holds with another type.
+    #[error("population rule `{rule}` needs the {expected} column `{column}`, {problem}")]
+    PopulationColumn {
+        /// The rule, as the `[population]` section spells it.
+        rule: &'static str,
+        /// The column it reads.
+        column: &'static str,
+        /// `numeric` or `category`.
+        expected: &'static str,
+        /// What is wrong with the table.
+        problem: String,
+    },
     /// Writing an output failed or was refused (see `churn_features::output`).
     #[error(transparent)]
     Output(Box<churn_features::FeatureError>),

@@ -41,8 +41,9 @@
 //! # Training
 //!
 //! [`train::train`] fits preprocessing ([`FeatureSchema`]) and a model ([`ModelParams`]) on the labelled
-//! rows of a [`churn_features::FeatureTable`], validates out of time or by stratified k-fold, computes
-//! [`Metrics`] and returns a [`ModelArtifact`] for [`Registry::save`].
+//! rows of a [`churn_features::FeatureTable`] in the model's [`Population`] (the customers it is for),
+//! validates out of time or by stratified k-fold, computes [`Metrics`] (also per lifecycle stage and RFM
+//! segment) and returns a [`ModelArtifact`] for [`Registry::save`].
 //!
 //! # Explanations
 //!
@@ -67,6 +68,7 @@ pub mod logistic;
 pub mod matrix;
 pub mod metrics;
 pub mod model;
+pub mod population;
 pub mod preprocess;
 pub mod registry;
 pub mod scorer;
@@ -86,6 +88,7 @@ pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
 pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason};
+pub use population::Population;
 pub use preprocess::{FeatureSchema, PreprocessParams};
 pub use registry::{LoadedModel, Registry};
 pub use scorer::{Score, Scorer};
