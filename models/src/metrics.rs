@@ -5,6 +5,7 @@
 use crate::calibration::CalibrationMethod;
 use crate::error::{ModelError, Result};
 use crate::kinds::ModelKind;
+use crate::population::Population;
 use serde::{Deserialize, Serialize};
 
 /// Sorts row indices by descending score (ties keep row order, so results are deterministic).
@@ -509,6 +510,17 @@ pub struct Metrics {
     /// [`segment_metrics`]); empty when it has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_segment: Vec<SegmentMetrics>,
+    /// The population the rows were chosen from (see [`Population`]); absent when every row counted.
+    #[serde(default, skip_serializing_if = "Population::is_everyone")]
+    pub population: Population,
+    /// Rows of the evaluated feature table that the population left out (set by evaluation on a table;
+    /// training records its count in the artifact's training information instead).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub population_excluded: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The descriptor columns whose segments get metrics of their own, in this order.
@@ -717,6 +729,8 @@ impl Metrics {
             before_calibration: None,
             candidates: Vec::new(),
             by_segment: Vec::new(),
+            population: Population::everyone(),
+            population_excluded: 0,
         })
     }
 }

@@ -569,6 +569,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 ranking = &h.uncalibrated;
             }
             metrics.by_segment = table_segment_metrics(table, &h.rows, &h.labels, &h.probabilities, ranking)?;
+            metrics.population = options.population.clone();
             (metrics.threshold, Some(metrics))
         }
         None => {

@@ -2,13 +2,15 @@
 
 use super::Ui;
 use super::outln;
+use super::population::{self, PopulationArgs, describe, population_mask, print_by_segment};
 use super::report::{ReportInput, render};
 use anyhow::{Context, Result, bail};
 use churn_features::FeatureTable;
 use churn_features::output;
 use churn_models::importance::{PermutationParams, permutation_importance};
+use churn_models::metrics::table_segment_metrics;
 use churn_models::registry::write_metrics;
-use churn_models::train::labelled_rows;
+use churn_models::train::labelled_rows_in;
 use churn_models::{Metrics, Registry};
 use clap::Args;
 use std::path::PathBuf;
@@ -19,7 +21,9 @@ use std::path::PathBuf;
 /// matrix at the model's threshold, lift and capture by decile, a 10-bin calibration table, permutation
 /// importance) and OUT/report.html, a self-contained page with ROC, precision-recall, calibration,
 /// lift/gain and importance charts for readers who never open a terminal. Rows with an unknown label are
-/// skipped.
+/// skipped. Only the rows of the model's population are evaluated (the population flags replace its
+/// rules; --all-rows evaluates every row), and the rows it left out are counted. Prints the metrics,
+/// also per lifecycle stage and RFM segment.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  churn-trainer evaluate --model cdnow@v2 --registry models \\\n      \
@@ -45,6 +49,16 @@ pub struct EvaluateArgs {
     /// Skip permutation importance.
     #[arg(long)]
     pub no_importance: bool,
+
+    /// Evaluate every labelled row, not only the model's population.
+    #[arg(long, help_heading = population::HEADING, conflicts_with_all = [
+        "max_days_since_last_purchase", "lifecycle_stages", "min_tenure_days", "exclude_never_purchased",
+    ])]
+    pub all_rows: bool,
+
+    /// Which customers to evaluate on (the model's population unless given).
+    #[command(flatten)]
+    pub population: PopulationArgs,
 }
 
 /// Runs `churn-trainer evaluate`.
@@ -57,12 +71,23 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     let model = registry.resolve(&args.model)?;
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
-    let (rows, labels, skipped) = labelled_rows(&table)?;
+    let population = match args.all_rows {
+        true => churn_models::Population::everyone(),
+        false => args.population.over(&model.artifact.population),
+    };
+    let in_population = population_mask(&table, &args.features, &population)?;
+    let candidates: Vec<usize> = (0..table.len()).filter(|&i| in_population[i]).collect();
+    let left_out = table.len() - candidates.len();
+    let (rows, labels, skipped) = labelled_rows_in(&table, &candidates)?;
     if rows.is_empty() {
         bail!(
-            "{} has no labelled rows ({} rows, all with an unknown label): nothing to evaluate",
+            "{} has no labelled rows ({} rows{}, all with an unknown label): nothing to evaluate",
             args.features.display(),
-            table.len()
+            candidates.len(),
+            match population.is_everyone() {
+                true => String::new(),
+                false => format!(" in the population ({population})"),
+            }
         );
     }
     let bar = ui.progress(2, "evaluating", "steps");
@@ -82,6 +107,8 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         model.artifact.threshold_rule,
     )
     .context("cannot compute metrics")?;
+    metrics.by_segment = table_segment_metrics(&table, &rows, &labels, &probabilities, &probabilities)?;
+    (metrics.population, metrics.population_excluded) = (population.clone(), left_out);
     bar.inc(1);
     if !args.no_importance {
         metrics.importance = permutation_importance(
@@ -118,6 +145,10 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         metrics.f1,
         metrics.threshold
     )?;
+    if !population.is_everyone() {
+        outln!("{}", describe(&population, left_out, table.len()))?;
+    }
+    print_by_segment(&metrics.by_segment)?;
     outln!(
         "wrote {} and {}",
         args.out.join("metrics.json").display(),

@@ -2,11 +2,12 @@
 
 use super::Ui;
 use super::outln;
+use super::population::{self, PopulationArgs, describe, population_mask};
 use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable, output};
-use churn_models::{ModelConfig, Registry, RiskBands};
+use churn_models::{ModelConfig, Population, Registry, RiskBands};
 use clap::Args;
 use parquet::arrow::ArrowWriter;
 use serde::Serialize;
@@ -19,16 +20,24 @@ const CHUNK_ROWS: usize = 32_768;
 
 /// Score every row of a feature table: churn probability, risk band and the top reasons.
 ///
-/// Writes Parquet with one row per input row: customer_id, as_of, churn_probability, risk_band, flagged
-/// (probability at least the model's threshold), reason_1..K with their values and contributions (the
+/// Writes Parquet with one row per scored row: customer_id, as_of, churn_probability, risk_band, flagged
+/// (probability at least the model's threshold), in_population (with --all-rows), reason_1..K with their values and contributions (the
 /// features pushing the risk up the most), the table's descriptor columns (segments), and the model's
-/// name and version; and beside it <name>.summary.json (model, rows, flagged, the file's SHA-256). Both
+/// name and version; and beside it <name>.summary.json (model, rows, flagged, population, the file's
+/// SHA-256). Both
 /// are written atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
 /// when none is promoted); NAME@VERSION picks one.
+///
+/// Only the rows of the model's population are scored and written (the [population] section of
+/// --model-config replaces the model's rules, the population flags replace single rules); the rows it
+/// left out are counted. With --all-rows every row is written, with an in_population column saying
+/// whether the row is in the population.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  churn-trainer score --model cdnow --registry models \\\n      \
-                  --features cdnow.parquet --out scores.parquet --top-k 3"
+    after_help = "Examples:\n  churn-trainer score --model cdnow --registry models \\\n      \
+                  --features cdnow.parquet --out scores.parquet --top-k 3\n  \
+                  churn-trainer score --model churn --registry models \\\n      \
+                  --features snapshot.parquet --out scores.parquet --all-rows"
 )]
 pub struct ScoreArgs {
     /// Model to use: NAME or NAME@VERSION.
@@ -51,9 +60,19 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub top_k: usize,
 
-    /// Model configuration file whose [[risk_bands]] replace the model's bands.
+    /// Model configuration file whose [[risk_bands]] replace the model's bands, and whose [population]
+    /// replaces the model's population.
     #[arg(long, value_name = "FILE")]
     pub model_config: Option<PathBuf>,
+
+    /// Score and write every row, with an in_population column (true for the rows of the population),
+    /// instead of the population's rows only.
+    #[arg(long, help_heading = population::HEADING)]
+    pub all_rows: bool,
+
+    /// Which customers to score (the model's population unless given).
+    #[command(flatten)]
+    pub population: PopulationArgs,
 }
 
 /// Scores and reasons of a table.
@@ -77,13 +96,27 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     output::check_outputs(&[&args.out, &summary_path], &inputs)?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
-    let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands {
+    let config = ModelConfig::load(args.model_config.as_deref())?;
+    let bands = match config.risk_bands {
         Some(bands) => bands,
         None => model.risk_bands().clone(),
     };
+    let population = args
+        .population
+        .over(config.population.as_ref().unwrap_or(&model.artifact.population));
     let scorer = model.scorer().with_bands(&bands);
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
+    let in_population = population_mask(&table, &args.features, &population)?;
+    let outside_population = in_population.iter().filter(|&&keep| !keep).count();
+    let read_rows = table.len();
+    let (table, in_population) = match args.all_rows || outside_population == 0 {
+        true => (table, args.all_rows.then_some(in_population)),
+        false => {
+            let rows: Vec<usize> = (0..table.len()).filter(|&i| in_population[i]).collect();
+            (table.select_rows(&rows), None)
+        }
+    };
     model.schema().check_table(&table).with_context(|| {
         format!(
             "{} does not fit model {}@{}",
@@ -122,7 +155,7 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     }
     bar.finish_and_clear();
 
-    let batch = build_batch(&table, &scored, &bands, &model)?;
+    let batch = build_batch(&table, &scored, &bands, &model, in_population.as_deref())?;
     let flagged = scored
         .probabilities
         .iter()
@@ -135,6 +168,8 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         rows: table.len(),
         flagged,
         threshold: model.threshold(),
+        population: &population,
+        outside_population,
         file: None,
     };
     write_with_summary(&args.out, &batch, summary)?;
@@ -148,6 +183,16 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         model.threshold(),
         args.out.display()
     )?;
+    if !population.is_everyone() {
+        outln!(
+            "{}{}",
+            describe(&population, outside_population, read_rows),
+            match args.all_rows {
+                true => " (written with in_population = false)",
+                false => " (not scored; --all-rows writes them too)",
+            }
+        )?;
+    }
     Ok(())
 }
 
@@ -156,6 +201,7 @@ fn build_batch(
     scored: &Scored,
     bands: &RiskBands,
     model: &churn_models::LoadedModel,
+    in_population: Option<&[bool]>,
 ) -> Result<RecordBatch> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
@@ -204,6 +250,12 @@ fn build_batch(
                 .collect::<BooleanArray>(),
         ),
     );
+    if let Some(in_population) = in_population {
+        push(
+            Field::new("in_population", DataType::Boolean, false),
+            Arc::new(BooleanArray::from(in_population.to_vec())),
+        );
+    }
     for (rank, reasons) in scored.reasons.iter().enumerate() {
         let k = rank + 1;
         push(
@@ -271,6 +323,11 @@ struct ScoresSummary<'a> {
     rows: usize,
     flagged: usize,
     threshold: f64,
+    /// The population rule (empty: every row).
+    population: &'a Population,
+    /// Rows of the feature table outside the population: not scored, or scored with in_population
+    /// false under --all-rows.
+    outside_population: usize,
     /// The scores file this summary describes.
     file: Option<output::FileDigest>,
 }

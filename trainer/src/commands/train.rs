@@ -3,6 +3,7 @@
 use super::Ui;
 use super::model_config::{ModelChoice, calibration_method, model_choice, parse_threshold_rule};
 use super::outln;
+use super::population::{PopulationArgs, describe, print_by_segment};
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use churn_features::FeatureTable;
@@ -18,12 +19,16 @@ use std::time::Instant;
 
 /// Train a churn model on the labelled rows of a feature table and save it as a new registry version.
 ///
-/// Rows with an unknown (null) label are skipped and counted. Validation is out of time with
+/// Only the rows of the population are used (the [population] section of --model-config, with the
+/// population flags replacing its rules; every row without either), before any split; the rule is stored
+/// in the model, so `evaluate` and `score` apply it too, and the rows it left out are counted. Rows with
+/// an unknown (null) label are skipped and counted. Validation is out of time with
 /// --test-as-of (train on earlier as-of dates, test on that one) or stratified k-fold with --cv (metrics
 /// from out-of-fold predictions, the saved model refitted on all rows); without either, a table with
 /// several as-of dates is validated out of time on its latest date, a snapshot table by 5-fold. The
 /// decision threshold is chosen on the held-out predictions. Writes DIR/NAME/<version>/model.json and
-/// metrics.json and prints the version and headline metrics.
+/// metrics.json and prints the version, the headline metrics and the metrics per lifecycle stage and
+/// RFM segment.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  churn-trainer train --features telco.parquet --model logistic \\\n      \
@@ -32,7 +37,10 @@ use std::time::Instant;
                         --registry models --name telco --cv 5\n  \
                         churn-trainer train --features cdnow.parquet --model random-forest \\\n      \
                         --registry models --name cdnow --test-as-of 1997-09-30 \\\n      \
-                        --threshold recall:0.8 --promote"
+                        --threshold recall:0.8 --promote\n  \
+                        churn-trainer train --features train.parquet --model logistic \\\n      \
+                        --registry models --name churn --test-as-of 2024-09-30 \\\n      \
+                        --max-days-since-last-purchase 365"
 )]
 pub struct TrainArgs {
     /// Feature table (Parquet) written by `churn-trainer features`.
@@ -110,6 +118,10 @@ pub struct TrainArgs {
     /// Promote the new version right away.
     #[arg(long)]
     pub promote: bool,
+
+    /// Which customers the model is for.
+    #[command(flatten)]
+    pub population: PopulationArgs,
 }
 
 /// Class weights as spelled on the command line.
@@ -195,6 +207,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     if let Some(label) = &config.label {
         options.label = label.clone();
     }
+    options.population = args
+        .population
+        .over(&config.population.clone().unwrap_or_default());
     if options.label.horizon_days.is_none() {
         options.label.horizon_days = summary_horizon(&args.features);
     }
@@ -261,6 +276,16 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         artifact.training.positives,
         artifact.training.skipped_unlabelled,
     )?;
+    if !artifact.population.is_everyone() {
+        outln!(
+            "{}",
+            describe(
+                &artifact.population,
+                artifact.training.population_excluded,
+                table.len()
+            )
+        )?;
+    }
     match &artifact.metrics {
         Some(m) => outln!(
             "validation {}: roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  threshold {:.4}  precision {:.3}  recall {:.3}  f1 {:.3}",
@@ -291,6 +316,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
                 m.expected_calibration_error
             )?;
         }
+        print_by_segment(&m.by_segment)?;
         for candidate in &m.candidates {
             outln!(
                 "  {} {:<18} roc_auc {:.4}  pr_auc {:.4}  brier {:.4}  log_loss {:.4}  fit {:.2}s",
