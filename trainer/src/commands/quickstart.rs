@@ -29,8 +29,6 @@ const MODEL_NAME: &str = "churn";
 const HORIZON_DAYS: u32 = 90;
 /// Months of history before the first training as-of date, so that windows and rhythms have data.
 const HISTORY_MONTHS: u32 = 6;
-/// The model kinds trained, as `train --model` spells them.
-const KINDS: [&str; 2] = ["logistic", "random-forest"];
 /// Marker file that makes a folder recognisable as a quickstart folder (and lists what is in it).
 const MANIFEST: &str = "quickstart.json";
 
@@ -39,11 +37,11 @@ const MANIFEST: &str = "quickstart.json";
 /// Generates a seeded synthetic data set (transactions, events, customers) into DIR/data; builds a
 /// training table of monthly as-of dates with a 90-day inactivity label, the out-of-time test rows of the
 /// last labelled month and a snapshot of every customer as of the last day of the data (DIR/features);
-/// trains logistic regression and a random forest validated out of time (DIR/registry, model `churn`,
-/// with the label's meaning from DIR/model.toml);
-/// writes each one's evaluation, metrics.json and report.html (DIR/reports/<kind>), and its scores of
-/// the test rows (DIR/scores/test-<kind>.parquet); promotes the model with the higher out-of-time ROC
-/// AUC; scores the snapshot with it (DIR/scores/latest.parquet); and prints how to serve and query it.
+/// trains every model kind on the same rows with `train --model auto`, validated out of time, and keeps
+/// the one with the best out-of-time ROC AUC (DIR/registry, model `churn`, with the label's meaning from
+/// DIR/model.toml), printing the comparison; writes its evaluation, metrics.json and report.html
+/// (DIR/reports/<kind>), and its scores of the test rows (DIR/scores/test-<kind>.parquet); promotes it;
+/// scores the snapshot with it (DIR/scores/latest.parquet); and prints how to serve and query it.
 /// Each step logs the equivalent `churn-trainer` command. DIR/quickstart.json lists every file made.
 /// Running again in the same DIR replaces the data, features, reports and scores, and adds new model
 /// versions.
@@ -152,6 +150,8 @@ struct Manifest {
     registry: String,
     model_name: &'static str,
     models: Vec<TrainedModel>,
+    /// Every kind `train --model auto` compared on the same rows.
+    candidates: Vec<Candidate>,
     promoted: PromotedModel,
     scores: String,
     flagged: usize,
@@ -177,6 +177,15 @@ struct TrainedModel {
     metrics: String,
     report: String,
     test_scores: String,
+}
+
+/// One kind `train --model auto` compared, with its out-of-time metrics.
+#[derive(Debug, Clone, Serialize)]
+struct Candidate {
+    kind: &'static str,
+    roc_auc: f64,
+    brier: f64,
+    chosen: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -270,7 +279,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
     }
 
     steps.begin(&format!(
-        "train logistic regression and random forest on {} monthly as-of dates, validated out of time on {}",
+        "train every model kind on {} monthly as-of dates, validated out of time on {}; keep the best",
         training_dates.len() - 1,
         calendar.test_as_of
     ));
@@ -285,51 +294,57 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
          horizon_days = {HORIZON_DAYS}\n"
     );
     churn_features::output::write_bytes_atomically(&layout.path("model.toml"), model_config.as_bytes())?;
-    let mut trained = Vec::new();
-    for kind in KINDS {
-        let mut argv: Vec<OsString> = vec![
-            "--features".into(),
-            layout.arg("features/train.parquet"),
-            "--model".into(),
-            kind.into(),
-            "--registry".into(),
-            registry_dir.clone().into_os_string(),
-            "--name".into(),
-            MODEL_NAME.into(),
-            "--test-as-of".into(),
-            calendar.test_as_of.to_string().into(),
-            "--model-config".into(),
-            layout.arg("model.toml"),
-            // Importance is computed once, by `evaluate`, on the same test rows.
-            "--no-importance".into(),
-        ];
-        if kind != "logistic" {
-            argv.extend(["--seed".into(), args.seed.to_string().into()]);
-        }
-        steps.run("train", argv, train::run)?;
-        let registry = Registry::open(&registry_dir)?;
-        let version = registry
-            .versions(MODEL_NAME)?
-            .pop()
-            .context("training saved no model version")?;
-        let model = registry.load(MODEL_NAME, &version)?;
-        let roc_auc = model
-            .artifact
-            .metrics
-            .as_ref()
-            .map(|m| m.roc_auc)
-            .context("the model was saved without out-of-time metrics")?;
-        trained.push(TrainedModel {
-            kind,
-            version,
-            roc_auc,
-            metrics: format!("reports/{kind}/metrics.json"),
-            report: format!("reports/{kind}/report.html"),
-            test_scores: format!("scores/test-{kind}.parquet"),
-        });
-    }
+    let argv: Vec<OsString> = vec![
+        "--features".into(),
+        layout.arg("features/train.parquet"),
+        "--model".into(),
+        "auto".into(),
+        "--registry".into(),
+        registry_dir.clone().into_os_string(),
+        "--name".into(),
+        MODEL_NAME.into(),
+        "--test-as-of".into(),
+        calendar.test_as_of.to_string().into(),
+        "--model-config".into(),
+        layout.arg("model.toml"),
+        "--seed".into(),
+        args.seed.to_string().into(),
+        // Importance is computed once, by `evaluate`, on the same test rows.
+        "--no-importance".into(),
+    ];
+    steps.run("train", argv, train::run)?;
+    let registry = Registry::open(&registry_dir)?;
+    let version = registry
+        .versions(MODEL_NAME)?
+        .pop()
+        .context("training saved no model version")?;
+    let model = registry.load(MODEL_NAME, &version)?;
+    let metrics = model
+        .artifact
+        .metrics
+        .as_ref()
+        .context("the model was saved without out-of-time metrics")?;
+    let kind = model.artifact.kind.name();
+    let trained = vec![TrainedModel {
+        kind,
+        version,
+        roc_auc: metrics.roc_auc,
+        metrics: format!("reports/{kind}/metrics.json"),
+        report: format!("reports/{kind}/report.html"),
+        test_scores: format!("scores/test-{kind}.parquet"),
+    }];
+    let candidates: Vec<Candidate> = metrics
+        .candidates
+        .iter()
+        .map(|c| Candidate {
+            kind: c.kind.name(),
+            roc_auc: c.roc_auc,
+            brier: c.brier,
+            chosen: c.chosen,
+        })
+        .collect();
 
-    steps.begin("evaluate each model on the out-of-time test rows: metrics.json, report.html, scores");
+    steps.begin("evaluate the chosen model on the out-of-time test rows: metrics.json, report.html, scores");
     // `score` writes its file but does not create the folder.
     std::fs::create_dir_all(layout.path("scores"))?;
     for model in &trained {
@@ -364,9 +379,9 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         )?;
     }
 
-    let best = better_model(&trained)?.clone();
+    let best = trained[0].clone();
     steps.begin(&format!(
-        "promote {MODEL_NAME}@{} ({}), the higher out-of-time ROC AUC ({:.4})",
+        "promote {MODEL_NAME}@{} ({}), the best out-of-time ROC AUC ({:.4})",
         best.version, best.kind, best.roc_auc
     ));
     steps.run(
@@ -422,6 +437,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         registry: "registry".into(),
         model_name: MODEL_NAME,
         models: trained.clone(),
+        candidates,
         promoted: PromotedModel {
             kind: best.kind,
             version: best.version.clone(),
@@ -471,14 +487,6 @@ fn check_folder(dir: &Path) -> Result<()> {
 
 fn demo_date(year: i32, month: u32, day: u32) -> Result<NaiveDate> {
     NaiveDate::from_ymd_opt(year, month, day).context("invalid demo date")
-}
-
-/// The model with the higher out-of-time ROC AUC (the first one on a tie).
-fn better_model(models: &[TrainedModel]) -> Result<&TrainedModel> {
-    models
-        .iter()
-        .reduce(|best, model| if model.roc_auc > best.roc_auc { model } else { best })
-        .context("no model was trained")
 }
 
 /// Numbered steps, each logged with the command it runs.
@@ -637,6 +645,15 @@ fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) -> s
         models.join(", "),
         manifest.test_as_of
     )?;
+    for c in &manifest.candidates {
+        outln!(
+            "                    {} {:<18} ROC AUC {:.4}  Brier {:.4}",
+            if c.chosen { "*" } else { " " },
+            c.kind,
+            c.roc_auc,
+            c.brier
+        )?;
+    }
     outln!("  reports/<kind>/   metrics.json and report.html (open it in a browser)")?;
     outln!(
         "  scores/           latest.parquet: {} customers, {} flagged; test-<kind>.parquet: test-row scores",
@@ -717,21 +734,5 @@ mod tests {
             "defaults come from the subcommand's own definition"
         );
         assert!(parse_args::<generate::GenerateArgs>("generate", vec!["--no-such-flag".into()]).is_err());
-    }
-
-    #[test]
-    fn the_better_model_has_the_higher_roc_auc() {
-        let model = |kind, roc_auc| TrainedModel {
-            kind,
-            version: kind.to_string(),
-            roc_auc,
-            metrics: String::new(),
-            report: String::new(),
-            test_scores: String::new(),
-        };
-        let models = [model("logistic", 0.81), model("random-forest", 0.84)];
-        assert_eq!(better_model(&models).expect("best").kind, "random-forest");
-        let tied = [model("logistic", 0.8), model("random-forest", 0.8)];
-        assert_eq!(better_model(&tied).expect("best").kind, "logistic");
     }
 }
