@@ -146,7 +146,7 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         metrics.threshold
     )?;
     if !population.is_everyone() {
-        outln!("{}", describe(&population, left_out, table.len()))?;
+        outln!("{}", describe(&population, left_out, table.len(), "left out"))?;
     }
     print_by_segment(&metrics.by_segment)?;
     outln!(

@@ -59,12 +59,12 @@ pub fn population_mask(table: &FeatureTable, path: &Path, population: &Populatio
         .with_context(|| format!("cannot select the population in {}", path.display()))
 }
 
-/// One line saying what the population rule left out, e.g. `population (tenure_days >= 30): 120 of
-/// 3,000 rows left out`.
-pub fn describe(population: &Population, left_out: usize, rows: usize) -> String {
+/// One line saying how many rows are outside the population, e.g. `population (tenure_days >= 30): 120
+/// of 3,000 rows left out` when `what` is `left out`.
+pub fn describe(population: &Population, outside: usize, rows: usize, what: &str) -> String {
     format!(
-        "population ({population}): {} of {} rows left out",
-        thousands(left_out),
+        "population ({population}): {} of {} rows {what}",
+        thousands(outside),
         thousands(rows)
     )
 }
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(12), "12");
         assert_eq!(
-            describe(&Population::default(), 0, 1200),
+            describe(&Population::default(), 0, 1200, "left out"),
             "population (every row): 0 of 1,200 rows left out"
         );
     }

@@ -184,14 +184,11 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         args.out.display()
     )?;
     if !population.is_everyone() {
-        outln!(
-            "{}{}",
-            describe(&population, outside_population, read_rows),
-            match args.all_rows {
-                true => " (written with in_population = false)",
-                false => " (not scored; --all-rows writes them too)",
-            }
-        )?;
+        let what = match args.all_rows {
+            true => "outside it (written with in_population = false)",
+            false => "left out (not scored; --all-rows writes them too)",
+        };
+        outln!("{}", describe(&population, outside_population, read_rows, what))?;
     }
     Ok(())
 }

@@ -282,7 +282,8 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
             describe(
                 &artifact.population,
                 artifact.training.population_excluded,
-                table.len()
+                table.len(),
+                "left out"
             )
         )?;
     }
