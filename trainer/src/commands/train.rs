@@ -90,7 +90,7 @@ pub struct TrainArgs {
     pub threshold: String,
 
     /// Model configuration file (TOML): hyperparameters, preprocessing, threshold costs, risk bands,
-    /// label definition.
+    /// label definition, population.
     #[arg(long, value_name = "FILE")]
     pub model_config: Option<PathBuf>,
 
