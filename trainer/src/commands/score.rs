@@ -18,14 +18,13 @@ use std::time::Instant;
 /// Rows scored per progress step.
 const CHUNK_ROWS: usize = 32_768;
 
-/// Score every row of a feature table: churn probability, risk band and the top reasons.
+/// Score a feature table's rows (the model's population): churn probability, risk band, top reasons.
 ///
 /// Writes Parquet with one row per scored row: customer_id, as_of, churn_probability, risk_band, flagged
-/// (probability at least the model's threshold), in_population (with --all-rows), reason_1..K with their values and contributions (the
-/// features pushing the risk up the most), the table's descriptor columns (segments), and the model's
-/// name and version; and beside it <name>.summary.json (model, rows, flagged, population, the file's
-/// SHA-256). Both
-/// are written atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
+/// (probability at least the model's threshold), in_population (with --all-rows), reason_1..K with
+/// their values and contributions (the features pushing the risk up the most), the table's descriptor
+/// columns (segments), and the model's name and version; and beside it <name>.summary.json (model, rows,
+/// flagged, population, the file's SHA-256). Both are written atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
 /// when none is promoted); NAME@VERSION picks one.
 ///
 /// Only the rows of the model's population are scored and written (the [population] section of
