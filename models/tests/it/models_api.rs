@@ -501,3 +501,131 @@ fn training_rows_whose_label_window_reaches_the_test_date_never_reach_the_fit() 
         }
     ));
 }
+
+/// A forest of shallow trees with large leaves squashes probabilities toward the base rate.
+fn squashed_forest() -> ModelParams {
+    ModelParams::RandomForest(ForestParams {
+        n_trees: 30,
+        max_depth: 2,
+        min_samples_leaf: 400,
+        ..ForestParams::default()
+    })
+}
+
+#[test]
+fn calibration_of_a_miscalibrated_forest_lowers_brier_and_ece_and_survives_save_and_load() {
+    let table = table(6000, 11);
+    let mut options = options(squashed_forest());
+    options.calibration = churn_models::CalibrationMethod::Isotonic;
+    let artifact = train(&table, &options, &NoProgress).expect("train").artifact;
+    let metrics = artifact.metrics.as_ref().expect("metrics");
+    let before = metrics.before_calibration.as_ref().expect("before calibration");
+    // Held-out (cross-fitted) probabilities: calibration was never fitted on the rows it is judged on.
+    assert!(
+        metrics.brier < before.brier
+            && metrics.expected_calibration_error < before.expected_calibration_error,
+        "brier {} -> {}, ece {} -> {}",
+        before.brier,
+        metrics.brier,
+        before.expected_calibration_error,
+        metrics.expected_calibration_error
+    );
+    assert!(
+        before.expected_calibration_error > 0.03,
+        "the forest was not miscalibrated"
+    );
+    assert_eq!(
+        metrics.calibration_method,
+        Some(churn_models::CalibrationMethod::Isotonic)
+    );
+
+    // Isotonic output is strictly increasing, so the ranking is the model's.
+    let calibrator = artifact.calibration.as_ref().expect("calibrator");
+    let grid: Vec<f64> = (0..=1000).map(|i| f64::from(i) / 1000.0).collect();
+    assert!(
+        grid.windows(2)
+            .all(|w| calibrator.apply(w[0]) < calibrator.apply(w[1]))
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("model.json");
+    artifact.write(&path).expect("write");
+    let loaded = ModelArtifact::read(&path).expect("read");
+    assert_eq!(
+        loaded.predict_proba(&table).expect("loaded"),
+        artifact.predict_proba(&table).expect("original")
+    );
+}
+
+#[test]
+fn an_explicit_calibration_needs_both_classes_in_its_rows_and_auto_then_leaves_the_model_alone() {
+    // Two as-of dates: the later one, held out for calibration, has only customers who stayed.
+    let mut table = table(2000, 12);
+    let later = NaiveDate::from_ymd_opt(2024, 7, 31);
+    for i in 1000..2000 {
+        table.as_of[i] = later;
+        if table.labels[i].is_some() {
+            table.labels[i] = Some(0);
+        }
+    }
+    let mut options = options(ModelParams::Logistic(LogisticParams::default()));
+    options.validation = ValidationPlan::None;
+    options.calibration = churn_models::CalibrationMethod::Platt;
+    let error = train(&table, &options, &NoProgress).expect_err("one class");
+    assert!(error.to_string().contains("both classes"), "{error}");
+    options.calibration = churn_models::CalibrationMethod::Auto;
+    let artifact = train(&table, &options, &NoProgress).expect("auto").artifact;
+    assert!(artifact.calibration.is_none());
+}
+
+#[test]
+fn auto_keeps_the_best_kind_on_the_same_rows_and_records_every_candidate() {
+    let table = table(3000, 13);
+    let candidates = every_kind();
+    let outcome =
+        churn_models::train::train_auto(&table, &options(squashed_forest()), &candidates, &NoProgress)
+            .expect("auto");
+    let metrics = outcome.artifact.metrics.as_ref().expect("metrics");
+    assert_eq!(metrics.candidates.len(), 3);
+    let kinds: Vec<ModelKind> = metrics.candidates.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, ModelKind::ALL);
+    let chosen: Vec<_> = metrics.candidates.iter().filter(|c| c.chosen).collect();
+    assert_eq!(chosen.len(), 1);
+    assert_eq!(chosen[0].kind, outcome.artifact.kind);
+    assert_eq!(chosen[0].roc_auc, metrics.roc_auc);
+    let best = metrics
+        .candidates
+        .iter()
+        .map(|c| c.roc_auc)
+        .fold(f64::MIN, f64::max);
+    assert!(metrics.roc_auc >= best - churn_models::train::AUTO_TIE_AUC);
+
+    let mut unvalidated = options(squashed_forest());
+    unvalidated.validation = ValidationPlan::None;
+    let error = churn_models::train::train_auto(&table, &unvalidated, &candidates, &NoProgress)
+        .expect_err("auto without validation");
+    assert!(error.to_string().contains("validation"), "{error}");
+}
+
+#[test]
+fn unknown_kinds_and_invalid_parameters_fail_before_any_data_is_read() {
+    let error = "xgboost".parse::<ModelKind>().expect_err("unknown kind");
+    assert!(
+        error
+            .to_string()
+            .contains("logistic, random-forest, gradient-boosting"),
+        "{error}"
+    );
+    let config =
+        churn_models::ModelConfig::parse("[gradient_boosting]\nlearning_rate = 2.0\n").expect("parse");
+    let error = config
+        .params(ModelKind::GradientBoosting)
+        .check()
+        .expect_err("learning rate");
+    assert!(error.to_string().contains("learning_rate"), "{error}");
+    let error = churn_models::ModelConfig::parse("[random_forest]\ntrees = 10\n").expect_err("unknown field");
+    assert!(
+        error.contains("[random_forest]") && error.contains("trees"),
+        "{error}"
+    );
+}

@@ -31,8 +31,24 @@ use std::time::Instant;
 /// RFM segment.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  churn-trainer train --features telco.parquet --model logistic \\\n      \
+    after_help = "Model configuration (--model-config FILE, TOML; every section and field optional, \
+                  unknown ones are errors):\n  \
+                  [logistic]            # c = 1.0, class_weight = { type = \"balanced\" }\n  \
+                  [random_forest]       # n_trees = 200, max_depth = 10, min_samples_leaf = 5\n  \
+                  [gradient_boosting]   # n_rounds = 1000, learning_rate = 0.05, max_leaves = 31,\n  \
+                  \x20                     # max_depth = 8, early_stopping_rounds = 50, l2 = 1.0\n  \
+                  [preprocess]          # exclude = [\"customer_age_days\"]\n  \
+                  [threshold]           # rule = \"expected_profit\", offer_cost = 5.0,\n  \
+                  \x20                     # customer_value = 120.0, acceptance_rate = 0.3\n  \
+                  [[risk_bands]]        # name = \"high\", min_probability = 0.5 (one per band)\n  \
+                  [label]               # definition = \"...\", horizon_days = 90\n  \
+                  [population]          # max_days_since_last_purchase = 365,\n  \
+                  \x20                     # lifecycle_stages = [\"active\"], min_tenure_days = 30,\n  \
+                  \x20                     # exclude_never_purchased = true\n\n\
+                  Examples:\n  churn-trainer train --features telco.parquet --model logistic \\\n      \
                         --registry models --name telco --cv 5\n  \
+                        churn-trainer train --features telco.parquet --model auto \\\n      \
+                        --registry models --name telco --cv 5 --calibration auto\n  \
                         churn-trainer train --features telco.parquet --model gradient-boosting \\\n      \
                         --registry models --name telco --cv 5\n  \
                         churn-trainer train --features cdnow.parquet --model random-forest \\\n      \

@@ -458,3 +458,47 @@ fn bad_inputs_fail_with_clear_messages() {
     let error = fails(&["models", "show", "nobody", "--registry", path(&registry)]);
     assert!(error.contains("no model `nobody`"), "{error}");
 }
+
+#[test]
+fn unknown_kinds_and_bad_parameters_fail_before_the_feature_table_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let absent = dir.path().join("absent.parquet");
+    let registry = dir.path().join("registry");
+    let output = crate::common::trainer(&[
+        "train",
+        "--features",
+        path(&absent),
+        "--model",
+        "xgboost",
+        "--registry",
+        path(&registry),
+        "--name",
+        "m",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("gradient-boosting") && stderr.contains("auto"),
+        "{stderr}"
+    );
+
+    let config = dir.path().join("model.toml");
+    std::fs::write(&config, "[gradient_boosting]\nlearning_rate = 2.0\n").expect("write");
+    let error = fails(&[
+        "train",
+        "--features",
+        path(&absent),
+        "--model",
+        "gradient-boosting",
+        "--model-config",
+        path(&config),
+        "--registry",
+        path(&registry),
+        "--name",
+        "m",
+    ]);
+    assert!(
+        error.contains("learning_rate") && !error.contains("absent.parquet"),
+        "{error}"
+    );
+}
