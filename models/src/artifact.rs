@@ -16,6 +16,7 @@ use crate::metrics::{Metrics, ThresholdRule};
 use crate::model::{ChurnModel, Explanation};
 use crate::population::Population;
 use crate::preprocess::{FeatureSchema, PreprocessParams};
+use crate::reason_groups::ReasonGroups;
 use crate::scorer::Scorer;
 use churn_features::FeatureTable;
 use serde::{Deserialize, Serialize};
@@ -26,8 +27,10 @@ use std::path::Path;
 /// The artifact format version this build writes and the newest it reads.
 ///
 /// Format 2 added the optional `calibration`; format 1 files still load (uncalibrated). The optional
-/// `population` and `training.population_excluded` came later within format 2: files without them load
-/// as models for every row.
+/// `reason_groups` came later within format 2: it changes which reasons are given, never a probability,
+/// so files without it load (one reason per feature) and older readers of format 2 ignore it. So did
+/// `population` and `training.population_excluded`: files without them load as models for every row
+/// (an older reader ignores a population and would select every row).
 pub const FORMAT_VERSION: u32 = 2;
 /// The `format` field of every artifact file.
 pub const FORMAT_NAME: &str = "churn-model";
@@ -137,6 +140,10 @@ pub struct ModelArtifact {
     pub metrics: Option<Metrics>,
     /// Descriptor columns of the training table (segment labels that scoring copies through).
     pub descriptors: Vec<String>,
+    /// Which features are given as one reason (fitted on the training rows); `None` in artifacts
+    /// written before reason groups existed, which give one reason per feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_groups: Option<ReasonGroups>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +275,9 @@ impl ModelArtifact {
     fn validate(&self) -> std::result::Result<(), String> {
         self.schema.validate()?;
         self.model.check_loaded(self.schema.width())?;
+        if let Some(groups) = &self.reason_groups {
+            groups.validate(self.schema.features.len())?;
+        }
         if let Some(calibrator) = &self.calibration {
             calibrator
                 .validate()

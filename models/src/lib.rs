@@ -50,7 +50,10 @@
 //! Logistic regression contributions are exact: `intercept + Σ contributions = logit`. Forest
 //! contributions are path contributions: `mean root value + Σ contributions = probability`. Gradient
 //! boosting contributions are TreeSHAP values: `base value + Σ contributions = logit`. One-hot
-//! columns are summed back to their feature, so reasons name input features.
+//! columns are summed back to their feature, and features to their reason group ([`ReasonGroups`]:
+//! one catalog family, merged with every feature correlated above |r| = 0.8 on the training rows), so a
+//! reason names a group (`frequency and spend`), its features with the customer's values, the summed
+//! contribution, and a sentence ([`reason_text`]).
 
 pub mod artifact;
 pub mod bands;
@@ -70,6 +73,8 @@ pub mod metrics;
 pub mod model;
 pub mod population;
 pub mod preprocess;
+pub mod reason_groups;
+pub mod reason_text;
 pub mod registry;
 pub mod scorer;
 pub mod train;
@@ -87,9 +92,10 @@ pub use kinds::{FittedModel, ModelKind, ModelParams};
 pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
-pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason};
+pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason, ReasonFeature};
 pub use population::Population;
 pub use preprocess::{FeatureSchema, PreprocessParams};
+pub use reason_groups::{ReasonGroup, ReasonGroups};
 pub use registry::{LoadedModel, Registry};
 pub use scorer::{Score, Scorer};
 pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

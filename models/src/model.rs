@@ -123,18 +123,46 @@ impl ContributionScale {
     }
 }
 
-/// One feature's part in a customer's score.
+/// One reason's part in a customer's score: a group of features (see [`crate::reason_groups`]) whose
+/// contributions are summed, e.g. every frequency and spend feature.
+///
+/// `feature` and `value` name one real input feature, so callers that read a reason as one feature keep
+/// working: for a one-feature group (every reason of an artifact without groups) it is that feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
-    /// The input feature.
+    /// The group's main feature: in the catalog family of the group that moves the score most in the
+    /// direction of the group's contribution, the feature that does (see
+    /// [`crate::reason_text::Described::main`]).
     pub feature: String,
+    /// The customer's raw value of the main feature.
+    pub value: FeatureValue,
+    /// How much the group moves the score (its features' contributions summed, on the explanation's
+    /// scale); positive raises churn risk.
+    pub contribution: f64,
+    /// The group's name for people, e.g. `frequency and spend`, `support ticket events`, `plan`.
+    #[serde(default)]
+    pub label: String,
+    /// Every feature of the group with the customer's value and its own contribution, in schema order.
+    #[serde(default)]
+    pub features: Vec<ReasonFeature>,
+    /// The reason in words, from the customer's values (see [`crate::reason_text`]), e.g. `no purchase
+    /// for 526 days; this customer used to buy every 31 days`.
+    #[serde(default)]
+    pub text: String,
+}
+
+/// One input feature of a [`Reason`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReasonFeature {
+    /// The input feature.
+    pub name: String,
     /// The customer's raw value of it.
     pub value: FeatureValue,
-    /// How much it moves the score (on the explanation's scale); positive raises churn risk.
+    /// Its own contribution (on the explanation's scale).
     pub contribution: f64,
 }
 
-/// Why a customer got their score: every input feature's contribution, largest first.
+/// Why a customer got their score: every reason's contribution, largest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
     /// The churn probability.
@@ -143,8 +171,8 @@ pub struct Explanation {
     pub scale: ContributionScale,
     /// The base value: intercept (logit) or mean training churn share of the trees (probability).
     pub base_value: f64,
-    /// Every input feature's contribution (one-hot columns summed per feature), sorted by descending
-    /// contribution.
+    /// Every reason group's contribution (one-hot columns summed per feature, features summed per
+    /// group), sorted by descending contribution.
     pub contributions: Vec<Reason>,
 }
 
@@ -155,7 +183,7 @@ impl Explanation {
         self.base_value + self.contributions.iter().map(|r| r.contribution).sum::<f64>()
     }
 
-    /// Up to `k` features that push the risk up the most (positive contributions only), largest first.
+    /// Up to `k` reasons that push the risk up the most (positive contributions only), largest first.
     pub fn top_reasons(&self, k: usize) -> impl Iterator<Item = &Reason> {
         self.contributions
             .iter()

@@ -3,8 +3,10 @@
 //!
 //! `churn-trainer score` and `evaluate` and `churn-server` all score through a [`Scorer`], so a customer
 //! gets the same answer from each. Every path computes the model's score, applies the artifact's
-//! calibration when it has one, and sums the encoded columns' contributions per input feature (one-hot
-//! columns back to their feature). With reasons, the uncalibrated score is the contributions' total (as
+//! calibration when it has one, sums the encoded columns' contributions per input feature (one-hot
+//! columns back to their feature) and the features' per reason group (the artifact's
+//! [`crate::reason_groups::ReasonGroups`]; one group per feature without them), and says each reason in
+//! words ([`crate::reason_text`]). With reasons, the uncalibrated score is the contributions' total (as
 //! in [`Explanation`]), so asking for reasons never changes the probability beyond rounding.
 //!
 //! Reasons explain the model's score before calibration: calibration is a monotone map of that score, so
@@ -15,8 +17,10 @@ use crate::bands::RiskBands;
 use crate::error::Result;
 use crate::input::{FeatureRow, FeatureValue, RawInput};
 use crate::matrix::Matrix;
-use crate::model::{ChurnModel, Explanation, Reason};
+use crate::model::{ChurnModel, Explanation, Reason, ReasonFeature};
+use crate::reason_text;
 use churn_features::FeatureTable;
+use churn_features::engine::family::Family;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +36,8 @@ pub struct Score {
     pub risk_band: String,
     /// Whether the probability reaches the model's decision threshold.
     pub above_threshold: bool,
-    /// The features raising the risk the most (positive contributions only), largest first; equal ones
-    /// in schema order.
+    /// The reason groups raising the risk the most (positive contributions only), largest first; equal
+    /// ones in group order.
     pub reasons: Vec<Reason>,
 }
 
@@ -136,7 +140,7 @@ impl<'a> Scorer<'a> {
         Ok(self.score_encoded(&x, top_k, |i, f| columns[f].value(rows[i])))
     }
 
-    /// Every feature's contribution to one customer's score (given by feature name → value).
+    /// Every reason group's contribution to one customer's score (given by feature name → value).
     pub fn explain_row(&self, row: &FeatureRow) -> Result<Explanation> {
         let x = self.artifact.schema.encode_row(row)?;
         let columns = self.artifact.schema.raw_columns(row)?;
@@ -144,7 +148,7 @@ impl<'a> Scorer<'a> {
         Ok(self.explanation(base, &per_column, |f| columns[f].value(0)))
     }
 
-    /// Every feature's contribution to the score of each listed row of a table (in parallel).
+    /// Every reason group's contribution to the score of each listed row of a table (in parallel).
     pub fn explain_table(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<Explanation>> {
         let x = self.artifact.schema.encode_table(table, rows)?;
         let columns = self.artifact.schema.raw_columns(table as &dyn RawInput)?;
@@ -163,12 +167,13 @@ impl<'a> Scorer<'a> {
         value: impl Fn(usize) -> FeatureValue,
     ) -> Explanation {
         let per_feature = self.per_feature(per_column);
+        let per_group = self.per_group(&per_feature);
         let scale = self.artifact.model.contribution_scale();
         let probability = self.calibrate(scale.probability(base + per_feature.iter().sum::<f64>()));
-        let mut contributions: Vec<Reason> = per_feature
-            .into_iter()
+        let mut contributions: Vec<Reason> = per_group
+            .iter()
             .enumerate()
-            .map(|(f, contribution)| self.reason(f, contribution, &value))
+            .map(|(g, &contribution)| self.reason(g, contribution, &per_feature, &value))
             .collect();
         contributions.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
         Explanation {
@@ -180,7 +185,7 @@ impl<'a> Scorer<'a> {
     }
 
     /// The score from a row's contributions: `base` plus the encoded columns' `per_column`, summed per
-    /// feature; reasons are the `top_k` largest positive feature sums.
+    /// feature; reasons are the `top_k` largest positive sums per reason group.
     fn score_contributions(
         &self,
         base: f64,
@@ -189,11 +194,12 @@ impl<'a> Scorer<'a> {
         value: impl Fn(usize) -> FeatureValue,
     ) -> Score {
         let per_feature = self.per_feature(per_column);
+        let per_group = self.per_group(&per_feature);
         let scale = self.artifact.model.contribution_scale();
         let probability = self.calibrate(scale.probability(base + per_feature.iter().sum::<f64>()));
-        let reasons = top_positive(&per_feature, top_k)
+        let reasons = top_positive(&per_group, top_k)
             .into_iter()
-            .map(|f| self.reason(f, per_feature[f], &value))
+            .map(|g| self.reason(g, per_group[g], &per_feature, &value))
             .collect();
         self.score(probability, reasons)
     }
@@ -208,11 +214,54 @@ impl<'a> Scorer<'a> {
         per_feature
     }
 
-    fn reason(&self, feature: usize, contribution: f64, value: impl Fn(usize) -> FeatureValue) -> Reason {
+    /// Features' contributions summed per reason group (one group per feature without a grouping).
+    fn per_group(&self, per_feature: &[f64]) -> Vec<f64> {
+        match &self.artifact.reason_groups {
+            Some(groups) => groups
+                .groups
+                .iter()
+                .map(|group| group.features.iter().map(|&f| per_feature[f]).sum())
+                .collect(),
+            None => per_feature.to_vec(),
+        }
+    }
+
+    /// The reason of group `group`, whose features' contributions add up to `contribution`.
+    fn reason(
+        &self,
+        group: usize,
+        contribution: f64,
+        per_feature: &[f64],
+        value: impl Fn(usize) -> FeatureValue,
+    ) -> Reason {
+        let schema = &self.artifact.schema;
+        let single;
+        let (members, label): (&[usize], String) = match &self.artifact.reason_groups {
+            Some(groups) => {
+                let group = &groups.groups[group];
+                (&group.features, group.label.clone())
+            }
+            None => {
+                single = [group];
+                (&single, Family::of(&schema.features[group].name).label())
+            }
+        };
+        let features: Vec<ReasonFeature> = members
+            .iter()
+            .map(|&f| ReasonFeature {
+                name: schema.features[f].name.clone(),
+                value: value(f),
+                contribution: per_feature[f],
+            })
+            .collect();
+        let reason_text::Described { main, text } = reason_text::describe(&features, contribution);
         Reason {
-            feature: self.artifact.schema.features[feature].name.clone(),
-            value: value(feature),
+            feature: features[main].name.clone(),
+            value: features[main].value.clone(),
             contribution,
+            label,
+            features,
+            text,
         }
     }
 

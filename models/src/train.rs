@@ -14,6 +14,7 @@ use crate::metrics::{Candidate, Metrics, ProbabilityQuality, ThresholdRule, brie
 use crate::model::{ChurnModel, ValidationSet};
 use crate::population::Population;
 use crate::preprocess::{FeatureSchema, PreprocessParams};
+use crate::reason_groups::ReasonGroups;
 use chrono::NaiveDate;
 use churn_features::{ColumnRole, FeatureTable};
 use rand::seq::SliceRandom;
@@ -593,6 +594,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         calibration,
         time,
     } = fitted;
+    let reason_groups = ReasonGroups::fit(&schema, &schema.encode_table(table, &fit_rows_used.0)?);
     let artifact = ModelArtifact {
         name: String::new(),
         version: String::new(),
@@ -627,6 +629,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             .filter(|c| c.role == ColumnRole::Descriptor)
             .map(|c| c.name.clone())
             .collect(),
+        reason_groups: Some(reason_groups),
     };
     Ok(TrainOutcome { artifact, holdout })
 }

@@ -342,6 +342,12 @@ const TX_FIXED: [(&str, &str, &str); tx::FIXED] = [
     ),
 ];
 
+/// The name of the fixed transaction feature at position `index` of [`tx`] (the trend features without
+/// their `_{T}d` suffix).
+pub(crate) fn tx_fixed_name(index: usize) -> &'static str {
+    TX_FIXED[index].0
+}
+
 #[derive(Default)]
 struct Specs(Vec<FeatureSpec>);
 

@@ -1,6 +1,7 @@
 //! The feature build: from loaded inputs and as-of dates to the feature table and a run summary.
 
 mod customer;
+pub mod family;
 mod grouped;
 pub mod layout;
 mod output;

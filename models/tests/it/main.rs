@@ -2,3 +2,4 @@
 
 mod models_api;
 mod population;
+mod reasons;

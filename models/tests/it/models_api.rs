@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// A churn-like table: spend (heavy tailed, some nulls), recency, a plan category with a rare level and
 /// nulls, a descriptor, and a label driven by recency, spend and plan; every 10th label unknown.
-fn table(rows: usize, seed: u64) -> FeatureTable {
+pub(crate) fn table(rows: usize, seed: u64) -> FeatureTable {
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut spend, mut recency, mut plan, mut segment, mut labels) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable, output};
-use churn_models::{ModelConfig, Population, Registry, RiskBands};
+use churn_models::{ModelConfig, Population, Reason, Registry, RiskBands};
 use clap::Args;
 use parquet::arrow::ArrowWriter;
 use serde::Serialize;
@@ -21,10 +21,12 @@ const CHUNK_ROWS: usize = 32_768;
 /// Score a feature table's rows (the model's population): churn probability, risk band, top reasons.
 ///
 /// Writes Parquet with one row per scored row: customer_id, as_of, churn_probability, risk_band, flagged
-/// (probability at least the model's threshold), in_population (with --all-rows), reason_1..K with
-/// their values and contributions (the features pushing the risk up the most), the table's descriptor
-/// columns (segments), and the model's name and version; and beside it <name>.summary.json (model, rows,
-/// flagged, population, the file's SHA-256). Both are written atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
+/// (probability at least the model's threshold), in_population (with --all-rows), reason_1..K (the
+/// groups of features pushing the risk up the most: each one's main feature, its value, the group's
+/// contribution, the group's name in reason_K_group and the reason in words in reason_K_text), the
+/// table's descriptor columns (segments), and the model's name and version; and beside it
+/// <name>.summary.json (model, rows, flagged, population, the file's SHA-256). Both are written
+/// atomically, and never over the feature table, the registry or the model config. NAME alone means the promoted version (the latest
 /// when none is promoted); NAME@VERSION picks one.
 ///
 /// Only the rows of the model's population are scored and written (the [population] section of
@@ -77,8 +79,8 @@ pub struct ScoreArgs {
 /// Scores and reasons of a table.
 struct Scored {
     probabilities: Vec<f64>,
-    /// Per reason rank: (feature, value, contribution) per row.
-    reasons: Vec<Vec<Option<(String, String, f64)>>>,
+    /// Per reason rank, per row.
+    reasons: Vec<Vec<Option<Reason>>>,
 }
 
 /// Runs `churn-trainer score`.
@@ -144,10 +146,7 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
             scored.probabilities.push(score.probability);
             let mut top = score.reasons.into_iter();
             for rank in &mut scored.reasons {
-                rank.push(
-                    top.next()
-                        .map(|r| (r.feature, r.value.to_string(), r.contribution)),
-                );
+                rank.push(top.next());
             }
         }
         bar.inc(chunk.len() as u64);
@@ -254,33 +253,33 @@ fn build_batch(
     }
     for (rank, reasons) in scored.reasons.iter().enumerate() {
         let k = rank + 1;
-        push(
-            Field::new(format!("reason_{k}"), DataType::Utf8, true),
-            Arc::new(
-                reasons
-                    .iter()
-                    .map(|r| r.as_ref().map(|r| r.0.as_str()))
-                    .collect::<StringArray>(),
-            ),
-        );
-        push(
-            Field::new(format!("reason_{k}_value"), DataType::Utf8, true),
-            Arc::new(
-                reasons
-                    .iter()
-                    .map(|r| r.as_ref().map(|r| r.1.as_str()))
-                    .collect::<StringArray>(),
-            ),
-        );
+        let text = |name: String, of: &dyn Fn(&Reason) -> String| {
+            let values = reasons
+                .iter()
+                .map(|r| r.as_ref().map(of))
+                .collect::<StringArray>();
+            (
+                Field::new(name, DataType::Utf8, true),
+                Arc::new(values) as ArrayRef,
+            )
+        };
+        let (field, array) = text(format!("reason_{k}"), &|r| r.feature.clone());
+        push(field, array);
+        let (field, array) = text(format!("reason_{k}_value"), &|r| r.value.to_string());
+        push(field, array);
         push(
             Field::new(format!("reason_{k}_contribution"), DataType::Float64, true),
             Arc::new(
                 reasons
                     .iter()
-                    .map(|r| r.as_ref().map(|r| r.2))
+                    .map(|r| r.as_ref().map(|r| r.contribution))
                     .collect::<Float64Array>(),
             ),
         );
+        let (field, array) = text(format!("reason_{k}_group"), &|r| r.label.clone());
+        push(field, array);
+        let (field, array) = text(format!("reason_{k}_text"), &|r| r.text.clone());
+        push(field, array);
     }
     for name in &model.artifact.descriptors {
         if let Some(column) = table.column(name)

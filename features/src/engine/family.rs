@@ -1,0 +1,318 @@
+//! What a feature column is about, recovered from its name: the catalog's naming ([`super::layout`]) read
+//! backwards. [`CatalogColumn::parse`] says which catalog column a name is (and its window or event type),
+//! [`Family::of`] which family of features it belongs to: recency, frequency and spend, returns, tenure,
+//! one family per event type, and one per static attribute (any name the engine does not write counts as
+//! an attribute). Models group reasons by family, and say them in words from the parsed column.
+
+use super::layout::{column_safe, tx, tx_fixed_name};
+
+/// A column of the catalog, as its name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogColumn {
+    /// A fixed transaction feature: its position in [`tx`] (e.g. [`tx::PURCHASE_COUNT`]); for the trend
+    /// features, the length of the trend periods in days.
+    Transaction {
+        /// Position in [`tx`].
+        index: usize,
+        /// Length of the trend periods (trend features only).
+        trend_days: Option<u32>,
+    },
+    /// A windowed transaction feature, e.g. `purchases_90d`.
+    TransactionWindow {
+        /// What is counted or summed.
+        measure: WindowMeasure,
+        /// Window length in days.
+        days: u32,
+    },
+    /// An event type's feature, e.g. `events_login_30d` or `days_since_last_login`.
+    Event {
+        /// The event type as it appears in column names (see [`column_safe`]), e.g. `support_ticket`.
+        kind: String,
+        /// Which of the type's features.
+        measure: EventMeasure,
+    },
+    /// `days_since_last_activity`.
+    DaysSinceLastActivity,
+    /// `tenure_days`.
+    Tenure,
+}
+
+/// What a windowed transaction feature measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowMeasure {
+    /// `purchases_{w}d`: purchases in the window.
+    Purchases,
+    /// `spend_{w}d`: sum of purchase amounts in the window.
+    Spend,
+    /// `returns_{w}d`: returns in the window.
+    Returns,
+}
+
+/// Which feature of an event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventMeasure {
+    /// `days_since_last_{kind}`.
+    DaysSinceLast,
+    /// `events_{kind}_trend_{T}d`: recent events as a share of recent plus earlier ones.
+    Trend {
+        /// Length of each trend period in days.
+        days: u32,
+    },
+    /// `events_{kind}_{w}d`: events in the window.
+    Count {
+        /// Window length in days.
+        days: u32,
+    },
+    /// `events_{kind}_value_{w}d`: sum of the events' values in the window.
+    Value {
+        /// Window length in days.
+        days: u32,
+    },
+}
+
+impl CatalogColumn {
+    /// The catalog column called `name`, or `None` for a name the engine does not write (a static
+    /// attribute, or a column of a table built elsewhere).
+    ///
+    /// Event type names are read back from column names, so an event type whose safe name ends in
+    /// `_trend` or `_value` is read as the shorter type's trend or value column.
+    pub fn parse(name: &str) -> Option<Self> {
+        if let Some(index) = (0..tx::FIXED).find(|&i| tx_fixed_name(i) == name) {
+            if !matches!(index, tx::PURCHASE_TREND | tx::SPEND_TREND) {
+                return Some(Self::Transaction {
+                    index,
+                    trend_days: None,
+                });
+            }
+        }
+        match name {
+            "days_since_last_activity" => return Some(Self::DaysSinceLastActivity),
+            "tenure_days" => return Some(Self::Tenure),
+            _ => {}
+        }
+        if let Some(kind) = name.strip_prefix("days_since_last_") {
+            return is_safe_name(kind).then(|| Self::Event {
+                kind: kind.to_string(),
+                measure: EventMeasure::DaysSinceLast,
+            });
+        }
+        let (stem, days) = split_days(name)?;
+        for index in [tx::PURCHASE_TREND, tx::SPEND_TREND] {
+            if stem == tx_fixed_name(index) {
+                return Some(Self::Transaction {
+                    index,
+                    trend_days: Some(days),
+                });
+            }
+        }
+        let window = |measure| Some(Self::TransactionWindow { measure, days });
+        match stem {
+            "purchases" => return window(WindowMeasure::Purchases),
+            "spend" => return window(WindowMeasure::Spend),
+            "returns" => return window(WindowMeasure::Returns),
+            _ => {}
+        }
+        let rest = stem.strip_prefix("events_")?;
+        let (kind, measure) = if let Some(kind) = rest.strip_suffix("_trend") {
+            (kind, EventMeasure::Trend { days })
+        } else if let Some(kind) = rest.strip_suffix("_value") {
+            (kind, EventMeasure::Value { days })
+        } else {
+            (rest, EventMeasure::Count { days })
+        };
+        is_safe_name(kind).then(|| Self::Event {
+            kind: kind.to_string(),
+            measure,
+        })
+    }
+
+    /// The family of features this column belongs to.
+    pub fn family(&self) -> Family {
+        match self {
+            Self::Transaction { index, .. } => match *index {
+                tx::DAYS_SINCE_LAST_PURCHASE
+                | tx::INTERPURCHASE_MEAN
+                | tx::INTERPURCHASE_STD
+                | tx::OVERDUE_RATIO
+                | tx::R_SCORE => Family::Recency,
+                tx::RETURN_COUNT | tx::RETURN_AMOUNT => Family::Returns,
+                tx::BTYD_RECENCY | tx::BTYD_T => Family::Tenure,
+                _ => Family::FrequencyAndSpend,
+            },
+            Self::TransactionWindow {
+                measure: WindowMeasure::Returns,
+                ..
+            } => Family::Returns,
+            Self::TransactionWindow { .. } => Family::FrequencyAndSpend,
+            Self::Event { kind, .. } => Family::Event(kind.clone()),
+            Self::DaysSinceLastActivity => Family::Recency,
+            Self::Tenure => Family::Tenure,
+        }
+    }
+}
+
+/// A family of features: those that describe one thing about a customer, whose model contributions are
+/// read together.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// How long since the customer last bought or did anything, against how often they buy:
+    /// `days_since_last_purchase`, `days_since_last_activity`, the days between purchases, the overdue
+    /// ratio, `r_score`.
+    Recency,
+    /// How much and how often the customer buys, in all and per window, and its trends.
+    FrequencyAndSpend,
+    /// Returns and cancellations.
+    Returns,
+    /// How long the customer has been one: `tenure_days`, days since the first purchase, days between the
+    /// first and the last purchase.
+    Tenure,
+    /// Every feature of one event type (its safe name, e.g. `support_ticket`).
+    Event(String),
+    /// One static attribute, or any column the engine does not name (its column name).
+    Attribute(String),
+}
+
+impl Family {
+    /// The family of the column called `name`.
+    pub fn of(name: &str) -> Self {
+        CatalogColumn::parse(name).map_or_else(|| Self::Attribute(name.to_string()), |c| c.family())
+    }
+
+    /// The family's name for people, e.g. `frequency and spend`, `support ticket events`, `plan`.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Recency => "recency".into(),
+            Self::FrequencyAndSpend => "frequency and spend".into(),
+            Self::Returns => "returns".into(),
+            Self::Tenure => "tenure".into(),
+            Self::Event(kind) => format!("{} events", readable(kind)),
+            Self::Attribute(name) => name.clone(),
+        }
+    }
+}
+
+/// A safe column name (event type) in words: `support_ticket` → `support ticket`.
+pub fn readable(name: &str) -> String {
+    name.replace('_', " ")
+}
+
+/// `name` split into its stem and the days of a `_{days}d` suffix.
+fn split_days(name: &str) -> Option<(&str, u32)> {
+    let head = name.strip_suffix('d')?;
+    let at = head.rfind('_')?;
+    let digits = &head[at + 1..];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((&head[..at], digits.parse().ok()?))
+}
+
+/// Whether `name` is what [`column_safe`] makes of an event type.
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty() && column_safe(name) == name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::layout::{Layout, LayoutInputs};
+    use crate::table::ColumnRole;
+
+    #[test]
+    fn every_column_of_a_layout_parses_back_to_its_block() {
+        let types = vec!["Support Ticket".to_string(), "login".to_string()];
+        let inputs = LayoutInputs {
+            transactions: true,
+            event_types: Some(&types),
+            event_values: true,
+            numeric_attributes: &["age".to_string()],
+            categorical_attributes: &["plan".to_string()],
+            dated: true,
+        };
+        let layout = Layout::new(&inputs, &[7, 30, 365], 90);
+        for (i, spec) in layout.specs.iter().enumerate() {
+            if spec.role == ColumnRole::Descriptor {
+                continue;
+            }
+            let parsed = CatalogColumn::parse(&spec.name);
+            let tx_end = layout
+                .tx_start
+                .map_or(0, |s| s + tx::FIXED + 3 * layout.windows.len());
+            let family = Family::of(&spec.name);
+            if i < tx::FIXED {
+                assert!(
+                    matches!(parsed, Some(CatalogColumn::Transaction { index, .. }) if index == i),
+                    "{}",
+                    spec.name
+                );
+            } else if i < tx_end {
+                assert!(
+                    matches!(parsed, Some(CatalogColumn::TransactionWindow { .. })),
+                    "{}",
+                    spec.name
+                );
+            } else if i < layout.activity_start {
+                let block = (i - layout.event_starts[0]) / layout.event_block_len();
+                let kind = ["support_ticket", "login"][block];
+                assert_eq!(family, Family::Event(kind.into()), "{}", spec.name);
+            } else if i < layout.attributes_start {
+                assert!(
+                    matches!(family, Family::Recency | Family::Tenure),
+                    "{}",
+                    spec.name
+                );
+            } else {
+                assert_eq!(parsed, None, "{}", spec.name);
+                assert_eq!(family, Family::Attribute(spec.name.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn names_map_to_their_families_and_windows() {
+        let cases = [
+            ("days_since_last_purchase", Family::Recency),
+            ("interpurchase_mean_days", Family::Recency),
+            ("days_since_last_activity", Family::Recency),
+            ("purchase_count", Family::FrequencyAndSpend),
+            ("total_spend", Family::FrequencyAndSpend),
+            ("spend_trend_90d", Family::FrequencyAndSpend),
+            ("purchases_7d", Family::FrequencyAndSpend),
+            ("returns_30d", Family::Returns),
+            ("tenure_days", Family::Tenure),
+            ("btyd_t", Family::Tenure),
+            (
+                "events_support_ticket_90d",
+                Family::Event("support_ticket".into()),
+            ),
+            ("events_page_view_value_30d", Family::Event("page_view".into())),
+            ("events_login_trend_90d", Family::Event("login".into())),
+            ("days_since_last_login", Family::Event("login".into())),
+            ("plan", Family::Attribute("plan".into())),
+            ("MonthlyCharges", Family::Attribute("MonthlyCharges".into())),
+            ("purchases_d", Family::Attribute("purchases_d".into())),
+        ];
+        for (name, family) in cases {
+            assert_eq!(Family::of(name), family, "{name}");
+        }
+        assert_eq!(
+            CatalogColumn::parse("events_support_ticket_value_30d"),
+            Some(CatalogColumn::Event {
+                kind: "support_ticket".into(),
+                measure: EventMeasure::Value { days: 30 }
+            })
+        );
+        assert_eq!(
+            CatalogColumn::parse("purchase_trend_60d"),
+            Some(CatalogColumn::Transaction {
+                index: tx::PURCHASE_TREND,
+                trend_days: Some(60)
+            })
+        );
+        assert_eq!(
+            Family::Event("support_ticket".into()).label(),
+            "support ticket events"
+        );
+        assert_eq!(Family::FrequencyAndSpend.label(), "frequency and spend");
+    }
+}

@@ -1,0 +1,651 @@
+//! Reasons in words: one sentence per reason, built from the customer's values of the reason's features,
+//! e.g. `no purchase for 526 days; this customer used to buy every 31 days` or `3 support tickets in the
+//! last 90 days, the last one 12 days ago`.
+//!
+//! A reason's features are split by catalog family (`churn_features::engine::family::Family`) and each
+//! family's contributions summed; the sentence says up to [`FAMILIES_PER_REASON`] families, those that
+//! move the score most in the reason's direction, largest first, each from its usual columns when the
+//! reason has them:
+//!
+//! - recency: days since the last purchase against the usual days between purchases (or days since the
+//!   last activity);
+//! - frequency and spend: purchases, those in the window closest to 90 days, total spend;
+//! - returns: returns, and those in that window;
+//! - tenure: days as a customer (or since the first purchase);
+//! - an event type: its events in that window and the days since the last one;
+//! - an attribute: `name is value`.
+//!
+//! A family without its usual columns says up to [`FACTS_PER_FAMILY`] of its features, those that move
+//! the score most its way, each read through its catalog name, and any other column reads
+//! `name is value`. A missing value says what it means where the catalog defines it (`no purchase yet`,
+//! `no login yet`), else `name unknown`. Numbers are rounded for people: days and counts to whole
+//! numbers, amounts to cents, shares to whole percents.
+
+use crate::input::FeatureValue;
+use crate::model::ReasonFeature;
+use churn_features::engine::family::{CatalogColumn, EventMeasure, Family, WindowMeasure, readable};
+use churn_features::engine::layout::tx;
+
+/// At most this many of a reason's families are put in words.
+pub const FAMILIES_PER_REASON: usize = 2;
+
+/// At most this many features of a family without its usual columns are put in words.
+pub const FACTS_PER_FAMILY: usize = 2;
+
+/// Recent counts are read from the window closest to this many days.
+pub const RECENT_DAYS: u32 = 90;
+
+/// A reason in words, and which of its features leads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    /// Position among the reason's features of its main feature: in the family that moves the score
+    /// most in the reason's direction, the feature that does (the first such on ties).
+    pub main: usize,
+    /// The sentence.
+    pub text: String,
+}
+
+/// Describes a reason whose features (in schema order, with the customer's values and their
+/// contributions) add up to `contribution`. `features` must not be empty.
+pub fn describe(features: &[ReasonFeature], contribution: f64) -> Described {
+    let sign = if contribution < 0.0 { -1.0 } else { 1.0 };
+    let mut families: Vec<(Family, Vec<usize>, f64)> = Vec::new();
+    for (i, feature) in features.iter().enumerate() {
+        let family = Family::of(&feature.name);
+        match families.iter_mut().find(|(f, ..)| *f == family) {
+            Some((_, members, sum)) => {
+                members.push(i);
+                *sum += feature.contribution;
+            }
+            None => families.push((family, vec![i], feature.contribution)),
+        }
+    }
+    families.sort_by(|a, b| (b.2 * sign).total_cmp(&(a.2 * sign)));
+    let main = families.first().map_or(0, |(_, members, _)| {
+        let mut main = members[0];
+        for &i in members {
+            if features[i].contribution * sign > features[main].contribution * sign {
+                main = i;
+            }
+        }
+        main
+    });
+    let mut phrases: Vec<String> = Vec::new();
+    for (k, (family, members, sum)) in families.iter().enumerate() {
+        if phrases.len() == FAMILIES_PER_REASON || (k > 0 && sum * sign <= 0.0) {
+            break;
+        }
+        let members: Vec<&ReasonFeature> = members.iter().map(|&i| &features[i]).collect();
+        let phrase = family_phrase(family, &members, sign);
+        if !phrase.is_empty() && !phrases.contains(&phrase) {
+            phrases.push(phrase);
+        }
+    }
+    Described {
+        main,
+        text: phrases.join("; "),
+    }
+}
+
+/// The features of one family of a reason, with their catalog columns.
+struct Members<'a>(Vec<(&'a ReasonFeature, Option<CatalogColumn>)>);
+
+impl<'a> Members<'a> {
+    /// The member whose column is `column`.
+    fn find(&self, column: &CatalogColumn) -> Option<&'a ReasonFeature> {
+        self.0
+            .iter()
+            .find(|(_, c)| c.as_ref() == Some(column))
+            .map(|(f, _)| *f)
+    }
+
+    /// The member with the window closest to [`RECENT_DAYS`] among those `window` gives one for (the
+    /// shorter on ties).
+    fn recent(&self, window: impl Fn(&CatalogColumn) -> Option<u32>) -> Option<(&'a ReasonFeature, u32)> {
+        self.0
+            .iter()
+            .filter_map(|(f, c)| Some((*f, window(c.as_ref()?)?)))
+            .min_by_key(|&(_, days)| (days.abs_diff(RECENT_DAYS), days))
+    }
+}
+
+/// A feature's value as a finite number.
+fn number(feature: &ReasonFeature) -> Option<f64> {
+    match feature.value {
+        FeatureValue::Number(value) if value.is_finite() => Some(value),
+        _ => None,
+    }
+}
+
+/// One family's part of a sentence, from its usual columns, else from its features that move the
+/// score most in the direction `sign`.
+fn family_phrase(family: &Family, features: &[&ReasonFeature], sign: f64) -> String {
+    let members = Members(
+        features
+            .iter()
+            .map(|f| (*f, CatalogColumn::parse(&f.name)))
+            .collect(),
+    );
+    let usual = match family {
+        Family::Recency => recency(&members),
+        Family::FrequencyAndSpend => frequency(&members),
+        Family::Returns => returns(&members),
+        Family::Tenure => tenure(&members),
+        Family::Event(kind) => event(&members, kind),
+        Family::Attribute(_) => None,
+    };
+    usual.unwrap_or_else(|| facts(features, sign))
+}
+
+/// The catalog column of the fixed transaction feature at `index` of [`tx`] (not a trend).
+fn fixed(index: usize) -> CatalogColumn {
+    CatalogColumn::Transaction {
+        index,
+        trend_days: None,
+    }
+}
+
+fn recency(members: &Members<'_>) -> Option<String> {
+    let activity = members.find(&CatalogColumn::DaysSinceLastActivity).map(number);
+    let Some(since) = members.find(&fixed(tx::DAYS_SINCE_LAST_PURCHASE)) else {
+        return activity.map(|a| match a {
+            Some(a) => format!("no activity for {}", days(a)),
+            None => "no activity yet".into(),
+        });
+    };
+    let active = |phrase: String, since: Option<f64>| match activity.flatten() {
+        Some(a) if since.is_none_or(|d| whole(a) < whole(d)) => {
+            format!("{phrase}, last active {} ago", days(a))
+        }
+        _ => phrase,
+    };
+    let Some(d) = number(since) else {
+        return Some(active("no purchase yet".into(), None));
+    };
+    let mut phrase = if d < 0.5 {
+        "a purchase on the day scored".to_string()
+    } else {
+        format!("no purchase for {}", days(d))
+    };
+    if let Some(m) = members.find(&fixed(tx::INTERPURCHASE_MEAN)).and_then(number) {
+        if d > m {
+            phrase += &format!("; this customer used to buy every {}", days(m));
+        } else {
+            phrase += &format!(", buying every {} on average", days(m));
+        }
+    }
+    Some(active(phrase, Some(d)))
+}
+
+fn frequency(members: &Members<'_>) -> Option<String> {
+    let recent = members.recent(|c| match c {
+        CatalogColumn::TransactionWindow {
+            measure: WindowMeasure::Purchases,
+            days,
+        } => Some(*days),
+        _ => None,
+    });
+    let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
+    let spend = members.find(&fixed(tx::TOTAL_SPEND)).and_then(number);
+    let spend_part = |phrase: String| match spend {
+        Some(x) => format!("{phrase}, {} spent in total", amount(x)),
+        None => phrase,
+    };
+    match members.find(&fixed(tx::PURCHASE_COUNT)).and_then(number) {
+        Some(n) if whole(n) == 0 => Some(count(n, "purchase")),
+        Some(n) => {
+            let mut phrase = count(n, "purchase");
+            if let Some((k, w)) = recent {
+                let k = if whole(k) == 0 {
+                    "none".into()
+                } else {
+                    whole(k).to_string()
+                };
+                phrase += &format!(" ({k} in the last {w} days)");
+            }
+            Some(spend_part(phrase))
+        }
+        None => match recent {
+            Some((k, w)) => Some(format!("{} in the last {w} days", count(k, "purchase"))),
+            None => spend.map(|x| format!("{} spent in total", amount(x))),
+        },
+    }
+}
+
+fn returns(members: &Members<'_>) -> Option<String> {
+    let recent = members.recent(|c| match c {
+        CatalogColumn::TransactionWindow {
+            measure: WindowMeasure::Returns,
+            days,
+        } => Some(*days),
+        _ => None,
+    });
+    let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
+    match members.find(&fixed(tx::RETURN_COUNT)).and_then(number) {
+        Some(n) => {
+            let mut phrase = count(n, "return");
+            if let Some((k, w)) = recent.filter(|_| whole(n) > 0) {
+                let k = if whole(k) == 0 {
+                    "none".into()
+                } else {
+                    whole(k).to_string()
+                };
+                phrase += &format!(" ({k} in the last {w} days)");
+            }
+            Some(phrase)
+        }
+        None => recent.map(|(k, w)| format!("{} in the last {w} days", count(k, "return"))),
+    }
+}
+
+fn tenure(members: &Members<'_>) -> Option<String> {
+    if let Some(tenure) = members.find(&CatalogColumn::Tenure) {
+        return number(tenure).map(|d| format!("a customer for {}", days(d)));
+    }
+    let first = members.find(&fixed(tx::BTYD_T))?;
+    Some(match number(first) {
+        Some(d) => format!("first purchase {} ago", days(d)),
+        None => "no purchase yet".into(),
+    })
+}
+
+fn event(members: &Members<'_>, kind: &str) -> Option<String> {
+    let recent = members.recent(|c| match c {
+        CatalogColumn::Event {
+            kind: k,
+            measure: EventMeasure::Count { days },
+        } if k == kind => Some(*days),
+        _ => None,
+    });
+    let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
+    let last = members
+        .find(&CatalogColumn::Event {
+            kind: kind.to_string(),
+            measure: EventMeasure::DaysSinceLast,
+        })
+        .map(number);
+    let name = readable(kind);
+    Some(match (recent, last) {
+        (Some((k, w)), last) if whole(k) > 0 => {
+            let phrase = format!("{} in the last {w} days", count(k, &name));
+            match last.flatten() {
+                Some(d) => format!("{phrase}, the last one {} ago", days(d)),
+                None => phrase,
+            }
+        }
+        (_, Some(Some(d))) => format!("no {name} for {}", days(d)),
+        (_, Some(None)) => format!("no {name} yet"),
+        (Some((_, w)), None) => format!("no {name} in the last {w} days"),
+        (None, None) => return None,
+    })
+}
+
+/// Up to [`FACTS_PER_FAMILY`] of `features` in words: those that move the score most in the direction
+/// `sign` (any, when none does), in schema order.
+fn facts(features: &[&ReasonFeature], sign: f64) -> String {
+    let mut chosen: Vec<usize> = (0..features.len())
+        .filter(|&i| features[i].contribution * sign > 0.0)
+        .collect();
+    if chosen.is_empty() {
+        chosen = (0..features.len()).collect();
+    }
+    chosen.sort_by(|&a, &b| {
+        (features[b].contribution * sign)
+            .total_cmp(&(features[a].contribution * sign))
+            .then(a.cmp(&b))
+    });
+    chosen.truncate(FACTS_PER_FAMILY);
+    chosen.sort_unstable();
+    let mut facts: Vec<String> = Vec::with_capacity(chosen.len());
+    for i in chosen {
+        let fact = fact(features[i], features);
+        if !facts.contains(&fact) {
+            facts.push(fact);
+        }
+    }
+    facts.join("; ")
+}
+
+/// One feature's value in words; `all` are the reason's features, for context.
+fn fact(feature: &ReasonFeature, all: &[&ReasonFeature]) -> String {
+    let name = feature.name.as_str();
+    let number = match feature.value {
+        FeatureValue::Number(value) if value.is_finite() => Some(value),
+        FeatureValue::Number(_) | FeatureValue::Missing => None,
+        FeatureValue::Text(_) => return attribute(name, &feature.value),
+    };
+    let Some(column) = CatalogColumn::parse(name) else {
+        return attribute(name, &feature.value);
+    };
+    let unknown = || format!("{} unknown", readable(name));
+    match column {
+        CatalogColumn::Transaction { index, trend_days } => {
+            transaction(index, trend_days, number, all).unwrap_or_else(unknown)
+        }
+        CatalogColumn::TransactionWindow { measure, days } => {
+            let Some(value) = number else {
+                return unknown();
+            };
+            match measure {
+                WindowMeasure::Purchases => format!("{} in the last {days} days", count(value, "purchase")),
+                WindowMeasure::Returns => format!("{} in the last {days} days", count(value, "return")),
+                WindowMeasure::Spend if value.abs() < 0.005 => {
+                    format!("nothing spent in the last {days} days")
+                }
+                WindowMeasure::Spend => format!("{} spent in the last {days} days", amount(value)),
+            }
+        }
+        CatalogColumn::Event { kind, measure } => {
+            let kind = readable(&kind);
+            match (measure, number) {
+                (EventMeasure::DaysSinceLast, Some(d)) => format!("no {kind} for {}", days(d)),
+                (EventMeasure::DaysSinceLast, None) => format!("no {kind} yet"),
+                (EventMeasure::Count { days }, Some(n)) => {
+                    format!("{} in the last {days} days", count(n, &kind))
+                }
+                (EventMeasure::Value { days }, Some(v)) => {
+                    format!("{kind} values adding up to {} in the last {days} days", amount(v))
+                }
+                (EventMeasure::Trend { days }, Some(share)) => format!(
+                    "{} of the {} of the last {} days in the last {days}",
+                    percent(share),
+                    plural(&kind),
+                    2 * days
+                ),
+                (EventMeasure::Trend { days }, None) => {
+                    format!("no {kind} in the last {} days", 2 * days)
+                }
+                (EventMeasure::Count { .. } | EventMeasure::Value { .. }, None) => unknown(),
+            }
+        }
+        CatalogColumn::DaysSinceLastActivity => match number {
+            Some(d) => format!("no activity for {}", days(d)),
+            None => "no activity yet".into(),
+        },
+        CatalogColumn::Tenure => match number {
+            Some(d) => format!("a customer for {}", days(d)),
+            None => unknown(),
+        },
+    }
+}
+
+/// A fixed transaction feature in words; `None` when its value is unknown and the catalog gives that no
+/// meaning.
+fn transaction(
+    index: usize,
+    trend_days: Option<u32>,
+    value: Option<f64>,
+    all: &[&ReasonFeature],
+) -> Option<String> {
+    let no_purchase = || Some("no purchase yet".to_string());
+    let Some(v) = value else {
+        return match index {
+            tx::BTYD_FREQUENCY | tx::BTYD_MONETARY => Some("no repeat purchase yet".into()),
+            tx::INTERPURCHASE_MEAN | tx::INTERPURCHASE_STD | tx::OVERDUE_RATIO => {
+                Some("fewer than two purchase days so far".into())
+            }
+            tx::PURCHASE_TREND | tx::SPEND_TREND => {
+                trend_days.map(|t| format!("no purchase in the last {} days", 2 * t))
+            }
+            tx::PURCHASE_COUNT | tx::TOTAL_SPEND | tx::RETURN_COUNT | tx::RETURN_AMOUNT => None,
+            _ => no_purchase(),
+        };
+    };
+    Some(match index {
+        tx::BTYD_FREQUENCY => count(v, "repeat purchase day"),
+        tx::BTYD_RECENCY => format!("{} between the first and the last purchase", days(v)),
+        tx::BTYD_T => format!("first purchase {} ago", days(v)),
+        tx::BTYD_MONETARY => format!("{} spent per repeat purchase day", amount(v)),
+        tx::DAYS_SINCE_LAST_PURCHASE if v < 0.5 => "a purchase on the day scored".into(),
+        tx::DAYS_SINCE_LAST_PURCHASE => format!("no purchase for {}", days(v)),
+        tx::PURCHASE_COUNT => count(v, "purchase"),
+        tx::TOTAL_SPEND => format!("{} spent in total", amount(v)),
+        tx::MEAN_SPEND => format!("{} per purchase on average", amount(v)),
+        tx::RETURN_COUNT => count(v, "return"),
+        tx::RETURN_AMOUNT => format!("{} returned", amount(v)),
+        tx::INTERPURCHASE_MEAN => {
+            let since = all
+                .iter()
+                .find(|f| {
+                    CatalogColumn::parse(&f.name)
+                        == Some(CatalogColumn::Transaction {
+                            index: tx::DAYS_SINCE_LAST_PURCHASE,
+                            trend_days: None,
+                        })
+                })
+                .and_then(|f| match f.value {
+                    FeatureValue::Number(d) => Some(d),
+                    _ => None,
+                });
+            match since {
+                Some(since) if since > v => format!("this customer used to buy every {}", days(v)),
+                _ => format!("buys every {} on average", days(v)),
+            }
+        }
+        tx::INTERPURCHASE_STD => format!("days between purchases vary by {}", days(v)),
+        tx::OVERDUE_RATIO => format!(
+            "{:.1} times the usual gap between purchases since the last one",
+            v
+        ),
+        tx::PURCHASE_TREND | tx::SPEND_TREND => {
+            let what = if index == tx::PURCHASE_TREND {
+                "purchases"
+            } else {
+                "spend"
+            };
+            let t = trend_days.unwrap_or_default();
+            format!(
+                "{} of the {what} of the last {} days in the last {t}",
+                percent(v),
+                2 * t
+            )
+        }
+        tx::R_SCORE => format!("recency score {} of 5", whole(v)),
+        tx::F_SCORE => format!("frequency score {} of 5", whole(v)),
+        tx::M_SCORE => format!("spend score {} of 5", whole(v)),
+        _ => return None,
+    })
+}
+
+/// A column the catalog does not name: `name is value`.
+fn attribute(name: &str, value: &FeatureValue) -> String {
+    match value {
+        FeatureValue::Number(v) if v.is_finite() => format!("{name} is {}", amount(*v)),
+        FeatureValue::Text(text) => format!("{name} is {text}"),
+        FeatureValue::Number(_) | FeatureValue::Missing => format!("{name} unknown"),
+    }
+}
+
+/// A rounded whole number, `-0` read as `0`.
+fn whole(value: f64) -> i64 {
+    value.round() as i64
+}
+
+/// `1 day`, `31 days`.
+fn days(value: f64) -> String {
+    match whole(value) {
+        1 => "1 day".into(),
+        n => format!("{n} days"),
+    }
+}
+
+/// `no purchase`, `1 purchase`, `69 purchases`.
+fn count(value: f64, noun: &str) -> String {
+    match whole(value) {
+        0 => format!("no {noun}"),
+        1 => format!("1 {noun}"),
+        n => format!("{n} {}", plural(noun)),
+    }
+}
+
+/// An amount: whole when it is, else to two decimals.
+fn amount(value: f64) -> String {
+    if (value - value.round()).abs() < 0.005 {
+        format!("{}", whole(value))
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// A share as a whole percent.
+fn percent(share: f64) -> String {
+    format!("{}%", whole(share * 100.0))
+}
+
+/// The English plural of a noun (or of the last word of a phrase).
+fn plural(noun: &str) -> String {
+    if noun.ends_with('s') || noun.ends_with('x') || noun.ends_with("ch") || noun.ends_with("sh") {
+        format!("{noun}es")
+    } else if let Some(stem) = noun.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+    {
+        format!("{stem}ies")
+    } else {
+        format!("{noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(name: &str, value: FeatureValue, contribution: f64) -> ReasonFeature {
+        ReasonFeature {
+            name: name.into(),
+            value,
+            contribution,
+        }
+    }
+
+    fn sentence(features: &[ReasonFeature], contribution: f64) -> String {
+        describe(features, contribution).text
+    }
+
+    #[test]
+    fn recency_says_how_long_against_the_usual_rhythm() {
+        let features = [
+            feature("days_since_last_purchase", 526.0.into(), 1.2),
+            feature("interpurchase_mean_days", 31.2.into(), 0.4),
+            feature("r_score", 1.0.into(), 0.1),
+            feature("days_since_last_activity", 526.0.into(), 0.3),
+        ];
+        assert_eq!(
+            sentence(&features, 2.0),
+            "no purchase for 526 days; this customer used to buy every 31 days"
+        );
+        let active = [
+            feature("days_since_last_purchase", 40.0.into(), 0.4),
+            feature("interpurchase_mean_days", 60.0.into(), -0.1),
+            feature("days_since_last_activity", 3.0.into(), 0.1),
+        ];
+        assert_eq!(
+            sentence(&active, 0.4),
+            "no purchase for 40 days, buying every 60 days on average, last active 3 days ago"
+        );
+        let never = [
+            feature("days_since_last_purchase", FeatureValue::Missing, 0.4),
+            feature("interpurchase_mean_days", FeatureValue::Missing, 0.1),
+        ];
+        assert_eq!(sentence(&never, 0.5), "no purchase yet");
+    }
+
+    #[test]
+    fn events_say_recent_counts_and_the_last_one() {
+        let features = [
+            feature("days_since_last_support_ticket", 12.0.into(), 0.1),
+            feature("events_support_ticket_30d", 1.0.into(), 0.2),
+            feature("events_support_ticket_90d", 3.0.into(), 0.9),
+            feature("events_support_ticket_365d", 4.0.into(), -0.1),
+        ];
+        assert_eq!(
+            sentence(&features, 1.1),
+            "3 support tickets in the last 90 days, the last one 12 days ago"
+        );
+        let never = [
+            feature("days_since_last_login", FeatureValue::Missing, 0.7),
+            feature("events_login_90d", 0.0.into(), 0.2),
+        ];
+        assert_eq!(sentence(&never, 0.9), "no login yet");
+        let lapsed = [
+            feature("days_since_last_login", 229.0.into(), 0.7),
+            feature("events_login_90d", 0.0.into(), 0.2),
+        ];
+        assert_eq!(sentence(&lapsed, 0.9), "no login for 229 days");
+    }
+
+    #[test]
+    fn frequency_and_spend_is_read_as_one_family() {
+        let features = [
+            feature("purchase_count", 69.0.into(), 0.81),
+            feature("total_spend", 2400.5.into(), -0.98),
+            feature("purchases_30d", 0.0.into(), 0.1),
+            feature("purchases_90d", 0.0.into(), 0.4),
+        ];
+        let described = describe(&features, 0.33);
+        assert_eq!(
+            described.text,
+            "69 purchases (none in the last 90 days), 2400.50 spent in total"
+        );
+        assert_eq!(described.main, 0);
+        let unknown = [feature("purchase_count", FeatureValue::Missing, 0.3)];
+        assert_eq!(sentence(&unknown, 0.3), "purchase count unknown");
+    }
+
+    #[test]
+    fn merged_families_are_said_in_order_of_their_part() {
+        let features = [
+            feature("btyd_frequency", 10.0.into(), -0.2),
+            feature("days_since_last_purchase", 300.0.into(), 1.5),
+            feature("purchase_count", 12.0.into(), 0.5),
+            feature("total_spend", 300.0.into(), -0.4),
+            feature("days_since_last_activity", 300.0.into(), 0.4),
+        ];
+        let described = describe(&features, 1.8);
+        assert_eq!(described.text, "no purchase for 300 days");
+        assert_eq!(
+            described.main, 1,
+            "the main feature comes from the leading family"
+        );
+        let both = [
+            feature("days_since_last_purchase", 300.0.into(), 1.5),
+            feature("purchase_count", 2.0.into(), 0.5),
+            feature("plan", "basic".into(), 0.1),
+        ];
+        assert_eq!(sentence(&both, 2.1), "no purchase for 300 days; 2 purchases");
+    }
+
+    #[test]
+    fn other_columns_and_plurals() {
+        assert_eq!(
+            sentence(&[feature("plan", "basic".into(), 0.4)], 0.4),
+            "plan is basic"
+        );
+        assert_eq!(
+            sentence(&[feature("MonthlyCharges", 70.35.into(), 0.4)], 0.4),
+            "MonthlyCharges is 70.35"
+        );
+        assert_eq!(
+            sentence(&[feature("age", FeatureValue::Missing, 0.4)], 0.4),
+            "age unknown"
+        );
+        assert_eq!(
+            sentence(&[feature("events_login_trend_90d", 0.25.into(), 0.4)], 0.4),
+            "25% of the logins of the last 180 days in the last 90"
+        );
+        assert_eq!(
+            sentence(
+                &[
+                    feature("interpurchase_mean_days", 31.0.into(), 0.4),
+                    feature("r_score", 2.0.into(), 0.3),
+                    feature("overdue_ratio", FeatureValue::Missing, -0.1),
+                ],
+                0.6
+            ),
+            "buys every 31 days on average; recency score 2 of 5"
+        );
+        assert_eq!(plural("page view"), "page views");
+        assert_eq!(plural("inquiry"), "inquiries");
+        assert_eq!(plural("day"), "days");
+        assert_eq!(plural("box"), "boxes");
+    }
+}
