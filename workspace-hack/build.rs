@@ -1,0 +1,3 @@
+//! Empty: Cargo takes a package's build-dependencies into account only when it has a build script.
+
+fn main() {}
