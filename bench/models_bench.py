@@ -61,7 +61,8 @@ def generate(rows: int, out: str, seed: int) -> None:
     pq.write_table(pa.Table.from_arrays(arrays, schema=pa.schema(fields)), out, compression="zstd")
 
 
-def sklearn(table: str, trees: int, depth: int, rounds: int, leaves: int, learning_rate: float) -> None:
+def sklearn(table: str, trees: int, depth: int, rounds: int, leaves: int, learning_rate: float,
+            kinds: list[str]) -> None:
     import os
 
     from lightgbm import LGBMClassifier
@@ -87,6 +88,8 @@ def sklearn(table: str, trees: int, depth: int, rounds: int, leaves: int, learni
     }
     tools = {"gradient-boosting": "lightgbm"}
     for name, model in models.items():
+        if name not in kinds:
+            continue
         started = time.perf_counter()
         model.fit(x[~test], y[~test])
         fit = time.perf_counter() - started
@@ -120,11 +123,14 @@ def main() -> None:
     s.add_argument("--rounds", type=int, default=100)
     s.add_argument("--leaves", type=int, default=31)
     s.add_argument("--learning-rate", type=float, default=0.1)
+    s.add_argument("--models", default="logistic,random-forest,gradient-boosting",
+                   help="comma-separated kinds to fit")
     args = parser.parse_args()
     if args.command == "generate":
         generate(args.rows, args.out, args.seed)
     else:
-        sklearn(args.table, args.trees, args.depth, args.rounds, args.leaves, args.learning_rate)
+        sklearn(args.table, args.trees, args.depth, args.rounds, args.leaves, args.learning_rate,
+                args.models.split(","))
 
 
 if __name__ == "__main__":

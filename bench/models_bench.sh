@@ -5,6 +5,7 @@
 #
 #   bash bench/models_bench.sh                      # 1M rows, 100 trees of depth 12, 100 boosting rounds
 #   ROWS=200000 TREES=100 DEPTH=12 ROUNDS=100 LEAVES=31 LR=0.1 bash bench/models_bench.sh
+#   MODELS=gradient-boosting bash bench/models_bench.sh   # only these kinds (comma-separated), both sides
 #
 # Needs python3 with numpy, pyarrow, scikit-learn and lightgbm. Same recipe on both sides: logistic
 # regression with standardised inputs and C = 1; random forest with the same number of trees and depth,
@@ -20,6 +21,7 @@ DEPTH=${DEPTH:-12}
 ROUNDS=${ROUNDS:-100}
 LEAVES=${LEAVES:-31}
 LR=${LR:-0.1}
+MODELS=${MODELS:-logistic,random-forest,gradient-boosting}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$(mktemp -d)}
 BIN="$ROOT/target/release/churn-trainer"
@@ -59,7 +61,10 @@ print(json.dumps({"tool": "churn-rs", "model": d["kind"], "fit_s": round(d["trai
                   "roc_auc": round(d["metrics"]["roc_auc"], 4)}))'
 }
 
+wanted() { [[ ,$MODELS, == *,$1,* ]]; }
+
 for model in logistic random-forest gradient-boosting; do
+    wanted "$model" || continue
     "$BIN" -q train --features "$WORK/table.parquet" --model "$model" --registry "$WORK/registry" \
         --name "bench-$model" --test-as-of 2024-02-29 --model-config "$WORK/model.toml" --no-importance \
         --calibration none --promote >&2
@@ -67,6 +72,7 @@ for model in logistic random-forest gradient-boosting; do
 done
 
 for model in random-forest gradient-boosting; do
+    wanted "$model" || continue
     for k in 0 3; do
         started=$(date +%s.%N)
         "$BIN" -q score --model "bench-$model" --registry "$WORK/registry" --features "$WORK/table.parquet" \
@@ -75,11 +81,13 @@ for model in random-forest gradient-boosting; do
         python3 -c "import json; print(json.dumps({'tool': 'churn-rs', 'score_rows': $ROWS, 'model': '$model', 'top_k': $k, 'seconds': round($ended - $started, 2)}))"
     done
 done
+if wanted logistic; then
 started=$(date +%s.%N)
 "$BIN" -q score --model bench-logistic --registry "$WORK/registry" --features "$WORK/table.parquet" \
     --out "$WORK/scores-lr.parquet" --top-k 3 >&2
 ended=$(date +%s.%N)
 python3 -c "import json; print(json.dumps({'tool': 'churn-rs', 'score_rows': $ROWS, 'model': 'logistic', 'top_k': 3, 'seconds': round($ended - $started, 2)}))"
+fi
 
 python3 "$ROOT/bench/models_bench.py" sklearn --table "$WORK/table.parquet" --trees "$TREES" --depth "$DEPTH" \
-    --rounds "$ROUNDS" --leaves "$LEAVES" --learning-rate "$LR"
+    --rounds "$ROUNDS" --leaves "$LEAVES" --learning-rate "$LR" --models "$MODELS"

@@ -4,7 +4,8 @@
 #   1. Score by id at fixed rates (1,000 and 5,000 calls/s): p50 / p99 / p99.9 latency.
 #   2. Saturated throughput (closed loop) of Score next to the no-op Ping: the cost of scoring over the cost
 #      of gRPC alone.
-#   3. ScoreBatch of 1,000 ids, one call at a time, for each model kind (logistic regression, random forest),
+#   3. ScoreBatch of 1,000 ids, one call at a time, for each model kind (logistic regression, random forest,
+#      gradient boosting),
 #      on one server core and again with the server free to use every core (a batch is scored in parallel,
 #      and with one call at a time the load generator is idle while the server works).
 #
@@ -12,7 +13,8 @@
 #   CUSTOMERS=20000 DURATION=5s bash bench/server_bench.sh
 #
 # Data: `churn-trainer generate` (seed 42) -> `features` as of 2024-06-30 with a 90-day label -> `train`
-# (logistic regression, and a random forest of TREES trees of depth DEPTH) -> promoted in a registry. The
+# (logistic regression, a random forest of TREES trees of depth DEPTH, gradient boosting with its defaults)
+# -> promoted in a registry. The
 # server and the load generator share the machine; with PIN=1 (the default when `taskset` exists and there
 # are at least two cores) the server runs on core 0 with one worker thread and the load generator on the
 # other cores, so neither steals the other's CPU; both run at nice -10 when the script runs as root. Each
@@ -51,14 +53,16 @@ if [[ ! -f $WORK/snapshot.parquet ]]; then
     "$BIN/churn-trainer" -q features --config "$WORK/data/churn.toml" --as-of 2024-06-30 --horizon 90 \
         --out "$WORK/snapshot.parquet"
 fi
-if [[ ! -f $WORK/registry/churn-rf/PROMOTED ]]; then
-    log "training the logistic regression and the random forest ($TREES trees, depth $DEPTH)"
+if [[ ! -f $WORK/registry/churn-gb/PROMOTED ]]; then
+    log "training the logistic regression, the random forest ($TREES trees, depth $DEPTH) and gradient boosting"
     rm -rf "$WORK/registry"
     "$BIN/churn-trainer" -q train --features "$WORK/snapshot.parquet" --registry "$WORK/registry" \
         --name churn-lr --model logistic --cv 3 --no-importance --promote >&2
     "$BIN/churn-trainer" -q train --features "$WORK/snapshot.parquet" --registry "$WORK/registry" \
         --name churn-rf --model random-forest --trees "$TREES" --max-depth "$DEPTH" --cv 3 \
         --no-importance --promote >&2
+    "$BIN/churn-trainer" -q train --features "$WORK/snapshot.parquet" --registry "$WORK/registry" \
+        --name churn-gb --model gradient-boosting --cv 3 --no-importance --promote >&2
 fi
 
 SERVER_PID=
@@ -128,7 +132,13 @@ loadgen score-saturated churn-rf --rpc score --concurrency "$CONCURRENCY"
 loadgen batch-1000 churn-rf --rpc score-batch --batch-size 1000 --concurrency 1
 stop_server
 
-for model in churn-lr churn-rf; do
+start_server churn-gb
+loadgen score-5000-per-s churn-gb --rpc score --rate 5000
+loadgen score-saturated churn-gb --rpc score --concurrency "$CONCURRENCY"
+loadgen batch-1000 churn-gb --rpc score-batch --batch-size 1000 --concurrency 1
+stop_server
+
+for model in churn-lr churn-rf churn-gb; do
     start_server "$model" all-cores
     loadgen batch-1000-all-cores "$model" --rpc score-batch --batch-size 1000 --concurrency 1
     stop_server

@@ -6,8 +6,9 @@
 //! calibration when it has one, sums the encoded columns' contributions per input feature (one-hot
 //! columns back to their feature) and the features' per reason group (the artifact's
 //! [`crate::reason_groups::ReasonGroups`]; one group per feature without them), and says each reason in
-//! words ([`crate::reason_text`]). With reasons, the uncalibrated score is the contributions' total (as
-//! in [`Explanation`]), so asking for reasons never changes the probability beyond rounding.
+//! words ([`crate::reason_text`]). The probability always comes from the model's prediction, never from
+//! the contributions' total (equal up to rounding), so asking for reasons cannot move a customer across
+//! the threshold or a band boundary.
 //!
 //! Reasons explain the model's score before calibration: calibration is a monotone map of that score, so
 //! it does not change which features raise the risk or their order.
@@ -95,11 +96,12 @@ impl<'a> Scorer<'a> {
     /// schema feature `feature` shown with a reason.
     pub fn score_encoded_row(&self, x: &[f64], top_k: usize, value: impl Fn(usize) -> FeatureValue) -> Score {
         let model = &self.artifact.model;
+        let probability = self.calibrate(model.predict_encoded_row(x));
         if top_k == 0 {
-            return self.score(self.calibrate(model.predict_encoded_row(x)), Vec::new());
+            return self.score(probability, Vec::new());
         }
-        let (base, per_column) = model.contributions_encoded(x);
-        self.score_contributions(base, &per_column, top_k, value)
+        let (_, per_column) = model.contributions_encoded(x);
+        self.score_contributions(probability, &per_column, top_k, value)
     }
 
     /// Scores encoded rows (in parallel) with up to `top_k` reasons each; `value(i, feature)` gives the
@@ -110,18 +112,18 @@ impl<'a> Scorer<'a> {
         top_k: usize,
         value: impl Fn(usize, usize) -> FeatureValue + Sync,
     ) -> Vec<Score> {
+        let probabilities = self.predict_encoded(x);
         if top_k == 0 {
-            return self
-                .predict_encoded(x)
+            return probabilities
                 .into_iter()
                 .map(|probability| self.score(probability, Vec::new()))
                 .collect();
         }
-        let (base, contributions) = self.artifact.model.contributions_encoded_batch(x);
+        let (_, contributions) = self.artifact.model.contributions_encoded_batch(x);
         (0..x.rows())
             .into_par_iter()
             .with_min_len(MIN_ROWS_PER_TASK)
-            .map(|i| self.score_contributions(base, contributions.row(i), top_k, |f| value(i, f)))
+            .map(|i| self.score_contributions(probabilities[i], contributions.row(i), top_k, |f| value(i, f)))
             .collect()
     }
 
@@ -183,19 +185,17 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    /// The score from a row's contributions: `base` plus the encoded columns' `per_column`, summed per
-    /// feature; reasons are the `top_k` largest positive sums per reason group.
+    /// The score of a row with its (calibrated) `probability` and its encoded columns' contributions
+    /// `per_column`, summed per feature; reasons are the `top_k` largest positive sums per reason group.
     fn score_contributions(
         &self,
-        base: f64,
+        probability: f64,
         per_column: &[f64],
         top_k: usize,
         value: impl Fn(usize) -> FeatureValue,
     ) -> Score {
         let per_feature = self.per_feature(per_column);
         let per_group = self.per_group(&per_feature);
-        let scale = self.artifact.model.contribution_scale();
-        let probability = self.calibrate(scale.probability(base + per_feature.iter().sum::<f64>()));
         let reasons = top_positive(&per_group, top_k)
             .into_iter()
             .map(|g| self.reason(g, per_group[g], &per_feature, &value))
@@ -304,6 +304,38 @@ fn top_positive(values: &[f64], k: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calibration::CalibrationMethod;
+    use crate::kinds::{ModelKind, ModelParams};
+    use crate::test_support::labelled_table;
+    use crate::train::{NoProgress, TrainOptions, ValidationPlan, train};
+
+    #[test]
+    fn reasons_never_change_the_probability_band_or_flag() {
+        let table = labelled_table(600, 21);
+        let rows: Vec<usize> = (0..table.len()).collect();
+        for &kind in ModelKind::ALL {
+            let mut options = TrainOptions::new(ModelParams::default_for(kind));
+            options.validation = ValidationPlan::None;
+            options.importance = None;
+            options.calibration = CalibrationMethod::None;
+            let artifact = train(&table, &options, &NoProgress).expect("train").artifact;
+            let scorer = artifact.scorer();
+            let plain = scorer.score_table(&table, &rows, 0).expect("scores");
+            let explained = scorer.score_table(&table, &rows, 3).expect("scores with reasons");
+            for (a, b) in plain.iter().zip(&explained) {
+                assert_eq!(a.probability.to_bits(), b.probability.to_bits(), "{kind}");
+                assert_eq!((&a.risk_band, a.above_threshold), (&b.risk_band, b.above_threshold));
+            }
+            for (i, score) in explained.iter().enumerate().step_by(50) {
+                let one = scorer.score_encoded_row(
+                    artifact.schema.encode_table(&table, &[i]).expect("encode").row(0),
+                    3,
+                    |_| FeatureValue::Missing,
+                );
+                assert_eq!(one.probability.to_bits(), score.probability.to_bits(), "{kind} row {i}");
+            }
+        }
+    }
 
     #[test]
     fn top_positive_keeps_the_largest_positive_values_in_order() {
