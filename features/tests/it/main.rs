@@ -6,3 +6,4 @@ mod common;
 mod dates;
 mod edge_cases;
 mod leakage;
+mod value;
