@@ -15,15 +15,20 @@
 //! parameters.
 //!
 //! ```
-//! use churn_features::value::{BgNbd, FitOptions, PurchaseModel, Summary};
-//! let frequency = [0.0, 2.0, 1.0, 5.0, 0.0, 3.0];
-//! let recency = [0.0, 20.0, 5.0, 30.0, 0.0, 12.0];
-//! let age = [35.0, 38.0, 30.0, 38.0, 10.0, 25.0];
-//! let summary = Summary::new(&frequency, &recency, &age)?;
-//! let fit = BgNbd::fit(&summary, &FitOptions::default())?;
-//! let p_alive = fit.params.p_alive(2.0, 20.0, 38.0);
-//! assert!(p_alive > 0.0 && p_alive <= 1.0);
-//! # Ok::<(), churn_features::value::ValueError>(())
+//! use churn_features::value::{BgNbd, GammaGamma, PurchaseModel, clv};
+//! // Fader, Hardie & Lee's fits to the CDNOW sample, in weeks (`BgNbd::fit` and `GammaGamma::fit` make
+//! // them from the summaries).
+//! let purchases = BgNbd { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
+//! let spend = GammaGamma { p: 6.25, q: 3.74, v: 15.44 };
+//! // Customer 1: 2 repeat purchases, the last in week 30.43 of the 38.86 since the first; $22.35 each.
+//! let history = (2.0, 30.43, 38.86);
+//! let p_alive = purchases.p_alive(2.0, 30.43, 38.86);
+//! let next_39_weeks = purchases.expected_purchases(39.0, 2.0, 30.43, 38.86);
+//! let per_purchase = spend.expected_spend(2.0, 22.35);
+//! // The next 12 months, discounted at 1% a month, 4.345 weeks a month.
+//! let value = clv(&purchases, per_purchase, history, 12, 0.01, 4.345);
+//! assert!((p_alive - 0.7266).abs() < 1e-3 && (next_39_weeks - 1.2259).abs() < 1e-3);
+//! assert!((per_purchase - 24.66).abs() < 0.01 && (value - 36.28).abs() < 0.05);
 //! ```
 
 mod bgnbd;

@@ -77,7 +77,7 @@ impl Default for Settings {
         Self {
             gradient_tolerance: 1e-10,
             stall_tolerance: 1e-6,
-            max_iterations: 1000,
+            max_iterations: 400,
         }
     }
 }
