@@ -5,8 +5,7 @@
 #   bash notebooks/run.sh                             # or CHURN_QUICKSTART_DIR=DIR bash notebooks/run.sh
 #
 # - The packages pinned in notebooks/requirements.txt go into a virtual environment (NOTEBOOKS_VENV,
-#   default target/notebooks-venv), installed again only when that file changes. PYTHON names the
-#   interpreter that creates it (3.11 or newer; default python3).
+#   default target/notebooks-venv; see notebooks/venv.sh), installed again only when that file changes.
 # - Notebook 03 needs a running churn-server. When CHURN_SERVER_ADDR is unset, this script builds and starts
 #   one (CHURN_SERVER overrides the binary) on a free port of 127.0.0.1, serving the quickstart's registry and
 #   snapshot, and stops it when the notebooks are done, failed or interrupted.
@@ -26,30 +25,8 @@ VENV=${NOTEBOOKS_VENV:-$ROOT/target/notebooks-venv}
 OUT=${NOTEBOOKS_OUT:-$ROOT/target/notebooks}
 mkdir -p "$OUT"
 
-# Python environment, rebuilt when requirements.txt changes.
-REQUIREMENTS=$ROOT/notebooks/requirements.txt
-STAMP=$VENV/.requirements.sha256
-if command -v sha256sum >/dev/null; then
-    WANT=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
-else
-    WANT=$(shasum -a 256 "$REQUIREMENTS" | cut -d' ' -f1)
-fi
-if [[ ! -x $VENV/bin/python || ! -f $STAMP || $(cat "$STAMP") != "$WANT" ]]; then
-    PYTHON=${PYTHON:-python3}
-    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-        echo "error: the notebooks need Python 3.11 or newer; $PYTHON is $("$PYTHON" --version 2>&1 | head -n1)." \
-            "Set PYTHON to a newer interpreter." >&2
-        exit 1
-    fi
-    echo "== installing notebooks/requirements.txt into $VENV" >&2
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
-    # A kernel of this environment's own, so that no other Jupyter installation's `python3` is picked up.
-    "$VENV/bin/python" -m ipykernel install --prefix "$VENV" --name churn-notebooks \
-        --display-name "churn notebooks" >/dev/null
-    echo "$WANT" >"$STAMP"
-fi
+# The Python environment (created or refreshed by notebooks/venv.sh).
+NOTEBOOKS_VENV=$VENV bash "$ROOT/notebooks/venv.sh"
 
 SERVER_PID=
 stop_server() {

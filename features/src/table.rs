@@ -160,6 +160,34 @@ impl FeatureTable {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// A table of the given rows, in that order (ids, dates, labels and every column).
+    pub fn select_rows(&self, rows: &[usize]) -> Self {
+        fn pick<T: Clone>(values: &[T], rows: &[usize]) -> Vec<T> {
+            rows.iter().map(|&i| values[i].clone()).collect()
+        }
+        Self {
+            customer_ids: match &self.customer_ids {
+                CustomerIds::Int(ids) => CustomerIds::Int(pick(ids, rows)),
+                CustomerIds::Str(ids) => CustomerIds::Str(pick(ids, rows)),
+            },
+            as_of: pick(&self.as_of, rows),
+            labels: pick(&self.labels, rows),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| FeatureColumn {
+                    name: c.name.clone(),
+                    role: c.role,
+                    description: c.description.clone(),
+                    values: match &c.values {
+                        ColumnValues::Numeric(values) => ColumnValues::Numeric(pick(values, rows)),
+                        ColumnValues::Categorical(values) => ColumnValues::Categorical(pick(values, rows)),
+                    },
+                })
+                .collect(),
+        }
+    }
+
     /// The customer id of `row` as text.
     pub fn customer_id_string(&self, row: usize) -> String {
         self.customer_ids.to_string_at(row)
@@ -524,6 +552,20 @@ mod tests {
             table.write_parquet(&path).expect("write");
             assert_eq!(FeatureTable::read_parquet(&path).expect("read"), table);
         }
+    }
+
+    #[test]
+    fn selected_rows_keep_every_column_in_the_order_asked() {
+        let table = sample(CustomerIds::Str(vec!["a".into(), "b".into()]));
+        let swapped = table.select_rows(&[1, 0]);
+        assert_eq!(swapped.select_rows(&[1, 0]), table);
+        assert_eq!(swapped.customer_id_string(0), "b");
+        assert_eq!(swapped.labels, vec![None, Some(1)]);
+        assert_eq!(
+            swapped.column("total_spend").map(|c| &c.values),
+            Some(&ColumnValues::Numeric(vec![None, Some(12.5)]))
+        );
+        assert!(table.select_rows(&[]).is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::input::FeatureRow;
 use crate::kinds::{FittedModel, ModelKind, ModelParams};
 use crate::metrics::{Metrics, ThresholdRule};
 use crate::model::{ChurnModel, Explanation};
+use crate::population::Population;
 use crate::preprocess::{FeatureSchema, PreprocessParams};
 use crate::reason_groups::ReasonGroups;
 use crate::scorer::Scorer;
@@ -27,7 +28,9 @@ use std::path::Path;
 ///
 /// Format 2 added the optional `calibration`; format 1 files still load (uncalibrated). The optional
 /// `reason_groups` came later within format 2: it changes which reasons are given, never a probability,
-/// so files without it load (one reason per feature) and older readers of format 2 ignore it.
+/// so files without it load (one reason per feature) and older readers of format 2 ignore it. So did
+/// `population` and `training.population_excluded`: files without them load as models for every row
+/// (an older reader ignores a population and would select every row).
 pub const FORMAT_VERSION: u32 = 2;
 /// The `format` field of every artifact file.
 pub const FORMAT_NAME: &str = "churn-model";
@@ -78,8 +81,11 @@ pub struct TrainingInfo {
     pub rows: usize,
     /// Churned rows among them.
     pub positives: usize,
-    /// Rows skipped because their label is unknown.
+    /// Rows of the population skipped because their label is unknown.
     pub skipped_unlabelled: usize,
+    /// Rows of the feature table left out by the population rule ([`ModelArtifact::population`]).
+    #[serde(default)]
+    pub population_excluded: usize,
     /// Distinct as-of dates of the training rows (`YYYY-MM-DD`), empty for snapshot tables.
     pub as_of_dates: Vec<String>,
     /// How the metrics were obtained.
@@ -220,6 +226,10 @@ pub struct ModelArtifact {
     pub risk_bands: RiskBands,
     /// What the label means.
     pub label: LabelInfo,
+    /// Which customers the model is for: the rows it was trained and validated on, and those evaluation
+    /// and scoring select by default. Absent (every row) in artifacts written before populations.
+    #[serde(default, skip_serializing_if = "Population::is_everyone")]
+    pub population: Population,
     /// Training rows, dates and validation.
     pub training: TrainingInfo,
     /// Held-out metrics, when validated.
@@ -384,6 +394,7 @@ impl ModelArtifact {
                 self.model.kind()
             ));
         }
+        self.population.check().map_err(|e| format!("population: {e}"))?;
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(format!("threshold {} is outside [0, 1]", self.threshold));
         }
@@ -412,6 +423,7 @@ mod tests {
             validation: Validation::None,
             fit_seconds: 0.0,
             preprocess_seconds: 0.0,
+            population_excluded: 0,
         }
     }
 

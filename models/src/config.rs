@@ -1,6 +1,6 @@
 //! The model configuration file (TOML) that `churn-trainer train` and `score` read: hyperparameters of
-//! each kind, preprocessing, how the threshold is chosen, risk bands and what the label means. Every
-//! section is optional; unknown sections and fields are errors.
+//! each kind, preprocessing, how the threshold is chosen, risk bands, what the label means and which
+//! customers the model is for. Every section is optional; unknown sections and fields are errors.
 //!
 //! ```toml
 //! [logistic]                 # churn_models::LogisticParams
@@ -34,6 +34,10 @@
 //! [label]                    # what the label means (recorded in the model)
 //! definition = "no purchase in the 273 days after the as-of date"
 //! horizon_days = 273
+//!
+//! [population]               # which customers the model is for (churn_models::Population)
+//! max_days_since_last_purchase = 365
+//! lifecycle_stages = ["new", "active", "at_risk"]
 //! ```
 //!
 //! The kinds' sections follow the registry of kinds ([`crate::kinds`]): `[<kind name with _ for ->]`.
@@ -43,13 +47,14 @@ use crate::bands::{RiskBand, RiskBands};
 use crate::error::{ModelError, Result};
 use crate::kinds::{ModelKind, ModelParams};
 use crate::metrics::ThresholdRule;
+use crate::population::Population;
 use crate::preprocess::PreprocessParams;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The sections that are not a model kind's.
-const OTHER_SECTIONS: [&str; 4] = ["preprocess", "threshold", "risk_bands", "label"];
+const OTHER_SECTIONS: [&str; 5] = ["preprocess", "threshold", "risk_bands", "label", "population"];
 
 /// A parsed model configuration.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,6 +69,8 @@ pub struct ModelConfig {
     pub risk_bands: Option<RiskBands>,
     /// What the label means, when given.
     pub label: Option<LabelInfo>,
+    /// Which customers the model is trained, evaluated and scored on, when given (checked).
+    pub population: Option<Population>,
 }
 
 impl ModelConfig {
@@ -99,6 +106,11 @@ impl ModelConfig {
                         Some(RiskBands::new(bands).map_err(|e| format!("[[risk_bands]]: {e}"))?);
                 }
                 "label" => config.label = Some(LabelInfo::deserialize(value).map_err(invalid)?),
+                "population" => {
+                    let population = Population::deserialize(value).map_err(invalid)?;
+                    population.check().map_err(|e| format!("[population]: {e}"))?;
+                    config.population = Some(population);
+                }
                 _ => {
                     let known: Vec<String> = ModelKind::ALL
                         .iter()
@@ -152,6 +164,9 @@ mod tests {
             min_probability = 0.5
             [label]
             horizon_days = 90
+            [population]
+            max_days_since_last_purchase = 365
+            lifecycle_stages = ["active", "at_risk"]
         "#;
         let config = ModelConfig::parse(text).expect("parse");
         let ModelParams::Logistic(logistic) = config.params(ModelKind::Logistic) else {
@@ -177,6 +192,24 @@ mod tests {
             Some(ThresholdRule::ExpectedProfit { .. })
         ));
         assert_eq!(config.label.and_then(|l| l.horizon_days), Some(90));
+        let population = config.population.expect("population");
+        assert_eq!(population.max_days_since_last_purchase, Some(365));
+        assert_eq!(
+            population.lifecycle_stages,
+            Some(vec!["active".to_string(), "at_risk".to_string()])
+        );
+        assert_eq!(population.min_tenure_days, None);
+        for (text, needle) in [
+            ("[population]\nmax_days = 3\n", "max_days"),
+            ("[population]\nlifecycle_stages = [\"gone\"]\n", "gone"),
+            ("[population]\nmin_tenure_days = -1\n", "[population]"),
+        ] {
+            let error = ModelConfig::parse(text).expect_err(text);
+            assert!(
+                error.contains("[population]") && error.contains(needle),
+                "{error}"
+            );
+        }
 
         let unknown_field = ModelConfig::parse("[gradient_boosting]\nleaves = 8\n").expect_err("field");
         assert!(

@@ -139,6 +139,18 @@ pub enum ModelError {
     /// Scores could not be laid out as an Arrow record batch.
     #[error("cannot lay out the scores: {0}")]
     Batch(#[from] arrow_schema::ArrowError),
+    /// A population rule needs a column that the feature table lacks or holds with another type.
+    #[error("population rule `{rule}` needs the {expected} column `{column}`, {problem}")]
+    PopulationColumn {
+        /// The rule, as the `[population]` section spells it.
+        rule: &'static str,
+        /// The column it reads.
+        column: &'static str,
+        /// `numeric` or `category`.
+        expected: &'static str,
+        /// What is wrong with the table.
+        problem: String,
+    },
     /// Writing an output failed or was refused (see `churn_features::output`).
     #[error(transparent)]
     Output(Box<churn_features::FeatureError>),

@@ -6,17 +6,20 @@
 use crate::call_list::{CallList, CallListOptions, call_list};
 use crate::error::{ModelError, Result};
 use crate::importance::{PermutationParams, permutation_importance};
-use crate::metrics::{Candidate, Metrics, ProbabilityQuality};
+use crate::metrics::{Candidate, Metrics, ProbabilityQuality, table_segment_metrics};
 use crate::model::ChurnModel;
+use crate::population::Population;
 use crate::scorer::Scorer;
-use crate::train::labelled_rows;
+use crate::train::labelled_rows_in;
 use chrono::NaiveDate;
 use churn_features::FeatureTable;
 use std::collections::BTreeSet;
 
-/// What an evaluation computes besides the metrics.
+/// Which rows an evaluation is on, and what it computes besides the metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvaluationOptions {
+    /// The customers evaluated: usually the model's own population (`ModelArtifact::population`).
+    pub population: Population,
     /// Permutation importance settings; `None` skips it.
     pub importance: Option<PermutationParams>,
     /// The call list (size 0 for none).
@@ -26,6 +29,7 @@ pub struct EvaluationOptions {
 impl Default for EvaluationOptions {
     fn default() -> Self {
         Self {
+            population: Population::everyone(),
             importance: Some(PermutationParams::default()),
             call_list: CallListOptions::default(),
         }
@@ -38,14 +42,16 @@ pub struct Evaluation {
     /// Every metric at the model's threshold, with importance and, for a calibrated model,
     /// [`Metrics::before_calibration`].
     pub metrics: Metrics,
-    /// The table rows evaluated (those with a known label), in table order.
+    /// The table rows evaluated (those of the population with a known label), in table order.
     pub rows: Vec<usize>,
     /// Their labels.
     pub labels: Vec<u8>,
     /// Their probabilities, as the scorer gives them (calibrated when the model is).
     pub probabilities: Vec<f64>,
-    /// Rows left out because their label is unknown.
+    /// Rows of the population left out because their label is unknown.
     pub skipped_unlabelled: usize,
+    /// Rows left out because they are outside the population (also in [`Metrics::population_excluded`]).
+    pub outside_population: usize,
     /// The distinct as-of dates of the rows evaluated, ascending (empty for a table without dates).
     pub as_of_dates: Vec<NaiveDate>,
     /// The kinds `--model auto` compared when the model was trained (from its training metrics), on
@@ -55,15 +61,23 @@ pub struct Evaluation {
     pub call_list: CallList,
 }
 
-/// Evaluates the scorer's model on the labelled rows of `table`. Fails when no row has a known label,
-/// when the table does not fit the model, or when the labels hold a single class.
+/// Evaluates the scorer's model on the labelled rows of `table` in the options' population, with
+/// metrics also per lifecycle stage and RFM segment. Fails when no such row has a known label, when a
+/// population rule needs a column the table lacks, when the table does not fit the model, or when the
+/// labels hold a single class.
 pub fn evaluate(scorer: Scorer<'_>, table: &FeatureTable, options: &EvaluationOptions) -> Result<Evaluation> {
     let artifact = scorer.artifact();
-    let (rows, labels, skipped_unlabelled) = labelled_rows(table)?;
+    let candidates = options.population.rows(table)?;
+    let outside_population = table.len() - candidates.len();
+    let (rows, labels, skipped_unlabelled) = labelled_rows_in(table, &candidates)?;
     if rows.is_empty() {
+        let population = match options.population.is_everyone() {
+            true => String::new(),
+            false => format!(" in the population ({})", options.population),
+        };
         return Err(ModelError::Metrics(format!(
-            "no labelled rows ({} rows, all with an unknown label): nothing to evaluate",
-            table.len()
+            "no labelled rows ({} rows{population}, all with an unknown label): nothing to evaluate",
+            candidates.len()
         )));
     }
     let x = artifact.schema.encode_table(table, &rows)?;
@@ -79,6 +93,10 @@ pub fn evaluate(scorer: Scorer<'_>, table: &FeatureTable, options: &EvaluationOp
         metrics.calibration_method = Some(calibrator.method());
         metrics.before_calibration = Some(ProbabilityQuality::of(&labels, &uncalibrated)?);
     }
+    // Calibration is strictly increasing, so the probabilities rank rows as the model does.
+    metrics.by_segment = table_segment_metrics(table, &rows, &labels, &probabilities, &probabilities)?;
+    metrics.population = options.population.clone();
+    metrics.population_excluded = outside_population;
     if let Some(params) = options.importance {
         metrics.importance = permutation_importance(&artifact.model, &artifact.schema, &x, &labels, params)?;
     }
@@ -95,6 +113,7 @@ pub fn evaluate(scorer: Scorer<'_>, table: &FeatureTable, options: &EvaluationOp
         labels,
         probabilities,
         skipped_unlabelled,
+        outside_population,
         as_of_dates: as_of_dates.into_iter().collect(),
         call_list,
     })
@@ -123,14 +142,19 @@ mod tests {
             .predict_table(&table, &evaluation.rows)
             .expect("predict");
         assert_eq!(evaluation.probabilities, expected);
-        let metrics = Metrics::at_threshold(
+        let mut metrics = Metrics::at_threshold(
             &evaluation.labels,
             &expected,
             artifact.threshold,
             artifact.threshold_rule,
         )
         .expect("metrics");
+        metrics.by_segment =
+            table_segment_metrics(&table, &evaluation.rows, &evaluation.labels, &expected, &expected)
+                .expect("segments");
+        assert!(!metrics.by_segment.is_empty(), "the table has lifecycle stages");
         assert_eq!(evaluation.metrics, metrics);
+        assert_eq!(evaluation.outside_population, 0);
         assert!(evaluation.metrics.before_calibration.is_none());
         assert!(evaluation.metrics.importance.is_empty());
         assert_eq!(
@@ -161,6 +185,46 @@ mod tests {
             crate::metrics::brier(&evaluation.labels, &raw).expect("brier")
         );
         assert_eq!(metrics.importance.len(), artifact.schema.features.len());
+    }
+
+    #[test]
+    fn only_the_populations_labelled_rows_are_evaluated_and_the_rest_counted() {
+        let table = labelled_table(400, 14);
+        let artifact = trained(&table);
+        let population = Population {
+            lifecycle_stages: Some(vec!["active".into()]),
+            ..Population::default()
+        };
+        let options = EvaluationOptions {
+            population: population.clone(),
+            importance: None,
+            ..EvaluationOptions::default()
+        };
+        let evaluation = evaluate(artifact.scorer(), &table, &options).expect("evaluate");
+        let Some(churn_features::ColumnValues::Categorical(stages)) =
+            table.column("lifecycle_stage").map(|c| &c.values)
+        else {
+            panic!("the test table has lifecycle stages");
+        };
+        let active: Vec<usize> = (0..table.len())
+            .filter(|&i| stages[i].as_deref() == Some("active"))
+            .collect();
+        let labelled_active: Vec<usize> = active.iter().copied().filter(|&i| i % 10 != 9).collect();
+        assert_eq!(evaluation.rows, labelled_active);
+        assert_eq!(evaluation.outside_population, table.len() - active.len());
+        assert_eq!(evaluation.metrics.population, population);
+        assert_eq!(
+            evaluation.metrics.population_excluded,
+            evaluation.outside_population
+        );
+        assert!(
+            evaluation
+                .metrics
+                .by_segment
+                .iter()
+                .all(|s| s.column != "lifecycle_stage" || s.segment == "active"),
+            "segments are those of the population's rows"
+        );
     }
 
     #[test]

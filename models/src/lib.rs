@@ -51,8 +51,9 @@
 //! # Training
 //!
 //! [`train::train`] fits preprocessing ([`FeatureSchema`]) and a model ([`ModelParams`]) on the labelled
-//! rows of a [`churn_features::FeatureTable`], validates out of time or by stratified k-fold, computes
-//! [`Metrics`] and returns a [`ModelArtifact`] for [`Registry::save`].
+//! rows of a [`churn_features::FeatureTable`] in the model's [`Population`] (the customers it is for),
+//! validates out of time or by stratified k-fold, computes [`Metrics`] (also per lifecycle stage and RFM
+//! segment) and returns a [`ModelArtifact`] for [`Registry::save`].
 //!
 //! # Explanations
 //!
@@ -84,6 +85,7 @@ pub mod logistic;
 pub mod matrix;
 pub mod metrics;
 pub mod model;
+pub mod population;
 pub mod preprocess;
 pub mod reason_groups;
 pub mod reason_text;
@@ -111,6 +113,7 @@ pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
 pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason, ReasonFeature};
+pub use population::Population;
 pub use preprocess::{FeatureSchema, PreprocessParams, UnknownCategories, UnknownValues};
 pub use reason_groups::{ReasonGroup, ReasonGroups};
 pub use registry::{LoadedModel, Registry};

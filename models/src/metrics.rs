@@ -5,6 +5,7 @@
 use crate::calibration::CalibrationMethod;
 use crate::error::{ModelError, Result};
 use crate::kinds::ModelKind;
+use crate::population::Population;
 use serde::{Deserialize, Serialize};
 
 /// Sorts row indices by descending score (ties keep row order, so results are deterministic).
@@ -505,6 +506,126 @@ pub struct Metrics {
     /// Every kind `--model auto` compared on the same rows, when it ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
+    /// The same rows per segment of the descriptor columns [`SEGMENT_COLUMNS`] the table has (see
+    /// [`segment_metrics`]); empty when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_segment: Vec<SegmentMetrics>,
+    /// The population the rows were chosen from (see [`Population`]); absent when every row counted.
+    #[serde(default, skip_serializing_if = "Population::is_everyone")]
+    pub population: Population,
+    /// Rows of the evaluated feature table that the population left out (set by evaluation on a table;
+    /// training records its count in the artifact's training information instead).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub population_excluded: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The descriptor columns whose segments get metrics of their own, in this order.
+pub const SEGMENT_COLUMNS: [&str; 2] = ["lifecycle_stage", "rfm_segment"];
+
+/// Metrics of the rows of one segment (one value of a descriptor column).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentMetrics {
+    /// The descriptor column, e.g. `lifecycle_stage`.
+    pub column: String,
+    /// The segment, e.g. `active`.
+    pub segment: String,
+    /// Rows in the segment.
+    pub rows: usize,
+    /// Churned rows among them.
+    pub positives: usize,
+    /// Share of the rows that churned.
+    pub churn_rate: f64,
+    /// ROC AUC within the segment; `None` unless both classes are present.
+    pub roc_auc: Option<f64>,
+    /// Brier score within the segment.
+    pub brier: f64,
+}
+
+/// Metrics per segment of one descriptor column: `segments[i]` is row i's segment (rows without one
+/// are left out). `scores` rank the rows as the model does (ROC AUC), `probabilities` are its
+/// probabilities (Brier); they are the same vector unless calibration is cross-fitted (see
+/// [`Metrics::rank_by`]). Segments come in the order of `order` for the names it lists, then the others
+/// alphabetically.
+pub fn segment_metrics(
+    column: &str,
+    segments: &[Option<&str>],
+    labels: &[u8],
+    probabilities: &[f64],
+    scores: &[f64],
+    order: &[&str],
+) -> Result<Vec<SegmentMetrics>> {
+    check_inputs(labels, probabilities)?;
+    check_inputs(labels, scores)?;
+    if segments.len() != labels.len() {
+        return Err(ModelError::LengthMismatch {
+            what: format!("segments of `{column}`"),
+            expected: labels.len(),
+            found: segments.len(),
+        });
+    }
+    let mut members: std::collections::BTreeMap<(usize, &str), Vec<usize>> = Default::default();
+    for (i, segment) in segments.iter().enumerate() {
+        if let Some(segment) = segment {
+            let rank = order.iter().position(|o| o == segment).unwrap_or(order.len());
+            members.entry((rank, segment)).or_default().push(i);
+        }
+    }
+    members
+        .into_iter()
+        .map(|((_, segment), rows)| {
+            let pick = |values: &[f64]| -> Vec<f64> { rows.iter().map(|&i| values[i]).collect() };
+            let y: Vec<u8> = rows.iter().map(|&i| labels[i]).collect();
+            let positives = y.iter().filter(|&&l| l == 1).count();
+            let both_classes = positives > 0 && positives < y.len();
+            Ok(SegmentMetrics {
+                column: column.to_string(),
+                segment: segment.to_string(),
+                rows: y.len(),
+                positives,
+                churn_rate: positives as f64 / y.len() as f64,
+                roc_auc: both_classes.then(|| roc_auc(&y, &pick(scores))).transpose()?,
+                brier: brier(&y, &pick(probabilities))?,
+            })
+        })
+        .collect()
+}
+
+/// [`segment_metrics`] of every column of [`SEGMENT_COLUMNS`] that `table` has as categories, for its
+/// `rows` (row `rows[i]` has `labels[i]`, `probabilities[i]` and `scores[i]`). Lifecycle stages come
+/// in their natural order, other segments alphabetically.
+pub fn table_segment_metrics(
+    table: &churn_features::FeatureTable,
+    rows: &[usize],
+    labels: &[u8],
+    probabilities: &[f64],
+    scores: &[f64],
+) -> Result<Vec<SegmentMetrics>> {
+    let mut all = Vec::new();
+    for name in SEGMENT_COLUMNS {
+        let Some(churn_features::ColumnValues::Categorical(values)) = table.column(name).map(|c| &c.values)
+        else {
+            continue;
+        };
+        let segments: Vec<Option<&str>> = rows.iter().map(|&i| values[i].as_deref()).collect();
+        let order: &[&str] = if name == "lifecycle_stage" {
+            &churn_features::engine::segments::LIFECYCLE_STAGES
+        } else {
+            &[]
+        };
+        all.extend(segment_metrics(
+            name,
+            &segments,
+            labels,
+            probabilities,
+            scores,
+            order,
+        )?);
+    }
+    Ok(all)
 }
 
 /// How good probabilities are as probabilities.
@@ -607,6 +728,9 @@ impl Metrics {
             calibration_method: None,
             before_calibration: None,
             candidates: Vec::new(),
+            by_segment: Vec::new(),
+            population: Population::everyone(),
+            population_excluded: 0,
         })
     }
 }
@@ -749,6 +873,59 @@ mod tests {
         assert!(expected_calibration_error(&[0, 1], &[0.2, 1.1], 10).is_err());
         assert!(expected_calibration_error(&[0, 1], &[0.2, f64::NAN], 10).is_err());
         assert!(expected_calibration_error(&[0, 3], &[0.2, 0.3], 10).is_err());
+    }
+
+    #[test]
+    fn segment_metrics_match_a_hand_computation() {
+        // Six rows in two stages, listed active first although at_risk appears first; one row without a
+        // stage. at_risk: labels 1, 0, 1 with p 0.8, 0.4, 0.3: the positives beat the negative in one
+        // of two pairs, so ROC AUC 1/2; Brier ((0.2)² + 0.4² + 0.7²) / 3 = 0.69 / 3. active: labels 0, 0
+        // with p 0.1, 0.3: one class, no ROC AUC; Brier (0.01 + 0.09) / 2 = 0.05.
+        let segments = [
+            Some("at_risk"),
+            Some("active"),
+            Some("at_risk"),
+            None,
+            Some("at_risk"),
+            Some("active"),
+        ];
+        let labels = [1, 0, 0, 1, 1, 0];
+        let probabilities = [0.8, 0.1, 0.4, 0.9, 0.3, 0.3];
+        let order = ["new", "active", "at_risk", "lapsed"];
+        let table = segment_metrics(
+            "lifecycle_stage",
+            &segments,
+            &labels,
+            &probabilities,
+            &probabilities,
+            &order,
+        )
+        .expect("segments");
+        assert_eq!(table.len(), 2);
+        let (active, at_risk) = (&table[0], &table[1]);
+        assert_eq!(
+            (active.segment.as_str(), active.rows, active.positives),
+            ("active", 2, 0)
+        );
+        assert_eq!(active.churn_rate, 0.0);
+        assert_eq!(active.roc_auc, None);
+        assert!((active.brier - 0.05).abs() < 1e-12, "{}", active.brier);
+        assert_eq!(
+            (at_risk.segment.as_str(), at_risk.rows, at_risk.positives),
+            ("at_risk", 3, 2)
+        );
+        assert!((at_risk.churn_rate - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(at_risk.roc_auc, Some(0.5));
+        assert!((at_risk.brier - 0.69 / 3.0).abs() < 1e-12, "{}", at_risk.brier);
+        assert!(table.iter().all(|s| s.column == "lifecycle_stage"));
+        // Ranking by other scores changes ROC AUC only; unknown order: alphabetical.
+        let scores = [0.8, 0.1, 0.2, 0.9, 0.3, 0.3];
+        let table = segment_metrics("rfm_segment", &segments, &labels, &probabilities, &scores, &[])
+            .expect("segments");
+        assert_eq!(table[0].segment, "active");
+        assert_eq!(table[1].roc_auc, Some(1.0));
+        assert!((table[1].brier - 0.69 / 3.0).abs() < 1e-12);
+        assert!(segment_metrics("x", &segments[..2], &labels, &probabilities, &scores, &[]).is_err());
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //!
 //! Columns, one row per table row in table order: `customer_id` (as typed in the table), `as_of`,
 //! `churn_probability`, `risk_band` and `flagged` (the score's own band and above-threshold flag, as the
-//! [`crate::Scorer`] decided them), `reason_K`, `reason_K_value`, `reason_K_contribution`,
+//! [`crate::Scorer`] decided them), `in_population` (only when rows outside the model's population are
+//! written too), `reason_K`, `reason_K_value`, `reason_K_contribution`,
 //! `reason_K_group` (the reason's group of features) and `reason_K_text` (the reason in words) for
 //! K = 1..=the reasons asked for (null where a row has fewer), the table's descriptor columns that the
 //! model recorded (segments), then `model_name` and `model_version`.
 
 use crate::artifact::ModelArtifact;
 use crate::error::{ModelError, Result};
+use crate::population::Population;
 use crate::scorer::Score;
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
@@ -31,6 +33,14 @@ pub struct ScoresFile<'a> {
     pub reasons: usize,
     /// The model that scored them (name, version, threshold, descriptor columns).
     pub artifact: &'a ModelArtifact,
+    /// The population the rows were selected by (recorded in the summary).
+    pub population: &'a Population,
+    /// Per table row, whether it is in the population: written as `in_population` when the table holds
+    /// rows outside it, `None` when every row written is in it.
+    pub in_population: Option<&'a [bool]>,
+    /// Rows of the scored feature file outside the population (not in `table`, or marked by
+    /// `in_population`).
+    pub outside_population: usize,
 }
 
 /// The run summary written beside a scores file (`<name>.summary.json`).
@@ -48,6 +58,13 @@ pub struct ScoresSummary {
     pub flagged: usize,
     /// The model's decision threshold.
     pub threshold: f64,
+    /// The population the rows were selected by (no rules: every row).
+    #[serde(default)]
+    pub population: Population,
+    /// Rows of the feature file outside the population: not scored, or scored with `in_population`
+    /// false.
+    #[serde(default)]
+    pub outside_population: usize,
     /// The scores file this summary describes (size and SHA-256).
     pub file: Option<FileDigest>,
 }
@@ -57,12 +74,20 @@ impl<'a> ScoresFile<'a> {
     /// there is not one score per table row.
     pub fn batch(&self) -> Result<RecordBatch> {
         let (table, scores) = (self.table, self.scores);
-        if scores.len() != table.len() {
-            return Err(ModelError::LengthMismatch {
-                what: "scores of the feature table".into(),
-                expected: table.len(),
-                found: scores.len(),
-            });
+        for (what, found) in [
+            ("scores of the feature table", Some(scores.len())),
+            (
+                "population flags of the feature table",
+                self.in_population.map(<[bool]>::len),
+            ),
+        ] {
+            if let Some(found) = found.filter(|&n| n != table.len()) {
+                return Err(ModelError::LengthMismatch {
+                    what: what.into(),
+                    expected: table.len(),
+                    found,
+                });
+            }
         }
         let mut fields = Vec::new();
         let mut arrays: Vec<ArrayRef> = Vec::new();
@@ -109,6 +134,12 @@ impl<'a> ScoresFile<'a> {
                     .collect::<BooleanArray>(),
             ),
         );
+        if let Some(in_population) = self.in_population {
+            push(
+                Field::new("in_population", DataType::Boolean, false),
+                Arc::new(BooleanArray::from(in_population.to_vec())),
+            );
+        }
         for rank in 0..self.reasons {
             let k = rank + 1;
             let reason = |s: &'a Score| s.reasons.get(rank);
@@ -196,6 +227,8 @@ impl<'a> ScoresFile<'a> {
             rows: self.scores.len(),
             flagged: self.scores.iter().filter(|s| s.above_threshold).count(),
             threshold: self.artifact.threshold,
+            population: self.population.clone(),
+            outside_population: self.outside_population,
             file: None,
         }
     }
@@ -267,13 +300,23 @@ mod tests {
             score(0.1, "alarm", true, 0),
             score(0.5, "mid", false, 1),
         ];
+        let population = Population {
+            min_tenure_days: Some(30),
+            ..Population::default()
+        };
         let file = ScoresFile {
             table: &table,
             scores: &scores,
             reasons: 2,
             artifact: &artifact,
+            population: &population,
+            in_population: Some(&[true, false, true]),
+            outside_population: 1,
         };
         let batch = file.batch().expect("batch");
+        let in_population = batch.column_by_name("in_population").expect("in_population");
+        let in_population: Vec<bool> = in_population.as_boolean().iter().flatten().collect();
+        assert_eq!(in_population, [true, false, true]);
         assert_eq!(batch.num_rows(), 3);
         let bands = batch.column_by_name("risk_band").expect("band");
         let bands: Vec<&str> = bands.as_string::<i32>().iter().flatten().collect();
@@ -299,7 +342,9 @@ mod tests {
         );
         let versions = batch.column_by_name("model_version").expect("version");
         assert_eq!(versions.as_string::<i32>().value(2), "v4");
-        assert_eq!(file.summary(Path::new("t.parquet")).flagged, 1);
+        let summary = file.summary(Path::new("t.parquet"));
+        assert_eq!((summary.flagged, summary.outside_population), (1, 1));
+        assert_eq!(summary.population, population);
     }
 
     #[test]
@@ -307,13 +352,35 @@ mod tests {
         let table = labelled_table(4, 2);
         let artifact = trained(&labelled_table(200, 2));
         let scores = vec![score(0.2, "low", false, 0)];
+        let everyone = Population::everyone();
         let file = ScoresFile {
             table: &table,
             scores: &scores,
             reasons: 0,
             artifact: &artifact,
+            population: &everyone,
+            in_population: None,
+            outside_population: 0,
         };
         assert!(matches!(file.batch(), Err(ModelError::LengthMismatch { .. })));
+        let scores = vec![score(0.2, "low", false, 0); 4];
+        let file = ScoresFile {
+            scores: &scores,
+            in_population: Some(&[true; 3]),
+            ..file
+        };
+        assert!(matches!(file.batch(), Err(ModelError::LengthMismatch { .. })));
+        assert!(
+            file.batch()
+                .is_err_and(|e| e.to_string().contains("population flags"))
+        );
+        let batch = ScoresFile {
+            in_population: None,
+            ..file
+        }
+        .batch()
+        .expect("batch");
+        assert!(batch.column_by_name("in_population").is_none());
     }
 
     #[test]
@@ -329,6 +396,9 @@ mod tests {
             scores: &scores,
             reasons: 2,
             artifact: &artifact,
+            population: &Population::everyone(),
+            in_population: None,
+            outside_population: 0,
         }
         .write(&path, Path::new("features.parquet"))
         .expect("write");

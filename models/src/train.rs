@@ -1,6 +1,7 @@
-//! Training from a feature table: labelled rows only, preprocessing fitted on training rows only, honest
-//! held-out metrics (stratified k-fold out-of-fold predictions, or out of time), a decision threshold
-//! chosen on held-out scores, and an artifact ready for the registry.
+//! Training from a feature table: the labelled rows of the population only, preprocessing fitted on
+//! training rows only, honest held-out metrics (stratified k-fold out-of-fold predictions, or out of
+//! time, overall and per segment), a decision threshold chosen on held-out scores, and an artifact ready
+//! for the registry.
 
 use crate::artifact::{LabelInfo, ModelArtifact, TrainingInfo, Validation};
 use crate::bands::RiskBands;
@@ -9,8 +10,9 @@ use crate::error::{ModelError, Result};
 use crate::importance::{PermutationParams, permutation_importance};
 use crate::kinds::{FittedModel, ModelParams};
 use crate::matrix::Matrix;
-use crate::metrics::{Candidate, Metrics, ProbabilityQuality, ThresholdRule, brier};
+use crate::metrics::{Candidate, Metrics, ProbabilityQuality, ThresholdRule, brier, table_segment_metrics};
 use crate::model::{ChurnModel, ValidationSet};
+use crate::population::Population;
 use crate::preprocess::{FeatureSchema, PreprocessParams};
 use crate::reason_groups::ReasonGroups;
 use chrono::NaiveDate;
@@ -67,6 +69,9 @@ pub struct TrainOptions {
     /// Share of the training rows held out (stratified) for early stopping and calibration when they
     /// have a single as-of date (with several, the latest date is held out).
     pub held_out_fraction: f64,
+    /// The rows the model is for: training and validation use only these, before any split; stored in
+    /// the artifact.
+    pub population: Population,
 }
 
 impl TrainOptions {
@@ -84,6 +89,7 @@ impl TrainOptions {
             gap_days: 0,
             calibration: CalibrationMethod::Auto,
             held_out_fraction: 0.15,
+            population: Population::everyone(),
         }
     }
 }
@@ -108,6 +114,8 @@ impl Progress for NoProgress {
 /// Held-out labels and probabilities (out-of-fold or out-of-time), for reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Holdout {
+    /// The rows of the feature table held out.
+    pub rows: Vec<usize>,
     /// Labels.
     pub labels: Vec<u8>,
     /// Predicted probabilities (calibrated when the model is).
@@ -127,11 +135,17 @@ pub struct TrainOutcome {
 
 /// The labelled rows of a table: indices and 0/1 labels, and the number of rows with an unknown label.
 pub fn labelled_rows(table: &FeatureTable) -> Result<(Vec<usize>, Vec<u8>, usize)> {
+    let all: Vec<usize> = (0..table.len()).collect();
+    labelled_rows_in(table, &all)
+}
+
+/// The labelled rows among `candidates` (e.g. a population's rows), as [`labelled_rows`].
+pub fn labelled_rows_in(table: &FeatureTable, candidates: &[usize]) -> Result<(Vec<usize>, Vec<u8>, usize)> {
     let mut rows = Vec::new();
     let mut labels = Vec::new();
     let mut skipped = 0;
-    for (i, label) in table.labels.iter().enumerate() {
-        match label {
+    for &i in candidates {
+        match &table.labels[i] {
             None => skipped += 1,
             Some(l @ (0 | 1)) => {
                 rows.push(i);
@@ -383,7 +397,7 @@ pub fn stratified_folds(labels: &[u8], folds: usize, seed: u64) -> Result<Vec<us
     Ok(fold)
 }
 
-/// Trains a model on the labelled rows of `table` as `options` say.
+/// Trains a model on the labelled rows of `table` in the population of `options` as `options` say.
 ///
 /// The probabilities held out for metrics are calibrated the way the stored model's will be, but by a
 /// calibration that never saw them: out of time, the calibration comes from the training rows' held-out
@@ -398,11 +412,25 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             reason,
         })?;
     options.params.check()?;
-    let (rows, labels, skipped) = labelled_rows(table)?;
+    let population = options.population.rows(table)?;
+    let population_excluded = table.len() - population.len();
+    if population.is_empty() && !table.is_empty() {
+        return Err(ModelError::Training(format!(
+            "the population ({}) leaves out every one of the {} rows of the feature table",
+            options.population,
+            table.len()
+        )));
+    }
+    let (rows, labels, skipped) = labelled_rows_in(table, &population)?;
     if rows.is_empty() {
         return Err(ModelError::Training(format!(
-            "the feature table has no labelled rows ({} rows, all with an unknown label)",
-            table.len()
+            "the feature table has no labelled rows ({} rows{}, all with an unknown label)",
+            population.len(),
+            if options.population.is_everyone() {
+                ""
+            } else {
+                " in the population"
+            }
         )));
     }
     check_classes(&labels, "the feature table")?;
@@ -454,6 +482,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 purged_rows: split.purged_rows,
             };
             holdout = Some(Holdout {
+                rows: split.test_rows,
                 labels: split.test_labels,
                 probabilities,
                 uncalibrated: raw,
@@ -510,6 +539,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             fit_rows_used = (rows.clone(), labels.clone());
             validation = Validation::CrossValidation { folds, seed };
             holdout = Some(Holdout {
+                rows: rows.clone(),
                 labels: labels.clone(),
                 probabilities,
                 uncalibrated: raw,
@@ -529,6 +559,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         Some(h) => {
             let mut metrics = Metrics::compute(&h.labels, &h.probabilities, options.threshold_rule)?;
             metrics.importance = importance.unwrap_or_default();
+            let mut ranking = &h.probabilities;
             if let Some(calibrator) = &fitted.calibration {
                 metrics.calibration_method = Some(calibrator.method());
                 metrics.before_calibration = Some(ProbabilityQuality::of(&h.labels, &h.uncalibrated)?);
@@ -536,7 +567,10 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 // customers as its uncalibrated scores do; cross-fitted calibrations differ from fold to
                 // fold and would add their noise to the ranking, so ranking metrics use the scores.
                 metrics.rank_by(&h.labels, &h.uncalibrated)?;
+                ranking = &h.uncalibrated;
             }
+            metrics.by_segment = table_segment_metrics(table, &h.rows, &h.labels, &h.probabilities, ranking)?;
+            metrics.population = options.population.clone();
             (metrics.threshold, Some(metrics))
         }
         None => {
@@ -583,11 +617,13 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 reason,
             })?,
         label: options.label.clone(),
+        population: options.population.clone(),
         training: TrainingInfo {
             source: options.source.clone(),
             rows: fit_rows_used.0.len(),
             positives: fit_rows_used.1.iter().filter(|&&l| l == 1).count(),
             skipped_unlabelled: skipped,
+            population_excluded,
             as_of_dates: as_of_dates.into_iter().collect(),
             validation,
             fit_seconds: time.preprocess + time.model,

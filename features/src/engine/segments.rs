@@ -82,7 +82,10 @@ pub fn value_tiers(spend: &[f64], params: &ValueTierParams) -> Vec<&'static str>
     tiers
 }
 
-/// The lifecycle stage from tenure and days since the last activity.
+/// Every lifecycle stage [`lifecycle_stage`] gives, from the youngest relationship to the oldest silence.
+pub const LIFECYCLE_STAGES: [&str; 4] = ["new", "active", "at_risk", "lapsed"];
+
+/// The lifecycle stage from tenure and days since the last activity (one of [`LIFECYCLE_STAGES`]).
 pub fn lifecycle_stage(tenure_days: f64, days_since_activity: f64, params: &LifecycleParams) -> &'static str {
     if tenure_days < f64::from(params.new_days) {
         "new"
@@ -134,5 +137,8 @@ mod tests {
         assert_eq!(lifecycle_stage(400.0, 60.0, &params), "active");
         assert_eq!(lifecycle_stage(400.0, 61.0, &params), "at_risk");
         assert_eq!(lifecycle_stage(400.0, f64::NAN, &params), "lapsed");
+        for (tenure, since) in [(10.0, 1.0), (400.0, 60.0), (400.0, 61.0), (400.0, 200.0)] {
+            assert!(LIFECYCLE_STAGES.contains(&lifecycle_stage(tenure, since, &params)));
+        }
     }
 }

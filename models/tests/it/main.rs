@@ -1,4 +1,5 @@
 //! Integration tests of `churn-models`, in one binary so that a clean build links it once.
 
 mod models_api;
+mod population;
 mod reasons;

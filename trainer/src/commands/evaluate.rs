@@ -2,6 +2,7 @@
 
 use super::Ui;
 use super::outln;
+use super::population::{self, PopulationArgs, describe, print_by_segment};
 use super::report::{ReportInput, render};
 use super::score::value_column;
 use anyhow::{Context, Result};
@@ -21,7 +22,9 @@ use std::path::PathBuf;
 /// self-contained page for readers who never open a terminal: what churn means and the dates evaluated,
 /// the customers to call first with their reasons in words, ROC, precision-recall, lift, gain and
 /// calibration charts, what drives the predictions, and the kinds --model auto compared. Rows with an
-/// unknown label are skipped. Evaluating rows the model was trained on (an as-of date of its training rows, or its own
+/// unknown label are skipped. Only the rows of the model's population are evaluated (the population flags
+/// replace its rules; --all-rows evaluates every row), and the rows it leaves out are counted; the metrics
+/// are printed also per lifecycle stage and RFM segment. Evaluating rows the model was trained on (an as-of date of its training rows, or its own
 /// training table when that had no dates) warns that the metrics are optimistic.
 #[derive(Debug, Args)]
 #[command(
@@ -58,6 +61,16 @@ pub struct EvaluateArgs {
     /// the longest-window spend column (spend_<N>d) when the table has one; `none` ranks by probability.
     #[arg(long, value_name = "COLUMN")]
     pub value_column: Option<String>,
+
+    /// Evaluate every labelled row, not only the model's population.
+    #[arg(long, help_heading = population::HEADING, conflicts_with_all = [
+        "max_days_since_last_purchase", "lifecycle_stages", "min_tenure_days", "exclude_never_purchased",
+    ])]
+    pub all_rows: bool,
+
+    /// Which customers to evaluate on (the model's population unless given).
+    #[command(flatten)]
+    pub population: PopulationArgs,
 }
 
 /// Runs `churn-trainer evaluate`.
@@ -71,17 +84,15 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
     let spec = format!("{}@{}", model.name, model.version);
-    // Rows the model was fitted on make metrics optimistic (ROC AUC near 1 on a model's own rows).
-    let (labelled, _, _) = churn_models::train::labelled_rows(&table)?;
-    let overlap = model.artifact.training.overlap(&table, &labelled, &args.features);
-    if let Some(warning) = overlap.warning(&args.features.display().to_string()) {
-        tracing::warn!("{warning}");
-    }
     let all: Vec<usize> = (0..table.len()).collect();
     for summary in model.schema().unknown_categories(&table, &all).summaries(5) {
         tracing::warn!("{}: {summary}", args.features.display());
     }
     let options = EvaluationOptions {
+        population: match args.all_rows {
+            true => churn_models::Population::everyone(),
+            false => args.population.over(&model.artifact.population),
+        },
         importance: (!args.no_importance).then(Default::default),
         call_list: CallListOptions {
             size: args.call_list,
@@ -94,6 +105,14 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
         .with_context(|| format!("cannot evaluate {spec} on {}", args.features.display()))?;
     bar.finish_and_clear();
     let metrics = &evaluation.metrics;
+    // Rows the model was fitted on make metrics optimistic (ROC AUC near 1 on a model's own rows).
+    let overlap = model
+        .artifact
+        .training
+        .overlap(&table, &evaluation.rows, &args.features);
+    if let Some(warning) = overlap.warning(&args.features.display().to_string()) {
+        tracing::warn!("{warning}");
+    }
 
     write_metrics(&metrics_path, metrics)?;
     let html = render(&ReportInput {
@@ -128,6 +147,18 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
             metrics.expected_calibration_error
         )?;
     }
+    if !metrics.population.is_everyone() {
+        outln!(
+            "{}",
+            describe(
+                &metrics.population,
+                evaluation.outside_population,
+                table.len(),
+                "left out"
+            )
+        )?;
+    }
+    print_by_segment(&metrics.by_segment)?;
     outln!("wrote {} and {}", metrics_path.display(), report_path.display())?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod features;
 pub mod generate;
 pub mod model_config;
 pub mod models;
+pub mod population;
 pub mod quickstart;
 pub mod report;
 pub mod score;

@@ -29,6 +29,11 @@ const MODEL_NAME: &str = "churn";
 const HORIZON_DAYS: u32 = 90;
 /// Months of history before the first training as-of date, so that windows and rhythms have data.
 const HISTORY_MONTHS: u32 = 6;
+/// Which customers the demo's model is for, as the `[population]` section of DIR/model.toml says it:
+/// customers who have purchased and are not lapsed (lapsed: no activity in the last 180 days; they churn
+/// at about 97% and would only inflate ROC AUC).
+const POPULATION: &str =
+    "lifecycle_stages = [\"new\", \"active\", \"at_risk\"]\nexclude_never_purchased = true\n";
 /// Marker file that makes a folder recognisable as a quickstart folder (and lists what is in it).
 const MANIFEST: &str = "quickstart.json";
 
@@ -42,6 +47,13 @@ const MANIFEST: &str = "quickstart.json";
 /// DIR/model.toml), printing the comparison; writes its evaluation, metrics.json and report.html
 /// (DIR/reports/<kind>), and its scores of the test rows (DIR/scores/test-<kind>.parquet); promotes it;
 /// scores the snapshot with it (DIR/scores/latest.parquet); and prints how to serve and query it.
+///
+/// The model is for customers who have purchased and are not lapsed: the [population] section of
+/// DIR/model.toml keeps the lifecycle stages new, active and at_risk (activity in the last 180 days) and
+/// leaves out customers who never purchased, since lapsed customers churn at about 97% and would only
+/// inflate ROC AUC. Training, evaluation and the test-row scores use that population;
+/// scores/latest.parquet holds every customer with an in_population column, and the customer most at
+/// risk named at the end is one of the population.
 /// Each step logs the equivalent `churn-trainer` command. DIR/quickstart.json lists every file made.
 /// Running again in the same DIR replaces the data, features, reports and scores, and adds new model
 /// versions.
@@ -154,8 +166,13 @@ struct Manifest {
     candidates: Vec<churn_models::metrics::Candidate>,
     promoted: PromotedModel,
     scores: String,
+    /// Customers of the population flagged in the scores.
     flagged: usize,
     scored: usize,
+    /// The model's population (the `[population]` rules of model.toml) and how many scored rows are in it.
+    population: String,
+    in_population: usize,
+    /// The customer of the population most at risk.
     example_customer_id: String,
     seconds: f64,
 }
@@ -275,14 +292,19 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         calendar.test_as_of
     ));
     let registry_dir = layout.path("registry");
-    // The model configuration only records what the label means, so that `models show` and the server's
-    // GetModelInfo can say it; every hyperparameter keeps its default.
+    // The model configuration records what the label means, so that `models show` and the server's
+    // GetModelInfo can say it, and which customers the model is for; every hyperparameter keeps its
+    // default.
     let label = format!("no purchase in the {HORIZON_DAYS} days after the as-of date");
     let model_config = format!(
         "# Model configuration for `churn-trainer train --model-config` (see that command's --help).\n\
          [label]\n\
          definition = \"{label}\"\n\
-         horizon_days = {HORIZON_DAYS}\n"
+         horizon_days = {HORIZON_DAYS}\n\
+         \n\
+         # Which customers the model is trained, evaluated and scored on: not lapsed, and with a purchase.\n\
+         [population]\n\
+         {POPULATION}"
     );
     churn_features::output::write_bytes_atomically(&layout.path("model.toml"), model_config.as_bytes())?;
     let argv: Vec<OsString> = vec![
@@ -392,6 +414,8 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
             layout.arg("features/snapshot.parquet"),
             "--out".into(),
             layout.arg("scores/latest.parquet"),
+            // Every customer, with in_population saying whom the model is for.
+            "--all-rows".into(),
         ],
         score::run,
     )?;
@@ -428,6 +452,8 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         scores: "scores/latest.parquet".into(),
         flagged: summary.flagged,
         scored: summary.rows,
+        population: model.artifact.population.to_string(),
+        in_population: summary.in_population,
         example_customer_id: summary.riskiest_customer.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -546,17 +572,22 @@ fn shell_quote(word: &str) -> String {
 #[derive(Debug)]
 struct ScoreSummary {
     rows: usize,
+    /// Rows in the model's population (all of them without an `in_population` column).
+    in_population: usize,
+    /// Rows of the population flagged.
     flagged: usize,
     riskiest_customer: String,
     riskiest_probability: f64,
 }
 
-/// Reads back the batch scores: rows, rows flagged, and the customer with the highest probability.
+/// Reads back the batch scores: rows, rows in the population, those flagged, and the customer of the
+/// population with the highest probability.
 fn summarise_scores(path: &Path) -> Result<ScoreSummary> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
     let mut summary = ScoreSummary {
         rows: 0,
+        in_population: 0,
         flagged: 0,
         riskiest_customer: String::new(),
         riskiest_probability: f64::NEG_INFINITY,
@@ -571,9 +602,14 @@ fn summarise_scores(path: &Path) -> Result<ScoreSummary> {
         let ids = column("customer_id")?;
         let probabilities = column("churn_probability")?.as_primitive::<Float64Type>();
         let flagged = column("flagged")?.as_boolean();
+        let in_population = batch.column_by_name("in_population").map(|c| c.as_boolean());
         summary.rows += batch.num_rows();
-        summary.flagged += flagged.true_count();
         for row in 0..batch.num_rows() {
+            if in_population.is_some_and(|c| !c.value(row)) {
+                continue;
+            }
+            summary.in_population += 1;
+            summary.flagged += usize::from(flagged.value(row));
             let probability = probabilities.value(row);
             if probability > summary.riskiest_probability {
                 summary.riskiest_probability = probability;
@@ -584,8 +620,8 @@ fn summarise_scores(path: &Path) -> Result<ScoreSummary> {
             }
         }
     }
-    if summary.rows == 0 {
-        bail!("{} holds no scores", path.display());
+    if summary.in_population == 0 {
+        bail!("{} holds no scores of the model's population", path.display());
     }
     Ok(summary)
 }
@@ -638,10 +674,13 @@ fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) -> s
     }
     outln!("  reports/<kind>/   metrics.json and report.html (open it in a browser)")?;
     outln!(
-        "  scores/           latest.parquet: {} customers, {} flagged; test-<kind>.parquet: test-row scores",
+        "  scores/           latest.parquet: {} customers, {} in the population, {} of them flagged; \
+         test-<kind>.parquet: test-row scores",
         scores.rows,
+        scores.in_population,
         scores.flagged
     )?;
+    outln!("  population        {}", manifest.population)?;
     outln!()?;
     outln!("Next steps:")?;
     outln!("  1. Serve the promoted model and the latest snapshot over gRPC (port 50051):")?;

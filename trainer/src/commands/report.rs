@@ -379,6 +379,7 @@ fn header(input: &ReportInput<'_>) -> String {
 <dt>Churn means</dt><dd>{definition}</dd>
 <dt>Horizon</dt><dd>{horizon}</dd>
 <dt>Customers as of</dt><dd>{evaluated} ({rows} customers with a known outcome{skipped})</dd>
+<dt>Population</dt><dd>{population}</dd>
 <dt>Trained on</dt><dd>as-of dates {trained}{validation}</dd>
 </dl>
 "#,
@@ -396,7 +397,49 @@ fn header(input: &ReportInput<'_>) -> String {
             String::new()
         },
         trained = escape(&date_list(&artifact.training.as_of_dates)),
+        population = escape(&population_text(evaluation)),
     )
+}
+
+/// Whom the evaluation is about: the population's rule and the rows it left out.
+fn population_text(evaluation: &Evaluation) -> String {
+    let population = &evaluation.metrics.population;
+    if population.is_everyone() {
+        return "every customer of the table".into();
+    }
+    format!(
+        "customers with {population}; {} rows of the table outside it are not evaluated",
+        evaluation.outside_population
+    )
+}
+
+/// Ranking and calibration within each lifecycle stage and RFM segment: where the model is strong and
+/// where it is not.
+fn segments_section(m: &Metrics) -> String {
+    if m.by_segment.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<h2 id=\"segments\">By segment</h2>\n<p>The same measures within each lifecycle stage and RFM \
+         segment. ROC AUC within a segment is usually lower than overall, because the segments themselves \
+         already separate customers who churn from those who stay.</p>\n<div class=\"scroll\"><table>\
+         <tr><th class=\"text\">Segment</th><th>customers</th><th>churn rate</th><th>ROC AUC</th>\
+         <th>Brier score</th></tr>\n",
+    );
+    for s in &m.by_segment {
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"text\">{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
+            escape(&s.column.replace('_', " ")),
+            escape(&s.segment.replace('_', " ")),
+            s.rows,
+            percent(s.churn_rate),
+            s.roc_auc.map_or("–".to_string(), |auc| format!("{auc:.3}")),
+            s.brier,
+        );
+    }
+    html.push_str("</table></div>\n");
+    html
 }
 
 fn headline(m: &Metrics) -> String {
@@ -875,13 +918,18 @@ pub fn render(input: &ReportInput<'_>) -> String {
     } else {
         r##"<a href="#comparison">Model kinds compared</a>"##
     };
+    let segments_link = if m.by_segment.is_empty() {
+        ""
+    } else {
+        r##"<a href="#segments">By segment</a>"##
+    };
     format!(
         r##"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Churn model report: {model}</title>
 <style>{STYLE}</style></head><body>
-{header}<nav><a href="#call-list">Who to call first</a><a href="#headline">Headline</a><a href="#threshold">At the threshold</a><a href="#charts">Ranking charts</a><a href="#probabilities">Probabilities</a><a href="#drivers">Drivers</a>{comparison_link}<a href="#deciles">Deciles</a></nav>
-{call_list}{headline}{threshold}{charts}{probabilities}{importance}{candidates}{tables}</body></html>
+{header}<nav><a href="#call-list">Who to call first</a><a href="#headline">Headline</a><a href="#threshold">At the threshold</a><a href="#charts">Ranking charts</a>{segments_link}<a href="#probabilities">Probabilities</a><a href="#drivers">Drivers</a>{comparison_link}<a href="#deciles">Deciles</a></nav>
+{call_list}{headline}{threshold}{charts}{segments}{probabilities}{importance}{candidates}{tables}</body></html>
 "##,
         model = escape(input.model),
         header = header(input),
@@ -889,6 +937,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         headline = headline(m),
         threshold = threshold_section(m),
         charts = ranking_charts(input),
+        segments = segments_section(m),
         probabilities = probability_section(input),
         importance = importance_section(input),
         candidates = candidates_section(input),

@@ -1,8 +1,9 @@
-//! `churn-trainer score`: score every row of a feature table with a registry model and write Parquet
-//! (and, with `--call-list`, a CSV of the customers most worth a call).
+//! `churn-trainer score`: score the rows of a feature table in a registry model's population and write
+//! Parquet (and, with `--call-list`, a CSV of the customers most worth a call).
 
 use super::Ui;
 use super::outln;
+use super::population::{self, PopulationArgs, describe, population_mask};
 use anyhow::{Context, Result};
 use churn_features::{FeatureTable, output};
 use churn_models::call_list::{CallListOptions, ValueColumn, call_list, call_list_path};
@@ -14,14 +15,14 @@ use std::time::Instant;
 /// Rows scored per progress step.
 const CHUNK_ROWS: usize = 32_768;
 
-/// Score every row of a feature table: churn probability, risk band and the top reasons.
+/// Score a feature table's rows (the model's population): churn probability, risk band, top reasons.
 ///
-/// Writes Parquet with one row per input row: customer_id, as_of, churn_probability, risk_band, flagged
-/// (probability at least the model's threshold), reason_1..K (the groups of features pushing the risk
+/// Writes Parquet with one row per scored row: customer_id, as_of, churn_probability, risk_band, flagged
+/// (probability at least the model's threshold), in_population (with --all-rows), reason_1..K (the groups of features pushing the risk
 /// up the most: each one's main feature, its value, the group's contribution, the group's name in
 /// reason_K_group and the reason in words in reason_K_text), the table's descriptor columns (segments),
-/// and the model's name and version; and beside it <name>.summary.json (model, rows, flagged, the file's
-/// SHA-256). Both are written atomically, and never over the feature table, the registry or the model
+/// and the model's name and version; and beside it <name>.summary.json (model, rows, flagged, population,
+/// the file's SHA-256). Both are written atomically, and never over the feature table, the registry or the model
 /// config. Category values the model has no level for (unseen in training, or too rare there) are scored
 /// as its `other` level and reported in a warning with their counts per feature.
 ///
@@ -29,8 +30,13 @@ const CHUNK_ROWS: usize = 32_768;
 /// `churn-trainer models promote NAME@VERSION`, or name it); NAME@VERSION picks any version. This is
 /// the rule churn-server follows too.
 ///
+/// Only the rows of the model's population are scored and written (the [population] section of
+/// --model-config replaces the model's rules, the population flags replace single rules); the rows it
+/// leaves out are counted. With --all-rows every row is written, with an in_population column saying
+/// whether the row is in the population.
+///
 /// With --call-list N it also writes <name>.call-list.csv beside them: the N customers most worth a
-/// call (of the latest as-of date), ranked by value at risk (probability × the value column) or, without
+/// call (of the population's rows at the latest as-of date), ranked by value at risk (probability × the value column) or, without
 /// one, by probability, with customer_id, churn_probability (3 decimals), risk_band, the value and
 /// value_at_risk, the segments (lifecycle_stage, rfm_segment, ...) and the reasons in words. It is UTF-8
 /// CSV (RFC 4180 quoting) that spreadsheets open as is.
@@ -40,7 +46,10 @@ const CHUNK_ROWS: usize = 32_768;
                   --features cdnow.parquet --out scores.parquet --top-k 3\n  \
                   # also scores.call-list.csv: the 50 customers to call first\n  \
                   churn-trainer score --model cdnow --registry models \\\n      \
-                  --features cdnow.parquet --out scores.parquet --call-list 50"
+                  --features cdnow.parquet --out scores.parquet --call-list 50\n  \
+                  # every row, with in_population saying whom the model is for\n  \
+                  churn-trainer score --model cdnow --registry models \\\n      \
+                  --features cdnow.parquet --out scores.parquet --all-rows"
 )]
 pub struct ScoreArgs {
     /// Model to use: NAME (its promoted version) or NAME@VERSION.
@@ -63,7 +72,8 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub top_k: usize,
 
-    /// Model configuration file whose [[risk_bands]] replace the model's bands.
+    /// Model configuration file whose [[risk_bands]] replace the model's bands, and whose [population]
+    /// replaces the model's.
     #[arg(long, value_name = "FILE")]
     pub model_config: Option<PathBuf>,
 
@@ -75,6 +85,15 @@ pub struct ScoreArgs {
     /// the longest-window spend column (spend_<N>d) when the table has one; `none` ranks by probability.
     #[arg(long, value_name = "COLUMN", requires = "call_list")]
     pub value_column: Option<String>,
+
+    /// Score and write every row, with an in_population column (true for the rows of the population),
+    /// instead of the population's rows only.
+    #[arg(long, help_heading = population::HEADING)]
+    pub all_rows: bool,
+
+    /// Which customers to score (the model's population unless given).
+    #[command(flatten)]
+    pub population: PopulationArgs,
 }
 
 /// The value column as the command line gives it.
@@ -103,16 +122,30 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     output::check_outputs(&outputs, &inputs)?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
-    let bands = match ModelConfig::load(args.model_config.as_deref())?.risk_bands {
+    let config = ModelConfig::load(args.model_config.as_deref())?;
+    let bands = match config.risk_bands {
         // Bands from a configuration agree with the model's threshold as the model's own do.
         Some(bands) => bands
             .aligned_logged(model.threshold(), "--model-config")
             .map_err(anyhow::Error::msg)?,
         None => model.risk_bands().clone(),
     };
+    let population = args
+        .population
+        .over(config.population.as_ref().unwrap_or(&model.artifact.population));
     let scorer = model.scorer().with_bands(&bands);
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
+    let in_population = population_mask(&table, &args.features, &population)?;
+    let outside_population = in_population.iter().filter(|&&keep| !keep).count();
+    let read_rows = table.len();
+    let (table, in_population) = match args.all_rows || outside_population == 0 {
+        true => (table, args.all_rows.then_some(in_population)),
+        false => {
+            let rows: Vec<usize> = (0..table.len()).filter(|&i| in_population[i]).collect();
+            (table.select_rows(&rows), None)
+        }
+    };
     model.schema().check_table(&table).with_context(|| {
         format!(
             "{} does not fit model {}@{}",
@@ -159,6 +192,9 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         scores: &scores,
         reasons: args.top_k,
         artifact: &model.artifact,
+        population: &population,
+        in_population: in_population.as_deref(),
+        outside_population,
     };
     let summary = file.write(&args.out, &args.features)?;
     outln!(
@@ -171,9 +207,21 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         model.threshold(),
         args.out.display()
     )?;
+    if !population.is_everyone() {
+        let what = match args.all_rows {
+            true => "outside it (written with in_population = false)",
+            false => "left out (not scored; --all-rows writes them too)",
+        };
+        outln!("{}", describe(&population, outside_population, read_rows, what))?;
+    }
     if let (Some(options), Some(path)) = (call_list_options, call_list_file) {
-        let probabilities: Vec<f64> = scores.iter().map(|s| s.probability).collect();
-        let list = call_list(scorer, &table, &all, &probabilities, &options)?;
+        // Only the population's customers are worth a call, also when every row was scored.
+        let rows: Vec<usize> = match &in_population {
+            Some(keep) => all.iter().copied().filter(|&i| keep[i]).collect(),
+            None => all,
+        };
+        let probabilities: Vec<f64> = rows.iter().map(|&i| scores[i].probability).collect();
+        let list = call_list(scorer, &table, &rows, &probabilities, &options)?;
         list.write_csv(&path)?;
         outln!(
             "call list: the {} customers with {} of {}{}; wrote {}",

@@ -3,6 +3,7 @@
 use super::Ui;
 use super::model_config::{ModelChoice, calibration_method, model_choice, parse_threshold_rule};
 use super::outln;
+use super::population::{PopulationArgs, describe, print_by_segment};
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use churn_features::FeatureTable;
@@ -18,12 +19,16 @@ use std::time::Instant;
 
 /// Train a churn model on the labelled rows of a feature table and save it as a new registry version.
 ///
-/// Rows with an unknown (null) label are skipped and counted. Validation is out of time with
+/// Only the rows of the population are used (the [population] section of --model-config, with the
+/// population flags replacing its rules; every row without either), before any split; the rule is stored
+/// in the model, so `evaluate` and `score` apply it too, and the rows it left out are counted. Rows with
+/// an unknown (null) label are skipped and counted. Validation is out of time with
 /// --test-as-of (train on earlier as-of dates, test on that one) or stratified k-fold with --cv (metrics
 /// from out-of-fold predictions, the saved model refitted on all rows); without either, a table with
 /// several as-of dates is validated out of time on its latest date, a snapshot table by 5-fold. The
 /// decision threshold is chosen on the held-out predictions. Writes DIR/NAME/<version>/model.json and
-/// metrics.json and prints the version and headline metrics.
+/// metrics.json and prints the version, the headline metrics and the metrics per lifecycle stage and
+/// RFM segment.
 ///
 /// The model is saved whatever its metrics, but training warns when it is no better than chance (a
 /// held-out ROC AUC below 0.55, or whose 95% interval reaches 0.5) or when its threshold flags more
@@ -41,7 +46,10 @@ use std::time::Instant;
                   [threshold]           # rule = \"expected_profit\", offer_cost = 5.0,\n  \
                   \x20                     # customer_value = 120.0, acceptance_rate = 0.3\n  \
                   [[risk_bands]]        # name = \"high\", min_probability = 0.5 (one per band)\n  \
-                  [label]               # definition = \"...\", horizon_days = 90\n\n\
+                  [label]               # definition = \"...\", horizon_days = 90\n  \
+                  [population]          # max_days_since_last_purchase = 365,\n  \
+                  \x20                     # lifecycle_stages = [\"active\"], min_tenure_days = 30,\n  \
+                  \x20                     # exclude_never_purchased = true\n\n\
                   Examples:\n  churn-trainer train --features telco.parquet --model logistic \\\n      \
                         --registry models --name telco --cv 5\n  \
                         churn-trainer train --features telco.parquet --model auto \\\n      \
@@ -50,7 +58,10 @@ use std::time::Instant;
                         --registry models --name telco --cv 5\n  \
                         churn-trainer train --features cdnow.parquet --model random-forest \\\n      \
                         --registry models --name cdnow --test-as-of 1997-09-30 \\\n      \
-                        --threshold recall:0.8 --promote"
+                        --threshold recall:0.8 --promote\n  \
+                        churn-trainer train --features train.parquet --model logistic \\\n      \
+                        --registry models --name churn --test-as-of 2024-09-30 \\\n      \
+                        --max-days-since-last-purchase 365"
 )]
 pub struct TrainArgs {
     /// Feature table (Parquet) written by `churn-trainer features`.
@@ -100,7 +111,7 @@ pub struct TrainArgs {
     pub threshold: String,
 
     /// Model configuration file (TOML): hyperparameters, preprocessing, threshold costs, risk bands,
-    /// label definition.
+    /// label definition, population.
     #[arg(long, value_name = "FILE")]
     pub model_config: Option<PathBuf>,
 
@@ -128,6 +139,10 @@ pub struct TrainArgs {
     /// Promote the new version right away.
     #[arg(long)]
     pub promote: bool,
+
+    /// Which customers the model is for.
+    #[command(flatten)]
+    pub population: PopulationArgs,
 }
 
 /// Class weights as spelled on the command line.
@@ -213,6 +228,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     if let Some(label) = &config.label {
         options.label = label.clone();
     }
+    options.population = args
+        .population
+        .over(&config.population.clone().unwrap_or_default());
     if options.label.horizon_days.is_none() {
         options.label.horizon_days = summary_horizon(&args.features);
     }
@@ -279,6 +297,17 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         artifact.training.positives,
         artifact.training.skipped_unlabelled,
     )?;
+    if !artifact.population.is_everyone() {
+        outln!(
+            "{}",
+            describe(
+                &artifact.population,
+                artifact.training.population_excluded,
+                table.len(),
+                "left out"
+            )
+        )?;
+    }
     match &artifact.metrics {
         Some(m) => outln!(
             "validation {}: roc_auc {:.4}  pr_auc {:.4}  log_loss {:.4}  brier {:.4}  threshold {:.4}  precision {:.3}  recall {:.3}  f1 {:.3}",
@@ -313,6 +342,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
                 m.expected_calibration_error
             )?;
         }
+        print_by_segment(&m.by_segment)?;
         for candidate in &m.candidates {
             outln!(
                 "  {} {:<18} roc_auc {:.4}  pr_auc {:.4}  brier {:.4}  log_loss {:.4}  fit {:.2}s",

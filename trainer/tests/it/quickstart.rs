@@ -65,6 +65,20 @@ fn read_scores(path: &Path) -> Vec<(String, f64, String)> {
     rows
 }
 
+/// (in_population, lifecycle_stage) of every row of a score file written with `--all-rows`.
+fn read_population(path: &Path) -> Vec<(bool, String)> {
+    let mut rows = Vec::new();
+    for batch in read_batches(path) {
+        let flags = batch.column_by_name("in_population").expect("in_population");
+        let stages = batch.column_by_name("lifecycle_stage").expect("lifecycle_stage");
+        let (flags, stages) = (flags.as_boolean(), stages.as_string::<i32>());
+        for row in 0..batch.num_rows() {
+            rows.push((flags.value(row), stages.value(row).to_string()));
+        }
+    }
+    rows
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("read json")).expect("parse json")
 }
@@ -145,6 +159,14 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
             model["kind"].as_str().expect("kind")
         );
         assert_eq!(loaded.artifact.label.horizon_days, Some(90));
+        // The model is for customers who purchased and are not lapsed, and says so.
+        let population = &loaded.artifact.population;
+        assert_eq!(
+            population.lifecycle_stages.as_deref(),
+            Some(&["new".to_string(), "active".to_string(), "at_risk".to_string()][..])
+        );
+        assert!(population.exclude_never_purchased);
+        assert!(loaded.artifact.training.population_excluded > 0);
         let report = json(&dir.join(model["metrics"].as_str().expect("metrics path")));
         let reported = report["roc_auc"].as_f64().expect("report roc_auc");
         let recorded = model["roc_auc"].as_f64().expect("roc_auc");
@@ -153,10 +175,20 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
             "{version}: {reported} vs {recorded}"
         );
         assert!(recorded > 0.7, "{version} learned little: ROC AUC {recorded}");
+        assert!(report["population_excluded"].as_u64() > Some(0), "{report}");
+        let stages: Vec<&str> = report["by_segment"]
+            .as_array()
+            .expect("by_segment")
+            .iter()
+            .filter(|s| s["column"] == "lifecycle_stage")
+            .filter_map(|s| s["segment"].as_str())
+            .collect();
+        assert!(!stages.is_empty() && !stages.contains(&"lapsed"), "{stages:?}");
     }
 
     // The snapshot: every customer as of the last day, labels unknown; all of it scored by the promoted
-    // model, and the example in the next steps is the customer most at risk.
+    // model, with whether each is in its population; the example in the next steps is the customer of
+    // the population most at risk, who is not lapsed.
     let snapshot = FeatureTable::read_parquet(&dir.join("features/snapshot.parquet")).expect("snapshot");
     assert!(snapshot.labels.iter().all(Option::is_none));
     let scores = read_scores(&dir.join("scores/latest.parquet"));
@@ -167,10 +199,18 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
             .iter()
             .all(|(_, p, v)| (0.0..=1.0).contains(p) && v == promoted)
     );
-    let riskiest = scores
+    let population = read_population(&dir.join("scores/latest.parquet"));
+    assert_eq!(population.len(), scores.len());
+    let in_population = population.iter().filter(|(keep, _)| *keep).count();
+    assert!(in_population > 0 && in_population < scores.len());
+    assert_eq!(manifest["in_population"].as_u64(), Some(in_population as u64));
+    let (riskiest, (_, stage)) = scores
         .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .zip(&population)
+        .filter(|(_, (keep, _))| *keep)
+        .max_by(|a, b| a.0.1.total_cmp(&b.0.1))
         .expect("some scores");
+    assert_ne!(stage, "lapsed");
     assert_eq!(
         manifest["example_customer_id"].as_str(),
         Some(riskiest.0.as_str())
