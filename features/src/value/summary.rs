@@ -116,15 +116,17 @@ impl std::fmt::Display for DataFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} customers, {} with repeat purchases, mean frequency {:.3} (largest {}), mean age {:.3} periods \
-             (largest {})",
-            self.customers,
-            self.repeat_customers,
-            self.mean_frequency,
-            self.max_frequency,
-            self.mean_age,
-            self.max_age
+            "{} customers, {} with repeat purchases, mean frequency {:.3} (largest {})",
+            self.customers, self.repeat_customers, self.mean_frequency, self.max_frequency,
         )?;
+        // The spend model's data have no ages.
+        if !self.mean_age.is_nan() {
+            write!(
+                f,
+                ", mean age {:.3} periods (largest {})",
+                self.mean_age, self.max_age
+            )?;
+        }
         match self.mean_spend {
             Some(spend) => write!(f, ", mean spend per repeat purchase {spend:.3}"),
             None => Ok(()),

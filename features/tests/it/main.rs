@@ -7,3 +7,4 @@ mod dates;
 mod edge_cases;
 mod leakage;
 mod value;
+mod value_columns;
