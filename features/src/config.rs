@@ -219,6 +219,12 @@ pub struct ValueParams {
     /// 7: weeks.
     #[serde(default = "default_period_days")]
     pub period_days: u32,
+    /// Horizons in days of the expected purchases (`expected_purchases_{H}d`); the label horizon of a
+    /// build (`--horizon`) is added to them. A table to score is built without a horizon, so a model
+    /// trained with a horizon outside this list needs it listed here for the scoring table to have its
+    /// column.
+    #[serde(default = "default_purchase_horizons")]
+    pub purchase_horizons: Vec<u32>,
     /// Months of purchases the customer lifetime value adds up (`clv_{N}m`), a month being 30.4375 days.
     #[serde(default = "default_clv_months")]
     pub clv_months: u32,
@@ -239,6 +245,7 @@ impl Default for ValueParams {
         Self {
             enabled: true,
             period_days: default_period_days(),
+            purchase_horizons: default_purchase_horizons(),
             clv_months: default_clv_months(),
             monthly_discount: default_monthly_discount(),
             penalizer: 0.0,
@@ -252,6 +259,9 @@ fn default_true() -> bool {
 }
 fn default_period_days() -> u32 {
     1
+}
+fn default_purchase_horizons() -> Vec<u32> {
+    vec![30, 90, 365]
 }
 fn default_clv_months() -> u32 {
     12
@@ -308,6 +318,9 @@ impl ValueParams {
                 "[value] period_days must be between 1 and 3660, not {}",
                 self.period_days
             ));
+        }
+        if self.purchase_horizons.contains(&0) {
+            return Err("[value] purchase_horizons: every horizon must be at least 1 day".into());
         }
         if !(1..=MAX_CLV_MONTHS).contains(&self.clv_months) {
             return Err(format!(
@@ -534,6 +547,7 @@ mod tests {
             "[data]\nmax = \"2024-01-01\"",
             "[value]\nperiod_days = 0",
             "[value]\nclv_months = 0",
+            "[value]\npurchase_horizons = [0, 30]",
             "[value]\nclv_months = 1201",
             "[value]\nmonthly_discount = -0.01",
             "[value]\nmonthly_discount = 1.0",
@@ -557,9 +571,10 @@ mod tests {
             (1, 12, 20)
         );
         assert_eq!((value.monthly_discount, value.penalizer), (0.01, 0.0));
+        assert_eq!(value.purchase_horizons, [30, 90, 365]);
         let text = format!(
             "{MINIMAL}\n[value]\nperiod_days = 7\nclv_months = 24\nmonthly_discount = 0.02\npenalizer = 0.001\n\
-             min_customers = 50\n"
+             min_customers = 50\npurchase_horizons = [14]\n"
         );
         let value = Config::parse(&text, Path::new("")).expect("valid").value;
         assert_eq!(
@@ -567,6 +582,7 @@ mod tests {
             (7, 24, 50)
         );
         assert_eq!((value.monthly_discount, value.penalizer), (0.02, 0.001));
+        assert_eq!(value.purchase_horizons, [14]);
         let off =
             Config::parse(&format!("{MINIMAL}\n[value]\nenabled = false\n"), Path::new("")).expect("valid");
         assert!(!off.value_models());

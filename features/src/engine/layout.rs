@@ -79,10 +79,10 @@ pub struct ValueColumns {
 }
 
 impl ValueColumns {
-    /// Expected purchases over 30, 90 and 365 days and over the label horizon (when there is one and it
-    /// is none of those), and the lifetime value over `clv_months`.
-    pub fn new(label_horizon: Option<u32>, clv_months: u32) -> Self {
-        let mut purchase_horizons: Vec<u32> = [30, 90, 365].into_iter().chain(label_horizon).collect();
+    /// Expected purchases over each of `horizons` days and over the label horizon (when there is one),
+    /// each once, ascending, and the lifetime value over `clv_months`.
+    pub fn new(horizons: &[u32], label_horizon: Option<u32>, clv_months: u32) -> Self {
+        let mut purchase_horizons: Vec<u32> = horizons.iter().copied().chain(label_horizon).collect();
         purchase_horizons.sort_unstable();
         purchase_horizons.dedup();
         Self {
@@ -676,7 +676,7 @@ mod tests {
             numeric_attributes: &["age".to_string()],
             categorical_attributes: &["plan".to_string()],
             dated: true,
-            value: Some(ValueColumns::new(Some(60), 24)),
+            value: Some(ValueColumns::new(&[30, 90, 365], Some(60), 24)),
         };
         let layout = Layout::new(&inputs, &[7, 30], 90);
         let name = |i: usize| layout.specs[i].name.as_str();
@@ -750,7 +750,7 @@ mod tests {
             numeric_attributes: &["MonthlyCharges".to_string()],
             categorical_attributes: &["PaymentMethod".to_string()],
             dated: true,
-            value: Some(ValueColumns::new(Some(273), 12)),
+            value: Some(ValueColumns::new(&[30, 90, 365], Some(273), 12)),
         };
         let layout = Layout::new(&inputs, &[7, 30, 180], 90);
         let mut seen = std::collections::HashSet::new();
@@ -823,15 +823,24 @@ mod tests {
         let without = LayoutInputs {
             transactions: false,
             dated: true,
-            value: Some(ValueColumns::new(None, 12)),
+            value: Some(ValueColumns::new(&[30, 90, 365], None, 12)),
             ..LayoutInputs::default()
         };
         let layout = Layout::new(&without, &[30], 90);
         assert!(layout.value_start.is_none() && layout.value.is_none());
         assert!(!layout.specs.iter().any(|s| s.name == "p_alive"));
-        assert_eq!(ValueColumns::new(None, 12).purchase_horizons, [30, 90, 365]);
-        assert_eq!(ValueColumns::new(Some(90), 12).purchase_horizons, [30, 90, 365]);
-        assert_eq!(ValueColumns::new(Some(7), 12).purchase_horizons, [7, 30, 90, 365]);
+        assert_eq!(
+            ValueColumns::new(&[30, 90, 365], None, 12).purchase_horizons,
+            [30, 90, 365]
+        );
+        assert_eq!(
+            ValueColumns::new(&[30, 90, 365], Some(90), 12).purchase_horizons,
+            [30, 90, 365]
+        );
+        assert_eq!(
+            ValueColumns::new(&[30, 90, 365], Some(7), 12).purchase_horizons,
+            [7, 30, 90, 365]
+        );
     }
 
     #[test]
