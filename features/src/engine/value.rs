@@ -11,7 +11,9 @@ use super::grouped::{TxRow, up_to};
 use super::layout::ValueColumns;
 use crate::config::ValueParams;
 use crate::time::{Day, date_from_days};
-use crate::value::{BgNbd, FitOptions, Fitted, GammaGamma, PurchaseModel, Summary, ValueError, clv};
+use crate::value::{
+    BgNbd, FitOptions, Fitted, GammaGamma, PurchaseModel, Summary, ValueError, discounted_purchases,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -134,7 +136,13 @@ pub(super) fn value_columns(
     let field = |k: usize| -> Vec<f64> { buyers.iter().map(|&i| summaries[i][k]).collect() };
     let (x, t_x, age, monetary) = (field(0), field(1), field(2), field(3));
     let repeat_customers = x.iter().filter(|&&x| x > 0.0).count();
+    let started = std::time::Instant::now();
     let (purchases, spend) = fit(&x, &t_x, &age, &monetary, params);
+    tracing::debug!(
+        customers = buyers.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "customer-value models fitted"
+    );
     let date = date_from_days(as_of);
     if let FitOutcome::Failed { reason } = &purchases {
         tracing::warn!(
@@ -165,34 +173,47 @@ pub(super) fn value_columns(
             .iter()
             .map(|&days| f64::from(days) / period)
             .collect();
-        // Per distinct history: P(alive), the expected purchases per horizon, and the discounted
-        // expected purchases of the lifetime value (its value per unit of spend).
-        let per_history = |(x, t_x, t): (f64, f64, f64)| -> Vec<f64> {
-            let mut values = Vec::with_capacity(horizons.len() + 2);
-            values.push(model.p_alive(x, t_x, t));
-            values.extend(horizons.iter().map(|&h| model.expected_purchases(h, x, t_x, t)));
-            values.push(clv(
-                model,
-                1.0,
-                (x, t_x, t),
+        // BG/NBD's expected purchases are P(alive) times those of a customer known to be alive, which
+        // depend on the frequency and the age only: those are computed once per distinct (x, T) (far
+        // fewer than the customers), for each horizon and, discounted month by month, for the lifetime
+        // value; P(alive), cheap, per customer.
+        let if_alive = |(x, t): (f64, f64)| -> Vec<f64> {
+            let mut values: Vec<f64> = horizons
+                .iter()
+                .map(|&h| model.expected_purchases_if_alive(h, x, t))
+                .collect();
+            values.push(discounted_purchases(
+                |periods| model.expected_purchases_if_alive(periods, x, t),
                 columns.clv_months,
                 params.monthly_discount,
                 DAYS_PER_MONTH / period,
             ));
             values
         };
-        let (members, histories) = per_history_values(&buyers, summaries, per_history);
-        let discounted = horizons.len() + 1;
-        for (group, values) in histories {
-            for &i in &members[group] {
-                out[ValueColumns::P_ALIVE][i] = values[0];
-                for k in 0..horizons.len() {
-                    out[ValueColumns::expected_purchases(k)][i] = values[1 + k];
+        let p_alive: Vec<f64> = buyers
+            .par_iter()
+            .map(|&i| {
+                let [x, t_x, t, _] = summaries[i];
+                model.p_alive(x, t_x, t)
+            })
+            .collect();
+        let (members, groups) = per_frequency_and_age(&buyers, summaries, if_alive);
+        let discounted = horizons.len();
+        let mut discounted_purchases = vec![f64::NAN; summaries.len()];
+        for (group, values) in groups {
+            for &(i, at) in &members[group] {
+                let p = p_alive[at];
+                out[ValueColumns::P_ALIVE][i] = p;
+                for (k, &if_alive) in values[..discounted].iter().enumerate() {
+                    out[ValueColumns::expected_purchases(k)][i] = p * if_alive;
                 }
-                if spend_model.is_some() {
-                    let spend = out[columns.expected_spend()][i];
-                    out[columns.clv()][i] = values[discounted] * spend;
-                }
+                discounted_purchases[i] = p * values[discounted];
+            }
+        }
+        if spend_model.is_some() {
+            let (spend_column, clv_column) = (columns.expected_spend(), columns.clv());
+            for &i in &buyers {
+                out[clv_column][i] = discounted_purchases[i] * out[spend_column][i];
             }
         }
     }
@@ -233,23 +254,24 @@ pub(super) fn value_columns(
     (out, fits)
 }
 
-/// The customers (a range of the sorted list) who share one history, and the values of that history.
-type HistoryValues = (std::ops::Range<usize>, Vec<f64>);
+/// The customers (a range of the sorted list) who share one frequency and age, and their values.
+type GroupValues = (std::ops::Range<usize>, Vec<f64>);
 
-/// `values(x, t_x, T)` once per distinct history among the customers `rows` (indices into
-/// `summaries`), in parallel: the customers sorted by history, and for each history the range of them
-/// that share it with its values.
-fn per_history_values(
+/// `values(x, T)` once per distinct frequency and age among the customers `rows` (indices into
+/// `summaries`), in parallel: the customers sorted by `(x, T)`, each as its index into `summaries` and its
+/// position in `rows`, and for each `(x, T)` the range of them that share it, with its values.
+fn per_frequency_and_age(
     rows: &[usize],
     summaries: &[PeriodSummary],
-    values: impl Fn((f64, f64, f64)) -> Vec<f64> + Sync,
-) -> (Vec<usize>, Vec<HistoryValues>) {
+    values: impl Fn((f64, f64)) -> Vec<f64> + Sync,
+) -> (Vec<(usize, usize)>, Vec<GroupValues>) {
     // Non-negative floats order as their bit patterns do.
-    let mut keyed: Vec<([u64; 3], usize)> = rows
+    let mut keyed: Vec<([u64; 2], usize, usize)> = rows
         .par_iter()
-        .map(|&i| {
-            let [x, t_x, t, _] = summaries[i];
-            ([x.to_bits(), t_x.to_bits(), t.to_bits()], i)
+        .enumerate()
+        .map(|(at, &i)| {
+            let [x, _, t, _] = summaries[i];
+            ([x.to_bits(), t.to_bits()], i, at)
         })
         .collect();
     keyed.par_sort_unstable();
@@ -257,15 +279,15 @@ fn per_history_values(
         .filter(|&j| j == 0 || keyed[j].0 != keyed[j - 1].0)
         .collect();
     starts.push(keyed.len());
-    let members: Vec<usize> = keyed.iter().map(|&(_, i)| i).collect();
-    let histories = starts
+    let groups = starts
         .par_windows(2)
         .map(|bounds| {
-            let [x, t_x, t, _] = summaries[members[bounds[0]]];
-            (bounds[0]..bounds[1], values((x, t_x, t)))
+            let [x, t] = keyed[bounds[0]].0.map(f64::from_bits);
+            (bounds[0]..bounds[1], values((x, t)))
         })
         .collect();
-    (members, histories)
+    let members = keyed.into_iter().map(|(_, i, at)| (i, at)).collect();
+    (members, groups)
 }
 
 /// Fits BG/NBD on the summaries and Gamma-Gamma on the frequencies and mean repeat spends.
@@ -297,8 +319,18 @@ fn fit(
         penalizer: params.penalizer,
     };
     let (purchases, spend) = rayon::join(
-        || FitOutcome::from(BgNbd::fit(&summary, &options)),
-        || FitOutcome::from(GammaGamma::fit(x, monetary, &options)),
+        || {
+            let started = std::time::Instant::now();
+            let fitted = FitOutcome::from(BgNbd::fit(&summary, &options));
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "BG/NBD fitted");
+            fitted
+        },
+        || {
+            let started = std::time::Instant::now();
+            let fitted = FitOutcome::from(GammaGamma::fit(x, monetary, &options));
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "Gamma-Gamma fitted");
+            fitted
+        },
     );
     (purchases, spend)
 }

@@ -108,24 +108,15 @@ impl BgNbd {
         self.a.ln() - (self.b + x - 1.0).ln()
             + (self.r + x) * ((self.alpha + t).ln() - (self.alpha + t_x).ln())
     }
-}
 
-impl PurchaseModel for BgNbd {
-    /// P(alive) after Fader, Hardie & Lee's note "Computing P(alive) using the BG/NBD model": 1 for a
-    /// customer without repeat purchases (in this model a customer can only drop out right after a
-    /// purchase), else `1 / (1 + a / (b + x − 1) · ((α + T) / (α + t_x))^(r + x))`.
-    fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
-        if x == 0.0 {
-            return 1.0;
-        }
-        1.0 / (1.0 + self.ln_odds_dead(x, t_x, t).exp())
-    }
-
-    /// Equation (10) of the paper. Its `₂F₁(r + x, b + x; a + b + x − 1; z)`, `z = t / (α + T + t)`, is
-    /// summed after Euler's transformation as `(1 − z)^(a − 1 − r − x) · ₂F₁(a + b − 1 − r, a − 1; a + b + x
-    /// − 1; z)`, whose series shrinks faster the larger `x` is, and the factor `(1 − z)^(r + x)` of the
-    /// equation cancels against the transformation's, so nothing is raised to the power `x`.
-    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, age: f64) -> f64 {
+    /// The expected number of purchases in the next `t` periods of a customer with `x` repeat purchases
+    /// and age `age` who is alive now: the conditional expectation of equation (10) of the paper is this
+    /// times P(alive), and it does not depend on the recency, so customers who differ only in recency share
+    /// it. Equation (10)'s `₂F₁(r + x, b + x; a + b + x − 1; z)`, `z = t / (α + T + t)`, is summed after
+    /// Euler's transformation as `(1 − z)^(a − 1 − r − x) · ₂F₁(a + b − 1 − r, a − 1; a + b + x − 1; z)`,
+    /// whose series shrinks faster the larger `x` is, and the factor `(1 − z)^(r + x)` of the equation
+    /// cancels against the transformation's, so nothing is raised to the power `x`. 0 for `t ≤ 0`.
+    pub fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
         if t <= 0.0 {
             return 0.0;
         }
@@ -145,7 +136,24 @@ impl PurchaseModel for BgNbd {
         } else {
             -(big_b * ln_one_minus_z + (big_b * tail).ln_1p()).exp_m1() / big_b
         };
-        let alive_purchases = (a + b + x - 1.0) * shortfall_over_b;
+        (a + b + x - 1.0) * shortfall_over_b
+    }
+}
+
+impl PurchaseModel for BgNbd {
+    /// P(alive) after Fader, Hardie & Lee's note "Computing P(alive) using the BG/NBD model": 1 for a
+    /// customer without repeat purchases (in this model a customer can only drop out right after a
+    /// purchase), else `1 / (1 + a / (b + x − 1) · ((α + T) / (α + t_x))^(r + x))`.
+    fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        if x == 0.0 {
+            return 1.0;
+        }
+        1.0 / (1.0 + self.ln_odds_dead(x, t_x, t).exp())
+    }
+
+    /// Equation (10) of the paper: [`BgNbd::expected_purchases_if_alive`] times [`PurchaseModel::p_alive`].
+    fn expected_purchases(&self, t: f64, x: f64, t_x: f64, age: f64) -> f64 {
+        let alive_purchases = self.expected_purchases_if_alive(t, x, age);
         if x == 0.0 {
             return alive_purchases;
         }
@@ -159,15 +167,18 @@ fn log_likelihood_and_gradient(params: &BgNbd, patterns: &Patterns) -> [f64; 5] 
     let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
     let (lg_r, lg_ab, lg_b) = (ln_gamma(r), ln_gamma(a + b), ln_gamma(b));
     let (psi_r, psi_ab, psi_b) = (digamma(r), digamma(a + b), digamma(b));
+    // ln(α + t) and 1 / (α + t) once per distinct time.
+    let ln_times: Vec<f64> = patterns.times.iter().map(|&t| (alpha + t).ln()).collect();
+    let inverse_times: Vec<f64> = patterns.times.iter().map(|&t| 1.0 / (alpha + t)).collect();
     block_sum::<5>(patterns.len(), |range, sum| {
         let mut current_x = f64::NAN;
         let (mut common, mut d_r_common, mut d_a_common, mut d_b_common, mut ln_b_x) =
             (0.0, 0.0, 0.0, 0.0, 0.0);
         for i in range {
-            let (x, t_x, t, w) = (
+            let (x, recency_at, age_at, w) = (
                 patterns.x[i],
-                patterns.recency[i],
-                patterns.age[i],
+                patterns.recency_at[i] as usize,
+                patterns.age_at[i] as usize,
                 patterns.weight[i],
             );
             if x != current_x {
@@ -180,21 +191,28 @@ fn log_likelihood_and_gradient(params: &BgNbd, patterns: &Patterns) -> [f64; 5] 
                 d_b_common = psi_ab + digamma(b + x) - psi_b - psi_abx;
                 ln_b_x = if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 };
             }
-            let ln_t = (alpha + t).ln();
+            let ln_t = ln_times[age_at];
             let survived = -(r + x) * ln_t;
             let (ll, share_dropped, ln_tx) = if x > 0.0 {
-                let ln_tx = (alpha + t_x).ln();
+                let ln_tx = ln_times[recency_at];
                 let dropped = ln_a - ln_b_x - (r + x) * ln_tx;
-                let total = ln_add_exp(survived, dropped);
-                (total, (dropped - total).exp(), ln_tx)
+                // ln(e^survived + e^dropped) and the dropped term's share of the sum, from one exp.
+                let difference = dropped - survived;
+                let smaller = (-difference.abs()).exp();
+                let total = survived.max(dropped) + smaller.ln_1p();
+                let share = if difference > 0.0 { 1.0 } else { smaller } / (1.0 + smaller);
+                (total, share, ln_tx)
             } else {
                 (survived, 0.0, 0.0)
             };
             let share_survived = 1.0 - share_dropped;
             sum[0] += w * (common + ll);
             sum[1] += w * (d_r_common - share_survived * ln_t - share_dropped * ln_tx);
-            sum[2] +=
-                w * (r / alpha - (r + x) * (share_survived / (alpha + t) + share_dropped / (alpha + t_x)));
+            sum[2] += w
+                * (r / alpha
+                    - (r + x)
+                        * (share_survived * inverse_times[age_at]
+                            + share_dropped * inverse_times[recency_at]));
             sum[3] += w * (d_a_common + share_dropped / a);
             sum[4] += w
                 * (d_b_common

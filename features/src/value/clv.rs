@@ -20,14 +20,35 @@ pub fn clv(
     monthly_discount: f64,
     periods_per_month: f64,
 ) -> f64 {
+    let purchases = discounted_purchases(
+        |periods| model.expected_purchases(periods, x, t_x, t),
+        months,
+        monthly_discount,
+        periods_per_month,
+    );
+    purchases * spend_per_purchase
+}
+
+/// The purchases of [`clv`] discounted month by month, the lifetime value per unit of spend:
+/// `Σ_{k=1..months} (E(k · periods_per_month) − E((k − 1) · periods_per_month)) / (1 + d)^k` for the
+/// cumulative expected purchases `E(t)` over the next `t` periods (`E(0) = 0`). The expected purchases of
+/// BG/NBD factor as P(alive) times those of a customer known to be alive
+/// ([`super::BgNbd::expected_purchases_if_alive`]), so one value of this serves every customer who
+/// differs only in recency.
+pub fn discounted_purchases(
+    cumulative: impl Fn(f64) -> f64,
+    months: u32,
+    monthly_discount: f64,
+    periods_per_month: f64,
+) -> f64 {
     let mut value = 0.0;
     let mut previous = 0.0;
     let mut discount = 1.0;
     for month in 1..=months {
-        let cumulative = model.expected_purchases(f64::from(month) * periods_per_month, x, t_x, t);
+        let purchases = cumulative(f64::from(month) * periods_per_month);
         discount *= 1.0 + monthly_discount;
-        value += (cumulative - previous) * spend_per_purchase / discount;
-        previous = cumulative;
+        value += (purchases - previous) / discount;
+        previous = purchases;
     }
     value
 }

@@ -5,7 +5,8 @@
 //! - [`BgNbd`] and [`ParetoNbd`]: P(alive) and the expected number of purchases in the next `t` periods,
 //!   given a customer's history ([`PurchaseModel`]);
 //! - [`GammaGamma`]: the expected spend per purchase;
-//! - [`clv`]: the discounted value of the purchases expected over the next months.
+//! - [`clv`]: the discounted value of the purchases expected over the next months
+//!   ([`discounted_purchases`] per unit of spend).
 //!
 //! Likelihoods are evaluated in logarithms, with the hypergeometric functions in forms whose terms never
 //! grow with the frequency, so customers with thousands of purchases give finite values. Fits run over the
@@ -41,7 +42,7 @@ pub(crate) mod special;
 mod summary;
 
 pub use bgnbd::BgNbd;
-pub use clv::clv;
+pub use clv::{clv, discounted_purchases};
 pub use error::ValueError;
 pub use gamma_gamma::GammaGamma;
 pub use paretonbd::ParetoNbd;

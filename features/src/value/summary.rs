@@ -145,6 +145,13 @@ pub(crate) struct Patterns {
     pub age: Vec<f64>,
     /// Customers with this pattern.
     pub weight: Vec<f64>,
+    /// The distinct times (recencies and ages, scaled), ascending: a likelihood computes what it needs of
+    /// each once per evaluation instead of once per pattern (times in whole days or weeks repeat a lot).
+    pub times: Vec<f64>,
+    /// Position of each pattern's recency in `times`.
+    pub recency_at: Vec<u32>,
+    /// Position of each pattern's age in `times`.
+    pub age_at: Vec<u32>,
     /// Sum of the weights.
     pub total_weight: f64,
 }
@@ -170,6 +177,9 @@ impl Patterns {
             age: Vec::new(),
             weight: Vec::new(),
             total_weight: summary.len() as f64,
+            times: Vec::new(),
+            recency_at: Vec::new(),
+            age_at: Vec::new(),
         };
         let mut previous = None;
         for key in keys {
@@ -185,6 +195,18 @@ impl Patterns {
             patterns.age.push(f64::from_bits(key[2]) * scale);
             patterns.weight.push(1.0);
         }
+        let mut times: Vec<f64> = patterns.recency.iter().chain(&patterns.age).copied().collect();
+        times.par_sort_unstable_by(f64::total_cmp);
+        times.dedup();
+        let position = |values: &[f64]| -> Vec<u32> {
+            values
+                .par_iter()
+                .map(|v| times.partition_point(|t| t < v) as u32)
+                .collect()
+        };
+        patterns.recency_at = position(&patterns.recency);
+        patterns.age_at = position(&patterns.age);
+        patterns.times = times;
         patterns
     }
 
@@ -267,6 +289,14 @@ mod tests {
         assert_eq!(patterns.age, vec![2.0, 2.5, 2.0, 2.0]);
         assert_eq!(patterns.weight, vec![1.0, 1.0, 2.0, 1.0]);
         assert_eq!(patterns.total_weight, 5.0);
+        assert_eq!(patterns.times, vec![0.0, 1.0, 1.5, 2.0, 2.5]);
+        for i in 0..patterns.len() {
+            assert_eq!(
+                patterns.times[patterns.recency_at[i] as usize],
+                patterns.recency[i]
+            );
+            assert_eq!(patterns.times[patterns.age_at[i] as usize], patterns.age[i]);
+        }
     }
 
     #[test]
