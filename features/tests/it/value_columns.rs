@@ -20,7 +20,7 @@ const VALUE_COLUMNS: [&str; 7] = [
 
 /// `customers` customers buying on generated days from 2023-01-01 to 2024-06-29: customer `i` buys
 /// every `gap` days from a start day, at an amount that varies around their own level, and some stop
-/// buying part-way.
+/// buying part-way; and one customer in ten with a return only.
 fn generated(customers: u32) -> Vec<(String, String, f64)> {
     let start = date("2023-01-01");
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -42,6 +42,11 @@ fn generated(customers: u32) -> Vec<(String, String, f64)> {
             let amount = level * (0.5 + next(100) as f64 / 100.0);
             rows.push((format!("c{i}"), stamp, (amount * 100.0).round() / 100.0));
             day += gap + next(gap);
+        }
+        // Every tenth customer also has a customer with only a return: no purchase, so no value.
+        if i % 10 == 0 {
+            let stamp = (start + Days::new(first)).to_string();
+            rows.push((format!("r{i}"), stamp, -level));
         }
     }
     rows
@@ -137,6 +142,7 @@ fn fitted_columns_are_finite_and_follow_from_the_recorded_parameters() {
         high += usize::from(tier == "high");
     }
     assert!(high > 0 && high < buyers, "{high} of {buyers} high");
+    assert!(buyers < table.len(), "customers without purchases have rows too");
 }
 
 #[test]

@@ -298,9 +298,9 @@ fn report_lists_the_customers_to_call_with_segments_and_reasons_in_words() {
     for heading in [
         "Churn risk",
         "Value at risk",
-        "probability × spend in the last 365 days",
+        "probability × lifetime value over the next 12 months",
         "Segment",
-        "lifecycle stage · RFM segment · value tier",
+        "lifecycle stage · RFM segment · value tier · value tier by predicted lifetime value",
         "Why",
         "Outcome",
     ] {
@@ -398,7 +398,7 @@ fn score_writes_a_call_list_csv_beside_the_scores() {
             "customer_id",
             "churn_probability",
             "risk_band",
-            "spend_365d",
+            "clv_12m",
             "value_at_risk",
             "lifecycle_stage",
             "rfm_segment",
