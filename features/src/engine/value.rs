@@ -4,8 +4,9 @@
 //!
 //! A model that cannot be fitted (too few customers, no repeat purchases, no convergence, an infinite
 //! mean spend) leaves its columns null for that date, with a warning and the reason in the summary: the
-//! build goes on. The models are applied once per distinct `(x, t_x, T)`, not once per customer, since
-//! customers with the same history get the same values.
+//! build goes on. BG/NBD's expected purchases (and so the lifetime value) are P(alive) times those of a
+//! customer known to be alive, which depend on the frequency and age alone: those are computed once per
+//! distinct `(x, T)`, far fewer than the customers, and P(alive), cheap, once per customer.
 
 use super::grouped::{TxRow, up_to};
 use super::layout::ValueColumns;
