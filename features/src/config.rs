@@ -40,6 +40,9 @@ pub struct Config {
     /// The dates a dated row may carry.
     #[serde(default)]
     pub data: DataParams,
+    /// The customer-value models fitted at each as-of date.
+    #[serde(default)]
+    pub value: ValueParams,
 }
 
 /// Where transactions are and what their columns are called.
@@ -201,6 +204,78 @@ fn default_medium_share() -> f64 {
     0.3
 }
 
+/// The customer-value models (BG/NBD and Gamma-Gamma, [`crate::value`]) fitted at each as-of date on the
+/// BTYD summaries of the customers with purchases by then, and the columns they give: `p_alive`,
+/// `expected_purchases_{H}d`, `expected_spend_per_purchase`, `clv_{N}m` and `value_tier_clv`. Used when
+/// the configuration has transactions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueParams {
+    /// Whether to fit the models and write their columns.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The period of the fits in days (lifetimes' `freq`): frequency counts distinct purchase periods,
+    /// recency and age are whole periods, all counted from the customer's first purchase day. 1: days,
+    /// 7: weeks.
+    #[serde(default = "default_period_days")]
+    pub period_days: u32,
+    /// Horizons in days of the expected purchases (`expected_purchases_{H}d`); the label horizon of a
+    /// build (`--horizon`) is added to them. A table to score is built without a horizon, so a model
+    /// trained with a horizon outside this list needs it listed here for the scoring table to have its
+    /// column.
+    #[serde(default = "default_purchase_horizons")]
+    pub purchase_horizons: Vec<u32>,
+    /// Months of purchases the customer lifetime value adds up (`clv_{N}m`), a month being 30.4375 days.
+    #[serde(default = "default_clv_months")]
+    pub clv_months: u32,
+    /// Discount rate per month for the lifetime value (0.01: a dollar next month is worth 1/1.01 now).
+    #[serde(default = "default_monthly_discount")]
+    pub monthly_discount: f64,
+    /// L2 penalty on the models' parameters (lifetimes' `penalizer_coef`; 0: plain maximum likelihood).
+    #[serde(default)]
+    pub penalizer: f64,
+    /// The fewest customers with purchases an as-of date needs for the models to be fitted; with fewer,
+    /// the value columns of that date are null.
+    #[serde(default = "default_min_customers")]
+    pub min_customers: u32,
+}
+
+impl Default for ValueParams {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            period_days: default_period_days(),
+            purchase_horizons: default_purchase_horizons(),
+            clv_months: default_clv_months(),
+            monthly_discount: default_monthly_discount(),
+            penalizer: 0.0,
+            min_customers: default_min_customers(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_period_days() -> u32 {
+    1
+}
+fn default_purchase_horizons() -> Vec<u32> {
+    vec![30, 90, 365]
+}
+fn default_clv_months() -> u32 {
+    12
+}
+fn default_monthly_discount() -> f64 {
+    0.01
+}
+fn default_min_customers() -> u32 {
+    20
+}
+
+/// The longest lifetime value horizon accepted, in months (100 years).
+pub const MAX_CLV_MONTHS: u32 = 1200;
+
 /// The accepted date range of dated rows (transactions, events, signup and churn dates). A row dated
 /// outside it is invalid. A bound left out defaults, per input, to 365 days beyond that input's 0.1%
 /// (`min_date`) or 99.9% (`max_date`) quantile day, so a lone row dated 2204 or 1900 cannot stretch the data.
@@ -234,6 +309,45 @@ fn date_key<'de, D: serde::Deserializer<'de>>(deserializer: D, key: &str) -> Res
         other => format!("{other}"),
     };
     crate::time::parse_date(&text).map_err(|reason| D::Error::custom(format!("{key}: {reason}")))
+}
+
+impl ValueParams {
+    fn check(&self) -> std::result::Result<(), String> {
+        if !(1..=3660).contains(&self.period_days) {
+            return Err(format!(
+                "[value] period_days must be between 1 and 3660, not {}",
+                self.period_days
+            ));
+        }
+        if self.purchase_horizons.contains(&0) {
+            return Err("[value] purchase_horizons: every horizon must be at least 1 day".into());
+        }
+        if !(1..=MAX_CLV_MONTHS).contains(&self.clv_months) {
+            return Err(format!(
+                "[value] clv_months must be between 1 and {MAX_CLV_MONTHS}, not {}",
+                self.clv_months
+            ));
+        }
+        if !(self.monthly_discount.is_finite() && (0.0..1.0).contains(&self.monthly_discount)) {
+            return Err(format!(
+                "[value] monthly_discount must be at least 0 and below 1 (0.01 is 1% a month), not {}",
+                self.monthly_discount
+            ));
+        }
+        if !(self.penalizer.is_finite() && self.penalizer >= 0.0) {
+            return Err(format!(
+                "[value] penalizer must be a number of at least 0, not {}",
+                self.penalizer
+            ));
+        }
+        if self.min_customers < 2 {
+            return Err(format!(
+                "[value] min_customers must be at least 2, not {}",
+                self.min_customers
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -311,7 +425,12 @@ impl Config {
         if !shares_valid {
             return Err("[value_tier] high_share must be > 0, medium_share >= 0, and their sum <= 1".into());
         }
-        Ok(())
+        self.value.check()
+    }
+
+    /// Whether the customer-value models are fitted: `[value] enabled` with transactions configured.
+    pub fn value_models(&self) -> bool {
+        self.value.enabled && self.transactions.is_some()
     }
 
     /// The files and folders this configuration reads (resolved against the configuration's folder).
@@ -426,9 +545,52 @@ mod tests {
             "[data]\nmin_date = \"2024-02-01\"\nmax_date = \"2024-01-01\"",
             "[data]\nmin_date = \"2024-13-01\"",
             "[data]\nmax = \"2024-01-01\"",
+            "[value]\nperiod_days = 0",
+            "[value]\nclv_months = 0",
+            "[value]\npurchase_horizons = [0, 30]",
+            "[value]\nclv_months = 1201",
+            "[value]\nmonthly_discount = -0.01",
+            "[value]\nmonthly_discount = 1.0",
+            "[value]\nmonthly_discount = nan",
+            "[value]\npenalizer = -1.0",
+            "[value]\nmin_customers = 1",
+            "[value]\nenabled = \"yes\"",
         ] {
             let text = format!("{MINIMAL}\n{extra}\n");
             assert!(Config::parse(&text, Path::new("")).is_err(), "{extra}");
         }
+    }
+
+    #[test]
+    fn value_section_defaults_and_keys() {
+        let config = Config::parse(MINIMAL, Path::new("")).expect("valid");
+        let value = &config.value;
+        assert!(value.enabled && config.value_models());
+        assert_eq!(
+            (value.period_days, value.clv_months, value.min_customers),
+            (1, 12, 20)
+        );
+        assert_eq!((value.monthly_discount, value.penalizer), (0.01, 0.0));
+        assert_eq!(value.purchase_horizons, [30, 90, 365]);
+        let text = format!(
+            "{MINIMAL}\n[value]\nperiod_days = 7\nclv_months = 24\nmonthly_discount = 0.02\npenalizer = 0.001\n\
+             min_customers = 50\npurchase_horizons = [14]\n"
+        );
+        let value = Config::parse(&text, Path::new("")).expect("valid").value;
+        assert_eq!(
+            (value.period_days, value.clv_months, value.min_customers),
+            (7, 24, 50)
+        );
+        assert_eq!((value.monthly_discount, value.penalizer), (0.02, 0.001));
+        assert_eq!(value.purchase_horizons, [14]);
+        let off =
+            Config::parse(&format!("{MINIMAL}\n[value]\nenabled = false\n"), Path::new("")).expect("valid");
+        assert!(!off.value_models());
+        let message = Config::parse(&format!("{MINIMAL}\n[value]\nperiods = 7\n"), Path::new(""))
+            .expect_err("unknown key");
+        assert!(message.contains("periods"), "{message}");
+        let message = Config::parse(&format!("{MINIMAL}\n[value]\nclv_months = 0\n"), Path::new(""))
+            .expect_err("out of range");
+        assert!(message.contains("[value] clv_months"), "{message}");
     }
 }

@@ -13,6 +13,7 @@ pub mod output;
 pub mod redact;
 pub mod table;
 pub mod time;
+pub mod value;
 
 pub use config::Config;
 pub use engine::{BuildRequest, BuildSummary, build, build_to_parquet};

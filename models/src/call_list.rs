@@ -27,8 +27,9 @@ const SEGMENTS_FIRST: [&str; 2] = ["lifecycle_stage", "rfm_segment"];
 /// Which column holds a customer's value, for ranking by value at risk.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ValueColumn {
-    /// The table's spend over its longest window (`spend_<N>d` with the largest N) when it has one, else
-    /// none (rank by probability).
+    /// The table's predicted lifetime value (`clv_<N>m`, the customer-value models' column, with the
+    /// largest N) when it has one with a value for some row; else its spend over its longest window
+    /// (`spend_<N>d` with the largest N) when it has one; else none (rank by probability).
     #[default]
     Auto,
     /// This numeric column.
@@ -64,16 +65,26 @@ impl CallListOptions {
     pub fn value_column(&self, table: &FeatureTable) -> Result<Option<String>> {
         match &self.value {
             ValueColumn::None => Ok(None),
-            ValueColumn::Auto => Ok(table
-                .columns
-                .iter()
-                .filter(|c| matches!(c.values, ColumnValues::Numeric(_)))
-                .filter_map(|c| {
-                    let days: u32 = c.name.strip_prefix("spend_")?.strip_suffix('d')?.parse().ok()?;
-                    Some((days, c.name.clone()))
-                })
-                .max()
-                .map(|(_, name)| name)),
+            ValueColumn::Auto => {
+                let longest = |prefix: &str, suffix: char, known: bool| {
+                    table
+                        .columns
+                        .iter()
+                        .filter(|c| match &c.values {
+                            ColumnValues::Numeric(values) => !known || values.iter().any(Option::is_some),
+                            ColumnValues::Categorical(_) => false,
+                        })
+                        .filter_map(|c| {
+                            let length: u32 =
+                                c.name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()?;
+                            Some((length, c.name.clone()))
+                        })
+                        .max()
+                        .map(|(_, name)| name)
+                };
+                // A lifetime value column is null throughout when its models could not be fitted.
+                Ok(longest("clv_", 'm', true).or_else(|| longest("spend_", 'd', false)))
+            }
             ValueColumn::Named(name) => match table.column(name) {
                 Some(column) if matches!(column.values, ColumnValues::Numeric(_)) => Ok(Some(name.clone())),
                 Some(_) => Err(ModelError::InvalidValueColumn {
@@ -435,6 +446,34 @@ mod tests {
         assert_eq!(readable_value(&FeatureValue::Number(-0.0001)), "0");
         assert_eq!(readable_value(&FeatureValue::Missing), "unknown");
         assert_eq!(readable_value(&FeatureValue::Text("basic".into())), "basic");
+    }
+
+    #[test]
+    fn the_lifetime_value_is_the_value_by_default_when_it_is_known() {
+        let mut table = labelled_table(50, 3);
+        let options = CallListOptions::default();
+        assert_eq!(
+            options.value_column(&table).expect("auto").as_deref(),
+            Some("spend_365d")
+        );
+        let clv = |values: Vec<Option<f64>>| churn_features::FeatureColumn {
+            name: "clv_12m".into(),
+            role: churn_features::ColumnRole::Numeric,
+            description: None,
+            values: ColumnValues::Numeric(values),
+        };
+        // Models not fitted at that date: a column of nulls, so spend it is.
+        table.columns.push(clv(vec![None; 50]));
+        assert_eq!(
+            options.value_column(&table).expect("auto").as_deref(),
+            Some("spend_365d")
+        );
+        let last = table.columns.len() - 1;
+        table.columns[last] = clv((0..50).map(|i| (i % 2 == 0).then_some(f64::from(i))).collect());
+        assert_eq!(
+            options.value_column(&table).expect("auto").as_deref(),
+            Some("clv_12m")
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@
 
 use crate::input::FeatureValue;
 use crate::model::ReasonFeature;
-use churn_features::engine::family::{CatalogColumn, EventMeasure, Family, WindowMeasure, readable};
+use churn_features::engine::family::{
+    CatalogColumn, EventMeasure, Family, ValueMeasure, WindowMeasure, readable,
+};
 use churn_features::engine::layout::tx;
 
 /// At most this many of a reason's families are put in words.
@@ -394,6 +396,24 @@ fn fact(feature: &ReasonFeature, all: &[&ReasonFeature]) -> String {
             Some(d) => format!("a customer for {}", days(d)),
             None => unknown(),
         },
+        CatalogColumn::Value(measure) => {
+            let Some(value) = number else {
+                return unknown();
+            };
+            match measure {
+                ValueMeasure::PAlive => format!("{} likely to be still buying", percent(value)),
+                ValueMeasure::ExpectedPurchases { days } => {
+                    format!("{value:.1} purchases expected in the next {days} days")
+                }
+                ValueMeasure::ExpectedSpend => format!("{} expected per purchase", amount(value)),
+                ValueMeasure::Clv { months } => {
+                    format!(
+                        "a lifetime value of {} over the next {months} months",
+                        amount(value)
+                    )
+                }
+            }
+        }
     }
 }
 
@@ -681,6 +701,25 @@ mod tests {
                 0.6
             ),
             "buys every 31 days on average; recency score 2 of 5"
+        );
+        assert_eq!(
+            sentence(&[feature("p_alive", 0.234.into(), 0.4)], 0.4),
+            "23% likely to be still buying"
+        );
+        assert_eq!(
+            sentence(&[feature("clv_12m", 36.284.into(), -0.4)], -0.4),
+            "a lifetime value of 36.28 over the next 12 months"
+        );
+        assert_eq!(
+            sentence(&[feature("expected_purchases_90d", 1.26.into(), -0.4)], -0.4),
+            "1.3 purchases expected in the next 90 days"
+        );
+        assert_eq!(
+            sentence(
+                &[feature("expected_spend_per_purchase", FeatureValue::Missing, 0.1)],
+                0.1
+            ),
+            "expected spend per purchase unknown"
         );
         assert_eq!(plural("page view"), "page views");
         assert_eq!(plural("inquiry"), "inquiries");

@@ -36,6 +36,28 @@ pub enum CatalogColumn {
     DaysSinceLastActivity,
     /// `tenure_days`.
     Tenure,
+    /// A customer-value column: `p_alive`, `expected_purchases_{h}d`, `expected_spend_per_purchase` or
+    /// `clv_{n}m`.
+    Value(ValueMeasure),
+}
+
+/// Which customer-value column ([`super::layout::ValueColumns`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueMeasure {
+    /// `p_alive`: the BG/NBD probability that the customer has not dropped out.
+    PAlive,
+    /// `expected_purchases_{h}d`: purchases the BG/NBD model expects in the next `days` days.
+    ExpectedPurchases {
+        /// Horizon in days.
+        days: u32,
+    },
+    /// `expected_spend_per_purchase`: the Gamma-Gamma expected spend per purchase.
+    ExpectedSpend,
+    /// `clv_{n}m`: the discounted value of the purchases expected over the next `months` months.
+    Clv {
+        /// Months added up.
+        months: u32,
+    },
 }
 
 /// What a windowed transaction feature measures.
@@ -89,7 +111,17 @@ impl CatalogColumn {
         match name {
             "days_since_last_activity" => return Some(Self::DaysSinceLastActivity),
             "tenure_days" => return Some(Self::Tenure),
+            "p_alive" => return Some(Self::Value(ValueMeasure::PAlive)),
+            "expected_spend_per_purchase" => return Some(Self::Value(ValueMeasure::ExpectedSpend)),
             _ => {}
+        }
+        if let Some(months) = name
+            .strip_prefix("clv_")
+            .and_then(|rest| rest.strip_suffix('m'))
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse().ok())
+        {
+            return Some(Self::Value(ValueMeasure::Clv { months }));
         }
         if let Some(kind) = name.strip_prefix("days_since_last_") {
             return is_safe_name(kind).then(|| Self::Event {
@@ -105,6 +137,9 @@ impl CatalogColumn {
                     trend_days: Some(days),
                 });
             }
+        }
+        if stem == "expected_purchases" {
+            return Some(Self::Value(ValueMeasure::ExpectedPurchases { days }));
         }
         let window = |measure| Some(Self::TransactionWindow { measure, days });
         match stem {
@@ -148,6 +183,10 @@ impl CatalogColumn {
             Self::Event { kind, .. } => Family::Event(kind.clone()),
             Self::DaysSinceLastActivity => Family::Recency,
             Self::Tenure => Family::Tenure,
+            // Whether the customer is still buying is read from the time since the last purchase against
+            // their rhythm; what they will buy and spend, from how much and how often they bought.
+            Self::Value(ValueMeasure::PAlive) => Family::Recency,
+            Self::Value(_) => Family::FrequencyAndSpend,
         }
     }
 }
@@ -158,9 +197,10 @@ impl CatalogColumn {
 pub enum Family {
     /// How long since the customer last bought or did anything, against how often they buy:
     /// `days_since_last_purchase`, `days_since_last_activity`, the days between purchases, the overdue
-    /// ratio, `r_score`.
+    /// ratio, `r_score`, `p_alive`.
     Recency,
-    /// How much and how often the customer buys, in all and per window, and its trends.
+    /// How much and how often the customer buys, in all and per window, and its trends; the purchases,
+    /// spend and lifetime value the customer-value models expect.
     FrequencyAndSpend,
     /// Returns and cancellations.
     Returns,
@@ -223,7 +263,7 @@ fn is_safe_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::layout::{Layout, LayoutInputs};
+    use crate::engine::layout::{Layout, LayoutInputs, ValueColumns};
     use crate::table::ColumnRole;
 
     #[test]
@@ -236,8 +276,11 @@ mod tests {
             numeric_attributes: &["age".to_string()],
             categorical_attributes: &["plan".to_string()],
             dated: true,
+            value: Some(ValueColumns::new(&[30, 90, 365], Some(45), 6)),
         };
         let layout = Layout::new(&inputs, &[7, 30, 365], 90);
+        let value_start = layout.value_start.expect("value block");
+        let value_end = value_start + layout.value.as_ref().map_or(0, ValueColumns::len);
         for (i, spec) in layout.specs.iter().enumerate() {
             if spec.role == ColumnRole::Descriptor {
                 continue;
@@ -259,6 +302,14 @@ mod tests {
                     "{}",
                     spec.name
                 );
+            } else if i < value_end {
+                assert!(matches!(parsed, Some(CatalogColumn::Value(_))), "{}", spec.name);
+                let expected = if spec.name == "p_alive" {
+                    Family::Recency
+                } else {
+                    Family::FrequencyAndSpend
+                };
+                assert_eq!(family, expected, "{}", spec.name);
             } else if i < layout.activity_start {
                 let block = (i - layout.event_starts[0]) / layout.event_block_len();
                 let kind = ["support_ticket", "login"][block];
@@ -296,6 +347,12 @@ mod tests {
             ("events_page_view_value_30d", Family::Event("page_view".into())),
             ("events_login_trend_90d", Family::Event("login".into())),
             ("days_since_last_login", Family::Event("login".into())),
+            ("p_alive", Family::Recency),
+            ("expected_purchases_273d", Family::FrequencyAndSpend),
+            ("expected_spend_per_purchase", Family::FrequencyAndSpend),
+            ("clv_12m", Family::FrequencyAndSpend),
+            ("clv_m", Family::Attribute("clv_m".into())),
+            ("clv_12", Family::Attribute("clv_12".into())),
             ("plan", Family::Attribute("plan".into())),
             ("MonthlyCharges", Family::Attribute("MonthlyCharges".into())),
             ("purchases_d", Family::Attribute("purchases_d".into())),
@@ -316,6 +373,14 @@ mod tests {
                 index: tx::PURCHASE_TREND,
                 trend_days: Some(60)
             })
+        );
+        assert_eq!(
+            CatalogColumn::parse("clv_24m"),
+            Some(CatalogColumn::Value(ValueMeasure::Clv { months: 24 }))
+        );
+        assert_eq!(
+            CatalogColumn::parse("expected_purchases_90d"),
+            Some(CatalogColumn::Value(ValueMeasure::ExpectedPurchases { days: 90 }))
         );
         assert_eq!(
             Family::Event("support_ticket".into()).label(),

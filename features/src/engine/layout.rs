@@ -1,7 +1,7 @@
 //! The feature columns a run produces, in order, with their meaning: the single source for the output
 //! schema, the computation's column indices and the printed catalog.
 
-use super::family::{CatalogColumn, EventMeasure, WindowMeasure, readable};
+use super::family::{CatalogColumn, EventMeasure, ValueMeasure, WindowMeasure, readable};
 use crate::table::ColumnRole;
 use serde::Serialize;
 
@@ -67,6 +67,71 @@ pub mod tx {
     pub const FIXED: usize = 18;
 }
 
+/// The customer-value columns of a run ([`crate::config::ValueParams`]): `p_alive`, then
+/// `expected_purchases_{h}d` for each horizon, `expected_spend_per_purchase` and `clv_{n}m`, in that
+/// order in the numeric row, and the descriptor `value_tier_clv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueColumns {
+    /// Horizons of the expected purchases in days, ascending and distinct.
+    pub purchase_horizons: Vec<u32>,
+    /// Months the lifetime value adds up.
+    pub clv_months: u32,
+}
+
+impl ValueColumns {
+    /// Expected purchases over each of `horizons` days and over the label horizon (when there is one),
+    /// each once, ascending, and the lifetime value over `clv_months`.
+    pub fn new(horizons: &[u32], label_horizon: Option<u32>, clv_months: u32) -> Self {
+        let mut purchase_horizons: Vec<u32> = horizons.iter().copied().chain(label_horizon).collect();
+        purchase_horizons.sort_unstable();
+        purchase_horizons.dedup();
+        Self {
+            purchase_horizons,
+            clv_months,
+        }
+    }
+
+    /// Numeric columns of the block.
+    pub fn len(&self) -> usize {
+        self.purchase_horizons.len() + 3
+    }
+
+    /// Always false: the block has at least `p_alive`, the spend and the lifetime value.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Position of `p_alive` in the block.
+    pub const P_ALIVE: usize = 0;
+
+    /// Position of `expected_purchases_{h}d` for the `k`-th horizon in the block.
+    pub fn expected_purchases(k: usize) -> usize {
+        1 + k
+    }
+
+    /// Position of `expected_spend_per_purchase` in the block.
+    pub fn expected_spend(&self) -> usize {
+        1 + self.purchase_horizons.len()
+    }
+
+    /// Position of `clv_{n}m` in the block.
+    pub fn clv(&self) -> usize {
+        2 + self.purchase_horizons.len()
+    }
+}
+
+/// The CLV column's meaning: the formula and where it comes from.
+fn clv_meaning(months: u32) -> String {
+    format!(
+        "customer lifetime value: the spend the customer is expected to bring over the next {months} months, \
+         discounted monthly, sum over months k = 1..{months} of (E[purchases by the end of month k] - \
+         E[purchases by the end of month k-1]) x expected_spend_per_purchase / (1 + monthly_discount)^k, with \
+         BG/NBD expected purchases and a month of 30.4375 days (Fader, Hardie & Lee 2005, \"RFM and CLV: using \
+         iso-value curves for customer base analysis\", Journal of Marketing Research 42(4); as lifetimes' \
+         customer_lifetime_value computes it)"
+    )
+}
+
 /// Where each block of features sits in a numeric row.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -78,6 +143,10 @@ pub struct Layout {
     pub trend_days: u32,
     /// Start of the transaction block, when transactions are configured.
     pub tx_start: Option<usize>,
+    /// Start of the customer-value block, when the value models are fitted.
+    pub value_start: Option<usize>,
+    /// The customer-value columns, when the value models are fitted.
+    pub value: Option<ValueColumns>,
     /// Start of each event type's block, when events are configured.
     pub event_starts: Vec<usize>,
     /// Whether event blocks include value sums.
@@ -105,6 +174,8 @@ pub struct LayoutInputs<'a> {
     pub categorical_attributes: &'a [String],
     /// A dated input exists (transactions, events, signup or churn dates).
     pub dated: bool,
+    /// The customer-value columns, when the value models are fitted (transactions and a dated run).
+    pub value: Option<ValueColumns>,
 }
 
 impl Layout {
@@ -141,6 +212,46 @@ impl Layout {
                 );
                 specs.numeric(format!("returns_{w}d"), "returns in the window", "count", last(w));
             }
+        }
+
+        let value = inputs.value.clone().filter(|_| inputs.transactions);
+        let value_start = value.as_ref().map(|_| specs.len());
+        if let Some(columns) = &value {
+            let next = |days: u32| format!("next {days} days");
+            specs.numeric(
+                "p_alive".into(),
+                "probability that the customer has not dropped out by the as-of date, from the BG/NBD model \
+                 fitted on the customers with purchases by then (Fader, Hardie & Lee 2005; lifetimes' \
+                 conditional_probability_alive); 1 without repeat purchases, as the model has it",
+                "probability",
+                all(),
+            );
+            for &days in &columns.purchase_horizons {
+                specs.numeric(
+                    format!("expected_purchases_{days}d"),
+                    &format!(
+                        "purchases (distinct purchase periods) the BG/NBD model expects from the customer in \
+                         the {days} days after the as-of date, given their history (lifetimes' \
+                         conditional_expected_number_of_purchases_up_to_time)"
+                    ),
+                    "count",
+                    next(days),
+                );
+            }
+            specs.numeric(
+                "expected_spend_per_purchase".into(),
+                "spend per purchase the Gamma-Gamma model expects from the customer: their mean repeat spend \
+                 shrunk towards the mean of all customers, more for fewer repeat purchases (Fader, Hardie & \
+                 Lee 2005; lifetimes' conditional_expected_average_profit)",
+                "currency",
+                all(),
+            );
+            specs.numeric(
+                format!("clv_{}m", columns.clv_months),
+                &clv_meaning(columns.clv_months),
+                "currency",
+                format!("next {} months", columns.clv_months),
+            );
         }
 
         let mut event_starts = Vec::new();
@@ -230,6 +341,17 @@ impl Layout {
                 ColumnRole::Descriptor,
             );
         }
+        if let Some(columns) = &value {
+            specs.push(
+                "value_tier_clv".into(),
+                "value tier by predicted lifetime value (clv column) instead of past revenue: high: the \
+                 customers with the biggest CLV bringing the top share of the total; medium: the next share; \
+                 low: the rest; null without a CLV",
+                "category",
+                format!("next {} months", columns.clv_months),
+                ColumnRole::Descriptor,
+            );
+        }
         if inputs.dated {
             specs.push(
                 "lifecycle_stage".into(),
@@ -244,6 +366,8 @@ impl Layout {
             windows: windows.to_vec(),
             trend_days,
             tx_start,
+            value_start,
+            value,
             event_starts,
             event_values: inputs.event_values,
             activity_start,
@@ -430,6 +554,7 @@ pub fn readable_name(name: &str, description: Option<&str>) -> String {
     match name {
         "rfm_segment" => return "RFM segment".into(),
         "value_tier" => return "Value tier".into(),
+        "value_tier_clv" => return "Value tier by predicted lifetime value".into(),
         "lifecycle_stage" => return "Lifecycle stage".into(),
         _ => {}
     }
@@ -465,6 +590,12 @@ pub fn readable_name(name: &str, description: Option<&str>) -> String {
         }
         Some(CatalogColumn::DaysSinceLastActivity) => "Days since last activity".into(),
         Some(CatalogColumn::Tenure) => "Tenure (days)".into(),
+        Some(CatalogColumn::Value(measure)) => match measure {
+            ValueMeasure::PAlive => "Probability still buying (P(alive))".into(),
+            ValueMeasure::ExpectedPurchases { days } => format!("Expected purchases in the next {days} days"),
+            ValueMeasure::ExpectedSpend => "Expected spend per purchase".into(),
+            ValueMeasure::Clv { months } => format!("Lifetime value over the next {months} months"),
+        },
         None => words(name),
     }
 }
@@ -545,6 +676,7 @@ mod tests {
             numeric_attributes: &["age".to_string()],
             categorical_attributes: &["plan".to_string()],
             dated: true,
+            value: Some(ValueColumns::new(&[30, 90, 365], Some(60), 24)),
         };
         let layout = Layout::new(&inputs, &[7, 30], 90);
         let name = |i: usize| layout.specs[i].name.as_str();
@@ -552,6 +684,43 @@ mod tests {
         assert_eq!(name(tx::PURCHASE_TREND), "purchase_trend_90d");
         assert_eq!(name(tx::M_SCORE), "m_score");
         assert_eq!(name(tx::FIXED + 3), "purchases_30d");
+        let value_start = layout.value_start.expect("value block");
+        assert_eq!(value_start, tx::FIXED + 3 * 2);
+        let value = layout.value.as_ref().expect("value columns");
+        assert_eq!(value.purchase_horizons, vec![30, 60, 90, 365]);
+        let value_names: Vec<&str> = (value_start..value_start + value.len()).map(name).collect();
+        assert_eq!(
+            value_names,
+            [
+                "p_alive",
+                "expected_purchases_30d",
+                "expected_purchases_60d",
+                "expected_purchases_90d",
+                "expected_purchases_365d",
+                "expected_spend_per_purchase",
+                "clv_24m"
+            ]
+        );
+        assert_eq!(name(value_start + value.clv()), "clv_24m");
+        assert_eq!(
+            name(value_start + value.expected_spend()),
+            "expected_spend_per_purchase"
+        );
+        assert_eq!(
+            name(value_start + ValueColumns::expected_purchases(1)),
+            "expected_purchases_60d"
+        );
+        assert_eq!(layout.event_starts[0], value_start + value.len());
+        let descriptors: Vec<&str> = layout
+            .specs
+            .iter()
+            .filter(|s| s.role == ColumnRole::Descriptor)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            descriptors,
+            ["rfm_segment", "value_tier", "value_tier_clv", "lifecycle_stage"]
+        );
         assert_eq!(name(layout.event_starts[0]), "days_since_last_support_ticket");
         assert_eq!(
             layout.event_starts[1] - layout.event_starts[0],
@@ -581,6 +750,7 @@ mod tests {
             numeric_attributes: &["MonthlyCharges".to_string()],
             categorical_attributes: &["PaymentMethod".to_string()],
             dated: true,
+            value: Some(ValueColumns::new(&[30, 90, 365], Some(273), 12)),
         };
         let layout = Layout::new(&inputs, &[7, 30, 180], 90);
         let mut seen = std::collections::HashSet::new();
@@ -621,8 +791,56 @@ mod tests {
             "Spend trend (last 90 days vs the 90 before)"
         );
         assert_eq!(named("tenure_days"), "Tenure (days)");
+        assert_eq!(named("p_alive"), "Probability still buying (P(alive))");
+        assert_eq!(
+            named("expected_purchases_273d"),
+            "Expected purchases in the next 273 days"
+        );
+        assert_eq!(named("clv_12m"), "Lifetime value over the next 12 months");
+        assert_eq!(named("value_tier_clv"), "Value tier by predicted lifetime value");
+        for spec in &layout.specs {
+            assert!(
+                !spec.meaning.is_empty() && !spec.unit.is_empty() && !spec.window.is_empty(),
+                "{}",
+                spec.name
+            );
+        }
+        let clv = layout.specs.iter().find(|s| s.name == "clv_12m").expect("clv");
+        assert_eq!(clv.unit, "currency");
+        assert!(
+            clv.meaning.contains("Fader, Hardie & Lee")
+                && clv.meaning.contains("lifetimes")
+                && clv.meaning.contains("(1 + monthly_discount)^k"),
+            "{}",
+            clv.meaning
+        );
         assert_eq!(named("MonthlyCharges"), "Monthly charges");
         assert_eq!(named("PaymentMethod"), "Payment method");
+    }
+
+    #[test]
+    fn value_columns_need_transactions_and_list_each_horizon_once() {
+        let without = LayoutInputs {
+            transactions: false,
+            dated: true,
+            value: Some(ValueColumns::new(&[30, 90, 365], None, 12)),
+            ..LayoutInputs::default()
+        };
+        let layout = Layout::new(&without, &[30], 90);
+        assert!(layout.value_start.is_none() && layout.value.is_none());
+        assert!(!layout.specs.iter().any(|s| s.name == "p_alive"));
+        assert_eq!(
+            ValueColumns::new(&[30, 90, 365], None, 12).purchase_horizons,
+            [30, 90, 365]
+        );
+        assert_eq!(
+            ValueColumns::new(&[30, 90, 365], Some(90), 12).purchase_horizons,
+            [30, 90, 365]
+        );
+        assert_eq!(
+            ValueColumns::new(&[30, 90, 365], Some(7), 12).purchase_horizons,
+            [7, 30, 90, 365]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod grouped;
 pub mod layout;
 mod output;
 pub mod segments;
+pub mod value;
 
 use crate::config::Config;
 use crate::error::{FeatureError, Result};
@@ -14,7 +15,7 @@ use crate::table::FeatureTable;
 use crate::time::{Day, date_from_days, days_from_epoch};
 use chrono::NaiveDate;
 use grouped::{EventRow, Grouped, TxRow};
-use layout::{Layout, LayoutInputs, tx};
+use layout::{Layout, LayoutInputs, ValueColumns, tx};
 use output::Output;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -68,6 +69,10 @@ pub struct AsOfSummary {
     pub positives: usize,
     /// Share of labelled rows with label 1.
     pub label_rate: Option<f64>,
+    /// The customer-value models fitted at that date (absent when `[value]` is off or there are no
+    /// transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<value::ValueFits>,
 }
 
 /// The dates of one input's rows.
@@ -214,6 +219,13 @@ impl Plan {
                 numeric_attributes: &numeric_attributes,
                 categorical_attributes: &categorical_attributes,
                 dated: !snapshot,
+                value: (config.value_models() && !snapshot).then(|| {
+                    ValueColumns::new(
+                        &config.value.purchase_horizons,
+                        request.horizon_days,
+                        config.value.clv_months,
+                    )
+                }),
             },
             &config.features.windows,
             config.features.trend_days,
@@ -328,14 +340,17 @@ fn build_output(
         let population = context.population(as_of, snapshot);
         let before = output.rows();
         let started = std::time::Instant::now();
-        context.append(&population, as_of, &mut output);
+        let value_fits = context.append(&population, as_of, &mut output);
         tracing::debug!(
             as_of = ?as_of.map(date_from_days),
             customers = population.len(),
             seconds = started.elapsed().as_secs_f64(),
             "features computed"
         );
-        summaries.push(output.summary_since(before, as_of.map(date_from_days)));
+        summaries.push(AsOfSummary {
+            value: value_fits,
+            ..output.summary_since(before, as_of.map(date_from_days))
+        });
     }
 
     let rows = output.rows();
@@ -614,15 +629,22 @@ impl Context<'_> {
             .collect()
     }
 
-    /// Computes the rows of `population` at `as_of` and appends them to `output`.
-    fn append(&self, population: &[u32], as_of: Option<Day>, output: &mut Output) {
+    /// Computes the rows of `population` at `as_of` and appends them to `output`; returns the
+    /// customer-value fits of that date when there are any.
+    fn append(
+        &self,
+        population: &[u32],
+        as_of: Option<Day>,
+        output: &mut Output,
+    ) -> Option<value::ValueFits> {
         let mut columns = self.numeric_columns(population, as_of);
+        let value_fits = self.value_block(population, as_of, &mut columns);
         let labels: Vec<Option<i8>> = population
             .par_iter()
             .map(|&c| self.label(c as usize, as_of))
             .collect();
 
-        let mut descriptors: Vec<Vec<&'static str>> = Vec::new();
+        let mut descriptors: Vec<Vec<Option<&'static str>>> = Vec::new();
         if let Some(start) = self.layout.tx_start {
             // Scores rank customers with purchases only; the others keep NaN scores.
             let days_since = &columns[start + tx::DAYS_SINCE_LAST_PURCHASE];
@@ -652,10 +674,21 @@ impl Context<'_> {
             descriptors.push(
                 r.par_iter()
                     .zip(&f)
-                    .map(|(&r, &f)| segments::rfm_segment(r, f))
+                    .map(|(&r, &f)| Some(segments::rfm_segment(r, f)))
                     .collect(),
             );
-            descriptors.push(tiers);
+            descriptors.push(tiers.into_iter().map(Some).collect());
+            if let (Some(start), Some(value)) = (self.layout.value_start, &self.layout.value) {
+                let clv = &columns[start + value.clv()];
+                let tiers = segments::value_tiers(clv, &self.config.value_tier);
+                descriptors.push(
+                    tiers
+                        .into_iter()
+                        .zip(clv)
+                        .map(|(tier, v)| (!v.is_nan()).then_some(tier))
+                        .collect(),
+                );
+            }
             columns[start + tx::R_SCORE] = r;
             columns[start + tx::F_SCORE] = f;
             columns[start + tx::M_SCORE] = m;
@@ -667,12 +700,62 @@ impl Context<'_> {
                 tenure
                     .iter()
                     .zip(since)
-                    .map(|(&t, &s)| segments::lifecycle_stage(t, s, &self.config.lifecycle))
+                    .map(|(&t, &s)| Some(segments::lifecycle_stage(t, s, &self.config.lifecycle)))
                     .collect(),
             );
         }
         let attribute_rows = population.iter().map(|&c| self.statics.attribute_row[c as usize]);
         output.push(population, as_of, labels, columns, descriptors, attribute_rows);
+        value_fits
+    }
+
+    /// Fits the customer-value models at `as_of` on the BTYD summaries of `population` (in the
+    /// configured periods) and fills the value block of `columns`; `None` without a value block.
+    fn value_block(
+        &self,
+        population: &[u32],
+        as_of: Option<Day>,
+        columns: &mut [Vec<f64>],
+    ) -> Option<value::ValueFits> {
+        let (Some(value_start), Some(value_columns), Some(tx_start), Some(as_of)) = (
+            self.layout.value_start,
+            self.layout.value.as_ref(),
+            self.layout.tx_start,
+            as_of,
+        ) else {
+            return None;
+        };
+        let params = &self.config.value;
+        let started = std::time::Instant::now();
+        let summaries: Vec<value::PeriodSummary> = match (params.period_days, self.tx) {
+            (1, _) | (_, None) => {
+                let column = |k: usize| &columns[tx_start + k];
+                let (x, t_x, t, m) = (
+                    column(tx::BTYD_FREQUENCY),
+                    column(tx::BTYD_RECENCY),
+                    column(tx::BTYD_T),
+                    column(tx::BTYD_MONETARY),
+                );
+                (0..population.len())
+                    .into_par_iter()
+                    .map(|i| [x[i], t_x[i], t[i], m[i]])
+                    .collect()
+            }
+            (period_days, Some(tx)) => population
+                .par_iter()
+                .map(|&c| value::period_summary(tx.of(c as usize), as_of, period_days))
+                .collect(),
+        };
+        let (values, fits) = value::value_columns(&summaries, value_columns, params, as_of);
+        for (k, values) in values.into_iter().enumerate() {
+            columns[value_start + k] = values;
+        }
+        tracing::debug!(
+            as_of = %date_from_days(as_of),
+            seconds = started.elapsed().as_secs_f64(),
+            "customer-value models fitted and applied"
+        );
+        Some(fits)
     }
 
     /// The numeric feature columns of `population` at `as_of`. Rows are computed in parallel blocks and

@@ -22,7 +22,7 @@ pub(super) struct Output {
     as_of: Vec<Option<NaiveDate>>,
     labels: Vec<Option<i8>>,
     numeric: Vec<Vec<f64>>,
-    descriptors: Vec<Vec<&'static str>>,
+    descriptors: Vec<Vec<Option<&'static str>>>,
     attribute_rows: Vec<Option<u32>>,
 }
 
@@ -61,7 +61,7 @@ impl Output {
         as_of: Option<Day>,
         labels: Vec<Option<i8>>,
         numeric: Vec<Vec<f64>>,
-        descriptors: Vec<Vec<&'static str>>,
+        descriptors: Vec<Vec<Option<&'static str>>>,
         attribute_rows: impl Iterator<Item = Option<u32>>,
     ) {
         self.customers.extend_from_slice(population);
@@ -94,6 +94,7 @@ impl Output {
             labelled,
             positives,
             label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
+            value: None,
         }
     }
 
@@ -164,7 +165,7 @@ impl Finished {
                     ColumnRole::Descriptor => ColumnValues::Categorical(
                         self.output.descriptors[k]
                             .iter()
-                            .map(|s| Some(s.to_string()))
+                            .map(|s| s.map(str::to_string))
                             .collect(),
                     ),
                 },
@@ -206,9 +207,12 @@ impl Finished {
                                     .map(|row| self.category(k, row))
                                     .collect::<StringArray>(),
                             ),
-                            ColumnRole::Descriptor => Arc::new(StringArray::from_iter_values(
-                                &self.output.descriptors[k][start..end],
-                            )),
+                            ColumnRole::Descriptor => Arc::new(
+                                self.output.descriptors[k][start..end]
+                                    .iter()
+                                    .copied()
+                                    .collect::<StringArray>(),
+                            ),
                         }
                     })
                     .collect()

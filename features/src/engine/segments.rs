@@ -48,10 +48,15 @@ pub fn rfm_segment(r: f64, f: f64) -> &'static str {
 
 /// Value tiers by share of total spend: sorted by spend, the customers who together bring the first
 /// `high_share` of revenue are `high`, the next `medium_share` `medium`, the rest (and everyone without
-/// spend) `low`. Ties in spend share a tier.
+/// spend, or with an unknown one) `low`. Ties in spend share a tier.
 pub fn value_tiers(spend: &[f64], params: &ValueTierParams) -> Vec<&'static str> {
     let total: f64 = spend.iter().filter(|s| s.is_finite() && **s > 0.0).sum();
-    let mut order: Vec<(f64, usize)> = spend.iter().copied().zip(0..).collect();
+    // Largest first, unknown (NaN) values last.
+    let mut order: Vec<(f64, usize)> = spend
+        .iter()
+        .map(|&v| if v.is_nan() { f64::NEG_INFINITY } else { v })
+        .zip(0..)
+        .collect();
     order.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
     let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
     let mut tiers = vec!["low"; spend.len()];
@@ -128,6 +133,13 @@ mod tests {
         let spend = [10.0, 50.0, 30.0, 5.0, 5.0, 0.0];
         let tiers = value_tiers(&spend, &ValueTierParams::default());
         assert_eq!(tiers, vec!["low", "high", "medium", "low", "low", "low"]);
+        // Unknown values (a lifetime value without a fit) rank last, and the others keep their tiers.
+        let with_unknown = [f64::NAN, 10.0, 50.0, f64::NAN, 30.0, 5.0, 5.0, 0.0];
+        let tiers = value_tiers(&with_unknown, &ValueTierParams::default());
+        assert_eq!(
+            tiers,
+            vec!["low", "low", "high", "low", "medium", "low", "low", "low"]
+        );
     }
 
     #[test]

@@ -154,3 +154,67 @@ pub fn has_row(table: &FeatureTable, id: &str, as_of: &str) -> bool {
     let as_of = Some(date(as_of));
     (0..table.len()).any(|r| table.customer_id_string(r) == id && table.as_of[r] == as_of)
 }
+
+/// The directory of the real data sets (CDNOW under `data/`, what peer libraries compute on them under
+/// `reference/`) when the files a test `needs` (paths under it) are there: `CHURN_DATA_DIR`, by default
+/// `../shared` beside the repository. Otherwise it says on stderr that the test is skipped and returns
+/// `None` for the test to return early; with `CHURN_REQUIRE_DATA=1` (as CI sets) it fails the test.
+pub fn real_data(needs: &[&str]) -> Option<std::path::PathBuf> {
+    use std::io::Write as _;
+    let root = match std::env::var_os("CHURN_DATA_DIR") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        // `<repo>/../shared`, spelled without `..`.
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .map_or_else(
+                || Path::new("../../shared").to_path_buf(),
+                |parent| parent.join("shared"),
+            ),
+    };
+    let Some(missing) = needs.iter().find(|need| !root.join(need).is_file()) else {
+        return Some(root);
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this real-data test")
+        .to_string();
+    let message = format!(
+        "no real data in {} ({missing} is missing). To run it, set CHURN_DATA_DIR to a directory with \
+         data/cdnow/ and reference/ (the CDNOW data set and peer libraries' results; default: ../shared \
+         beside the repository)",
+        root.display()
+    );
+    if std::env::var("CHURN_REQUIRE_DATA").is_ok_and(|v| v.trim() == "1") {
+        panic!("{test}: {message}. CHURN_REQUIRE_DATA=1 is set, so a missing data set fails the test");
+    }
+    // Straight to the process's stderr, past the test harness's capture, so the skip is seen.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {message}. CHURN_REQUIRE_DATA=1 makes a skip a failure."
+    );
+    None
+}
+
+/// The columns of a CSV file of numbers with a header line (no quoting), by header name.
+pub fn read_numeric_csv(path: &Path) -> std::collections::BTreeMap<String, Vec<f64>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("a header line")
+        .split(',')
+        .map(|h| h.trim().to_string())
+        .collect();
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
+    for (row, line) in lines.filter(|l| !l.trim().is_empty()).enumerate() {
+        for (column, cell) in columns.iter_mut().zip(line.split(',')) {
+            let value = cell
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("{}: row {row}: `{cell}`: {e}", path.display()));
+            column.push(value);
+        }
+    }
+    header.into_iter().zip(columns).collect()
+}

@@ -65,7 +65,12 @@ fn features(dir: &std::path::Path, txs: &[Tx], events: &[Event], as_of_day: u32)
             .map(|(i, e)| (event_ids[i].as_str(), event_stamps[i].as_str(), KINDS[e.kind])),
     );
     write_events(dir, &event_rows);
-    let config = config(dir, &format!("{TX_CONFIG}{EVENTS_CONFIG}"));
+    // The customer-value models are fitted however few customers there are, so their columns are
+    // compared too (when a fit fails on both sides, they are null on both).
+    let config = config(
+        dir,
+        &format!("{TX_CONFIG}{EVENTS_CONFIG}\n[value]\nmin_customers = 2\n"),
+    );
     let as_of = (date(START) + Days::new(u64::from(as_of_day))).to_string();
     // Labels over 30 days when the rows reach that far; else (no row can be labelled) none.
     match build(&config, &[&as_of], Some(30), OnInvalid::Fail) {

@@ -6,3 +6,5 @@ mod common;
 mod dates;
 mod edge_cases;
 mod leakage;
+mod value;
+mod value_columns;

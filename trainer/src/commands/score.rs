@@ -82,7 +82,9 @@ pub struct ScoreArgs {
     pub call_list: Option<usize>,
 
     /// Numeric column holding a customer's value: the call list ranks by probability × value. Default:
-    /// the longest-window spend column (spend_<N>d) when the table has one; `none` ranks by probability.
+    /// the predicted lifetime value (clv_<N>m, from the [value] models) when the table has one with
+    /// values, else the longest-window spend column (spend_<N>d) when it has one; `none` ranks by
+    /// probability.
     #[arg(long, value_name = "COLUMN", requires = "call_list")]
     pub value_column: Option<String>,
 

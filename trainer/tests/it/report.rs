@@ -298,9 +298,9 @@ fn report_lists_the_customers_to_call_with_segments_and_reasons_in_words() {
     for heading in [
         "Churn risk",
         "Value at risk",
-        "probability × spend in the last 365 days",
+        "probability × lifetime value over the next 12 months",
         "Segment",
-        "lifecycle stage · RFM segment · value tier",
+        "lifecycle stage · RFM segment · value tier · value tier by predicted lifetime value",
         "Why",
         "Outcome",
     ] {
@@ -398,11 +398,12 @@ fn score_writes_a_call_list_csv_beside_the_scores() {
             "customer_id",
             "churn_probability",
             "risk_band",
-            "spend_365d",
+            "clv_12m",
             "value_at_risk",
             "lifecycle_stage",
             "rfm_segment",
             "value_tier",
+            "value_tier_clv",
             "reasons"
         ]
     );
@@ -442,7 +443,7 @@ fn score_writes_a_call_list_csv_beside_the_scores() {
         .collect();
     let mut previous_at_risk = f64::INFINITY;
     for record in &records[1..] {
-        assert_eq!(record.len(), 9, "{record:?}");
+        assert_eq!(record.len(), 10, "{record:?}");
         let (p, band) = &scores[&record[0]];
         assert_eq!(record[1], format!("{p:.3}"), "probability to 3 decimals");
         assert_eq!(record[1].split('.').nth(1).map(str::len), Some(3));
@@ -450,7 +451,7 @@ fn score_writes_a_call_list_csv_beside_the_scores() {
         let at_risk: f64 = record[4].parse().expect("value at risk");
         assert!(at_risk <= previous_at_risk + 0.01, "ranked by value at risk");
         previous_at_risk = at_risk;
-        let reasons = &record[8];
+        let reasons = &record[9];
         assert!(!reasons.is_empty() && reasons.ends_with('.'), "{reasons}");
         // In words: no column name (category values, such as `north_america`, are data and stay).
         for column in &columns {

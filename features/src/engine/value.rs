@@ -1,0 +1,375 @@
+//! The customer-value columns of one as-of date: BG/NBD and Gamma-Gamma ([`crate::value`]) fitted on the
+//! BTYD summaries of the customers with purchases on or before that date, then applied to each of them;
+//! and the record of the fits for the run summary.
+//!
+//! A model that cannot be fitted (too few customers, no repeat purchases, no convergence, an infinite
+//! mean spend) leaves its columns null for that date, with a warning and the reason in the summary: the
+//! build goes on. BG/NBD's expected purchases (and so the lifetime value) are P(alive) times those of a
+//! customer known to be alive, which depend on the frequency and age alone: those are computed once per
+//! distinct `(x, T)`, far fewer than the customers, and P(alive), cheap, once per customer.
+
+use super::grouped::{TxRow, up_to};
+use super::layout::ValueColumns;
+use crate::config::ValueParams;
+use crate::time::{Day, date_from_days};
+use crate::value::{
+    BgNbd, FitOptions, Fitted, GammaGamma, PurchaseModel, Summary, ValueError, discounted_purchases,
+};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Days in a month for the lifetime value: a year of 365.25 days over 12 months, so that 12 months are a
+/// year on average over leap years.
+pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
+
+/// How one model's fit went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum FitOutcome<P> {
+    /// The model was fitted: its parameters (times in `period_days` periods), log-likelihood, the
+    /// customers it was fitted on and the optimiser's iterations.
+    Fitted(Fitted<P>),
+    /// The model could not be fitted: its columns are null at this date.
+    Failed {
+        /// Why, with the data set's figures.
+        reason: String,
+    },
+}
+
+impl<P> From<Result<Fitted<P>, ValueError>> for FitOutcome<P> {
+    fn from(result: Result<Fitted<P>, ValueError>) -> Self {
+        match result {
+            Ok(fitted) => Self::Fitted(fitted),
+            Err(error) => failed(error.to_string()),
+        }
+    }
+}
+
+/// A failed fit for `reason`.
+fn failed<P>(reason: String) -> FitOutcome<P> {
+    FitOutcome::Failed { reason }
+}
+
+impl<P> FitOutcome<P> {
+    /// The fitted parameters, if the fit was made.
+    pub fn params(&self) -> Option<&P> {
+        match self {
+            Self::Fitted(fitted) => Some(&fitted.params),
+            Self::Failed { .. } => None,
+        }
+    }
+
+    /// Why the fit could not be made, if it could not.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Self::Fitted(_) => None,
+            Self::Failed { reason } => Some(reason),
+        }
+    }
+}
+
+/// The customer-value fits of one as-of date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValueFits {
+    /// The period of the fits in days (`[value] period_days`).
+    pub period_days: u32,
+    /// Customers with a purchase on or before the as-of date: those BG/NBD is fitted on.
+    pub customers: usize,
+    /// Among them, customers with a repeat purchase (Gamma-Gamma is fitted on those with a positive
+    /// repeat spend).
+    pub repeat_customers: usize,
+    /// The BG/NBD fit (P(alive), expected purchases, and with the spend, the lifetime value).
+    pub purchases: FitOutcome<BgNbd>,
+    /// The Gamma-Gamma fit (expected spend per purchase, and with the purchases, the lifetime value).
+    pub spend: FitOutcome<GammaGamma>,
+    /// Values that came out infinite or undefined and were left null (0 when all were finite).
+    pub non_finite_values: usize,
+}
+
+/// The BTYD summary of each customer of an as-of date in the fits' periods: `[x, t_x, T, m]`, NaN for a
+/// customer without purchases.
+pub(super) type PeriodSummary = [f64; 4];
+
+/// The BTYD summary of a customer from their day-sorted rows, in periods of `period_days` days counted
+/// from the first purchase day (period `k` holds the days `first + k·period_days ..`): frequency =
+/// distinct purchase periods − 1, recency = the period of the last purchase, age = whole periods from the
+/// first purchase day to `as_of`, monetary value = mean spend of the purchase periods after the first (0
+/// without). With one-day periods these are the `btyd_*` columns.
+pub(super) fn period_summary(rows: &[TxRow], as_of: Day, period_days: u32) -> PeriodSummary {
+    let seen = &rows[..up_to(rows, as_of, |r| r.day)];
+    let period = i64::from(period_days.max(1));
+    let mut purchases = seen.iter().filter(|r| r.is_purchase());
+    let Some(first) = purchases.next().map(|r| r.day) else {
+        return [f64::NAN; 4];
+    };
+    let period_of = |day: Day| (i64::from(day) - i64::from(first)) / period;
+    let (mut distinct, mut current, mut repeat_spend) = (1u32, 0i64, 0.0);
+    for r in seen.iter().filter(|r| r.is_purchase()) {
+        let k = period_of(r.day);
+        if k != current {
+            distinct += 1;
+            current = k;
+        }
+        if k > 0 {
+            repeat_spend += r.amount;
+        }
+    }
+    let frequency = f64::from(distinct - 1);
+    let monetary = if distinct > 1 {
+        repeat_spend / frequency
+    } else {
+        0.0
+    };
+    [frequency, current as f64, period_of(as_of) as f64, monetary]
+}
+
+/// The value block's columns (in [`ValueColumns`] order, NaN for null) for customers with the BTYD
+/// summaries `summaries`, and how the fits went. `as_of` names the date in warnings.
+pub(super) fn value_columns(
+    summaries: &[PeriodSummary],
+    columns: &ValueColumns,
+    params: &ValueParams,
+    as_of: Day,
+) -> (Vec<Vec<f64>>, ValueFits) {
+    let buyers: Vec<usize> = (0..summaries.len())
+        .filter(|&i| summaries[i][0].is_finite())
+        .collect();
+    let field = |k: usize| -> Vec<f64> { buyers.iter().map(|&i| summaries[i][k]).collect() };
+    let (x, t_x, age, monetary) = (field(0), field(1), field(2), field(3));
+    let repeat_customers = x.iter().filter(|&&x| x > 0.0).count();
+    let started = std::time::Instant::now();
+    let (purchases, spend) = fit(&x, &t_x, &age, &monetary, params);
+    tracing::debug!(
+        customers = buyers.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "customer-value models fitted"
+    );
+    let date = date_from_days(as_of);
+    if let FitOutcome::Failed { reason } = &purchases {
+        tracing::warn!(
+            "as of {date}: BG/NBD could not be fitted, so p_alive, the expected purchases and the lifetime \
+             value are null at this date: {reason}"
+        );
+    }
+    if let FitOutcome::Failed { reason } = &spend {
+        tracing::warn!(
+            "as of {date}: Gamma-Gamma could not be fitted, so the expected spend per purchase and the \
+             lifetime value are null at this date: {reason}"
+        );
+    }
+
+    let mut out = vec![vec![f64::NAN; summaries.len()]; columns.len()];
+    let period = f64::from(params.period_days);
+    let spend_model = spend.params();
+    if let Some(spend_model) = spend_model {
+        let column = &mut out[columns.expected_spend()];
+        for &i in &buyers {
+            let [x, _, _, m] = summaries[i];
+            column[i] = spend_model.expected_spend(x, m);
+        }
+    }
+    if let Some(model) = purchases.params() {
+        let horizons: Vec<f64> = columns
+            .purchase_horizons
+            .iter()
+            .map(|&days| f64::from(days) / period)
+            .collect();
+        // BG/NBD's expected purchases are P(alive) times those of a customer known to be alive, which
+        // depend on the frequency and the age only: those are computed once per distinct (x, T) (far
+        // fewer than the customers), for each horizon and, discounted month by month, for the lifetime
+        // value; P(alive), cheap, per customer.
+        let if_alive = |(x, t): (f64, f64)| -> Vec<f64> {
+            let mut values: Vec<f64> = horizons
+                .iter()
+                .map(|&h| model.expected_purchases_if_alive(h, x, t))
+                .collect();
+            values.push(discounted_purchases(
+                |periods| model.expected_purchases_if_alive(periods, x, t),
+                columns.clv_months,
+                params.monthly_discount,
+                DAYS_PER_MONTH / period,
+            ));
+            values
+        };
+        let p_alive: Vec<f64> = buyers
+            .par_iter()
+            .map(|&i| {
+                let [x, t_x, t, _] = summaries[i];
+                model.p_alive(x, t_x, t)
+            })
+            .collect();
+        let (members, groups) = per_frequency_and_age(&buyers, summaries, if_alive);
+        let discounted = horizons.len();
+        let mut discounted_purchases = vec![f64::NAN; summaries.len()];
+        for (group, values) in groups {
+            for &(i, at) in &members[group] {
+                let p = p_alive[at];
+                out[ValueColumns::P_ALIVE][i] = p;
+                for (k, &if_alive) in values[..discounted].iter().enumerate() {
+                    out[ValueColumns::expected_purchases(k)][i] = p * if_alive;
+                }
+                discounted_purchases[i] = p * values[discounted];
+            }
+        }
+        if spend_model.is_some() {
+            let (spend_column, clv_column) = (columns.expected_spend(), columns.clv());
+            for &i in &buyers {
+                out[clv_column][i] = discounted_purchases[i] * out[spend_column][i];
+            }
+        }
+    }
+    // A fitted model's value that is not a finite number is left null and counted, never written.
+    let mut non_finite_values = 0;
+    for (k, column) in out.iter_mut().enumerate() {
+        let fitted = if k == columns.expected_spend() {
+            spend_model.is_some()
+        } else if k == columns.clv() {
+            spend_model.is_some() && purchases.params().is_some()
+        } else {
+            purchases.params().is_some()
+        };
+        if !fitted {
+            continue;
+        }
+        for &i in &buyers {
+            if !column[i].is_finite() {
+                column[i] = f64::NAN;
+                non_finite_values += 1;
+            }
+        }
+    }
+    if non_finite_values > 0 {
+        tracing::warn!(
+            "as of {date}: {non_finite_values} customer-value figures came out infinite or undefined and \
+             are null"
+        );
+    }
+    let fits = ValueFits {
+        period_days: params.period_days,
+        customers: buyers.len(),
+        repeat_customers,
+        purchases,
+        spend,
+        non_finite_values,
+    };
+    (out, fits)
+}
+
+/// The customers (a range of the sorted list) who share one frequency and age, and their values.
+type GroupValues = (std::ops::Range<usize>, Vec<f64>);
+
+/// `values(x, T)` once per distinct frequency and age among the customers `rows` (indices into
+/// `summaries`), in parallel: the customers sorted by `(x, T)`, each as its index into `summaries` and its
+/// position in `rows`, and for each `(x, T)` the range of them that share it, with its values.
+fn per_frequency_and_age(
+    rows: &[usize],
+    summaries: &[PeriodSummary],
+    values: impl Fn((f64, f64)) -> Vec<f64> + Sync,
+) -> (Vec<(usize, usize)>, Vec<GroupValues>) {
+    // Non-negative floats order as their bit patterns do.
+    let mut keyed: Vec<([u64; 2], usize, usize)> = rows
+        .par_iter()
+        .enumerate()
+        .map(|(at, &i)| {
+            let [x, _, t, _] = summaries[i];
+            ([x.to_bits(), t.to_bits()], i, at)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    let mut starts: Vec<usize> = (0..keyed.len())
+        .filter(|&j| j == 0 || keyed[j].0 != keyed[j - 1].0)
+        .collect();
+    starts.push(keyed.len());
+    let groups = starts
+        .par_windows(2)
+        .map(|bounds| {
+            let [x, t] = keyed[bounds[0]].0.map(f64::from_bits);
+            (bounds[0]..bounds[1], values((x, t)))
+        })
+        .collect();
+    let members = keyed.into_iter().map(|(_, i, at)| (i, at)).collect();
+    (members, groups)
+}
+
+/// Fits BG/NBD on the summaries and Gamma-Gamma on the frequencies and mean repeat spends.
+fn fit(
+    x: &[f64],
+    t_x: &[f64],
+    age: &[f64],
+    monetary: &[f64],
+    params: &ValueParams,
+) -> (FitOutcome<BgNbd>, FitOutcome<GammaGamma>) {
+    if x.is_empty() {
+        let reason = "no customer has a purchase on or before the as-of date".to_string();
+        return (failed(reason.clone()), failed(reason));
+    }
+    let summary = match Summary::new(x, t_x, age) {
+        Ok(summary) => summary,
+        Err(error) => return (failed(error.to_string()), failed(error.to_string())),
+    };
+    let min_customers = params.min_customers as usize;
+    if x.len() < min_customers {
+        let reason = format!(
+            "{} customers with purchases, fewer than [value] min_customers = {min_customers} ({})",
+            x.len(),
+            summary.figures()
+        );
+        return (failed(reason.clone()), failed(reason));
+    }
+    let options = FitOptions {
+        penalizer: params.penalizer,
+    };
+    let (purchases, spend) = rayon::join(
+        || {
+            let started = std::time::Instant::now();
+            let fitted = FitOutcome::from(BgNbd::fit(&summary, &options));
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "BG/NBD fitted");
+            fitted
+        },
+        || {
+            let started = std::time::Instant::now();
+            let fitted = FitOutcome::from(GammaGamma::fit(x, monetary, &options));
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "Gamma-Gamma fitted");
+            fitted
+        },
+    );
+    (purchases, spend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(days_and_amounts: &[(Day, f64)]) -> Vec<TxRow> {
+        days_and_amounts
+            .iter()
+            .map(|&(day, amount)| TxRow {
+                amount,
+                day,
+                starts_purchase: u32::from(amount >= 0.0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn period_summaries_count_whole_periods_from_the_first_purchase() {
+        // Purchases on days 10, 12, 17, 30 (and a return on 31, and one after the as-of day 40).
+        let history = rows(&[(10, 5.0), (12, 7.0), (17, 4.0), (30, 9.0), (31, -3.0), (45, 8.0)]);
+        // Weeks from day 10: days 10..16 week 0, 17..23 week 1, 24..30 week 2; day 40 is in week 4.
+        assert_eq!(period_summary(&history, 40, 7), [2.0, 2.0, 4.0, 6.5]);
+        // Days: 3 repeat days, the last 20 days after the first, 30 days old, mean repeat spend 20/3.
+        assert_eq!(period_summary(&history, 40, 1), [3.0, 20.0, 30.0, 20.0 / 3.0]);
+        assert_eq!(period_summary(&history, 11, 7), [0.0, 0.0, 0.0, 0.0]);
+        assert!(period_summary(&history, 9, 7).iter().all(|v| v.is_nan()));
+        assert!(
+            period_summary(&rows(&[(3, -1.0)]), 9, 1)
+                .iter()
+                .all(|v| v.is_nan())
+        );
+    }
+
+    #[test]
+    fn a_month_is_a_twelfth_of_a_julian_year() {
+        assert_eq!(DAYS_PER_MONTH * 12.0, 365.25);
+    }
+}
