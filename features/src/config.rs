@@ -219,10 +219,9 @@ pub struct ValueParams {
     /// 7: weeks.
     #[serde(default = "default_period_days")]
     pub period_days: u32,
-    /// Horizons in days of the expected purchases (`expected_purchases_{H}d`); the label horizon of a
-    /// build (`--horizon`) is added to them. A table to score is built without a horizon, so a model
-    /// trained with a horizon outside this list needs it listed here for the scoring table to have its
-    /// column.
+    /// Horizons in days of the expected purchases (`expected_purchases_{H}d`). The label horizon is not
+    /// added: the columns depend on the configuration only, so tables to score (built without a horizon)
+    /// have the columns of the training tables; list the label horizon here to get its column.
     #[serde(default = "default_purchase_horizons")]
     pub purchase_horizons: Vec<u32>,
     /// Months of purchases the customer lifetime value adds up (`clv_{N}m`), a month being 30.4375 days.

@@ -324,7 +324,10 @@ mod tests {
             let explained = scorer.score_table(&table, &rows, 3).expect("scores with reasons");
             for (a, b) in plain.iter().zip(&explained) {
                 assert_eq!(a.probability.to_bits(), b.probability.to_bits(), "{kind}");
-                assert_eq!((&a.risk_band, a.above_threshold), (&b.risk_band, b.above_threshold));
+                assert_eq!(
+                    (&a.risk_band, a.above_threshold),
+                    (&b.risk_band, b.above_threshold)
+                );
             }
             for (i, score) in explained.iter().enumerate().step_by(50) {
                 let one = scorer.score_encoded_row(
@@ -332,7 +335,11 @@ mod tests {
                     3,
                     |_| FeatureValue::Missing,
                 );
-                assert_eq!(one.probability.to_bits(), score.probability.to_bits(), "{kind} row {i}");
+                assert_eq!(
+                    one.probability.to_bits(),
+                    score.probability.to_bits(),
+                    "{kind} row {i}"
+                );
             }
         }
     }

@@ -276,7 +276,7 @@ mod tests {
             numeric_attributes: &["age".to_string()],
             categorical_attributes: &["plan".to_string()],
             dated: true,
-            value: Some(ValueColumns::new(&[30, 90, 365], Some(45), 6)),
+            value: Some(ValueColumns::new(&[30, 45, 90, 365], 6)),
         };
         let layout = Layout::new(&inputs, &[7, 30, 365], 90);
         let value_start = layout.value_start.expect("value block");

@@ -79,10 +79,11 @@ pub struct ValueColumns {
 }
 
 impl ValueColumns {
-    /// Expected purchases over each of `horizons` days and over the label horizon (when there is one),
-    /// each once, ascending, and the lifetime value over `clv_months`.
-    pub fn new(horizons: &[u32], label_horizon: Option<u32>, clv_months: u32) -> Self {
-        let mut purchase_horizons: Vec<u32> = horizons.iter().copied().chain(label_horizon).collect();
+    /// Expected purchases over each of `horizons` days, each once, ascending, and the lifetime value over
+    /// `clv_months`. The columns follow from the configuration alone, never from a build's label horizon,
+    /// so a table to score (built without one) has every column of the tables a model was trained on.
+    pub fn new(horizons: &[u32], clv_months: u32) -> Self {
+        let mut purchase_horizons: Vec<u32> = horizons.to_vec();
         purchase_horizons.sort_unstable();
         purchase_horizons.dedup();
         Self {
@@ -676,7 +677,7 @@ mod tests {
             numeric_attributes: &["age".to_string()],
             categorical_attributes: &["plan".to_string()],
             dated: true,
-            value: Some(ValueColumns::new(&[30, 90, 365], Some(60), 24)),
+            value: Some(ValueColumns::new(&[30, 60, 90, 365], 24)),
         };
         let layout = Layout::new(&inputs, &[7, 30], 90);
         let name = |i: usize| layout.specs[i].name.as_str();
@@ -750,7 +751,7 @@ mod tests {
             numeric_attributes: &["MonthlyCharges".to_string()],
             categorical_attributes: &["PaymentMethod".to_string()],
             dated: true,
-            value: Some(ValueColumns::new(&[30, 90, 365], Some(273), 12)),
+            value: Some(ValueColumns::new(&[30, 90, 365, 273], 12)),
         };
         let layout = Layout::new(&inputs, &[7, 30, 180], 90);
         let mut seen = std::collections::HashSet::new();
@@ -823,23 +824,15 @@ mod tests {
         let without = LayoutInputs {
             transactions: false,
             dated: true,
-            value: Some(ValueColumns::new(&[30, 90, 365], None, 12)),
+            value: Some(ValueColumns::new(&[30, 90, 365], 12)),
             ..LayoutInputs::default()
         };
         let layout = Layout::new(&without, &[30], 90);
         assert!(layout.value_start.is_none() && layout.value.is_none());
         assert!(!layout.specs.iter().any(|s| s.name == "p_alive"));
         assert_eq!(
-            ValueColumns::new(&[30, 90, 365], None, 12).purchase_horizons,
+            ValueColumns::new(&[365, 30, 90, 30], 12).purchase_horizons,
             [30, 90, 365]
-        );
-        assert_eq!(
-            ValueColumns::new(&[30, 90, 365], Some(90), 12).purchase_horizons,
-            [30, 90, 365]
-        );
-        assert_eq!(
-            ValueColumns::new(&[30, 90, 365], Some(7), 12).purchase_horizons,
-            [7, 30, 90, 365]
         );
     }
 

@@ -219,13 +219,8 @@ impl Plan {
                 numeric_attributes: &numeric_attributes,
                 categorical_attributes: &categorical_attributes,
                 dated: !snapshot,
-                value: (config.value_models() && !snapshot).then(|| {
-                    ValueColumns::new(
-                        &config.value.purchase_horizons,
-                        request.horizon_days,
-                        config.value.clv_months,
-                    )
-                }),
+                value: (config.value_models() && !snapshot)
+                    .then(|| ValueColumns::new(&config.value.purchase_horizons, config.value.clv_months)),
             },
             &config.features.windows,
             config.features.trend_days,

@@ -82,7 +82,9 @@ fn fits(summary: &BuildSummary) -> &ValueFits {
 #[test]
 fn fitted_columns_are_finite_and_follow_from_the_recorded_parameters() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write(dir.path(), &generated(300), "");
+    // The label horizon adds no column: 60 days are listed for their column.
+    let horizons = "\n[value]\npurchase_horizons = [30, 60, 90, 365]\n";
+    let config = write(dir.path(), &generated(300), horizons);
     let (table, summary) = build(&config, &["2024-03-31"], Some(60), OnInvalid::Fail).expect("build");
     let fits = fits(&summary);
     let (FitOutcome::Fitted(purchases), FitOutcome::Fitted(spend)) = (&fits.purchases, &fits.spend) else {

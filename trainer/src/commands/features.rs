@@ -76,8 +76,7 @@ pub struct FeaturesArgs {
     /// Print the feature catalog instead of building: the feature columns a build with --config (after
     /// customer_id, as_of and label), as named in the table, with unit, role, window and meaning. It reads
     /// the inputs, since event types and customer attributes name columns; the as-of dates decide which
-    /// event types have columns (without --as-of: those of a build as of the last day of the data), and
-    /// --horizon adds its expected-purchases column.
+    /// event types have columns (without --as-of: those of a build as of the last day of the data).
     #[arg(long)]
     catalog: bool,
     /// Catalog format.
@@ -142,7 +141,7 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     };
     if args.catalog {
         let inputs = load_inputs(&config, options, ui)?;
-        return print_catalog(&config, &inputs, as_of, args.horizon, args.format);
+        return print_catalog(&config, &inputs, as_of, args.format);
     }
     let Some(out) = args.out else {
         bail!("--out is required to build features");
@@ -278,13 +277,11 @@ impl ReadProgress for BarProgress {
 
 /// Prints the feature columns a build with this configuration, these inputs and these as-of dates writes
 /// (after `customer_id`, `as_of` and `label`), named by the engine's own layout ([`columns`]). Without
-/// as-of dates on dated inputs, the columns of a build as of the last day of the data. The label horizon
-/// adds its expected-purchases column when the customer-value models are on.
+/// as-of dates on dated inputs, the columns of a build as of the last day of the data.
 fn print_catalog(
     config: &Config,
     inputs: &Inputs,
     mut as_of: Vec<NaiveDate>,
-    horizon_days: Option<u32>,
     format: CatalogFormat,
 ) -> Result<()> {
     if as_of.is_empty()
@@ -297,7 +294,10 @@ fn print_catalog(
         );
         as_of.push(last);
     }
-    let request = BuildRequest { as_of, horizon_days };
+    let request = BuildRequest {
+        as_of,
+        horizon_days: None,
+    };
     let layout = columns(config, inputs, &request)?;
     let mut out = std::io::stdout().lock();
     let written = match format {
