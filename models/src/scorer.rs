@@ -145,24 +145,31 @@ impl<'a> Scorer<'a> {
     pub fn explain_row(&self, row: &FeatureRow) -> Result<Explanation> {
         let x = self.artifact.schema.encode_row(row)?;
         let columns = self.artifact.schema.raw_columns(row)?;
+        let probability = self.calibrate(self.artifact.model.predict_encoded_row(&x));
         let (base, per_column) = self.artifact.model.contributions_encoded(&x);
-        Ok(self.explanation(base, &per_column, |f| columns[f].value(0)))
+        Ok(self.explanation(probability, base, &per_column, |f| columns[f].value(0)))
     }
 
     /// Every reason group's contribution to the score of each listed row of a table (in parallel).
     pub fn explain_table(&self, table: &FeatureTable, rows: &[usize]) -> Result<Vec<Explanation>> {
         let x = self.artifact.schema.encode_table(table, rows)?;
         let columns = self.artifact.schema.raw_columns(table as &dyn RawInput)?;
+        let probabilities = self.predict_encoded(&x);
         let (base, contributions) = self.artifact.model.contributions_encoded_batch(&x);
         Ok(rows
             .par_iter()
             .enumerate()
-            .map(|(i, &row)| self.explanation(base, contributions.row(i), |f| columns[f].value(row)))
+            .map(|(i, &row)| {
+                self.explanation(probabilities[i], base, contributions.row(i), |f| {
+                    columns[f].value(row)
+                })
+            })
             .collect())
     }
 
     fn explanation(
         &self,
+        probability: f64,
         base: f64,
         per_column: &[f64],
         value: impl Fn(usize) -> FeatureValue,
@@ -170,7 +177,6 @@ impl<'a> Scorer<'a> {
         let per_feature = self.per_feature(per_column);
         let per_group = self.per_group(&per_feature);
         let scale = self.artifact.model.contribution_scale();
-        let probability = self.calibrate(scale.probability(base + per_feature.iter().sum::<f64>()));
         let mut contributions: Vec<Reason> = per_group
             .iter()
             .enumerate()
