@@ -7,6 +7,7 @@
 //! CRLF line ends, and text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) prefixed
 //! with `'`.
 
+use crate::customer_value::{self, ValueColumns};
 use crate::error::{ModelError, Result};
 use crate::input::FeatureValue;
 use crate::scorer::Scorer;
@@ -65,26 +66,9 @@ impl CallListOptions {
     pub fn value_column(&self, table: &FeatureTable) -> Result<Option<String>> {
         match &self.value {
             ValueColumn::None => Ok(None),
-            ValueColumn::Auto => {
-                let longest = |prefix: &str, suffix: char, known: bool| {
-                    table
-                        .columns
-                        .iter()
-                        .filter(|c| match &c.values {
-                            ColumnValues::Numeric(values) => !known || values.iter().any(Option::is_some),
-                            ColumnValues::Categorical(_) => false,
-                        })
-                        .filter_map(|c| {
-                            let length: u32 =
-                                c.name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()?;
-                            Some((length, c.name.clone()))
-                        })
-                        .max()
-                        .map(|(_, name)| name)
-                };
-                // A lifetime value column is null throughout when its models could not be fitted.
-                Ok(longest("clv_", 'm', true).or_else(|| longest("spend_", 'd', false)))
-            }
+            ValueColumn::Auto => Ok(customer_value::clv_column(table)
+                .or_else(|| customer_value::longest_window(table, "spend_", 'd', false))
+                .map(str::to_string)),
             ValueColumn::Named(name) => match table.column(name) {
                 Some(column) if matches!(column.values, ColumnValues::Numeric(_)) => Ok(Some(name.clone())),
                 Some(_) => Err(ModelError::InvalidValueColumn {
@@ -140,6 +124,8 @@ pub struct CallEntry {
     pub value: Option<f64>,
     /// Probability × value, when ranking by value (an unknown value counts as 0).
     pub value_at_risk: Option<f64>,
+    /// The probability that the customer still buys (`p_alive`), when the table has it.
+    pub p_alive: Option<f64>,
     /// The customer's segments, one per [`CallList::segment_columns`].
     pub segments: Vec<Option<String>>,
     /// Reasons, strongest first.
@@ -170,6 +156,8 @@ pub struct CallList {
     pub value_column: Option<String>,
     /// Its readable name.
     pub value_name: Option<String>,
+    /// Whether the table has `p_alive` (the entries carry it).
+    pub has_p_alive: bool,
     /// Descriptor columns shown as segments: the table's descriptors, `lifecycle_stage` and
     /// `rfm_segment` first.
     pub segment_columns: Vec<String>,
@@ -205,6 +193,7 @@ pub fn call_list(
                 Some(ColumnValues::Numeric(values)) => Some(values.as_slice()),
                 _ => None,
             });
+    let customer_values = ValueColumns::of(table);
     let as_of = rows.iter().filter_map(|&row| table.as_of[row]).max();
     let mut candidates: Vec<(usize, f64, f64)> = rows
         .iter()
@@ -249,6 +238,7 @@ pub fn call_list(
                 above_threshold: score.above_threshold,
                 value: value.flatten(),
                 value_at_risk: value.map(|v| score.probability * v.unwrap_or(0.0)),
+                p_alive: customer_values.at(table, row).p_alive,
                 segments: segments
                     .iter()
                     .map(|c| match &c.values {
@@ -288,6 +278,7 @@ pub fn call_list(
             .as_deref()
             .map(|name| churn_features::engine::layout::readable_name(name, description(name))),
         value_column,
+        has_p_alive: customer_values.has_p_alive(),
         segment_names: segments
             .iter()
             .map(|c| churn_features::engine::layout::readable_name(&c.name, c.description.as_deref()))
@@ -341,7 +332,8 @@ impl CallList {
     }
 
     /// The CSV text (see the module documentation): `customer_id`, `churn_probability` (3 decimals),
-    /// `risk_band`, the value column and `value_at_risk` when ranking by value, one column per segment,
+    /// `risk_band`, the value column and `value_at_risk` when ranking by value, `p_alive` (3 decimals)
+    /// when the table has it, one column per segment,
     /// and `reasons` in words.
     pub fn to_csv(&self) -> String {
         let mut header: Vec<String> = vec![
@@ -352,6 +344,9 @@ impl CallList {
         if let Some(column) = &self.value_column {
             header.push(column.clone());
             header.push("value_at_risk".into());
+        }
+        if self.has_p_alive {
+            header.push(customer_value::P_ALIVE.into());
         }
         header.extend(self.segment_columns.iter().cloned());
         header.push("reasons".into());
@@ -370,6 +365,9 @@ impl CallList {
                         .value_at_risk
                         .map_or_else(String::new, |v| format!("{v:.2}")),
                 );
+            }
+            if self.has_p_alive {
+                fields.push(entry.p_alive.map_or_else(String::new, |p| format!("{p:.3}")));
             }
             fields.extend(
                 entry
@@ -538,6 +536,56 @@ mod tests {
         let line = csv.lines().nth(1).expect("first customer");
         assert!(
             line.starts_with(&format!("{},{:.3},", first.customer_id, first.probability)),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_lifetime_value_ranks_and_p_alive_goes_along() {
+        let mut table = labelled_table(100, 4);
+        let numeric = |name: &str, values: Vec<Option<f64>>| churn_features::FeatureColumn {
+            name: name.into(),
+            role: churn_features::ColumnRole::Numeric,
+            description: None,
+            values: ColumnValues::Numeric(values),
+        };
+        let clv: Vec<Option<f64>> = (0..100)
+            .map(|i| (i != 7).then_some(f64::from(i % 13) * 10.0))
+            .collect();
+        let p_alive: Vec<Option<f64>> = (0..100).map(|i| Some(f64::from(i) / 100.0)).collect();
+        table.columns.push(numeric("clv_12m", clv.clone()));
+        table.columns.push(numeric("p_alive", p_alive.clone()));
+        let artifact = trained(&table);
+        let rows: Vec<usize> = (0..table.len()).collect();
+        let probabilities = artifact.scorer().predict_table(&table, &rows).expect("predict");
+        let list = call_list(
+            artifact.scorer(),
+            &table,
+            &rows,
+            &probabilities,
+            &CallListOptions::default(),
+        )
+        .expect("call list");
+        assert_eq!(list.value_column.as_deref(), Some("clv_12m"));
+        assert!(list.has_p_alive);
+        let best = rows
+            .iter()
+            .map(|&r| probabilities[r] * clv[r].unwrap_or(0.0))
+            .fold(0.0, f64::max);
+        assert!((list.entries[0].value_at_risk.expect("value") - best).abs() < 1e-9);
+        for entry in &list.entries {
+            assert_eq!(entry.p_alive, p_alive[entry.row]);
+            assert_eq!(entry.value, clv[entry.row]);
+        }
+        let csv = list.to_csv();
+        assert!(
+            csv.starts_with("\u{feff}customer_id,churn_probability,risk_band,clv_12m,value_at_risk,p_alive,"),
+            "{csv}"
+        );
+        let first = &list.entries[0];
+        let line = csv.lines().nth(1).expect("first customer");
+        assert!(
+            line.contains(&format!(",{:.3},", first.p_alive.expect("p_alive"))),
             "{line}"
         );
     }

@@ -40,7 +40,9 @@
 //! [`evaluate`] judges a model on the labelled rows of a table (metrics at its threshold, probabilities
 //! before calibration, permutation importance, a [`CallList`]); [`ScoresFile`] writes batch scores as
 //! Parquet with their summary; [`call_list::call_list`] picks the customers most worth a call and writes
-//! them as a CSV for spreadsheets. Both binaries can use them.
+//! them as a CSV for spreadsheets; [`customer_value`] reads a customer's lifetime value and P(alive) from the
+//! table, so scores, call lists and the server put the value at risk (probability × lifetime value) beside
+//! the risk. Both binaries can use them.
 //!
 //! # Model kinds
 //!
@@ -73,6 +75,7 @@ pub mod call_list;
 pub mod checks;
 pub mod class_weight;
 pub mod config;
+pub mod customer_value;
 pub mod error;
 pub mod evaluation;
 mod flat_tree;
@@ -104,6 +107,7 @@ pub use call_list::{CallEntry, CallList, CallListOptions, ValueColumn};
 pub use checks::{HeldOutWarning, held_out_warnings};
 pub use class_weight::ClassWeight;
 pub use config::ModelConfig;
+pub use customer_value::{CustomerValue, ValueColumns};
 pub use error::{ModelError, Result};
 pub use evaluation::{Evaluation, EvaluationOptions, evaluate};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};

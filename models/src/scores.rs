@@ -4,12 +4,15 @@
 //! Columns, one row per table row in table order: `customer_id` (as typed in the table), `as_of`,
 //! `churn_probability`, `risk_band` and `flagged` (the score's own band and above-threshold flag, as the
 //! [`crate::Scorer`] decided them), `in_population` (only when rows outside the model's population are
-//! written too), `reason_K`, `reason_K_value`, `reason_K_contribution`,
+//! written too), the customer's value when the table has it (`clv`, the lifetime value of its `clv_<N>m`
+//! column, and `value_at_risk` = churn probability × `clv`; `p_alive`, the probability of still buying;
+//! see [`crate::customer_value`]), `reason_K`, `reason_K_value`, `reason_K_contribution`,
 //! `reason_K_group` (the reason's group of features) and `reason_K_text` (the reason in words) for
 //! K = 1..=the reasons asked for (null where a row has fewer), the table's descriptor columns that the
 //! model recorded (segments), then `model_name` and `model_version`.
 
 use crate::artifact::ModelArtifact;
+use crate::customer_value::ValueColumns;
 use crate::error::{ModelError, Result};
 use crate::population::Population;
 use crate::scorer::Score;
@@ -65,6 +68,13 @@ pub struct ScoresSummary {
     /// false.
     #[serde(default)]
     pub outside_population: usize,
+    /// The table's lifetime value column written as `clv`, when it has one.
+    #[serde(default)]
+    pub clv_column: Option<String>,
+    /// The value expected to be lost to churn: the sum of `value_at_risk` over the rows in the population
+    /// (an unknown lifetime value counts as 0); absent without a lifetime value column.
+    #[serde(default)]
+    pub value_at_risk: Option<f64>,
     /// The scores file this summary describes (size and SHA-256).
     pub file: Option<FileDigest>,
 }
@@ -138,6 +148,32 @@ impl<'a> ScoresFile<'a> {
             push(
                 Field::new("in_population", DataType::Boolean, false),
                 Arc::new(BooleanArray::from(in_population.to_vec())),
+            );
+        }
+        let value = ValueColumns::of(table);
+        let value_column = |f: &dyn Fn(usize, &Score) -> Option<f64>| -> ArrayRef {
+            Arc::new(
+                scores
+                    .iter()
+                    .enumerate()
+                    .map(|(row, s)| f(row, s))
+                    .collect::<Float64Array>(),
+            )
+        };
+        if value.has_clv() {
+            push(
+                Field::new("clv", DataType::Float64, true),
+                value_column(&|row, _| value.at(table, row).clv),
+            );
+            push(
+                Field::new("value_at_risk", DataType::Float64, true),
+                value_column(&|row, s| value.at(table, row).value_at_risk(s.probability)),
+            );
+        }
+        if value.has_p_alive() {
+            push(
+                Field::new("p_alive", DataType::Float64, true),
+                value_column(&|row, _| value.at(table, row).p_alive),
             );
         }
         for rank in 0..self.reasons {
@@ -220,6 +256,20 @@ impl<'a> ScoresFile<'a> {
     /// The run summary of these scores of the table read from `features` (without the file digest,
     /// which [`ScoresFile::write`] adds).
     pub fn summary(&self, features: &Path) -> ScoresSummary {
+        let value = ValueColumns::of(self.table);
+        let in_population = |row: usize| {
+            self.in_population
+                .is_none_or(|flags| flags.get(row) == Some(&true))
+        };
+        let value_at_risk = value.has_clv().then(|| {
+            self.scores
+                .iter()
+                .enumerate()
+                .take(self.table.len())
+                .filter(|&(row, _)| in_population(row))
+                .filter_map(|(row, s)| value.at(self.table, row).value_at_risk(s.probability))
+                .sum()
+        });
         ScoresSummary {
             model: self.artifact.name.clone(),
             version: self.artifact.version.clone(),
@@ -229,6 +279,8 @@ impl<'a> ScoresFile<'a> {
             threshold: self.artifact.threshold,
             population: self.population.clone(),
             outside_population: self.outside_population,
+            clv_column: value.clv_column(self.table).map(str::to_string),
+            value_at_risk,
             file: None,
         }
     }
@@ -345,6 +397,65 @@ mod tests {
         let summary = file.summary(Path::new("t.parquet"));
         assert_eq!((summary.flagged, summary.outside_population), (1, 1));
         assert_eq!(summary.population, population);
+    }
+
+    #[test]
+    fn the_customers_value_sits_beside_the_score() {
+        let mut table = labelled_table(3, 1);
+        let numeric = |name: &str, values: Vec<Option<f64>>| churn_features::FeatureColumn {
+            name: name.into(),
+            role: churn_features::ColumnRole::Numeric,
+            description: None,
+            values: ColumnValues::Numeric(values),
+        };
+        table
+            .columns
+            .push(numeric("clv_12m", vec![Some(100.0), None, Some(40.0)]));
+        table
+            .columns
+            .push(numeric("p_alive", vec![Some(0.9), Some(0.2), None]));
+        let artifact = trained(&labelled_table(200, 1));
+        let scores = vec![
+            score(0.5, "mid", false, 0),
+            score(0.9, "high", true, 0),
+            score(0.25, "low", false, 0),
+        ];
+        let everyone = Population::everyone();
+        let file = ScoresFile {
+            table: &table,
+            scores: &scores,
+            reasons: 0,
+            artifact: &artifact,
+            population: &everyone,
+            in_population: Some(&[true, true, false]),
+            outside_population: 1,
+        };
+        let batch = file.batch().expect("batch");
+        let column = |name: &str| -> Vec<Option<f64>> {
+            let column = batch.column_by_name(name).expect(name);
+            column
+                .as_primitive::<arrow_array::types::Float64Type>()
+                .iter()
+                .collect()
+        };
+        assert_eq!(column("clv"), [Some(100.0), None, Some(40.0)]);
+        assert_eq!(column("value_at_risk"), [Some(50.0), None, Some(10.0)]);
+        assert_eq!(column("p_alive"), [Some(0.9), Some(0.2), None]);
+        let summary = file.summary(Path::new("t.parquet"));
+        assert_eq!(summary.clv_column.as_deref(), Some("clv_12m"));
+        // The third row is outside the population.
+        assert_eq!(summary.value_at_risk, Some(50.0));
+
+        let plain = labelled_table(3, 1);
+        let file = ScoresFile {
+            table: &plain,
+            ..file
+        };
+        let batch = file.batch().expect("batch");
+        for name in ["clv", "value_at_risk", "p_alive"] {
+            assert!(batch.column_by_name(name).is_none(), "{name}");
+        }
+        assert_eq!(file.summary(Path::new("t.parquet")).value_at_risk, None);
     }
 
     #[test]

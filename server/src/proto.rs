@@ -49,6 +49,9 @@ impl From<Score> for CustomerScore {
             rfm_segment: score.rfm_segment.unwrap_or_default(),
             value_tier: score.value_tier.unwrap_or_default(),
             as_of_date: score.as_of.map(|d| d.to_string()).unwrap_or_default(),
+            clv: score.value.clv,
+            value_at_risk: score.value.value_at_risk(score.probability),
+            p_alive: score.value.p_alive,
         }
     }
 }
@@ -158,6 +161,7 @@ pub fn model_info(pair: &ServingPair, max_batch_size: usize) -> GetModelInfoResp
         label_horizon_days: artifact.label.horizon_days.unwrap_or(0),
         snapshot_customers: pair.snapshot.len() as u64,
         max_batch_size: u32::try_from(max_batch_size).unwrap_or(u32::MAX),
+        clv_column: pair.snapshot.clv_column().unwrap_or_default().to_string(),
     }
 }
 
@@ -177,6 +181,7 @@ mod tests {
             rfm_segment: None,
             value_tier: None,
             as_of: None,
+            value: churn_models::CustomerValue::default(),
         };
         for flag in [false, true] {
             let bytes = prost::Message::encode_to_vec(&CustomerScore::from(score(flag)));

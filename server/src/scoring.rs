@@ -9,7 +9,7 @@ use crate::snapshot::Descriptor;
 use crate::state::ServingPair;
 use chrono::NaiveDate;
 use churn_features::ColumnValues;
-use churn_models::{FeatureRow, FeatureValue, UnknownCategories};
+use churn_models::{CustomerValue, FeatureRow, FeatureValue, UnknownCategories};
 use rayon::prelude::*;
 
 /// Batches at least this long are scored on the blocking pool, in parallel.
@@ -36,6 +36,8 @@ pub struct Score {
     pub value_tier: Option<String>,
     /// As-of date of the customer's features.
     pub as_of: Option<NaiveDate>,
+    /// The customer's lifetime value and P(alive) from the snapshot.
+    pub value: CustomerValue,
 }
 
 /// One reason's part in a score (a group of features).
@@ -160,6 +162,7 @@ impl ServingPair {
             rfm_segment: descriptor(Descriptor::RfmSegment),
             value_tier: descriptor(Descriptor::ValueTier),
             as_of: self.snapshot.customer_as_of(entry),
+            value: self.snapshot.customer_value(entry),
         }
     }
 
@@ -226,6 +229,7 @@ impl ServingPair {
             rfm_segment: None,
             value_tier: None,
             as_of: None,
+            value: CustomerValue::default(),
         };
         Ok((score, unknown))
     }

@@ -6,6 +6,7 @@
 
 use chrono::NaiveDate;
 use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable};
+use churn_models::{CustomerValue, ValueColumns};
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -97,6 +98,7 @@ pub struct Snapshot {
     rows: Vec<usize>,
     index: IdIndex,
     descriptors: Descriptors,
+    value: ValueColumns,
 }
 
 /// The descriptor values of every entry, as small codes into each descriptor's few distinct values: a
@@ -203,6 +205,7 @@ impl Snapshot {
         };
         let as_of = rows.iter().filter_map(|&row| table.as_of[row]).max();
         let descriptors = Descriptors::of(&table, &rows);
+        let value = ValueColumns::of(&table);
         Ok(Self {
             path: path.to_path_buf(),
             fingerprint,
@@ -212,6 +215,7 @@ impl Snapshot {
             rows,
             index,
             descriptors,
+            value,
         })
     }
 
@@ -260,6 +264,16 @@ impl Snapshot {
     /// The as-of date of `entry`'s features.
     pub fn customer_as_of(&self, entry: usize) -> Option<NaiveDate> {
         self.table.as_of[self.rows[entry]]
+    }
+
+    /// The customer value of `entry` (lifetime value and P(alive)), as far as the snapshot has it.
+    pub fn customer_value(&self, entry: usize) -> CustomerValue {
+        self.value.at(&self.table, self.rows[entry])
+    }
+
+    /// The snapshot's lifetime value column (`clv_<N>m`), when it has one.
+    pub fn clv_column(&self) -> Option<&str> {
+        self.value.clv_column(&self.table)
     }
 
     /// The value of a descriptor column for `entry`, when the snapshot has the column and the value.

@@ -52,7 +52,8 @@ pub fn customer_id(ids: Ids, i: usize) -> String {
     }
 }
 
-/// A feature table of `customers` rows: five numeric features (one with missing values), one
+/// A feature table of `customers` rows: five numeric features (one with missing values), the two
+/// customer-value columns (`clv_12m`, `p_alive`, derived from them, with missing values), one
 /// categorical, three descriptors, and a churn label that depends on the features. The `seed` changes
 /// every value.
 pub fn synthetic_table(customers: usize, seed: u64, as_of: NaiveDate, ids: Ids) -> FeatureTable {
@@ -101,6 +102,13 @@ pub fn synthetic_table(customers: usize, seed: u64, as_of: NaiveDate, ids: Ids) 
         segment.push((p > 0.0).then(|| if p > 10.0 { "champions" } else { "hibernating" }.to_string()));
         tier.push(Some(if s > 500.0 { "high" } else { "low" }.to_string()));
     }
+    // Value columns as the customer-value models shape them: none for a customer without purchases.
+    let clv: Vec<Option<f64>> = purchases
+        .iter()
+        .zip(&spend)
+        .map(|(p, s)| Some((*s)? * (*p)? / 10.0).filter(|_| *p != Some(0.0)))
+        .collect();
+    let p_alive: Vec<Option<f64>> = days.iter().map(|d| d.map(|d| (-d / 200.0).exp())).collect();
     let numeric = |name: &str, values: Vec<Option<f64>>| FeatureColumn {
         name: name.into(),
         role: ColumnRole::Numeric,
@@ -126,6 +134,8 @@ pub fn synthetic_table(customers: usize, seed: u64, as_of: NaiveDate, ids: Ids) 
             numeric("total_spend", spend),
             numeric("tenure_days", tenure),
             numeric("support_tickets_30d", tickets),
+            numeric("clv_12m", clv),
+            numeric("p_alive", p_alive),
             text("plan", ColumnRole::Categorical, plan),
             text("lifecycle_stage", ColumnRole::Descriptor, lifecycle),
             text("rfm_segment", ColumnRole::Descriptor, segment),

@@ -91,6 +91,16 @@ async fn score_answers_with_the_model_probability_reasons_descriptors_and_versio
         assert_eq!(score.lifecycle_stage, descriptor("lifecycle_stage"));
         assert_eq!(score.rfm_segment, descriptor("rfm_segment"));
         assert_eq!(score.value_tier, descriptor("value_tier"));
+        let value = |name: &str| match &fixture.table.column(name).expect("value column").values {
+            churn_features::ColumnValues::Numeric(values) => values[row],
+            churn_features::ColumnValues::Categorical(_) => unreachable!("values are numbers"),
+        };
+        assert_eq!(score.clv, value("clv_12m"));
+        assert_eq!(score.p_alive, value("p_alive"));
+        assert_eq!(
+            score.value_at_risk,
+            value("clv_12m").map(|clv| score.churn_probability * clv)
+        );
         assert_eq!(score.as_of_date, "2024-03-31");
         let version = response.version.expect("version");
         assert_eq!(version.model_name, MODEL);
@@ -385,6 +395,7 @@ async fn model_info_describes_schema_versions_and_limits() {
     assert_eq!(info.risk_bands.len(), model.risk_bands().bands().len());
     assert_eq!(info.snapshot_customers, 80);
     assert_eq!(info.max_batch_size, 10_000);
+    assert_eq!(info.clv_column, "clv_12m");
     assert_eq!(info.created_at, model.artifact.created_at);
     let version = info.version.expect("version");
     assert_eq!(

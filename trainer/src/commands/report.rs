@@ -492,6 +492,9 @@ fn call_list_section(input: &ReportInput<'_>) -> String {
             escape(&value.to_lowercase())
         );
     }
+    if list.has_p_alive {
+        html.push_str("<th>Still buying<small>P(alive)</small></th>");
+    }
     if !list.segment_names.is_empty() {
         let _ = write!(
             html,
@@ -522,6 +525,13 @@ fn call_list_section(input: &ReportInput<'_>) -> String {
                 "<td>{}<span class=\"sub\">of {}</span></td>",
                 entry.value_at_risk.map_or_else(String::new, amount),
                 entry.value.map_or_else(|| "unknown".into(), amount),
+            );
+        }
+        if list.has_p_alive {
+            let _ = write!(
+                html,
+                "<td>{}</td>",
+                entry.p_alive.map_or_else(|| "unknown".into(), percent)
             );
         }
         if !list.segment_names.is_empty() {

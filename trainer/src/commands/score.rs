@@ -18,11 +18,14 @@ const CHUNK_ROWS: usize = 32_768;
 /// Score a feature table's rows (the model's population): churn probability, risk band, top reasons.
 ///
 /// Writes Parquet with one row per scored row: customer_id, as_of, churn_probability, risk_band, flagged
-/// (probability at least the model's threshold), in_population (with --all-rows), reason_1..K (the groups of features pushing the risk
+/// (probability at least the model's threshold), in_population (with --all-rows), the customer's value
+/// when the table has the customer-value columns (clv: the lifetime value of its clv_<N>m column;
+/// value_at_risk = churn_probability × clv, the money a customer's leaving would likely cost; p_alive:
+/// the probability that the customer still buys), reason_1..K (the groups of features pushing the risk
 /// up the most: each one's main feature, its value, the group's contribution, the group's name in
 /// reason_K_group and the reason in words in reason_K_text), the table's descriptor columns (segments),
 /// and the model's name and version; and beside it <name>.summary.json (model, rows, flagged, population,
-/// the file's SHA-256). Both are written atomically, and never over the feature table, the registry or the model
+/// the total value at risk, the file's SHA-256). Both are written atomically, and never over the feature table, the registry or the model
 /// config. Category values the model has no level for (unseen in training, or too rare there) are scored
 /// as its `other` level and reported in a warning with their counts per feature.
 ///
@@ -38,7 +41,7 @@ const CHUNK_ROWS: usize = 32_768;
 /// With --call-list N it also writes <name>.call-list.csv beside them: the N customers most worth a
 /// call (of the population's rows at the latest as-of date), ranked by value at risk (probability × the value column) or, without
 /// one, by probability, with customer_id, churn_probability (3 decimals), risk_band, the value and
-/// value_at_risk, the segments (lifecycle_stage, rfm_segment, ...) and the reasons in words. It is UTF-8
+/// value_at_risk, p_alive, the segments (lifecycle_stage, rfm_segment, ...) and the reasons in words. It is UTF-8
 /// CSV (RFC 4180 quoting) that spreadsheets open as is.
 #[derive(Debug, Args)]
 #[command(
@@ -209,6 +212,12 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
         model.threshold(),
         args.out.display()
     )?;
+    if let (Some(total), Some(column)) = (summary.value_at_risk, &summary.clv_column) {
+        outln!(
+            "value at risk: {total:.2} expected to be lost to churn (churn probability × {column}, summed \
+             over the population; per customer in the value_at_risk column)"
+        )?;
+    }
     if !population.is_everyone() {
         let what = match args.all_rows {
             true => "outside it (written with in_population = false)",

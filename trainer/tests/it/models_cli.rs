@@ -243,6 +243,7 @@ fn train_evaluate_score_promote_and_roll_back() {
         "2",
     ]);
     assert!(out.contains("with cdnow@v1"), "{out}");
+    assert!(out.contains("value at risk: "), "{out}");
     let table = FeatureTable::read_parquet(&cdnow).expect("features");
     let file = std::fs::File::open(&scores).expect("scores");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
@@ -258,6 +259,9 @@ fn train_evaluate_score_promote_and_roll_back() {
         "reason_1_value",
         "reason_1_contribution",
         "reason_2",
+        "clv",
+        "value_at_risk",
+        "p_alive",
         "model_name",
         "model_version",
     ] {

@@ -299,6 +299,8 @@ fn report_lists_the_customers_to_call_with_segments_and_reasons_in_words() {
         "Churn risk",
         "Value at risk",
         "probability × lifetime value over the next 12 months",
+        "Still buying",
+        "P(alive)",
         "Segment",
         "lifecycle stage · RFM segment · value tier · value tier by predicted lifetime value",
         "Why",
@@ -400,6 +402,7 @@ fn score_writes_a_call_list_csv_beside_the_scores() {
             "risk_band",
             "clv_12m",
             "value_at_risk",
+            "p_alive",
             "lifecycle_stage",
             "rfm_segment",
             "value_tier",
@@ -443,7 +446,7 @@ fn score_writes_a_call_list_csv_beside_the_scores() {
         .collect();
     let mut previous_at_risk = f64::INFINITY;
     for record in &records[1..] {
-        assert_eq!(record.len(), 10, "{record:?}");
+        assert_eq!(record.len(), 11, "{record:?}");
         let (p, band) = &scores[&record[0]];
         assert_eq!(record[1], format!("{p:.3}"), "probability to 3 decimals");
         assert_eq!(record[1].split('.').nth(1).map(str::len), Some(3));
@@ -451,7 +454,9 @@ fn score_writes_a_call_list_csv_beside_the_scores() {
         let at_risk: f64 = record[4].parse().expect("value at risk");
         assert!(at_risk <= previous_at_risk + 0.01, "ranked by value at risk");
         previous_at_risk = at_risk;
-        let reasons = &record[9];
+        let p_alive: f64 = record[5].parse().expect("P(alive)");
+        assert!((0.0..=1.0).contains(&p_alive), "{p_alive}");
+        let reasons = &record[10];
         assert!(!reasons.is_empty() && reasons.ends_with('.'), "{reasons}");
         // In words: no column name (category values, such as `north_america`, are data and stay).
         for column in &columns {
