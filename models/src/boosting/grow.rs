@@ -4,6 +4,9 @@
 //! `max_leaves` or no split gains. Each leaf keeps a histogram of gradient and hessian sums per bin of
 //! every column drawn for the tree; after a split only the smaller child's histogram is built from its
 //! rows, and the larger one's is the parent's minus it, which halves the passes over rows at least.
+//! Histograms are filled row by row from [`RowBins`], each row's bins side by side: a leaf's rows are
+//! scattered over the table, and one cache line then brings every column's bin of a row, where column
+//! by column it would bring one.
 
 use crate::histogram::{BinnedColumns, MISSING_BIN, stable_partition};
 use rayon::prelude::*;
@@ -13,8 +16,8 @@ use super::tree::BoostedTree;
 /// Histogram slots per column: 255 real bins at most, and [`MISSING_BIN`].
 const SLOTS: usize = 256;
 
-/// Node sizes (rows × columns) below which a histogram is built on one thread: smaller work is cheaper
-/// than handing it to rayon.
+/// Rows × columns of a block of rows whose histogram one thread fills; nodes of one block are built on
+/// one thread, as smaller work is cheaper than handing it to rayon.
 const PARALLEL_WORK: usize = 64 * 1024;
 
 /// What bounds a tree; see [`super::GradientBoostingParams`] for the meaning of each.
@@ -92,10 +95,40 @@ struct Leaf {
     best: Option<Split>,
 }
 
+/// The bins of every row side by side (row-major), for filling histograms row by row.
+pub(super) struct RowBins {
+    columns: usize,
+    bins: Vec<u8>,
+}
+
+impl RowBins {
+    /// The bins of `binned` laid out row by row.
+    pub fn new(binned: &BinnedColumns) -> Self {
+        let columns = binned.bins.len();
+        let rows = binned.bins.first().map_or(0, Vec::len);
+        let mut bins = vec![0; rows * columns];
+        bins.par_chunks_mut(columns.max(1))
+            .enumerate()
+            .for_each(|(row, out)| {
+                for (slot, column) in out.iter_mut().zip(&binned.bins) {
+                    *slot = column[row];
+                }
+            });
+        Self { columns, bins }
+    }
+
+    fn row(&self, row: usize) -> &[u8] {
+        &self.bins[row * self.columns..(row + 1) * self.columns]
+    }
+}
+
 /// A fitted tree and, per node, the bin its split cuts at (for walking the training rows by bins).
 pub(super) struct GrownTree {
     pub tree: BoostedTree,
     pub split_bins: Vec<u8>,
+    /// The rows the tree was grown on, grouped by leaf, and each leaf's node and range in them.
+    pub rows: Vec<u32>,
+    pub leaves: Vec<(u32, usize, usize)>,
 }
 
 impl GrownTree {
@@ -114,11 +147,22 @@ impl GrownTree {
         }
         tree.value[node]
     }
+
+    /// Adds the tree's output to the `scores` of the rows it was grown on, leaf by leaf (no walk).
+    pub fn add_to_grown_rows(&self, scores: &mut [f64]) {
+        for &(node, start, end) in &self.leaves {
+            let value = self.tree.value[node as usize];
+            for &r in &self.rows[start..end] {
+                scores[r as usize] += value;
+            }
+        }
+    }
 }
 
 /// Grows a tree on `rows` (the round's sample) using only `columns`.
 pub(super) fn grow(
     binned: &BinnedColumns,
+    row_bins: &RowBins,
     gradients: &[f64],
     hessians: &[f64],
     mut rows: Vec<u32>,
@@ -135,9 +179,12 @@ pub(super) fn grow(
             f64::from(root_sums.rows),
         ),
         split_bins: vec![0],
+        rows: Vec::new(),
+        leaves: Vec::new(),
     };
     let grower = Grower {
         binned,
+        row_bins,
         gradients,
         hessians,
         columns,
@@ -159,6 +206,9 @@ pub(super) fn grow(
         root.histogram = Some(histogram);
     }
     open.push(root);
+    // Leaves that will not be split: (node, start, end) in `rows`.
+    let mut closed: Vec<(u32, usize, usize)> = Vec::new();
+    let close = |leaf: &Leaf| (leaf.node as u32, leaf.start, leaf.end);
     let mut leaves = 1;
     let mut scratch = Vec::with_capacity(rows.len());
     while leaves < limits.max_leaves {
@@ -235,11 +285,10 @@ pub(super) fn grow(
                 (&mut right, &mut left)
             };
             let small_histogram = grower.histogram(&rows[small.start..small.end]);
-            let large_histogram: Vec<Sums> = parent
-                .iter()
-                .zip(&small_histogram)
-                .map(|(p, s)| p.minus(*s))
-                .collect();
+            let mut large_histogram = parent;
+            for (large, small) in large_histogram.iter_mut().zip(&small_histogram) {
+                *large = large.minus(*small);
+            }
             small.histogram = Some(small_histogram);
             large.histogram = Some(large_histogram);
             for child in [left, right] {
@@ -250,15 +299,23 @@ pub(super) fn grow(
                 }
                 if child.best.is_some() {
                     open.push(child);
+                } else {
+                    closed.push(close(&child));
                 }
             }
+        } else {
+            closed.extend([close(&left), close(&right)]);
         }
     }
+    closed.extend(open.iter().map(close));
+    grown.rows = rows;
+    grown.leaves = closed;
     grown
 }
 
 struct Grower<'a> {
     binned: &'a BinnedColumns,
+    row_bins: &'a RowBins,
     gradients: &'a [f64],
     hessians: &'a [f64],
     columns: &'a [usize],
@@ -272,32 +329,40 @@ impl Grower<'_> {
             && leaf.sums.hessian >= 2.0 * self.limits.min_sum_hessian
     }
 
-    /// Gradient and hessian sums per bin of every drawn column over `rows`.
+    /// Gradient and hessian sums per bin of every drawn column over `rows`: row by row, on every core
+    /// for large nodes (a histogram per block of rows, added up).
     fn histogram(&self, rows: &[u32]) -> Vec<Sums> {
-        // Gathered once so each column's pass reads them in order; only the bins are looked up by row.
-        let gathered: Vec<(f64, f64)> = rows
-            .iter()
-            .map(|&r| (self.gradients[r as usize], self.hessians[r as usize]))
-            .collect();
-        let mut histogram = vec![Sums::default(); self.columns.len() * SLOTS];
-        let fill = |(slots, &column): (&mut [Sums], &usize)| {
-            let bins = &self.binned.bins[column];
-            for (&r, &(g, h)) in rows.iter().zip(&gathered) {
-                slots[usize::from(bins[r as usize])].add(g, h);
+        let size = self.columns.len() * SLOTS;
+        let fill = |histogram: &mut [Sums], rows: &[u32]| {
+            for &r in rows {
+                let (g, h) = (self.gradients[r as usize], self.hessians[r as usize]);
+                let bins = self.row_bins.row(r as usize);
+                for (slots, &column) in histogram.chunks_exact_mut(SLOTS).zip(self.columns) {
+                    slots[usize::from(bins[column])].add(g, h);
+                }
             }
         };
-        if rows.len() * self.columns.len() >= PARALLEL_WORK {
-            histogram
-                .par_chunks_mut(SLOTS)
-                .zip(self.columns.par_iter())
-                .for_each(fill);
-        } else {
-            histogram
-                .chunks_mut(SLOTS)
-                .zip(self.columns.iter())
-                .for_each(fill);
+        // Blocks of a fixed size, added up in order: the sums do not depend on the number of cores.
+        let block = (PARALLEL_WORK / self.columns.len().max(1)).max(1024);
+        let mut total = vec![Sums::default(); size];
+        if rows.len() <= block {
+            fill(&mut total, rows);
+            return total;
         }
-        histogram
+        let parts: Vec<Vec<Sums>> = rows
+            .par_chunks(block)
+            .map(|block| {
+                let mut part = vec![Sums::default(); size];
+                fill(&mut part, block);
+                part
+            })
+            .collect();
+        for part in parts {
+            for (t, p) in total.iter_mut().zip(&part) {
+                *t = t.plus(*p);
+            }
+        }
+        total
     }
 
     /// The split with the largest gain over every drawn column, if one gains more than `min_gain` and
@@ -381,7 +446,15 @@ mod tests {
         let binned = BinnedColumns::new(&x, 255);
         let gradients: Vec<f64> = (0..10).map(|i| if i < 5 { -1.0 } else { -3.0 }).collect();
         let hessians = vec![1.0; 10];
-        let grown = grow(&binned, &gradients, &hessians, (0..10).collect(), &[0], &limits());
+        let grown = grow(
+            &binned,
+            &RowBins::new(&binned),
+            &gradients,
+            &hessians,
+            (0..10).collect(),
+            &[0],
+            &limits(),
+        );
         assert_eq!(grown.tree.leaves(), 2);
         assert_eq!(grown.tree.threshold[0], 4.5);
         for i in 0..10 {
@@ -408,7 +481,15 @@ mod tests {
                 min_data_in_leaf: min_data,
                 ..limits()
             };
-            let grown = grow(&binned, &gradients, &hessians, rows.clone(), &[0, 1], &limits);
+            let grown = grow(
+                &binned,
+                &RowBins::new(&binned),
+                &gradients,
+                &hessians,
+                rows.clone(),
+                &[0, 1],
+                &limits,
+            );
             let tree = &grown.tree;
             assert!(
                 tree.leaves() <= max_leaves.min(1 << max_depth),
@@ -436,8 +517,46 @@ mod tests {
             };
             assert!((0..tree.nodes()).all(|node| depth(node) <= max_depth));
             tree.validate(2).expect("valid");
-            for i in 0..n {
+            let mut by_leaf = vec![0.0; n];
+            grown.add_to_grown_rows(&mut by_leaf);
+            for (i, by_leaf) in by_leaf.iter().enumerate() {
                 assert_eq!(tree.predict(x.row(i)), grown.predict_binned(&binned, i));
+                assert_eq!(*by_leaf, grown.predict_binned(&binned, i), "row {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn histograms_of_many_blocks_add_up_to_the_one_pass_sums() {
+        let n = 50_000;
+        let x =
+            Matrix::from_vec(n, 3, (0..3 * n).map(|i| ((i * 7919) % 997) as f64).collect()).expect("shape");
+        let binned = BinnedColumns::new(&x, 255);
+        let row_bins = RowBins::new(&binned);
+        let gradients: Vec<f64> = (0..n).map(|i| ((i * 31) % 17) as f64 - 8.0).collect();
+        let hessians: Vec<f64> = (0..n).map(|i| 1.0 + (i % 3) as f64).collect();
+        let columns = [0, 2];
+        let grower = Grower {
+            binned: &binned,
+            row_bins: &row_bins,
+            gradients: &gradients,
+            hessians: &hessians,
+            columns: &columns,
+            limits: &limits(),
+        };
+        let rows: Vec<u32> = (0..n as u32).filter(|r| r % 5 != 0).collect();
+        assert!(rows.len() > PARALLEL_WORK / columns.len(), "more than one block");
+        let histogram = grower.histogram(&rows);
+        for (k, &column) in columns.iter().enumerate() {
+            let mut expected = vec![Sums::default(); SLOTS];
+            for &r in &rows {
+                let r = r as usize;
+                expected[usize::from(binned.bins[column][r])].add(gradients[r], hessians[r]);
+            }
+            for (got, want) in histogram[k * SLOTS..(k + 1) * SLOTS].iter().zip(&expected) {
+                assert_eq!(got.rows, want.rows);
+                assert!((got.gradient - want.gradient).abs() < 1e-9);
+                assert!((got.hessian - want.hessian).abs() < 1e-9);
             }
         }
     }
@@ -456,6 +575,7 @@ mod tests {
         let binned = BinnedColumns::new(&x, 255);
         let grown = grow(
             &binned,
+            &RowBins::new(&binned),
             &gradients,
             &vec![1.0; 60],
             (0..60).collect(),

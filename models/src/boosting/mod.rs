@@ -24,7 +24,7 @@ use crate::flat_tree::LazyLayout;
 use crate::histogram::BinnedColumns;
 use crate::logistic::sigmoid;
 use crate::matrix::Matrix;
-use grow::{GrowthLimits, grow};
+use grow::{GrowthLimits, RowBins, grow};
 use rand::seq::SliceRandom;
 use rand::seq::index::sample;
 use rand::{SeedableRng, rngs::StdRng};
@@ -262,6 +262,7 @@ impl GradientBoostingParams {
         let weighted_negatives = w0 * (n - positives) as f64;
         let start = (weighted_positives / weighted_negatives).ln();
         let binned = BinnedColumns::new(x, self.max_bins);
+        let row_bins = RowBins::new(&binned);
         let limits = GrowthLimits {
             max_leaves: self.max_leaves,
             max_depth: self.max_depth,
@@ -314,12 +315,16 @@ impl GradientBoostingParams {
                 sample(&mut rng, columns, sampled_columns).into_vec()
             };
             drawn.sort_unstable();
-            let grown = grow(&binned, &gradients, &hessians, rows, &drawn, &limits);
-            scores
-                .par_iter_mut()
-                .enumerate()
-                .with_min_len(CHUNK_ROWS)
-                .for_each(|(i, score)| *score += grown.predict_binned(&binned, i));
+            let grown = grow(&binned, &row_bins, &gradients, &hessians, rows, &drawn, &limits);
+            if sampled_rows == n {
+                grown.add_to_grown_rows(&mut scores);
+            } else {
+                scores
+                    .par_iter_mut()
+                    .enumerate()
+                    .with_min_len(CHUNK_ROWS)
+                    .for_each(|(i, score)| *score += grown.predict_binned(&binned, i));
+            }
             rounds_run = round + 1;
             let tree = grown.tree;
             on_round();
