@@ -421,7 +421,7 @@ fn push_record(csv: &mut String, fields: impl Iterator<Item = String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{labelled_table, trained};
+    use crate::test_support::{labelled_table, numeric_column, trained};
 
     #[test]
     fn csv_fields_are_quoted_as_rfc_4180_says_and_formulas_are_defused() {
@@ -454,12 +454,7 @@ mod tests {
             options.value_column(&table).expect("auto").as_deref(),
             Some("spend_365d")
         );
-        let clv = |values: Vec<Option<f64>>| churn_features::FeatureColumn {
-            name: "clv_12m".into(),
-            role: churn_features::ColumnRole::Numeric,
-            description: None,
-            values: ColumnValues::Numeric(values),
-        };
+        let clv = |values: Vec<Option<f64>>| numeric_column("clv_12m", values);
         // Models not fitted at that date: a column of nulls, so spend it is.
         table.columns.push(clv(vec![None; 50]));
         assert_eq!(
@@ -543,18 +538,12 @@ mod tests {
     #[test]
     fn the_lifetime_value_ranks_and_p_alive_goes_along() {
         let mut table = labelled_table(100, 4);
-        let numeric = |name: &str, values: Vec<Option<f64>>| churn_features::FeatureColumn {
-            name: name.into(),
-            role: churn_features::ColumnRole::Numeric,
-            description: None,
-            values: ColumnValues::Numeric(values),
-        };
         let clv: Vec<Option<f64>> = (0..100)
             .map(|i| (i != 7).then_some(f64::from(i % 13) * 10.0))
             .collect();
         let p_alive: Vec<Option<f64>> = (0..100).map(|i| Some(f64::from(i) / 100.0)).collect();
-        table.columns.push(numeric("clv_12m", clv.clone()));
-        table.columns.push(numeric("p_alive", p_alive.clone()));
+        table.columns.push(numeric_column("clv_12m", clv.clone()));
+        table.columns.push(numeric_column("p_alive", p_alive.clone()));
         let artifact = trained(&table);
         let rows: Vec<usize> = (0..table.len()).collect();
         let probabilities = artifact.scorer().predict_table(&table, &rows).expect("predict");

@@ -318,7 +318,7 @@ mod tests {
     use super::*;
     use crate::input::FeatureValue;
     use crate::model::Reason;
-    use crate::test_support::{labelled_table, trained};
+    use crate::test_support::{labelled_table, numeric_column, trained};
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
 
@@ -402,18 +402,12 @@ mod tests {
     #[test]
     fn the_customers_value_sits_beside_the_score() {
         let mut table = labelled_table(3, 1);
-        let numeric = |name: &str, values: Vec<Option<f64>>| churn_features::FeatureColumn {
-            name: name.into(),
-            role: churn_features::ColumnRole::Numeric,
-            description: None,
-            values: ColumnValues::Numeric(values),
-        };
         table
             .columns
-            .push(numeric("clv_12m", vec![Some(100.0), None, Some(40.0)]));
+            .push(numeric_column("clv_12m", vec![Some(100.0), None, Some(40.0)]));
         table
             .columns
-            .push(numeric("p_alive", vec![Some(0.9), Some(0.2), None]));
+            .push(numeric_column("p_alive", vec![Some(0.9), Some(0.2), None]));
         let artifact = trained(&labelled_table(200, 1));
         let scores = vec![
             score(0.5, "mid", false, 0),

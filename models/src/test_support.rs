@@ -9,6 +9,16 @@ use chrono::NaiveDate;
 use churn_features::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+/// A numeric column named `name` without a description.
+pub fn numeric_column(name: &str, values: Vec<Option<f64>>) -> FeatureColumn {
+    FeatureColumn {
+        name: name.into(),
+        role: ColumnRole::Numeric,
+        description: None,
+        values: ColumnValues::Numeric(values),
+    }
+}
+
 /// A churn-like table of `rows` customers as of 2024-06-30: `days_since_last_purchase` and
 /// `spend_365d` (with a description, as the feature engine writes them), a `plan` category, the
 /// descriptors `lifecycle_stage` and `rfm_segment`, and a label driven by recency and plan; every 10th
