@@ -1,8 +1,8 @@
 //! What a feature column is about, recovered from its name: the catalog's naming ([`super::layout`]) read
 //! backwards. [`CatalogColumn::parse`] says which catalog column a name is (and its window or event type),
-//! [`Family::of`] which family of features it belongs to: recency, frequency and spend, returns, tenure,
-//! one family per event type, and one per static attribute (any name the engine does not write counts as
-//! an attribute). Models group reasons by family, and say them in words from the parsed column.
+//! [`Family::of`] which family of features it belongs to: recency, frequency and spend, returns, basket
+//! (the order lines), tenure, one family per event type, and one per static attribute (any name the
+//! engine does not write counts as an attribute). Models group reasons by family, and say them in words from the parsed column.
 
 use super::layout::{tx, tx_fixed_name};
 pub use super::order_lines::OrderLineMeasure;
