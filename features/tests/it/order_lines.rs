@@ -183,6 +183,38 @@ fn columns_appear_only_with_the_columns_they_need_and_leave_the_others_alone() {
     assert_eq!(without.labels, with_units.labels);
 }
 
+/// With `quantity × unit_price` the quantity is mapped too: the units columns come with it, and the
+/// order's lines with `order_id`.
+#[test]
+fn quantity_times_unit_price_gives_the_units_columns_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The `amount` column holds unit prices here; the return is a negative quantity.
+    write_lines(
+        dir.path(),
+        &[
+            ("a", "2024-01-10", 20.0, 2.0, "o1", "p1", "music"),
+            ("a", "2024-01-10", 15.0, 1.0, "o1", "p2", "music"),
+            ("a", "2024-01-10", 10.0, 1.0, "o1", "p3", "books"),
+            ("a", "2024-01-20", 15.0, -1.0, "r1", "p2", "music"),
+            ("z", "2024-03-31", 1.0, 1.0, "o9", "p1", "music"),
+        ],
+    );
+    let text = LINES_CONFIG
+        .replace("amount = \"amount\"\n", "unit_price = \"amount\"\n")
+        .replace("product_id = \"product_id\"\n", "")
+        .replace("category = \"category\"\n", "");
+    let config = config(dir.path(), &format!("{text}{WINDOWS}"));
+    let (table, _) = build(&config, &["2024-03-31"], None, OnInvalid::Fail).expect("build");
+    let at = |column: &str| value(&table, "a", "2024-03-31", column);
+    // 2 × 20 + 1 × 15 + 1 × 10 spent in one order of three lines, 1 × 15 returned.
+    assert_eq!(at("total_spend"), Some(65.0));
+    assert_eq!(at("return_amount"), Some(15.0));
+    close(at("lines_per_order"), 3.0, "lines per order");
+    close(at("units_per_order"), 4.0, "units per order");
+    close(at("returned_unit_share"), 0.25, "returned share");
+    assert!(table.column("distinct_products").is_none());
+}
+
 #[test]
 fn bad_order_lines_name_file_column_and_row() {
     let dir = tempfile::tempdir().expect("temp dir");
