@@ -9,6 +9,8 @@
 //! customer_id = "customer_id"
 //! timestamp = "ts"
 //! amount = "amount"             # or: quantity = "Quantity" and unit_price = "UnitPrice"
+//! quantity = "units"            # optional beside `amount`: the units of each line
+//! order_id = "order_id"         # optional, as are `product_id` and `category`
 //! ```
 
 use crate::error::{FeatureError, Result};
@@ -55,14 +57,30 @@ pub struct TransactionsSource {
     pub customer_id: String,
     /// Timestamp column (timestamp, date or ISO-8601 string).
     pub timestamp: String,
-    /// Amount column; negative amounts are returns. Give either this or `quantity` and `unit_price`.
+    /// Amount column; negative amounts are returns. Give either this (with `quantity` optionally) or
+    /// `quantity` and `unit_price`.
     pub amount: Option<String>,
-    /// Quantity column (amount = quantity × unit price; a negative quantity is a return).
+    /// Quantity column: the units of each line. With `unit_price`, amount = quantity × unit price (a
+    /// negative quantity is a return); beside `amount`, the amount stays the spend and the line's sign
+    /// comes from it. Either way it turns on the units features of the order lines.
     pub quantity: Option<String>,
-    /// Unit price column.
+    /// Unit price column (only with `quantity` and without `amount`).
     pub unit_price: Option<String>,
     /// Order id column: several lines of one order count as one purchase.
     pub order_id: Option<String>,
+    /// Product id column (integer or string): turns on the distinct-products features. Without
+    /// `order_id`, each line is its own order.
+    pub product_id: Option<String>,
+    /// Product category column (integer or string): turns on the category features.
+    pub category: Option<String>,
+}
+
+impl TransactionsSource {
+    /// Whether any order-line column (`product_id`, `category`, `quantity`) is mapped: the order-line
+    /// features are built.
+    pub fn has_order_lines(&self) -> bool {
+        self.product_id.is_some() || self.category.is_some() || self.quantity.is_some()
+    }
 }
 
 /// Where events are and what their columns are called.
@@ -394,11 +412,21 @@ impl Config {
         }
         if let Some(tx) = &self.transactions {
             match (&tx.amount, &tx.quantity, &tx.unit_price) {
-                (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                (Some(_), _, None) | (None, Some(_), Some(_)) => {}
+                (Some(_), _, Some(_)) => {
+                    return Err(
+                        "[transactions]: give either `amount` (the spend, with `quantity` for the \
+                                units if you have it) or `quantity` and `unit_price` (amount = quantity × \
+                                unit_price), not `amount` and `unit_price` together"
+                            .into(),
+                    );
+                }
                 _ => {
-                    return Err("[transactions]: give either `amount`, or both `quantity` and \
-                                `unit_price`"
-                        .into());
+                    return Err(
+                        "[transactions]: give either `amount` (optionally with `quantity`), or both \
+                                `quantity` and `unit_price`"
+                            .into(),
+                    );
                 }
             }
         }
@@ -532,6 +560,37 @@ mod tests {
         assert!(Config::parse(&text, Path::new("")).is_err());
         let text = MINIMAL.replace("amount = \"amount\"", "quantity = \"q\"\nunit_price = \"p\"");
         assert!(Config::parse(&text, Path::new("")).is_ok());
+    }
+
+    #[test]
+    fn quantity_may_come_with_amount_but_unit_price_may_not() {
+        let text = format!("{MINIMAL}quantity = \"q\"\nproduct_id = \"sku\"\ncategory = \"dept\"\n");
+        let config = Config::parse(&text, Path::new("")).expect("amount and quantity");
+        let tx = config.transactions.expect("transactions");
+        assert!(tx.has_order_lines());
+        assert_eq!(
+            (
+                tx.quantity.as_deref(),
+                tx.product_id.as_deref(),
+                tx.category.as_deref()
+            ),
+            (Some("q"), Some("sku"), Some("dept"))
+        );
+        assert!(
+            !Config::parse(MINIMAL, Path::new(""))
+                .expect("valid")
+                .transactions
+                .expect("transactions")
+                .has_order_lines()
+        );
+        for extra in ["unit_price = \"p\"\n", "quantity = \"q\"\nunit_price = \"p\"\n"] {
+            let message =
+                Config::parse(&format!("{MINIMAL}{extra}"), Path::new("")).expect_err("amount and price");
+            assert!(
+                message.contains("not `amount` and `unit_price` together"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! person can act on. Reasons are therefore given per group of features, fitted with the model:
 //!
 //! - features of one catalog family are in one group (`churn_features::engine::family::Family`:
-//!   recency, frequency and spend, returns, tenure, each event type, each static attribute);
+//!   recency, frequency and spend, returns, basket, tenure, each event type, each static attribute);
 //! - two features whose encoded columns (the standardised inputs the model sees: a numeric feature's
 //!   value column and missing indicator, a categorical feature's level indicators) have a Pearson
 //!   correlation |r| > [`CORRELATION_THRESHOLD`] on the training rows are in one group;
@@ -55,7 +55,7 @@ impl PartialEq for KindCache {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReasonGroup {
     /// The group's name for people: its families' names joined by ` + `, in the order recency,
-    /// frequency and spend, returns, tenure, event types, attributes (e.g. `frequency and spend`,
+    /// frequency and spend, returns, basket, tenure, event types, attributes (e.g. `frequency and spend`,
     /// `recency + frequency and spend`, `login events + page view events`).
     pub label: String,
     /// Indices of its features in the schema's features, ascending.

@@ -13,6 +13,8 @@
 //! - returns: returns, and those in that window;
 //! - tenure: days as a customer (or since the first purchase);
 //! - an event type: its events in that window and the days since the last one;
+//! - basket (order lines): its features that move the score most, each in words (`2.5 units per order
+//!   in the last 90 days`, `62% of spend in the top category`);
 //! - an attribute: `name is value`.
 //!
 //! A family without its usual columns says up to [`FACTS_PER_FAMILY`] of its features, those that move
@@ -24,7 +26,7 @@
 use crate::input::FeatureValue;
 use crate::model::ReasonFeature;
 use churn_features::engine::family::{
-    CatalogColumn, EventMeasure, Family, ValueMeasure, WindowMeasure, readable,
+    CatalogColumn, EventMeasure, Family, OrderLineMeasure, ValueMeasure, WindowMeasure, readable,
 };
 use churn_features::engine::layout::tx;
 
@@ -158,7 +160,7 @@ fn family_phrase(family: &Family, members: &Members<'_>, sign: f64) -> String {
         Family::Returns => returns(members),
         Family::Tenure => tenure(members),
         Family::Event(kind) => event(members, kind),
-        Family::Attribute(_) => None,
+        Family::Basket | Family::Attribute(_) => None,
     };
     usual.unwrap_or_else(|| {
         let features: Vec<&ReasonFeature> = members.0.iter().map(|(f, _)| *f).collect();
@@ -388,6 +390,7 @@ fn fact(feature: &ReasonFeature, all: &[&ReasonFeature]) -> String {
                 (EventMeasure::Count { .. } | EventMeasure::Value { .. }, None) => unknown(),
             }
         }
+        CatalogColumn::OrderLines(measure) => order_line(measure, number),
         CatalogColumn::DaysSinceLastActivity => match number {
             Some(d) => format!("no activity for {}", days(d)),
             None => "no activity yet".into(),
@@ -414,6 +417,43 @@ fn fact(feature: &ReasonFeature, all: &[&ReasonFeature]) -> String {
                 }
             }
         }
+    }
+}
+
+/// An order-line feature in words; a missing value says what it means (no order, no purchase, no units).
+fn order_line(measure: OrderLineMeasure, value: Option<f64>) -> String {
+    let during = |days: Option<u32>| days.map_or_else(String::new, |d| format!(" in the last {d} days"));
+    match (measure, value) {
+        (OrderLineMeasure::LinesPerOrder { days }, Some(v)) => {
+            format!("{v:.1} lines per order{}", during(days))
+        }
+        (OrderLineMeasure::UnitsPerOrder { days }, Some(v)) => {
+            format!("{v:.1} units per order{}", during(days))
+        }
+        (OrderLineMeasure::LinesPerOrder { days } | OrderLineMeasure::UnitsPerOrder { days }, None) => {
+            format!("no order{}", during(days))
+        }
+        (OrderLineMeasure::DistinctProducts { days }, Some(v)) => {
+            format!("{} bought{}", count(v, "distinct product"), during(days))
+        }
+        (OrderLineMeasure::DistinctCategories { days }, Some(v)) => {
+            format!("{} bought{}", count(v, "category"), during(days))
+        }
+        (OrderLineMeasure::TopCategorySpendShare, Some(v)) => {
+            format!("{} of spend in the top category", percent(v))
+        }
+        (OrderLineMeasure::DaysSinceFirstTopCategoryPurchase, Some(v)) => {
+            format!("first bought in the top category {} ago", days(v))
+        }
+        (OrderLineMeasure::ReturnedUnitShare, Some(v)) => format!("{} of units returned", percent(v)),
+        (OrderLineMeasure::ReturnedUnitShare, None) => "no units bought yet".into(),
+        (
+            OrderLineMeasure::DistinctProducts { .. }
+            | OrderLineMeasure::DistinctCategories { .. }
+            | OrderLineMeasure::TopCategorySpendShare
+            | OrderLineMeasure::DaysSinceFirstTopCategoryPurchase,
+            None,
+        ) => "no purchase yet".into(),
     }
 }
 
@@ -722,6 +762,42 @@ mod tests {
             "expected spend per purchase unknown"
         );
         assert_eq!(plural("page view"), "page views");
+    }
+
+    #[test]
+    fn basket_features_read_as_words() {
+        let basket = [
+            feature("units_per_order_90d", 2.5.into(), 0.3),
+            feature("top_category_spend_share", 0.624.into(), 0.2),
+            feature("distinct_products", 12.0.into(), -0.1),
+        ];
+        assert_eq!(
+            sentence(&basket, 0.4),
+            "2.5 units per order in the last 90 days; 62% of spend in the top category"
+        );
+        assert_eq!(
+            sentence(&[feature("distinct_categories_30d", 1.0.into(), 0.2)], 0.2),
+            "1 category bought in the last 30 days"
+        );
+        assert_eq!(
+            sentence(&[feature("lines_per_order_90d", FeatureValue::Missing, 0.2)], 0.2),
+            "no order in the last 90 days"
+        );
+        assert_eq!(
+            sentence(
+                &[feature(
+                    "days_since_first_top_category_purchase",
+                    120.0.into(),
+                    0.2
+                )],
+                0.2
+            ),
+            "first bought in the top category 120 days ago"
+        );
+        assert_eq!(
+            sentence(&[feature("returned_unit_share", 0.25.into(), 0.2)], 0.2),
+            "25% of units returned"
+        );
         assert_eq!(plural("inquiry"), "inquiries");
         assert_eq!(plural("day"), "days");
         assert_eq!(plural("box"), "boxes");

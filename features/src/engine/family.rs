@@ -1,10 +1,11 @@
 //! What a feature column is about, recovered from its name: the catalog's naming ([`super::layout`]) read
 //! backwards. [`CatalogColumn::parse`] says which catalog column a name is (and its window or event type),
-//! [`Family::of`] which family of features it belongs to: recency, frequency and spend, returns, tenure,
-//! one family per event type, and one per static attribute (any name the engine does not write counts as
-//! an attribute). Models group reasons by family, and say them in words from the parsed column.
+//! [`Family::of`] which family of features it belongs to: recency, frequency and spend, returns, basket
+//! (the order lines), tenure, one family per event type, and one per static attribute (any name the
+//! engine does not write counts as an attribute). Models group reasons by family, and say them in words from the parsed column.
 
 use super::layout::{tx, tx_fixed_name};
+pub use super::order_lines::OrderLineMeasure;
 
 /// A column of the catalog, as its name says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub enum CatalogColumn {
         /// Which of the type's features.
         measure: EventMeasure,
     },
+    /// An order-line feature, e.g. `distinct_products_90d` ([`super::order_lines`]).
+    OrderLines(OrderLineMeasure),
     /// `days_since_last_activity`.
     DaysSinceLastActivity,
     /// `tenure_days`.
@@ -108,6 +111,9 @@ impl CatalogColumn {
                 trend_days: None,
             });
         }
+        if let Some(measure) = OrderLineMeasure::parse(name) {
+            return Some(Self::OrderLines(measure));
+        }
         match name {
             "days_since_last_activity" => return Some(Self::DaysSinceLastActivity),
             "tenure_days" => return Some(Self::Tenure),
@@ -181,6 +187,8 @@ impl CatalogColumn {
             } => Family::Returns,
             Self::TransactionWindow { .. } => Family::FrequencyAndSpend,
             Self::Event { kind, .. } => Family::Event(kind.clone()),
+            Self::OrderLines(OrderLineMeasure::ReturnedUnitShare) => Family::Returns,
+            Self::OrderLines(_) => Family::Basket,
             Self::DaysSinceLastActivity => Family::Recency,
             Self::Tenure => Family::Tenure,
             // Whether the customer is still buying is read from the time since the last purchase against
@@ -202,8 +210,11 @@ pub enum Family {
     /// How much and how often the customer buys, in all and per window, and its trends; the purchases,
     /// spend and lifetime value the customer-value models expect.
     FrequencyAndSpend,
-    /// Returns and cancellations.
+    /// Returns and cancellations, and the share of units returned.
     Returns,
+    /// What the customer's orders hold: lines and units per order, distinct products and categories, the
+    /// top category's share of spend and how long they have bought in it.
+    Basket,
     /// How long the customer has been one: `tenure_days`, days since the first purchase, days between the
     /// first and the last purchase.
     Tenure,
@@ -225,6 +236,7 @@ impl Family {
             Self::Recency => "recency".into(),
             Self::FrequencyAndSpend => "frequency and spend".into(),
             Self::Returns => "returns".into(),
+            Self::Basket => "basket".into(),
             Self::Tenure => "tenure".into(),
             Self::Event(kind) => format!("{} events", readable(kind)),
             Self::Attribute(name) => name.clone(),
@@ -264,6 +276,7 @@ fn is_safe_name(name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::engine::layout::{Layout, LayoutInputs, ValueColumns};
+    use crate::engine::order_lines::OrderLineInputs;
     use crate::table::ColumnRole;
 
     #[test]
@@ -277,10 +290,20 @@ mod tests {
             categorical_attributes: &["plan".to_string()],
             dated: true,
             value: Some(ValueColumns::new(&[30, 45, 90, 365], 6)),
+            order_lines: Some(OrderLineInputs {
+                orders: true,
+                units: true,
+                products: true,
+                categories: true,
+            }),
         };
         let layout = Layout::new(&inputs, &[7, 30, 365], 90);
         let value_start = layout.value_start.expect("value block");
         let value_end = value_start + layout.value.as_ref().map_or(0, ValueColumns::len);
+        let lines = layout.order_lines.as_ref().expect("order-line block");
+        assert_eq!(lines.start, value_end);
+        let lines_end = lines.start + lines.features.len();
+        assert_eq!(layout.event_starts[0], lines_end);
         for (i, spec) in layout.specs.iter().enumerate() {
             if spec.role == ColumnRole::Descriptor {
                 continue;
@@ -308,6 +331,19 @@ mod tests {
                     Family::Recency
                 } else {
                     Family::FrequencyAndSpend
+                };
+                assert_eq!(family, expected, "{}", spec.name);
+            } else if i < lines_end {
+                assert_eq!(
+                    parsed,
+                    Some(CatalogColumn::OrderLines(lines.features[i - lines.start])),
+                    "{}",
+                    spec.name
+                );
+                let expected = if spec.name == "returned_unit_share" {
+                    Family::Returns
+                } else {
+                    Family::Basket
                 };
                 assert_eq!(family, expected, "{}", spec.name);
             } else if i < layout.activity_start {
@@ -351,6 +387,13 @@ mod tests {
             ("expected_purchases_273d", Family::FrequencyAndSpend),
             ("expected_spend_per_purchase", Family::FrequencyAndSpend),
             ("clv_12m", Family::FrequencyAndSpend),
+            ("lines_per_order", Family::Basket),
+            ("units_per_order_90d", Family::Basket),
+            ("distinct_products_365d", Family::Basket),
+            ("distinct_categories", Family::Basket),
+            ("top_category_spend_share", Family::Basket),
+            ("days_since_first_top_category_purchase", Family::Basket),
+            ("returned_unit_share", Family::Returns),
             ("clv_m", Family::Attribute("clv_m".into())),
             ("clv_12", Family::Attribute("clv_12".into())),
             ("plan", Family::Attribute("plan".into())),

@@ -56,7 +56,7 @@ impl<R> Grouped<R> {
 
 impl<R: Copy + Send + Sync> Grouped<R> {
     /// Groups rows by customer with a counting sort, then sorts each customer's rows with `sort`.
-    fn build(
+    pub(super) fn build(
         customers: usize,
         owner: &[u32],
         row: impl Fn(usize) -> R,
@@ -122,6 +122,7 @@ impl Grouped<TxRow> {
             day,
             amount,
             order,
+            ..
         } = table;
         // The order hash rides in `starts_purchase` until each customer's rows are sorted; then it is
         // replaced by the purchase-start flag.
@@ -209,6 +210,7 @@ mod tests {
             day: vec![5, 3, 2, 5, 9],
             amount: vec![10.0, 1.0, 4.0, 2.0, -3.0],
             order: Some(vec![77, 1, 70, 77, 70]),
+            ..Transactions::default()
         };
         let grouped = Grouped::transactions(2, table);
         assert_eq!(grouped.of(0).len(), 1);

@@ -2,6 +2,7 @@
 //! schema, the computation's column indices and the printed catalog.
 
 use super::family::{CatalogColumn, EventMeasure, ValueMeasure, WindowMeasure, readable};
+use super::order_lines::{OrderLineBlock, OrderLineInputs};
 use crate::table::ColumnRole;
 use serde::Serialize;
 
@@ -148,6 +149,8 @@ pub struct Layout {
     pub value_start: Option<usize>,
     /// The customer-value columns, when the value models are fitted.
     pub value: Option<ValueColumns>,
+    /// The order-line features and where they start, when order-line columns are mapped.
+    pub order_lines: Option<OrderLineBlock>,
     /// Start of each event type's block, when events are configured.
     pub event_starts: Vec<usize>,
     /// Whether event blocks include value sums.
@@ -177,6 +180,8 @@ pub struct LayoutInputs<'a> {
     pub dated: bool,
     /// The customer-value columns, when the value models are fitted (transactions and a dated run).
     pub value: Option<ValueColumns>,
+    /// The order-line columns mapped, when any is (with transactions).
+    pub order_lines: Option<OrderLineInputs>,
 }
 
 impl Layout {
@@ -252,6 +257,22 @@ impl Layout {
                 &clv_meaning(columns.clv_months),
                 "currency",
                 format!("next {} months", columns.clv_months),
+            );
+        }
+
+        let order_lines = inputs
+            .order_lines
+            .filter(|_| inputs.transactions)
+            .map(|mapped| OrderLineBlock {
+                start: specs.len(),
+                features: mapped.features(windows),
+            });
+        for feature in order_lines.iter().flat_map(|block| &block.features) {
+            specs.numeric(
+                feature.name(),
+                &feature.meaning(),
+                feature.unit(),
+                feature.window(),
             );
         }
 
@@ -369,6 +390,7 @@ impl Layout {
             tx_start,
             value_start,
             value,
+            order_lines,
             event_starts,
             event_values: inputs.event_values,
             activity_start,
@@ -589,6 +611,7 @@ pub fn readable_name(name: &str, description: Option<&str>) -> String {
                 EventMeasure::Value { days } => format!("Value of {kind} events in the last {days} days"),
             }
         }
+        Some(CatalogColumn::OrderLines(measure)) => measure.readable(),
         Some(CatalogColumn::DaysSinceLastActivity) => "Days since last activity".into(),
         Some(CatalogColumn::Tenure) => "Tenure (days)".into(),
         Some(CatalogColumn::Value(measure)) => match measure {
@@ -678,6 +701,7 @@ mod tests {
             categorical_attributes: &["plan".to_string()],
             dated: true,
             value: Some(ValueColumns::new(&[30, 60, 90, 365], 24)),
+            order_lines: None,
         };
         let layout = Layout::new(&inputs, &[7, 30], 90);
         let name = |i: usize| layout.specs[i].name.as_str();
@@ -752,6 +776,12 @@ mod tests {
             categorical_attributes: &["PaymentMethod".to_string()],
             dated: true,
             value: Some(ValueColumns::new(&[30, 90, 365, 273], 12)),
+            order_lines: Some(crate::engine::order_lines::OrderLineInputs {
+                orders: true,
+                units: true,
+                products: true,
+                categories: true,
+            }),
         };
         let layout = Layout::new(&inputs, &[7, 30, 180], 90);
         let mut seen = std::collections::HashSet::new();
@@ -799,6 +829,19 @@ mod tests {
         );
         assert_eq!(named("clv_12m"), "Lifetime value over the next 12 months");
         assert_eq!(named("value_tier_clv"), "Value tier by predicted lifetime value");
+        assert_eq!(
+            named("lines_per_order_90d"),
+            "Lines per order in the last 90 days"
+        );
+        assert_eq!(
+            named("distinct_categories_180d"),
+            "Distinct categories bought in the last 180 days"
+        );
+        assert_eq!(
+            named("days_since_first_top_category_purchase"),
+            "Days since first purchase in the top category"
+        );
+        assert_eq!(named("returned_unit_share"), "Share of units returned");
         for spec in &layout.specs {
             assert!(
                 !spec.meaning.is_empty() && !spec.unit.is_empty() && !spec.window.is_empty(),

@@ -4,6 +4,7 @@ mod customer;
 pub mod family;
 mod grouped;
 pub mod layout;
+pub mod order_lines;
 mod output;
 pub mod segments;
 pub mod value;
@@ -221,6 +222,10 @@ impl Plan {
                 dated: !snapshot,
                 value: (config.value_models() && !snapshot)
                     .then(|| ValueColumns::new(&config.value.purchase_horizons, config.value.clv_months)),
+                order_lines: config
+                    .transactions
+                    .as_ref()
+                    .and_then(order_lines::OrderLineInputs::of),
             },
             &config.features.windows,
             config.features.trend_days,
@@ -308,6 +313,11 @@ fn build_output(
     )?;
 
     let started = std::time::Instant::now();
+    let grouped_lines = layout
+        .order_lines
+        .as_ref()
+        .and(transactions.as_ref())
+        .map(|t| order_lines::group(customers, t));
     let grouped_tx = transactions.map(|t| Grouped::transactions(customers, t));
     let grouped_events = events.as_ref().map(|e| Grouped::events(customers, e));
     drop(events);
@@ -321,6 +331,7 @@ fn build_output(
         config,
         statics: &statics,
         tx: grouped_tx.as_ref(),
+        lines: grouped_lines.as_ref(),
         events: grouped_events.as_ref(),
         slot_of_kind: &slot_of_kind,
         customer_table: customer_table.as_ref(),
@@ -591,6 +602,7 @@ struct Context<'a> {
     config: &'a Config,
     statics: &'a Static,
     tx: Option<&'a Grouped<TxRow>>,
+    lines: Option<&'a Grouped<order_lines::LineRow>>,
     events: Option<&'a Grouped<EventRow>>,
     slot_of_kind: &'a [Option<usize>],
     customer_table: Option<&'a crate::input::Customers>,
@@ -797,6 +809,9 @@ impl Context<'_> {
                 (Some(start), Some(tx)) => customer::fill_transactions(layout, start, tx.of(c), as_of, row),
                 _ => None,
             };
+            if let (Some(block), Some(lines)) = (&layout.order_lines, self.lines) {
+                order_lines::fill(block, lines.of(c), as_of, row);
+            }
             let event_span = self.events.and_then(|events| {
                 customer::fill_events(layout, self.slot_of_kind, events.of(c), as_of, row)
             });

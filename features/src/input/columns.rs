@@ -17,6 +17,8 @@ use arrow_schema::{DataType, TimeUnit};
 pub enum ColumnKind {
     /// Customer id: integer or string.
     Id,
+    /// Another key (product id, category): integer or string.
+    Key,
     /// Point in time: timestamp, date or ISO-8601 string.
     Time,
     /// Number: integer, float or decimal.
@@ -34,6 +36,7 @@ impl ColumnKind {
     pub fn expected(self) -> &'static str {
         match self {
             Self::Id => "an integer or string customer id",
+            Self::Key => "an integer or string",
             Self::Time => "a timestamp, date or ISO-8601 string",
             Self::Number => "a number (integer, float or decimal)",
             Self::Text => "a string",
@@ -49,7 +52,7 @@ impl ColumnKind {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
         );
         match self {
-            Self::Id => text || is_integer(data_type),
+            Self::Id | Self::Key => text || is_integer(data_type),
             Self::Time => {
                 text || matches!(
                     data_type,

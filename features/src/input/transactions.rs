@@ -1,4 +1,5 @@
-//! Transactions: one row per purchase line or return (negative amount or quantity).
+//! Transactions: one row per purchase line or return (negative amount or quantity), with the optional
+//! order-line columns (units, product, category).
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn};
 use super::duplicates::later_copies;
@@ -22,6 +23,13 @@ pub struct Transactions {
     pub amount: Vec<f64>,
     /// Hash of each row's order id, when orders are configured.
     pub order: Option<Vec<u64>>,
+    /// Units of each row (the quantity's absolute value: whether the line is a return is the amount's
+    /// sign), when `quantity` is configured.
+    pub units: Option<Vec<f64>>,
+    /// Hash of each row's product id, when `product_id` is configured.
+    pub product: Option<Vec<u64>>,
+    /// Hash of each row's category, when `category` is configured.
+    pub category: Option<Vec<u64>>,
 }
 
 impl Transactions {
@@ -37,30 +45,27 @@ impl Transactions {
             ColumnRequest::new(&source.customer_id, "transactions.customer_id", ColumnKind::Id),
             ColumnRequest::new(&source.timestamp, "transactions.timestamp", ColumnKind::Time),
         ];
-        match (&source.amount, &source.quantity, &source.unit_price) {
-            (Some(amount), _, _) => {
-                requests.push(ColumnRequest::new(
-                    amount,
-                    "transactions.amount",
-                    ColumnKind::Number,
-                ));
+        // `amount` (with `quantity` as the units, if given), or `quantity × unit_price`: the configuration
+        // allows exactly these forms.
+        for (name, role) in [
+            (&source.amount, "transactions.amount"),
+            (&source.quantity, "transactions.quantity"),
+            (&source.unit_price, "transactions.unit_price"),
+        ] {
+            if let Some(name) = name {
+                requests.push(ColumnRequest::new(name, role, ColumnKind::Number));
             }
-            (None, Some(quantity), Some(price)) => {
-                requests.push(ColumnRequest::new(
-                    quantity,
-                    "transactions.quantity",
-                    ColumnKind::Number,
-                ));
-                requests.push(ColumnRequest::new(
-                    price,
-                    "transactions.unit_price",
-                    ColumnKind::Number,
-                ));
-            }
-            _ => {}
         }
         if let Some(order) = &source.order_id {
             requests.push(ColumnRequest::new(order, "transactions.order_id", ColumnKind::Id));
+        }
+        for (name, role) in [
+            (&source.product_id, "transactions.product_id"),
+            (&source.category, "transactions.category"),
+        ] {
+            if let Some(name) = name {
+                requests.push(ColumnRequest::new(name, role, ColumnKind::Key));
+            }
         }
         let rows = count_rows(&source.path, &requests)?;
         progress.start("transactions", rows);
@@ -70,6 +75,9 @@ impl Transactions {
             day: Vec::with_capacity(capacity),
             amount: Vec::with_capacity(capacity),
             order: source.order_id.as_ref().map(|_| Vec::with_capacity(capacity)),
+            units: source.quantity.as_ref().map(|_| Vec::with_capacity(capacity)),
+            product: source.product_id.as_ref().map(|_| Vec::with_capacity(capacity)),
+            category: source.category.as_ref().map(|_| Vec::with_capacity(capacity)),
         };
         let mut nanos = Vec::with_capacity(capacity);
         let advance = |n| progress.advance(n);
@@ -78,15 +86,28 @@ impl Transactions {
             let id_name = &source.customer_id;
             let customer_ids = IdColumn::new(column(id_name));
             let row_days = DayColumn::new(column(&source.timestamp));
-            let money: Vec<NumberColumn> = [&source.amount, &source.quantity, &source.unit_price]
-                .into_iter()
-                .flatten()
-                .map(|name| NumberColumn::new(column(name)))
-                .collect();
+            let numbers = |name: &Option<String>| name.as_ref().map(|name| NumberColumn::new(column(name)));
+            let (amounts, quantities, prices) = (
+                numbers(&source.amount),
+                numbers(&source.quantity),
+                numbers(&source.unit_price),
+            );
             // `amount`, or `quantity × unit_price` (the configuration allows exactly these two forms).
-            let amount_at = |i: usize| money.iter().try_fold(1.0, |product, c| Some(product * c.get(i)?));
+            let amount_at = |i: usize| match (&amounts, &quantities, &prices) {
+                (Some(amount), _, _) => amount.get(i),
+                (None, Some(quantity), Some(price)) => Some(quantity.get(i)? * price.get(i)?),
+                _ => None,
+            };
             let amount_name = source.amount.as_deref().unwrap_or("quantity × unit_price");
             let orders = source.order_id.as_ref().map(|name| IdColumn::new(column(name)));
+            let products = source
+                .product_id
+                .as_ref()
+                .map(|name| (name, IdColumn::new(column(name))));
+            let categories = source
+                .category
+                .as_ref()
+                .map(|name| (name, IdColumn::new(column(name))));
             for i in 0..batch.num_rows() {
                 let row = first_row + i as u64;
                 let Some(key) = customer_ids.get(i) else {
@@ -107,6 +128,29 @@ impl Transactions {
                         continue;
                     }
                 };
+                // Checked before the customer is interned, so a skipped row leaves no customer behind.
+                let units = match (&source.quantity, &quantities) {
+                    (Some(name), Some(quantity)) => {
+                        match quantity.get(i).ok_or("null quantity").and_then(finite) {
+                            Ok(quantity) => Some(quantity.abs()),
+                            Err(reason) => {
+                                rejects.reject("transactions", path, name, row, reason)?;
+                                continue;
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                let (product, category) = match (
+                    key_at(products.as_ref(), i, "null product id"),
+                    key_at(categories.as_ref(), i, "null category"),
+                ) {
+                    (Ok(product), Ok(category)) => (product, category),
+                    (Err((name, reason)), _) | (_, Err((name, reason))) => {
+                        rejects.reject("transactions", path, name, row, reason)?;
+                        continue;
+                    }
+                };
                 let customer = ids
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, id_name))?;
@@ -119,6 +163,14 @@ impl Transactions {
                         Some(order) => hash_key(order),
                         None => u64::MAX - row,
                     });
+                }
+                if let (Some(units), Some(out)) = (units, &mut table.units) {
+                    out.push(units);
+                }
+                for (key, out) in [(product, &mut table.product), (category, &mut table.category)] {
+                    if let (Some(key), Some(out)) = (key, out) {
+                        out.push(key);
+                    }
                 }
             }
             Ok(())
@@ -134,10 +186,16 @@ impl Transactions {
         if let Some(order) = &mut self.order {
             retain(order, keep);
         }
+        if let Some(units) = &mut self.units {
+            retain(units, keep);
+        }
+        for keys in [&mut self.product, &mut self.category].into_iter().flatten() {
+            retain(keys, keep);
+        }
     }
 
-    /// The rows equal to an earlier row in customer, timestamp (day and `nanos`, the time of day), amount
-    /// and order.
+    /// The rows equal to an earlier row in customer, timestamp (day and `nanos`, the time of day), amount,
+    /// order and the order-line columns (units, product, category).
     pub(crate) fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
         later_copies(self.len(), |i| {
             (
@@ -146,6 +204,11 @@ impl Transactions {
                 nanos[i],
                 self.amount[i].to_bits(),
                 self.order.as_ref().map(|order| order[i]),
+                (
+                    self.units.as_ref().map(|units| units[i].to_bits()),
+                    self.product.as_ref().map(|product| product[i]),
+                    self.category.as_ref().map(|category| category[i]),
+                ),
             )
         })
     }
@@ -158,6 +221,22 @@ impl Transactions {
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
         self.customer.is_empty()
+    }
+}
+
+/// The hash of the key at `row` of an optional key column (named), or the column's name and `reason`
+/// when the key is null.
+fn key_at<'a>(
+    column: Option<&(&'a String, IdColumn<'_>)>,
+    row: usize,
+    reason: &'static str,
+) -> std::result::Result<Option<u64>, (&'a str, &'static str)> {
+    match column {
+        None => Ok(None),
+        Some((name, values)) => values
+            .get(row)
+            .map(|key| Some(hash_key(key)))
+            .ok_or((name.as_str(), reason)),
     }
 }
 

@@ -218,3 +218,38 @@ pub fn read_numeric_csv(path: &Path) -> std::collections::BTreeMap<String, Vec<f
     }
     header.into_iter().zip(columns).collect()
 }
+
+/// One order line: (customer id, timestamp, amount, quantity, order id, product id, category).
+pub type Line<'a> = (&'a str, &'a str, f64, f64, &'a str, &'a str, &'a str);
+
+/// Order lines at `dir/tx.parquet`: the columns of [`write_transactions`] and `quantity`, `order_id`,
+/// `product_id` and `category` (mapped or not, as a configuration chooses: [`LINES_CONFIG`] maps all).
+pub fn write_lines(dir: &Path, rows: &[Line<'_>]) {
+    let column = |f: for<'r> fn(&'r Line<'_>) -> &'r str| rows.iter().map(f).collect::<Vec<&str>>();
+    let numbers = |f: fn(&Line<'_>) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    write_batch(
+        &dir.join("tx.parquet"),
+        vec![
+            ("customer_id", strings(&column(|r| r.0))),
+            ("ts", timestamps(&column(|r| r.1))),
+            ("amount", floats(&numbers(|r| r.2))),
+            ("quantity", floats(&numbers(|r| r.3))),
+            ("order_id", strings(&column(|r| r.4))),
+            ("product_id", strings(&column(|r| r.5))),
+            ("category", strings(&column(|r| r.6))),
+        ],
+    );
+}
+
+/// [`TX_CONFIG`] with every order-line column of [`write_lines`] mapped.
+pub const LINES_CONFIG: &str = r#"
+[transactions]
+path = "tx.parquet"
+customer_id = "customer_id"
+timestamp = "ts"
+amount = "amount"
+quantity = "quantity"
+order_id = "order_id"
+product_id = "product_id"
+category = "category"
+"#;

@@ -1,5 +1,6 @@
 //! No leakage: adding or removing rows dated after the as-of date changes no feature value of any
-//! customer (labels may change: they are meant to look ahead).
+//! customer (labels may change: they are meant to look ahead), with and without the order-line columns
+//! (quantity, order, product and category of each transaction).
 
 use crate::common::*;
 use chrono::Days;
@@ -15,6 +16,12 @@ struct Tx {
     day: u32,
     hour: u32,
     amount: f64,
+    /// The order-line columns: quantity, and the indices of the order (of the customer), the product
+    /// and the category.
+    quantity: f64,
+    order: u8,
+    product: u8,
+    category: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -25,12 +32,22 @@ struct Event {
 }
 
 fn tx_strategy(days: std::ops::Range<u32>) -> impl Strategy<Value = Tx> {
-    (0u8..6, days, 0u32..24, -50.0f64..200.0).prop_map(|(customer, day, hour, amount)| Tx {
-        customer,
-        day,
-        hour,
-        amount: (amount * 100.0).round() / 100.0,
-    })
+    (
+        (0u8..6, days, 0u32..24, -50.0f64..200.0),
+        (1u8..5, 0u8..6, 0u8..8, 0u8..3),
+    )
+        .prop_map(
+            |((customer, day, hour, amount), (quantity, order, product, category))| Tx {
+                customer,
+                day,
+                hour,
+                amount: (amount * 100.0).round() / 100.0,
+                quantity: f64::from(quantity),
+                order,
+                product,
+                category,
+            },
+        )
 }
 
 fn event_strategy(days: std::ops::Range<u32>) -> impl Strategy<Value = Event> {
@@ -43,18 +60,37 @@ fn timestamp(day: u32, hour: u32) -> String {
 }
 
 /// Builds features as of `as_of_day` from the given rows, plus an anchor purchase on the as-of day so the
-/// date stays inside the data range whatever is removed.
-fn features(dir: &std::path::Path, txs: &[Tx], events: &[Event], as_of_day: u32) -> FeatureTable {
+/// date stays inside the data range whatever is removed; `lines`: with the order-line columns mapped.
+fn features(
+    dir: &std::path::Path,
+    txs: &[Tx],
+    events: &[Event],
+    as_of_day: u32,
+    lines: bool,
+) -> FeatureTable {
     let ids: Vec<String> = txs.iter().map(|t| format!("c{}", t.customer)).collect();
     let stamps: Vec<String> = txs.iter().map(|t| timestamp(t.day, t.hour)).collect();
+    // Orders are the customer's own, and may have lines on several days, before and after the as-of date.
+    let orders: Vec<String> = txs
+        .iter()
+        .map(|t| format!("c{}-o{}", t.customer, t.order))
+        .collect();
+    let products: Vec<String> = txs.iter().map(|t| format!("p{}", t.product)).collect();
+    let categories: Vec<String> = txs.iter().map(|t| format!("k{}", t.category)).collect();
     let anchor = timestamp(as_of_day, 12);
-    let mut tx_rows: Vec<(&str, &str, f64)> = vec![("anchor", anchor.as_str(), 1.0)];
-    tx_rows.extend(
-        txs.iter()
-            .enumerate()
-            .map(|(i, t)| (ids[i].as_str(), stamps[i].as_str(), t.amount)),
-    );
-    write_transactions(dir, &tx_rows);
+    let mut tx_rows: Vec<Line<'_>> = vec![("anchor", anchor.as_str(), 1.0, 1.0, "anchor", "p0", "k0")];
+    tx_rows.extend(txs.iter().enumerate().map(|(i, t)| {
+        (
+            ids[i].as_str(),
+            stamps[i].as_str(),
+            t.amount,
+            t.quantity,
+            orders[i].as_str(),
+            products[i].as_str(),
+            categories[i].as_str(),
+        )
+    }));
+    write_lines(dir, &tx_rows);
     let event_ids: Vec<String> = events.iter().map(|e| format!("c{}", e.customer)).collect();
     let event_stamps: Vec<String> = events.iter().map(|e| timestamp(e.day, 9)).collect();
     let mut event_rows: Vec<(&str, &str, &str)> = vec![("anchor", anchor.as_str(), "login")];
@@ -67,18 +103,25 @@ fn features(dir: &std::path::Path, txs: &[Tx], events: &[Event], as_of_day: u32)
     write_events(dir, &event_rows);
     // The customer-value models are fitted however few customers there are, so their columns are
     // compared too (when a fit fails on both sides, they are null on both).
+    let transactions = if lines { LINES_CONFIG } else { TX_CONFIG };
     let config = config(
         dir,
-        &format!("{TX_CONFIG}{EVENTS_CONFIG}\n[value]\nmin_customers = 2\n"),
+        &format!("{transactions}{EVENTS_CONFIG}\n[value]\nmin_customers = 2\n"),
     );
     let as_of = (date(START) + Days::new(u64::from(as_of_day))).to_string();
     // Labels over 30 days when the rows reach that far; else (no row can be labelled) none.
-    match build(&config, &[&as_of], Some(30), OnInvalid::Fail) {
+    let table = match build(&config, &[&as_of], Some(30), OnInvalid::Fail) {
         Err(FeatureError::Unlabellable { .. }) => build(&config, &[&as_of], None, OnInvalid::Fail),
         built => built,
     }
     .expect("build")
-    .0
+    .0;
+    assert_eq!(
+        table.column("top_category_spend_share").is_some(),
+        lines,
+        "the order-line columns are there exactly when mapped"
+    );
+    table
 }
 
 /// The table without labels, rows sorted by customer id, for comparison.
@@ -117,12 +160,12 @@ proptest! {
         let (kept, late): (Vec<Tx>, Vec<Tx>) = before.into_iter().partition(|t| t.day <= as_of_day);
         let (kept_events, late_events): (Vec<Event>, Vec<Event>) =
             events_before.into_iter().partition(|e| e.day <= as_of_day);
-        let only_past = features(dir.path(), &kept, &kept_events, as_of_day);
-
         let all_tx: Vec<Tx> = kept.iter().chain(&late).chain(&after).cloned().collect();
         let all_events: Vec<Event> = kept_events.iter().chain(&late_events).chain(&events_after).cloned().collect();
-        let with_future = features(dir.path(), &all_tx, &all_events, as_of_day);
-
-        prop_assert_eq!(without_labels(&only_past), without_labels(&with_future));
+        for lines in [false, true] {
+            let only_past = features(dir.path(), &kept, &kept_events, as_of_day, lines);
+            let with_future = features(dir.path(), &all_tx, &all_events, as_of_day, lines);
+            prop_assert_eq!(without_labels(&only_past), without_labels(&with_future), "lines: {}", lines);
+        }
     }
 }

@@ -6,5 +6,6 @@ mod common;
 mod dates;
 mod edge_cases;
 mod leakage;
+mod order_lines;
 mod value;
 mod value_columns;
