@@ -143,6 +143,14 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         let inputs = load_inputs(&config, options, ui)?;
         return print_catalog(&config, &inputs, as_of, args.format);
     }
+    let request = BuildRequest {
+        as_of,
+        horizon_days: args.horizon,
+    };
+    // The horizon against the labels' source, before any input is read.
+    for warning in request.check_labels(&config).map_err(usage_or_failure)? {
+        tracing::warn!("{warning}");
+    }
     let Some(out) = args.out else {
         bail!("--out is required to build features");
     };
@@ -154,21 +162,23 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
 
     let started = std::time::Instant::now();
     let inputs = load_inputs(&config, options, ui)?;
-    let request = BuildRequest {
-        as_of,
-        horizon_days: args.horizon,
-    };
-    let summary = churn_features::build_to_parquet(&config, inputs, &request, &out).map_err(|error| {
-        match error {
-            // Labels were asked for and none can be given: a request to change, not a failure.
-            FeatureError::Unlabellable { .. } => anyhow::Error::new(UsageError(error.to_string())),
-            error => error.into(),
-        }
-    })?;
+    let summary =
+        churn_features::build_to_parquet(&config, inputs, &request, &out).map_err(usage_or_failure)?;
     if !ui.quiet {
         report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// A build error as the command reports it: labels asked for that cannot be given are a request to
+/// change (a usage error), everything else a failure.
+fn usage_or_failure(error: FeatureError) -> anyhow::Error {
+    match error {
+        FeatureError::Unlabellable { .. } | FeatureError::NoLabelSource { .. } => {
+            anyhow::Error::new(UsageError(error.to_string()))
+        }
+        error => error.into(),
+    }
 }
 
 /// Reads the configured inputs, with a progress bar.
