@@ -625,6 +625,29 @@ mod tests {
     }
 
     #[test]
+    fn date_attributes_map_columns_to_modes() {
+        let customers = "[customers]\npath = \"c.parquet\"\ncustomer_id = \"id\"\n";
+        let text = format!(
+            "{MINIMAL}{customers}date_attributes = {{ contract_end = \"in_days\", date_of_birth = \"age\" }}\n"
+        );
+        let config = Config::parse(&text, Path::new("")).expect("valid");
+        let dates = config.customers.expect("customers").date_attributes;
+        assert_eq!(
+            dates.into_iter().collect::<Vec<_>>(),
+            [
+                ("contract_end".to_string(), DateMode::InDays),
+                ("date_of_birth".to_string(), DateMode::Age)
+            ]
+        );
+        let config = Config::parse(&format!("{MINIMAL}{customers}"), Path::new("")).expect("valid");
+        assert!(config.customers.expect("customers").date_attributes.is_empty());
+        assert_eq!(
+            (DateMode::Age.suffix(), DateMode::InDays.suffix()),
+            ("age_days", "in_days")
+        );
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let text = format!("{MINIMAL}\namuont = \"x\"\n");
         let message = Config::parse(&text, Path::new("")).expect_err("unknown key");
