@@ -154,8 +154,9 @@ pub enum FeatureError {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{path}: [{section}] needs one row per customer, but `{column}` has several rows per customer \
-     ({customers} customers with more than one row, e.g. rows {first_row} and {row}; that id's keyed hash \
-     is {key}), and skipping rows would keep one of them at random: {fits}"
+     ({counted} with more than one row, e.g. rows {first_row} and {row}; that id's keyed hash is {key}), \
+     and skipping rows would keep one of them at random: {fits}",
+    counted = customers_counted(*.customers)
 )]
 pub struct SeveralRowsPerCustomer {
     /// The file.
@@ -174,6 +175,15 @@ pub struct SeveralRowsPerCustomer {
     pub key: String,
     /// What the table looks like and the section to map it as.
     pub fits: String,
+}
+
+/// `1 customer`, `2 customers`.
+fn customers_counted(customers: u64) -> String {
+    if customers == 1 {
+        "1 customer".into()
+    } else {
+        format!("{customers} customers")
+    }
 }
 
 fn unlabellable_message(

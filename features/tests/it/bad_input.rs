@@ -386,7 +386,7 @@ fn several_labels_per_customer_are_refused_even_when_skipping_and_the_fitting_se
             &[
                 "labels.parquet",
                 "[labels] needs one row per customer",
-                "1 customers with more than one row",
+                "1 customer with more than one row",
                 "rows 0 and 2",
                 "with dates (`ts`), this looks like events: map it as [events]",
             ],

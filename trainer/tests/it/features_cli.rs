@@ -364,3 +364,42 @@ fn a_horizon_with_nothing_to_label_with_is_a_usage_error_before_any_input_is_rea
     }
     assert!(!stderr.contains("events.parquet"), "nothing was read: {stderr}");
 }
+
+#[test]
+fn a_mapped_column_null_in_every_row_is_warned_about_before_the_build() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(
+        dir.path(),
+        &[
+            ("a", "2024-01-01T10:00:00", 1.0),
+            ("b", "2024-01-02T10:00:00", 2.0),
+        ],
+    );
+    let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "b"]));
+    let limits: ArrayRef = Arc::new(Float64Array::from(vec![None::<f64>, None]));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", ids.data_type().clone(), true),
+        Field::new("credit_limit", limits.data_type().clone(), true),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![ids, limits]).expect("batch");
+    let file = std::fs::File::create(dir.path().join("customers.parquet")).expect("create");
+    let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    std::fs::write(
+        dir.path().join("churn.toml"),
+        format!("{CONFIG}[customers]\npath = \"customers.parquet\"\ncustomer_id = \"customer_id\"\n"),
+    )
+    .expect("write config");
+    let output = features(dir.path(), &["--as-of", "2024-01-02"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warned = stderr
+        .find("column `credit_limit`, mapped in [customers], is null in every row")
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(stderr[..warned].contains("customers.parquet"), "{stderr}");
+    let built = stderr
+        .find("wrote 2 rows")
+        .unwrap_or_else(|| panic!("no report: {stderr}"));
+    assert!(warned < built, "warned after the build: {stderr}");
+}
