@@ -203,24 +203,66 @@ pub struct Fitted {
 
 /// The positions of `rows` held out from the fit, for early stopping and calibration: the rows of the
 /// latest as-of date when `rows` span several dates (out of time, like the test they will face), else a
-/// stratified `fraction` of them. Returns (fitted on, held out), or `None` when nothing can be held out.
+/// stratified `held_out_fraction` of them. Out of time, the rows whose label window reaches the held-out
+/// date are purged from the fit, as in [`purged_split`], so the rows deciding when to stop and how to
+/// calibrate are not ones whose outcome the fitted rows have seen. Returns (fitted on, held out), or
+/// `None` when nothing can be held out.
 fn held_out_split(
     table: &FeatureTable,
     rows: &[usize],
     labels: &[u8],
-    fraction: f64,
+    options: &TrainOptions,
 ) -> Option<(Vec<usize>, Vec<usize>)> {
     let latest = rows.iter().filter_map(|&i| table.as_of[i]).max();
     let several_dates = latest.is_some()
         && rows
             .iter()
             .any(|&i| table.as_of[i].is_some_and(|d| Some(d) < latest));
-    let (fit_at, held_at): (Vec<usize>, Vec<usize>) = if several_dates {
-        (0..rows.len()).partition(|&k| table.as_of[rows[k]] != latest)
-    } else {
-        crate::boosting::stratified_holdout(labels, fraction, 0)
-    };
+    if let (true, Some(latest)) = (several_dates, latest) {
+        let purge_days = purge_days(options);
+        let mut purged = 0;
+        let (mut fit_at, mut held_at) = (Vec::new(), Vec::new());
+        for (k, &i) in rows.iter().enumerate() {
+            match table.as_of[i] {
+                Some(d) if d == latest => held_at.push(k),
+                Some(d) if label_reaches(d, purge_days, latest) => purged += 1,
+                _ => fit_at.push(k),
+            }
+        }
+        let classes = |at: &[usize]| at.iter().any(|&k| labels[k] == 1) && at.iter().any(|&k| labels[k] == 0);
+        if classes(&fit_at) && !held_at.is_empty() {
+            tracing::debug!(
+                "early stopping and calibration hold out the {} rows of {latest}; {purged} earlier rows \
+                 whose label window reaches {latest} are not fitted on",
+                held_at.len()
+            );
+            return Some((fit_at, held_at));
+        }
+        tracing::debug!(
+            "too few rows are left before {latest} once those whose label window reaches it are purged: \
+             early stopping and calibration hold out a stratified share of the rows instead"
+        );
+    }
+    let (fit_at, held_at) = crate::boosting::stratified_holdout(labels, options.held_out_fraction, 0);
     (!fit_at.is_empty() && !held_at.is_empty()).then_some((fit_at, held_at))
+}
+
+/// Days after its as-of date that a row's label looks at, with the gap added: the purge of a
+/// time-ordered split. `None` when the label's horizon is unknown (nothing is purged).
+fn purge_days(options: &TrainOptions) -> Option<u32> {
+    options
+        .label
+        .horizon_days
+        .map(|h| h.saturating_add(options.gap_days))
+}
+
+/// Whether the label window of a row as of `as_of`, `purge_days` long, reaches past `date`.
+fn label_reaches(as_of: NaiveDate, purge_days: Option<u32>, date: NaiveDate) -> bool {
+    purge_days.is_some_and(|days| {
+        as_of
+            .checked_add_days(chrono::Days::new(days.into()))
+            .is_none_or(|end| end > date)
+    })
 }
 
 /// Fits preprocessing, a model and (when `calibration` asks for one) a calibration on `rows` of `table`.
@@ -244,7 +286,7 @@ pub fn fit_rows(
     let params = &options.params;
     let hold_out = params.uses_validation() || calibration != CalibrationMethod::None;
     let split = if hold_out {
-        held_out_split(table, rows, labels, options.held_out_fraction)
+        held_out_split(table, rows, labels, options)
     } else {
         None
     };
@@ -661,16 +703,8 @@ fn purged_split(
     test_as_of: NaiveDate,
     options: &TrainOptions,
 ) -> Result<PurgedSplit> {
-    let purge_days = options
-        .label
-        .horizon_days
-        .map(|h| h.saturating_add(options.gap_days));
-    let overlaps_test = |d: NaiveDate| {
-        purge_days.is_some_and(|days| {
-            d.checked_add_days(chrono::Days::new(days.into()))
-                .is_none_or(|end| end > test_as_of)
-        })
-    };
+    let purge_days = purge_days(options);
+    let overlaps_test = |d: NaiveDate| label_reaches(d, purge_days, test_as_of);
     let mut split = PurgedSplit {
         train_rows: Vec::new(),
         train_labels: Vec::new(),
@@ -763,4 +797,37 @@ pub fn train_auto(
         metrics.candidates = records;
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::labelled_table;
+
+    #[test]
+    fn rows_whose_label_window_reaches_the_held_out_date_are_not_fitted_on() {
+        // Month ends from January to June 2024, 100 rows each; June is held out.
+        let month_ends = [31, 29, 31, 30, 31, 30];
+        let mut table = labelled_table(100 * month_ends.len(), 3);
+        for (i, as_of) in table.as_of.iter_mut().enumerate() {
+            *as_of = NaiveDate::from_ymd_opt(2024, i as u32 / 100 + 1, month_ends[i / 100]);
+        }
+        let rows: Vec<usize> = (0..table.len()).filter(|&i| table.labels[i].is_some()).collect();
+        let labels: Vec<u8> = rows.iter().map(|&i| table.labels[i].unwrap_or(0) as u8).collect();
+        let month = |k: usize| table.as_of[rows[k]].map(|d| d.format("%m").to_string());
+        let mut options = TrainOptions::new(ModelParams::default_for(crate::ModelKind::GradientBoosting));
+        // 45 days: May 31 + 45 = July 15 reaches past June 30 and is purged; April 30 + 45 = June 14 is not.
+        options.label.horizon_days = Some(45);
+        let (fit_at, held_at) = held_out_split(&table, &rows, &labels, &options).expect("a split");
+        assert!(held_at.iter().all(|&k| month(k).as_deref() == Some("06")));
+        assert_eq!(held_at.len(), rows.iter().filter(|&&i| i >= 500).count());
+        let fitted: std::collections::BTreeSet<String> = fit_at.iter().filter_map(|&k| month(k)).collect();
+        assert_eq!(fitted.into_iter().collect::<Vec<_>>(), ["01", "02", "03", "04"]);
+        assert_eq!(fit_at.len(), rows.iter().filter(|&&i| i < 400).count());
+
+        // Without a known horizon nothing is purged.
+        options.label.horizon_days = None;
+        let (fit_at, _) = held_out_split(&table, &rows, &labels, &options).expect("a split");
+        assert_eq!(fit_at.len(), rows.iter().filter(|&&i| i < 500).count());
+    }
 }
