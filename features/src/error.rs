@@ -79,7 +79,7 @@ pub enum FeatureError {
     },
     /// `[customers]` signup or churn dates disagree with those `[subscriptions]` define.
     #[error(
-        "{path}: column `{column}` disagrees with [subscriptions] for {count} customers, e.g. {}; make them agree, \
+        "{path}: column `{column}` disagrees with [subscriptions] for {count} of its customers, e.g. {}; make them agree, \
          or leave `{column}` out of [customers] to use the dates the subscriptions define",
         .examples.join("; ")
     )]

@@ -356,7 +356,7 @@ fn given_labels_take_precedence_and_customer_dates_must_agree() {
     for part in [
         "customers.parquet",
         "`signup`",
-        "1 customers",
+        "1 of its customers",
         "row 2",
         "2024-01-02",
         "2024-01-01",
@@ -373,7 +373,7 @@ fn given_labels_take_precedence_and_customer_dates_must_agree() {
         .to_string();
     for part in [
         "`churn`",
-        "2 customers",
+        "2 of its customers",
         "row 0",
         "row 1",
         "2024-05-01",

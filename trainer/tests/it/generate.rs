@@ -301,6 +301,36 @@ fn subscription_periods_give_contractual_labels_with_their_configuration() {
     ] {
         assert!(schema.field_with_name(column).is_ok(), "{column} missing");
     }
+
+    // The catalog of that configuration lists every subscription feature with its unit and window.
+    let output = churn_trainer(&[
+        "features",
+        "--catalog",
+        "-c",
+        out.join("churn-subscriptions.toml").to_str().expect("utf-8 path"),
+    ]);
+    assert!(output.status.success());
+    let catalog = String::from_utf8(output.stdout).expect("utf-8");
+    for (column, unit, window) in [
+        ("subscription_mrr ", "currency per month", "at the as-of date"),
+        (
+            "subscription_mrr_change_90d ",
+            "currency per month",
+            "last 90 days",
+        ),
+        ("subscription_upgrades ", "count", "up to the as-of date"),
+        ("subscription_months_on_plan ", "months", "up to the as-of date"),
+        ("subscription_days_to_renewal ", "days", "from the as-of date"),
+        ("subscription_seats ", "seats", "at the as-of date"),
+        ("subscription_discount ", "share", "at the as-of date"),
+        ("subscription_plan ", "category", "at the as-of date"),
+    ] {
+        let line = catalog
+            .lines()
+            .find(|l| l.starts_with(column))
+            .unwrap_or_else(|| panic!("{column} not in the catalog:\n{catalog}"));
+        assert!(line.contains(unit) && line.contains(window), "{line}");
+    }
 }
 
 #[test]
