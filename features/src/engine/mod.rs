@@ -335,7 +335,7 @@ fn build_output(
     let data_end = match label_kind {
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
         LabelKind::Subscriptions => {
-            range.map(|(_, end)| end - Day::try_from(statics.grace_days).unwrap_or(Day::MAX))
+            range.map(|(_, end)| end.saturating_sub(Day::try_from(statics.grace_days).unwrap_or(Day::MAX)))
         }
         _ => range.map(|(_, end)| end),
     };
