@@ -16,6 +16,7 @@
 use crate::error::{FeatureError, Result};
 use chrono::NaiveDate;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration.
@@ -118,6 +119,71 @@ pub struct CustomersSource {
     /// Columns never to use as attributes (e.g. a label spelled out in words).
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Date attributes (date or timestamp columns, such as a birth date or a contract end) and how each
+    /// becomes a number at every as-of date: `age` (`<name>_age_days`, days from the date to the as-of
+    /// date; null while the date is after it) or `in_days` (`<name>_in_days`, days from the as-of date to
+    /// the date; negative once it has passed). A date or timestamp column used as an attribute but not
+    /// named here is an `age`: the one mode that never reads a date after the as-of date.
+    #[serde(default)]
+    pub date_attributes: BTreeMap<String, DateMode>,
+}
+
+/// How a date attribute of `[customers]` becomes a number at an as-of date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateMode {
+    /// `<name>_age_days`: the as-of date minus the date, in days; null when the date is after the as-of
+    /// date (as when it is missing), so a date from after the as-of date never shows. The default.
+    Age,
+    /// `<name>_in_days`: the date minus the as-of date, in days, negative once the date has passed. For
+    /// dates known in advance (a contract end, a renewal date): the one mode that reads a date after the
+    /// as-of date, so only on the configuration's word.
+    InDays,
+}
+
+impl DateMode {
+    /// The suffix of the feature column: `age_days` or `in_days`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Age => "age_days",
+            Self::InDays => "in_days",
+        }
+    }
+
+    /// The mode as the configuration spells it: `age` or `in_days`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Age => "age",
+            Self::InDays => "in_days",
+        }
+    }
+}
+
+impl CustomersSource {
+    /// A date attribute must be a column of its own: not the id, signup or churn date, nor excluded.
+    fn check(&self) -> std::result::Result<(), String> {
+        for name in self.date_attributes.keys() {
+            let taken = [
+                (Some(&self.customer_id), "customer_id"),
+                (self.signup_date.as_ref(), "signup_date"),
+                (self.churn_date.as_ref(), "churn_date"),
+            ]
+            .into_iter()
+            .find(|(column, _)| *column == Some(name));
+            if let Some((_, key)) = taken {
+                return Err(format!(
+                    "[customers] date_attributes: `{name}` is already mapped as {key}; a date attribute is \
+                     another column"
+                ));
+            }
+            if self.exclude.contains(name) {
+                return Err(format!(
+                    "[customers] date_attributes: `{name}` is also in exclude; leave it in one of them"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where subscription periods are and what their columns are called: one row per period of one
@@ -514,6 +580,17 @@ impl Config {
                 }
             }
         }
+        if let Some(customers) = &self.customers {
+            customers.check()?;
+            if self.is_snapshot() && !customers.date_attributes.is_empty() {
+                return Err(
+                    "[customers] date_attributes: ages and days-until are counted from as-of dates, but \
+                     these inputs carry no time (no transactions, events, signup_date or churn_date), so a \
+                     build has no as-of date"
+                        .into(),
+                );
+            }
+        }
         let params = &self.features;
         if params.windows.is_empty() || params.windows.contains(&0) {
             return Err("[features] windows: give one or more window lengths of at least 1 day".into());
@@ -631,6 +708,29 @@ mod tests {
         let text = format!("{MINIMAL}\n[data]\nmin_date = 2020-01-01\n");
         let config = Config::parse(&text, Path::new("")).expect("an unquoted TOML date");
         assert_eq!(config.data.min_date, NaiveDate::from_ymd_opt(2020, 1, 1));
+    }
+
+    #[test]
+    fn date_attributes_map_columns_to_modes() {
+        let customers = "[customers]\npath = \"c.parquet\"\ncustomer_id = \"id\"\n";
+        let text = format!(
+            "{MINIMAL}{customers}date_attributes = {{ contract_end = \"in_days\", date_of_birth = \"age\" }}\n"
+        );
+        let config = Config::parse(&text, Path::new("")).expect("valid");
+        let dates = config.customers.expect("customers").date_attributes;
+        assert_eq!(
+            dates.into_iter().collect::<Vec<_>>(),
+            [
+                ("contract_end".to_string(), DateMode::InDays),
+                ("date_of_birth".to_string(), DateMode::Age)
+            ]
+        );
+        let config = Config::parse(&format!("{MINIMAL}{customers}"), Path::new("")).expect("valid");
+        assert!(config.customers.expect("customers").date_attributes.is_empty());
+        assert_eq!(
+            (DateMode::Age.suffix(), DateMode::InDays.suffix()),
+            ("age_days", "in_days")
+        );
     }
 
     #[test]

@@ -93,6 +93,11 @@ pub enum FeatureError {
         /// The first few, each as its row and both dates.
         examples: Vec<String>,
     },
+    /// An input that must hold one row per customer (`[customers]`, `[labels]`) has customers with
+    /// several rows that are not copies of each other: it is another kind of table, and keeping any one of
+    /// its rows per customer would be a guess, so it is refused whatever `--on-invalid` says.
+    #[error("{0}")]
+    SeveralRowsPerCustomer(Box<SeveralRowsPerCustomer>),
     /// A file or directory holds no rows.
     #[error("{path}: no rows")]
     Empty {
@@ -129,6 +134,17 @@ pub enum FeatureError {
     /// The request cannot be answered from these data (e.g. an as-of date outside the data range).
     #[error("{0}")]
     Request(String),
+    /// Labels were asked for (a horizon) but the configuration has no way to give them.
+    #[error(
+        "--horizon {horizon_days} asks for labels, but this configuration has nothing to label with: \
+         inactivity labels need [transactions] (a purchase in the horizon or not), contractual labels \
+         [customers] churn_date, given labels [labels]; map one, or leave out --horizon to build a table \
+         to score"
+    )]
+    NoLabelSource {
+        /// The label horizon asked for, in days.
+        horizon_days: u32,
+    },
     /// Labels were asked for (a horizon) but no as-of date can be labelled: the horizon after each one
     /// runs past the last day of the data that defines the labels.
     #[error(
@@ -148,6 +164,42 @@ pub enum FeatureError {
         /// are shorter than the horizon.
         last_labelled_as_of: Option<NaiveDate>,
     },
+}
+
+/// Where an input of one row per customer has several ([`FeatureError::SeveralRowsPerCustomer`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path}: [{section}] needs one row per customer, but `{column}` has several rows per customer \
+     ({counted} with more than one row, e.g. rows {first_row} and {row}; that id's keyed hash is {key}), \
+     and skipping rows would keep one of them at random: {fits}",
+    counted = customers_counted(*.customers)
+)]
+pub struct SeveralRowsPerCustomer {
+    /// The file.
+    pub path: PathBuf,
+    /// The configuration section, `customers` or `labels`.
+    pub section: &'static str,
+    /// The customer id column.
+    pub column: String,
+    /// How many customers have rows that differ.
+    pub customers: u64,
+    /// Row index of the first row of the first such customer.
+    pub first_row: u64,
+    /// Row index of a differing row of that customer.
+    pub row: u64,
+    /// That customer's id as a keyed hash (see [`crate::redact`]), never in clear.
+    pub key: String,
+    /// What the table looks like and the section to map it as.
+    pub fits: String,
+}
+
+/// `1 customer`, `2 customers`.
+fn customers_counted(customers: u64) -> String {
+    if customers == 1 {
+        "1 customer".into()
+    } else {
+        format!("{customers} customers")
+    }
 }
 
 fn unlabellable_message(

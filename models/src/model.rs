@@ -142,7 +142,8 @@ pub struct Reason {
     /// The group's name for people, e.g. `frequency and spend`, `support ticket events`, `plan`.
     #[serde(default)]
     pub label: String,
-    /// Every feature of the group with the customer's value and its own contribution, in schema order.
+    /// Every feature of the group with the customer's value and its own contribution, in schema order
+    /// (in explanations; empty in scores, which read only the values their sentences say).
     #[serde(default)]
     pub features: Vec<ReasonFeature>,
     /// The reason in words, from the customer's values (see [`crate::reason_text`]), e.g. `no purchase

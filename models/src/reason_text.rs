@@ -77,46 +77,73 @@ impl FeatureKind {
 /// contributions) add up to `contribution`. `features` must not be empty.
 pub fn describe(features: &[ReasonFeature], contribution: f64) -> Described {
     let kinds: Vec<FeatureKind> = features.iter().map(|f| FeatureKind::of(&f.name)).collect();
-    let kinds: Vec<&FeatureKind> = kinds.iter().collect();
-    describe_with(features, &kinds, contribution)
+    let members: Vec<Member<'_>> = features
+        .iter()
+        .zip(&kinds)
+        .enumerate()
+        .map(|(i, (f, kind))| Member {
+            name: &f.name,
+            kind,
+            contribution: f.contribution,
+            feature: i,
+        })
+        .collect();
+    describe_members(&members, &|i| features[i].value.clone(), contribution)
 }
 
-/// [`describe`] with each feature's kind already known (`kinds[i]` of `features[i]`), as a scorer that
-/// parsed its model's feature names once does.
-pub fn describe_with(features: &[ReasonFeature], kinds: &[&FeatureKind], contribution: f64) -> Described {
+/// One feature of a reason as its sentence reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    /// The feature's name.
+    pub name: &'a str,
+    /// What the catalog says about it.
+    pub kind: &'a FeatureKind,
+    /// Its own contribution.
+    pub contribution: f64,
+    /// The key `value` of [`describe_members`] reads the customer's value by.
+    pub feature: usize,
+}
+
+/// [`describe`] for a reason given by its members (in schema order, not empty), whose contributions add
+/// up to `contribution`. `value(member.feature)` gives the customer's value of a member; it is called
+/// only for the few members the sentence says, so a scorer reading values from a large table pays for
+/// those alone.
+pub fn describe_members(
+    members: &[Member<'_>],
+    value: &dyn Fn(usize) -> FeatureValue,
+    contribution: f64,
+) -> Described {
     let sign = if contribution < 0.0 { -1.0 } else { 1.0 };
     let mut families: Vec<(&Family, Vec<usize>, f64)> = Vec::new();
-    for (i, (feature, kind)) in features.iter().zip(kinds).enumerate() {
-        match families.iter_mut().find(|(f, ..)| **f == kind.family) {
-            Some((_, members, sum)) => {
-                members.push(i);
-                *sum += feature.contribution;
+    for (i, member) in members.iter().enumerate() {
+        match families.iter_mut().find(|(f, ..)| **f == member.kind.family) {
+            Some((_, positions, sum)) => {
+                positions.push(i);
+                *sum += member.contribution;
             }
-            None => families.push((&kind.family, vec![i], feature.contribution)),
+            None => families.push((&member.kind.family, vec![i], member.contribution)),
         }
     }
     families.sort_by(|a, b| (b.2 * sign).total_cmp(&(a.2 * sign)));
-    let main = families.first().map_or(0, |(_, members, _)| {
-        let mut main = members[0];
-        for &i in members {
-            if features[i].contribution * sign > features[main].contribution * sign {
+    let main = families.first().map_or(0, |(_, positions, _)| {
+        let mut main = positions[0];
+        for &i in positions {
+            if members[i].contribution * sign > members[main].contribution * sign {
                 main = i;
             }
         }
         main
     });
     let mut phrases: Vec<String> = Vec::new();
-    for (k, (family, members, sum)) in families.iter().enumerate() {
+    for (k, (family, positions, sum)) in families.iter().enumerate() {
         if phrases.len() == FAMILIES_PER_REASON || (k > 0 && sum * sign <= 0.0) {
             break;
         }
-        let members = Members(
-            members
-                .iter()
-                .map(|&i| (&features[i], kinds[i].column.as_ref()))
-                .collect(),
-        );
-        let phrase = family_phrase(family, &members, sign);
+        let family_members = Members {
+            members: positions.iter().map(|&i| &members[i]).collect(),
+            value,
+        };
+        let phrase = family_phrase(family, &family_members, sign);
         if !phrase.is_empty() && !phrases.contains(&phrase) {
             phrases.push(phrase);
         }
@@ -127,27 +154,50 @@ pub fn describe_with(features: &[ReasonFeature], kinds: &[&FeatureKind], contrib
     }
 }
 
-/// The features of one family of a reason, with their catalog columns.
-struct Members<'a>(Vec<(&'a ReasonFeature, Option<&'a CatalogColumn>)>);
+/// The features of one family of a reason, and how to read the customer's values.
+struct Members<'a> {
+    members: Vec<&'a Member<'a>>,
+    value: &'a dyn Fn(usize) -> FeatureValue,
+}
+
+/// A member of a reason with the customer's value.
+struct Read<'a> {
+    name: &'a str,
+    column: Option<&'a CatalogColumn>,
+    value: FeatureValue,
+}
 
 impl<'a> Members<'a> {
-    /// The member whose column is `column`.
-    fn find(&self, column: &CatalogColumn) -> Option<&'a ReasonFeature> {
-        self.0.iter().find(|(_, c)| *c == Some(column)).map(|(f, _)| *f)
+    /// `member` with the customer's value.
+    fn read(&self, member: &'a Member<'a>) -> Read<'a> {
+        Read {
+            name: member.name,
+            column: member.kind.column.as_ref(),
+            value: (self.value)(member.feature),
+        }
+    }
+
+    /// The member whose column is `column`, with its value.
+    fn find(&self, column: &CatalogColumn) -> Option<Read<'a>> {
+        self.members
+            .iter()
+            .find(|m| m.kind.column.as_ref() == Some(column))
+            .map(|m| self.read(m))
     }
 
     /// The member with the window closest to [`RECENT_DAYS`] among those `window` gives one for (the
-    /// shorter on ties).
-    fn recent(&self, window: impl Fn(&CatalogColumn) -> Option<u32>) -> Option<(&'a ReasonFeature, u32)> {
-        self.0
+    /// shorter on ties), with its value.
+    fn recent(&self, window: impl Fn(&CatalogColumn) -> Option<u32>) -> Option<(Read<'a>, u32)> {
+        self.members
             .iter()
-            .filter_map(|(f, c)| Some((*f, window((*c)?)?)))
+            .filter_map(|m| Some((*m, window(m.kind.column.as_ref()?)?)))
             .min_by_key(|&(_, days)| (days.abs_diff(RECENT_DAYS), days))
+            .map(|(m, days)| (self.read(m), days))
     }
 }
 
 /// A feature's value as a finite number.
-fn number(feature: &ReasonFeature) -> Option<f64> {
+fn number(feature: Read<'_>) -> Option<f64> {
     match feature.value {
         FeatureValue::Number(value) if value.is_finite() => Some(value),
         _ => None,
@@ -166,10 +216,7 @@ fn family_phrase(family: &Family, members: &Members<'_>, sign: f64) -> String {
         Family::Subscription => subscription_summary(members),
         Family::Basket | Family::Attribute(_) => None,
     };
-    usual.unwrap_or_else(|| {
-        let features: Vec<&ReasonFeature> = members.0.iter().map(|(f, _)| *f).collect();
-        facts(&features, sign)
-    })
+    usual.unwrap_or_else(|| facts(members, sign))
 }
 
 /// The catalog column of the fixed transaction feature at `index` of [`tx`] (not a trend).
@@ -316,25 +363,26 @@ fn event(members: &Members<'_>, kind: &str) -> Option<String> {
     })
 }
 
-/// Up to [`FACTS_PER_FAMILY`] of `features` in words: those that move the score most in the direction
+/// Up to [`FACTS_PER_FAMILY`] of the members in words: those that move the score most in the direction
 /// `sign` (any, when none does), in schema order.
-fn facts(features: &[&ReasonFeature], sign: f64) -> String {
-    let mut chosen: Vec<usize> = (0..features.len())
-        .filter(|&i| features[i].contribution * sign > 0.0)
+fn facts(members: &Members<'_>, sign: f64) -> String {
+    let all = &members.members;
+    let mut chosen: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i].contribution * sign > 0.0)
         .collect();
     if chosen.is_empty() {
-        chosen = (0..features.len()).collect();
+        chosen = (0..all.len()).collect();
     }
     chosen.sort_by(|&a, &b| {
-        (features[b].contribution * sign)
-            .total_cmp(&(features[a].contribution * sign))
+        (all[b].contribution * sign)
+            .total_cmp(&(all[a].contribution * sign))
             .then(a.cmp(&b))
     });
     chosen.truncate(FACTS_PER_FAMILY);
     chosen.sort_unstable();
     let mut facts: Vec<String> = Vec::with_capacity(chosen.len());
     for i in chosen {
-        let fact = fact(features[i], features);
+        let fact = fact(members.read(all[i]), members);
         if !facts.contains(&fact) {
             facts.push(fact);
         }
@@ -342,9 +390,9 @@ fn facts(features: &[&ReasonFeature], sign: f64) -> String {
     facts.join("; ")
 }
 
-/// One feature's value in words; `all` are the reason's features, for context.
-fn fact(feature: &ReasonFeature, all: &[&ReasonFeature]) -> String {
-    let name = feature.name.as_str();
+/// One feature's value in words; `all` are the members of its family, for context.
+fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
+    let name = feature.name;
     let number = match feature.value {
         FeatureValue::Number(value) if value.is_finite() => Some(value),
         FeatureValue::Number(_) | FeatureValue::Missing => None,
@@ -355,7 +403,7 @@ fn fact(feature: &ReasonFeature, all: &[&ReasonFeature]) -> String {
             };
         }
     };
-    let Some(column) = CatalogColumn::parse(name) else {
+    let Some(column) = feature.column.cloned() else {
         return attribute(name, &feature.value);
     };
     let unknown = || format!("{} unknown", readable(name));
@@ -539,7 +587,7 @@ fn transaction(
     index: usize,
     trend_days: Option<u32>,
     value: Option<f64>,
-    all: &[&ReasonFeature],
+    all: &Members<'_>,
 ) -> Option<String> {
     let no_purchase = || Some("no purchase yet".to_string());
     let Some(v) = value else {
@@ -568,19 +616,7 @@ fn transaction(
         tx::RETURN_COUNT => count(v, "return"),
         tx::RETURN_AMOUNT => format!("{} returned", amount(v)),
         tx::INTERPURCHASE_MEAN => {
-            let since = all
-                .iter()
-                .find(|f| {
-                    CatalogColumn::parse(&f.name)
-                        == Some(CatalogColumn::Transaction {
-                            index: tx::DAYS_SINCE_LAST_PURCHASE,
-                            trend_days: None,
-                        })
-                })
-                .and_then(|f| match f.value {
-                    FeatureValue::Number(d) => Some(d),
-                    _ => None,
-                });
+            let since = all.find(&fixed(tx::DAYS_SINCE_LAST_PURCHASE)).and_then(number);
             match since {
                 Some(since) if since > v => format!("this customer used to buy every {}", days(v)),
                 _ => format!("buys every {} on average", days(v)),

@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::input::{FeatureRow, FeatureValue, RawInput};
 use crate::matrix::Matrix;
 use crate::model::{ChurnModel, Explanation, Reason, ReasonFeature};
-use crate::reason_text::{self, Described, FeatureKind};
+use crate::reason_text::{self, Described, FeatureKind, Member};
 use churn_features::FeatureTable;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,7 +37,8 @@ pub struct Score {
     /// Whether the probability reaches the model's decision threshold.
     pub above_threshold: bool,
     /// The reason groups raising the risk the most (positive contributions only), largest first; equal
-    /// ones in group order.
+    /// ones in group order. Each carries its main feature, value and sentence but not the list of its
+    /// features ([`Reason::features`] is empty; [`Scorer::explain_row`] gives it).
     pub reasons: Vec<Reason>,
 }
 
@@ -180,7 +181,7 @@ impl<'a> Scorer<'a> {
         let mut contributions: Vec<Reason> = per_group
             .iter()
             .enumerate()
-            .map(|(g, &contribution)| self.reason(g, contribution, &per_feature, &value))
+            .map(|(g, &contribution)| self.reason(g, contribution, &per_feature, &value, true))
             .collect();
         contributions.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
         Explanation {
@@ -204,7 +205,7 @@ impl<'a> Scorer<'a> {
         let per_group = self.per_group(&per_feature);
         let reasons = top_positive(&per_group, top_k)
             .into_iter()
-            .map(|g| self.reason(g, per_group[g], &per_feature, &value))
+            .map(|g| self.reason(g, per_group[g], &per_feature, &value, false))
             .collect();
         self.score(probability, reasons)
     }
@@ -231,50 +232,63 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    /// The reason of group `group`, whose features' contributions add up to `contribution`.
+    /// The reason of group `group`, whose features' contributions add up to `contribution`; with
+    /// `members`, it lists every feature of the group with its value (explanations), else only the
+    /// values its sentence says are read (scores).
     fn reason(
         &self,
         group: usize,
         contribution: f64,
         per_feature: &[f64],
         value: impl Fn(usize) -> FeatureValue,
+        members: bool,
     ) -> Reason {
         let schema = &self.artifact.schema;
         let single;
-        let members: &[usize] = match &self.artifact.reason_groups {
+        let features: &[usize] = match &self.artifact.reason_groups {
             Some(groups) => &groups.groups[group].features,
             None => {
                 single = [group];
                 &single
             }
         };
-        let features: Vec<ReasonFeature> = members
-            .iter()
-            .map(|&f| ReasonFeature {
-                name: schema.features[f].name.clone(),
-                value: value(f),
-                contribution: per_feature[f],
-            })
-            .collect();
-        let (Described { main, text }, label) = match &self.artifact.reason_groups {
-            Some(groups) => {
-                let kinds = groups.kinds(schema);
-                let kinds: Vec<&FeatureKind> = members.iter().map(|&f| &kinds[f]).collect();
-                let label = groups.groups[group].label.clone();
-                (reason_text::describe_with(&features, &kinds, contribution), label)
-            }
+        // Kinds are parsed once per model with a grouping; an artifact without one has a group per
+        // feature and parses its name here (`kinds[f - first]`).
+        let own_kind;
+        let (kinds, first, label): (&[FeatureKind], usize, String) = match &self.artifact.reason_groups {
+            Some(groups) => (groups.kinds(schema), 0, groups.groups[group].label.clone()),
             None => {
-                let kind = FeatureKind::of(&features[0].name);
-                let label = kind.family.label();
-                (
-                    reason_text::describe_with(&features, &[&kind], contribution),
-                    label,
-                )
+                own_kind = [FeatureKind::of(&schema.features[group].name)];
+                let label = own_kind[0].family.label();
+                (&own_kind, group, label)
             }
         };
+        let described: Vec<Member<'_>> = features
+            .iter()
+            .map(|&f| Member {
+                name: &schema.features[f].name,
+                kind: &kinds[f - first],
+                contribution: per_feature[f],
+                feature: f,
+            })
+            .collect();
+        let Described { main, text } = reason_text::describe_members(&described, &value, contribution);
+        let main = features[main];
+        let features = if members {
+            features
+                .iter()
+                .map(|&f| ReasonFeature {
+                    name: schema.features[f].name.clone(),
+                    value: value(f),
+                    contribution: per_feature[f],
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Reason {
-            feature: features[main].name.clone(),
-            value: features[main].value.clone(),
+            feature: schema.features[main].name.clone(),
+            value: value(main),
             contribution,
             label,
             features,

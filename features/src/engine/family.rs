@@ -299,6 +299,7 @@ mod tests {
             event_values: true,
             numeric_attributes: &["age".to_string()],
             categorical_attributes: &["plan".to_string()],
+            date_attributes: &[("contract_end".to_string(), crate::config::DateMode::InDays)],
             dated: true,
             value: Some(ValueColumns::new(&[30, 45, 90, 365], 6)),
             order_lines: Some(OrderLineInputs {

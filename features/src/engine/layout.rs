@@ -4,6 +4,7 @@
 use super::family::{CatalogColumn, EventMeasure, ValueMeasure, WindowMeasure, readable};
 use super::order_lines::{OrderLineBlock, OrderLineInputs};
 use super::subscriptions::{SubscriptionBlock, SubscriptionInputs, SubscriptionMeasure};
+use crate::config::DateMode;
 use crate::table::ColumnRole;
 use serde::Serialize;
 
@@ -162,6 +163,8 @@ pub struct Layout {
     pub activity_start: usize,
     /// Start of numeric static attributes.
     pub attributes_start: usize,
+    /// Start of the date attributes (after the numeric static attributes), one column each.
+    pub dates_start: usize,
     /// Number of numeric columns.
     pub numeric_len: usize,
 }
@@ -179,6 +182,8 @@ pub struct LayoutInputs<'a> {
     pub numeric_attributes: &'a [String],
     /// Categorical static attribute names.
     pub categorical_attributes: &'a [String],
+    /// Date attributes: column name in `[customers]` and mode (only with `dated`).
+    pub date_attributes: &'a [(String, DateMode)],
     /// A dated input exists (transactions, events, signup or churn dates).
     pub dated: bool,
     /// The customer-value columns, when the value models are fitted (transactions and a dated run).
@@ -354,6 +359,11 @@ impl Layout {
                 "static".into(),
             );
         }
+        let dates_start = specs.len();
+        for (name, mode) in inputs.date_attributes.iter().filter(|_| inputs.dated) {
+            let (column, meaning) = date_attribute(name, *mode);
+            specs.numeric(column, &meaning, "days", "at the as-of date".into());
+        }
         let numeric_len = specs.len();
         if subscriptions.as_ref().is_some_and(|block| block.plan) {
             let plan = SubscriptionMeasure::Plan;
@@ -425,6 +435,7 @@ impl Layout {
             event_values: inputs.event_values,
             activity_start,
             attributes_start,
+            dates_start,
             numeric_len,
         }
     }
@@ -433,6 +444,22 @@ impl Layout {
     pub fn event_block_len(&self) -> usize {
         2 + self.windows.len() * if self.event_values { 2 } else { 1 }
     }
+}
+
+/// The column name and meaning of the date attribute `name` of `[customers]` in `mode`.
+fn date_attribute(name: &str, mode: DateMode) -> (String, String) {
+    let meaning = match mode {
+        DateMode::Age => format!(
+            "days from the date in column `{name}` of [customers] to the as-of date (its age); null when \
+             the date is missing or after the as-of date, which is never read"
+        ),
+        DateMode::InDays => format!(
+            "days from the as-of date to the date in column `{name}` of [customers] (days until it; \
+             negative once it has passed); null when the date is missing. The date is read even when after \
+             the as-of date, as configured (date_attributes: \"in_days\"), for dates known in advance"
+        ),
+    };
+    (format!("{name}_{}", mode.suffix()), meaning)
 }
 
 /// The fixed transaction features: name, meaning, unit, and the short name people read
@@ -651,8 +678,22 @@ pub fn readable_name(name: &str, description: Option<&str>) -> String {
             ValueMeasure::ExpectedSpend => "Expected spend per purchase".into(),
             ValueMeasure::Clv { months } => format!("Lifetime value over the next {months} months"),
         },
-        None => words(name),
+        None => date_attribute_readable(name, description.unwrap_or("")).unwrap_or_else(|| words(name)),
     }
+}
+
+/// A date attribute's name for people, recognised by its meaning as [`date_attribute`] writes it:
+/// "Birth date: age in days", "Contract end: days until".
+fn date_attribute_readable(name: &str, description: &str) -> Option<String> {
+    let quoted = description.split('`').nth(1)?;
+    let (what, suffix) = if description.starts_with("days from the date in column") {
+        ("age in days", DateMode::Age.suffix())
+    } else if description.starts_with("days from the as-of date to the date in column") {
+        ("days until", DateMode::InDays.suffix())
+    } else {
+        return None;
+    };
+    (name == format!("{quoted}_{suffix}")).then(|| format!("{}: {what}", words(quoted)))
 }
 
 /// An event type as people wrote it: the text between backticks in the description when there is one
@@ -730,6 +771,7 @@ mod tests {
             event_values: true,
             numeric_attributes: &["age".to_string()],
             categorical_attributes: &["plan".to_string()],
+            date_attributes: &[],
             dated: true,
             value: Some(ValueColumns::new(&[30, 60, 90, 365], 24)),
             order_lines: None,
@@ -806,6 +848,10 @@ mod tests {
             event_values: true,
             numeric_attributes: &["MonthlyCharges".to_string()],
             categorical_attributes: &["PaymentMethod".to_string()],
+            date_attributes: &[
+                ("birth_date".to_string(), DateMode::Age),
+                ("contract_end".to_string(), DateMode::InDays),
+            ],
             dated: true,
             value: Some(ValueColumns::new(&[30, 90, 365, 273], 12)),
             order_lines: Some(crate::engine::order_lines::OrderLineInputs {
@@ -901,6 +947,15 @@ mod tests {
             clv.meaning
         );
         assert_eq!(named("MonthlyCharges"), "Monthly charges");
+        assert_eq!(named("birth_date_age_days"), "Birth date: age in days");
+        assert_eq!(named("contract_end_in_days"), "Contract end: days until");
+        let dob = layout
+            .specs
+            .iter()
+            .find(|s| s.name == "birth_date_age_days")
+            .expect("date attribute");
+        assert_eq!((dob.unit, dob.window.as_str()), ("days", "at the as-of date"));
+        assert_eq!(dob.role, ColumnRole::Numeric);
         assert_eq!(named("PaymentMethod"), "Payment method");
     }
 

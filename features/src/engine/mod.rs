@@ -11,7 +11,7 @@ pub mod segments;
 pub mod subscriptions;
 pub mod value;
 
-use crate::config::Config;
+use crate::config::{Config, DateMode};
 use crate::error::{FeatureError, Result};
 use crate::input::{AttributeValues, Inputs};
 use crate::table::FeatureTable;
@@ -42,6 +42,64 @@ impl BuildRequest {
             ));
         }
         Ok(())
+    }
+
+    /// Checks the horizon against where `config`'s labels come from, before any input is read: a horizon
+    /// without any way to label is an error ([`FeatureError::NoLabelSource`]); a horizon that given
+    /// labels make unused, and several as-of dates without a horizon where one would label them, are
+    /// warnings, returned for the caller to show.
+    pub fn check_labels(&self, config: &Config) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        match (label_kind(config, Some(1)), self.horizon_days) {
+            (LabelKind::None, Some(horizon_days)) => {
+                return Err(FeatureError::NoLabelSource { horizon_days });
+            }
+            (LabelKind::Given, Some(horizon)) => warnings.push(format!(
+                "--horizon {horizon} is not used: [labels] gives the labels, the same at every as-of date; \
+                 leave it out, or map a churn date or transactions instead of [labels] for labels that look \
+                 {horizon} days ahead"
+            )),
+            (kind @ (LabelKind::Contractual | LabelKind::Subscriptions | LabelKind::Inactivity), None)
+                if self.as_of.len() > 1 =>
+            {
+                let source = match kind {
+                    LabelKind::Contractual => {
+                        "[customers] churn_date gives contractual labels (a churn date in the horizon)"
+                    }
+                    LabelKind::Subscriptions => {
+                        "[subscriptions] give contractual labels (the end of a customer's last period in the \
+                         horizon)"
+                    }
+                    _ => "[transactions] give inactivity labels (no purchase in the horizon)",
+                };
+                warnings.push(format!(
+                    "{} as-of dates but no --horizon: the table has no labels, so it can be scored but not \
+                     trained on; {source} with --horizon DAYS",
+                    self.as_of.len()
+                ));
+            }
+            _ => {}
+        }
+        Ok(warnings)
+    }
+}
+
+/// Where the labels of a build of `config` with label horizon `horizon` come from: given labels, else
+/// none without a horizon, else contractual from subscriptions, else contractual with a churn date, else
+/// inactivity with transactions.
+fn label_kind(config: &Config, horizon: Option<u32>) -> LabelKind {
+    if config.labels.is_some() {
+        LabelKind::Given
+    } else if horizon.is_none() {
+        LabelKind::None
+    } else if config.subscriptions.is_some() {
+        LabelKind::Subscriptions
+    } else if config.customers.as_ref().is_some_and(|c| c.churn_date.is_some()) {
+        LabelKind::Contractual
+    } else if config.transactions.is_some() {
+        LabelKind::Inactivity
+    } else {
+        LabelKind::None
     }
 }
 
@@ -131,6 +189,11 @@ pub struct BuildSummary {
     /// data (`label_data_end` − horizon). Rows of later as-of dates have null labels: they can be scored,
     /// not trained or evaluated on.
     pub last_labelled_as_of: Option<NaiveDate>,
+    /// Warnings about the inputs and the request, found before the build (a mapped column null in every
+    /// row, a horizon that is not used) or during it (dates hidden from an age because they are after
+    /// the as-of date). The command line logs them as they are found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The feature table this summary describes (size and SHA-256), once written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<crate::output::FileDigest>,
@@ -220,6 +283,12 @@ impl Plan {
             None => (Vec::new(), Vec::new()),
         };
         let (numeric_attributes, categorical_attributes) = attribute_names(inputs.customers.as_ref());
+        let date_attributes: Vec<(String, DateMode)> = inputs
+            .customers
+            .iter()
+            .flat_map(|t| &t.dates)
+            .map(|d| (d.name.clone(), d.mode))
+            .collect();
         let layout = Layout::new(
             &LayoutInputs {
                 transactions: inputs.transactions.is_some(),
@@ -227,6 +296,7 @@ impl Plan {
                 event_values: inputs.events.as_ref().is_some_and(|e| e.value.is_some()),
                 numeric_attributes: &numeric_attributes,
                 categorical_attributes: &categorical_attributes,
+                date_attributes: &date_attributes,
                 dated: !snapshot,
                 value: (config.value_models() && !snapshot)
                     .then(|| ValueColumns::new(&config.value.purchase_horizons, config.value.clv_months)),
@@ -276,6 +346,7 @@ fn build_output(
     request: &BuildRequest,
 ) -> Result<(output::Finished, BuildSummary)> {
     request.validate()?;
+    let mut warnings = request.check_labels(config)?;
     let customers = inputs.ids.len();
     let snapshot = config.is_snapshot();
     let Plan {
@@ -297,7 +368,9 @@ fn build_output(
         date_windows,
         duplicate_rows,
         duplicates_dropped,
+        warnings: input_warnings,
     } = inputs;
+    warnings.splice(0..0, input_warnings);
 
     let mut statics = static_facts(
         customers,
@@ -319,19 +392,7 @@ fn build_output(
         }
         statics.grace_days = source.grace_days;
     }
-    let label_kind = if labels.is_some() {
-        LabelKind::Given
-    } else if request.horizon_days.is_none() {
-        LabelKind::None
-    } else if config.subscriptions.is_some() {
-        LabelKind::Subscriptions
-    } else if config.customers.as_ref().is_some_and(|c| c.churn_date.is_some()) {
-        LabelKind::Contractual
-    } else if transactions.is_some() {
-        LabelKind::Inactivity
-    } else {
-        LabelKind::None
-    };
+    let label_kind = label_kind(config, request.horizon_days);
     let data_end = match label_kind {
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
         LabelKind::Subscriptions => {
@@ -380,8 +441,10 @@ fn build_output(
         .filter(|_| layout.subscriptions.as_ref().is_some_and(|b| b.plan))
         .map(|t| t.plan_names);
     let mut summaries = Vec::new();
+    let mut hidden_dates = HiddenDates::new(customer_table.as_ref());
     for &as_of in &as_of_days {
         let population = context.population(as_of, snapshot);
+        hidden_dates.count(&statics, &population, as_of);
         let before = output.rows();
         let started = std::time::Instant::now();
         let value_fits = context.append(&population, as_of, &mut output);
@@ -397,6 +460,7 @@ fn build_output(
         });
     }
 
+    warnings.extend(hidden_dates.warnings(config, output.rows()));
     let rows = output.rows();
     let distinct: std::collections::HashSet<u32> = output.customers.iter().copied().collect();
     let labelled: usize = summaries.iter().map(|s| s.labelled).sum();
@@ -436,6 +500,7 @@ fn build_output(
         as_of: summaries,
         label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
         last_labelled_as_of: last_labelled_as_of.map(date_from_days),
+        warnings,
         file: None,
     };
     let categorical = customer_table.map(|t| t.attributes).unwrap_or_default();
@@ -651,6 +716,74 @@ fn attribute_names(table: Option<&crate::input::Customers>) -> (Vec<String>, Vec
         }
     }
     (numeric, categorical)
+}
+
+/// The rows whose date attribute, an `age` by default (not configured), was after their as-of date and
+/// so hidden: many of them suggest dates known in advance, to be configured as `in_days`.
+struct HiddenDates<'a> {
+    table: Option<&'a crate::input::Customers>,
+    /// Per date attribute of the table: rows with a date after the as-of date.
+    later: Vec<usize>,
+}
+
+impl<'a> HiddenDates<'a> {
+    fn new(table: Option<&'a crate::input::Customers>) -> Self {
+        let later = vec![0; table.map_or(0, |t| t.dates.len())];
+        Self { table, later }
+    }
+
+    /// Counts the rows of `population` at `as_of` whose default-mode date is after it.
+    fn count(&mut self, statics: &Static, population: &[u32], as_of: Option<Day>) {
+        let (Some(table), Some(as_of)) = (self.table, as_of) else {
+            return;
+        };
+        for (date, later) in table.dates.iter().zip(&mut self.later) {
+            if date.configured {
+                continue;
+            }
+            *later += population
+                .iter()
+                .filter_map(|&c| statics.attribute_row[c as usize])
+                .filter(|&row| date.days[row as usize].is_some_and(|day| day > as_of))
+                .count();
+        }
+    }
+
+    /// A warning (also logged) for each default-mode date attribute with hidden dates, out of `rows`.
+    fn warnings(&self, config: &Config, rows: usize) -> Vec<String> {
+        let (Some(table), Some(source)) = (self.table, config.customers.as_ref()) else {
+            return Vec::new();
+        };
+        let mut warnings = Vec::new();
+        for (date, &later) in table.dates.iter().zip(&self.later) {
+            if later == 0 {
+                continue;
+            }
+            let warning = format!(
+                "{}: column `{name}` of [customers] is after the as-of date in {later} of {rows} rows, where \
+                 `{name}_age_days` is null: an age never reads a later date. If these dates are known in \
+                 advance (a contract end, a renewal), map the column as days-until: date_attributes = \
+                 {{ {name} = \"in_days\" }}; to keep it an age and silence this, date_attributes = \
+                 {{ {name} = \"age\" }}",
+                source.path.display(),
+                name = date.name,
+            );
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+        }
+        warnings
+    }
+}
+
+/// A date attribute's value at `as_of`: `age` = `as_of` − `day`, null when the day is after `as_of`
+/// (exactly as when it is missing, so a later date never shows); `in_days` = `day` − `as_of`.
+fn date_attribute_days(mode: DateMode, day: Option<Day>, as_of: Day) -> f64 {
+    match (mode, day) {
+        (_, None) => f64::NAN,
+        (DateMode::Age, Some(day)) if day > as_of => f64::NAN,
+        (DateMode::Age, Some(day)) => f64::from(as_of - day),
+        (DateMode::InDays, Some(day)) => f64::from(day) - f64::from(as_of),
+    }
 }
 
 /// Everything a row computation reads.
@@ -913,6 +1046,12 @@ impl Context<'_> {
                 if let AttributeValues::Numeric(values) = &attribute.values {
                     row[slot] = values[attribute_row as usize].unwrap_or(f64::NAN);
                     slot += 1;
+                }
+            }
+            if let Some(as_of) = as_of {
+                for (k, date) in table.dates.iter().enumerate() {
+                    let day = date.days[attribute_row as usize];
+                    row[layout.dates_start + k] = date_attribute_days(date.mode, day, as_of);
                 }
             }
         }

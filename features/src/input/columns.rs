@@ -29,6 +29,8 @@ pub enum ColumnKind {
     Label,
     /// Static attribute: number, boolean or string.
     Attribute,
+    /// Date attribute: a date or timestamp (no strings: their format would be a guess).
+    Date,
 }
 
 impl ColumnKind {
@@ -42,6 +44,7 @@ impl ColumnKind {
             Self::Text => "a string",
             Self::Label => "a 0/1 integer or boolean label",
             Self::Attribute => "a number, boolean or string",
+            Self::Date => "a date or timestamp (Parquet date32, date64 or timestamp)",
         }
     }
 
@@ -73,6 +76,10 @@ impl ColumnKind {
                     || Self::Text.accepts(data_type)
                     || data_type == &DataType::Boolean
             }
+            Self::Date => matches!(
+                data_type,
+                DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+            ),
         }
     }
 }

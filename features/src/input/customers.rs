@@ -2,10 +2,11 @@
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::ids::{CustomerIndex, CustomerInterner};
+use super::one_row_per_customer::Repeats;
 use super::source::{ColumnRequest, count_rows, read_batches, schema_of};
 use super::window::retain;
 use super::{ReadProgress, Rejects, id_type_mismatch};
-use crate::config::CustomersSource;
+use crate::config::{CustomersSource, DateMode};
 use crate::error::{FeatureError, Result};
 use crate::time::Day;
 use rustc_hash::FxHashMap;
@@ -24,6 +25,21 @@ pub struct Customers {
     pub attributes: Vec<Attribute>,
     /// Row of each customer in its file (counting from 0), for messages.
     pub file_row: Vec<u64>,
+    /// Date attributes, which become ages or days-until at each as-of date.
+    pub dates: Vec<DateAttribute>,
+}
+
+/// One date attribute column ([`CustomersSource::date_attributes`]).
+#[derive(Debug, Clone)]
+pub struct DateAttribute {
+    /// Column name; the feature is `<name>_age_days` or `<name>_in_days`.
+    pub name: String,
+    /// How it becomes a number at an as-of date.
+    pub mode: DateMode,
+    /// Whether the configuration names its mode (else it is an `age` by default).
+    pub configured: bool,
+    /// The day of each customer row (the UTC day of a timestamp), `None` when null.
+    pub days: Vec<Option<Day>>,
 }
 
 /// One static attribute column.
@@ -46,10 +62,12 @@ pub enum AttributeValues {
 
 impl Customers {
     /// Reads the configured customers; `label_column` names the labels file and column, which is never an
-    /// attribute. Returns the table with the number of rows read.
+    /// attribute; `dated`: the run has as-of dates, so date columns become date attributes. Returns the
+    /// table with the number of rows read.
     pub(crate) fn load(
         source: &CustomersSource,
         label_column: Option<(&Path, &str)>,
+        dated: bool,
         ids: &mut CustomerInterner,
         rejects: &mut Rejects,
         progress: &dyn ReadProgress,
@@ -72,7 +90,12 @@ impl Customers {
         let same_file_label = label_column
             .filter(|(path, _)| *path == source.path)
             .map(|(_, column)| column);
-        let attribute_names: Vec<String> = match &source.attributes {
+        let is_date = |name: &str| {
+            schema
+                .field_with_name(name)
+                .is_ok_and(|f| ColumnKind::Date.accepts(f.data_type()))
+        };
+        let mut attribute_names: Vec<String> = match &source.attributes {
             Some(names) => names.clone(),
             None => schema
                 .fields()
@@ -82,16 +105,39 @@ impl Customers {
                     !reserved.contains(&name)
                         && Some(name) != same_file_label
                         && !source.exclude.iter().any(|e| e == name)
-                        && ColumnKind::Attribute.accepts(f.data_type())
+                        && (ColumnKind::Attribute.accepts(f.data_type())
+                            || (dated && ColumnKind::Date.accepts(f.data_type())))
                 })
                 .map(|f| f.name().clone())
                 .collect(),
         };
+        // Date attributes: those the configuration names, in its order, then the date columns among the
+        // attributes (an `age` each).
+        let mut dates: Vec<DateAttribute> = Vec::new();
+        for (name, &mode) in &source.date_attributes {
+            check_date_column(source, &schema, name, mode)?;
+            dates.push(DateAttribute::new(name, mode, true));
+        }
+        if dated {
+            for name in attribute_names.iter().filter(|n| is_date(n)) {
+                if !source.date_attributes.contains_key(name) {
+                    dates.push(DateAttribute::new(name, DateMode::Age, false));
+                }
+            }
+        }
+        attribute_names.retain(|name| !dates.iter().any(|d| &d.name == name));
         for name in &attribute_names {
             requests.push(ColumnRequest::new(
                 name,
                 "customers.attributes",
                 ColumnKind::Attribute,
+            ));
+        }
+        for date in &dates {
+            requests.push(ColumnRequest::new(
+                &date.name,
+                "customers.date_attributes",
+                ColumnKind::Date,
             ));
         }
         let rows = count_rows(&source.path, &requests)?;
@@ -102,7 +148,9 @@ impl Customers {
             ..Customers::default()
         };
         let mut attributes: Vec<Attribute> = Vec::new();
-        let mut first_row_of: FxHashMap<CustomerIndex, u64> = FxHashMap::default();
+        // Each customer's first row: its row in the file and its index in the table.
+        let mut first_row_of: FxHashMap<CustomerIndex, (u64, usize)> = FxHashMap::default();
+        let mut repeats = Repeats::new("customers", &source.customer_id);
         let advance = |n| progress.advance(n);
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
             let column = |name: &str| batch.column_by_name(name).expect("projected column");
@@ -125,6 +173,8 @@ impl Customers {
                 .iter()
                 .map(|name| decode_attribute(column(name)))
                 .collect();
+            let date_columns: Vec<DayColumn<'_>> =
+                dates.iter().map(|d| DayColumn::new(column(&d.name))).collect();
             for i in 0..batch.num_rows() {
                 let row = first_row + i as u64;
                 let Some(key) = customer_ids.get(i) else {
@@ -147,21 +197,22 @@ impl Customers {
                     }
                     other => other.and_then(|d| d.ok()),
                 };
+                let days: Vec<Option<Day>> = date_columns.iter().map(|d| d.get(i).ok()).collect();
                 let customer = ids
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
-                if let Some(&first) = first_row_of.get(&customer) {
-                    rejects.duplicate(
-                        "customers",
-                        path,
-                        &source.customer_id,
-                        &key.to_string(),
-                        first,
-                        row,
-                    )?;
+                if let Some(&(first, index)) = first_row_of.get(&customer) {
+                    let copy = table.signup.as_ref().is_none_or(|s| s[index] == signup)
+                        && table.churn.as_ref().is_none_or(|c| c[index] == churn)
+                        && dates.iter().zip(&days).all(|(d, &day)| d.days[index] == day)
+                        && attributes
+                            .iter()
+                            .zip(&decoded)
+                            .all(|(a, values)| a.values.same(index, values, i));
+                    repeats.note(rejects, path, customer, &key.to_string(), first, row, copy)?;
                     continue;
                 }
-                first_row_of.insert(customer, row);
+                first_row_of.insert(customer, (row, table.customer.len()));
                 table.customer.push(customer);
                 table.file_row.push(row);
                 if let Some(out) = &mut table.signup {
@@ -173,10 +224,15 @@ impl Customers {
                 for (attribute, values) in attributes.iter_mut().zip(&decoded) {
                     attribute.values.push_from(values, i);
                 }
+                for (date, day) in dates.iter_mut().zip(days) {
+                    date.days.push(day);
+                }
             }
             Ok(())
         })?;
+        repeats.finish(rejects, &schema)?;
         table.attributes = attributes;
+        table.dates = dates;
         Ok((table, read))
     }
 
@@ -186,6 +242,9 @@ impl Customers {
         retain(&mut self.file_row, keep);
         for days in [&mut self.signup, &mut self.churn].into_iter().flatten() {
             retain(days, keep);
+        }
+        for date in &mut self.dates {
+            retain(&mut date.days, keep);
         }
         for attribute in &mut self.attributes {
             match &mut attribute.values {
@@ -206,7 +265,61 @@ impl Customers {
     }
 }
 
+impl DateAttribute {
+    fn new(name: &str, mode: DateMode, configured: bool) -> Self {
+        Self {
+            name: name.into(),
+            mode,
+            configured,
+            days: Vec::new(),
+        }
+    }
+
+    /// The feature column's name: `<name>_age_days` or `<name>_in_days`.
+    pub fn feature_name(&self) -> String {
+        format!("{}_{}", self.name, self.mode.suffix())
+    }
+}
+
+/// Refuses a configured date attribute whose column is not a date or timestamp, naming the file, the
+/// column and the configuration key (a missing column is reported with the others, when the file is
+/// read).
+fn check_date_column(
+    source: &CustomersSource,
+    schema: &arrow_schema::Schema,
+    name: &str,
+    mode: DateMode,
+) -> Result<()> {
+    let Ok(field) = schema.field_with_name(name) else {
+        return Ok(());
+    };
+    if ColumnKind::Date.accepts(field.data_type()) {
+        return Ok(());
+    }
+    Err(FeatureError::WrongType {
+        path: source.path.clone(),
+        column: name.into(),
+        found: field.data_type().to_string(),
+        expected: format!(
+            "{}, as [customers] date_attributes maps it (`{name} = \"{}\"`); convert the column to a \
+             date, or leave it out of date_attributes to use it as it is",
+            ColumnKind::Date.expected(),
+            mode.as_str()
+        ),
+    })
+}
+
 impl AttributeValues {
+    /// Whether the value of the table's row `index` equals the value of `batch` at `row`.
+    fn same(&self, index: usize, batch: &AttributeValues, row: usize) -> bool {
+        match (self, batch) {
+            (Self::Numeric(out), Self::Numeric(values)) => out[index] == values[row],
+            (Self::Categorical(out), Self::Categorical(values)) => out[index] == values[row],
+            (Self::Numeric(out), Self::Categorical(values)) => out[index].is_none() && values[row].is_none(),
+            (Self::Categorical(out), Self::Numeric(values)) => out[index].is_none() && values[row].is_none(),
+        }
+    }
+
     fn push_from(&mut self, batch: &AttributeValues, row: usize) {
         match (self, batch) {
             (Self::Numeric(out), Self::Numeric(values)) => out.push(values[row]),

@@ -2,7 +2,8 @@
 
 use super::columns::{ColumnKind, IdColumn, labels};
 use super::ids::{CustomerIndex, CustomerInterner};
-use super::source::{ColumnRequest, count_rows, read_batches};
+use super::one_row_per_customer::Repeats;
+use super::source::{ColumnRequest, count_rows, read_batches, schema_of};
 use super::{ReadProgress, Rejects, id_type_mismatch};
 use crate::config::LabelsSource;
 use crate::error::Result;
@@ -31,6 +32,7 @@ impl Labels {
         progress.start("labels", rows);
         let mut table = Labels::default();
         let mut first_row_of: FxHashMap<CustomerIndex, u64> = FxHashMap::default();
+        let mut repeats = Repeats::new("labels", &source.customer_id);
         let advance = |n| progress.advance(n);
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
             let column = |name: &str| batch.column_by_name(name).expect("projected column");
@@ -53,7 +55,8 @@ impl Labels {
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
                 if let Some(&first) = first_row_of.get(&customer) {
-                    rejects.duplicate("labels", path, &source.customer_id, &key.to_string(), first, row)?;
+                    let copy = table.by_customer.get(&customer) == Some(&label);
+                    repeats.note(rejects, path, customer, &key.to_string(), first, row, copy)?;
                     continue;
                 }
                 first_row_of.insert(customer, row);
@@ -61,6 +64,7 @@ impl Labels {
             }
             Ok(())
         })?;
+        repeats.finish(rejects, &*schema_of(&source.path)?)?;
         Ok((table, read))
     }
 }

@@ -7,12 +7,13 @@ mod duplicates;
 mod events;
 pub mod ids;
 mod labels;
+mod one_row_per_customer;
 pub mod source;
 mod subscriptions;
 mod transactions;
 pub mod window;
 
-pub use customers::{Attribute, AttributeValues, Customers};
+pub use customers::{Attribute, AttributeValues, Customers, DateAttribute};
 pub use events::Events;
 pub use labels::Labels;
 pub use subscriptions::Subscriptions;
@@ -81,6 +82,8 @@ pub struct Inputs {
     pub duplicate_rows: BTreeMap<String, u64>,
     /// Whether the duplicate rows were dropped.
     pub duplicates_dropped: bool,
+    /// Warnings about the inputs (e.g. a mapped column null in every row), each also logged when found.
+    pub warnings: Vec<String>,
 }
 
 /// Progress callbacks while reading.
@@ -118,6 +121,17 @@ impl Inputs {
             counts: BTreeMap::new(),
         };
         if let Some(source) = &config.transactions {
+            let mapped = [
+                Some(&source.customer_id),
+                Some(&source.timestamp),
+                source.amount.as_ref(),
+                source.quantity.as_ref(),
+                source.unit_price.as_ref(),
+                source.order_id.as_ref(),
+                source.product_id.as_ref(),
+                source.category.as_ref(),
+            ];
+            inputs.screen_null_columns("transactions", &source.path, mapped.into_iter().flatten())?;
             let (mut table, rows, mut nanos) =
                 Transactions::load(source, &mut inputs.ids, &mut rejects, progress)?;
             let dated = DatedInput::timestamped("transactions", &source.path, &source.timestamp, &table.day);
@@ -130,6 +144,13 @@ impl Inputs {
             inputs.rows_read.insert("transactions".into(), rows);
         }
         if let Some(source) = &config.events {
+            let mapped = [
+                Some(&source.customer_id),
+                Some(&source.timestamp),
+                Some(&source.event_type),
+                source.value.as_ref(),
+            ];
+            inputs.screen_null_columns("events", &source.path, mapped.into_iter().flatten())?;
             let (mut table, rows, mut nanos) = Events::load(source, &mut inputs.ids, &mut rejects, progress)?;
             let dated = DatedInput::timestamped("events", &source.path, &source.timestamp, &table.day);
             if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
@@ -145,8 +166,14 @@ impl Inputs {
             .as_ref()
             .map(|l| (l.path.as_path(), l.label.as_str()));
         if let Some(source) = &config.customers {
-            let (mut table, rows) =
-                Customers::load(source, label_column, &mut inputs.ids, &mut rejects, progress)?;
+            let (mut table, rows) = Customers::load(
+                source,
+                label_column,
+                !config.is_snapshot(),
+                &mut inputs.ids,
+                &mut rejects,
+                progress,
+            )?;
             let columns = [
                 (&source.signup_date, &table.signup),
                 (&source.churn_date, &table.churn),
@@ -162,6 +189,13 @@ impl Inputs {
             if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
                 table.retain_rows(&keep);
             }
+            let mapped = [&source.customer_id]
+                .into_iter()
+                .chain(&source.signup_date)
+                .chain(&source.churn_date)
+                .chain(table.attributes.iter().map(|a| &a.name))
+                .chain(table.dates.iter().map(|d| &d.name));
+            inputs.screen_null_columns("customers", &source.path, mapped)?;
             inputs.customers = Some(table);
             inputs.rows_read.insert("customers".into(), rows);
         }
@@ -183,12 +217,35 @@ impl Inputs {
             inputs.rows_read.insert("subscriptions".into(), rows);
         }
         if let Some(source) = &config.labels {
+            let mapped = [&source.customer_id, &source.label];
+            inputs.screen_null_columns("labels", &source.path, mapped.into_iter())?;
             let (table, rows) = Labels::load(source, &mut inputs.ids, &mut rejects, progress)?;
             inputs.labels = Some(table);
             inputs.rows_read.insert("labels".into(), rows);
         }
         inputs.rejected = rejects.counts;
         Ok(inputs)
+    }
+
+    /// Warns about each of the `mapped` columns of `input` null in every row of `path` (by the files'
+    /// statistics, before any row is read), and keeps the warning for the run summary.
+    fn screen_null_columns<'a>(
+        &mut self,
+        input: &str,
+        path: &Path,
+        mapped: impl Iterator<Item = &'a String>,
+    ) -> Result<()> {
+        let names: Vec<&str> = mapped.map(String::as_str).collect();
+        for column in source::null_everywhere(path, &names)? {
+            let warning = format!(
+                "{}: column `{column}`, mapped in [{input}], is null in every row, so nothing can come of \
+                 it: check the mapping and the file",
+                path.display()
+            );
+            tracing::warn!("{warning}");
+            self.warnings.push(warning);
+        }
+        Ok(())
     }
 
     /// Finds the accepted date range of `dated` and applies it: fails on a row outside, or returns the

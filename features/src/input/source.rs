@@ -210,3 +210,38 @@ pub fn schema_of(path: &Path) -> Result<arrow_schema::SchemaRef> {
     let first = list_files(path)?.remove(0);
     Ok(open(first, &[])?.metadata.schema().clone())
 }
+
+/// The columns among `names` that are null in every row of `path` (a file or every file of a folder), by
+/// the null counts of the Parquet statistics: read from the footers, before any data. A column whose
+/// statistics lack a null count somewhere is not judged; a name the files lack is left to the reading,
+/// which names it.
+pub fn null_everywhere(path: &Path, names: &[&str]) -> Result<Vec<String>> {
+    let files = open_all(path, &[])?;
+    let mut nulls = vec![Some(0u64); names.len()];
+    let mut rows = 0u64;
+    for file in &files {
+        let metadata = file.metadata.metadata();
+        let columns = metadata.file_metadata().schema_descr().columns();
+        let leaf_of: Vec<Option<usize>> = names
+            .iter()
+            .map(|name| {
+                columns
+                    .iter()
+                    .position(|c| c.path().parts() == [name.to_string()])
+            })
+            .collect();
+        for row_group in metadata.row_groups() {
+            rows += u64::try_from(row_group.num_rows()).unwrap_or(0);
+            for (count, leaf) in nulls.iter_mut().zip(&leaf_of) {
+                let group_nulls = leaf.and_then(|leaf| row_group.column(leaf).statistics()?.null_count_opt());
+                *count = count.zip(group_nulls).map(|(a, b)| a + b);
+            }
+        }
+    }
+    Ok(names
+        .iter()
+        .zip(nulls)
+        .filter(|(_, count)| rows > 0 && *count == Some(rows))
+        .map(|(name, _)| name.to_string())
+        .collect())
+}

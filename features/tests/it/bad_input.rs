@@ -292,3 +292,269 @@ proptest! {
         prop_assert!(outcome.is_err());
     }
 }
+
+/// Customers `a`, `b` and `c` with periods: `a` and `b` have two each (rows 0 and 2, 1 and 4).
+fn write_periods(dir: &Path) {
+    let days = |dates: &[&str]| -> ArrayRef {
+        Arc::new(arrow_array::Date32Array::from(
+            dates
+                .iter()
+                .map(|d| (date(d) - date("1970-01-01")).num_days() as i32)
+                .collect::<Vec<_>>(),
+        ))
+    };
+    write_batch(
+        &dir.join("periods.parquet"),
+        vec![
+            ("id", strings(&["a", "b", "a", "c", "b"])),
+            (
+                "start_date",
+                days(&[
+                    "2024-01-01",
+                    "2024-01-01",
+                    "2024-02-01",
+                    "2024-01-01",
+                    "2024-03-01",
+                ]),
+            ),
+            (
+                "end_date",
+                days(&[
+                    "2024-01-31",
+                    "2024-02-29",
+                    "2024-02-29",
+                    "2024-01-31",
+                    "2024-03-31",
+                ]),
+            ),
+            ("plan", strings(&["basic", "pro", "pro", "basic", "pro"])),
+            ("churned", floats(&[0.0, 0.0, 1.0, 1.0, 1.0])),
+        ],
+    );
+}
+
+#[test]
+fn several_rows_per_customer_in_customers_are_refused_even_when_skipping() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_periods(dir.path());
+    let text = "[customers]\npath = \"periods.parquet\"\ncustomer_id = \"id\"\nsignup_date = \"start_date\"\n\
+                exclude = [\"churned\"]\n";
+    let config = config(dir.path(), text);
+    for on_invalid in [OnInvalid::Fail, OnInvalid::Skip] {
+        let message = build(&config, &["2024-03-31"], None, on_invalid)
+            .expect_err("periods are not customers")
+            .to_string();
+        assert_mentions(
+            &message,
+            &[
+                "periods.parquet",
+                "[customers] needs one row per customer",
+                "`id`",
+                "2 customers with more than one row",
+                "rows 0 and 2",
+                &churn_features::redact::redacted("a"),
+                "`start_date`, `end_date`",
+                "map it as [subscriptions]",
+            ],
+        );
+        assert!(!message.contains("`a`"), "the raw id leaked: {message}");
+    }
+}
+
+#[test]
+fn several_labels_per_customer_are_refused_even_when_skipping_and_the_fitting_section_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ts = timestamps(&["2024-01-01", "2024-01-02", "2024-01-03"]);
+    write_batch(
+        &dir.path().join("labels.parquet"),
+        vec![
+            ("id", strings(&["a", "b", "a"])),
+            ("ts", ts),
+            ("label", Arc::new(Int64Array::from(vec![0, 1, 1])) as ArrayRef),
+        ],
+    );
+    write_transactions(dir.path(), &[("a", "2024-01-01", 1.0), ("b", "2024-01-02", 2.0)]);
+    let text =
+        format!("{TX_CONFIG}[labels]\npath = \"labels.parquet\"\ncustomer_id = \"id\"\nlabel = \"label\"\n");
+    let config = config(dir.path(), &text);
+    for on_invalid in [OnInvalid::Fail, OnInvalid::Skip] {
+        let message = build(&config, &["2024-01-02"], None, on_invalid)
+            .expect_err("a label history is not one label per customer")
+            .to_string();
+        assert_mentions(
+            &message,
+            &[
+                "labels.parquet",
+                "[labels] needs one row per customer",
+                "1 customer with more than one row",
+                "rows 0 and 2",
+                "with dates (`ts`), this looks like events: map it as [events]",
+            ],
+        );
+    }
+}
+
+#[test]
+fn exact_copies_of_a_customer_row_keep_failing_or_being_skipped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_batch(
+        &dir.path().join("customers.parquet"),
+        vec![
+            ("id", strings(&["a", "b", "a"])),
+            ("plan", strings(&["x", "y", "x"])),
+            ("churned", Arc::new(Int64Array::from(vec![0, 1, 0])) as ArrayRef),
+        ],
+    );
+    let text = "[customers]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\n\
+                [labels]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\nlabel = \"churned\"\n";
+    let config = config(dir.path(), text);
+    let message = build(&config, &[], None, OnInvalid::Fail)
+        .expect_err("a copy is an invalid row")
+        .to_string();
+    assert_mentions(
+        &message,
+        &["customers.parquet", "appears more than once", "rows 0 and 2"],
+    );
+    let (table, summary) = build(&config, &[], None, OnInvalid::Skip).expect("the copy is skipped");
+    assert_eq!(table.len(), 2);
+    for input in ["customers", "labels"] {
+        assert_eq!(
+            summary
+                .rows_rejected
+                .get(&format!("{input}.id: duplicate customer id")),
+            Some(&1),
+            "{:?}",
+            summary.rows_rejected
+        );
+    }
+}
+
+#[test]
+fn a_mapped_column_null_in_every_row_is_warned_about_before_the_build() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(dir.path(), &[("a", "2024-01-01", 1.0), ("b", "2024-01-02", 2.0)]);
+    let nulls: ArrayRef = Arc::new(Float64Array::from(vec![None::<f64>, None]));
+    write_batch(
+        &dir.path().join("customers.parquet"),
+        vec![
+            ("id", strings(&["a", "b"])),
+            ("credit_limit", nulls),
+            ("plan", strings(&["x", "y"])),
+        ],
+    );
+    let text = format!("{TX_CONFIG}[customers]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\n");
+    let config = config(dir.path(), &text);
+    let inputs = churn_features::Inputs::load(&config, OnInvalid::Fail, &churn_features::input::NoProgress)
+        .expect("load");
+    assert_eq!(inputs.warnings.len(), 1, "{:?}", inputs.warnings);
+    assert_mentions(
+        &inputs.warnings[0],
+        &[
+            "customers.parquet",
+            "column `credit_limit`",
+            "[customers]",
+            "null in every row",
+        ],
+    );
+    let request = churn_features::BuildRequest {
+        as_of: vec![date("2024-01-02")],
+        horizon_days: None,
+    };
+    let (_, summary) = churn_features::build(&config, inputs, &request).expect("build");
+    assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+}
+
+#[test]
+fn a_horizon_that_does_not_fit_the_label_source_is_caught_before_any_input_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // No file is written: each answer comes from the configuration and the request alone.
+    let request = |as_of: &[&str], horizon: Option<u32>| churn_features::BuildRequest {
+        as_of: as_of.iter().map(|d| date(d)).collect(),
+        horizon_days: horizon,
+    };
+    // Events and customer attributes, without a churn date: nothing says who churned.
+    let events_only = config(
+        dir.path(),
+        &format!("{EVENTS_CONFIG}[customers]\npath = \"c.parquet\"\ncustomer_id = \"customer_id\"\n"),
+    );
+    let message = request(&["2024-01-31"], Some(90))
+        .check_labels(&events_only)
+        .expect_err("nothing to label with")
+        .to_string();
+    assert_mentions(
+        &message,
+        &[
+            "--horizon 90",
+            "[transactions]",
+            "churn_date",
+            "[labels]",
+            "leave out --horizon",
+        ],
+    );
+    // The build checks it too, for callers that did not.
+    write_events(dir.path(), &[("a", "2024-01-01", "login")]);
+    write_batch(
+        &dir.path().join("c.parquet"),
+        vec![("customer_id", strings(&["a"])), ("plan", strings(&["x"]))],
+    );
+    assert!(matches!(
+        build(&events_only, &["2024-01-01"], Some(90), OnInvalid::Fail),
+        Err(churn_features::FeatureError::NoLabelSource { horizon_days: 90 })
+    ));
+    assert_eq!(
+        request(&["2024-01-31"], None)
+            .check_labels(&events_only)
+            .expect("no labels asked for"),
+        Vec::<String>::new()
+    );
+
+    let given = config(
+        dir.path(),
+        &format!("{TX_CONFIG}[labels]\npath = \"labels.parquet\"\ncustomer_id = \"id\"\nlabel = \"y\"\n"),
+    );
+    let warnings = request(&["2024-01-31"], Some(30))
+        .check_labels(&given)
+        .expect("a warning");
+    assert_eq!(warnings.len(), 1);
+    assert_mentions(
+        &warnings[0],
+        &["--horizon 30 is not used", "[labels] gives the labels"],
+    );
+
+    let contractual = config(
+        dir.path(),
+        &format!(
+            "{TX_CONFIG}[customers]\npath = \"c.parquet\"\ncustomer_id = \"id\"\nchurn_date = \"cancelled\"\n"
+        ),
+    );
+    let warnings = request(&["2024-01-31", "2024-02-29"], None)
+        .check_labels(&contractual)
+        .expect("a warning");
+    assert_eq!(warnings.len(), 1);
+    assert_mentions(
+        &warnings[0],
+        &[
+            "2 as-of dates but no --horizon",
+            "no labels",
+            "churn_date gives contractual labels",
+        ],
+    );
+    let inactivity = config(dir.path(), TX_CONFIG);
+    let warnings = request(&["2024-01-31", "2024-02-29"], None)
+        .check_labels(&inactivity)
+        .expect("a warning");
+    assert_mentions(&warnings[0], &["[transactions] give inactivity labels"]);
+    // One as-of date without a horizon is a table to score: nothing to say.
+    assert!(
+        request(&["2024-01-31"], None)
+            .check_labels(&inactivity)
+            .expect("ok")
+            .is_empty()
+    );
+    assert!(
+        request(&["2024-01-31"], Some(30))
+            .check_labels(&contractual)
+            .expect("ok")
+            .is_empty()
+    );
+}

@@ -3,6 +3,7 @@
 mod bad_input;
 mod catalog;
 mod common;
+mod date_attributes;
 mod dates;
 mod edge_cases;
 mod leakage;

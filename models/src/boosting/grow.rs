@@ -16,8 +16,8 @@ use super::tree::BoostedTree;
 /// Histogram slots per column: 255 real bins at most, and [`MISSING_BIN`].
 const SLOTS: usize = 256;
 
-/// Rows × columns of a block of rows whose histogram one thread fills; nodes of one block are built on
-/// one thread, as smaller work is cheaper than handing it to rayon.
+/// Rows × columns below which a node's histogram is filled on one thread, as smaller work is cheaper
+/// than handing it to rayon.
 const PARALLEL_WORK: usize = 64 * 1024;
 
 /// What bounds a tree; see [`super::GradientBoostingParams`] for the meaning of each.
@@ -122,6 +122,21 @@ impl RowBins {
     }
 }
 
+/// Histogram buffers kept from node to node and tree to tree, so a node's histogram does not ask the
+/// allocator (and, at this size, the kernel) for freshly zeroed pages.
+#[derive(Default)]
+pub(super) struct HistogramPool(Vec<Vec<Sums>>);
+
+impl HistogramPool {
+    fn take(&mut self) -> Vec<Sums> {
+        self.0.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, buffer: Option<Vec<Sums>>) {
+        self.0.extend(buffer);
+    }
+}
+
 /// A fitted tree and, per node, the bin its split cuts at (for walking the training rows by bins).
 pub(super) struct GrownTree {
     pub tree: BoostedTree,
@@ -163,15 +178,16 @@ impl GrownTree {
 pub(super) fn grow(
     binned: &BinnedColumns,
     row_bins: &RowBins,
-    gradients: &[f64],
-    hessians: &[f64],
+    derivatives: &[(f64, f64)],
     mut rows: Vec<u32>,
     columns: &[usize],
     limits: &GrowthLimits,
+    pool: &mut HistogramPool,
 ) -> GrownTree {
     let mut root_sums = Sums::default();
     for &r in &rows {
-        root_sums.add(gradients[r as usize], hessians[r as usize]);
+        let (g, h) = derivatives[r as usize];
+        root_sums.add(g, h);
     }
     let mut grown = GrownTree {
         tree: BoostedTree::leaf_only(
@@ -185,8 +201,7 @@ pub(super) fn grow(
     let grower = Grower {
         binned,
         row_bins,
-        gradients,
-        hessians,
+        derivatives,
         columns,
         limits,
     };
@@ -201,7 +216,7 @@ pub(super) fn grow(
         best: None,
     };
     if grower.may_split(&root) {
-        let histogram = grower.histogram(&rows);
+        let histogram = grower.histogram(&rows, pool.take());
         root.best = grower.best_split(&histogram, root.sums);
         root.histogram = Some(histogram);
     }
@@ -284,7 +299,7 @@ pub(super) fn grow(
             } else {
                 (&mut right, &mut left)
             };
-            let small_histogram = grower.histogram(&rows[small.start..small.end]);
+            let small_histogram = grower.histogram(&rows[small.start..small.end], pool.take());
             let mut large_histogram = parent;
             for (large, small) in large_histogram.iter_mut().zip(&small_histogram) {
                 *large = large.minus(*small);
@@ -301,13 +316,18 @@ pub(super) fn grow(
                     open.push(child);
                 } else {
                     closed.push(close(&child));
+                    pool.give(child.histogram);
                 }
             }
         } else {
             closed.extend([close(&left), close(&right)]);
+            pool.give(leaf.histogram);
         }
     }
     closed.extend(open.iter().map(close));
+    for leaf in open {
+        pool.give(leaf.histogram);
+    }
     grown.rows = rows;
     grown.leaves = closed;
     grown
@@ -316,8 +336,8 @@ pub(super) fn grow(
 struct Grower<'a> {
     binned: &'a BinnedColumns,
     row_bins: &'a RowBins,
-    gradients: &'a [f64],
-    hessians: &'a [f64],
+    /// Each row's gradient and hessian, side by side so a histogram pass reads them together.
+    derivatives: &'a [(f64, f64)],
     columns: &'a [usize],
     limits: &'a GrowthLimits,
 }
@@ -329,40 +349,37 @@ impl Grower<'_> {
             && leaf.sums.hessian >= 2.0 * self.limits.min_sum_hessian
     }
 
-    /// Gradient and hessian sums per bin of every drawn column over `rows`: row by row, on every core
-    /// for large nodes (a histogram per block of rows, added up).
-    fn histogram(&self, rows: &[u32]) -> Vec<Sums> {
-        let size = self.columns.len() * SLOTS;
-        let fill = |histogram: &mut [Sums], rows: &[u32]| {
+    /// Gradient and hessian sums per bin of every drawn column over `rows`, in `buffer` (any previous
+    /// content is overwritten). Rows are read in order; for large nodes the columns are shared out among
+    /// the cores, each filling its columns' slots from every row, so every sum is added in row order
+    /// whatever the number of cores and no partial histograms need adding up.
+    fn histogram(&self, rows: &[u32], mut buffer: Vec<Sums>) -> Vec<Sums> {
+        buffer.clear();
+        buffer.resize(self.columns.len() * SLOTS, Sums::default());
+        let fill = |histogram: &mut [Sums], columns: &[usize]| {
             for &r in rows {
-                let (g, h) = (self.gradients[r as usize], self.hessians[r as usize]);
+                let (g, h) = self.derivatives[r as usize];
                 let bins = self.row_bins.row(r as usize);
-                for (slots, &column) in histogram.chunks_exact_mut(SLOTS).zip(self.columns) {
+                for (slots, &column) in histogram.chunks_exact_mut(SLOTS).zip(columns) {
                     slots[usize::from(bins[column])].add(g, h);
                 }
             }
         };
-        // Blocks of a fixed size, added up in order: the sums do not depend on the number of cores.
-        let block = (PARALLEL_WORK / self.columns.len().max(1)).max(1024);
-        let mut total = vec![Sums::default(); size];
-        if rows.len() <= block {
-            fill(&mut total, rows);
-            return total;
+        let tasks = if rows.len() * self.columns.len() < PARALLEL_WORK {
+            1
+        } else {
+            rayon::current_num_threads().min(self.columns.len())
+        };
+        if tasks <= 1 {
+            fill(&mut buffer, self.columns);
+        } else {
+            let per_task = self.columns.len().div_ceil(tasks);
+            buffer
+                .par_chunks_mut(per_task * SLOTS)
+                .zip(self.columns.par_chunks(per_task))
+                .for_each(|(part, columns)| fill(part, columns));
         }
-        let parts: Vec<Vec<Sums>> = rows
-            .par_chunks(block)
-            .map(|block| {
-                let mut part = vec![Sums::default(); size];
-                fill(&mut part, block);
-                part
-            })
-            .collect();
-        for part in parts {
-            for (t, p) in total.iter_mut().zip(&part) {
-                *t = t.plus(*p);
-            }
-        }
-        total
+        buffer
     }
 
     /// The split with the largest gain over every drawn column, if one gains more than `min_gain` and
@@ -427,6 +444,10 @@ mod tests {
     use super::*;
     use crate::matrix::Matrix;
 
+    fn pairs(gradients: &[f64], hessians: &[f64]) -> Vec<(f64, f64)> {
+        gradients.iter().copied().zip(hessians.iter().copied()).collect()
+    }
+
     fn limits() -> GrowthLimits {
         GrowthLimits {
             max_leaves: 31,
@@ -449,11 +470,11 @@ mod tests {
         let grown = grow(
             &binned,
             &RowBins::new(&binned),
-            &gradients,
-            &hessians,
+            &pairs(&gradients, &hessians),
             (0..10).collect(),
             &[0],
             &limits(),
+            &mut HistogramPool::default(),
         );
         assert_eq!(grown.tree.leaves(), 2);
         assert_eq!(grown.tree.threshold[0], 4.5);
@@ -484,11 +505,11 @@ mod tests {
             let grown = grow(
                 &binned,
                 &RowBins::new(&binned),
-                &gradients,
-                &hessians,
+                &pairs(&gradients, &hessians),
                 rows.clone(),
                 &[0, 1],
                 &limits,
+                &mut HistogramPool::default(),
             );
             let tree = &grown.tree;
             assert!(
@@ -527,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn histograms_of_many_blocks_add_up_to_the_one_pass_sums() {
+    fn histograms_filled_on_several_cores_equal_the_one_pass_sums() {
         let n = 50_000;
         let x =
             Matrix::from_vec(n, 3, (0..3 * n).map(|i| ((i * 7919) % 997) as f64).collect()).expect("shape");
@@ -539,25 +560,24 @@ mod tests {
         let grower = Grower {
             binned: &binned,
             row_bins: &row_bins,
-            gradients: &gradients,
-            hessians: &hessians,
+            derivatives: &pairs(&gradients, &hessians),
             columns: &columns,
             limits: &limits(),
         };
         let rows: Vec<u32> = (0..n as u32).filter(|r| r % 5 != 0).collect();
-        assert!(rows.len() > PARALLEL_WORK / columns.len(), "more than one block");
-        let histogram = grower.histogram(&rows);
+        assert!(
+            rows.len() * columns.len() > PARALLEL_WORK,
+            "filled on several cores"
+        );
+        let histogram = grower.histogram(&rows, vec![Sums::default(); 7]);
         for (k, &column) in columns.iter().enumerate() {
             let mut expected = vec![Sums::default(); SLOTS];
             for &r in &rows {
                 let r = r as usize;
                 expected[usize::from(binned.bins[column][r])].add(gradients[r], hessians[r]);
             }
-            for (got, want) in histogram[k * SLOTS..(k + 1) * SLOTS].iter().zip(&expected) {
-                assert_eq!(got.rows, want.rows);
-                assert!((got.gradient - want.gradient).abs() < 1e-9);
-                assert!((got.hessian - want.hessian).abs() < 1e-9);
-            }
+            // Bit for bit: each sum is added in row order on whichever core fills its column.
+            assert_eq!(&histogram[k * SLOTS..(k + 1) * SLOTS], &expected[..]);
         }
     }
 
@@ -576,14 +596,14 @@ mod tests {
         let grown = grow(
             &binned,
             &RowBins::new(&binned),
-            &gradients,
-            &vec![1.0; 60],
+            &pairs(&gradients, &[1.0; 60]),
             (0..60).collect(),
             &[0],
             &GrowthLimits {
                 max_leaves: 2,
                 ..limits()
             },
+            &mut HistogramPool::default(),
         );
         let tree = &grown.tree;
         assert!(!tree.default_left[0], "missing rows belong with the large values");

@@ -24,7 +24,7 @@ use crate::flat_tree::LazyLayout;
 use crate::histogram::BinnedColumns;
 use crate::logistic::sigmoid;
 use crate::matrix::Matrix;
-use grow::{GrowthLimits, RowBins, grow};
+use grow::{GrowthLimits, HistogramPool, RowBins, grow};
 use rand::seq::SliceRandom;
 use rand::seq::index::sample;
 use rand::{SeedableRng, rngs::StdRng};
@@ -274,26 +274,24 @@ impl GradientBoostingParams {
         };
         let mut scores = vec![start; n];
         let mut validation_scores = validation.map(|v| vec![start; v.y.len()]);
-        let mut gradients = vec![0.0; n];
-        let mut hessians = vec![0.0; n];
+        let mut derivatives = vec![(0.0, 0.0); n];
         let sampled_rows = ((self.row_subsample * n as f64).round() as usize).clamp(1, n);
         let columns = x.cols();
         let sampled_columns = ((self.column_subsample * columns as f64).round() as usize).clamp(1, columns);
         let mut trees = Vec::new();
+        let mut pool = HistogramPool::default();
         let (mut best_loss, mut best_iteration) = (f64::INFINITY, 0);
         let mut rounds_run = 0;
         for round in 0..self.n_rounds {
-            gradients
+            derivatives
                 .par_iter_mut()
-                .zip(hessians.par_iter_mut())
                 .zip(scores.par_iter().zip(y.par_iter()))
                 .with_min_len(CHUNK_ROWS)
-                .for_each(|((g, h), (&score, &label))| {
+                .for_each(|(d, (&score, &label))| {
                     let p = sigmoid(score);
                     let w = weight(label);
-                    *g = w * (p - f64::from(label));
-                    // Floored so a saturated row cannot make a leaf's hessian sum exactly zero.
-                    *h = (w * p * (1.0 - p)).max(1e-16);
+                    // The hessian is floored so a saturated row cannot make a leaf's sum exactly zero.
+                    *d = (w * (p - f64::from(label)), (w * p * (1.0 - p)).max(1e-16));
                 });
             let mut rng = StdRng::seed_from_u64(
                 self.seed
@@ -315,7 +313,7 @@ impl GradientBoostingParams {
                 sample(&mut rng, columns, sampled_columns).into_vec()
             };
             drawn.sort_unstable();
-            let grown = grow(&binned, &row_bins, &gradients, &hessians, rows, &drawn, &limits);
+            let grown = grow(&binned, &row_bins, &derivatives, rows, &drawn, &limits, &mut pool);
             if sampled_rows == n {
                 grown.add_to_grown_rows(&mut scores);
             } else {

@@ -106,8 +106,24 @@ fn correlated_features_with_opposite_coefficients_are_one_reason_whose_contribut
         );
         for reason in &score.reasons {
             assert!(reason.contribution > 0.0);
-            let names: Vec<&str> = reason.features.iter().map(|f| f.name.as_str()).collect();
-            assert!(names == ["x_a", "x_b"] || names == ["c"], "{names:?}");
+            assert!(
+                reason.features.is_empty(),
+                "scores do not list a reason's features"
+            );
+            let same = explanation
+                .contributions
+                .iter()
+                .find(|r| r.label == reason.label)
+                .expect("the score's reason is among the explanation's");
+            assert_eq!(
+                (&same.feature, &same.value, &same.text),
+                (&reason.feature, &reason.value, &reason.text)
+            );
+            assert!(
+                reason.label == "x_a + x_b" || reason.label == "c",
+                "{}",
+                reason.label
+            );
         }
         assert!(score.reasons.len() <= 2);
     }
@@ -146,12 +162,14 @@ fn artifacts_without_reason_groups_load_and_give_one_reason_per_feature() {
         let features = artifact.schema.features.len();
         for explanation in artifact.explain(table).expect("explain") {
             assert_eq!(explanation.contributions.len(), features);
-        }
-        for score in artifact.scorer().score_table(table, &rows, 3).expect("score") {
-            for reason in &score.reasons {
+            for reason in &explanation.contributions {
                 assert_eq!(reason.features.len(), 1);
                 assert_eq!(reason.features[0].name, reason.feature);
                 assert_eq!(reason.features[0].contribution, reason.contribution);
+            }
+        }
+        for score in artifact.scorer().score_table(table, &rows, 3).expect("score") {
+            for reason in &score.reasons {
                 assert!(!reason.label.is_empty() && !reason.text.is_empty());
             }
         }

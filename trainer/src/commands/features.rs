@@ -57,7 +57,9 @@ pub struct FeaturesArgs {
     /// end of the data that defines them: such as-of dates are built with a warning naming the last as-of
     /// date that can be labelled, and when no as-of date can be, the build fails (exit 2). Leave it out to
     /// build a table to score, such as every customer as of the last day of the data: its labels are
-    /// unknown, so it cannot be trained on.
+    /// unknown, so it cannot be trained on. A horizon with nothing to label with (no [labels], no
+    /// churn_date in [customers], no [transactions]) is refused before any input is read (exit 2); with
+    /// [labels] it is not used, with a warning.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
     /// What to do with rows with a null or unparseable id or timestamp, a date outside the accepted range
@@ -143,6 +145,14 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
         let inputs = load_inputs(&config, options, ui)?;
         return print_catalog(&config, &inputs, as_of, args.format);
     }
+    let request = BuildRequest {
+        as_of,
+        horizon_days: args.horizon,
+    };
+    // The horizon against the labels' source, before any input is read.
+    for warning in request.check_labels(&config).map_err(usage_or_failure)? {
+        tracing::warn!("{warning}");
+    }
     let Some(out) = args.out else {
         bail!("--out is required to build features");
     };
@@ -154,21 +164,23 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
 
     let started = std::time::Instant::now();
     let inputs = load_inputs(&config, options, ui)?;
-    let request = BuildRequest {
-        as_of,
-        horizon_days: args.horizon,
-    };
-    let summary = churn_features::build_to_parquet(&config, inputs, &request, &out).map_err(|error| {
-        match error {
-            // Labels were asked for and none can be given: a request to change, not a failure.
-            FeatureError::Unlabellable { .. } => anyhow::Error::new(UsageError(error.to_string())),
-            error => error.into(),
-        }
-    })?;
+    let summary =
+        churn_features::build_to_parquet(&config, inputs, &request, &out).map_err(usage_or_failure)?;
     if !ui.quiet {
         report(&summary, &out, &summary_path, started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// A build error as the command reports it: labels asked for that cannot be given are a request to
+/// change (a usage error), everything else a failure.
+fn usage_or_failure(error: FeatureError) -> anyhow::Error {
+    match error {
+        FeatureError::Unlabellable { .. } | FeatureError::NoLabelSource { .. } => {
+            anyhow::Error::new(UsageError(error.to_string()))
+        }
+        error => error.into(),
+    }
 }
 
 /// Reads the configured inputs, with a progress bar.

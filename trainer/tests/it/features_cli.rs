@@ -287,3 +287,119 @@ fn a_table_without_horizon_is_built_for_scoring_and_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_customers_table_with_several_rows_per_customer_is_refused_with_the_section_that_fits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(
+        dir.path(),
+        &[
+            ("a", "2024-01-01T10:00:00", 1.0),
+            ("b", "2024-01-02T10:00:00", 2.0),
+        ],
+    );
+    // A table of orders mapped as [customers]: two rows for `a`.
+    let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a"]));
+    let ordered_at: ArrayRef = Arc::new(
+        TimestampMicrosecondArray::from(vec![
+            micros("2024-01-01T10:00:00"),
+            micros("2024-01-02T10:00:00"),
+            micros("2024-01-03T10:00:00"),
+        ])
+        .with_timezone("UTC"),
+    );
+    let amounts: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0]));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", ids.data_type().clone(), true),
+        Field::new("ordered_at", ordered_at.data_type().clone(), true),
+        Field::new("amount", amounts.data_type().clone(), true),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![ids, ordered_at, amounts]).expect("batch");
+    let file = std::fs::File::create(dir.path().join("orders.parquet")).expect("create");
+    let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    std::fs::write(
+        dir.path().join("churn.toml"),
+        format!("{CONFIG}[customers]\npath = \"orders.parquet\"\ncustomer_id = \"customer_id\"\n"),
+    )
+    .expect("write config");
+    for policy in ["fail", "skip"] {
+        let output = features(dir.path(), &["--as-of", "2024-01-02", "--on-invalid", policy]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{policy}: {stderr}");
+        for part in [
+            "orders.parquet",
+            "[customers] needs one row per customer",
+            "rows 0 and 2",
+            "this looks like transactions: map it as [transactions]",
+        ] {
+            assert!(stderr.contains(part), "{policy}: {part}: {stderr}");
+        }
+        assert!(!dir.path().join("features.parquet").exists());
+    }
+}
+
+#[test]
+fn a_horizon_with_nothing_to_label_with_is_a_usage_error_before_any_input_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Events and customer attributes without a churn date, and no file at all: the refusal comes from
+    // the configuration and the flags.
+    std::fs::write(
+        dir.path().join("churn.toml"),
+        "[events]\npath = \"events.parquet\"\ncustomer_id = \"id\"\ntimestamp = \"ts\"\nevent_type = \"kind\"\n\
+         [customers]\npath = \"customers.parquet\"\ncustomer_id = \"id\"\n",
+    )
+    .expect("write config");
+    let output = features(dir.path(), &["--as-of", "2024-01-31", "--horizon", "90"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for part in [
+        "--horizon 90 asks for labels",
+        "[transactions]",
+        "churn_date",
+        "leave out --horizon",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    assert!(!stderr.contains("events.parquet"), "nothing was read: {stderr}");
+}
+
+#[test]
+fn a_mapped_column_null_in_every_row_is_warned_about_before_the_build() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(
+        dir.path(),
+        &[
+            ("a", "2024-01-01T10:00:00", 1.0),
+            ("b", "2024-01-02T10:00:00", 2.0),
+        ],
+    );
+    let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "b"]));
+    let limits: ArrayRef = Arc::new(Float64Array::from(vec![None::<f64>, None]));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", ids.data_type().clone(), true),
+        Field::new("credit_limit", limits.data_type().clone(), true),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![ids, limits]).expect("batch");
+    let file = std::fs::File::create(dir.path().join("customers.parquet")).expect("create");
+    let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    std::fs::write(
+        dir.path().join("churn.toml"),
+        format!("{CONFIG}[customers]\npath = \"customers.parquet\"\ncustomer_id = \"customer_id\"\n"),
+    )
+    .expect("write config");
+    let output = features(dir.path(), &["--as-of", "2024-01-02"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warned = stderr
+        .find("column `credit_limit`, mapped in [customers], is null in every row")
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(stderr[..warned].contains("customers.parquet"), "{stderr}");
+    let built = stderr
+        .find("wrote 2 rows")
+        .unwrap_or_else(|| panic!("no report: {stderr}"));
+    assert!(warned < built, "warned after the build: {stderr}");
+}
