@@ -298,6 +298,17 @@ fn labels_are_the_churn_of_the_current_life_and_wait_for_the_grace_period() {
     // Past the last labelled date the label is unknown.
     assert_eq!(label("up", "2024-10-03"), None);
 
+    // Several as-of dates without a horizon: a warning says the subscriptions would label them.
+    let request = BuildRequest {
+        as_of: vec![date("2024-01-31"), date("2024-02-29")],
+        horizon_days: None,
+    };
+    let warnings = request.check_labels(&config).expect("no error");
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("[subscriptions] give contractual labels"),
+        "{warnings:?}"
+    );
+
     // With a horizon of 30 days, `down`'s churn (45 days after 03-31) is outside it.
     let (table, _) = build(&config, &["2024-03-31"], Some(30), OnInvalid::Fail).expect("build");
     assert_eq!(table.labels[row_of(&table, "down", "2024-03-31")], Some(0));
