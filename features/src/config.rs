@@ -1,5 +1,5 @@
 //! The TOML configuration that maps a company's column names onto the data contract (the inputs
-//! transactions, events, customers and labels, and the `[data]` date range; see the README's
+//! transactions, events, customers, subscriptions and labels, and the `[data]` date range; see the README's
 //! "Configuration") and sets the feature parameters. Unknown keys are errors, so a typo never passes
 //! silently. Relative paths resolve against the configuration file's folder.
 //!
@@ -29,6 +29,8 @@ pub struct Config {
     pub events: Option<EventsSource>,
     /// Static customer attributes, signup and churn dates.
     pub customers: Option<CustomersSource>,
+    /// Subscription periods: signup, contractual churn, plans and MRR derive from them.
+    pub subscriptions: Option<SubscriptionsSource>,
     /// Given 0/1 churn labels.
     pub labels: Option<LabelsSource>,
     /// Feature parameters.
@@ -182,6 +184,48 @@ impl CustomersSource {
         }
         Ok(())
     }
+}
+
+/// Where subscription periods are and what their columns are called: one row per period of one
+/// customer's subscription (see [`crate::engine::subscriptions`] for what derives from them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsSource {
+    /// A Parquet file or a directory of Parquet files.
+    pub path: PathBuf,
+    /// Customer id column.
+    pub customer_id: String,
+    /// Start column (timestamp, date or ISO-8601 string): the first day the period covers.
+    pub start: String,
+    /// End column: the day the period stops, the first day it no longer covers (a monthly period from
+    /// 2024-01-01 ends on 2024-02-01, when the next one starts); null while the period is running.
+    pub end: String,
+    /// Plan column (integer or string): overlapping periods of different plans are concurrent
+    /// subscriptions; without it a customer's periods are all of one plan.
+    pub plan: Option<String>,
+    /// Monthly recurring revenue column (a number, at least 0). Give either this or `amount` with
+    /// `billing_months`.
+    pub mrr: Option<String>,
+    /// Amount billed per billing period (a number, at least 0): MRR = amount / billing months.
+    pub amount: Option<String>,
+    /// Billing period column, in months (a number above 0; 12 for annual billing). Required with
+    /// `amount`; without it, with `mrr`, every period is billed monthly.
+    pub billing_months: Option<String>,
+    /// Quantity column: seats or units of the period (a number, at least 0).
+    pub quantity: Option<String>,
+    /// Discount column: the share of the list price taken off, from 0 to 1.
+    pub discount: Option<String>,
+    /// Days after the end of a customer's last period within which a new period must start for the
+    /// customer not to have churned (a pause of at most this many days is not churn).
+    #[serde(default = "default_grace_days")]
+    pub grace_days: u32,
+}
+
+/// The default grace period of `[subscriptions]`, in days.
+pub const DEFAULT_GRACE_DAYS: u32 = 30;
+
+fn default_grace_days() -> u32 {
+    DEFAULT_GRACE_DAYS
 }
 
 /// Where given labels are.
@@ -467,14 +511,54 @@ impl Config {
         if let Some(source) = &mut self.customers {
             resolve(&mut source.path);
         }
+        if let Some(source) = &mut self.subscriptions {
+            resolve(&mut source.path);
+        }
         if let Some(source) = &mut self.labels {
             resolve(&mut source.path);
         }
     }
 
     fn check(&self) -> std::result::Result<(), String> {
-        if self.transactions.is_none() && self.customers.is_none() && self.labels.is_none() {
-            return Err("no input: give at least [transactions], or [customers] with [labels]".into());
+        if self.transactions.is_none()
+            && self.customers.is_none()
+            && self.labels.is_none()
+            && self.subscriptions.is_none()
+        {
+            return Err(
+                "no input: give at least [transactions] or [subscriptions], or [customers] with [labels]"
+                    .into(),
+            );
+        }
+        if let Some(subs) = &self.subscriptions {
+            match (&subs.mrr, &subs.amount, &subs.billing_months) {
+                (Some(_), None, _) | (None, Some(_), Some(_)) => {}
+                (Some(_), Some(_), _) => {
+                    return Err(
+                        "[subscriptions]: give either `mrr` or `amount` with `billing_months`, not \
+                                `mrr` and `amount` together"
+                            .into(),
+                    );
+                }
+                (None, Some(_), None) => {
+                    return Err(
+                        "[subscriptions]: `amount` needs `billing_months` (MRR = amount / billing \
+                                months)"
+                            .into(),
+                    );
+                }
+                (None, None, _) => {
+                    return Err(
+                        "[subscriptions]: give either `mrr`, or `amount` and `billing_months`".into(),
+                    );
+                }
+            }
+            if subs.grace_days > 3660 {
+                return Err(format!(
+                    "[subscriptions] grace_days must be between 0 and 3660, not {}",
+                    subs.grace_days
+                ));
+            }
         }
         if let Some(tx) = &self.transactions {
             match (&tx.amount, &tx.quantity, &tx.unit_price) {
@@ -543,6 +627,7 @@ impl Config {
             self.transactions.as_ref().map(|s| s.path.as_path()),
             self.events.as_ref().map(|s| s.path.as_path()),
             self.customers.as_ref().map(|s| s.path.as_path()),
+            self.subscriptions.as_ref().map(|s| s.path.as_path()),
             self.labels.as_ref().map(|s| s.path.as_path()),
         ]
         .into_iter()
@@ -554,6 +639,7 @@ impl Config {
     pub fn is_snapshot(&self) -> bool {
         self.transactions.is_none()
             && self.events.is_none()
+            && self.subscriptions.is_none()
             && self
                 .customers
                 .as_ref()

@@ -77,6 +77,22 @@ pub enum FeatureError {
         /// Row index of the repeat.
         row: u64,
     },
+    /// `[customers]` signup or churn dates disagree with those `[subscriptions]` define.
+    #[error(
+        "{path}: column `{column}` disagrees with [subscriptions] for {count} of its customers, e.g. {}; make them agree, \
+         or leave `{column}` out of [customers] to use the dates the subscriptions define",
+        .examples.join("; ")
+    )]
+    Disagreement {
+        /// The customers file.
+        path: PathBuf,
+        /// The column: the signup or churn date column.
+        column: String,
+        /// How many customers disagree.
+        count: usize,
+        /// The first few, each as its row and both dates.
+        examples: Vec<String>,
+    },
     /// An input that must hold one row per customer (`[customers]`, `[labels]`) has customers with
     /// several rows that are not copies of each other: it is another kind of table, and keeping any one of
     /// its rows per customer would be a guess, so it is refused whatever `--on-invalid` says.

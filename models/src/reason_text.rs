@@ -13,6 +13,8 @@
 //! - returns: returns, and those in that window;
 //! - tenure: days as a customer (or since the first purchase);
 //! - an event type: its events in that window and the days since the last one;
+//! - subscription: the MRR a month, its change in the window closest to 90 days, days to renewal
+//!   (`120 a month, down 30 in the last 90 days, renewing in 12 days`);
 //! - basket (order lines): its features that move the score most, each in words (`2.5 units per order
 //!   in the last 90 days`, `62% of spend in the top category`);
 //! - an attribute: `name is value`.
@@ -26,7 +28,8 @@
 use crate::input::FeatureValue;
 use crate::model::ReasonFeature;
 use churn_features::engine::family::{
-    CatalogColumn, EventMeasure, Family, OrderLineMeasure, ValueMeasure, WindowMeasure, readable,
+    CatalogColumn, EventMeasure, Family, OrderLineMeasure, SubscriptionMeasure, ValueMeasure, WindowMeasure,
+    readable,
 };
 use churn_features::engine::layout::tx;
 
@@ -210,6 +213,7 @@ fn family_phrase(family: &Family, members: &Members<'_>, sign: f64) -> String {
         Family::Returns => returns(members),
         Family::Tenure => tenure(members),
         Family::Event(kind) => event(members, kind),
+        Family::Subscription => subscription_summary(members),
         Family::Basket | Family::Attribute(_) => None,
     };
     usual.unwrap_or_else(|| facts(members, sign))
@@ -392,7 +396,12 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
     let number = match feature.value {
         FeatureValue::Number(value) if value.is_finite() => Some(value),
         FeatureValue::Number(_) | FeatureValue::Missing => None,
-        FeatureValue::Text(_) => return attribute(name, &feature.value),
+        FeatureValue::Text(ref text) => {
+            return match CatalogColumn::parse(name) {
+                Some(CatalogColumn::Subscription(SubscriptionMeasure::Plan)) => format!("on the {text} plan"),
+                _ => attribute(name, &feature.value),
+            };
+        }
     };
     let Some(column) = feature.column.cloned() else {
         return attribute(name, &feature.value);
@@ -439,6 +448,7 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
             }
         }
         CatalogColumn::OrderLines(measure) => order_line(measure, number),
+        CatalogColumn::Subscription(measure) => subscription(measure, number),
         CatalogColumn::DaysSinceLastActivity => match number {
             Some(d) => format!("no activity for {}", days(d)),
             None => "no activity yet".into(),
@@ -465,6 +475,72 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
                 }
             }
         }
+    }
+}
+
+/// The subscription family from its usual columns: the MRR and its change over the window closest to
+/// [`RECENT_DAYS`], and the days to renewal.
+fn subscription_summary(members: &Members<'_>) -> Option<String> {
+    let mrr = members
+        .find(&CatalogColumn::Subscription(SubscriptionMeasure::Mrr))
+        .and_then(number)?;
+    let mut phrase = format!("{} a month", amount(mrr));
+    let change = members.recent(|c| match c {
+        CatalogColumn::Subscription(SubscriptionMeasure::MrrChange { days }) => Some(*days),
+        _ => None,
+    });
+    if let Some((change, w)) = change.and_then(|(f, w)| Some((number(f)?, w))) {
+        phrase.push_str(&format!(", {} in the last {w} days", mrr_change(change)));
+    }
+    if let Some(d) = members
+        .find(&CatalogColumn::Subscription(SubscriptionMeasure::DaysToRenewal))
+        .and_then(number)
+    {
+        phrase.push_str(&format!(", renewing in {}", days(d)));
+    }
+    Some(phrase)
+}
+
+/// A change of MRR in words: `up 20`, `down 15.50`, `unchanged`.
+fn mrr_change(change: f64) -> String {
+    if change.abs() < 0.005 {
+        "unchanged".into()
+    } else if change > 0.0 {
+        format!("up {}", amount(change))
+    } else {
+        format!("down {}", amount(-change))
+    }
+}
+
+/// A subscription feature in words; a missing value means no subscription is running.
+fn subscription(measure: SubscriptionMeasure, value: Option<f64>) -> String {
+    let Some(v) = value else {
+        return match measure {
+            SubscriptionMeasure::Seats => "seats unknown".into(),
+            SubscriptionMeasure::Discount => "discount unknown".into(),
+            _ => "no subscription running".into(),
+        };
+    };
+    match measure {
+        SubscriptionMeasure::LifeDays => format!("subscribed for {}", days(v)),
+        SubscriptionMeasure::Returns => match whole(v) {
+            0 => "never came back after churning".into(),
+            1 => "came back once after churning".into(),
+            n => format!("came back {n} times after churning"),
+        },
+        SubscriptionMeasure::Concurrent => count(v, "subscription"),
+        SubscriptionMeasure::Mrr => format!("{} a month", amount(v)),
+        SubscriptionMeasure::MrrChange { days } => format!("MRR {} in the last {days} days", mrr_change(v)),
+        SubscriptionMeasure::Upgrades => count(v, "upgrade"),
+        SubscriptionMeasure::Downgrades => count(v, "downgrade"),
+        SubscriptionMeasure::MonthsOnPlan => format!("{v:.1} months on the current plan"),
+        SubscriptionMeasure::BillingMonths if whole(v) == 12 => "billed yearly".into(),
+        SubscriptionMeasure::BillingMonths if whole(v) == 1 => "billed monthly".into(),
+        SubscriptionMeasure::BillingMonths => format!("billed every {} months", whole(v)),
+        SubscriptionMeasure::Seats => count(v, "seat"),
+        SubscriptionMeasure::Discount => format!("{} discount", percent(v)),
+        SubscriptionMeasure::DaysToRenewal => format!("renewing in {}", days(v)),
+        SubscriptionMeasure::Plan => "plan unknown".into(),
     }
 }
 
@@ -798,6 +874,42 @@ mod tests {
             "expected spend per purchase unknown"
         );
         assert_eq!(plural("page view"), "page views");
+    }
+
+    #[test]
+    fn subscription_features_read_as_words() {
+        let subscription = [
+            feature("subscription_mrr", 120.0.into(), 0.1),
+            feature("subscription_mrr_change_30d", (-10.0).into(), 0.1),
+            feature("subscription_mrr_change_90d", (-30.0).into(), 0.2),
+            feature("subscription_days_to_renewal", 12.0.into(), 0.1),
+        ];
+        assert_eq!(
+            sentence(&subscription, 0.5),
+            "120 a month, down 30 in the last 90 days, renewing in 12 days"
+        );
+        assert_eq!(
+            sentence(&[feature("subscription_plan", "basic".into(), 0.2)], 0.2),
+            "on the basic plan"
+        );
+        assert_eq!(
+            sentence(
+                &[
+                    feature("subscription_downgrades", 2.0.into(), 0.3),
+                    feature("subscription_billing_months", 12.0.into(), 0.1),
+                ],
+                0.4
+            ),
+            "2 downgrades; billed yearly"
+        );
+        assert_eq!(
+            sentence(&[feature("subscription_returns", 1.0.into(), 0.2)], 0.2),
+            "came back once after churning"
+        );
+        assert_eq!(
+            sentence(&[feature("subscription_discount", 0.15.into(), 0.2)], 0.2),
+            "15% discount"
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! What a feature column is about, recovered from its name: the catalog's naming ([`super::layout`]) read
 //! backwards. [`CatalogColumn::parse`] says which catalog column a name is (and its window or event type),
 //! [`Family::of`] which family of features it belongs to: recency, frequency and spend, returns, basket
-//! (the order lines), tenure, one family per event type, and one per static attribute (any name the
+//! (the order lines), subscription, tenure, one family per event type, and one per static attribute (any name the
 //! engine does not write counts as an attribute). Models group reasons by family, and say them in words from the parsed column.
 
 use super::layout::{tx, tx_fixed_name};
 pub use super::order_lines::OrderLineMeasure;
+pub use super::subscriptions::SubscriptionMeasure;
 
 /// A column of the catalog, as its name says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub enum CatalogColumn {
     },
     /// An order-line feature, e.g. `distinct_products_90d` ([`super::order_lines`]).
     OrderLines(OrderLineMeasure),
+    /// A subscription feature, e.g. `subscription_mrr` ([`super::subscriptions`]).
+    Subscription(SubscriptionMeasure),
     /// `days_since_last_activity`.
     DaysSinceLastActivity,
     /// `tenure_days`.
@@ -114,6 +117,9 @@ impl CatalogColumn {
         if let Some(measure) = OrderLineMeasure::parse(name) {
             return Some(Self::OrderLines(measure));
         }
+        if let Some(measure) = SubscriptionMeasure::parse(name) {
+            return Some(Self::Subscription(measure));
+        }
         match name {
             "days_since_last_activity" => return Some(Self::DaysSinceLastActivity),
             "tenure_days" => return Some(Self::Tenure),
@@ -189,6 +195,7 @@ impl CatalogColumn {
             Self::Event { kind, .. } => Family::Event(kind.clone()),
             Self::OrderLines(OrderLineMeasure::ReturnedUnitShare) => Family::Returns,
             Self::OrderLines(_) => Family::Basket,
+            Self::Subscription(_) => Family::Subscription,
             Self::DaysSinceLastActivity => Family::Recency,
             Self::Tenure => Family::Tenure,
             // Whether the customer is still buying is read from the time since the last purchase against
@@ -215,6 +222,9 @@ pub enum Family {
     /// What the customer's orders hold: lines and units per order, distinct products and categories, the
     /// top category's share of spend and how long they have bought in it.
     Basket,
+    /// The customer's subscription: MRR and its changes, plan, upgrades and downgrades, seats,
+    /// discount, billing period, renewal, returns after churning and days in the current life.
+    Subscription,
     /// How long the customer has been one: `tenure_days`, days since the first purchase, days between the
     /// first and the last purchase.
     Tenure,
@@ -237,6 +247,7 @@ impl Family {
             Self::FrequencyAndSpend => "frequency and spend".into(),
             Self::Returns => "returns".into(),
             Self::Basket => "basket".into(),
+            Self::Subscription => "subscription".into(),
             Self::Tenure => "tenure".into(),
             Self::Event(kind) => format!("{} events", readable(kind)),
             Self::Attribute(name) => name.clone(),
@@ -297,6 +308,7 @@ mod tests {
                 products: true,
                 categories: true,
             }),
+            subscriptions: None,
         };
         let layout = Layout::new(&inputs, &[7, 30, 365], 90);
         let value_start = layout.value_start.expect("value block");
@@ -395,6 +407,10 @@ mod tests {
             ("top_category_spend_share", Family::Basket),
             ("days_since_first_top_category_purchase", Family::Basket),
             ("returned_unit_share", Family::Returns),
+            ("subscription_mrr", Family::Subscription),
+            ("subscription_mrr_change_90d", Family::Subscription),
+            ("subscription_plan", Family::Subscription),
+            ("subscription_days_to_renewal", Family::Subscription),
             ("clv_m", Family::Attribute("clv_m".into())),
             ("clv_12", Family::Attribute("clv_12".into())),
             ("plan", Family::Attribute("plan".into())),

@@ -3,6 +3,7 @@
 
 use super::family::{CatalogColumn, EventMeasure, ValueMeasure, WindowMeasure, readable};
 use super::order_lines::{OrderLineBlock, OrderLineInputs};
+use super::subscriptions::{SubscriptionBlock, SubscriptionInputs, SubscriptionMeasure};
 use crate::config::DateMode;
 use crate::table::ColumnRole;
 use serde::Serialize;
@@ -152,6 +153,8 @@ pub struct Layout {
     pub value: Option<ValueColumns>,
     /// The order-line features and where they start, when order-line columns are mapped.
     pub order_lines: Option<OrderLineBlock>,
+    /// The subscription features and where they start, when `[subscriptions]` is mapped.
+    pub subscriptions: Option<SubscriptionBlock>,
     /// Start of each event type's block, when events are configured.
     pub event_starts: Vec<usize>,
     /// Whether event blocks include value sums.
@@ -187,6 +190,8 @@ pub struct LayoutInputs<'a> {
     pub value: Option<ValueColumns>,
     /// The order-line columns mapped, when any is (with transactions).
     pub order_lines: Option<OrderLineInputs>,
+    /// The optional `[subscriptions]` columns mapped, when subscriptions are.
+    pub subscriptions: Option<SubscriptionInputs>,
 }
 
 impl Layout {
@@ -281,6 +286,20 @@ impl Layout {
             );
         }
 
+        let subscriptions = inputs.subscriptions.map(|mapped| SubscriptionBlock {
+            start: specs.len(),
+            features: mapped.features(windows),
+            plan: mapped.plans,
+        });
+        for feature in subscriptions.iter().flat_map(|block| &block.features) {
+            specs.numeric(
+                feature.name(),
+                &feature.meaning(),
+                feature.unit(),
+                feature.window(),
+            );
+        }
+
         let mut event_starts = Vec::new();
         for kind in inputs.event_types.unwrap_or_default() {
             event_starts.push(specs.len());
@@ -346,6 +365,16 @@ impl Layout {
             specs.numeric(column, &meaning, "days", "at the as-of date".into());
         }
         let numeric_len = specs.len();
+        if subscriptions.as_ref().is_some_and(|block| block.plan) {
+            let plan = SubscriptionMeasure::Plan;
+            specs.push(
+                plan.name(),
+                &plan.meaning(),
+                plan.unit(),
+                plan.window(),
+                ColumnRole::Categorical,
+            );
+        }
         for name in inputs.categorical_attributes {
             specs.push(
                 name.clone(),
@@ -401,6 +430,7 @@ impl Layout {
             value_start,
             value,
             order_lines,
+            subscriptions,
             event_starts,
             event_values: inputs.event_values,
             activity_start,
@@ -639,6 +669,7 @@ pub fn readable_name(name: &str, description: Option<&str>) -> String {
             }
         }
         Some(CatalogColumn::OrderLines(measure)) => measure.readable(),
+        Some(CatalogColumn::Subscription(measure)) => measure.readable(),
         Some(CatalogColumn::DaysSinceLastActivity) => "Days since last activity".into(),
         Some(CatalogColumn::Tenure) => "Tenure (days)".into(),
         Some(CatalogColumn::Value(measure)) => match measure {
@@ -744,6 +775,7 @@ mod tests {
             dated: true,
             value: Some(ValueColumns::new(&[30, 60, 90, 365], 24)),
             order_lines: None,
+            subscriptions: None,
         };
         let layout = Layout::new(&inputs, &[7, 30], 90);
         let name = |i: usize| layout.specs[i].name.as_str();
@@ -828,6 +860,11 @@ mod tests {
                 products: true,
                 categories: true,
             }),
+            subscriptions: Some(SubscriptionInputs {
+                plans: true,
+                seats: true,
+                discounts: true,
+            }),
         };
         let layout = Layout::new(&inputs, &[7, 30, 180], 90);
         let mut seen = std::collections::HashSet::new();
@@ -888,6 +925,11 @@ mod tests {
             "Days since first purchase in the top category"
         );
         assert_eq!(named("returned_unit_share"), "Share of units returned");
+        assert_eq!(
+            named("subscription_mrr_change_30d"),
+            "MRR change over the last 30 days"
+        );
+        assert_eq!(named("subscription_plan"), "Subscription plan");
         for spec in &layout.specs {
             assert!(
                 !spec.meaning.is_empty() && !spec.unit.is_empty() && !spec.window.is_empty(),

@@ -1,5 +1,6 @@
 //! The feature build: from loaded inputs and as-of dates to the feature table and a run summary.
 
+mod agreement;
 mod customer;
 pub mod family;
 mod grouped;
@@ -7,6 +8,7 @@ pub mod layout;
 pub mod order_lines;
 mod output;
 pub mod segments;
+pub mod subscriptions;
 pub mod value;
 
 use crate::config::{Config, DateMode};
@@ -57,11 +59,18 @@ impl BuildRequest {
                  leave it out, or map a churn date or transactions instead of [labels] for labels that look \
                  {horizon} days ahead"
             )),
-            (kind @ (LabelKind::Contractual | LabelKind::Inactivity), None) if self.as_of.len() > 1 => {
-                let source = if kind == LabelKind::Contractual {
-                    "[customers] churn_date gives contractual labels (a churn date in the horizon)"
-                } else {
-                    "[transactions] give inactivity labels (no purchase in the horizon)"
+            (kind @ (LabelKind::Contractual | LabelKind::Subscriptions | LabelKind::Inactivity), None)
+                if self.as_of.len() > 1 =>
+            {
+                let source = match kind {
+                    LabelKind::Contractual => {
+                        "[customers] churn_date gives contractual labels (a churn date in the horizon)"
+                    }
+                    LabelKind::Subscriptions => {
+                        "[subscriptions] give contractual labels (the end of a customer's last period in the \
+                         horizon)"
+                    }
+                    _ => "[transactions] give inactivity labels (no purchase in the horizon)",
                 };
                 warnings.push(format!(
                     "{} as-of dates but no --horizon: the table has no labels, so it can be scored but not \
@@ -76,12 +85,15 @@ impl BuildRequest {
 }
 
 /// Where the labels of a build of `config` with label horizon `horizon` come from: given labels, else
-/// none without a horizon, else contractual with a churn date, else inactivity with transactions.
+/// none without a horizon, else contractual from subscriptions, else contractual with a churn date, else
+/// inactivity with transactions.
 fn label_kind(config: &Config, horizon: Option<u32>) -> LabelKind {
     if config.labels.is_some() {
         LabelKind::Given
     } else if horizon.is_none() {
         LabelKind::None
+    } else if config.subscriptions.is_some() {
+        LabelKind::Subscriptions
     } else if config.customers.as_ref().is_some_and(|c| c.churn_date.is_some()) {
         LabelKind::Contractual
     } else if config.transactions.is_some() {
@@ -97,8 +109,11 @@ fn label_kind(config: &Config, horizon: Option<u32>) -> LabelKind {
 pub enum LabelKind {
     /// Given 0/1 labels from `[labels]`.
     Given,
-    /// 1 when the churn date falls in the horizon.
+    /// 1 when the churn date (`[customers] churn_date`) falls in the horizon.
     Contractual,
+    /// Contractual, from `[subscriptions]`: 1 when the customer's current life of subscription periods
+    /// churns in the horizon (its last period ends and no period starts within the grace period after).
+    Subscriptions,
     /// 1 when there is no purchase in the horizon.
     Inactivity,
     /// No labels (no horizon given).
@@ -152,10 +167,11 @@ pub struct BuildSummary {
     pub rows: usize,
     /// First and last day of the dated inputs (rows outside an input's accepted range left out).
     pub data_range: Option<(NaiveDate, NaiveDate)>,
-    /// First and last day of each dated input (`transactions`, `events`, `customers`).
+    /// First and last day of each dated input (`transactions`, `events`, `customers`, `subscriptions`).
     pub input_ranges: BTreeMap<String, InputRange>,
     /// The last day labels may look at: the end of the transactions for inactivity labels, of every
-    /// dated input for contractual ones. A label whose horizon runs past it is null.
+    /// dated input for contractual ones (less the grace period for labels from subscriptions). A label
+    /// whose horizon runs past it is null.
     pub label_data_end: Option<NaiveDate>,
     /// Exact duplicate rows (beyond the first of equal rows) per input.
     pub duplicate_rows: BTreeMap<String, u64>,
@@ -187,6 +203,8 @@ pub struct BuildSummary {
 struct Static {
     signup: Vec<Option<Day>>,
     churn: Vec<Option<Day>>,
+    /// `[subscriptions] grace_days` (0 without subscriptions).
+    grace_days: u32,
     attribute_row: Vec<Option<u32>>,
     in_snapshot: Vec<bool>,
 }
@@ -286,6 +304,10 @@ impl Plan {
                     .transactions
                     .as_ref()
                     .and_then(order_lines::OrderLineInputs::of),
+                subscriptions: config
+                    .subscriptions
+                    .as_ref()
+                    .map(subscriptions::SubscriptionInputs::of),
             },
             &config.features.windows,
             config.features.trend_days,
@@ -309,6 +331,7 @@ fn data_ranges(inputs: &Inputs) -> (InputRanges, Option<(Day, Day)>) {
         inputs.transactions.as_ref().map(|t| &t.day[..]),
         inputs.events.as_ref().map(|e| &e.day[..]),
         inputs.customers.as_ref(),
+        inputs.subscriptions.as_ref(),
     );
     let range = ranges
         .values()
@@ -338,6 +361,7 @@ fn build_output(
         transactions,
         events,
         customers: customer_table,
+        subscriptions: subscription_table,
         labels,
         rows_read,
         rejected,
@@ -348,14 +372,32 @@ fn build_output(
     } = inputs;
     warnings.splice(0..0, input_warnings);
 
-    let statics = static_facts(
+    let mut statics = static_facts(
         customers,
         customer_table.as_ref(),
         labels.as_ref().map(|l| &l.by_customer),
     );
+    let grouped_periods = subscription_table
+        .as_ref()
+        .map(|t| subscriptions::group(customers, t));
+    if let (Some(periods), Some(source)) = (&grouped_periods, &config.subscriptions) {
+        if let (Some(table), Some(customer_source)) = (customer_table.as_ref(), config.customers.as_ref()) {
+            agreement::check(customer_source, table, periods)?;
+        }
+        // Signup is the first start, unless `[customers]` gives it (and then they agree).
+        for (c, signup) in statics.signup.iter_mut().enumerate() {
+            if signup.is_none() {
+                *signup = periods.of(c).first().map(|r| r.start);
+            }
+        }
+        statics.grace_days = source.grace_days;
+    }
     let label_kind = label_kind(config, request.horizon_days);
     let data_end = match label_kind {
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
+        LabelKind::Subscriptions => {
+            range.map(|(_, end)| end.saturating_sub(Day::try_from(statics.grace_days).unwrap_or(Day::MAX)))
+        }
         _ => range.map(|(_, end)| end),
     };
     let last_labelled_as_of = check_label_horizon(
@@ -386,6 +428,7 @@ fn build_output(
         tx: grouped_tx.as_ref(),
         lines: grouped_lines.as_ref(),
         events: grouped_events.as_ref(),
+        periods: grouped_periods.as_ref(),
         slot_of_kind: &slot_of_kind,
         customer_table: customer_table.as_ref(),
         labels: labels.as_ref().map(|l| &l.by_customer),
@@ -394,6 +437,9 @@ fn build_output(
         data_end,
     };
     let mut output = Output::new(&layout);
+    let plan_names = subscription_table
+        .filter(|_| layout.subscriptions.as_ref().is_some_and(|b| b.plan))
+        .map(|t| t.plan_names);
     let mut summaries = Vec::new();
     let mut hidden_dates = HiddenDates::new(customer_table.as_ref());
     for &as_of in &as_of_days {
@@ -440,7 +486,12 @@ fn build_output(
             })
             .collect(),
         label_data_end: data_end
-            .filter(|_| matches!(label_kind, LabelKind::Inactivity | LabelKind::Contractual))
+            .filter(|_| {
+                matches!(
+                    label_kind,
+                    LabelKind::Inactivity | LabelKind::Contractual | LabelKind::Subscriptions
+                )
+            })
             .map(date_from_days),
         duplicate_rows,
         duplicates_dropped,
@@ -453,7 +504,7 @@ fn build_output(
         file: None,
     };
     let categorical = customer_table.map(|t| t.attributes).unwrap_or_default();
-    Ok((output.finish(&ids, layout, categorical), summary))
+    Ok((output.finish(&ids, layout, categorical, plan_names), summary))
 }
 
 fn static_facts(
@@ -464,6 +515,7 @@ fn static_facts(
     let mut facts = Static {
         signup: vec![None; customers],
         churn: vec![None; customers],
+        grace_days: 0,
         attribute_row: vec![None; customers],
         in_snapshot: vec![false; customers],
     };
@@ -487,7 +539,15 @@ fn input_ranges(
     tx_days: Option<&[Day]>,
     event_days: Option<&[Day]>,
     customers: Option<&crate::input::Customers>,
+    subscriptions: Option<&crate::input::Subscriptions>,
 ) -> InputRanges {
+    let subscription_days = subscriptions.map(|table| {
+        table
+            .start
+            .iter()
+            .copied()
+            .chain(table.end.iter().flatten().copied())
+    });
     let customer_days = customers.map(|table| {
         [&table.signup, &table.churn]
             .into_iter()
@@ -498,6 +558,7 @@ fn input_ranges(
         ("transactions", span(tx_days.into_iter().flatten().copied())),
         ("events", span(event_days.into_iter().flatten().copied())),
         ("customers", span(customer_days.into_iter().flatten())),
+        ("subscriptions", span(subscription_days.into_iter().flatten())),
     ]
     .into_iter()
     .filter_map(|(input, range)| Some((input, range?)))
@@ -576,6 +637,10 @@ fn check_label_horizon(
     let labels_from = match label_kind {
         LabelKind::Inactivity => "the transactions (inactivity labels look for purchases)",
         LabelKind::Contractual => "the dated inputs (contractual labels look for churn dates)",
+        LabelKind::Subscriptions => {
+            "the dated inputs less the [subscriptions] grace period (a period's end is churn only when no \
+             period starts within the grace period after it)"
+        }
         LabelKind::Given | LabelKind::None => return Ok(None),
     };
     let (Some(horizon), Some((first, end))) = (horizon, span) else {
@@ -729,6 +794,7 @@ struct Context<'a> {
     tx: Option<&'a Grouped<TxRow>>,
     lines: Option<&'a Grouped<order_lines::LineRow>>,
     events: Option<&'a Grouped<EventRow>>,
+    periods: Option<&'a Grouped<subscriptions::PeriodRow>>,
     slot_of_kind: &'a [Option<usize>],
     customer_table: Option<&'a crate::input::Customers>,
     labels: Option<&'a rustc_hash::FxHashMap<u32, Option<i8>>>,
@@ -738,7 +804,8 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Customers who exist at `as_of` (any row on or before it, or signed up by then) and have not churned.
+    /// Customers who exist at `as_of` (any row on or before it, or signed up by then) and have not churned;
+    /// with subscriptions, those with a period running at `as_of` (and no `[customers]` churn date by then).
     fn population(&self, as_of: Option<Day>, snapshot: bool) -> Vec<u32> {
         let customers = self.statics.signup.len();
         (0..customers as u32)
@@ -750,6 +817,10 @@ impl Context<'_> {
                 };
                 if self.statics.churn[i].is_some_and(|d| d <= as_of) {
                     return false;
+                }
+                if let Some(periods) = self.periods {
+                    return subscriptions::Known::new(periods.of(i), as_of, self.statics.grace_days)
+                        .running();
                 }
                 let first_tx = self.tx.and_then(|g| g.of(i).first().map(|r| r.day));
                 let first_event = self.events.and_then(|g| g.of(i).first().map(|r| r.day));
@@ -837,7 +908,20 @@ impl Context<'_> {
             );
         }
         let attribute_rows = population.iter().map(|&c| self.statics.attribute_row[c as usize]);
+        let plans = match (self.periods, as_of) {
+            (Some(periods), Some(as_of)) if self.layout.subscriptions.as_ref().is_some_and(|b| b.plan) => {
+                population
+                    .par_iter()
+                    .map(|&c| {
+                        subscriptions::Known::new(periods.of(c as usize), as_of, self.statics.grace_days)
+                            .current_plan()
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         output.push(population, as_of, labels, columns, descriptors, attribute_rows);
+        output.push_plans(plans);
         value_fits
     }
 
@@ -937,6 +1021,10 @@ impl Context<'_> {
             if let (Some(block), Some(lines)) = (&layout.order_lines, self.lines) {
                 order_lines::fill(block, lines.of(c), as_of, row);
             }
+            if let (Some(block), Some(periods)) = (&layout.subscriptions, self.periods) {
+                let known = subscriptions::Known::new(periods.of(c), as_of, self.statics.grace_days);
+                subscriptions::fill(block, &known, block.plan, row);
+            }
             let event_span = self.events.and_then(|events| {
                 customer::fill_events(layout, self.slot_of_kind, events.of(c), as_of, row)
             });
@@ -974,11 +1062,16 @@ impl Context<'_> {
         match self.label_kind {
             LabelKind::None => None,
             LabelKind::Given => self.labels.and_then(|l| l.get(&(c as u32)).copied().flatten()),
-            LabelKind::Contractual | LabelKind::Inactivity => {
+            LabelKind::Contractual | LabelKind::Inactivity | LabelKind::Subscriptions => {
                 let as_of = as_of?;
                 let horizon_end = as_of + i32::try_from(self.horizon?).ok()?;
                 if horizon_end > self.data_end? {
                     return None;
+                }
+                if self.label_kind == LabelKind::Subscriptions {
+                    let rows = self.periods?.of(c);
+                    let churn = subscriptions::churn_of_life_at(rows, as_of, self.statics.grace_days);
+                    return Some(i8::from(churn.is_some_and(|d| d > as_of && d <= horizon_end)));
                 }
                 if self.label_kind == LabelKind::Contractual {
                     let churned = self.statics.churn[c].is_some_and(|d| d > as_of && d <= horizon_end);

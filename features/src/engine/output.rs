@@ -24,6 +24,8 @@ pub(super) struct Output {
     numeric: Vec<Vec<f64>>,
     descriptors: Vec<Vec<Option<&'static str>>>,
     attribute_rows: Vec<Option<u32>>,
+    /// The current plan of each row (index into the plan names), when the plan column is written.
+    plans: Vec<Option<u32>>,
 }
 
 /// Finished output: everything needed to make the table or write it.
@@ -32,6 +34,8 @@ pub(super) struct Finished {
     specs: Vec<FeatureSpec>,
     output: Output,
     categorical: Vec<Vec<Option<String>>>,
+    /// Plan names, when the `subscription_plan` column is written (the first categorical column).
+    plan_names: Option<Vec<String>>,
 }
 
 impl Output {
@@ -48,6 +52,7 @@ impl Output {
             numeric: vec![Vec::new(); layout.numeric_len],
             descriptors: vec![Vec::new(); descriptors],
             attribute_rows: Vec::new(),
+            plans: Vec::new(),
         }
     }
 
@@ -84,6 +89,11 @@ impl Output {
         self.attribute_rows.extend(attribute_rows);
     }
 
+    /// Appends the current plan of each row just pushed (when the plan column is written).
+    pub(super) fn push_plans(&mut self, plans: Vec<Option<u32>>) {
+        self.plans.extend(plans);
+    }
+
     pub(super) fn summary_since(&self, start: usize, as_of: Option<NaiveDate>) -> AsOfSummary {
         let labels = &self.labels[start..];
         let labelled = labels.iter().flatten().count();
@@ -98,12 +108,14 @@ impl Output {
         }
     }
 
-    /// Resolves customer ids and keeps the categorical attribute columns.
+    /// Resolves customer ids and keeps the categorical attribute columns and, with `plan_names`, the
+    /// `subscription_plan` column.
     pub(super) fn finish(
         self,
         ids: &CustomerInterner,
         layout: Layout,
         attributes: Vec<Attribute>,
+        plan_names: Option<Vec<String>>,
     ) -> Finished {
         let categorical = attributes
             .into_iter()
@@ -117,13 +129,19 @@ impl Output {
             specs: layout.specs,
             output: self,
             categorical,
+            plan_names,
         }
     }
 }
 
 impl Finished {
-    /// The category of attribute `k` in output row `row`.
+    /// The category of categorical column `k` (the plan, then the attributes) in output row `row`.
     fn category(&self, k: usize, row: usize) -> Option<&str> {
+        let k = match &self.plan_names {
+            Some(names) if k == 0 => return self.output.plans[row].map(|plan| names[plan as usize].as_str()),
+            Some(_) => k - 1,
+            None => k,
+        };
         let attribute_row = self.output.attribute_rows[row]?;
         self.categorical[k][attribute_row as usize].as_deref()
     }

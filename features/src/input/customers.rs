@@ -23,6 +23,8 @@ pub struct Customers {
     pub churn: Option<Vec<Option<Day>>>,
     /// Static attributes.
     pub attributes: Vec<Attribute>,
+    /// Row of each customer in its file (counting from 0), for messages.
+    pub file_row: Vec<u64>,
     /// Date attributes, which become ages or days-until at each as-of date.
     pub dates: Vec<DateAttribute>,
 }
@@ -212,6 +214,7 @@ impl Customers {
                 }
                 first_row_of.insert(customer, (row, table.customer.len()));
                 table.customer.push(customer);
+                table.file_row.push(row);
                 if let Some(out) = &mut table.signup {
                     out.push(signup);
                 }
@@ -236,6 +239,7 @@ impl Customers {
     /// Keeps the rows whose entry in `keep` is true.
     pub(crate) fn retain_rows(&mut self, keep: &[bool]) {
         retain(&mut self.customer, keep);
+        retain(&mut self.file_row, keep);
         for days in [&mut self.signup, &mut self.churn].into_iter().flatten() {
             retain(days, keep);
         }

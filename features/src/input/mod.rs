@@ -9,12 +9,14 @@ pub mod ids;
 mod labels;
 mod one_row_per_customer;
 pub mod source;
+mod subscriptions;
 mod transactions;
 pub mod window;
 
 pub use customers::{Attribute, AttributeValues, Customers, DateAttribute};
 pub use events::Events;
 pub use labels::Labels;
+pub use subscriptions::Subscriptions;
 pub use transactions::Transactions;
 pub use window::DateWindow;
 
@@ -65,13 +67,16 @@ pub struct Inputs {
     pub events: Option<Events>,
     /// Customer attribute rows.
     pub customers: Option<Customers>,
+    /// Subscription periods.
+    pub subscriptions: Option<Subscriptions>,
     /// Given labels.
     pub labels: Option<Labels>,
-    /// Rows read per input (`transactions`, `events`, `customers`, `labels`).
+    /// Rows read per input (`transactions`, `events`, `customers`, `subscriptions`, `labels`).
     pub rows_read: BTreeMap<String, u64>,
     /// Rows skipped, by input, column and reason.
     pub rejected: BTreeMap<String, u64>,
-    /// The accepted date range of each dated input (`transactions`, `events`, `customers`) with rows.
+    /// The accepted date range of each dated input (`transactions`, `events`, `customers`,
+    /// `subscriptions`) with rows.
     pub date_windows: BTreeMap<String, DateWindow>,
     /// Exact duplicate rows (beyond the first of equal rows) of `transactions` and `events`.
     pub duplicate_rows: BTreeMap<String, u64>,
@@ -193,6 +198,23 @@ impl Inputs {
             inputs.screen_null_columns("customers", &source.path, mapped)?;
             inputs.customers = Some(table);
             inputs.rows_read.insert("customers".into(), rows);
+        }
+        if let Some(source) = &config.subscriptions {
+            let (mut table, rows) = Subscriptions::load(source, &mut inputs.ids, &mut rejects, progress)?;
+            let dated = DatedInput {
+                input: "subscriptions",
+                path: &source.path,
+                columns: vec![
+                    (source.start.as_str(), Dates::All(&table.start)),
+                    (source.end.as_str(), Dates::Optional(&table.end)),
+                ],
+            };
+            if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
+                table.retain_rows(&keep);
+            }
+            table.screen_overlaps(source, &mut rejects)?;
+            inputs.subscriptions = Some(table);
+            inputs.rows_read.insert("subscriptions".into(), rows);
         }
         if let Some(source) = &config.labels {
             let mapped = [&source.customer_id, &source.label];

@@ -253,3 +253,58 @@ order_id = "order_id"
 product_id = "product_id"
 category = "category"
 "#;
+
+/// One subscription period: (customer id, start, end (`None`: running), plan, amount per billing period,
+/// billing months, seats, discount).
+pub type Period<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    f64,
+    f64,
+    Option<f64>,
+    Option<f64>,
+);
+
+/// Subscription periods at `dir/subscriptions.parquet`, start and end as ISO-8601 strings.
+pub fn write_periods(dir: &Path, rows: &[Period<'_>]) {
+    use arrow_array::Array as _;
+    let optional = |values: Vec<Option<f64>>| -> ArrayRef { Arc::new(Float64Array::from(values)) };
+    let ends: ArrayRef = Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()));
+    assert_eq!(ends.len(), rows.len());
+    write_batch(
+        &dir.join("subscriptions.parquet"),
+        vec![
+            (
+                "customer_id",
+                strings(&rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            ),
+            ("start", strings(&rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            ("end", ends),
+            ("plan", strings(&rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+            ("amount", floats(&rows.iter().map(|r| r.4).collect::<Vec<_>>())),
+            (
+                "billing_months",
+                floats(&rows.iter().map(|r| r.5).collect::<Vec<_>>()),
+            ),
+            ("seats", optional(rows.iter().map(|r| r.6).collect())),
+            ("discount", optional(rows.iter().map(|r| r.7).collect())),
+        ],
+    );
+}
+
+/// `[subscriptions]` mapping every column of [`write_periods`], with a grace period of 30 days.
+pub const SUBSCRIPTIONS_CONFIG: &str = r#"
+[subscriptions]
+path = "subscriptions.parquet"
+customer_id = "customer_id"
+start = "start"
+end = "end"
+plan = "plan"
+amount = "amount"
+billing_months = "billing_months"
+quantity = "seats"
+discount = "discount"
+grace_days = 30
+"#;

@@ -1,7 +1,8 @@
 //! No leakage: adding or removing rows dated after the as-of date changes no feature value of any
 //! customer (labels may change: they are meant to look ahead), with and without the order-line columns
-//! (quantity, order, product and category of each transaction); and a date attribute of `[customers]`
-//! (an age, by default or as configured) dated after the as-of date shows no more than a missing one.
+//! (quantity, order, product and category of each transaction); a date attribute of `[customers]`
+//! (an age, by default or as configured) dated after the as-of date shows no more than a missing one; and
+//! periods of `[subscriptions]` that start after the as-of date, or end after it, change no feature either.
 
 use crate::common::*;
 use arrow_array::{ArrayRef, Date32Array, TimestampSecondArray};
@@ -240,5 +241,169 @@ proptest! {
             let with_future = features(dir.path(), &all_tx, &all_events, &dates, as_of_day, lines);
             prop_assert_eq!(without_labels(&only_past), without_labels(&with_future), "lines: {}", lines);
         }
+    }
+}
+
+/// One generated subscription period of a customer's chain: the gap after the previous one's end, its
+/// length, plan, amount and billing period, and whether the last one has no end.
+#[derive(Debug, Clone)]
+struct Link {
+    gap: u32,
+    length: u32,
+    plan: usize,
+    amount: f64,
+    billing_months: f64,
+    seats: f64,
+}
+
+const PLANS: [&str; 3] = ["basic", "pro", "team"];
+
+fn link_strategy() -> impl Strategy<Value = Link> {
+    (
+        0u32..60,
+        5u32..120,
+        0usize..PLANS.len(),
+        0.0f64..100.0,
+        0usize..3,
+        1u32..10,
+    )
+        .prop_map(|(gap, length, plan, amount, billing, seats)| Link {
+            gap,
+            length,
+            plan,
+            amount: (amount * 100.0).round() / 100.0,
+            billing_months: [1.0, 3.0, 12.0][billing],
+            seats: f64::from(seats),
+        })
+}
+
+/// A customer's periods: a chain of links from `first` (periods of one plan never overlap), the last
+/// one running when `running`, and an add-on on its own plan from `addon` (start, length) overlapping
+/// them.
+#[derive(Debug, Clone)]
+struct Customer {
+    first: u32,
+    links: Vec<Link>,
+    running: bool,
+    addon: Option<(u32, u32)>,
+}
+
+fn customer_strategy() -> impl Strategy<Value = Customer> {
+    (
+        0u32..90,
+        proptest::collection::vec(link_strategy(), 1..6),
+        any::<bool>(),
+        proptest::option::of((0u32..300, 10u32..200)),
+    )
+        .prop_map(|(first, links, running, addon)| Customer {
+            first,
+            links,
+            running,
+            addon,
+        })
+}
+
+/// A period as days after [`START`]: customer, start, end, plan, amount, billing months, seats.
+type Span = (String, u32, Option<u32>, String, f64, f64, f64);
+
+fn spans(customers: &[Customer]) -> Vec<Span> {
+    let mut spans = Vec::new();
+    for (c, customer) in customers.iter().enumerate() {
+        let id = format!("c{c}");
+        let mut day = customer.first;
+        for (k, link) in customer.links.iter().enumerate() {
+            let start = day + link.gap;
+            let end = start + link.length;
+            let last = k + 1 == customer.links.len();
+            let end = (!(last && customer.running)).then_some(end);
+            spans.push((
+                id.clone(),
+                start,
+                end,
+                PLANS[link.plan].to_string(),
+                link.amount,
+                link.billing_months,
+                link.seats,
+            ));
+            day = end.unwrap_or(start);
+        }
+        if let Some((start, length)) = customer.addon {
+            spans.push((
+                id.clone(),
+                start,
+                Some(start + length),
+                "addon".into(),
+                7.5,
+                1.0,
+                1.0,
+            ));
+        }
+    }
+    spans
+}
+
+/// Features as of `as_of_day` from `spans`, with an anchor period starting that day so the date stays
+/// inside the data whatever is removed.
+fn subscription_features(dir: &std::path::Path, spans: &[Span], as_of_day: u32) -> FeatureTable {
+    let day = |d: u32| (date(START) + Days::new(u64::from(d))).to_string();
+    let texts: Vec<(String, Option<String>)> = spans.iter().map(|s| (day(s.1), s.2.map(day))).collect();
+    let anchor = day(as_of_day);
+    let mut rows: Vec<Period<'_>> = vec![("anchor", anchor.as_str(), None, "basic", 1.0, 1.0, None, None)];
+    rows.extend(spans.iter().zip(&texts).map(|(s, (start, end))| {
+        (
+            s.0.as_str(),
+            start.as_str(),
+            end.as_deref(),
+            s.3.as_str(),
+            s.4,
+            s.5,
+            Some(s.6),
+            Some(0.1),
+        )
+    }));
+    write_periods(dir, &rows);
+    let config = config(
+        dir,
+        &format!("{SUBSCRIPTIONS_CONFIG}\n[features]\nwindows = [30, 90]\n"),
+    );
+    let table = match build(&config, &[&anchor], Some(30), OnInvalid::Fail) {
+        Err(FeatureError::Unlabellable { .. }) => build(&config, &[&anchor], None, OnInvalid::Fail),
+        built => built,
+    }
+    .expect("build")
+    .0;
+    assert!(table.column("subscription_mrr").is_some());
+    table
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn periods_starting_or_ending_after_the_as_of_date_change_no_feature(
+        as_of_day in 40u32..300,
+        customers in proptest::collection::vec(customer_strategy(), 1..6),
+        new_ends in proptest::collection::vec(proptest::option::of(1u32..400), 40),
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let all = spans(&customers);
+        // What is known at the as-of date: the periods started by then, each end after it replaced by
+        // another day after it, or by none (running).
+        let known: Vec<Span> = all
+            .iter()
+            .filter(|s| s.1 <= as_of_day)
+            .enumerate()
+            .map(|(i, s)| {
+                let mut s = s.clone();
+                if s.2.is_none_or(|end| end > as_of_day) {
+                    s.2 = new_ends[i % new_ends.len()].map(|later| as_of_day + later);
+                }
+                s
+            })
+            .collect();
+        let past = subscription_features(dir.path(), &known, as_of_day);
+        let full = subscription_features(dir.path(), &all, as_of_day);
+        prop_assert!(!past.is_empty());
+        prop_assert_eq!(without_labels(&past), without_labels(&full));
     }
 }

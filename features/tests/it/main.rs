@@ -8,5 +8,6 @@ mod dates;
 mod edge_cases;
 mod leakage;
 mod order_lines;
+mod subscriptions;
 mod value;
 mod value_columns;

@@ -1,5 +1,6 @@
-//! `churn-trainer generate`: a seeded synthetic data set (transactions, events, customers) with a planted,
-//! learnable churn mechanism, plus the `churn.toml` that points the feature engine at it.
+//! `churn-trainer generate`: a seeded synthetic data set (transactions, events, customers, subscription
+//! periods) with a planted, learnable churn mechanism, plus the `churn.toml` that points the feature
+//! engine at it and `churn-subscriptions.toml`, which adds the subscriptions.
 
 use super::Ui;
 use crate::synthetic::{self, IdType, Spec};
@@ -11,8 +12,11 @@ use std::time::Instant;
 
 /// Generate a synthetic data set for demos, scale tests and benchmarks.
 ///
-/// Writes OUT/transactions.parquet, OUT/events.parquet, OUT/customers.parquet, OUT/churn.toml (a feature
-/// configuration for these files) and OUT/generate.json (the parameters and row counts). The same seed and
+/// Writes OUT/transactions.parquet, OUT/events.parquet, OUT/customers.parquet, OUT/subscriptions.parquet
+/// (subscription periods from each customer's signup to their churn, with plan changes, short pauses and
+/// some returns), OUT/churn.toml (a feature configuration for the first three: inactivity labels),
+/// OUT/churn-subscriptions.toml (the same with [subscriptions]: contractual labels) and OUT/generate.json
+/// (the parameters and row counts). The same seed and
 /// parameters always give the same files. Customers churn through a hidden mechanism driven by plan,
 /// acquisition channel, age, spend, purchase rate and support tickets; before they leave, their purchases
 /// fade and their tickets and complaints rise.

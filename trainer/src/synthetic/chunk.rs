@@ -1,10 +1,11 @@
-//! One chunk of consecutive customers, simulated into Arrow record batches for the three output files.
+//! One chunk of consecutive customers, simulated into Arrow record batches for the four output files.
 
 use super::IdType;
 use super::activity::{self, ActivitySink, EventKind, Rates};
 use super::calendar::Calendar;
 use super::customer::Profile;
 use super::rng::Xoshiro256PlusPlus;
+use super::subscription;
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -45,6 +46,8 @@ pub struct Counts {
     pub churned_in_period: u64,
     /// Customers without any transaction.
     pub without_transactions: u64,
+    /// Rows in `subscriptions.parquet`.
+    pub subscriptions: u64,
 }
 
 impl Counts {
@@ -60,6 +63,7 @@ impl Counts {
         }
         self.churned_in_period += other.churned_in_period;
         self.without_transactions += other.without_transactions;
+        self.subscriptions += other.subscriptions;
     }
 
     /// Total rows in `events.parquet`.
@@ -77,6 +81,8 @@ pub struct Chunk {
     pub events: RecordBatch,
     /// Rows for `customers.parquet`.
     pub customers: RecordBatch,
+    /// Rows for `subscriptions.parquet`.
+    pub subscriptions: RecordBatch,
     /// What the chunk holds.
     pub counts: Counts,
 }
@@ -123,6 +129,23 @@ pub fn customers_schema(id_type: IdType) -> SchemaRef {
         Field::new("age", DataType::Int64, true),
     ]))
 }
+
+/// Schema of `subscriptions.parquet`: one row per subscription period (see [`subscription`]).
+pub fn subscriptions_schema(id_type: IdType) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("customer_id", id_data_type(id_type), false),
+        Field::new("start_date", DataType::Date32, false),
+        Field::new("end_date", DataType::Date32, true),
+        Field::new("plan", DataType::Utf8, false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("billing_months", DataType::Int64, false),
+        Field::new("seats", DataType::Int64, false),
+        Field::new("discount", DataType::Float64, false),
+    ]))
+}
+
+/// The seed of the subscription periods' random streams, apart from the other files' streams.
+const SUBSCRIPTION_SEED_SALT: u64 = 0x5ab5_c41b_7105_0001;
 
 /// Integer order ids are `customer_id × ORDER_ID_FACTOR + order number`: unique without coordination
 /// between chunks, and the customer can be read back from the order id.
@@ -293,6 +316,11 @@ pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk
     let mut cu_region = StringBuilder::with_capacity(customers, customers * 12);
     let mut cu_channel = StringBuilder::with_capacity(customers, customers * 10);
     let mut cu_age = Int64Builder::with_capacity(customers);
+    let mut su_customer = IdColumn::new(context.id_type, customers * 2, id_bytes);
+    let (mut su_start, mut su_end) = (Vec::new(), Vec::new());
+    let mut su_plan = StringBuilder::with_capacity(customers * 2, customers * 16);
+    let (mut su_amount, mut su_months, mut su_seats, mut su_discount) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
 
     for index in range {
         let mut rng = Xoshiro256PlusPlus::for_customer(context.seed, index);
@@ -329,6 +357,22 @@ pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk
         cu_region.append_value(profile.region_name());
         cu_channel.append_value(profile.channel_name());
         cu_age.append_option(profile.age);
+        let mut stream = Xoshiro256PlusPlus::for_customer(context.seed ^ SUBSCRIPTION_SEED_SALT, index);
+        let days = u32::try_from(context.calendar.days()).unwrap_or(u32::MAX);
+        for period in subscription::periods(&profile, days, &mut stream) {
+            match &mut su_customer {
+                IdColumn::Text(builder) => builder.append_value(&columns.customer_text),
+                IdColumn::Int(builder) => builder.append_value(columns.customer_number as i64),
+            }
+            su_start.push(context.calendar.date32(period.start_day));
+            su_end.push(period.end_day.map(|day| context.calendar.date32(day)));
+            su_plan.append_value(crate::synthetic::customer::PLANS[period.plan].0);
+            su_amount.push(period.amount);
+            su_months.push(i64::from(period.billing_months));
+            su_seats.push(i64::from(period.seats));
+            su_discount.push(period.discount);
+            columns.counts.subscriptions += 1;
+        }
     }
 
     let (tx_customer, tx_order) = columns.tx_ids.finish();
@@ -363,10 +407,24 @@ pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk
             Arc::new(cu_age.finish()),
         ],
     )?;
+    let subscriptions = RecordBatch::try_new(
+        subscriptions_schema(context.id_type),
+        vec![
+            su_customer.finish(),
+            Arc::new(Date32Array::from(su_start)),
+            Arc::new(Date32Array::from(su_end)),
+            Arc::new(su_plan.finish()),
+            Arc::new(Float64Array::from(su_amount)),
+            Arc::new(arrow_array::Int64Array::from(su_months)),
+            Arc::new(arrow_array::Int64Array::from(su_seats)),
+            Arc::new(Float64Array::from(su_discount)),
+        ],
+    )?;
     Ok(Chunk {
         transactions,
         events,
         customers,
+        subscriptions,
         counts: columns.counts,
     })
 }

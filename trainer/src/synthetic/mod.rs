@@ -1,10 +1,10 @@
-//! Seeded synthetic customer data: transactions, events and customers with a planted, learnable churn
-//! mechanism, for demos, scale tests and benchmarks.
+//! Seeded synthetic customer data: transactions, events, customers and subscription periods with a
+//! planted, learnable churn mechanism, for demos, scale tests and benchmarks.
 //!
 //! The data set is a function of its [`Spec`] alone. Each customer is simulated from their own random
 //! stream, seeded from the run's seed and the customer's index, so the files are identical whatever the
 //! number of threads. Customers are simulated in chunks, in parallel on the rayon pool, and streamed to
-//! three Parquet writers (one thread each) in customer order: memory stays flat however large the request.
+//! four Parquet writers (one thread each) in customer order: memory stays flat however large the request.
 //!
 //! How customers behave (see `customer` and `activity`): signups spread over the period, more of them early;
 //! purchase rates are gamma-mixed Poisson (a few heavy buyers, many light ones) with lognormal line amounts,
@@ -19,6 +19,7 @@ mod chunk;
 mod customer;
 mod output;
 mod rng;
+mod subscription;
 
 use activity::Rates;
 use anyhow::{Context, Result, anyhow, ensure};
@@ -141,6 +142,45 @@ customer_id = "customer_id"
 signup_date = "signup_date"
 "#;
 
+/// A second feature-engine configuration: the same inputs and `[subscriptions]`, whose periods make the
+/// labels contractual (see the README's "Subscriptions"). `churn.toml` leaves them out, so the demo's
+/// labels stay inactivity labels.
+const CHURN_SUBSCRIPTIONS_TOML: &str = r#"# Feature-engine configuration with the subscription periods (written by `churn-trainer generate`).
+# Labels are contractual: a customer churns when their last period ends and no period starts within
+# grace_days after it. Paths are relative to this file's folder.
+
+[transactions]
+path = "transactions.parquet"
+customer_id = "customer_id"
+timestamp = "ts"
+amount = "amount"
+order_id = "order_id"
+
+[events]
+path = "events.parquet"
+customer_id = "customer_id"
+timestamp = "ts"
+event_type = "event_type"
+value = "value"
+
+[customers]
+path = "customers.parquet"
+customer_id = "customer_id"
+signup_date = "signup_date"
+
+[subscriptions]
+path = "subscriptions.parquet"
+customer_id = "customer_id"
+start = "start_date"
+end = "end_date"
+plan = "plan"
+amount = "amount"
+billing_months = "billing_months"
+quantity = "seats"
+discount = "discount"
+grace_days = 30
+"#;
+
 /// The contents of `generate.json`: the request, the row counts and the files written.
 #[derive(Debug, Serialize)]
 struct Manifest {
@@ -170,6 +210,7 @@ struct ManifestRows {
     transactions: u64,
     events: u64,
     customers: u64,
+    subscriptions: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -200,7 +241,9 @@ struct ManifestFiles {
     transactions: &'static str,
     events: &'static str,
     customers: &'static str,
+    subscriptions: &'static str,
     config: &'static str,
+    subscriptions_config: &'static str,
 }
 
 impl Manifest {
@@ -220,6 +263,7 @@ impl Manifest {
                 transactions: counts.transactions,
                 events: counts.total_events(),
                 customers: counts.customers,
+                subscriptions: counts.subscriptions,
             },
             transactions: ManifestTransactions {
                 orders: counts.orders,
@@ -240,7 +284,9 @@ impl Manifest {
                 transactions: "transactions.parquet",
                 events: "events.parquet",
                 customers: "customers.parquet",
+                subscriptions: "subscriptions.parquet",
                 config: "churn.toml",
+                subscriptions_config: "churn-subscriptions.toml",
             },
             checksums: Vec::new(),
         }
@@ -248,7 +294,8 @@ impl Manifest {
 }
 
 /// Generates the data set described by `spec` into folder `out` (created if missing): `transactions.parquet`,
-/// `events.parquet`, `customers.parquet`, `churn.toml` and `generate.json`. `progress` is told how many more
+/// `events.parquet`, `customers.parquet`, `subscriptions.parquet`, `churn.toml`, `churn-subscriptions.toml`
+/// and `generate.json`. `progress` is told how many more
 /// customers have been written, chunk by chunk. Files appear only when all of them are complete.
 pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<Counts> {
     spec.validate()?;
@@ -288,6 +335,12 @@ pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Res
             chunk::customers_schema(spec.id_type),
             &["customer_id"],
         )?,
+        ParquetOutput::create(
+            out,
+            "subscriptions.parquet",
+            chunk::subscriptions_schema(spec.id_type),
+            &["amount"],
+        )?,
     ];
     let (parquet_files, counts) = std::thread::scope(|scope| -> Result<(Vec<Staged>, Counts)> {
         let mut senders = Vec::new();
@@ -313,15 +366,18 @@ pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Res
     })?;
 
     let config = output::write_text(out, "churn.toml", CHURN_TOML)?;
+    let subscriptions_config = output::write_text(out, "churn-subscriptions.toml", CHURN_SUBSCRIPTIONS_TOML)?;
     let mut described = Manifest::new(spec, &counts);
     described.checksums = parquet_files.iter().map(|f| f.digest().clone()).collect();
     described.checksums.push(config.digest().clone());
+    described.checksums.push(subscriptions_config.digest().clone());
     let manifest_text = serde_json::to_string_pretty(&described)? + "\n";
     let manifest = output::write_text(out, "generate.json", &manifest_text)?;
     for file in parquet_files {
         file.commit()?;
     }
     config.commit()?;
+    subscriptions_config.commit()?;
     // Last, so that a folder with a generate.json holds a complete data set.
     manifest.commit()?;
     Ok(counts)
@@ -354,10 +410,12 @@ fn simulate_all(
         for chunk in chunks {
             let chunk = chunk.context("assembling a chunk of synthetic rows")?;
             counts.add(&chunk.counts);
-            for (writer, batch) in writers
-                .iter()
-                .zip([chunk.transactions, chunk.events, chunk.customers])
-            {
+            for (writer, batch) in writers.iter().zip([
+                chunk.transactions,
+                chunk.events,
+                chunk.customers,
+                chunk.subscriptions,
+            ]) {
                 writer
                     .send(batch)
                     .map_err(|_| anyhow!("a Parquet writer stopped early"))?;

@@ -10,11 +10,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const DATA_FILES: [&str; 5] = [
+const DATA_FILES: [&str; 7] = [
     "transactions.parquet",
     "events.parquet",
     "customers.parquet",
+    "subscriptions.parquet",
     "churn.toml",
+    "churn-subscriptions.toml",
     "generate.json",
 ];
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -215,7 +217,29 @@ fn files_have_the_documented_schemas_and_no_leftovers() {
             ("age".into(), DataType::Int64, true),
         ]
     );
+    let subscriptions = read(&out.join("subscriptions.parquet"));
+    assert_eq!(
+        column_types(&subscriptions),
+        vec![
+            ("customer_id".into(), DataType::Utf8, false),
+            ("start_date".into(), DataType::Date32, false),
+            ("end_date".into(), DataType::Date32, true),
+            ("plan".into(), DataType::Utf8, false),
+            ("amount".into(), DataType::Float64, false),
+            ("billing_months".into(), DataType::Int64, false),
+            ("seats".into(), DataType::Int64, false),
+            ("discount".into(), DataType::Float64, false),
+        ]
+    );
+    assert_eq!(
+        manifest(&out)["rows"]["subscriptions"].as_u64(),
+        Some(subscriptions.num_rows() as u64)
+    );
     let config = std::fs::read_to_string(out.join("churn.toml")).expect("churn.toml");
+    assert!(
+        !config.contains("[subscriptions]"),
+        "the demo's labels stay inactivity labels"
+    );
     for line in [
         "[transactions]",
         "path = \"transactions.parquet\"",
@@ -232,6 +256,81 @@ fn files_have_the_documented_schemas_and_no_leftovers() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into())
         .collect();
     assert_eq!(names.len(), DATA_FILES.len(), "unexpected files: {names:?}");
+}
+
+#[test]
+fn subscription_periods_give_contractual_labels_with_their_configuration() {
+    let (_guard, out) = generate(&["--customers", "600", "--transactions-per-customer", "4"]);
+    let table = out.join("subscriptions-features.parquet");
+    let output = churn_trainer(&[
+        "-q",
+        "features",
+        "-c",
+        out.join("churn-subscriptions.toml").to_str().expect("utf-8 path"),
+        "--as-of-range",
+        "2023-06-30..2024-06-30",
+        "--step",
+        "monthly",
+        "--horizon",
+        "90",
+        "-o",
+        table.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        output.status.success(),
+        "features failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("subscriptions-features.summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["label_kind"], "subscriptions");
+    let rate = summary["label_rate"].as_f64().expect("a label rate");
+    assert!(rate > 0.0 && rate < 0.5, "label rate {rate}");
+    let file = std::fs::File::open(&table).expect("open the table");
+    let schema = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .schema()
+        .clone();
+    for column in [
+        "subscription_mrr",
+        "subscription_plan",
+        "subscription_upgrades",
+        "subscription_returns",
+    ] {
+        assert!(schema.field_with_name(column).is_ok(), "{column} missing");
+    }
+
+    // The catalog of that configuration lists every subscription feature with its unit and window.
+    let output = churn_trainer(&[
+        "features",
+        "--catalog",
+        "-c",
+        out.join("churn-subscriptions.toml").to_str().expect("utf-8 path"),
+    ]);
+    assert!(output.status.success());
+    let catalog = String::from_utf8(output.stdout).expect("utf-8");
+    for (column, unit, window) in [
+        ("subscription_mrr ", "currency per month", "at the as-of date"),
+        (
+            "subscription_mrr_change_90d ",
+            "currency per month",
+            "last 90 days",
+        ),
+        ("subscription_upgrades ", "count", "up to the as-of date"),
+        ("subscription_months_on_plan ", "months", "up to the as-of date"),
+        ("subscription_days_to_renewal ", "days", "from the as-of date"),
+        ("subscription_seats ", "seats", "at the as-of date"),
+        ("subscription_discount ", "share", "at the as-of date"),
+        ("subscription_plan ", "category", "at the as-of date"),
+    ] {
+        let line = catalog
+            .lines()
+            .find(|l| l.starts_with(column))
+            .unwrap_or_else(|| panic!("{column} not in the catalog:\n{catalog}"));
+        assert!(line.contains(unit) && line.contains(window), "{line}");
+    }
 }
 
 #[test]
