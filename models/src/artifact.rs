@@ -42,6 +42,10 @@ pub struct LabelInfo {
     pub definition: Option<String>,
     /// Label horizon in days, when the label looks ahead from an as-of date.
     pub horizon_days: Option<u32>,
+    /// Days after the as-of date whose data a label depends on, when more than the horizon (a
+    /// subscription label waits for the grace period after it). Time-ordered splits purge by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookahead_days: Option<u32>,
 }
 
 /// How the model was validated.

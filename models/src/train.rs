@@ -247,13 +247,15 @@ fn held_out_split(
     (!fit_at.is_empty() && !held_at.is_empty()).then_some((fit_at, held_at))
 }
 
-/// Days after its as-of date that a row's label looks at, with the gap added: the purge of a
-/// time-ordered split. `None` when the label's horizon is unknown (nothing is purged).
+/// Days after its as-of date whose data a row's label depends on (the look-ahead, else the horizon),
+/// with the gap added: the purge of a time-ordered split. `None` when the horizon is unknown (nothing is
+/// purged).
 fn purge_days(options: &TrainOptions) -> Option<u32> {
-    options
-        .label
-        .horizon_days
-        .map(|h| h.saturating_add(options.gap_days))
+    let label = &options.label;
+    label
+        .lookahead_days
+        .max(label.horizon_days)
+        .map(|days| days.saturating_add(options.gap_days))
 }
 
 /// Whether the label window of a row as of `as_of`, `purge_days` long, reaches past `date`.
@@ -825,8 +827,15 @@ mod tests {
         assert_eq!(fitted.into_iter().collect::<Vec<_>>(), ["01", "02", "03", "04"]);
         assert_eq!(fit_at.len(), rows.iter().filter(|&&i| i < 400).count());
 
+        // A look-ahead beyond the horizon (a subscription label's grace period) purges by the look-ahead.
+        options.label.horizon_days = Some(15);
+        options.label.lookahead_days = Some(45);
+        let (purged_by_lookahead, _) = held_out_split(&table, &rows, &labels, &options).expect("a split");
+        assert_eq!(purged_by_lookahead, fit_at);
+
         // Without a known horizon nothing is purged.
         options.label.horizon_days = None;
+        options.label.lookahead_days = None;
         let (fit_at, _) = held_out_split(&table, &rows, &labels, &options).expect("a split");
         assert_eq!(fit_at.len(), rows.iter().filter(|&&i| i < 500).count());
     }

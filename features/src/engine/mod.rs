@@ -181,6 +181,11 @@ pub struct BuildSummary {
     pub label_kind: LabelKind,
     /// Label horizon in days.
     pub horizon_days: Option<u32>,
+    /// Days after the as-of date whose data the labels depend on, when more than the horizon: subscription
+    /// labels wait `grace_days` after it to know whether a period starts again. A time-ordered split
+    /// (training rows before a test date) must purge the rows whose look-ahead reaches the test date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_lookahead_days: Option<u32>,
     /// Per as-of date.
     pub as_of: Vec<AsOfSummary>,
     /// Share of labelled rows with label 1, over all dates.
@@ -497,6 +502,10 @@ fn build_output(
         duplicates_dropped,
         label_kind,
         horizon_days: request.horizon_days,
+        label_lookahead_days: request
+            .horizon_days
+            .filter(|_| label_kind == LabelKind::Subscriptions && statics.grace_days > 0)
+            .map(|horizon| horizon.saturating_add(statics.grace_days)),
         as_of: summaries,
         label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
         last_labelled_as_of: last_labelled_as_of.map(date_from_days),

@@ -280,6 +280,8 @@ fn labels_are_the_churn_of_the_current_life_and_wait_for_the_grace_period() {
     assert_eq!(summary.label_kind, LabelKind::Subscriptions);
     assert_eq!(summary.last_labelled_as_of, Some(date("2024-10-02")));
     assert_eq!(summary.label_data_end, Some(date("2024-12-01")));
+    // A label depends on 60 + 30 days after its as-of date: a time-ordered split purges by that.
+    assert_eq!(summary.label_lookahead_days, Some(90));
     let label = |id: &str, as_of: &str| table.labels[row_of(&table, id, as_of)];
     // `back` churns on 02-01: within 60 days of 01-15 and of 01-31.
     assert_eq!(label("back", "2024-01-15"), Some(1));

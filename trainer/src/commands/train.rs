@@ -232,7 +232,10 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         .population
         .over(&config.population.clone().unwrap_or_default());
     if options.label.horizon_days.is_none() {
-        options.label.horizon_days = summary_horizon(&args.features);
+        options.label.horizon_days = summary_days(&args.features, "horizon_days");
+    }
+    if options.label.lookahead_days.is_none() {
+        options.label.lookahead_days = summary_days(&args.features, "label_lookahead_days");
     }
     options.gap_days = args.gap;
     options.calibration = args.calibration;
@@ -367,11 +370,12 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
-/// The label horizon recorded in the feature table's run summary, if there is one.
-fn summary_horizon(features: &std::path::Path) -> Option<u32> {
+/// A number of days recorded in the feature table's run summary (`horizon_days`,
+/// `label_lookahead_days`), if there is one.
+fn summary_days(features: &std::path::Path, key: &str) -> Option<u32> {
     let text = std::fs::read_to_string(churn_features::output::summary_path(features)).ok()?;
     let summary: serde_json::Value = serde_json::from_str(&text).ok()?;
-    summary.get("horizon_days")?.as_u64()?.try_into().ok()
+    summary.get(key)?.as_u64()?.try_into().ok()
 }
 
 /// One-line description of a validation.
