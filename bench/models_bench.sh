@@ -27,6 +27,7 @@ WORK=${WORK:-$(mktemp -d)}
 BIN="$ROOT/target/release/churn-trainer"
 
 cargo build --release -q -p churn-trainer --manifest-path "$ROOT/Cargo.toml"
+mkdir -p "$WORK"
 echo "machine: $(nproc) cores; work dir $WORK" >&2
 python3 "$ROOT/bench/models_bench.py" generate --rows "$ROWS" --out "$WORK/table.parquet"
 
