@@ -57,7 +57,8 @@ pub struct ScoresSummary {
     pub features: PathBuf,
     /// Rows scored.
     pub rows: usize,
-    /// Rows whose probability reaches the threshold.
+    /// Rows in the population whose probability reaches the threshold (under `--all-rows`, rows outside
+    /// it are scored but not counted).
     pub flagged: usize,
     /// The model's decision threshold.
     pub threshold: f64,
@@ -275,7 +276,12 @@ impl<'a> ScoresFile<'a> {
             version: self.artifact.version.clone(),
             features: features.to_path_buf(),
             rows: self.scores.len(),
-            flagged: self.scores.iter().filter(|s| s.above_threshold).count(),
+            flagged: self
+                .scores
+                .iter()
+                .enumerate()
+                .filter(|&(row, s)| s.above_threshold && in_population(row))
+                .count(),
             threshold: self.artifact.threshold,
             population: self.population.clone(),
             outside_population: self.outside_population,
@@ -395,7 +401,8 @@ mod tests {
         let versions = batch.column_by_name("model_version").expect("version");
         assert_eq!(versions.as_string::<i32>().value(2), "v4");
         let summary = file.summary(Path::new("t.parquet"));
-        assert_eq!((summary.flagged, summary.outside_population), (1, 1));
+        // The one flagged row is outside the population: it is written, not counted.
+        assert_eq!((summary.flagged, summary.outside_population), (0, 1));
         assert_eq!(summary.population, population);
     }
 

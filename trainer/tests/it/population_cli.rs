@@ -249,6 +249,11 @@ fn evaluate_and_score_apply_the_population_the_model_was_trained_for() {
     assert_eq!(ids.len(), test.len());
     let expected: Vec<bool> = test.iter().map(|r| in_population(r)).collect();
     assert_eq!(flags, Some(expected));
+    assert_eq!(
+        json(&at("all.summary.json"))["flagged"],
+        json(&at("scores.summary.json"))["flagged"],
+        "rows outside the population are written, not counted as flagged"
+    );
 
     score(
         path(&at("recent.parquet")),
