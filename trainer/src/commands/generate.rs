@@ -1,5 +1,5 @@
-//! `churn-trainer generate`: a seeded synthetic data set (transactions, events, customers, subscription
-//! periods) with a planted, learnable churn mechanism, plus the `churn.toml` that points the feature
+//! `churn-trainer generate`: a seeded synthetic data set (transactions with products, categories and
+//! quantities, events, customers, subscription periods) with a planted, learnable churn mechanism, plus the `churn.toml` that points the feature
 //! engine at it and `churn-subscriptions.toml`, which adds the subscriptions.
 
 use super::Ui;
@@ -16,10 +16,13 @@ use std::time::Instant;
 /// (subscription periods from each customer's signup to their churn, with plan changes, short pauses and
 /// some returns), OUT/churn.toml (a feature configuration for the first three: inactivity labels),
 /// OUT/churn-subscriptions.toml (the same with [subscriptions]: contractual labels) and OUT/generate.json
-/// (the parameters and row counts). The same seed and
-/// parameters always give the same files. Customers churn through a hidden mechanism driven by plan,
-/// acquisition channel, age, spend, purchase rate and support tickets; before they leave, their purchases
-/// fade and their tickets and complaints rise.
+/// (the parameters and row counts). Each transaction line has a product_id, its category (8 of them) and
+/// a quantity in units (negative for a return, as the amount); churn.toml maps them, so the features
+/// include the order-line (basket) family. The same seed and parameters always give the same files.
+/// Customers churn through a hidden mechanism driven by plan, acquisition channel, age, spend, purchase
+/// rate, support tickets and how narrow their basket is (a narrow basket raises churn on the basic plan
+/// and lowers it on the others); before they leave, their purchases fade, their baskets narrow to fewer
+/// categories and units, and their tickets and complaints rise.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:
   churn-trainer generate --out data/demo --customers 50000 --seed 7

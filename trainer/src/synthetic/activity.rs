@@ -1,11 +1,14 @@
 //! What a synthetic customer does between signup and churn: orders (with several lines and the odd return),
-//! logins with their page views, support tickets and complaints.
+//! logins with their page views, support tickets and complaints. What each line holds (product, category,
+//! units) is drawn by `basket` from the customer's basket stream; a return is of its line's product.
 //!
 //! Every process is a Poisson process whose intensity follows the calendar's seasonality and, in the weeks
 //! before churn, the customer's decline: purchases and logins fade to a fraction of their usual rate while
 //! support tickets and complaints surge. At churn everything stops. Intensities that vary in time are sampled
 //! by thinning (draw from a constant envelope, keep each point with probability intensity / envelope).
+//! Baskets narrow in the same weeks: fewer categories and fewer units per line (see `basket`).
 
+use super::basket::{self, Line};
 use super::calendar::Calendar;
 use super::customer::Profile;
 use rand::Rng;
@@ -80,8 +83,9 @@ impl EventKind {
 
 /// Receives one customer's simulated activity; times are days since the start of the period.
 pub trait ActivitySink {
-    /// One transaction row: a purchase line (`amount >= 0`) or a return (`amount < 0`) of order `order`.
-    fn transaction(&mut self, time: f64, amount: f64, order: u32);
+    /// One transaction row: a purchase line (`amount >= 0`) or a return (`amount < 0`) of order `order`,
+    /// with what it holds (a return's quantity is negative, as its amount).
+    fn transaction(&mut self, time: f64, amount: f64, order: u32, line: Line);
     /// One event row.
     fn event(&mut self, kind: EventKind, time: f64, value: Option<f64>);
 }
@@ -108,8 +112,8 @@ impl Rates {
         let exposure: f64 = (0..sample)
             .map(|k| (u128::from(k) * u128::from(customers) / u128::from(sample)) as u64)
             .map(|index| {
-                let mut rng = super::rng::Xoshiro256PlusPlus::for_customer(seed, index);
-                let profile = Profile::draw(&mut rng, index, calendar.days());
+                let mut streams = super::rng::CustomerStreams::new(seed, index);
+                let profile = Profile::draw(&mut streams.main, &mut streams.basket, index, calendar.days());
                 profile.purchase_rate * expected_purchase_weight(calendar, &profile, &activity)
             })
             .sum::<f64>()
@@ -169,6 +173,12 @@ fn decline(t: f64, churn: f64) -> f64 {
     }
 }
 
+/// How far time `t` is into the decline before churn at `churn`: 0 before the decline window, rising
+/// linearly to 1 at churn.
+fn decline_progress(t: f64, churn: f64) -> f64 {
+    1.0 - ((churn - t) / DECLINE_WINDOW_DAYS).clamp(0.0, 1.0)
+}
+
 /// Ticket or complaint intensity multiplier at time `t`: 1 outside the decline window, rising linearly to
 /// `1 + surge` at churn.
 fn surge(t: f64, churn: f64, surge: f64) -> f64 {
@@ -221,12 +231,13 @@ fn cents(amount: f64) -> f64 {
 
 /// Simulates everything customer `profile` does within the period and hands it to `sink`.
 ///
-/// `rng` must be the generator the profile was drawn from, right after drawing it.
-pub fn simulate<R: Rng + ?Sized, S: ActivitySink>(
+/// `rng` and `basket_rng` must be the generators the profile was drawn from, right after drawing it.
+pub fn simulate<R: Rng + ?Sized, B: Rng + ?Sized, S: ActivitySink>(
     profile: &Profile,
     calendar: &Calendar,
     rates: &Rates,
     rng: &mut R,
+    basket_rng: &mut B,
     sink: &mut S,
 ) {
     let end = calendar.end_time();
@@ -236,7 +247,9 @@ pub fn simulate<R: Rng + ?Sized, S: ActivitySink>(
         return;
     }
     let quiet = QuietSpells::draw(rng, start, stop);
-    simulate_orders(profile, calendar, rates, &quiet, rng, sink, start, stop);
+    simulate_orders(
+        profile, calendar, rates, &quiet, rng, basket_rng, sink, start, stop,
+    );
     simulate_sessions(profile, calendar, rates, &quiet, rng, sink, start, stop);
     let ticket_rate = TICKETS_PER_YEAR / 365.25 * (0.7 * profile.dissatisfaction - 0.245).exp();
     simulate_service(
@@ -263,14 +276,16 @@ pub fn simulate<R: Rng + ?Sized, S: ActivitySink>(
 }
 
 /// Orders: an optional acquisition order on the signup day, then a seasonal Poisson process that fades
-/// before churn. Each order has one or more lines; a line is sometimes returned within 30 days.
+/// before churn. Each order has one or more lines; a line is sometimes returned within 30 days, wholly (all
+/// its units) or in part (its units in proportion to the refund, at least one).
 #[allow(clippy::too_many_arguments)]
-fn simulate_orders<R: Rng + ?Sized, S: ActivitySink>(
+fn simulate_orders<R: Rng + ?Sized, B: Rng + ?Sized, S: ActivitySink>(
     profile: &Profile,
     calendar: &Calendar,
     rates: &Rates,
     quiet: &QuietSpells,
     rng: &mut R,
+    basket_rng: &mut B,
     sink: &mut S,
     start: f64,
     stop: f64,
@@ -283,6 +298,7 @@ fn simulate_orders<R: Rng + ?Sized, S: ActivitySink>(
         if order >= MAX_ORDERS_PER_CUSTOMER {
             return;
         }
+        let progress = decline_progress(time, profile.churn_time);
         order += 1;
         let lines = 1 + extra_lines.as_ref().map_or(0, |d| d.sample(rng) as u32);
         for _ in 0..lines {
@@ -292,7 +308,8 @@ fn simulate_orders<R: Rng + ?Sized, S: ActivitySink>(
                     .map_or(profile.spend_level, |d| d.sample(rng)),
             )
             .max(0.01);
-            sink.transaction(time, amount, order);
+            let line = basket::draw_line(profile, progress, basket_rng);
+            sink.transaction(time, amount, order, line);
             if rng.random::<f64>() < RETURN_PROBABILITY {
                 let return_time = time + rng.random_range(1.0..RETURN_WINDOW_DAYS);
                 // Half the returns are of the whole line, the others partial refunds.
@@ -302,7 +319,13 @@ fn simulate_orders<R: Rng + ?Sized, S: ActivitySink>(
                     cents(amount * rng.random_range(0.2..1.0))
                 };
                 if return_time < end {
-                    sink.transaction(return_time, -refunded.max(0.01), order);
+                    let refunded = refunded.max(0.01);
+                    let units = line.quantity as f64 * (refunded / amount).min(1.0);
+                    let returned = Line {
+                        quantity: -(units.round() as i64).clamp(1, line.quantity),
+                        ..line
+                    };
+                    sink.transaction(return_time, -refunded, order, returned);
                 }
             }
         }
@@ -436,19 +459,21 @@ fn simulate_service<R: Rng + ?Sized, S: ActivitySink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::rng::Xoshiro256PlusPlus;
+    use crate::synthetic::rng::CustomerStreams;
     use chrono::NaiveDate;
 
     /// Keeps one customer's rows.
     #[derive(Default)]
     struct Recorder {
         transactions: Vec<(f64, f64, u32)>,
+        lines: Vec<Line>,
         events: Vec<(EventKind, f64, Option<f64>)>,
     }
 
     impl ActivitySink for Recorder {
-        fn transaction(&mut self, time: f64, amount: f64, order: u32) {
+        fn transaction(&mut self, time: f64, amount: f64, order: u32, line: Line) {
             self.transactions.push((time, amount, order));
+            self.lines.push(line);
         }
         fn event(&mut self, kind: EventKind, time: f64, value: Option<f64>) {
             self.events.push((kind, time, value));
@@ -465,10 +490,17 @@ mod tests {
         let rates = Rates::calibrate(&calendar, 11, n, per_customer);
         (0..n)
             .map(|index| {
-                let mut rng = Xoshiro256PlusPlus::for_customer(11, index);
-                let profile = Profile::draw(&mut rng, index, calendar.days());
+                let mut streams = CustomerStreams::new(11, index);
+                let profile = Profile::draw(&mut streams.main, &mut streams.basket, index, calendar.days());
                 let mut recorder = Recorder::default();
-                simulate(&profile, &calendar, &rates, &mut rng, &mut recorder);
+                simulate(
+                    &profile,
+                    &calendar,
+                    &rates,
+                    &mut streams.main,
+                    &mut streams.basket,
+                    &mut recorder,
+                );
                 (profile, recorder)
             })
             .collect()
@@ -509,6 +541,8 @@ mod tests {
         // weeks that end eight weeks before it.
         let (mut late_orders, mut early_orders, mut late_tickets, mut early_tickets) =
             (0usize, 0usize, 0usize, 0usize);
+        // Units on those purchase lines, late and early.
+        let (mut late_units, mut early_units) = (0i64, 0i64);
         let mut churners = 0;
         for (profile, recorder) in simulate_many(20_000, 20.0) {
             let churn = profile.churn_time;
@@ -537,6 +571,17 @@ mod tests {
                     })
                     .count()
             };
+            let units = |from, to| {
+                recorder
+                    .transactions
+                    .iter()
+                    .zip(&recorder.lines)
+                    .filter(|(x, _)| x.1 >= 0.0 && in_window(x.0, from, to))
+                    .map(|(_, line)| line.quantity)
+                    .sum::<i64>()
+            };
+            late_units += units(28.0, 0.0);
+            early_units += units(84.0, 56.0);
             late_tickets += tickets(28.0, 0.0);
             early_tickets += tickets(84.0, 56.0);
         }
@@ -544,6 +589,13 @@ mod tests {
         assert!(
             (late_orders as f64) < 0.55 * early_orders as f64,
             "orders {late_orders} vs {early_orders}"
+        );
+        // Baskets shrink too: fewer units per purchase line just before churn.
+        let late_units_per_line = late_units as f64 / late_orders as f64;
+        let early_units_per_line = early_units as f64 / early_orders as f64;
+        assert!(
+            late_units_per_line < early_units_per_line - 0.15,
+            "units per line {late_units_per_line} vs {early_units_per_line}"
         );
         assert!(
             (late_tickets as f64) > 2.5 * early_tickets as f64,
@@ -560,6 +612,20 @@ mod tests {
             .collect();
         let returns = rows.iter().filter(|x| x.1 < 0.0).count() as f64 / rows.len() as f64;
         assert!((0.015..0.045).contains(&returns), "return share {returns}");
+        // A return is of a product bought in its order, for at least one and at most the units bought.
+        for (_, recorder) in &customers {
+            let rows: Vec<_> = recorder.transactions.iter().zip(&recorder.lines).collect();
+            for (returned, line) in rows.iter().filter(|(x, _)| x.1 < 0.0) {
+                assert!(line.quantity <= -1);
+                assert!(
+                    rows.iter().any(|(bought, bought_line)| bought.1 > 0.0
+                        && bought.2 == returned.2
+                        && bought_line.product == line.product
+                        && bought_line.quantity >= -line.quantity),
+                    "return of a product not bought in its order: {line:?}"
+                );
+            }
+        }
         let multi_line = customers.iter().any(|(_, r)| {
             r.transactions
                 .windows(2)

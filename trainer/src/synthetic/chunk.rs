@@ -2,9 +2,10 @@
 
 use super::IdType;
 use super::activity::{self, ActivitySink, EventKind, Rates};
+use super::basket::Line;
 use super::calendar::Calendar;
 use super::customer::Profile;
-use super::rng::Xoshiro256PlusPlus;
+use super::rng::{CustomerStreams, Xoshiro256PlusPlus};
 use super::subscription;
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, TimestampMicrosecondArray};
@@ -98,15 +99,22 @@ fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// Schema of `transactions.parquet`.
+/// Schema of `transactions.parquet`: one row per order line or return, with its product (`P0123`-style,
+/// or the product number with integer ids), category and units (negative for a return, as the amount).
 pub fn transactions_schema(id_type: IdType) -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("customer_id", id_data_type(id_type), false),
         Field::new("ts", timestamp_type(), false),
         Field::new("amount", DataType::Float64, false),
         Field::new("order_id", id_data_type(id_type), false),
+        Field::new("product_id", id_data_type(id_type), false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("quantity", DataType::Int64, false),
     ]))
 }
+
+/// Digits of a text product id (`P0001`): enough for every product of the catalogue.
+const PRODUCT_ID_DIGITS: usize = 4;
 
 /// Schema of `events.parquet`.
 pub fn events_schema(id_type: IdType) -> SchemaRef {
@@ -235,6 +243,10 @@ struct ChunkColumns<'a> {
     tx_ids: TransactionIds,
     tx_ts: Vec<i64>,
     tx_amount: Vec<f64>,
+    tx_product: IdColumn,
+    tx_category: StringBuilder,
+    tx_quantity: Vec<i64>,
+    product_text: String,
     ev_customer: IdColumn,
     ev_ts: Vec<i64>,
     ev_type: StringBuilder,
@@ -248,9 +260,20 @@ struct ChunkColumns<'a> {
 }
 
 impl ActivitySink for ChunkColumns<'_> {
-    fn transaction(&mut self, time: f64, amount: f64, order: u32) {
+    fn transaction(&mut self, time: f64, amount: f64, order: u32, line: Line) {
         self.tx_ts.push(self.context.calendar.timestamp_micros(time));
         self.tx_amount.push(amount);
+        match &mut self.tx_product {
+            IdColumn::Text(products) => {
+                self.product_text.clear();
+                self.product_text.push('P');
+                push_number(&mut self.product_text, u64::from(line.product), PRODUCT_ID_DIGITS);
+                products.append_value(&self.product_text);
+            }
+            IdColumn::Int(products) => products.append_value(i64::from(line.product)),
+        }
+        self.tx_category.append_value(line.category_name());
+        self.tx_quantity.push(line.quantity);
         match &mut self.tx_ids {
             TransactionIds::Text { customers, orders } => {
                 customers.append_value(&self.customer_text);
@@ -300,6 +323,10 @@ pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk
         tx_ids: TransactionIds::new(context.id_type, expected_rows, id_bytes),
         tx_ts: Vec::with_capacity(expected_rows),
         tx_amount: Vec::with_capacity(expected_rows),
+        tx_product: IdColumn::new(context.id_type, expected_rows, PRODUCT_ID_DIGITS + 1),
+        tx_category: StringBuilder::with_capacity(expected_rows, expected_rows * 6),
+        tx_quantity: Vec::with_capacity(expected_rows),
+        product_text: String::new(),
         ev_customer: IdColumn::new(context.id_type, expected_rows, id_bytes),
         ev_ts: Vec::with_capacity(expected_rows),
         ev_type: StringBuilder::with_capacity(expected_rows, expected_rows * 8),
@@ -323,8 +350,13 @@ pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
 
     for index in range {
-        let mut rng = Xoshiro256PlusPlus::for_customer(context.seed, index);
-        let profile = Profile::draw(&mut rng, index, context.calendar.days());
+        let mut streams = CustomerStreams::new(context.seed, index);
+        let profile = Profile::draw(
+            &mut streams.main,
+            &mut streams.basket,
+            index,
+            context.calendar.days(),
+        );
         columns.customer_number = index + 1;
         columns.customer_text.clear();
         columns.customer_text.push('C');
@@ -335,7 +367,8 @@ pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk
             &profile,
             &context.calendar,
             &context.rates,
-            &mut rng,
+            &mut streams.main,
+            &mut streams.basket,
             &mut columns,
         );
 
@@ -385,6 +418,11 @@ pub fn simulate_chunk(context: &ChunkContext, range: Range<u64>) -> Result<Chunk
             utc(std::mem::take(&mut columns.tx_ts)),
             Arc::new(Float64Array::from(std::mem::take(&mut columns.tx_amount))),
             tx_order,
+            columns.tx_product.finish(),
+            Arc::new(columns.tx_category.finish()),
+            Arc::new(arrow_array::Int64Array::from(std::mem::take(
+                &mut columns.tx_quantity,
+            ))),
         ],
     )?;
     let events = RecordBatch::try_new(
@@ -508,7 +546,7 @@ mod tests {
 
     fn concat(parts: &[&dyn arrow_array::Array]) -> ArrayRef {
         use arrow_array::cast::AsArray;
-        use arrow_array::types::{Float64Type, TimestampMicrosecondType};
+        use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
         match parts[0].data_type() {
             DataType::Utf8 => Arc::new(
                 parts
@@ -521,6 +559,12 @@ mod tests {
                     .iter()
                     .flat_map(|p| p.as_primitive::<Float64Type>().iter())
                     .collect::<Float64Array>(),
+            ),
+            DataType::Int64 => Arc::new(
+                parts
+                    .iter()
+                    .flat_map(|p| p.as_primitive::<Int64Type>().iter())
+                    .collect::<arrow_array::Int64Array>(),
             ),
             DataType::Timestamp(..) => Arc::new(
                 parts

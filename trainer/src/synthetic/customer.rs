@@ -1,10 +1,22 @@
 //! Who a synthetic customer is: static attributes and the latent traits that drive their behaviour.
 //!
 //! The churn mechanism is planted here. Each customer gets a yearly churn hazard from things a model can
-//! observe, directly (plan, acquisition channel, age) or through behaviour (spend level, purchase rate, and a
-//! hidden dissatisfaction that shows as support tickets and complaints), plus unobserved noise. Their churn
-//! time is exponential with that hazard, counted from signup; it may fall after the end of the period, in
-//! which case the customer is still active when the data stop.
+//! observe, directly (plan, acquisition channel, age) or through behaviour (spend level, purchase rate, a
+//! hidden dissatisfaction that shows as support tickets and complaints, and how narrow their basket is),
+//! plus unobserved noise. Their churn time is exponential with that hazard, counted from signup; it may
+//! fall after the end of the period, in which case the customer is still active when the data stop.
+//!
+//! The basket effect is an interaction: a customer whose purchases concentrate in their main category
+//! churns more on the basic plan (someone who came for one need leaves once it is met) and less on the
+//! standard and premium plans (a specialist who has found their shop), by [`NARROW_BASKET_EFFECT_BY_PLAN`]
+//! (+0.35 and −0.5) per standard deviation of narrowness. Over all plans the two about cancel out, so a model sees the effect only
+//! by combining the plan with the basket features (such as `top_category_spend_share`), which a linear
+//! model on those features cannot do.
+//!
+//! The basket traits (main category, narrowness) are drawn from the customer's basket stream, apart from
+//! the stream of everything else, and a hazard only scales the exponential lifetime drawn from the main
+//! stream: every other draw, and so every row of a customer whose hazard the basket does not change, is as
+//! it was before the basket existed.
 
 use rand::Rng;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal, Normal};
@@ -33,6 +45,33 @@ pub const CHANNELS: [(&str, f64, f64); 6] = [
     ("email", 0.10, -0.10),
     ("affiliate", 0.08, 0.25),
 ];
+
+/// Product categories, their share of the catalogue's popularity (the chance that a line outside a
+/// customer's main category falls in them, and that a customer's main category is them), and the mean
+/// number of units beyond the first on one line (groceries come by the dozen, electronics one at a time).
+pub const CATEGORIES: [(&str, f64, f64); 8] = [
+    ("apparel", 0.20, 0.4),
+    ("home", 0.15, 0.3),
+    ("beauty", 0.14, 0.8),
+    ("grocery", 0.13, 1.5),
+    ("electronics", 0.12, 0.1),
+    ("books", 0.10, 0.3),
+    ("sports", 0.09, 0.3),
+    ("toys", 0.07, 0.5),
+];
+
+/// Effect on the log churn hazard of one standard deviation of basket narrowness, by plan (in the order of
+/// [`PLANS`]): narrow baskets raise the hazard on the basic plan and lower it on the others. The sizes are
+/// chosen so that, with the plans' shares and the basic plan's higher base hazard, the mean hazard hardly
+/// depends on narrowness over all plans (within about 5%): the effect is invisible to a model that does
+/// not combine plan and basket.
+pub const NARROW_BASKET_EFFECT_BY_PLAN: [f64; 3] = [0.35, -0.5, -0.5];
+/// Log-odds of a line falling in the customer's main category, for a customer of average narrowness
+/// (a share of about 0.57).
+const FOCUS_LOG_ODDS: f64 = 0.3;
+/// Change of those log-odds per standard deviation of narrowness: the 5% broadest customers buy about a
+/// fifth of their lines in their main category, the 5% narrowest about nine lines in ten.
+const FOCUS_LOG_ODDS_PER_NARROWNESS: f64 = 1.0;
 
 /// Yearly churn hazard of a reference customer (standard plan, organic, age 41, typical spend and rate).
 const BASE_YEARLY_HAZARD: f64 = 0.2;
@@ -66,6 +105,13 @@ pub struct Profile {
     pub engagement: f64,
     /// Hidden dissatisfaction (standard normal): raises support tickets, complaints and the churn hazard.
     pub dissatisfaction: f64,
+    /// Index into [`CATEGORIES`] of the category most of the customer's lines fall in.
+    pub main_category: usize,
+    /// How narrow the customer's basket is (standard normal): sets [`Self::category_focus`] and, with
+    /// the plan, the churn hazard (see [`NARROW_BASKET_EFFECT_BY_PLAN`]).
+    pub basket_narrowness: f64,
+    /// Share of the customer's lines in their main category (outside the decline before churn).
+    pub category_focus: f64,
     /// Yearly churn hazard.
     pub yearly_hazard: f64,
     /// Simulation time (days since the start) at which the customer churns; may lie after the period.
@@ -90,10 +136,21 @@ fn pick<R: Rng + ?Sized>(rng: &mut R, weights: impl Iterator<Item = f64>) -> usi
 impl Profile {
     /// Draws customer `index`, who signs up within a period of `days` days. More customers sign up early in
     /// the period than late (density falling linearly to zero), as for a business that has stopped growing.
+    /// The basket traits come from `basket_rng`, everything else from `rng`.
     ///
-    /// This must be the first use of the customer's generator: the calibration pass draws profiles alone and
-    /// has to see the same customers as the full simulation.
-    pub fn draw<R: Rng + ?Sized>(rng: &mut R, index: u64, days: usize) -> Self {
+    /// This must be the first use of both of the customer's generators: the calibration pass draws
+    /// profiles alone and has to see the same customers as the full simulation.
+    pub fn draw<R: Rng + ?Sized, B: Rng + ?Sized>(
+        rng: &mut R,
+        basket_rng: &mut B,
+        index: u64,
+        days: usize,
+    ) -> Self {
+        let main_category = pick(basket_rng, CATEGORIES.iter().map(|c| c.1));
+        let basket_narrowness = Normal::<f64>::new(0.0, 1.0).map_or(0.0, |d| d.sample(basket_rng));
+        let focus_log_odds = FOCUS_LOG_ODDS + FOCUS_LOG_ODDS_PER_NARROWNESS * basket_narrowness;
+        let category_focus = 1.0 / (1.0 + (-focus_log_odds).exp());
+
         let u: f64 = rng.random();
         let signup_fraction = 1.0 - (1.0 - u).sqrt();
         let signup_day = ((signup_fraction * days as f64) as u32).min(days.saturating_sub(1) as u32);
@@ -122,6 +179,7 @@ impl Profile {
             - 0.35 * (spend_level / MEDIAN_LINE_AMOUNT).ln()
             - 0.35 * rate_draw.ln().clamp(-2.5, 2.5)
             + 0.55 * dissatisfaction
+            + NARROW_BASKET_EFFECT_BY_PLAN[plan] * basket_narrowness
             + frailty;
         let yearly_hazard = BASE_YEARLY_HAZARD * log_hazard.exp();
         let lifetime_days = Exp::<f64>::new(yearly_hazard / 365.25).map_or(f64::INFINITY, |d| d.sample(rng));
@@ -138,6 +196,9 @@ impl Profile {
             spend_level,
             engagement,
             dissatisfaction,
+            main_category,
+            basket_narrowness,
+            category_focus,
             yearly_hazard,
             churn_time,
         }
@@ -162,11 +223,14 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::rng::Xoshiro256PlusPlus;
+    use crate::synthetic::rng::CustomerStreams;
 
     fn profiles(n: u64) -> Vec<Profile> {
         (0..n)
-            .map(|i| Profile::draw(&mut Xoshiro256PlusPlus::for_customer(3, i), i, 731))
+            .map(|i| {
+                let mut streams = CustomerStreams::new(3, i);
+                Profile::draw(&mut streams.main, &mut streams.basket, i, 731)
+            })
             .collect()
     }
 
@@ -211,6 +275,26 @@ mod tests {
                 > 1.5 * mean_hazard(&|p| p.channel_name() == "referral")
         );
         assert!(mean_hazard(&|p| p.dissatisfaction > 1.0) > 2.0 * mean_hazard(&|p| p.dissatisfaction < -1.0));
+        // Narrow baskets: more churn on the basic plan, less on the others, about no effect overall.
+        let basic = |p: &Profile| p.plan_name() == "basic";
+        let narrow_basic = mean_hazard(&|p| basic(p) && p.basket_narrowness > 1.0);
+        let broad_basic = mean_hazard(&|p| basic(p) && p.basket_narrowness < -1.0);
+        assert!(
+            narrow_basic > 1.8 * broad_basic,
+            "basic: {narrow_basic} vs {broad_basic}"
+        );
+        let narrow_paid = mean_hazard(&|p| !basic(p) && p.basket_narrowness > 1.0);
+        let broad_paid = mean_hazard(&|p| !basic(p) && p.basket_narrowness < -1.0);
+        assert!(
+            broad_paid > 1.8 * narrow_paid,
+            "other plans: {narrow_paid} vs {broad_paid}"
+        );
+        let narrow_all = mean_hazard(&|p| p.basket_narrowness > 1.0);
+        let broad_all = mean_hazard(&|p| p.basket_narrowness < -1.0);
+        assert!(
+            (narrow_all / broad_all - 1.0).abs() < 0.25,
+            "overall: {narrow_all} vs {broad_all}"
+        );
         assert!(all.iter().all(|p| p.churn_time > f64::from(p.signup_day)));
     }
 }

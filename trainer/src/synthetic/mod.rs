@@ -8,12 +8,17 @@
 //!
 //! How customers behave (see `customer` and `activity`): signups spread over the period, more of them early;
 //! purchase rates are gamma-mixed Poisson (a few heavy buyers, many light ones) with lognormal line amounts,
-//! weekly and yearly seasonality, multi-line orders and about 3% returns. Each customer's latent churn hazard
-//! depends on plan, acquisition channel, age, spend level, purchase rate and a hidden dissatisfaction that
-//! shows as support tickets and complaints. In the eight weeks before churn purchases and logins fade while
-//! tickets and complaints surge; at churn everything stops.
+//! weekly and yearly seasonality, multi-line orders and about 3% returns. Each order line holds a product of
+//! a catalogue of 400 in 8 categories, drawn with a popularity skew around the customer's main category,
+//! and a number of units (see `basket`); a return is of its line's product. Each customer's latent churn
+//! hazard depends on plan, acquisition channel, age, spend level, purchase rate, a hidden dissatisfaction
+//! that shows as support tickets and complaints, and how narrow their basket is: narrow baskets raise it on
+//! the basic plan and lower it on the others (an interaction: over all plans the basket hardly matters). In
+//! the eight weeks before churn purchases and logins fade while tickets and complaints surge, and baskets
+//! narrow to fewer categories and fewer units; at churn everything stops.
 
 mod activity;
+mod basket;
 mod calendar;
 mod chunk;
 mod customer;
@@ -128,6 +133,9 @@ customer_id = "customer_id"
 timestamp = "ts"
 amount = "amount"
 order_id = "order_id"
+product_id = "product_id"
+category = "category"
+quantity = "quantity"
 
 [events]
 path = "events.parquet"
@@ -155,6 +163,9 @@ customer_id = "customer_id"
 timestamp = "ts"
 amount = "amount"
 order_id = "order_id"
+product_id = "product_id"
+category = "category"
+quantity = "quantity"
 
 [events]
 path = "events.parquet"

@@ -44,6 +44,30 @@ impl Xoshiro256PlusPlus {
     }
 }
 
+/// Salt of the basket streams' seed, so that they are apart from the main streams.
+const BASKET_SEED_SALT: u64 = 0xba5c_e700_0000_0002;
+
+/// The two random streams of one customer: `main` for their profile and activity, `basket` for what their
+/// order lines hold (main category, narrowness, products, categories, units). Keeping the basket draws on
+/// their own stream leaves every other draw as it would be without them.
+#[derive(Debug, Clone)]
+pub struct CustomerStreams {
+    /// Profile, orders, amounts, returns, events.
+    pub main: Xoshiro256PlusPlus,
+    /// Basket traits and the product, category and units of each line.
+    pub basket: Xoshiro256PlusPlus,
+}
+
+impl CustomerStreams {
+    /// The streams of customer `customer_index` in a run seeded with `seed`.
+    pub fn new(seed: u64, customer_index: u64) -> Self {
+        Self {
+            main: Xoshiro256PlusPlus::for_customer(seed, customer_index),
+            basket: Xoshiro256PlusPlus::for_customer(seed ^ BASKET_SEED_SALT, customer_index),
+        }
+    }
+}
+
 impl RngCore for Xoshiro256PlusPlus {
     fn next_u32(&mut self) -> u32 {
         // The high bits are the strongest ones of xoshiro's output.

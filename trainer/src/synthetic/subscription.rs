@@ -114,7 +114,7 @@ pub fn periods<R: Rng + ?Sized>(profile: &Profile, days: u32, rng: &mut R) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::rng::Xoshiro256PlusPlus;
+    use crate::synthetic::rng::CustomerStreams;
 
     #[test]
     fn periods_start_at_signup_never_overlap_and_end_at_churn() {
@@ -122,9 +122,9 @@ mod tests {
         let mut returned = 0;
         let mut changed = 0;
         for index in 0..2_000 {
-            let mut rng = Xoshiro256PlusPlus::for_customer(7, index);
-            let profile = Profile::draw(&mut rng, index, days as usize);
-            let periods = periods(&profile, days, &mut rng);
+            let mut streams = CustomerStreams::new(7, index);
+            let profile = Profile::draw(&mut streams.main, &mut streams.basket, index, days as usize);
+            let periods = periods(&profile, days, &mut streams.main);
             let first = periods.first().expect("at least one period");
             assert_eq!(first.start_day, profile.signup_day);
             for pair in periods.windows(2) {

@@ -193,6 +193,9 @@ fn files_have_the_documented_schemas_and_no_leftovers() {
             ("ts".into(), utc.clone(), false),
             ("amount".into(), DataType::Float64, false),
             ("order_id".into(), DataType::Utf8, false),
+            ("product_id".into(), DataType::Utf8, false),
+            ("category".into(), DataType::Utf8, false),
+            ("quantity".into(), DataType::Int64, false),
         ]
     );
     let events = read(&out.join("events.parquet"));
@@ -244,6 +247,9 @@ fn files_have_the_documented_schemas_and_no_leftovers() {
         "[transactions]",
         "path = \"transactions.parquet\"",
         "order_id = \"order_id\"",
+        "product_id = \"product_id\"",
+        "category = \"category\"",
+        "quantity = \"quantity\"",
         "[events]",
         "event_type = \"event_type\"",
         "[customers]",
@@ -334,6 +340,64 @@ fn subscription_periods_give_contractual_labels_with_their_configuration() {
 }
 
 #[test]
+fn the_configuration_builds_the_order_line_features() {
+    // churn.toml maps product_id, category and quantity, so the feature table has the basket family.
+    let (_guard, out) = generate(&["--customers", "500", "--transactions-per-customer", "8"]);
+    let table = out.join("features.parquet");
+    let output = churn_trainer(&[
+        "-q",
+        "features",
+        "-c",
+        out.join("churn.toml").to_str().expect("utf-8 path"),
+        "--as-of",
+        "2024-06-30",
+        "--horizon",
+        "90",
+        "-o",
+        table.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        output.status.success(),
+        "features failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The whole table is one batch at this size; only its Float64 basket columns are read.
+    let file = std::fs::File::open(&table).expect("open the table");
+    let features = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .with_batch_size(usize::MAX)
+        .build()
+        .expect("reader")
+        .next()
+        .expect("a batch")
+        .expect("batch");
+    for column in [
+        "lines_per_order",
+        "lines_per_order_90d",
+        "units_per_order",
+        "units_per_order_90d",
+        "distinct_products",
+        "distinct_products_30d",
+        "distinct_categories",
+        "distinct_categories_90d",
+        "top_category_spend_share",
+        "days_since_first_top_category_purchase",
+        "returned_unit_share",
+    ] {
+        let values = features
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("{column} missing"));
+        assert!(values.null_count() < values.len(), "{column} is all null");
+    }
+    let shares = features
+        .column_by_name("top_category_spend_share")
+        .expect("column")
+        .as_primitive::<Float64Type>();
+    assert!(shares.iter().flatten().all(|s| (0.0..=1.0).contains(&s)));
+    assert!(shares.iter().flatten().any(|s| s < 0.6) && shares.iter().flatten().any(|s| s == 1.0));
+}
+
+#[test]
 fn integer_ids_when_asked() {
     let (_guard, out) = generate(&["--customers", "300", "--id-type", "int"]);
     let transactions = read(&out.join("transactions.parquet"));
@@ -345,6 +409,11 @@ fn integer_ids_when_asked() {
         .column_by_name("order_id")
         .expect("column")
         .as_primitive::<Int64Type>();
+    let products = transactions
+        .column_by_name("product_id")
+        .expect("column")
+        .as_primitive::<Int64Type>();
+    assert!(products.values().iter().all(|p| (1..=400).contains(p)));
     for (customer, order) in customers.values().iter().zip(orders.values()) {
         assert!((1..=300).contains(customer));
         assert_eq!(
@@ -419,6 +488,50 @@ fn contents_look_like_a_shop() {
     }
     let multi = lines.values().filter(|&&n| n > 1).count() as f64 / lines.len() as f64;
     assert!((0.1..0.45).contains(&multi), "share of multi-line orders {multi}");
+
+    // Every line holds a product of one of eight categories (each product in one category) and its units;
+    // returns give back at least one unit, purchases buy at least one, and popular products sell most.
+    let products = strings(&transactions, "product_id");
+    let categories = strings(&transactions, "category");
+    let quantities = transactions
+        .column_by_name("quantity")
+        .expect("column")
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    let mut category_of: HashMap<&str, &str> = HashMap::new();
+    let mut sales: HashMap<&str, usize> = HashMap::new();
+    for ((product, category), (&quantity, &amount)) in products
+        .iter()
+        .zip(&categories)
+        .zip(quantities.iter().zip(&amounts))
+    {
+        assert!(product.len() == 5 && product.starts_with('P'), "{product}");
+        assert_eq!(*category_of.entry(product).or_insert(category), category);
+        assert!(if amount > 0.0 {
+            quantity >= 1
+        } else {
+            quantity <= -1
+        });
+        *sales.entry(product).or_default() += 1;
+    }
+    let mut distinct_categories: Vec<&str> = category_of.values().copied().collect();
+    distinct_categories.sort_unstable();
+    distinct_categories.dedup();
+    assert_eq!(distinct_categories.len(), 8, "{distinct_categories:?}");
+    let mut by_sales: Vec<usize> = sales.into_values().collect();
+    by_sales.sort_unstable_by(|a, b| b.cmp(a));
+    let top_tenth: usize = by_sales.iter().take(by_sales.len() / 10).sum();
+    assert!(
+        top_tenth as f64 > 0.3 * amounts.len() as f64,
+        "the best-selling tenth of products has {top_tenth} of {} lines",
+        amounts.len()
+    );
+    let units_per_line = quantities.iter().sum::<i64>() as f64 / quantities.len() as f64;
+    assert!(
+        (1.2..2.0).contains(&units_per_line),
+        "units per line {units_per_line}"
+    );
 
     // All four event types, with support tickets and complaints present but rarer than logins.
     let mut by_type: HashMap<String, usize> = HashMap::new();

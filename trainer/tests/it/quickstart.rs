@@ -106,6 +106,28 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
         assert!(dir.join(file).is_file(), "{file} is missing");
     }
 
+    // The demo data have products, categories and quantities, and its configuration maps them, so the
+    // training table has the order-line (basket) features.
+    let config = std::fs::read_to_string(dir.join("data/churn.toml")).expect("churn.toml");
+    for line in [
+        "product_id = \"product_id\"",
+        "category = \"category\"",
+        "quantity = \"quantity\"",
+    ] {
+        assert!(config.contains(line), "churn.toml lacks {line}");
+    }
+    let train = read_batches(&dir.join("features/train.parquet"));
+    let schema = train.first().expect("training rows").schema();
+    for column in [
+        "units_per_order_90d",
+        "distinct_products",
+        "distinct_categories_30d",
+        "top_category_spend_share",
+        "returned_unit_share",
+    ] {
+        assert!(schema.field_with_name(column).is_ok(), "{column} missing");
+    }
+
     // Each step logs the command it runs, so the quickstart doubles as a transcript.
     for command in ["generate", "features", "train", "evaluate", "score", "models"] {
         assert!(
