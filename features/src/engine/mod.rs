@@ -718,8 +718,9 @@ fn attribute_names(table: Option<&crate::input::Customers>) -> (Vec<String>, Vec
     (numeric, categorical)
 }
 
-/// The rows whose date attribute, an `age` by default (not configured), was after their as-of date and
-/// so hidden: many of them suggest dates known in advance, to be configured as `in_days`.
+/// The rows whose `age` date attribute was after their as-of date and so hidden: in a file pulled after
+/// the as-of dates, a date later than one of them is often a date recorded after the fact (a last login),
+/// whose mere presence then leaks what happened after the as-of date.
 struct HiddenDates<'a> {
     table: Option<&'a crate::input::Customers>,
     /// Per date attribute of the table: rows with a date after the as-of date.
@@ -732,13 +733,13 @@ impl<'a> HiddenDates<'a> {
         Self { table, later }
     }
 
-    /// Counts the rows of `population` at `as_of` whose default-mode date is after it.
+    /// Counts the rows of `population` at `as_of` whose `age` date is after it.
     fn count(&mut self, statics: &Static, population: &[u32], as_of: Option<Day>) {
         let (Some(table), Some(as_of)) = (self.table, as_of) else {
             return;
         };
         for (date, later) in table.dates.iter().zip(&mut self.later) {
-            if date.configured {
+            if date.mode != DateMode::Age {
                 continue;
             }
             *later += population
@@ -749,7 +750,7 @@ impl<'a> HiddenDates<'a> {
         }
     }
 
-    /// A warning (also logged) for each default-mode date attribute with hidden dates, out of `rows`.
+    /// A warning (also logged) for each `age` date attribute with hidden dates, out of `rows`.
     fn warnings(&self, config: &Config, rows: usize) -> Vec<String> {
         let (Some(table), Some(source)) = (self.table, config.customers.as_ref()) else {
             return Vec::new();
@@ -761,10 +762,10 @@ impl<'a> HiddenDates<'a> {
             }
             let warning = format!(
                 "{}: column `{name}` of [customers] is after the as-of date in {later} of {rows} rows, where \
-                 `{name}_age_days` is null: an age never reads a later date. If these dates are known in \
-                 advance (a contract end, a renewal), map the column as days-until: date_attributes = \
-                 {{ {name} = \"in_days\" }}; to keep it an age and silence this, date_attributes = \
-                 {{ {name} = \"age\" }}",
+                 `{name}_age_days` is null. If it is a date recorded after the fact (a last login, a last \
+                 order), whether it is null tells what happened after the as-of date: take it out of \
+                 date_attributes. Only a date fixed in advance (a contract end) may be read as days-until \
+                 (\"in_days\")",
                 source.path.display(),
                 name = date.name,
             );

@@ -196,6 +196,17 @@ impl Inputs {
                 .chain(table.attributes.iter().map(|a| &a.name))
                 .chain(table.dates.iter().map(|d| &d.name));
             inputs.screen_null_columns("customers", &source.path, mapped)?;
+            for name in &table.left_out_dates {
+                let warning = format!(
+                    "{}: date column `{name}` of [customers] is left out: name it in date_attributes to \
+                     include it (date_attributes = {{ {name} = \"age\" }}), but only a date fixed in advance \
+                     (a birth date, a contract end) is safe; a date that changes after the file is pulled (a \
+                     last login, a last order) leaks the label",
+                    source.path.display()
+                );
+                tracing::warn!("{warning}");
+                inputs.warnings.push(warning);
+            }
             inputs.customers = Some(table);
             inputs.rows_read.insert("customers".into(), rows);
         }
