@@ -169,9 +169,9 @@ pub struct BuildSummary {
     pub data_range: Option<(NaiveDate, NaiveDate)>,
     /// First and last day of each dated input (`transactions`, `events`, `customers`, `subscriptions`).
     pub input_ranges: BTreeMap<String, InputRange>,
-    /// The last day labels may look at: the end of the transactions for inactivity labels, of every
-    /// dated input for contractual ones (less the grace period for labels from subscriptions). A label
-    /// whose horizon runs past it is null.
+    /// The last day labels may look at: the end of the transactions for inactivity labels, of the
+    /// subscriptions less their grace period for labels from subscriptions, of every dated input for
+    /// contractual ones. A label whose horizon runs past it is null.
     pub label_data_end: Option<NaiveDate>,
     /// Exact duplicate rows (beyond the first of equal rows) per input.
     pub duplicate_rows: BTreeMap<String, u64>,
@@ -395,9 +395,11 @@ fn build_output(
     let label_kind = label_kind(config, request.horizon_days);
     let data_end = match label_kind {
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
-        LabelKind::Subscriptions => {
-            range.map(|(_, end)| end.saturating_sub(Day::try_from(statics.grace_days).unwrap_or(Day::MAX)))
-        }
+        // Subscription labels depend on the periods alone: a period's end or a new start is seen only up
+        // to the subscriptions' own last day, whatever later rows the other inputs hold.
+        LabelKind::Subscriptions => ranges
+            .get("subscriptions")
+            .map(|&(_, end)| end.saturating_sub(Day::try_from(statics.grace_days).unwrap_or(Day::MAX))),
         _ => range.map(|(_, end)| end),
     };
     let last_labelled_as_of = check_label_horizon(
@@ -638,8 +640,8 @@ fn check_label_horizon(
         LabelKind::Inactivity => "the transactions (inactivity labels look for purchases)",
         LabelKind::Contractual => "the dated inputs (contractual labels look for churn dates)",
         LabelKind::Subscriptions => {
-            "the dated inputs less the [subscriptions] grace period (a period's end is churn only when no \
-             period starts within the grace period after it)"
+            "the subscriptions less their grace period (a period's end is churn only when no period \
+             starts within the grace period after it)"
         }
         LabelKind::Given | LabelKind::None => return Ok(None),
     };

@@ -212,16 +212,19 @@ impl Inputs {
         }
         if let Some(source) = &config.subscriptions {
             let (mut table, rows) = Subscriptions::load(source, &mut inputs.ids, &mut rejects, progress)?;
-            let dated = DatedInput {
-                input: "subscriptions",
-                path: &source.path,
-                columns: vec![
-                    (source.start.as_str(), Dates::All(&table.start)),
-                    (source.end.as_str(), Dates::Optional(&table.end)),
-                ],
-            };
+            // Only a period's start is a row's date: an end after the accepted range (a backtest's
+            // max_date) has not happened yet as far as the data goes, so the period is running, not
+            // refused (which would make its customer look churned).
+            let dated = DatedInput::timestamped("subscriptions", &source.path, &source.start, &table.start);
             if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
                 table.retain_rows(&keep);
+            }
+            if let Some(window) = inputs.date_windows.get("subscriptions") {
+                for end in &mut table.end {
+                    if end.is_some_and(|day| day > window.last) {
+                        *end = None;
+                    }
+                }
             }
             table.screen_overlaps(source, &mut rejects)?;
             inputs.subscriptions = Some(table);

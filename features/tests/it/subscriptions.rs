@@ -767,3 +767,101 @@ fn the_readme_example_holds() {
     assert_eq!(back("subscription_life_days"), Some(0.0));
     assert_eq!(back("tenure_days"), Some(91.0));
 }
+
+#[test]
+fn subscription_labels_end_with_the_subscriptions_not_with_later_inputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Subscriptions pulled on 06-30 (`b`'s period ends that day: whether it renews is not known yet);
+    // events run until 08-31.
+    write_periods(
+        dir.path(),
+        &[
+            ("a", "2024-01-01", None, "basic", 10.0, 1.0, None, None),
+            (
+                "b",
+                "2024-01-01",
+                Some("2024-06-30"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+        ],
+    );
+    write_events(
+        dir.path(),
+        &[
+            ("a", "2024-02-01T10:00:00", "login"),
+            ("a", "2024-08-31T10:00:00", "login"),
+        ],
+    );
+    let config = config(
+        dir.path(),
+        &format!("{SUBSCRIPTIONS_CONFIG}{EVENTS_CONFIG}{SETTINGS}"),
+    );
+    let dates = ["2024-04-30", "2024-05-15", "2024-06-15"];
+    let (table, summary) = build(&config, &dates, Some(30), OnInvalid::Fail).expect("build");
+    // 06-30 less the 30-day grace period, then less the 30-day horizon.
+    assert_eq!(summary.label_data_end, Some(date("2024-05-31")));
+    assert_eq!(summary.last_labelled_as_of, Some(date("2024-05-01")));
+    for id in ["a", "b"] {
+        assert_eq!(table.labels[row_of(&table, id, "2024-04-30")], Some(0), "{id}");
+        for as_of in ["2024-05-15", "2024-06-15"] {
+            assert_eq!(table.labels[row_of(&table, id, as_of)], None, "{id} {as_of}");
+        }
+    }
+}
+
+#[test]
+fn a_period_ending_after_max_date_is_running_not_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_periods(
+        dir.path(),
+        &[
+            (
+                "a",
+                "2024-01-01",
+                Some("2024-09-01"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+            (
+                "b",
+                "2024-01-01",
+                Some("2024-03-01"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+            (
+                "b",
+                "2024-03-01",
+                Some("2024-06-30"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+        ],
+    );
+    let config = config(
+        dir.path(),
+        &format!("{SUBSCRIPTIONS_CONFIG}{SETTINGS}\n[data]\nmax_date = \"2024-06-30\"\n"),
+    );
+    for on_invalid in [OnInvalid::Fail, OnInvalid::Skip] {
+        let (table, summary) = build(&config, &["2024-06-30"], None, on_invalid).expect("build");
+        assert!(summary.rows_rejected.is_empty(), "{:?}", summary.rows_rejected);
+        // `a`'s end after max_date is not known yet: running on 06-30; `b`'s ended that day.
+        assert!(has_row(&table, "a", "2024-06-30"));
+        assert!(!has_row(&table, "b", "2024-06-30"));
+        assert_eq!(value(&table, "a", "2024-06-30", "subscription_count"), Some(1.0));
+        assert_eq!(summary.input_ranges["subscriptions"].last, date("2024-06-30"));
+    }
+}
