@@ -865,3 +865,73 @@ fn a_period_ending_after_max_date_is_running_not_refused() {
         assert_eq!(summary.input_ranges["subscriptions"].last, date("2024-06-30"));
     }
 }
+
+#[test]
+fn an_add_on_beside_a_renewing_plan_is_no_plan_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Plan `a` renewed monthly at 50 from 01-01 (rows 01-01..01-31, 01-31..03-01, 03-01..): `addon` adds
+    // plan `c` at 10 from 02-15, running; `ends` adds it from 02-15 to 03-01, the renewal day.
+    let mut rows: Vec<Period<'_>> = Vec::new();
+    for id in ["addon", "ends"] {
+        rows.extend([
+            (id, "2024-01-01", Some("2024-01-31"), "a", 50.0, 1.0, None, None),
+            (id, "2024-01-31", Some("2024-03-01"), "a", 50.0, 1.0, None, None),
+            (id, "2024-03-01", None, "a", 50.0, 1.0, None, None),
+        ]);
+    }
+    rows.push(("addon", "2024-02-15", None, "c", 10.0, 1.0, None, None));
+    rows.push((
+        "ends",
+        "2024-02-15",
+        Some("2024-03-01"),
+        "c",
+        10.0,
+        1.0,
+        None,
+        None,
+    ));
+    // A real change beside them: `b` at 20 follows `a` with nothing else running.
+    rows.push((
+        "change",
+        "2024-01-01",
+        Some("2024-02-15"),
+        "a",
+        50.0,
+        1.0,
+        None,
+        None,
+    ));
+    rows.push(("change", "2024-02-15", None, "b", 20.0, 1.0, None, None));
+    // The data run until 03-31.
+    rows.push((
+        "late",
+        "2024-03-01",
+        Some("2024-03-31"),
+        "a",
+        10.0,
+        1.0,
+        None,
+        None,
+    ));
+    write_periods(dir.path(), &rows);
+    let config = config(dir.path(), &format!("{SUBSCRIPTIONS_CONFIG}{SETTINGS}"));
+    let as_of = "2024-03-31";
+    let (table, _) = build(&config, &[as_of], None, OnInvalid::Fail).expect("build");
+    for id in ["addon", "ends"] {
+        let at = |column: &str| value(&table, id, as_of, column);
+        assert_eq!(at("subscription_upgrades"), Some(0.0), "{id}");
+        assert_eq!(at("subscription_downgrades"), Some(0.0), "{id}");
+        // On plan `a` since 01-01, through its renewals: 90 days.
+        close(at("subscription_months_on_plan"), 90.0 / MONTH, id);
+        assert_eq!(text(&table, id, as_of, "subscription_plan").as_deref(), Some("a"));
+    }
+    assert_eq!(
+        value(&table, "change", as_of, "subscription_downgrades"),
+        Some(1.0)
+    );
+    close(
+        value(&table, "change", as_of, "subscription_months_on_plan"),
+        45.0 / MONTH,
+        "change",
+    );
+}
