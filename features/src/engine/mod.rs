@@ -784,7 +784,7 @@ fn date_attribute_days(mode: DateMode, day: Option<Day>, as_of: Day) -> f64 {
     match (mode, day) {
         (_, None) => f64::NAN,
         (DateMode::Age, Some(day)) if day > as_of => f64::NAN,
-        (DateMode::Age, Some(day)) => f64::from(as_of - day),
+        (DateMode::Age, Some(day)) => f64::from(as_of) - f64::from(day),
         (DateMode::InDays, Some(day)) => f64::from(day) - f64::from(as_of),
     }
 }

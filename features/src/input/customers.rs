@@ -185,23 +185,38 @@ impl Customers {
                     rejects.reject("customers", path, &source.customer_id, row, "null customer id")?;
                     continue;
                 };
-                let signup = match signups.as_ref().map(|d| d.get(i)) {
-                    Some(Err(reason)) if reason != "null timestamp" => {
+                let signup = match signups.as_ref().map(|d| d.get_optional(i)) {
+                    Some(Err(reason)) => {
                         let name = source.signup_date.as_deref().unwrap_or_default();
                         rejects.reject("customers", path, name, row, reason)?;
                         continue;
                     }
-                    other => other.and_then(|d| d.ok()),
+                    other => other.and_then(Result::ok).flatten(),
                 };
-                let churn = match churns.as_ref().map(|d| d.get(i)) {
-                    Some(Err(reason)) if reason != "null timestamp" => {
+                let churn = match churns.as_ref().map(|d| d.get_optional(i)) {
+                    Some(Err(reason)) => {
                         let name = source.churn_date.as_deref().unwrap_or_default();
                         rejects.reject("customers", path, name, row, reason)?;
                         continue;
                     }
-                    other => other.and_then(|d| d.ok()),
+                    other => other.and_then(Result::ok).flatten(),
                 };
-                let days: Vec<Option<Day>> = date_columns.iter().map(|d| d.get(i).ok()).collect();
+                // A null date is a missing one; an unreadable date is an invalid row, as everywhere.
+                let mut days: Vec<Option<Day>> = Vec::with_capacity(date_columns.len());
+                let mut unreadable = None;
+                for (date, column) in dates.iter().zip(&date_columns) {
+                    match column.get_optional(i) {
+                        Ok(day) => days.push(day),
+                        Err(reason) => {
+                            unreadable = Some((date.name.as_str(), reason));
+                            break;
+                        }
+                    }
+                }
+                if let Some((name, reason)) = unreadable {
+                    rejects.reject("customers", path, name, row, reason)?;
+                    continue;
+                }
                 let customer = ids
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;

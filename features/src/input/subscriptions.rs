@@ -124,8 +124,8 @@ impl Subscriptions {
                         continue;
                     }
                 };
-                let end = match ends.get(i) {
-                    Ok(day) if day <= start => {
+                let end = match ends.get_optional(i) {
+                    Ok(Some(day)) if day <= start => {
                         let reason = if detailed {
                             format!(
                                 "end {} is not after start {} (a period covers the days from its start up to, \
@@ -139,8 +139,7 @@ impl Subscriptions {
                         reject(&source.end, &reason)?;
                         continue;
                     }
-                    Ok(day) => Some(day),
-                    Err("null timestamp") => None,
+                    Ok(day) => day,
                     Err(reason) => {
                         reject(&source.end, reason)?;
                         continue;

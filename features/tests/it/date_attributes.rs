@@ -279,3 +279,58 @@ fn date_attributes_that_do_not_fit_the_configuration_are_refused_naming_the_key(
         );
     }
 }
+
+#[test]
+fn a_date_attribute_outside_the_calendar_is_an_invalid_row_named_by_file_column_and_row() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(
+        dir.path(),
+        &[
+            ("a", "2024-01-05", 10.0),
+            ("b", "2024-01-06", 20.0),
+            ("c", "2024-01-07", 30.0),
+        ],
+    );
+    // i32::MIN days (a sentinel some exporters write for "no date") and a timestamp far beyond any
+    // calendar: neither is a date, and neither may pass as a missing one.
+    let birth: ArrayRef = Arc::new(Date32Array::from(vec![
+        Some(epoch_days("1990-03-31")),
+        Some(i32::MIN),
+        None,
+    ]));
+    let contract_end: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![None, None, Some(i64::MAX)]));
+    write_batch(
+        &dir.path().join("customers.parquet"),
+        vec![
+            ("customer_id", strings(&["a", "b", "c"])),
+            ("date_of_birth", birth),
+            ("contract_end", contract_end),
+        ],
+    );
+    let config = config(
+        dir.path(),
+        &format!(
+            "{TX_CONFIG}\n[customers]\npath = \"customers.parquet\"\ncustomer_id = \"customer_id\"\n\
+             date_attributes = {{ contract_end = \"in_days\", date_of_birth = \"age\" }}\n"
+        ),
+    );
+    let message = build(&config, &["2024-01-07"], None, OnInvalid::Fail)
+        .expect_err("not a date")
+        .to_string();
+    for part in ["customers.parquet", "date_of_birth", "row 1", "calendar"] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    let (table, summary) = build(&config, &["2024-01-07"], None, OnInvalid::Skip).expect("skip");
+    let rejected = &summary.rows_rejected;
+    for column in ["date_of_birth", "contract_end"] {
+        let key = format!("customers.{column}: date outside the calendar's range (years -262144 to 262143)");
+        assert_eq!(rejected.get(&key), Some(&1), "{rejected:?}");
+    }
+    // The rejected customers keep their purchases but have no attributes.
+    assert_eq!(
+        value(&table, "a", "2024-01-07", "date_of_birth_age_days"),
+        Some(12_335.0)
+    );
+    assert_eq!(value(&table, "b", "2024-01-07", "date_of_birth_age_days"), None);
+    assert_eq!(value(&table, "c", "2024-01-07", "contract_end_in_days"), None);
+}

@@ -935,3 +935,48 @@ fn an_add_on_beside_a_renewing_plan_is_no_plan_change() {
         "change",
     );
 }
+
+#[test]
+fn a_period_dated_outside_the_calendar_is_named_by_file_column_and_row() {
+    use arrow_array::{ArrayRef, Date32Array};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let days = |values: Vec<Option<i32>>| -> ArrayRef { Arc::new(Date32Array::from(values)) };
+    let jan = 19_723; // 2024-01-01
+    write_batch(
+        &dir.path().join("subscriptions.parquet"),
+        vec![
+            ("customer_id", strings(&["a", "b", "c"])),
+            ("start", days(vec![Some(jan), Some(i32::MAX - 5), Some(jan)])),
+            ("end", days(vec![None, Some(i32::MAX - 10), Some(i32::MAX)])),
+            ("plan", strings(&["basic", "basic", "basic"])),
+            ("amount", floats(&[10.0, 10.0, 10.0])),
+            ("billing_months", floats(&[1.0, 1.0, 1.0])),
+        ],
+    );
+    let text = "\n[subscriptions]\npath = \"subscriptions.parquet\"\ncustomer_id = \"customer_id\"\n\
+                start = \"start\"\nend = \"end\"\nplan = \"plan\"\namount = \"amount\"\n\
+                billing_months = \"billing_months\"\n";
+    let config = config(dir.path(), &format!("{text}{SETTINGS}"));
+    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail)
+        .expect_err("not a date")
+        .to_string();
+    assert_mentions(
+        &message,
+        &["subscriptions.parquet", "`start`", "row 1", "calendar"],
+    );
+    let (table, summary) = build(&config, &["2024-01-01"], None, OnInvalid::Skip).expect("skip");
+    let rejected = &summary.rows_rejected;
+    let reason = "date outside the calendar's range (years -262144 to 262143)";
+    assert_eq!(
+        rejected.get(&format!("subscriptions.start: {reason}")),
+        Some(&1),
+        "{rejected:?}"
+    );
+    assert_eq!(
+        rejected.get(&format!("subscriptions.end: {reason}")),
+        Some(&1),
+        "{rejected:?}"
+    );
+    assert_eq!(table.len(), 1);
+}
