@@ -56,8 +56,8 @@ impl BuildRequest {
             }
             (LabelKind::Given, Some(horizon)) => warnings.push(format!(
                 "--horizon {horizon} is not used: [labels] gives the labels, the same at every as-of date; \
-                 leave it out, or map a churn date or transactions instead of [labels] for labels that look \
-                 {horizon} days ahead"
+                 leave it out, or map [subscriptions], a churn date or transactions instead of [labels] for \
+                 labels that look {horizon} days ahead"
             )),
             (kind @ (LabelKind::Contractual | LabelKind::Subscriptions | LabelKind::Inactivity), None)
                 if self.as_of.len() > 1 =>
@@ -312,6 +312,13 @@ impl Plan {
             &config.features.windows,
             config.features.trend_days,
         );
+        check_column_names(
+            config,
+            &layout,
+            &numeric_attributes,
+            &categorical_attributes,
+            &date_attributes,
+        )?;
         Ok(Self {
             ranges,
             range,
@@ -320,6 +327,48 @@ impl Plan {
             slot_of_kind,
         })
     }
+}
+
+/// Refuses a `[customers]` attribute whose feature column would share its name with another column of
+/// the table (one the engine computes, another attribute's, or `customer_id`, `as_of`, `label`), naming
+/// the file and the column: two columns of one name would be ambiguous in every later step.
+fn check_column_names(
+    config: &Config,
+    layout: &Layout,
+    numeric: &[String],
+    categorical: &[String],
+    dates: &[(String, DateMode)],
+) -> Result<()> {
+    let Some(source) = config.customers.as_ref() else {
+        return Ok(());
+    };
+    let mut seen: std::collections::HashSet<&str> = ["customer_id", "as_of", "label"].into_iter().collect();
+    for spec in &layout.specs {
+        if seen.insert(spec.name.as_str()) {
+            continue;
+        }
+        let name = spec.name.as_str();
+        let column = numeric
+            .iter()
+            .chain(categorical)
+            .find(|a| a.as_str() == name)
+            .cloned()
+            .or_else(|| {
+                dates
+                    .iter()
+                    .find(|(d, mode)| format!("{d}_{}", mode.suffix()) == name)
+                    .map(|(d, _)| d.clone())
+            });
+        let Some(column) = column else {
+            continue;
+        };
+        return Err(FeatureError::Request(format!(
+            "{}: column `{column}` of [customers] would become feature column `{name}`, which the table \
+             already has; rename the column, or leave it out (exclude = [\"{column}\"] under [customers])",
+            source.path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// First and last day of each dated input that has dated rows, by input name.
