@@ -227,6 +227,10 @@ impl Inputs {
                 }
             }
             table.screen_overlaps(source, &mut rejects)?;
+            if let Some(warning) = table.ends_after_last_start(&source.path) {
+                tracing::warn!("{warning}");
+                inputs.warnings.push(warning);
+            }
             inputs.subscriptions = Some(table);
             inputs.rows_read.insert("subscriptions".into(), rows);
         }

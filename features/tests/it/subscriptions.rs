@@ -811,6 +811,23 @@ fn subscription_labels_end_with_the_subscriptions_not_with_later_inputs() {
             assert_eq!(table.labels[row_of(&table, id, as_of)], None, "{id} {as_of}");
         }
     }
+    // `b`'s end is after every start: if it had not happened when the file was pulled, it should be
+    // null; nothing can tell, so a warning says it.
+    let ends: Vec<&String> = summary
+        .warnings
+        .iter()
+        .filter(|w| w.contains("end after the last start"))
+        .collect();
+    assert_eq!(ends.len(), 1, "{:?}", summary.warnings);
+    for part in [
+        "subscriptions.parquet",
+        "1 periods",
+        "2024-01-01",
+        "2024-06-30",
+        "write it as null",
+    ] {
+        assert!(ends[0].contains(part), "{part}: {}", ends[0]);
+    }
 }
 
 #[test]
