@@ -122,8 +122,9 @@ pub struct CustomersSource {
     /// Date attributes (date or timestamp columns, such as a birth date or a contract end) and how each
     /// becomes a number at every as-of date: `age` (`<name>_age_days`, days from the date to the as-of
     /// date; null while the date is after it) or `in_days` (`<name>_in_days`, days from the as-of date to
-    /// the date; negative once it has passed). A date or timestamp column used as an attribute but not
-    /// named here is an `age`: the one mode that never reads a date after the as-of date.
+    /// the date; negative once it has passed). Only the columns named here become features: other date or
+    /// timestamp columns are left out (with a warning), since `[customers]` is a snapshot and a date that
+    /// changes after the fact (a last login) would leak the label. Name only dates fixed in advance.
     #[serde(default)]
     pub date_attributes: BTreeMap<String, DateMode>,
 }

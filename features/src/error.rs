@@ -138,8 +138,8 @@ pub enum FeatureError {
     #[error(
         "--horizon {horizon_days} asks for labels, but this configuration has nothing to label with: \
          inactivity labels need [transactions] (a purchase in the horizon or not), contractual labels \
-         [customers] churn_date, given labels [labels]; map one, or leave out --horizon to build a table \
-         to score"
+         [subscriptions] (the end of a customer's last period) or [customers] churn_date, given labels \
+         [labels]; map one, or leave out --horizon to build a table to score"
     )]
     NoLabelSource {
         /// The label horizon asked for, in days.

@@ -14,9 +14,22 @@ pub fn days_from_epoch(date: NaiveDate) -> Day {
     date.num_days_from_ce() - UNIX_EPOCH_DAY_FROM_CE
 }
 
-/// The date of day number `day`.
+/// The date of day number `day` (`NaiveDate::MIN` or `MAX` beyond the calendar's range; input days are
+/// checked against it when read, see [`in_calendar`]).
 pub fn date_from_days(day: Day) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(day + UNIX_EPOCH_DAY_FROM_CE).unwrap_or(NaiveDate::MIN)
+    checked_date(i64::from(day)).unwrap_or(if day < 0 { NaiveDate::MIN } else { NaiveDate::MAX })
+}
+
+/// The date of day number `day`, `None` beyond the calendar's range (about ±262,000 years).
+fn checked_date(day: i64) -> Option<NaiveDate> {
+    let from_ce = i32::try_from(day.checked_add(i64::from(UNIX_EPOCH_DAY_FROM_CE))?).ok()?;
+    NaiveDate::from_num_days_from_ce_opt(from_ce)
+}
+
+/// Whether day number `day` is a date of the calendar, so that it converts to a date and two such days
+/// subtract without overflow.
+pub fn in_calendar(day: i64) -> bool {
+    checked_date(day).is_some()
 }
 
 /// A point in time as its UTC day and the nanoseconds since that day's midnight: the day is what features
@@ -43,6 +56,12 @@ pub fn moment_of_timestamp(value: i64, units_per_second: i64) -> Moment {
         day: value.div_euclid(units_per_day) as Day,
         nanos: value.rem_euclid(units_per_day) * (NANOS_PER_SECOND / units_per_second.max(1)),
     }
+}
+
+/// [`moment_of_timestamp`], `None` when the day is not a date of the calendar ([`in_calendar`]).
+pub fn checked_moment_of_timestamp(value: i64, units_per_second: i64) -> Option<Moment> {
+    let units_per_day = units_per_second * 86_400;
+    in_calendar(value.div_euclid(units_per_day)).then(|| moment_of_timestamp(value, units_per_second))
 }
 
 /// How a date is written wherever a person types one (command-line values, configuration files), for

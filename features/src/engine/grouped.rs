@@ -18,10 +18,11 @@ pub struct TxRow {
 }
 
 impl TxRow {
-    /// True for purchases (amount ≥ 0), false for returns.
+    /// True for purchases, false for returns: by the amount's sign bit, so that a returned free item
+    /// (amount −0.0, signed by its quantity when read) is a return.
     #[inline]
     pub fn is_purchase(&self) -> bool {
-        self.amount >= 0.0
+        !self.amount.is_sign_negative()
     }
 }
 

@@ -56,8 +56,8 @@ impl BuildRequest {
             }
             (LabelKind::Given, Some(horizon)) => warnings.push(format!(
                 "--horizon {horizon} is not used: [labels] gives the labels, the same at every as-of date; \
-                 leave it out, or map a churn date or transactions instead of [labels] for labels that look \
-                 {horizon} days ahead"
+                 leave it out, or map [subscriptions], a churn date or transactions instead of [labels] for \
+                 labels that look {horizon} days ahead"
             )),
             (kind @ (LabelKind::Contractual | LabelKind::Subscriptions | LabelKind::Inactivity), None)
                 if self.as_of.len() > 1 =>
@@ -169,9 +169,9 @@ pub struct BuildSummary {
     pub data_range: Option<(NaiveDate, NaiveDate)>,
     /// First and last day of each dated input (`transactions`, `events`, `customers`, `subscriptions`).
     pub input_ranges: BTreeMap<String, InputRange>,
-    /// The last day labels may look at: the end of the transactions for inactivity labels, of every
-    /// dated input for contractual ones (less the grace period for labels from subscriptions). A label
-    /// whose horizon runs past it is null.
+    /// The last day labels may look at: the end of the transactions for inactivity labels, of the
+    /// subscriptions less their grace period for labels from subscriptions, of every dated input for
+    /// contractual ones. A label whose horizon runs past it is null.
     pub label_data_end: Option<NaiveDate>,
     /// Exact duplicate rows (beyond the first of equal rows) per input.
     pub duplicate_rows: BTreeMap<String, u64>,
@@ -317,6 +317,13 @@ impl Plan {
             &config.features.windows,
             config.features.trend_days,
         );
+        check_column_names(
+            config,
+            &layout,
+            &numeric_attributes,
+            &categorical_attributes,
+            &date_attributes,
+        )?;
         Ok(Self {
             ranges,
             range,
@@ -325,6 +332,48 @@ impl Plan {
             slot_of_kind,
         })
     }
+}
+
+/// Refuses a `[customers]` attribute whose feature column would share its name with another column of
+/// the table (one the engine computes, another attribute's, or `customer_id`, `as_of`, `label`), naming
+/// the file and the column: two columns of one name would be ambiguous in every later step.
+fn check_column_names(
+    config: &Config,
+    layout: &Layout,
+    numeric: &[String],
+    categorical: &[String],
+    dates: &[(String, DateMode)],
+) -> Result<()> {
+    let Some(source) = config.customers.as_ref() else {
+        return Ok(());
+    };
+    let mut seen: std::collections::HashSet<&str> = ["customer_id", "as_of", "label"].into_iter().collect();
+    for spec in &layout.specs {
+        if seen.insert(spec.name.as_str()) {
+            continue;
+        }
+        let name = spec.name.as_str();
+        let column = numeric
+            .iter()
+            .chain(categorical)
+            .find(|a| a.as_str() == name)
+            .cloned()
+            .or_else(|| {
+                dates
+                    .iter()
+                    .find(|(d, mode)| format!("{d}_{}", mode.suffix()) == name)
+                    .map(|(d, _)| d.clone())
+            });
+        let Some(column) = column else {
+            continue;
+        };
+        return Err(FeatureError::Request(format!(
+            "{}: column `{column}` of [customers] would become feature column `{name}`, which the table \
+             already has; rename the column, or leave it out (exclude = [\"{column}\"] under [customers])",
+            source.path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// First and last day of each dated input that has dated rows, by input name.
@@ -400,9 +449,11 @@ fn build_output(
     let label_kind = label_kind(config, request.horizon_days);
     let data_end = match label_kind {
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
-        LabelKind::Subscriptions => {
-            range.map(|(_, end)| end.saturating_sub(Day::try_from(statics.grace_days).unwrap_or(Day::MAX)))
-        }
+        // Subscription labels depend on the periods alone: a period's end or a new start is seen only up
+        // to the subscriptions' own last day, whatever later rows the other inputs hold.
+        LabelKind::Subscriptions => ranges
+            .get("subscriptions")
+            .map(|&(_, end)| end.saturating_sub(Day::try_from(statics.grace_days).unwrap_or(Day::MAX))),
         _ => range.map(|(_, end)| end),
     };
     let last_labelled_as_of = check_label_horizon(
@@ -647,8 +698,8 @@ fn check_label_horizon(
         LabelKind::Inactivity => "the transactions (inactivity labels look for purchases)",
         LabelKind::Contractual => "the dated inputs (contractual labels look for churn dates)",
         LabelKind::Subscriptions => {
-            "the dated inputs less the [subscriptions] grace period (a period's end is churn only when no \
-             period starts within the grace period after it)"
+            "the subscriptions less their grace period (a period's end is churn only when no period \
+             starts within the grace period after it)"
         }
         LabelKind::Given | LabelKind::None => return Ok(None),
     };
@@ -727,8 +778,9 @@ fn attribute_names(table: Option<&crate::input::Customers>) -> (Vec<String>, Vec
     (numeric, categorical)
 }
 
-/// The rows whose date attribute, an `age` by default (not configured), was after their as-of date and
-/// so hidden: many of them suggest dates known in advance, to be configured as `in_days`.
+/// The rows whose `age` date attribute was after their as-of date and so hidden: in a file pulled after
+/// the as-of dates, a date later than one of them is often a date recorded after the fact (a last login),
+/// whose mere presence then leaks what happened after the as-of date.
 struct HiddenDates<'a> {
     table: Option<&'a crate::input::Customers>,
     /// Per date attribute of the table: rows with a date after the as-of date.
@@ -741,13 +793,13 @@ impl<'a> HiddenDates<'a> {
         Self { table, later }
     }
 
-    /// Counts the rows of `population` at `as_of` whose default-mode date is after it.
+    /// Counts the rows of `population` at `as_of` whose `age` date is after it.
     fn count(&mut self, statics: &Static, population: &[u32], as_of: Option<Day>) {
         let (Some(table), Some(as_of)) = (self.table, as_of) else {
             return;
         };
         for (date, later) in table.dates.iter().zip(&mut self.later) {
-            if date.configured {
+            if date.mode != DateMode::Age {
                 continue;
             }
             *later += population
@@ -758,7 +810,7 @@ impl<'a> HiddenDates<'a> {
         }
     }
 
-    /// A warning (also logged) for each default-mode date attribute with hidden dates, out of `rows`.
+    /// A warning (also logged) for each `age` date attribute with hidden dates, out of `rows`.
     fn warnings(&self, config: &Config, rows: usize) -> Vec<String> {
         let (Some(table), Some(source)) = (self.table, config.customers.as_ref()) else {
             return Vec::new();
@@ -770,10 +822,10 @@ impl<'a> HiddenDates<'a> {
             }
             let warning = format!(
                 "{}: column `{name}` of [customers] is after the as-of date in {later} of {rows} rows, where \
-                 `{name}_age_days` is null: an age never reads a later date. If these dates are known in \
-                 advance (a contract end, a renewal), map the column as days-until: date_attributes = \
-                 {{ {name} = \"in_days\" }}; to keep it an age and silence this, date_attributes = \
-                 {{ {name} = \"age\" }}",
+                 `{name}_age_days` is null. If it is a date recorded after the fact (a last login, a last \
+                 order), whether it is null tells what happened after the as-of date: take it out of \
+                 date_attributes. Only a date fixed in advance (a contract end) may be read as days-until \
+                 (\"in_days\")",
                 source.path.display(),
                 name = date.name,
             );
@@ -790,7 +842,7 @@ fn date_attribute_days(mode: DateMode, day: Option<Day>, as_of: Day) -> f64 {
     match (mode, day) {
         (_, None) => f64::NAN,
         (DateMode::Age, Some(day)) if day > as_of => f64::NAN,
-        (DateMode::Age, Some(day)) => f64::from(as_of - day),
+        (DateMode::Age, Some(day)) => f64::from(as_of) - f64::from(day),
         (DateMode::InDays, Some(day)) => f64::from(day) - f64::from(as_of),
     }
 }

@@ -137,8 +137,9 @@ impl OrderLineMeasure {
             _ => (name, None),
         };
         Some(match (stem, days) {
-            ("lines_per_order", days) => Self::LinesPerOrder { days },
-            ("units_per_order", days) => Self::UnitsPerOrder { days },
+            // Lines and units per order are computed over all orders and the last RECENT_DAYS only.
+            ("lines_per_order", None | Some(RECENT_DAYS)) => Self::LinesPerOrder { days },
+            ("units_per_order", None | Some(RECENT_DAYS)) => Self::UnitsPerOrder { days },
             ("distinct_products", days) => Self::DistinctProducts { days },
             ("distinct_categories", days) => Self::DistinctCategories { days },
             (TOP_SHARE, None) => Self::TopCategorySpendShare,
@@ -244,10 +245,12 @@ pub struct LineRow {
     pub units: f64,
     /// The order's key: its id's hash, or one per line without order ids.
     pub order: u64,
-    /// Hash of the product id (0 without `product_id`).
-    pub product: u64,
-    /// Hash of the category (0 without `category`).
-    pub category: u64,
+    /// Hash of the product id (`None` when null, or without `product_id`): a line without one counts in
+    /// every feature but the product ones.
+    pub product: Option<u64>,
+    /// Hash of the category (`None` when null, or without `category`): a line without one counts in
+    /// every feature but the category ones.
+    pub category: Option<u64>,
 }
 
 /// Groups the transactions' lines by customer, each customer's sorted by day (and the other fields, so
@@ -258,10 +261,10 @@ pub fn group(customers: usize, table: &Transactions) -> Grouped<LineRow> {
         amount: 0.0,
         units: f64::NAN,
         order: 0,
-        product: 0,
-        category: 0,
+        product: None,
+        category: None,
     };
-    let key = |column: &Option<Vec<u64>>, i: usize| column.as_ref().map_or(0, |values| values[i]);
+    let key = |column: &Option<Vec<Option<u64>>>, i: usize| column.as_ref().and_then(|values| values[i]);
     Grouped::build(
         customers,
         &table.customer,
@@ -307,7 +310,8 @@ pub fn fill(block: &OrderLineBlock, rows: &[LineRow], as_of: Day, row: &mut [f64
     let (mut returned_units, mut spend) = (0.0, 0.0);
     for r in seen {
         let line_units = if r.units.is_nan() { 0.0 } else { r.units };
-        if r.amount < 0.0 {
+        // The sign bit, as for every return: a returned free item has the amount −0.0.
+        if r.amount.is_sign_negative() {
             returned_units += line_units;
             continue;
         }
@@ -325,8 +329,13 @@ pub fn fill(block: &OrderLineBlock, rows: &[LineRow], as_of: Day, row: &mut [f64
         }
         spend += r.amount;
         // Rows are sorted by day: the last insert is the latest day.
-        products.insert(r.product, r.day);
-        let category = categories.entry(r.category).or_insert(Category {
+        if let Some(product) = r.product {
+            products.insert(product, r.day);
+        }
+        let Some(category) = r.category else {
+            continue;
+        };
+        let category = categories.entry(category).or_insert(Category {
             spend: 0.0,
             first: r.day,
             last: r.day,
@@ -399,6 +408,9 @@ mod tests {
             "distinct_products_",
             "returned_unit_share_30d",
             "units",
+            // Only the 90-day window is computed: another would be read as a 90-day value.
+            "lines_per_order_30d",
+            "units_per_order_7d",
         ] {
             assert_eq!(OrderLineMeasure::parse(name), None, "{name}");
         }

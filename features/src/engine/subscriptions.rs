@@ -176,7 +176,8 @@ impl SubscriptionMeasure {
                  periods known at the as-of date"
             ),
             Self::Upgrades => "plan changes that raised the MRR: a period following another of the same life (which \
-                               ended on or before its start) on another plan (any period when no plan is mapped)"
+                               ended on or before its start) on another plan, with no third period covering the \
+                               day before it starts (any period when no plan is mapped)"
                 .into(),
             Self::Downgrades => "plan changes that lowered the MRR, counted as upgrades are".into(),
             Self::MonthsOnPlan => "months (of 30.4375 days) since the customer moved to the current plan, through \
@@ -366,17 +367,31 @@ impl<'a> Known<'a> {
     }
 
     /// The period that `k` follows in its life, if any: of the periods that ended on or before `k`
-    /// started, at most the grace period before, the one that ended last (on ties, started last).
+    /// started, at most the grace period before, one on `k`'s own plan when there is one (a renewal),
+    /// else one on another plan (a plan change) only when no third period covers the day before `k`
+    /// starts (else `k` was added beside a running plan: an add-on, not a change); among them, the one
+    /// that ended last (on ties, started last).
     fn predecessor(&self, k: usize) -> Option<usize> {
-        let start = self.rows[k].start;
-        (0..self.rows.len())
-            .filter(|&p| p != k)
-            .filter_map(|p| {
-                let end = self.end(&self.rows[p])?;
-                (end <= start && i64::from(start) - i64::from(end) <= self.grace).then_some((end, p))
-            })
-            .max_by_key(|&(end, p)| (end, self.rows[p].start, p))
-            .map(|(_, p)| p)
+        let row = &self.rows[k];
+        let start = row.start;
+        let latest = |same_plan: bool| {
+            (0..self.rows.len())
+                .filter(|&p| p != k && (self.rows[p].plan == row.plan) == same_plan)
+                .filter_map(|p| {
+                    let end = self.end(&self.rows[p])?;
+                    (end <= start && i64::from(start) - i64::from(end) <= self.grace).then_some((end, p))
+                })
+                .max_by_key(|&(end, p)| (end, self.rows[p].start, p))
+                .map(|(_, p)| p)
+        };
+        if let Some(p) = latest(true) {
+            return Some(p);
+        }
+        let p = latest(false)?;
+        let added_beside = start.checked_sub(1).is_some_and(|before| {
+            (0..self.rows.len()).any(|q| q != k && q != p && self.covers(&self.rows[q], before))
+        });
+        (!added_beside).then_some(p)
     }
 
     /// MRR of the periods covering `day`.

@@ -2,7 +2,7 @@
 //! (so a wrong type is reported by column, not by row) and then reads values row by row.
 
 use super::ids::Key;
-use crate::time::{Day, Moment, moment_of_timestamp, parse_iso_moment};
+use crate::time::{Day, Moment, checked_moment_of_timestamp, in_calendar, parse_iso_moment};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
@@ -212,22 +212,41 @@ impl<'a> DayColumn<'a> {
         self.moment(row).map(|moment| moment.day)
     }
 
+    /// For a column where a date may be missing: the day at `row`, `None` when null, or why a value that
+    /// is there is not a day.
+    #[inline]
+    pub fn get_optional(&self, row: usize) -> Result<Option<Day>, &'static str> {
+        let null = match self {
+            Self::Units(values, _) => values.is_null(row),
+            Self::Date(values) => values.is_null(row),
+            Self::Text(text) => text.get(row).is_none(),
+            Self::Unsupported => false,
+        };
+        if null { Ok(None) } else { self.get(row).map(Some) }
+    }
+
     /// The moment (day and time of day, UTC) at `row`, or why there is none.
     #[inline]
     pub fn moment(&self, row: usize) -> Result<Moment, &'static str> {
         const NULL: &str = "null timestamp";
+        const OUT: &str = "date outside the calendar's range (years -262144 to 262143)";
         match self {
-            Self::Units(values, per_second) => values
-                .is_valid(row)
-                .then(|| moment_of_timestamp(values.value(row), *per_second))
-                .ok_or(NULL),
-            Self::Date(values) => values
-                .is_valid(row)
-                .then(|| Moment {
-                    day: values.value(row),
-                    nanos: 0,
-                })
-                .ok_or(NULL),
+            Self::Units(values, per_second) => {
+                if !values.is_valid(row) {
+                    return Err(NULL);
+                }
+                checked_moment_of_timestamp(values.value(row), *per_second).ok_or(OUT)
+            }
+            Self::Date(values) => {
+                if !values.is_valid(row) {
+                    return Err(NULL);
+                }
+                let day = values.value(row);
+                if !in_calendar(i64::from(day)) {
+                    return Err(OUT);
+                }
+                Ok(Moment { day, nanos: 0 })
+            }
             Self::Text(text) => match text.get(row) {
                 None => Err(NULL),
                 Some(s) => parse_iso_moment(s).ok_or("not an ISO-8601 date or date-time"),

@@ -27,6 +27,8 @@ pub struct Customers {
     pub file_row: Vec<u64>,
     /// Date attributes, which become ages or days-until at each as-of date.
     pub dates: Vec<DateAttribute>,
+    /// Date or timestamp columns left out because `date_attributes` does not name them (in a dated run).
+    pub left_out_dates: Vec<String>,
 }
 
 /// One date attribute column ([`CustomersSource::date_attributes`]).
@@ -36,8 +38,6 @@ pub struct DateAttribute {
     pub name: String,
     /// How it becomes a number at an as-of date.
     pub mode: DateMode,
-    /// Whether the configuration names its mode (else it is an `age` by default).
-    pub configured: bool,
     /// The day of each customer row (the UTC day of a timestamp), `None` when null.
     pub days: Vec<Option<Day>>,
 }
@@ -62,8 +62,9 @@ pub enum AttributeValues {
 
 impl Customers {
     /// Reads the configured customers; `label_column` names the labels file and column, which is never an
-    /// attribute; `dated`: the run has as-of dates, so date columns become date attributes. Returns the
-    /// table with the number of rows read.
+    /// attribute; `dated`: the run has as-of dates, so the date columns `date_attributes` names become
+    /// date attributes (other date columns are left out, and listed when `dated`). Returns the table with
+    /// the number of rows read.
     pub(crate) fn load(
         source: &CustomersSource,
         label_column: Option<(&Path, &str)>,
@@ -106,25 +107,28 @@ impl Customers {
                         && Some(name) != same_file_label
                         && !source.exclude.iter().any(|e| e == name)
                         && (ColumnKind::Attribute.accepts(f.data_type())
-                            || (dated && ColumnKind::Date.accepts(f.data_type())))
+                            || ColumnKind::Date.accepts(f.data_type()))
                 })
                 .map(|f| f.name().clone())
                 .collect(),
         };
-        // Date attributes: those the configuration names, in its order, then the date columns among the
-        // attributes (an `age` each).
+        // Date attributes: only those the configuration names, in its order. `[customers]` is a snapshot
+        // taken when the file was pulled, so a date that changes later (a last login, a last order) is,
+        // at an earlier as-of date, present exactly when nothing happened since: almost the label. Only
+        // the configuration can say a date was fixed in advance; any other date column is left out.
         let mut dates: Vec<DateAttribute> = Vec::new();
         for (name, &mode) in &source.date_attributes {
             check_date_column(source, &schema, name, mode)?;
-            dates.push(DateAttribute::new(name, mode, true));
+            dates.push(DateAttribute::new(name, mode));
         }
-        if dated {
-            for name in attribute_names.iter().filter(|n| is_date(n)) {
-                if !source.date_attributes.contains_key(name) {
-                    dates.push(DateAttribute::new(name, DateMode::Age, false));
-                }
+        let mut left_out_dates = Vec::new();
+        attribute_names.retain(|name| {
+            if !is_date(name) || source.date_attributes.contains_key(name) {
+                return true;
             }
-        }
+            left_out_dates.push(name.clone());
+            false
+        });
         attribute_names.retain(|name| !dates.iter().any(|d| &d.name == name));
         for name in &attribute_names {
             requests.push(ColumnRequest::new(
@@ -181,23 +185,38 @@ impl Customers {
                     rejects.reject("customers", path, &source.customer_id, row, "null customer id")?;
                     continue;
                 };
-                let signup = match signups.as_ref().map(|d| d.get(i)) {
-                    Some(Err(reason)) if reason != "null timestamp" => {
+                let signup = match signups.as_ref().map(|d| d.get_optional(i)) {
+                    Some(Err(reason)) => {
                         let name = source.signup_date.as_deref().unwrap_or_default();
                         rejects.reject("customers", path, name, row, reason)?;
                         continue;
                     }
-                    other => other.and_then(|d| d.ok()),
+                    other => other.and_then(Result::ok).flatten(),
                 };
-                let churn = match churns.as_ref().map(|d| d.get(i)) {
-                    Some(Err(reason)) if reason != "null timestamp" => {
+                let churn = match churns.as_ref().map(|d| d.get_optional(i)) {
+                    Some(Err(reason)) => {
                         let name = source.churn_date.as_deref().unwrap_or_default();
                         rejects.reject("customers", path, name, row, reason)?;
                         continue;
                     }
-                    other => other.and_then(|d| d.ok()),
+                    other => other.and_then(Result::ok).flatten(),
                 };
-                let days: Vec<Option<Day>> = date_columns.iter().map(|d| d.get(i).ok()).collect();
+                // A null date is a missing one; an unreadable date is an invalid row, as everywhere.
+                let mut days: Vec<Option<Day>> = Vec::with_capacity(date_columns.len());
+                let mut unreadable = None;
+                for (date, column) in dates.iter().zip(&date_columns) {
+                    match column.get_optional(i) {
+                        Ok(day) => days.push(day),
+                        Err(reason) => {
+                            unreadable = Some((date.name.as_str(), reason));
+                            break;
+                        }
+                    }
+                }
+                if let Some((name, reason)) = unreadable {
+                    rejects.reject("customers", path, name, row, reason)?;
+                    continue;
+                }
                 let customer = ids
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
@@ -233,6 +252,9 @@ impl Customers {
         repeats.finish(rejects, &schema)?;
         table.attributes = attributes;
         table.dates = dates;
+        if dated {
+            table.left_out_dates = left_out_dates;
+        }
         Ok((table, read))
     }
 
@@ -266,11 +288,10 @@ impl Customers {
 }
 
 impl DateAttribute {
-    fn new(name: &str, mode: DateMode, configured: bool) -> Self {
+    fn new(name: &str, mode: DateMode) -> Self {
         Self {
             name: name.into(),
             mode,
-            configured,
             days: Vec::new(),
         }
     }

@@ -196,23 +196,41 @@ impl Inputs {
                 .chain(table.attributes.iter().map(|a| &a.name))
                 .chain(table.dates.iter().map(|d| &d.name));
             inputs.screen_null_columns("customers", &source.path, mapped)?;
+            for name in &table.left_out_dates {
+                let warning = format!(
+                    "{}: date column `{name}` of [customers] is left out: name it in date_attributes to \
+                     include it (date_attributes = {{ {name} = \"age\" }}), but only a date fixed in advance \
+                     (a birth date, a contract end) is safe; a date that changes after the file is pulled (a \
+                     last login, a last order) leaks the label",
+                    source.path.display()
+                );
+                tracing::warn!("{warning}");
+                inputs.warnings.push(warning);
+            }
             inputs.customers = Some(table);
             inputs.rows_read.insert("customers".into(), rows);
         }
         if let Some(source) = &config.subscriptions {
             let (mut table, rows) = Subscriptions::load(source, &mut inputs.ids, &mut rejects, progress)?;
-            let dated = DatedInput {
-                input: "subscriptions",
-                path: &source.path,
-                columns: vec![
-                    (source.start.as_str(), Dates::All(&table.start)),
-                    (source.end.as_str(), Dates::Optional(&table.end)),
-                ],
-            };
+            // Only a period's start is a row's date: an end after the accepted range (a backtest's
+            // max_date) has not happened yet as far as the data goes, so the period is running, not
+            // refused (which would make its customer look churned).
+            let dated = DatedInput::timestamped("subscriptions", &source.path, &source.start, &table.start);
             if let Some(keep) = inputs.screen_dates(dated, &config.data, &mut rejects)? {
                 table.retain_rows(&keep);
             }
+            if let Some(window) = inputs.date_windows.get("subscriptions") {
+                for end in &mut table.end {
+                    if end.is_some_and(|day| day > window.last) {
+                        *end = None;
+                    }
+                }
+            }
             table.screen_overlaps(source, &mut rejects)?;
+            if let Some(warning) = table.ends_after_last_start(&source.path) {
+                tracing::warn!("{warning}");
+                inputs.warnings.push(warning);
+            }
             inputs.subscriptions = Some(table);
             inputs.rows_read.insert("subscriptions".into(), rows);
         }

@@ -52,6 +52,31 @@ struct Money {
 }
 
 impl Subscriptions {
+    /// A warning when periods end after the last start of the file: an end that had not happened when
+    /// the file was pulled should be null, else it is read as a churn and moves the end of the
+    /// subscriptions' data (and with it how far labels may look). Nothing enforces it, so it is said.
+    pub(crate) fn ends_after_last_start(&self, path: &Path) -> Option<String> {
+        let last_start = *self.start.iter().max()?;
+        let later: Vec<Day> = self
+            .end
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&end| end > last_start)
+            .collect();
+        let latest = *later.iter().max()?;
+        Some(format!(
+            "{}: {} periods end after the last start in the file ({}), the latest on {}: if an end had not \
+             happened yet when the file was pulled, write it as null (a running period); as it is, it is \
+             read as the period's end and the subscriptions' data are taken to run until {}",
+            path.display(),
+            later.len(),
+            date_from_days(last_start),
+            date_from_days(latest),
+            date_from_days(latest),
+        ))
+    }
+
     /// Reads the configured periods; returns them with the number of rows read. Overlaps are checked
     /// afterwards, by [`Subscriptions::screen_overlaps`], once the date range has been applied.
     pub(crate) fn load(
@@ -124,8 +149,8 @@ impl Subscriptions {
                         continue;
                     }
                 };
-                let end = match ends.get(i) {
-                    Ok(day) if day <= start => {
+                let end = match ends.get_optional(i) {
+                    Ok(Some(day)) if day <= start => {
                         let reason = if detailed {
                             format!(
                                 "end {} is not after start {} (a period covers the days from its start up to, \
@@ -139,8 +164,7 @@ impl Subscriptions {
                         reject(&source.end, &reason)?;
                         continue;
                     }
-                    Ok(day) => Some(day),
-                    Err("null timestamp") => None,
+                    Ok(day) => day,
                     Err(reason) => {
                         reject(&source.end, reason)?;
                         continue;

@@ -26,10 +26,12 @@ pub struct Transactions {
     /// Units of each row (the quantity's absolute value: whether the line is a return is the amount's
     /// sign), when `quantity` is configured.
     pub units: Option<Vec<f64>>,
-    /// Hash of each row's product id, when `product_id` is configured.
-    pub product: Option<Vec<u64>>,
-    /// Hash of each row's category, when `category` is configured.
-    pub category: Option<Vec<u64>>,
+    /// Hash of each row's product id, when `product_id` is configured (`None` where null: the line
+    /// counts in every feature but the product ones).
+    pub product: Option<Vec<Option<u64>>>,
+    /// Hash of each row's category, when `category` is configured (`None` where null: the line counts
+    /// in every feature but the category ones).
+    pub category: Option<Vec<Option<u64>>>,
 }
 
 impl Transactions {
@@ -129,10 +131,10 @@ impl Transactions {
                     }
                 };
                 // Checked before the customer is interned, so a skipped row leaves no customer behind.
-                let units = match (&source.quantity, &quantities) {
+                let quantity = match (&source.quantity, &quantities) {
                     (Some(name), Some(quantity)) => {
                         match quantity.get(i).ok_or("null quantity").and_then(finite) {
-                            Ok(quantity) => Some(quantity.abs()),
+                            Ok(quantity) => Some(quantity),
                             Err(reason) => {
                                 rejects.reject("transactions", path, name, row, reason)?;
                                 continue;
@@ -141,16 +143,23 @@ impl Transactions {
                     }
                     _ => None,
                 };
-                let (product, category) = match (
-                    key_at(products.as_ref(), i, "null product id"),
-                    key_at(categories.as_ref(), i, "null category"),
-                ) {
-                    (Ok(product), Ok(category)) => (product, category),
-                    (Err((name, reason)), _) | (_, Err((name, reason))) => {
-                        rejects.reject("transactions", path, name, row, reason)?;
-                        continue;
+                let units = quantity.map(f64::abs);
+                // A free line (amount ±0) is a purchase or a return by its quantity's sign: a returned
+                // free item (−1 × 0 = −0.0) is a return, and a −0.0 without a negative quantity is not.
+                // Downstream, the amount's sign bit tells returns apart.
+                let amount = if amount == 0.0 {
+                    if quantity.is_some_and(|q| q < 0.0) {
+                        -0.0
+                    } else {
+                        0.0
                     }
+                } else {
+                    amount
                 };
+                // A null product or category is unknown: the line still counts as spend, a purchase or a
+                // return, and only the product or category features leave it out.
+                let product = products.as_ref().map(|(_, keys)| keys.get(i).map(hash_key));
+                let category = categories.as_ref().map(|(_, keys)| keys.get(i).map(hash_key));
                 let customer = ids
                     .intern(key)
                     .map_err(|_| id_type_mismatch(ids, path, id_name))?;
@@ -221,22 +230,6 @@ impl Transactions {
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
         self.customer.is_empty()
-    }
-}
-
-/// The hash of the key at `row` of an optional key column (named), or the column's name and `reason`
-/// when the key is null.
-fn key_at<'a>(
-    column: Option<&(&'a String, IdColumn<'_>)>,
-    row: usize,
-    reason: &'static str,
-) -> std::result::Result<Option<u64>, (&'a str, &'static str)> {
-    match column {
-        None => Ok(None),
-        Some((name, values)) => values
-            .get(row)
-            .map(|key| Some(hash_key(key)))
-            .ok_or((name.as_str(), reason)),
     }
 }
 

@@ -558,3 +558,26 @@ fn a_horizon_that_does_not_fit_the_label_source_is_caught_before_any_input_is_re
             .is_empty()
     );
 }
+
+/// A `[customers]` attribute named like a column the table already has (an engine feature, or another
+/// attribute's date feature) is refused naming the file and the column, instead of writing two columns
+/// of one name.
+#[test]
+fn an_attribute_sharing_a_feature_name_is_refused_naming_file_and_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(dir.path(), &[("a", "2024-01-05", 10.0)]);
+    write_batch(
+        &dir.path().join("customers.parquet"),
+        vec![("customer_id", strings(&["a"])), ("total_spend", floats(&[3.0]))],
+    );
+    let config = config(
+        dir.path(),
+        &format!("{TX_CONFIG}\n[customers]\npath = \"customers.parquet\"\ncustomer_id = \"customer_id\"\n"),
+    );
+    let message = build(&config, &["2024-01-05"], None, OnInvalid::Fail)
+        .expect_err("two columns of one name")
+        .to_string();
+    for part in ["customers.parquet", "`total_spend`", "exclude"] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Date attributes of `[customers]`: ages and days-until at each as-of date, computed by hand here, with
-//! dates, 64-bit dates and timestamps with a time zone; a configured date attribute that is not a date.
+//! dates, 64-bit dates and timestamps with a time zone; a date column left out of `date_attributes` is not
+//! used; a configured date attribute that is not a date.
 
 use crate::common::*;
 use arrow_array::{ArrayRef, Date32Array, Date64Array, TimestampMillisecondArray};
@@ -21,9 +22,9 @@ fn millis(text: &str) -> i64 {
         .timestamp_millis()
 }
 
-/// Purchases of a, b and c early in January, and their customer rows: `date_of_birth` (Date32, an age by
-/// default), `contract_end` (Date64, configured as days until) and `renewed_at` (a timestamp in New
-/// York time, configured as an age).
+/// Purchases of a, b and c early in January, and their customer rows: `date_of_birth` (Date32, configured
+/// as an age), `contract_end` (Date64, configured as days until), `renewed_at` (a timestamp in New York
+/// time, configured as an age) and `last_login_at` (Date32, not configured).
 fn write_inputs(dir: &Path) {
     write_transactions(
         dir,
@@ -54,6 +55,11 @@ fn write_inputs(dir: &Path) {
         ])
         .with_timezone("America/New_York"),
     );
+    let last_login: ArrayRef = Arc::new(Date32Array::from(vec![
+        Some(epoch_days("2024-07-01")),
+        Some(epoch_days("2024-01-06")),
+        None,
+    ]));
     write_batch(
         &dir.join("customers.parquet"),
         vec![
@@ -61,6 +67,7 @@ fn write_inputs(dir: &Path) {
             ("date_of_birth", birth),
             ("contract_end", contract_end),
             ("renewed_at", renewed_at),
+            ("last_login_at", last_login),
             ("plan", strings(&["x", "y", "x"])),
         ],
     );
@@ -70,7 +77,7 @@ const CUSTOMERS: &str = r#"
 [customers]
 path = "customers.parquet"
 customer_id = "customer_id"
-date_attributes = { contract_end = "in_days", renewed_at = "age" }
+date_attributes = { contract_end = "in_days", date_of_birth = "age", renewed_at = "age" }
 "#;
 
 #[test]
@@ -113,26 +120,49 @@ fn ages_and_days_until_are_counted_at_each_as_of_date() {
     }
     assert!(table.column("date_of_birth").is_none() && table.column("contract_end").is_none());
     assert_eq!(text(&table, "a", AS_OF[0], "plan").as_deref(), Some("x"));
-    // `date_of_birth` is an age by default, and one of its dates was hidden at one as-of date: said once, with the
-    // way to configure it.
-    let hidden: Vec<&String> = summary
+    // An age that hid dates after an as-of date is said once per column, with the count and without
+    // suggesting days-until for a date recorded after the fact.
+    for (column, count) in [
+        ("`date_of_birth`", "in 1 of 6 rows"),
+        ("`renewed_at`", "in 2 of 6 rows"),
+    ] {
+        let hidden: Vec<&String> = summary
+            .warnings
+            .iter()
+            .filter(|w| w.contains(column) && w.contains("after the as-of date"))
+            .collect();
+        assert_eq!(hidden.len(), 1, "{column}: {:?}", summary.warnings);
+        for part in ["customers.parquet", count, "take it out of date_attributes"] {
+            assert!(hidden[0].contains(part), "{part}: {}", hidden[0]);
+        }
+        assert!(!hidden[0].contains("= \"in_days\""), "{}", hidden[0]);
+    }
+}
+
+#[test]
+fn a_date_column_not_named_in_date_attributes_is_left_out_with_a_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_inputs(dir.path());
+    let config = config(dir.path(), &format!("{TX_CONFIG}{CUSTOMERS}"));
+    let (table, summary) = build(&config, &AS_OF, None, OnInvalid::Fail).expect("build");
+    // `last_login_at` (a's login on 2024-07-01, after both as-of dates) would say who came back.
+    assert!(table.column("last_login_at_age_days").is_none());
+    assert!(table.column("last_login_at").is_none());
+    let left_out: Vec<&String> = summary
         .warnings
         .iter()
-        .filter(|w| w.contains("`date_of_birth`"))
+        .filter(|w| w.contains("`last_login_at`"))
         .collect();
-    assert_eq!(hidden.len(), 1, "{:?}", summary.warnings);
+    assert_eq!(left_out.len(), 1, "{:?}", summary.warnings);
     for part in [
         "customers.parquet",
-        "in 1 of 6 rows",
-        "date_of_birth = \"in_days\"",
+        "left out",
+        "date_attributes = { last_login_at = \"age\" }",
+        "fixed in advance",
     ] {
-        assert!(hidden[0].contains(part), "{part}: {}", hidden[0]);
+        assert!(left_out[0].contains(part), "{part}: {}", left_out[0]);
     }
-    assert!(
-        !summary.warnings.iter().any(|w| w.contains("`renewed_at`")),
-        "a configured age is not warned about: {:?}",
-        summary.warnings
-    );
+    assert!(!left_out[0].contains("in_days"), "{}", left_out[0]);
 }
 
 #[test]
@@ -248,4 +278,59 @@ fn date_attributes_that_do_not_fit_the_configuration_are_refused_naming_the_key(
             "{message}"
         );
     }
+}
+
+#[test]
+fn a_date_attribute_outside_the_calendar_is_an_invalid_row_named_by_file_column_and_row() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_transactions(
+        dir.path(),
+        &[
+            ("a", "2024-01-05", 10.0),
+            ("b", "2024-01-06", 20.0),
+            ("c", "2024-01-07", 30.0),
+        ],
+    );
+    // i32::MIN days (a sentinel some exporters write for "no date") and a timestamp far beyond any
+    // calendar: neither is a date, and neither may pass as a missing one.
+    let birth: ArrayRef = Arc::new(Date32Array::from(vec![
+        Some(epoch_days("1990-03-31")),
+        Some(i32::MIN),
+        None,
+    ]));
+    let contract_end: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![None, None, Some(i64::MAX)]));
+    write_batch(
+        &dir.path().join("customers.parquet"),
+        vec![
+            ("customer_id", strings(&["a", "b", "c"])),
+            ("date_of_birth", birth),
+            ("contract_end", contract_end),
+        ],
+    );
+    let config = config(
+        dir.path(),
+        &format!(
+            "{TX_CONFIG}\n[customers]\npath = \"customers.parquet\"\ncustomer_id = \"customer_id\"\n\
+             date_attributes = {{ contract_end = \"in_days\", date_of_birth = \"age\" }}\n"
+        ),
+    );
+    let message = build(&config, &["2024-01-07"], None, OnInvalid::Fail)
+        .expect_err("not a date")
+        .to_string();
+    for part in ["customers.parquet", "date_of_birth", "row 1", "calendar"] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    let (table, summary) = build(&config, &["2024-01-07"], None, OnInvalid::Skip).expect("skip");
+    let rejected = &summary.rows_rejected;
+    for column in ["date_of_birth", "contract_end"] {
+        let key = format!("customers.{column}: date outside the calendar's range (years -262144 to 262143)");
+        assert_eq!(rejected.get(&key), Some(&1), "{rejected:?}");
+    }
+    // The rejected customers keep their purchases but have no attributes.
+    assert_eq!(
+        value(&table, "a", "2024-01-07", "date_of_birth_age_days"),
+        Some(12_335.0)
+    );
+    assert_eq!(value(&table, "b", "2024-01-07", "date_of_birth_age_days"), None);
+    assert_eq!(value(&table, "c", "2024-01-07", "contract_end_in_days"), None);
 }

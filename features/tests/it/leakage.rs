@@ -1,7 +1,8 @@
 //! No leakage: adding or removing rows dated after the as-of date changes no feature value of any
 //! customer (labels may change: they are meant to look ahead), with and without the order-line columns
 //! (quantity, order, product and category of each transaction); a date attribute of `[customers]`
-//! (an age, by default or as configured) dated after the as-of date shows no more than a missing one; and
+//! (an age) dated after the as-of date shows no more than a missing one, and a date column that
+//! `date_attributes` does not name (a last login, later in the file than at the as-of date) is not used; and
 //! periods of `[subscriptions]` that start after the as-of date, or end after it, change no feature either.
 
 use crate::common::*;
@@ -63,21 +64,29 @@ fn timestamp(day: u32, hour: u32) -> String {
     format!("{date}T{hour:02}:30:00")
 }
 
-/// The date attributes of customers c0..c5, as days after [`START`]: `birth` (a date column, an age by
-/// default) and `renewed` (a timestamp with a time zone, configured as an age).
+/// The date columns of customers c0..c5, as days after [`START`]: `birth` (a date column) and `renewed`
+/// (a timestamp with a time zone), both configured as ages, and `last_login` (a date column left out of
+/// `date_attributes`: the file holds the latest login, which changes after the as-of date).
 #[derive(Debug, Clone)]
 struct CustomerDates {
     birth: Vec<Option<u32>>,
     renewed: Vec<Option<u32>>,
+    last_login: Vec<Option<u32>>,
 }
 
 impl CustomerDates {
-    /// The dates as known at `as_of_day`: the later ones removed.
+    /// The dates as known at `as_of_day`: the later ones removed; a later login replaced by one ten
+    /// days before the as-of date (the login the file held then).
     fn known_at(&self, as_of_day: u32) -> Self {
         let known = |days: &[Option<u32>]| days.iter().map(|d| d.filter(|&d| d <= as_of_day)).collect();
         Self {
             birth: known(&self.birth),
             renewed: known(&self.renewed),
+            last_login: self
+                .last_login
+                .iter()
+                .map(|d| d.map(|d| if d > as_of_day { as_of_day - 10 } else { d }))
+                .collect(),
         }
     }
 
@@ -102,6 +111,12 @@ impl CustomerDates {
             )
             .with_timezone("America/Los_Angeles"),
         );
+        let last_login: ArrayRef = Arc::new(Date32Array::from(
+            self.last_login
+                .iter()
+                .map(|d| d.map(|d| epoch_day(d) as i32))
+                .collect::<Vec<_>>(),
+        ));
         let ids: Vec<String> = (0..self.birth.len()).map(|c| format!("c{c}")).collect();
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         write_batch(
@@ -110,6 +125,7 @@ impl CustomerDates {
                 ("customer_id", strings(&ids)),
                 ("birth", birth),
                 ("renewed", renewed),
+                ("last_login", last_login),
             ],
         );
     }
@@ -119,12 +135,16 @@ const CUSTOMERS_CONFIG: &str = r#"
 [customers]
 path = "customers.parquet"
 customer_id = "customer_id"
-date_attributes = { renewed = "age" }
+date_attributes = { birth = "age", renewed = "age" }
 "#;
 
 fn customer_dates_strategy() -> impl Strategy<Value = CustomerDates> {
     let dates = || proptest::collection::vec(proptest::option::of(0u32..400), 6);
-    (dates(), dates()).prop_map(|(birth, renewed)| CustomerDates { birth, renewed })
+    (dates(), dates(), dates()).prop_map(|(birth, renewed, last_login)| CustomerDates {
+        birth,
+        renewed,
+        last_login,
+    })
 }
 
 /// Builds features as of `as_of_day` from the given rows, plus an anchor purchase on the as-of day so the
@@ -192,6 +212,7 @@ fn features(
         "the order-line columns are there exactly when mapped"
     );
     assert!(table.column("birth_age_days").is_some() && table.column("renewed_age_days").is_some());
+    assert!(table.column("last_login_age_days").is_none() && table.column("last_login").is_none());
     table
 }
 

@@ -255,24 +255,6 @@ fn bad_order_lines_name_file_column_and_row() {
         some(["x", "y", "z"]),
     );
     fails(&["tx.parquet", "`quantity`", "row 2", "NaN"]);
-    write(
-        vec![Some(1.0); 3],
-        vec![Some("p"), None, Some("r")],
-        some(["x", "y", "z"]),
-    );
-    fails(&["tx.parquet", "`product_id`", "row 1", "null product id"]);
-    write(
-        vec![Some(1.0); 3],
-        some(["p", "q", "r"]),
-        vec![None, Some("y"), Some("z")],
-    );
-    fails(&["tx.parquet", "`category`", "row 0", "null category"]);
-    let (table, summary) = build(&config, &["2024-01-03"], None, OnInvalid::Skip).expect("skip");
-    assert_eq!(table.len(), 2);
-    assert_eq!(
-        summary.rows_rejected.get("transactions.category: null category"),
-        Some(&1)
-    );
 
     // A product id of another type is refused by column.
     write_batch(
@@ -403,4 +385,69 @@ fn cdnow_with_number_of_cds_as_quantity_has_the_units_columns() {
         );
     }
     assert_eq!(without.labels, table.labels);
+}
+
+/// A free item returned (quantity −1 at price 0: amount −0.0, or an `amount` of 0 with a negative
+/// quantity) is a return, not a purchase; a free item bought is a purchase.
+#[test]
+fn a_returned_free_item_is_a_return_whatever_the_sign_of_its_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rows = [
+        ("a", "2024-01-10", 20.0, 1.0, "o1", "p1", "music"),
+        ("a", "2024-01-10", 0.0, 1.0, "o1", "p2", "music"),
+        ("a", "2024-01-20", 0.0, -1.0, "r1", "p2", "music"),
+        ("z", "2024-03-31", 1.0, 1.0, "o9", "p1", "music"),
+    ];
+    write_lines(dir.path(), &rows);
+    let times = LINES_CONFIG.replace("amount = \"amount\"\n", "unit_price = \"amount\"\n");
+    for text in [times.as_str(), LINES_CONFIG] {
+        let config = config(dir.path(), &format!("{text}{WINDOWS}"));
+        let (table, _) = build(&config, &["2024-03-31"], None, OnInvalid::Fail).expect("build");
+        let at = |column: &str| value(&table, "a", "2024-03-31", column);
+        assert_eq!(at("purchase_count"), Some(1.0), "{text}");
+        assert_eq!(at("return_count"), Some(1.0), "{text}");
+        close(at("lines_per_order"), 2.0, "lines per order");
+        close(at("returned_unit_share"), 0.5, "returned share");
+    }
+}
+
+/// A null product id or category is an unknown one: the line keeps its spend, purchase and units in
+/// every other feature, under either policy, and only the product or category features leave it out.
+#[test]
+fn a_line_without_product_or_category_counts_everywhere_but_there() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = |values: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    write_batch(
+        &dir.path().join("tx.parquet"),
+        vec![
+            ("customer_id", strings(&["a", "a", "a", "z"])),
+            (
+                "ts",
+                timestamps(&["2024-01-10", "2024-01-10", "2024-02-10", "2024-03-31"]),
+            ),
+            ("amount", floats(&[20.0, 10.0, 30.0, 1.0])),
+            ("quantity", floats(&[1.0, 1.0, 2.0, 1.0])),
+            ("order_id", strings(&["o1", "o1", "o2", "o9"])),
+            ("product_id", keys(vec![Some("p1"), None, Some("p1"), Some("p1")])),
+            (
+                "category",
+                keys(vec![Some("music"), Some("books"), None, Some("music")]),
+            ),
+        ],
+    );
+    let config = config(dir.path(), &format!("{LINES_CONFIG}{WINDOWS}"));
+    for on_invalid in [OnInvalid::Fail, OnInvalid::Skip] {
+        let (table, summary) = build(&config, &["2024-03-31"], None, on_invalid).expect("build");
+        assert!(summary.rows_rejected.is_empty(), "{:?}", summary.rows_rejected);
+        let at = |column: &str| value(&table, "a", "2024-03-31", column);
+        assert_eq!(at("total_spend"), Some(60.0));
+        assert_eq!(at("purchase_count"), Some(2.0));
+        close(at("lines_per_order"), 1.5, "lines per order");
+        close(at("units_per_order"), 2.0, "units per order");
+        // Only `p1` is a known product; `music` and `books` the known categories.
+        assert_eq!(at("distinct_products"), Some(1.0));
+        assert_eq!(at("distinct_categories"), Some(2.0));
+        // Music's 20 of the 60 spent (the line without a category counts in the whole).
+        close(at("top_category_spend_share"), 20.0 / 60.0, "top category share");
+    }
 }

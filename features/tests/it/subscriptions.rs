@@ -769,3 +769,233 @@ fn the_readme_example_holds() {
     assert_eq!(back("subscription_life_days"), Some(0.0));
     assert_eq!(back("tenure_days"), Some(91.0));
 }
+
+#[test]
+fn subscription_labels_end_with_the_subscriptions_not_with_later_inputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Subscriptions pulled on 06-30 (`b`'s period ends that day: whether it renews is not known yet);
+    // events run until 08-31.
+    write_periods(
+        dir.path(),
+        &[
+            ("a", "2024-01-01", None, "basic", 10.0, 1.0, None, None),
+            (
+                "b",
+                "2024-01-01",
+                Some("2024-06-30"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+        ],
+    );
+    write_events(
+        dir.path(),
+        &[
+            ("a", "2024-02-01T10:00:00", "login"),
+            ("a", "2024-08-31T10:00:00", "login"),
+        ],
+    );
+    let config = config(
+        dir.path(),
+        &format!("{SUBSCRIPTIONS_CONFIG}{EVENTS_CONFIG}{SETTINGS}"),
+    );
+    let dates = ["2024-04-30", "2024-05-15", "2024-06-15"];
+    let (table, summary) = build(&config, &dates, Some(30), OnInvalid::Fail).expect("build");
+    // 06-30 less the 30-day grace period, then less the 30-day horizon.
+    assert_eq!(summary.label_data_end, Some(date("2024-05-31")));
+    assert_eq!(summary.last_labelled_as_of, Some(date("2024-05-01")));
+    for id in ["a", "b"] {
+        assert_eq!(table.labels[row_of(&table, id, "2024-04-30")], Some(0), "{id}");
+        for as_of in ["2024-05-15", "2024-06-15"] {
+            assert_eq!(table.labels[row_of(&table, id, as_of)], None, "{id} {as_of}");
+        }
+    }
+    // `b`'s end is after every start: if it had not happened when the file was pulled, it should be
+    // null; nothing can tell, so a warning says it.
+    let ends: Vec<&String> = summary
+        .warnings
+        .iter()
+        .filter(|w| w.contains("end after the last start"))
+        .collect();
+    assert_eq!(ends.len(), 1, "{:?}", summary.warnings);
+    for part in [
+        "subscriptions.parquet",
+        "1 periods",
+        "2024-01-01",
+        "2024-06-30",
+        "write it as null",
+    ] {
+        assert!(ends[0].contains(part), "{part}: {}", ends[0]);
+    }
+}
+
+#[test]
+fn a_period_ending_after_max_date_is_running_not_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_periods(
+        dir.path(),
+        &[
+            (
+                "a",
+                "2024-01-01",
+                Some("2024-09-01"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+            (
+                "b",
+                "2024-01-01",
+                Some("2024-03-01"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+            (
+                "b",
+                "2024-03-01",
+                Some("2024-06-30"),
+                "basic",
+                10.0,
+                1.0,
+                None,
+                None,
+            ),
+        ],
+    );
+    let config = config(
+        dir.path(),
+        &format!("{SUBSCRIPTIONS_CONFIG}{SETTINGS}\n[data]\nmax_date = \"2024-06-30\"\n"),
+    );
+    for on_invalid in [OnInvalid::Fail, OnInvalid::Skip] {
+        let (table, summary) = build(&config, &["2024-06-30"], None, on_invalid).expect("build");
+        assert!(summary.rows_rejected.is_empty(), "{:?}", summary.rows_rejected);
+        // `a`'s end after max_date is not known yet: running on 06-30; `b`'s ended that day.
+        assert!(has_row(&table, "a", "2024-06-30"));
+        assert!(!has_row(&table, "b", "2024-06-30"));
+        assert_eq!(value(&table, "a", "2024-06-30", "subscription_count"), Some(1.0));
+        assert_eq!(summary.input_ranges["subscriptions"].last, date("2024-06-30"));
+    }
+}
+
+#[test]
+fn an_add_on_beside_a_renewing_plan_is_no_plan_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Plan `a` renewed monthly at 50 from 01-01 (rows 01-01..01-31, 01-31..03-01, 03-01..): `addon` adds
+    // plan `c` at 10 from 02-15, running; `ends` adds it from 02-15 to 03-01, the renewal day.
+    let mut rows: Vec<Period<'_>> = Vec::new();
+    for id in ["addon", "ends"] {
+        rows.extend([
+            (id, "2024-01-01", Some("2024-01-31"), "a", 50.0, 1.0, None, None),
+            (id, "2024-01-31", Some("2024-03-01"), "a", 50.0, 1.0, None, None),
+            (id, "2024-03-01", None, "a", 50.0, 1.0, None, None),
+        ]);
+    }
+    rows.push(("addon", "2024-02-15", None, "c", 10.0, 1.0, None, None));
+    rows.push((
+        "ends",
+        "2024-02-15",
+        Some("2024-03-01"),
+        "c",
+        10.0,
+        1.0,
+        None,
+        None,
+    ));
+    // A real change beside them: `b` at 20 follows `a` with nothing else running.
+    rows.push((
+        "change",
+        "2024-01-01",
+        Some("2024-02-15"),
+        "a",
+        50.0,
+        1.0,
+        None,
+        None,
+    ));
+    rows.push(("change", "2024-02-15", None, "b", 20.0, 1.0, None, None));
+    // The data run until 03-31.
+    rows.push((
+        "late",
+        "2024-03-01",
+        Some("2024-03-31"),
+        "a",
+        10.0,
+        1.0,
+        None,
+        None,
+    ));
+    write_periods(dir.path(), &rows);
+    let config = config(dir.path(), &format!("{SUBSCRIPTIONS_CONFIG}{SETTINGS}"));
+    let as_of = "2024-03-31";
+    let (table, _) = build(&config, &[as_of], None, OnInvalid::Fail).expect("build");
+    for id in ["addon", "ends"] {
+        let at = |column: &str| value(&table, id, as_of, column);
+        assert_eq!(at("subscription_upgrades"), Some(0.0), "{id}");
+        assert_eq!(at("subscription_downgrades"), Some(0.0), "{id}");
+        // On plan `a` since 01-01, through its renewals: 90 days.
+        close(at("subscription_months_on_plan"), 90.0 / MONTH, id);
+        assert_eq!(text(&table, id, as_of, "subscription_plan").as_deref(), Some("a"));
+    }
+    assert_eq!(
+        value(&table, "change", as_of, "subscription_downgrades"),
+        Some(1.0)
+    );
+    close(
+        value(&table, "change", as_of, "subscription_months_on_plan"),
+        45.0 / MONTH,
+        "change",
+    );
+}
+
+#[test]
+fn a_period_dated_outside_the_calendar_is_named_by_file_column_and_row() {
+    use arrow_array::{ArrayRef, Date32Array};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let days = |values: Vec<Option<i32>>| -> ArrayRef { Arc::new(Date32Array::from(values)) };
+    let jan = 19_723; // 2024-01-01
+    write_batch(
+        &dir.path().join("subscriptions.parquet"),
+        vec![
+            ("customer_id", strings(&["a", "b", "c"])),
+            ("start", days(vec![Some(jan), Some(i32::MAX - 5), Some(jan)])),
+            ("end", days(vec![None, Some(i32::MAX - 10), Some(i32::MAX)])),
+            ("plan", strings(&["basic", "basic", "basic"])),
+            ("amount", floats(&[10.0, 10.0, 10.0])),
+            ("billing_months", floats(&[1.0, 1.0, 1.0])),
+        ],
+    );
+    let text = "\n[subscriptions]\npath = \"subscriptions.parquet\"\ncustomer_id = \"customer_id\"\n\
+                start = \"start\"\nend = \"end\"\nplan = \"plan\"\namount = \"amount\"\n\
+                billing_months = \"billing_months\"\n";
+    let config = config(dir.path(), &format!("{text}{SETTINGS}"));
+    let message = build(&config, &["2024-01-01"], None, OnInvalid::Fail)
+        .expect_err("not a date")
+        .to_string();
+    assert_mentions(
+        &message,
+        &["subscriptions.parquet", "`start`", "row 1", "calendar"],
+    );
+    let (table, summary) = build(&config, &["2024-01-01"], None, OnInvalid::Skip).expect("skip");
+    let rejected = &summary.rows_rejected;
+    let reason = "date outside the calendar's range (years -262144 to 262143)";
+    assert_eq!(
+        rejected.get(&format!("subscriptions.start: {reason}")),
+        Some(&1),
+        "{rejected:?}"
+    );
+    assert_eq!(
+        rejected.get(&format!("subscriptions.end: {reason}")),
+        Some(&1),
+        "{rejected:?}"
+    );
+    assert_eq!(table.len(), 1);
+}

@@ -52,14 +52,14 @@ pub struct FeaturesArgs {
     /// steps stay on month ends.
     #[arg(long, value_name = "STEP", default_value = "monthly")]
     step: Step,
-    /// Label horizon in days (at least 1): label 1 when the customer churns (no purchase, or the churn
-    /// date) within this many days after the as-of date. Labels are null when the horizon runs past the
-    /// end of the data that defines them: such as-of dates are built with a warning naming the last as-of
-    /// date that can be labelled, and when no as-of date can be, the build fails (exit 2). Leave it out to
-    /// build a table to score, such as every customer as of the last day of the data: its labels are
-    /// unknown, so it cannot be trained on. A horizon with nothing to label with (no [labels], no
-    /// churn_date in [customers], no [transactions]) is refused before any input is read (exit 2); with
-    /// [labels] it is not used, with a warning.
+    /// Label horizon in days (at least 1): label 1 when the customer churns (no purchase, the end of the
+    /// last [subscriptions] period, or the churn date) within this many days after the as-of date. Labels
+    /// are null when the horizon runs past the end of the data that defines them: such as-of dates are
+    /// built with a warning naming the last as-of date that can be labelled, and when no as-of date can
+    /// be, the build fails (exit 2). Leave it out to build a table to score, such as every customer as of
+    /// the last day of the data: its labels are unknown, so it cannot be trained on. A horizon with nothing to label with (no [labels], no
+    /// [subscriptions], no churn_date in [customers], no [transactions]) is refused before any input is
+    /// read (exit 2); with [labels] it is not used, with a warning.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
     /// What to do with rows with a null or unparseable id or timestamp, a date outside the accepted range
