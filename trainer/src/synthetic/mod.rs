@@ -123,10 +123,9 @@ fn chunk_size(customers: u64) -> u64 {
     customers.div_ceil(16).clamp(1_000, MAX_CHUNK_CUSTOMERS)
 }
 
-/// The feature-engine configuration written beside the data (paths relative to its folder).
-const CHURN_TOML: &str = r#"# Feature-engine configuration for this synthetic data set (written by `churn-trainer generate`).
-# Paths are relative to this file's folder.
-
+/// The inputs both feature-engine configurations written beside the data map (paths relative to their
+/// folder).
+const INPUTS_TOML: &str = r#"
 [transactions]
 path = "transactions.parquet"
 customer_id = "customer_id"
@@ -150,35 +149,23 @@ customer_id = "customer_id"
 signup_date = "signup_date"
 "#;
 
-/// A second feature-engine configuration: the same inputs and `[subscriptions]`, whose periods make the
-/// labels contractual (see the README's "Subscriptions"). `churn.toml` leaves them out, so the demo's
+/// The heading of `churn.toml`, the feature-engine configuration of the demo (inactivity labels).
+const CHURN_TOML_HEADING: &str = "\
+# Feature-engine configuration for this synthetic data set (written by `churn-trainer generate`).
+# Paths are relative to this file's folder.
+";
+
+/// The heading of `churn-subscriptions.toml`: the same inputs and `[subscriptions]`, whose periods make
+/// the labels contractual (see the README's "Subscriptions"). `churn.toml` leaves them out, so the demo's
 /// labels stay inactivity labels.
-const CHURN_SUBSCRIPTIONS_TOML: &str = r#"# Feature-engine configuration with the subscription periods (written by `churn-trainer generate`).
+const CHURN_SUBSCRIPTIONS_TOML_HEADING: &str = "\
+# Feature-engine configuration with the subscription periods (written by `churn-trainer generate`).
 # Labels are contractual: a customer churns when their last period ends and no period starts within
 # grace_days after it. Paths are relative to this file's folder.
+";
 
-[transactions]
-path = "transactions.parquet"
-customer_id = "customer_id"
-timestamp = "ts"
-amount = "amount"
-order_id = "order_id"
-product_id = "product_id"
-category = "category"
-quantity = "quantity"
-
-[events]
-path = "events.parquet"
-customer_id = "customer_id"
-timestamp = "ts"
-event_type = "event_type"
-value = "value"
-
-[customers]
-path = "customers.parquet"
-customer_id = "customer_id"
-signup_date = "signup_date"
-
+/// The `[subscriptions]` section of `churn-subscriptions.toml`.
+const SUBSCRIPTIONS_TOML: &str = r#"
 [subscriptions]
 path = "subscriptions.parquet"
 customer_id = "customer_id"
@@ -376,8 +363,12 @@ pub fn generate(spec: &Spec, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Res
         Ok((files, simulated?))
     })?;
 
-    let config = output::write_text(out, "churn.toml", CHURN_TOML)?;
-    let subscriptions_config = output::write_text(out, "churn-subscriptions.toml", CHURN_SUBSCRIPTIONS_TOML)?;
+    let config = output::write_text(out, "churn.toml", &format!("{CHURN_TOML_HEADING}{INPUTS_TOML}"))?;
+    let subscriptions_config = output::write_text(
+        out,
+        "churn-subscriptions.toml",
+        &format!("{CHURN_SUBSCRIPTIONS_TOML_HEADING}{INPUTS_TOML}{SUBSCRIPTIONS_TOML}"),
+    )?;
     let mut described = Manifest::new(spec, &counts);
     described.checksums = parquet_files.iter().map(|f| f.digest().clone()).collect();
     described.checksums.push(config.digest().clone());
