@@ -244,25 +244,22 @@ impl<'a> Scorer<'a> {
         members: bool,
     ) -> Reason {
         let schema = &self.artifact.schema;
-        let single;
-        let features: &[usize] = match &self.artifact.reason_groups {
-            Some(groups) => &groups.groups[group].features,
-            None => {
-                single = [group];
-                &single
-            }
-        };
         // Kinds are parsed once per model with a grouping; an artifact without one has a group per
         // feature and parses its name here (`kinds[f - first]`).
-        let own_kind;
-        let (kinds, first, label): (&[FeatureKind], usize, String) = match &self.artifact.reason_groups {
-            Some(groups) => (groups.kinds(schema), 0, groups.groups[group].label.clone()),
-            None => {
-                own_kind = [FeatureKind::of(&schema.features[group].name)];
-                let label = own_kind[0].family.label();
-                (&own_kind, group, label)
-            }
-        };
+        let (single, own_kind);
+        let (features, kinds, first, label): (&[usize], &[FeatureKind], usize, String) =
+            match &self.artifact.reason_groups {
+                Some(groups) => {
+                    let g = &groups.groups[group];
+                    (&g.features, groups.kinds(schema), 0, g.label.clone())
+                }
+                None => {
+                    single = [group];
+                    own_kind = [FeatureKind::of(&schema.features[group].name)];
+                    let label = own_kind[0].family.label();
+                    (&single, &own_kind, group, label)
+                }
+            };
         let described: Vec<Member<'_>> = features
             .iter()
             .map(|&f| Member {
