@@ -173,11 +173,7 @@ impl Subscriptions {
                 let money = match money(source, mrrs.as_ref(), amounts.as_ref(), months.as_ref(), i) {
                     Ok(money) => money,
                     Err((column, reason)) => {
-                        let reason = if detailed {
-                            reason.detail
-                        } else {
-                            reason.kind.to_string()
-                        };
+                        let reason = reason.reason(detailed);
                         reject(column, &reason)?;
                         continue;
                     }
@@ -185,11 +181,7 @@ impl Subscriptions {
                 let quantity = match optional_number(quantities.as_ref(), i, 0.0, f64::INFINITY) {
                     Ok(value) => value,
                     Err(reason) => {
-                        let reason = if detailed {
-                            reason.detail
-                        } else {
-                            reason.kind.to_string()
-                        };
+                        let reason = reason.reason(detailed);
                         reject(source.quantity.as_deref().unwrap_or_default(), &reason)?;
                         continue;
                     }
@@ -197,11 +189,7 @@ impl Subscriptions {
                 let discount = match optional_number(discounts.as_ref(), i, 0.0, 1.0) {
                     Ok(value) => value,
                     Err(reason) => {
-                        let reason = if detailed {
-                            reason.detail
-                        } else {
-                            reason.kind.to_string()
-                        };
+                        let reason = reason.reason(detailed);
                         reject(source.discount.as_deref().unwrap_or_default(), &reason)?;
                         continue;
                     }
@@ -360,6 +348,16 @@ impl Invalid {
 
     fn plain(kind: &'static str) -> Self {
         Self::new(kind, kind.to_string())
+    }
+
+    /// What a rejected row says: the detail when the run fails on it, the kind when rows are skipped
+    /// and counted by reason.
+    fn reason(self, detailed: bool) -> String {
+        if detailed {
+            self.detail
+        } else {
+            self.kind.to_string()
+        }
     }
 }
 
