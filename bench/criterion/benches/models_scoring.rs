@@ -2,8 +2,8 @@
 //! a prediction, a prediction with its exact reasons (base value, contributions and probability, as a
 //! server's Score call with reasons needs them), and a 100,000-row batch prediction for the tree kinds.
 //!
-//! `cargo bench -p churn-models --bench scoring` (a filter after `--` picks groups, e.g.
-//! `-- boosting/`).
+//! `cargo bench --manifest-path bench/criterion/Cargo.toml --bench models_scoring` (a filter after `--`
+//! picks groups, e.g. `-- boosting/`).
 //!
 //! Models are fitted here on generated data: 20,000 rows × 30 columns whose churn probability has
 //! interactions, a logistic regression, a random forest of 100 trees of depth 12, gradient boosting of

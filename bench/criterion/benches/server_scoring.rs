@@ -2,7 +2,7 @@
 //! protobuf encoding of a 1,000-id answer, for a logistic regression and a 100-tree random forest trained
 //! on the synthetic table of the integration tests (20,000 customers).
 //!
-//! `cargo bench -p churn-server --bench scoring`
+//! `cargo bench --manifest-path bench/criterion/Cargo.toml --bench server_scoring`
 //!
 //! With `CHURN_BENCH_REGISTRY`, `CHURN_BENCH_SNAPSHOT` and `CHURN_BENCH_MODELS` (comma-separated model
 //! names) set, it times those promoted models on that snapshot instead, with 1,000 ids drawn from it
@@ -10,7 +10,7 @@
 
 #![allow(missing_docs)]
 
-#[path = "../tests/it/common.rs"]
+#[path = "../../../server/tests/it/common.rs"]
 mod common;
 
 use churn_server::proto;
