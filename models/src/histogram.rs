@@ -103,26 +103,61 @@ pub fn bin_edges(sorted: &[f64], max_bins: usize) -> Vec<f64> {
     edges
 }
 
+/// Rows from which a partition is shared out among the cores.
+const PARALLEL_PARTITION_ROWS: usize = 64 * 1024;
+
 /// Moves the rows satisfying `left` to the front, keeping the order within each side (so later passes
 /// read the columns front to back); returns how many there are. Both tree kinds split a node's rows so.
+/// Large row sets are cut into one piece per core, each partitioned on its own and the pieces' sides
+/// then put together in order, so the result is the same for any number of cores.
 pub(crate) fn stable_partition(
     rows: &mut [u32],
     scratch: &mut Vec<u32>,
-    left: impl Fn(u32) -> bool,
+    left: impl Fn(u32) -> bool + Sync,
 ) -> usize {
     scratch.clear();
+    scratch.resize(rows.len(), 0);
+    let pieces = rayon::current_num_threads();
+    if rows.len() < PARALLEL_PARTITION_ROWS || pieces < 2 {
+        let (lefts, rights) = partition_piece(rows, scratch, &left);
+        rows[lefts..].copy_from_slice(&scratch[..rights]);
+        return lefts;
+    }
+    let piece = rows.len().div_ceil(pieces);
+    let counts: Vec<(usize, usize)> = rows
+        .par_chunks_mut(piece)
+        .zip(scratch.par_chunks_mut(piece))
+        .map(|(rows, rights)| partition_piece(rows, rights, &left))
+        .collect();
+    // Each piece holds its left rows at its front and its right rows in its part of `scratch`: the
+    // left rows move together to the front, the right rows follow them.
     let mut next = 0;
+    for (k, &(lefts, _)) in counts.iter().enumerate() {
+        rows.copy_within(k * piece..k * piece + lefts, next);
+        next += lefts;
+    }
+    let total_lefts = next;
+    for (k, &(_, rights)) in counts.iter().enumerate() {
+        rows[next..next + rights].copy_from_slice(&scratch[k * piece..k * piece + rights]);
+        next += rights;
+    }
+    total_lefts
+}
+
+/// Compacts the rows satisfying `left` to the front of `rows` and writes the others to the front of
+/// `rights` (as long as `rows`), both in order; returns how many of each. Every row is written to both
+/// places and only the count of its side advances, so there is no branch on the outcome to mispredict.
+fn partition_piece(rows: &mut [u32], rights: &mut [u32], left: &impl Fn(u32) -> bool) -> (usize, usize) {
+    let (mut lefts, mut others) = (0, 0);
     for i in 0..rows.len() {
         let r = rows[i];
-        if left(r) {
-            rows[next] = r;
-            next += 1;
-        } else {
-            scratch.push(r);
-        }
+        let goes_left = left(r);
+        rows[lefts] = r;
+        rights[others] = r;
+        lefts += usize::from(goes_left);
+        others += usize::from(!goes_left);
     }
-    rows[next..].copy_from_slice(scratch);
-    next
+    (lefts, others)
 }
 
 /// Test data for the tree kinds: two informative columns with an interaction (churn probability 0.8 when
@@ -147,6 +182,31 @@ pub(crate) fn interaction_data(n: usize, seed: u64) -> (crate::matrix::Matrix, V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partition_shared_among_cores_keeps_both_sides_in_order() {
+        let goes_left = |r: u32| r.wrapping_mul(2_654_435_761).is_multiple_of(3);
+        for n in [0, 10, PARALLEL_PARTITION_ROWS * 3 + 17] {
+            let original: Vec<u32> = (0..n as u32).map(|i| i * 2 + 1).collect();
+            let expected: Vec<u32> = original
+                .iter()
+                .filter(|&&r| goes_left(r))
+                .chain(original.iter().filter(|&&r| !goes_left(r)))
+                .copied()
+                .collect();
+            let lefts = original.iter().filter(|&&r| goes_left(r)).count();
+            for threads in [1, 4] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool");
+                let mut rows = original.clone();
+                let found = pool.install(|| stable_partition(&mut rows, &mut Vec::new(), goes_left));
+                assert_eq!(found, lefts, "{n} rows on {threads} threads");
+                assert_eq!(rows, expected, "{n} rows on {threads} threads");
+            }
+        }
+    }
 
     #[test]
     fn bin_edges_split_distinct_values_and_quantiles() {

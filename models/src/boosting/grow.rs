@@ -20,6 +20,9 @@ const SLOTS: usize = 256;
 /// than handing it to rayon.
 const PARALLEL_WORK: usize = 64 * 1024;
 
+/// Rows whose derivatives and bins are fetched together before they are added to a histogram.
+const GATHER_ROWS: usize = 64;
+
 /// What bounds a tree; see [`super::GradientBoostingParams`] for the meaning of each.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct GrowthLimits {
@@ -119,6 +122,13 @@ impl RowBins {
 
     fn row(&self, row: usize) -> &[u8] {
         &self.bins[row * self.columns..(row + 1) * self.columns]
+    }
+
+    /// Reads the first and last bin of `row`, which brings the row (at most two cache lines) into the
+    /// cache; the result means nothing.
+    fn touch(&self, row: usize) -> u8 {
+        let row = self.row(row);
+        row.first().copied().unwrap_or(0) ^ row.last().copied().unwrap_or(0)
     }
 }
 
@@ -357,11 +367,23 @@ impl Grower<'_> {
         buffer.clear();
         buffer.resize(self.columns.len() * SLOTS, Sums::default());
         let fill = |histogram: &mut [Sums], columns: &[usize]| {
-            for &r in rows {
-                let (g, h) = self.derivatives[r as usize];
-                let bins = self.row_bins.row(r as usize);
-                for (slots, &column) in histogram.chunks_exact_mut(SLOTS).zip(columns) {
-                    slots[usize::from(bins[column])].add(g, h);
+            let (histogram, _) = histogram.as_chunks_mut::<SLOTS>();
+            let mut gathered = [(0.0, 0.0); GATHER_ROWS];
+            for block in rows.chunks(GATHER_ROWS) {
+                // A leaf's rows are scattered over the table, so each row's derivatives and bins are a
+                // cache miss. Reading them first in a loop of independent loads lets the memory system
+                // fetch a whole block at once, where the filling loop would wait for one row at a time.
+                let mut touched = 0;
+                for (slot, &r) in gathered.iter_mut().zip(block) {
+                    *slot = self.derivatives[r as usize];
+                    touched ^= self.row_bins.touch(r as usize);
+                }
+                std::hint::black_box(touched);
+                for (&(g, h), &r) in gathered.iter().zip(block) {
+                    let bins = self.row_bins.row(r as usize);
+                    for (slots, &column) in histogram.iter_mut().zip(columns) {
+                        slots[usize::from(bins[column])].add(g, h);
+                    }
                 }
             }
         };
