@@ -258,6 +258,15 @@ pub struct Limits {
     pub max_reasons: u32,
 }
 
+impl Limits {
+    /// Most customer ids all `ScoreBatch` calls in progress may hold together: two largest batches.
+    /// A batch whose ids do not fit is refused at once with RESOURCE_EXHAUSTED, so batch work (CPU and
+    /// memory) admitted at any moment is bounded by ids, not by calls.
+    pub fn batch_ids_in_flight(&self) -> usize {
+        self.max_batch_size.saturating_mul(2)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

@@ -1,8 +1,11 @@
 //! The errors a request can meet, and the one place they become gRPC status codes.
 //!
-//! Messages of client errors (bad arguments, unknown customers) go back to the caller as they are: they
-//! only repeat what the caller sent and name features. Internal errors (unreadable files, bugs) are logged
-//! in full and answered with a generic message, so no path or internal detail leaks to clients.
+//! Messages of client errors (bad arguments, unknown customers) go back to the caller as they are. They
+//! quote at most [`QUOTE_CHARS`] characters of anything the caller sent ([`excerpt`]) and at most
+//! [`QUOTE_NAMES`] names of a list ([`name_list`]): a status message travels in an HTTP/2 trailer, and
+//! clients refuse trailers beyond a few KiB, so a long message would reach the caller as a transport
+//! error instead of its status. Internal errors (unreadable files, bugs) are logged in full and answered
+//! with a generic message, so no path or internal detail leaks to clients.
 
 use churn_models::ModelError;
 use tonic::{Code, Status};
@@ -14,9 +17,28 @@ pub enum ServeError {
     #[error("{0}")]
     InvalidArgument(String),
     /// The customer id is not in the feature snapshot. Holds the id as the caller sent it: the message
-    /// goes back to the caller, and must never be logged (log [`crate::redact::IdHasher`] hashes instead).
-    #[error("customer `{0}` is not in the feature snapshot")]
+    /// (which quotes its start) goes back to the caller, and must never be logged (log
+    /// [`crate::redact::IdHasher`] hashes instead).
+    #[error("customer {} is not in the feature snapshot", excerpt(.0))]
     CustomerNotFound(String),
+    /// The request's bytes are not a valid protobuf message of the method's request type.
+    #[error("the request is not a valid protobuf message: {0}")]
+    Undecodable(String),
+    /// The answer would be larger than the largest message the server sends (and a client with the same
+    /// limit accepts); the caller should ask for less.
+    #[error(
+        "the answer would be {bytes} bytes, above the limit of {limit} bytes per message; \
+         ask for fewer customer ids or fewer reasons"
+    )]
+    AnswerTooLarge {
+        /// Encoded size of the answer.
+        bytes: usize,
+        /// The server's `max_message_bytes`.
+        limit: usize,
+    },
+    /// The server is at a capacity limit; the caller should retry later, with backoff.
+    #[error("{0}")]
+    Overloaded(String),
     /// No model and snapshot are loaded yet.
     #[error("{0}")]
     Unavailable(String),
@@ -35,8 +57,11 @@ impl ServeError {
     /// The gRPC status code of this error.
     pub fn code(&self) -> Code {
         match self {
-            Self::InvalidArgument(_) => Code::InvalidArgument,
+            Self::InvalidArgument(_) | Self::Undecodable(_) | Self::AnswerTooLarge { .. } => {
+                Code::InvalidArgument
+            }
             Self::CustomerNotFound(_) => Code::NotFound,
+            Self::Overloaded(_) => Code::ResourceExhausted,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Model(error) if is_input_error(error) => Code::InvalidArgument,
             Self::Model(_) | Self::Internal(_) => Code::Internal,
@@ -50,6 +75,45 @@ impl ServeError {
             _ => self.to_string(),
         }
     }
+}
+
+/// Most characters of request data a message quotes.
+pub const QUOTE_CHARS: usize = 32;
+
+/// Most names of a list a message quotes.
+pub const QUOTE_NAMES: usize = 3;
+
+/// `text` in backquotes for a message, cut to its first [`QUOTE_CHARS`] characters (then followed by
+/// `...` and its length in bytes).
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => format!("`{text}`"),
+        Some((end, _)) => format!("`{}`... ({} bytes)", &text[..end], text.len()),
+    }
+}
+
+/// `3 unknown features: `a`, `b`, `c`` for a message: how many `names` there are, what they are
+/// (`what`, a plural), and the first [`QUOTE_NAMES`] of them, each an [`excerpt`], then `...` when there
+/// are more.
+pub fn name_list(what: &str, names: &[&str]) -> String {
+    let mut quoted: Vec<String> = names.iter().take(QUOTE_NAMES).map(|name| excerpt(name)).collect();
+    if names.len() > QUOTE_NAMES {
+        quoted.push("...".to_string());
+    }
+    format!("{} {what}: {}", thousands(names.len()), quoted.join(", "))
+}
+
+/// `12,345` for 12345.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// True when the model rejected its input (the caller's fault), rather than failing by itself.
@@ -106,5 +170,41 @@ mod tests {
         assert!(!status.message().contains("/secret"), "{}", status.message());
         let status = Status::from(ServeError::Internal("panic in /src/x.rs".into()));
         assert_eq!(status.message(), INTERNAL_MESSAGE);
+
+        let status = Status::from(ServeError::Undecodable("invalid wire type".into()));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let status = Status::from(ServeError::AnswerTooLarge { bytes: 10, limit: 5 });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let status = Status::from(ServeError::Overloaded("full".into()));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+    }
+
+    #[test]
+    fn messages_quote_a_prefix_of_request_data_and_a_few_names() {
+        let long = "x".repeat(20_000);
+        let status = Status::from(ServeError::CustomerNotFound(long.clone()));
+        assert_eq!(
+            status.message(),
+            format!(
+                "customer `{}`... (20000 bytes) is not in the feature snapshot",
+                "x".repeat(32)
+            )
+        );
+        assert_eq!(excerpt("C42"), "`C42`");
+        // Cut at a character boundary.
+        assert_eq!(
+            excerpt(&"é".repeat(40)),
+            format!("`{}`... (80 bytes)", "é".repeat(32))
+        );
+
+        let names: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(
+            name_list("unknown features", &names),
+            "1,000 unknown features: `f0`, `f1`, `f2`, ..."
+        );
+        assert_eq!(name_list("missing features", &["a"]), "1 missing features: `a`");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! Layout, one concern per module:
 //! - [`proto`]: the generated `churn.v1` API and the conversions between it and the domain;
+//! - [`codec`]: the protobuf codec, with undecodable requests as the caller's error;
 //! - [`config`]: command line, TOML file and `CHURN_*` environment settings;
 //! - [`snapshot`], [`state`], [`reload`]: the served data and its live swap;
 //! - [`scoring`]: scores and reasons from a pair, independent of gRPC;
@@ -21,6 +22,7 @@
 //! - [`redact`]: keyed hashes that keep customer ids out of logs;
 //! - [`loadgen`]: the load generator behind `churn-loadgen`.
 
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod loadgen;

@@ -2,7 +2,7 @@
 //!
 //! Parses the command line, sets up logging and the runtime, then serves until SIGTERM or SIGINT (SIGHUP
 //! reloads). Exit codes: 0 after a clean shutdown, 1 when the server fails, 2 for an unusable
-//! configuration.
+//! configuration (also one found only when loading: a model or snapshot that can never be served).
 
 use churn_server::config::{ServerArgs, ServerConfig};
 use churn_server::reload::error_chain;
@@ -63,6 +63,10 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error @ churn_server::server::ServerError::Startup(_)) => {
+            eprintln!("error: {}", error_chain(&error));
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));
             ExitCode::from(1)

@@ -6,6 +6,7 @@
 //! | `churn_request_duration_seconds` | histogram | `method` |
 //! | `churn_requests_in_flight` | gauge | |
 //! | `churn_batch_size` | histogram | |
+//! | `churn_batch_ids_in_flight` | gauge (ids admitted to batch scoring whose work has not ended) | |
 //! | `churn_model_info` | gauge (1 for the model served) | `model`, `version` |
 //! | `churn_model_loaded` | gauge (0 or 1) | |
 //! | `churn_snapshot_as_of_timestamp_seconds` | gauge (end of the snapshot's as-of day, Unix time) | |
@@ -64,6 +65,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily<MethodLabels>,
     in_flight: Gauge,
+    batch_ids_in_flight: Gauge,
     batch_size: Histogram,
     model_info: Family<ModelLabels, Gauge>,
     model_loaded: Gauge,
@@ -111,6 +113,12 @@ impl Metrics {
             "requests_in_flight",
             "Scoring calls in progress",
             in_flight.clone(),
+        );
+        let batch_ids_in_flight = Gauge::default();
+        registry.register(
+            "batch_ids_in_flight",
+            "Customer ids admitted to ScoreBatch whose scoring has not ended (it ends at the call's deadline)",
+            batch_ids_in_flight.clone(),
         );
         let batch_size = Histogram::new(exponential_buckets(1.0, 4.0, 8));
         registry.register(
@@ -162,6 +170,7 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            batch_ids_in_flight,
             batch_size,
             model_info,
             model_loaded,
@@ -204,6 +213,16 @@ impl Metrics {
                 code: code_name(code),
             })
             .map_or(0, |counter| counter.get())
+    }
+
+    /// Counts `ids` more (or, negative, fewer) ids in batch work.
+    pub fn add_batch_ids_in_flight(&self, ids: i64) {
+        self.batch_ids_in_flight.inc_by(ids);
+    }
+
+    /// Customer ids admitted to batch scoring whose work has not ended yet.
+    pub fn batch_ids_in_flight(&self) -> i64 {
+        self.batch_ids_in_flight.get()
     }
 
     /// Records the length of a batch.

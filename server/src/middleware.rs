@@ -5,7 +5,10 @@
 //!   with UNAUTHENTICATED before it uses any capacity.
 //! - **Load shedding**: at most `max_concurrent_requests` calls run at once; a call beyond that ends at
 //!   once with RESOURCE_EXHAUSTED rather than waiting in an unbounded queue. A call holds its slot until
-//!   its response has been sent.
+//!   its response has been sent, and, when it handed work to a blocking thread, until that work has
+//!   ended: the service finds the slot as a [`CallSlot`] in the request's extensions and keeps a copy
+//!   for its blocking work, so a call cut off by its deadline does not free its slot while it still
+//!   uses a core.
 //! - **Deadlines**: a call runs for at most the shorter of the client's deadline (`grpc-timeout`) and the
 //!   server's `request_timeout`, then ends with DEADLINE_EXCEEDED; a call whose deadline has already
 //!   passed is not started.
@@ -33,6 +36,13 @@ use tower::Service;
 
 /// The methods of `churn.v1.ScoringService`, as metric labels.
 const METHODS: [&str; 5] = ["Score", "ScoreBatch", "ScoreFeatures", "GetModelInfo", "Ping"];
+
+/// A share of a call's concurrency slot, found in the request's extensions. The slot is freed when the
+/// call has ended and every share is dropped.
+#[derive(Debug, Clone)]
+pub struct CallSlot {
+    _permit: Arc<OwnedSemaphorePermit>,
+}
 
 /// What the guard enforces.
 #[derive(Debug, Clone)]
@@ -116,6 +126,7 @@ where
         std::mem::swap(&mut self.inner, &mut inner);
         let shared = self.shared.clone();
         Box::pin(async move {
+            let mut request = request;
             let method = method_label(request.uri().path());
             let mut call = CallRecord::start(shared.metrics.clone(), method);
             if let Some(expected) = &shared.expected_authorization
@@ -131,14 +142,6 @@ where
                     )
                     .await);
             }
-            let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-                let status = Status::resource_exhausted(format!(
-                    "the server is at its limit of {} calls in progress; retry with backoff",
-                    shared.max_concurrent_requests
-                ));
-                return Ok(call.refuse(request, shared.max_message_bytes, status).await);
-            };
-            call.permit = Some(permit);
             let timeout = match client_timeout(request.headers()) {
                 Ok(Some(client)) => client.min(shared.request_timeout),
                 Ok(None) => shared.request_timeout,
@@ -151,6 +154,20 @@ where
                 let status = Status::deadline_exceeded("the call's deadline had passed before it started");
                 return Ok(call.refuse(request, shared.max_message_bytes, status).await);
             }
+            let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
+                let status = Status::resource_exhausted(format!(
+                    "the server is at its limit of {} calls in progress; retry with backoff",
+                    shared.max_concurrent_requests
+                ));
+                // Shed at once: the body is read for no longer than the call's deadline.
+                call.drain_timeout = call.drain_timeout.min(timeout);
+                return Ok(call.refuse(request, shared.max_message_bytes, status).await);
+            };
+            let slot = CallSlot {
+                _permit: Arc::new(permit),
+            };
+            request.extensions_mut().insert(slot.clone());
+            call.permit = Some(slot);
             match tokio::time::timeout(timeout, inner.call(request)).await {
                 Ok(Ok(response)) => Ok(call.attach(response)),
                 Ok(Err(never)) => match never {},
@@ -208,11 +225,11 @@ fn client_timeout(headers: &HeaderMap) -> Result<Option<Duration>, ()> {
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Reads and discards a request body (up to the gRPC frame of a `max_message_bytes` message, for at most
-/// [`DRAIN_TIMEOUT`]). A call refused as soon as its headers arrive would otherwise leave its message to
+/// `wait`). A call refused as soon as its headers arrive would otherwise leave its message to
 /// arrive on a stream nobody reads, and the HTTP/2 layer charges such frames to a per-connection budget
 /// it never refills: after a few hundred refusals it would close the client's whole connection
 /// (GOAWAY `ENHANCE_YOUR_CALM`), failing every call on it.
-async fn drain_body(mut body: Body, max_message_bytes: usize) {
+async fn drain_body(mut body: Body, max_message_bytes: usize, wait: Duration) {
     let limit = max_message_bytes.saturating_add(5);
     let mut seen = 0usize;
     let read = std::future::poll_fn(move |cx| {
@@ -229,7 +246,7 @@ async fn drain_body(mut body: Body, max_message_bytes: usize) {
             }
         }
     });
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, read).await;
+    let _ = tokio::time::timeout(wait, read).await;
 }
 
 /// The status code in a response's headers (a trailers-only response) or trailers.
@@ -244,8 +261,10 @@ struct CallRecord {
     metrics: Arc<Metrics>,
     method: &'static str,
     started: Instant,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<CallSlot>,
     finished: bool,
+    /// Longest wait for the body of a refused call.
+    drain_timeout: Duration,
 }
 
 impl CallRecord {
@@ -257,6 +276,7 @@ impl CallRecord {
             started: Instant::now(),
             permit: None,
             finished: false,
+            drain_timeout: DRAIN_TIMEOUT,
         }
     }
 
@@ -282,7 +302,7 @@ impl CallRecord {
         max_message_bytes: usize,
         status: Status,
     ) -> Response<Body> {
-        drain_body(request.into_body(), max_message_bytes).await;
+        drain_body(request.into_body(), max_message_bytes, self.drain_timeout).await;
         self.finish_with(status)
     }
 

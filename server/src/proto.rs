@@ -5,7 +5,7 @@
 
 tonic::include_proto!("churn.v1");
 
-use crate::error::ServeError;
+use crate::error::{ServeError, name_list};
 use crate::scoring::{Score, ScoreReason};
 use crate::state::{ServingPair, ServingVersion as DomainVersion};
 use churn_models::{ContributionScale, FeatureRow};
@@ -95,13 +95,10 @@ pub fn feature_row(features: HashMap<String, FeatureValue>) -> Result<FeatureRow
     }
     if !unset.is_empty() {
         unset.sort_unstable();
+        let unset: Vec<&str> = unset.iter().map(String::as_str).collect();
         return Err(ServeError::InvalidArgument(format!(
-            "features without a value (set `number`, `text` or `missing: true`): {}",
-            unset
-                .iter()
-                .map(|name| format!("`{name}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "{} (set `number`, `text` or `missing: true`)",
+            name_list("features without a value", &unset)
         )));
     }
     Ok(row)
@@ -218,6 +215,9 @@ mod tests {
         ]))
         .expect_err("unset values");
         assert_eq!(error.code(), tonic::Code::InvalidArgument);
-        assert!(error.to_string().ends_with("`y`, `z`"), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "2 features without a value: `y`, `z` (set `number`, `text` or `missing: true`)"
+        );
     }
 }

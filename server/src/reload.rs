@@ -12,6 +12,14 @@
 //! changes again (or a forced reload, e.g. on SIGHUP, asks for it), so a bad file does not flood the log.
 //!
 //! [`run`] drives the loader: on start, on every poll interval, and on request.
+//!
+//! **Before anything is served**, a failure is either transient or permanent ([`LoadError::is_transient`]).
+//! Transient: something is not there yet (the registry, the model, a promoted version, the snapshot
+//! file), or the snapshot changed while it was read; the server stays up, NOT_SERVING, and tries again
+//! at every poll. Permanent: what is there can never be served (a model name that is not a valid name,
+//! a corrupt or truncated artifact or snapshot, a snapshot that does not fit the model); [`run`] then
+//! returns the reason, and the server stops with it rather than staying up "not serving yet" forever.
+//! Once a pair is served, every failure leaves it serving.
 
 use crate::snapshot::{FileFingerprint, Snapshot, SnapshotError};
 use crate::state::{ServingPair, ServingState, ServingVersion};
@@ -40,6 +48,23 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// True when the failure may go away by itself: something the configuration names does not exist
+    /// yet (registry, model, promoted version, snapshot file), or the snapshot changed while it was read.
+    /// Everything else (an invalid model name, an unreadable or corrupt file, a mismatch) needs a
+    /// person.
+    pub fn is_transient(&self) -> bool {
+        let missing = |source: &std::io::Error| source.kind() == std::io::ErrorKind::NotFound;
+        match self {
+            Self::Model(ModelError::NotFound(_) | ModelError::NotPromoted { .. }) => true,
+            Self::Model(ModelError::Io { source, .. }) => missing(source),
+            Self::Snapshot(SnapshotError::Io { source, .. }) => missing(source),
+            Self::Snapshot(SnapshotError::Changing(_)) => true,
+            Self::Model(_) | Self::Snapshot(_) | Self::Mismatch { .. } => false,
+        }
+    }
+}
+
 /// The outcome of one reload attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReloadOutcome {
@@ -50,6 +75,9 @@ pub enum ReloadOutcome {
     /// Loading failed; the previous pair (if any) is still served. Holds the error, for logs and
     /// operators (it may name files).
     Failed(String),
+    /// Loading failed before anything was served, in a way that will not go away by itself (see
+    /// [`LoadError::is_transient`]). Holds the error.
+    Impossible(String),
 }
 
 /// What is on disk now: the model name and version the spec names (or why it names none), and the
@@ -186,6 +214,9 @@ pub async fn reload_once(loader: &Arc<Mutex<Loader>>, state: &ServingState, forc
             state.install(Arc::new(pair)).await;
             ReloadOutcome::Swapped(version)
         }
+        Ok(Err(error)) if state.version().is_none() && !error.is_transient() => {
+            ReloadOutcome::Impossible(error_chain(&error))
+        }
         Ok(Err(error)) => ReloadOutcome::Failed(error_chain(&error)),
         Err(join_error) => ReloadOutcome::Failed(format!("the loading task failed: {join_error}")),
     };
@@ -206,22 +237,29 @@ pub async fn reload_once(loader: &Arc<Mutex<Loader>>, state: &ServingState, forc
                 }
             }
         }
+        ReloadOutcome::Impossible(error) => {
+            state.metrics().record_reload(false);
+            tracing::error!(error = %error, "cannot serve: the model or the snapshot can never load as configured");
+        }
         ReloadOutcome::Unchanged => {}
     }
     outcome
 }
 
 /// Loads at once, then reloads on every `interval` (if any) and on every request, until `shutdown`
-/// turns true.
+/// turns true. Returns early with the reason when a load before anything was served failed for good
+/// ([`ReloadOutcome::Impossible`]).
 pub async fn run(
     loader: Loader,
     state: Arc<ServingState>,
     interval: Option<Duration>,
     mut requests: mpsc::Receiver<ReloadRequest>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), String> {
     let loader = Arc::new(Mutex::new(loader));
-    reload_once(&loader, &state, false).await;
+    if let ReloadOutcome::Impossible(error) = reload_once(&loader, &state, false).await {
+        return Err(error);
+    }
     let mut ticker = interval.map(|period| {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -235,15 +273,25 @@ pub async fn run(
             request = requests.recv() => match request {
                 Some(ReloadRequest { force, reply }) => {
                     let outcome = reload_once(&loader, &state, force).await;
+                    let impossible = match &outcome {
+                        ReloadOutcome::Impossible(error) => Some(error.clone()),
+                        _ => None,
+                    };
                     let _ = reply.send(outcome);
+                    if let Some(error) = impossible {
+                        return Err(error);
+                    }
                 }
                 None => break,
             },
             () = tick(&mut ticker) => {
-                reload_once(&loader, &state, false).await;
+                if let ReloadOutcome::Impossible(error) = reload_once(&loader, &state, false).await {
+                    return Err(error);
+                }
             }
         }
     }
+    Ok(())
 }
 
 /// Waits until `shutdown` turns true (or its sender is gone).

@@ -4,16 +4,25 @@
 //! costs one model evaluation. Probabilities, bands and reasons come from `churn_models::Scorer`, the
 //! scoring path `churn-trainer score` also uses, so the results equal its.
 
-use crate::error::ServeError;
+use crate::error::{ServeError, excerpt, name_list, thousands};
 use crate::snapshot::Descriptor;
 use crate::state::ServingPair;
 use chrono::NaiveDate;
 use churn_features::ColumnValues;
 use churn_models::{CustomerValue, FeatureRow, FeatureValue, UnknownCategories};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Batches at least this long are scored on the blocking pool, in parallel.
 pub const PARALLEL_BATCH: usize = 64;
+
+/// Longest customer id accepted, in bytes. Longer ids are refused with INVALID_ARGUMENT before any
+/// lookup: no snapshot holds them, and a batch echoes every id in its answer.
+pub const MAX_CUSTOMER_ID_BYTES: usize = 256;
+
+/// A cancellable batch is scored in chunks of this many ids, and checks between chunks whether it was
+/// cancelled: large enough to keep every core busy, small enough to stop within milliseconds.
+pub const CANCEL_CHUNK: usize = 512;
 
 /// One customer's score.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,11 +117,27 @@ impl ServingPair {
         }
     }
 
+    /// [`ServingPair::score_customers`] in chunks of [`CANCEL_CHUNK`] ids, checking `cancelled` before
+    /// each: `None` when it was set, and then no more work is done.
+    pub fn score_customers_until(
+        &self,
+        customer_ids: &[String],
+        reasons: usize,
+        cancelled: &AtomicBool,
+    ) -> Option<Vec<Result<Score, ServeError>>> {
+        let mut scores = Vec::with_capacity(customer_ids.len());
+        for chunk in customer_ids.chunks(CANCEL_CHUNK) {
+            if cancelled.load(Ordering::Relaxed) {
+                return None;
+            }
+            scores.extend(self.score_customers(chunk, reasons));
+        }
+        Some(scores)
+    }
+
     /// The snapshot entry of `customer_id`.
     fn locate(&self, customer_id: &str) -> Result<usize, ServeError> {
-        if customer_id.is_empty() {
-            return Err(ServeError::InvalidArgument("customer_id is empty".into()));
-        }
+        check_customer_id(customer_id)?;
         self.snapshot
             .lookup(customer_id)
             .ok_or_else(|| ServeError::CustomerNotFound(customer_id.to_string()))
@@ -185,10 +210,10 @@ impl ServingPair {
         unknown.sort_unstable();
         if !unknown.is_empty() {
             return Err(ServeError::InvalidArgument(format!(
-                "unknown features (not used by model {}@{}): {}",
+                "{} (not used by model {}@{})",
+                name_list("unknown features", &unknown),
                 self.model.name,
                 self.model.version,
-                quoted(&unknown)
             )));
         }
         let missing: Vec<&str> = schema
@@ -197,8 +222,8 @@ impl ServingPair {
             .collect();
         if !missing.is_empty() {
             return Err(ServeError::InvalidArgument(format!(
-                "missing features (send `missing: true` for an unknown value): {}",
-                quoted(&missing)
+                "{} (send `missing: true` for an unknown value)",
+                name_list("missing features", &missing)
             )));
         }
         let non_finite: Vec<&str> = schema
@@ -207,8 +232,8 @@ impl ServingPair {
             .collect();
         if !non_finite.is_empty() {
             return Err(ServeError::InvalidArgument(format!(
-                "non-finite values (NaN or infinite; send `missing: true` for an unknown value): {}",
-                quoted(&non_finite)
+                "{} (NaN or infinite; send `missing: true` for an unknown value)",
+                name_list("features with non-finite values", &non_finite)
             )));
         }
         let (x, unknown) = schema.encode_row_reporting(features)?;
@@ -259,11 +284,17 @@ fn score_reasons(reasons: Vec<churn_models::Reason>) -> Vec<ScoreReason> {
         .collect()
 }
 
-/// `a`, `b`, `c` with backquotes, for messages.
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Refuses an empty customer id, or one longer than [`MAX_CUSTOMER_ID_BYTES`].
+pub fn check_customer_id(customer_id: &str) -> Result<(), ServeError> {
+    if customer_id.is_empty() {
+        return Err(ServeError::InvalidArgument("customer_id is empty".into()));
+    }
+    if customer_id.len() > MAX_CUSTOMER_ID_BYTES {
+        return Err(ServeError::InvalidArgument(format!(
+            "customer_id {} is {} bytes long; the limit is {MAX_CUSTOMER_ID_BYTES}",
+            excerpt(customer_id),
+            thousands(customer_id.len())
+        )));
+    }
+    Ok(())
 }

@@ -47,6 +47,10 @@ pub enum ServerError {
     /// The signal handlers could not be installed.
     #[error("signal handling: {0}")]
     Signal(std::io::Error),
+    /// The model or the snapshot can never be served as configured (see [`crate::reload`]); nothing was
+    /// served.
+    #[error("cannot serve: {0}")]
+    Startup(String),
     /// A server task ended abnormally.
     #[error("server task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -159,13 +163,20 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         config.model.clone(),
         config.features.clone(),
     );
-    let reload_task = tokio::spawn(reload::run(
+    // The reload task ends by itself only when nothing can ever be served; its reason comes here.
+    let (impossible_sender, impossible) = oneshot::channel();
+    let reload = reload::run(
         loader,
         state.clone(),
         config.reload_interval,
         reload_receiver,
         shutdown.clone(),
-    ));
+    );
+    let reload_task = tokio::spawn(async move {
+        if let Err(reason) = reload.await {
+            let _ = impossible_sender.send(reason);
+        }
+    });
 
     let drain_state = state.clone();
     let settings = config.shutdown.clone();
@@ -192,6 +203,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
                 tracing::warn!(drain_timeout = ?settings.drain_timeout, "calls still in flight after the drain timeout were cut off");
                 Ok(())
             }
+            Ok(reason) = impossible => Err(ServerError::Startup(reason)),
         };
         // The gRPC server is done (drained, or failed): stop the other tasks too.
         stop_everything.send_replace(true);

@@ -3,6 +3,8 @@
 mod cli;
 mod common;
 mod lifecycle;
+mod limits;
+mod overload;
 mod reflection;
 mod rpc;
 mod security;

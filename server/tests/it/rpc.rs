@@ -616,7 +616,7 @@ async fn oversized_messages_are_refused() {
         .await
         .expect_err("request too large");
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    // An answer over the limit is refused too, rather than sent.
+    // An answer over the limit is refused too, rather than sent, saying why (see limits.rs).
     let status = client
         .score_batch(ScoreBatchRequest {
             customer_ids: vec!["1000".into(); 30],
@@ -624,7 +624,7 @@ async fn oversized_messages_are_refused() {
         })
         .await
         .expect_err("response too large");
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     client
         .score(ScoreRequest {
             customer_id: "1000".into(),
