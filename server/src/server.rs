@@ -250,18 +250,7 @@ impl ServerHandle {
     /// Looks for a new model or snapshot now and swaps it in; with `force`, reads both again even if
     /// they look unchanged.
     pub async fn reload(&self, force: bool) -> ReloadOutcome {
-        let (reply, outcome) = oneshot::channel();
-        if self
-            .reload_requests
-            .send(ReloadRequest { force, reply })
-            .await
-            .is_err()
-        {
-            return ReloadOutcome::Failed("the server is shutting down".into());
-        }
-        outcome
-            .await
-            .unwrap_or_else(|_| ReloadOutcome::Failed("the server is shutting down".into()))
+        request_reload(&self.reload_requests, force).await
     }
 
     /// Starts a graceful shutdown (see the module documentation); [`ServerHandle::wait`] returns when it
@@ -277,7 +266,8 @@ impl ServerHandle {
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP forces a reload.
     #[cfg(unix)]
-    pub async fn run_until_signalled(self) -> Result<(), ServerError> {
+    /// Also returns when the server stops by itself (nothing can ever be served, or it failed).
+    pub async fn run_until_signalled(mut self) -> Result<(), ServerError> {
         use tokio::signal::unix::{SignalKind, signal};
         let install = |kind| signal(kind).map_err(ServerError::Signal);
         let mut terminate = install(SignalKind::terminate())?;
@@ -289,11 +279,23 @@ impl ServerHandle {
                 _ = interrupt.recv() => break,
                 _ = hangup.recv() => {
                     tracing::info!("SIGHUP: reloading the model and the snapshot");
-                    self.reload(true).await;
+                    request_reload(&self.reload_requests, true).await;
                 }
+                stopped = &mut self.task => return stopped?,
             }
         }
         self.shutdown();
         self.wait().await
     }
+}
+
+/// Asks the reload task for a reload and waits for its outcome.
+async fn request_reload(requests: &mpsc::Sender<ReloadRequest>, force: bool) -> ReloadOutcome {
+    let (reply, outcome) = oneshot::channel();
+    if requests.send(ReloadRequest { force, reply }).await.is_err() {
+        return ReloadOutcome::Failed("the server is shutting down".into());
+    }
+    outcome
+        .await
+        .unwrap_or_else(|_| ReloadOutcome::Failed("the server is shutting down".into()))
 }

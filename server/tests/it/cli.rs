@@ -125,6 +125,33 @@ fn a_missing_setting_exits_with_code_2_and_names_the_option() {
     assert!(stderr.contains("--registry"), "{stderr}");
 }
 
+#[test]
+fn a_model_that_can_never_be_served_exits_with_code_2_and_the_reason() {
+    let fixture = Fixture::new(30, Ids::Int);
+    let output = Command::new(SERVER)
+        .env_remove("CHURN_CONFIG")
+        .args([
+            "--model",
+            "../churn",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .arg("--registry")
+        .arg(&fixture.registry_dir)
+        .arg("--features")
+        .arg(&fixture.snapshot)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert!(
+        stderr.contains("error: cannot serve: model: invalid model name `../churn`"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_reloads_on_sighup_and_drains_on_sigterm_without_logging_ids() {
     let fixture = Fixture::new(60, Ids::Str);
