@@ -174,13 +174,13 @@ impl ScoringService for ScoringApi {
         let reasons = self.reasons(request.max_reasons);
         let results = if ids.len() >= PARALLEL_BATCH {
             // Long batches run on the blocking pool so they do not hold up the threads serving I/O. When
-            // this call ends first (deadline, client gone), `_stop` tells the work to stop at its next
-            // chunk; the admission (ids and slot) is released when the work has ended.
+            // this call ends first (deadline, client gone), its future is dropped with `stop`, which
+            // tells the work to stop at its next chunk; the admission (ids and slot) is released when
+            // the work has ended.
             let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
             let cancelled = stop.0.clone();
             let pair = pair.clone();
             let api = self.clone();
-            let _stop = stop;
             tokio::task::spawn_blocking(move || {
                 let _admission = admission;
                 let scores = pair.score_customers_until(&ids, reasons, &cancelled)?;
