@@ -362,7 +362,7 @@ impl Draw {
 /// Sends one call; returns its status.
 async fn call(client: &mut Client, spec: &LoadSpec, draw: &mut Draw) -> Result<(), tonic::Status> {
     match spec.rpc {
-        Rpc::Ping => client.ping(PingRequest { hold_ms: 0 }).await.map(drop),
+        Rpc::Ping => client.ping(PingRequest {}).await.map(drop),
         Rpc::Score => client
             .score(ScoreRequest {
                 customer_id: spec.ids[draw.below(spec.ids.len())].clone(),

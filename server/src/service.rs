@@ -20,7 +20,6 @@ use crate::scoring::{PARALLEL_BATCH, Score, check_customer_id};
 use crate::state::ServingState;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
 
@@ -230,13 +229,27 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<proto::PingRequest>,
     ) -> Result<Response<proto::PingResponse>, Status> {
-        let hold = request.into_inner().hold_ms;
-        if hold > 0 {
+        #[cfg(feature = "test-hold")]
+        if let Some(hold) = test_hold(&request) {
             // The guard's deadline cuts the wait short.
-            tokio::time::sleep(Duration::from_millis(u64::from(hold))).await;
+            tokio::time::sleep(hold).await;
         }
+        let _ = request;
         Ok(Response::new(proto::PingResponse {}))
     }
+}
+
+/// The wait a `churn-test-hold-ms` header asks `Ping` for (feature `test-hold`, for the server's tests).
+#[cfg(feature = "test-hold")]
+fn test_hold<T>(request: &Request<T>) -> Option<std::time::Duration> {
+    let millis = request
+        .metadata()
+        .get("churn-test-hold-ms")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_millis(millis))
 }
 
 /// Customer ids admitted to batch scoring, and the call's slot, held until the work ends.

@@ -323,3 +323,14 @@ pub fn expected_probabilities(artifact: &ModelArtifact, table: &FeatureTable) ->
 pub fn read_text(path: &Path) -> String {
     std::fs::read_to_string(path).expect("read")
 }
+
+/// A `Ping` that waits `millis` ms before answering (the `test-hold` feature, on in these tests), to hold
+/// a call slot.
+pub fn held_ping(millis: u64) -> tonic::Request<churn_server::proto::PingRequest> {
+    let mut request = tonic::Request::new(churn_server::proto::PingRequest {});
+    request.metadata_mut().insert(
+        "churn-test-hold-ms",
+        millis.to_string().parse().expect("header value"),
+    );
+    request
+}

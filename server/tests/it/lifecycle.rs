@@ -180,7 +180,7 @@ async fn health_goes_not_serving_then_serving_then_not_serving_while_draining() 
     common::wait_for_status(address, ServingStatus::NotServing).await;
     let mut client = common::client(address).await;
     client
-        .ping(PingRequest { hold_ms: 0 })
+        .ping(PingRequest {})
         .await
         .expect("served during the grace period");
     client
@@ -214,7 +214,7 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_connections(
     let first = watch.message().await.expect("stream").expect("status");
     assert_eq!(first.status, ServingStatus::Serving as i32);
 
-    let in_flight = tokio::spawn(async move { client.ping(PingRequest { hold_ms: 1_500 }).await });
+    let in_flight = tokio::spawn(async move { client.ping(common::held_ping(1_500)).await });
     common::wait_until("the call to be in flight", || server.metrics().in_flight() == 1).await;
     let metrics = server.metrics().clone();
     server.shutdown();

@@ -414,7 +414,7 @@ async fn ping_answers_and_gzip_is_spoken_both_ways() {
         .await
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip);
-    client.ping(PingRequest { hold_ms: 0 }).await.expect("ping");
+    client.ping(PingRequest {}).await.expect("ping");
     let response = client
         .score_batch(ScoreBatchRequest {
             customer_ids: (0..30).map(|i| common::customer_id(Ids::Int, i)).collect(),
@@ -534,7 +534,7 @@ async fn one_slot_held() -> OneSlotHeld {
     let server = common::start_serving(config).await;
     let client = common::client(server.local_addr()).await;
     let mut holder = client.clone();
-    let held = tokio::spawn(async move { holder.ping(PingRequest { hold_ms: 600_000 }).await });
+    let held = tokio::spawn(async move { holder.ping(common::held_ping(600_000)).await });
     common::wait_until("the held call to be in flight", || {
         server.metrics().in_flight() == 1
     })
@@ -590,13 +590,13 @@ async fn calls_past_their_deadline_end_with_deadline_exceeded() {
     let server = common::start_serving(config).await;
     let mut client = common::client(server.local_addr()).await;
     let status = client
-        .ping(PingRequest { hold_ms: 600_000 })
+        .ping(common::held_ping(600_000))
         .await
         .expect_err("server deadline");
     assert_eq!(status.code(), Code::DeadlineExceeded);
     assert_eq!(server.metrics().requests("Ping", Code::DeadlineExceeded), 1);
     // Calls within the deadline are unaffected.
-    client.ping(PingRequest { hold_ms: 0 }).await.expect("fast call");
+    client.ping(PingRequest {}).await.expect("fast call");
     server.shutdown();
     server.wait().await.expect("clean stop");
 }

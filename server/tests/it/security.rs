@@ -114,7 +114,7 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
     {
         Err(_) => true,
         Ok(channel) => ScoringServiceClient::new(channel)
-            .ping(PingRequest { hold_ms: 0 })
+            .ping(PingRequest {})
             .await
             .is_err(),
     };
@@ -136,7 +136,7 @@ async fn tls_without_client_certificates_serves_any_client_that_trusts_the_serve
     let server = churn_server::start(config).await.expect("start");
     let channel = tls_channel(server.local_addr(), &pki, false).await.expect("TLS");
     ScoringServiceClient::new(channel)
-        .ping(PingRequest { hold_ms: 0 })
+        .ping(PingRequest {})
         .await
         .expect("ping over TLS");
     server.shutdown();
