@@ -153,6 +153,7 @@ pub fn model_info(pair: &ServingPair, max_batch_size: usize) -> GetModelInfoResp
         contribution_scale: match scale {
             ContributionScale::Logit => "logit",
             ContributionScale::Probability => "probability",
+            ContributionScale::LogCumulativeHazard => "log_cumulative_hazard",
         }
         .to_string(),
         created_at: artifact.created_at.clone(),

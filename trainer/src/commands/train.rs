@@ -202,7 +202,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         seed: args.seed,
     };
     let kinds: Vec<ModelKind> = match args.model {
-        ModelChoice::Auto => ModelKind::ALL.to_vec(),
+        ModelChoice::Auto => ModelKind::classifiers().collect(),
         ModelChoice::Kind(kind) => vec![kind],
     };
     let mut candidates = Vec::with_capacity(kinds.len());
