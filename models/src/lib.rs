@@ -1,4 +1,5 @@
-//! Churn models: preprocessing, logistic regression, random forest and gradient-boosted trees,
+//! Churn models: preprocessing, logistic regression, random forest, gradient-boosted trees and Cox
+//! proportional hazards for time to churn ([`cox`], with the survival metrics of [`survival`]),
 //! calibration, evaluation, explanations, the one scoring path and the versioned model artifact. Consumes the feature table built by `churn-features`.
 //!
 //! # Serving a model

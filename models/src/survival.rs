@@ -143,11 +143,22 @@ impl KaplanMeier {
 /// Uno's concordance index (Uno et al. 2011, "On the C-statistics for evaluating overall adequacy of
 /// risk prediction procedures with censored survival data", Statistics in Medicine 30): Harrell's pairs,
 /// each churn at `t` weighted by `1 / G(t)²` with `G` the censoring distribution of `censoring`
-/// (normally the training rows), so the index does not depend on the censoring. As scikit-survival's
-/// `concordance_index_ipcw` without `tau`; ties in risk are exact equality.
-pub fn uno_concordance(censoring: &KaplanMeier, outcome: &Survival<'_>, risk: &[f64]) -> Result<f64> {
+/// (normally the training rows), so the index does not depend on the censoring. With `tau`, only
+/// churns before `tau` days count (rows at or after it are still compared with), so churn days where
+/// `G` has fallen to 0 can be left out. As scikit-survival's `concordance_index_ipcw`; ties in risk are
+/// exact equality.
+pub fn uno_concordance(
+    censoring: &KaplanMeier,
+    outcome: &Survival<'_>,
+    risk: &[f64],
+    tau: Option<f64>,
+) -> Result<f64> {
     let mut weights = Vec::with_capacity(risk.len());
     for (&t, &e) in outcome.durations.iter().zip(outcome.events) {
+        if tau.is_some_and(|tau| t >= tau) {
+            weights.push(0.0);
+            continue;
+        }
         let g = censoring.at(t);
         if e == 1 && g <= 0.0 {
             return Err(ModelError::Metrics(format!(
@@ -259,7 +270,8 @@ pub struct SurvivalMetrics {
     pub churns: usize,
     /// Harrell's concordance of the model's risk ([`harrell_concordance`]).
     pub harrell_concordance: f64,
-    /// Uno's concordance ([`uno_concordance`]), the censoring distribution from the same rows.
+    /// Uno's concordance ([`uno_concordance`]) of the churns before the longest horizon, the censoring
+    /// distribution from the same rows; `None` when the censoring distribution falls to 0 before it.
     pub uno_concordance: Option<f64>,
     /// Time-dependent ROC AUC ([`time_dependent_auc`]) at each horizon that has churns before it and
     /// rows after it.
@@ -364,7 +376,7 @@ impl SurvivalMetrics {
             rows: n,
             churns: outcome.events.iter().filter(|&&e| e == 1).count(),
             harrell_concordance: harrell_concordance(outcome, &risk)?.index,
-            uno_concordance: uno_concordance(&censoring, outcome, &risk).ok(),
+            uno_concordance: uno_concordance(&censoring, outcome, &risk, Some(last)).ok(),
             time_dependent_auc,
             integrated_brier_score,
             calibration,
@@ -566,10 +578,12 @@ mod tests {
             "{}",
             concordance.index
         );
-        // `concordance_index_ipcw(y, y, risk)[0]`.
+        // `concordance_index_ipcw(y, y, risk)[0]`, and with `tau=6.0`.
         let censoring = KaplanMeier::censoring(&outcome);
-        let uno = uno_concordance(&censoring, &outcome, &RISK).expect("uno");
+        let uno = uno_concordance(&censoring, &outcome, &RISK, None).expect("uno");
         assert!(close(uno, 0.36105951064704334), "{uno}");
+        let uno = uno_concordance(&censoring, &outcome, &RISK, Some(6.0)).expect("uno");
+        assert!(close(uno, 0.3633150058999272), "{uno}");
     }
 
     #[test]

@@ -58,7 +58,10 @@ fn write_snapshot(dir: &std::path::Path, tenure: ArrayRef) {
             ("id", strings(&["a", "b", "c"])),
             ("plan", strings(&["x", "y", "x"])),
             ("tenure", tenure),
-            ("churned", Arc::new(arrow_array::Int64Array::from(vec![1i64, 0, 1])) as ArrayRef),
+            (
+                "churned",
+                Arc::new(arrow_array::Int64Array::from(vec![1i64, 0, 1])) as ArrayRef,
+            ),
         ],
     );
 }

@@ -35,9 +35,10 @@ use std::path::{Path, PathBuf};
   # a snapshot table with given labels
   churn-trainer features -c examples/telco.toml -o telco.parquet
 
-  # with each row's days to churn or censoring, for --model cox
-  churn-trainer features -c demo/churn.toml --as-of 2024-06-30 \\
-      --horizon 90 --durations -o survival.parquet
+  # contractual churn from subscriptions, with each row's days to churn
+  # or censoring, for --model cox (inactivity labels have no churn time)
+  churn-trainer features -c demo/churn-subscriptions.toml \\
+      --as-of 2024-06-30 --horizon 90 --durations -o survival.parquet
 
   # what each column of the training set above means
   churn-trainer features --catalog -c demo/churn.toml --as-of 2024-06-30")]
