@@ -130,7 +130,7 @@ pub use registry::{LoadedModel, Registry};
 pub use scorer::{Score, Scorer};
 pub use scores::{ScoresFile, ScoresSummary};
 pub use survival::{
-    Concordance, KaplanMeier, Survival, SurvivalMetrics, brier_score, harrell_concordance,
+    Concordance, KaplanMeier, Survival, SurvivalMetrics, SurvivalScore, brier_score, harrell_concordance,
     integrated_brier_score, time_dependent_auc, uno_concordance,
 };
 pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

@@ -261,6 +261,33 @@ pub fn integrated_brier_score(
 /// The horizons in days at which survival models are judged (with the model's own horizon).
 pub const HORIZONS: [u32; 3] = [30, 60, 90];
 
+/// One customer's time-to-churn answers from a survival model: what `score` writes and the server
+/// answers beside the churn probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SurvivalScore {
+    /// The probability of churning within 30, 60 and 90 days ([`HORIZONS`]), `1 − S(t | x)`.
+    pub churn_within: [f64; 3],
+    /// The expected active days over the next [`SurvivalScore::horizon_days`] days (restricted mean
+    /// survival time).
+    pub expected_active_days: f64,
+    /// The model's horizon in days.
+    pub horizon_days: u32,
+}
+
+impl SurvivalScore {
+    /// The answers of `model` for one encoded row.
+    pub fn of(model: &dyn SurvivalModel, row: &[f64]) -> Self {
+        let days = HORIZONS.map(f64::from);
+        let curve = model.survival_curve(row, &days);
+        let horizon_days = model.horizon_days();
+        Self {
+            churn_within: [1.0 - curve[0], 1.0 - curve[1], 1.0 - curve[2]],
+            expected_active_days: model.expected_active_days(row, f64::from(horizon_days)),
+            horizon_days,
+        }
+    }
+}
+
 /// How well a survival model tells when customers churn, on rows it was not fitted on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurvivalMetrics {
