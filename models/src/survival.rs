@@ -309,6 +309,23 @@ pub struct SurvivalMetrics {
     /// At each horizon within the rows' durations: predicted churn probability against the
     /// Kaplan–Meier estimate of churn by then, per decile of predicted risk.
     pub calibration: Vec<HorizonCalibration>,
+    /// The Kaplan–Meier survival of the rows in each third of predicted risk, lowest risk first (for a
+    /// plot: the curves should part, the riskiest third falling fastest).
+    #[serde(default)]
+    pub kaplan_meier_by_risk: Vec<RiskGroupSurvival>,
+}
+
+/// The observed survival of one group of rows by predicted risk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskGroupSurvival {
+    /// The group, e.g. `highest third of risk`.
+    pub group: String,
+    /// Rows in it.
+    pub rows: usize,
+    /// The days the Kaplan–Meier estimate steps at, ascending.
+    pub days: Vec<f64>,
+    /// The estimate after each step.
+    pub survival: Vec<f64>,
 }
 
 /// A measure at one horizon.
@@ -400,6 +417,7 @@ impl SurvivalMetrics {
             })
             .collect();
         Ok(Self {
+            kaplan_meier_by_risk: kaplan_meier_by_risk(outcome, &risk),
             rows: n,
             churns: outcome.events.iter().filter(|&&e| e == 1).count(),
             harrell_concordance: harrell_concordance(outcome, &risk)?.index,
@@ -409,6 +427,39 @@ impl SurvivalMetrics {
             calibration,
         })
     }
+}
+
+/// The Kaplan–Meier survival of the rows in each third of `risk`, lowest first.
+fn kaplan_meier_by_risk(outcome: &Survival<'_>, risk: &[f64]) -> Vec<RiskGroupSurvival> {
+    let n = risk.len();
+    if n < 3 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| risk[a].total_cmp(&risk[b]));
+    [
+        "lowest third of risk",
+        "middle third of risk",
+        "highest third of risk",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(k, group)| {
+        let members = &order[k * n / 3..(k + 1) * n / 3];
+        let durations: Vec<f64> = members.iter().map(|&i| outcome.durations[i]).collect();
+        let events: Vec<u8> = members.iter().map(|&i| outcome.events[i]).collect();
+        let km = KaplanMeier::survival(&Survival {
+            durations: &durations,
+            events: &events,
+        });
+        RiskGroupSurvival {
+            group: (*group).to_string(),
+            rows: members.len(),
+            days: km.times,
+            survival: km.values,
+        }
+    })
+    .collect()
 }
 
 /// Rows in ten groups of (nearly) equal size by predicted churn probability `1 − survival`, each with

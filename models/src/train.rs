@@ -930,6 +930,11 @@ mod tests {
         assert!(survival.integrated_brier_score.is_some());
         assert_eq!(survival.calibration.len(), 3);
         assert!(survival.calibration.iter().all(|h| h.bins.len() == 10));
+        // The riskiest third of customers churns faster than the safest third (x has hazard ratio e).
+        let curves = &survival.kaplan_meier_by_risk;
+        assert_eq!(curves.iter().map(|c| c.rows).sum::<usize>(), 800);
+        let last = |c: &crate::survival::RiskGroupSurvival| *c.survival.last().expect("steps");
+        assert!(last(&curves[2]) < last(&curves[0]), "{curves:?}");
         // The held-out probability is churn within the model's 90-day horizon, judged against the label.
         assert!(metrics.roc_auc > 0.6, "{}", metrics.roc_auc);
 

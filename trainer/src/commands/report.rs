@@ -478,6 +478,9 @@ fn survival_section(m: &Metrics) -> String {
         );
     }
     html.push_str("</table></div>\n");
+    if let Some(plot) = kaplan_meier_plot(survival) {
+        html.push_str(&plot);
+    }
     for horizon in &survival.calibration {
         let _ = write!(
             html,
@@ -498,6 +501,45 @@ fn survival_section(m: &Metrics) -> String {
         html.push_str("</table></div>\n");
     }
     html
+}
+
+/// The observed (Kaplan–Meier) survival of each third of predicted risk, as step curves.
+fn kaplan_meier_plot(survival: &churn_models::SurvivalMetrics) -> Option<String> {
+    let groups = &survival.kaplan_meier_by_risk;
+    let last = groups
+        .iter()
+        .filter_map(|g| g.days.last().copied())
+        .fold(0.0, f64::max);
+    if groups.is_empty() || last <= 0.0 {
+        return None;
+    }
+    let mut plot = Plot::new(
+        "Customers still there, by predicted risk",
+        ("days after the as-of date", 0.0, last, quarters(last)),
+        ("share still a customer (Kaplan–Meier)", 1.0, quarters(1.0)),
+    );
+    for (group, color) in groups.iter().zip([BLUE, ORANGE, RED]) {
+        let mut points = vec![(0.0, 1.0)];
+        let mut previous = 1.0;
+        for (&day, &value) in group.days.iter().zip(&group.survival) {
+            points.push((day, previous));
+            points.push((day, value));
+            previous = value;
+        }
+        points.push((last, previous));
+        plot.line(
+            &thin(&points, 400),
+            color,
+            false,
+            &format!("{} ({} customers)", group.group, group.rows),
+        );
+    }
+    Some(format!(
+        "<div class=\"charts\"><figure>{}<figcaption>The share of each third of customers, by the model's \
+         risk, still a customer after each day: the riskier the third, the faster it should fall.\
+         </figcaption></figure></div>\n",
+        plot.finish()
+    ))
 }
 
 fn headline(m: &Metrics) -> String {
