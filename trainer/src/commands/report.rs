@@ -503,28 +503,34 @@ fn survival_section(m: &Metrics) -> String {
     html
 }
 
-/// The observed (Kaplan–Meier) survival of each third of predicted risk, as step curves.
+/// The observed churn (1 − Kaplan–Meier survival) of each third of predicted risk, as step curves
+/// rising from 0 (churn over a few months is small: survival curves would crowd at the top).
 fn kaplan_meier_plot(survival: &churn_models::SurvivalMetrics) -> Option<String> {
     let groups = &survival.kaplan_meier_by_risk;
     let last = groups
         .iter()
         .filter_map(|g| g.days.last().copied())
         .fold(0.0, f64::max);
+    let most = groups
+        .iter()
+        .flat_map(|g| g.survival.iter().map(|s| 1.0 - s))
+        .fold(0.0, f64::max);
     if groups.is_empty() || last <= 0.0 {
         return None;
     }
+    let y_max = ((most * 10.0).ceil() / 10.0).clamp(0.1, 1.0);
     let mut plot = Plot::new(
-        "Customers still there, by predicted risk",
+        "Customers churned, by predicted risk",
         ("days after the as-of date", 0.0, last, quarters(last)),
-        ("share still a customer (Kaplan–Meier)", 1.0, quarters(1.0)),
+        ("share churned (Kaplan–Meier)", y_max, quarters(y_max)),
     );
     for (group, color) in groups.iter().zip([BLUE, ORANGE, RED]) {
-        let mut points = vec![(0.0, 1.0)];
-        let mut previous = 1.0;
+        let mut points = vec![(0.0, 0.0)];
+        let mut previous = 0.0;
         for (&day, &value) in group.days.iter().zip(&group.survival) {
             points.push((day, previous));
-            points.push((day, value));
-            previous = value;
+            previous = 1.0 - value;
+            points.push((day, previous));
         }
         points.push((last, previous));
         plot.line(
@@ -536,8 +542,8 @@ fn kaplan_meier_plot(survival: &churn_models::SurvivalMetrics) -> Option<String>
     }
     Some(format!(
         "<div class=\"charts\"><figure>{}<figcaption>The share of each third of customers, by the model's \
-         risk, still a customer after each day: the riskier the third, the faster it should fall.\
-         </figcaption></figure></div>\n",
+         risk, who churned by each day (Kaplan–Meier, so customers whose time is censored count while they \
+         are known): the riskier the third, the faster it should rise.</figcaption></figure></div>\n",
         plot.finish()
     ))
 }

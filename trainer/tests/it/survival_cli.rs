@@ -75,7 +75,10 @@ fn cox_trains_on_contractual_durations_and_scores_churn_within_30_60_90_days() {
     assert!(out.contains("time to churn ("), "{out}");
     let report = std::fs::read_to_string(eval.join("report.html")).expect("report");
     assert!(report.contains("id=\"time-to-churn\"") && report.contains("Cox proportional hazards"));
-    assert!(report.contains("Customers still there, by predicted risk"), "no Kaplan–Meier plot");
+    assert!(
+        report.contains("Customers churned, by predicted risk"),
+        "no Kaplan–Meier plot"
+    );
 
     let scores = dir.path().join("scores.parquet");
     ok(&[
