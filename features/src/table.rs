@@ -4,7 +4,8 @@
 //! Columns: `customer_id` (Int64 or Utf8), `as_of` (Date32, null for snapshot tables without time),
 //! `label` (Int8, null when unknown), then one column per feature: Float64 for numeric features, Utf8 for
 //! categorical ones. Each feature field carries the metadata key [`ROLE_KEY`] (see [`ColumnRole`]) and,
-//! when known, [`DESCRIPTION_KEY`].
+//! when known, [`DESCRIPTION_KEY`]. Tables built with durations end with the two Float64
+//! [`ColumnRole::Outcome`] columns [`DURATION_COLUMN`] and [`EVENT_COLUMN`].
 
 use crate::error::{FeatureError, Result};
 use crate::output::{FileDigest, Staged, parquet_properties, stage};
