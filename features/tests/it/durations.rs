@@ -81,6 +81,12 @@ fn given_durations_are_stored_in_days_with_the_label_as_the_event() {
     assert_eq!(outcome_role(&table, DURATION_COLUMN), ColumnRole::Outcome);
     assert_eq!(outcome_role(&table, EVENT_COLUMN), ColumnRole::Outcome);
     assert!(table.column("tenure").is_none(), "excluded from the features");
+    // Like the label, a duration in the customers file is never a feature, even when not excluded:
+    // it is the outcome itself.
+    let unexcluded = crate::common::config(dir.path(), &SNAPSHOT.replace("exclude = [\"tenure\"]\n", ""));
+    let (leaky, _) = build(&unexcluded, &[], None, OnInvalid::Fail).expect("build");
+    assert!(leaky.column("tenure").is_none(), "the duration is not a feature");
+    assert!(leaky.column("plan").is_some());
 
     // The Parquet form keeps them as outcomes.
     let path = dir.path().join("table.parquet");
