@@ -259,6 +259,22 @@ fn purge_days(options: &TrainOptions) -> Option<u32> {
         .map(|days| days.saturating_add(options.gap_days))
 }
 
+/// The last day whose churn the survival outcome of a row fitted before an out-of-time `test_as_of`
+/// may count: the test date less the gap and the label's look-ahead beyond its horizon. A subscription
+/// churn on day `d` is known only `grace_days` later (no new period by then), so a churn within the
+/// grace period before the test date is known only from data after it; like [`purge_days`], the cut
+/// keeps what the fitted rows see before the test date.
+fn churn_known_until(test_as_of: NaiveDate, options: &TrainOptions) -> NaiveDate {
+    let label = &options.label;
+    let wait = match (label.lookahead_days, label.horizon_days) {
+        (Some(lookahead), Some(horizon)) => lookahead.saturating_sub(horizon),
+        _ => 0,
+    };
+    test_as_of
+        .checked_sub_days(chrono::Days::new(u64::from(wait) + u64::from(options.gap_days)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
 /// Whether the label window of a row as of `as_of`, `purge_days` long, reaches past `date`.
 fn label_reaches(as_of: NaiveDate, purge_days: Option<u32>, date: NaiveDate) -> bool {
     purge_days.is_some_and(|days| {
@@ -585,7 +601,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 &split.train_labels,
                 options,
                 options.calibration,
-                Some(test_as_of),
+                Some(churn_known_until(test_as_of, options)),
                 progress,
             )?;
             let x = model.schema.encode_table(table, &split.test_rows)?;
@@ -948,6 +964,18 @@ mod tests {
             assert!(full <= 151.0 || (cut == 151.0 && event == 0));
         }
         assert!(raw.iter().any(|&d| d > 151.0));
+
+        // A subscription churn is known only a grace period after it: with a 30-day grace (a look-ahead
+        // of 120 days for a 90-day horizon) and a 5-day gap, the fitted churns stop 35 days before the
+        // test date.
+        options.label.lookahead_days = Some(120);
+        options.gap_days = 5;
+        let cut = churn_known_until(test_as_of, &options);
+        assert_eq!(cut, NaiveDate::from_ymd_opt(2024, 5, 26).expect("date"));
+        let (durations, events) = survival_outcome(&table, &january, Some(cut)).expect("outcome");
+        for ((&d, &e), &full) in durations.iter().zip(&events).zip(&raw) {
+            assert!(d <= 116.0 && (full <= 116.0 || (d == 116.0 && e == 0)));
+        }
     }
 
     #[test]
