@@ -239,6 +239,40 @@ pub struct LabelsSource {
     pub customer_id: String,
     /// The 0/1 label column (integer or boolean).
     pub label: String,
+    /// A number column of how long each customer was observed, for survival models: the time to churn
+    /// for those labelled 1, to the end of observation (censored) for the others, e.g. Telco's
+    /// `tenure`. Needs `duration_unit`.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// The unit of `duration`; durations are stored in days.
+    #[serde(default)]
+    pub duration_unit: Option<DurationUnit>,
+}
+
+/// The unit of a given duration column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurationUnit {
+    /// Days.
+    Days,
+    /// Weeks of 7 days.
+    Weeks,
+    /// Months of 365.25 / 12 = 30.4375 days.
+    Months,
+    /// Years of 365.25 days.
+    Years,
+}
+
+impl DurationUnit {
+    /// Days in one unit.
+    pub fn days(self) -> f64 {
+        match self {
+            Self::Days => 1.0,
+            Self::Weeks => 7.0,
+            Self::Months => 365.25 / 12.0,
+            Self::Years => 365.25,
+        }
+    }
 }
 
 /// Windows and trend length.
@@ -530,6 +564,20 @@ impl Config {
                 "no input: give at least [transactions] or [subscriptions], or [customers] with [labels]"
                     .into(),
             );
+        }
+        if let Some(labels) = &self.labels {
+            match (&labels.duration, labels.duration_unit) {
+                (Some(column), None) => {
+                    return Err(format!(
+                        "[labels] duration = \"{column}\" needs duration_unit (\"days\", \"weeks\", \
+                         \"months\" or \"years\"): durations are stored in days"
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err("[labels] duration_unit is given without a duration column".into());
+                }
+                _ => {}
+            }
         }
         if let Some(subs) = &self.subscriptions {
             match (&subs.mrr, &subs.amount, &subs.billing_months) {

@@ -134,6 +134,10 @@ pub enum FeatureError {
     /// The request cannot be answered from these data (e.g. an as-of date outside the data range).
     #[error("{0}")]
     Request(String),
+    /// Durations (time to churn) were asked for, but the configuration's churn has no observed time:
+    /// inactivity labels, [labels] without a duration column, or nothing to label with.
+    #[error("{0}")]
+    NoDurations(String),
     /// Labels were asked for (a horizon) but the configuration has no way to give them.
     #[error(
         "--horizon {horizon_days} asks for labels, but this configuration has nothing to label with: \

@@ -4,7 +4,8 @@
 //! Columns: `customer_id` (Int64 or Utf8), `as_of` (Date32, null for snapshot tables without time),
 //! `label` (Int8, null when unknown), then one column per feature: Float64 for numeric features, Utf8 for
 //! categorical ones. Each feature field carries the metadata key [`ROLE_KEY`] (see [`ColumnRole`]) and,
-//! when known, [`DESCRIPTION_KEY`].
+//! when known, [`DESCRIPTION_KEY`]. Tables built with durations end with the two Float64
+//! [`ColumnRole::Outcome`] columns [`DURATION_COLUMN`] and [`EVENT_COLUMN`].
 
 use crate::error::{FeatureError, Result};
 use crate::output::{FileDigest, Staged, parquet_properties, stage};
@@ -26,6 +27,13 @@ use std::sync::Arc;
 pub const ROLE_KEY: &str = "churn.role";
 /// Field metadata key holding a feature column's one-line description.
 pub const DESCRIPTION_KEY: &str = "churn.description";
+
+/// The [`ColumnRole::Outcome`] column of each row's days from its as-of date to churn, or to the end of
+/// what is known (censored); null when unknown.
+pub const DURATION_COLUMN: &str = "churn_duration_days";
+/// The [`ColumnRole::Outcome`] column saying whether [`DURATION_COLUMN`] ends in churn (1) or is censored
+/// (0).
+pub const EVENT_COLUMN: &str = "churn_event";
 
 /// Rows per written row group.
 const ROWS_PER_GROUP: usize = 1 << 20;
@@ -72,6 +80,9 @@ pub enum ColumnRole {
     /// A human-readable label derived from other features (e.g. `rfm_segment`): shown to people, not a
     /// model input.
     Descriptor,
+    /// What happened after the as-of date, for survival models (a number: days to churn or censoring,
+    /// whether the customer churned): an outcome like the label, never a model input.
+    Outcome,
 }
 
 impl ColumnRole {
@@ -81,6 +92,7 @@ impl ColumnRole {
             Self::Numeric => "numeric",
             Self::Categorical => "categorical",
             Self::Descriptor => "descriptor",
+            Self::Outcome => "outcome",
         }
     }
 
@@ -89,6 +101,7 @@ impl ColumnRole {
             "numeric" => Some(Self::Numeric),
             "categorical" => Some(Self::Categorical),
             "descriptor" => Some(Self::Descriptor),
+            "outcome" => Some(Self::Outcome),
             _ => None,
         }
     }
@@ -314,7 +327,9 @@ impl TableLayout {
             let role = match field.metadata().get(ROLE_KEY) {
                 None => default_role,
                 Some(text) => match ColumnRole::parse(text) {
-                    Some(ColumnRole::Numeric) if default_role != ColumnRole::Numeric => {
+                    Some(ColumnRole::Numeric | ColumnRole::Outcome)
+                        if default_role != ColumnRole::Numeric =>
+                    {
                         return Err(role_mismatch(path, field, text));
                     }
                     Some(ColumnRole::Categorical | ColumnRole::Descriptor)
@@ -355,7 +370,7 @@ impl TableLayout {
                     role: *role,
                     description: description.clone(),
                     values: match role {
-                        ColumnRole::Numeric => ColumnValues::Numeric(Vec::new()),
+                        ColumnRole::Numeric | ColumnRole::Outcome => ColumnValues::Numeric(Vec::new()),
                         _ => ColumnValues::Categorical(Vec::new()),
                     },
                 })
@@ -443,7 +458,7 @@ pub(crate) fn write_table<'a>(
         .set_dictionary_enabled(false);
     for header in headers {
         let data_type = match header.role {
-            ColumnRole::Numeric => DataType::Float64,
+            ColumnRole::Numeric | ColumnRole::Outcome => DataType::Float64,
             ColumnRole::Categorical | ColumnRole::Descriptor => {
                 properties = properties.set_column_dictionary_enabled(ColumnPath::from(header.name), true);
                 DataType::Utf8

@@ -97,6 +97,9 @@ pub fn evaluate(scorer: Scorer<'_>, table: &FeatureTable, options: &EvaluationOp
     metrics.by_segment = table_segment_metrics(table, &rows, &labels, &probabilities, &probabilities)?;
     metrics.population = options.population.clone();
     metrics.population_excluded = outside_population;
+    if let Some(model) = artifact.model.as_survival() {
+        metrics.survival = survival_metrics(model, table, &rows, &x)?;
+    }
     if let Some(params) = options.importance {
         metrics.importance = permutation_importance(&artifact.model, &artifact.schema, &x, &labels, params)?;
     }
@@ -117,6 +120,28 @@ pub fn evaluate(scorer: Scorer<'_>, table: &FeatureTable, options: &EvaluationOp
         as_of_dates: as_of_dates.into_iter().collect(),
         call_list,
     })
+}
+
+/// The survival metrics of a survival model on `rows` (encoded as `x`), when `table` has their
+/// durations; `None` (with a message) when it has none, as a table built without `--durations`.
+pub(crate) fn survival_metrics(
+    model: &dyn crate::model::SurvivalModel,
+    table: &FeatureTable,
+    rows: &[usize],
+    x: &crate::matrix::Matrix,
+) -> Result<Option<crate::survival::SurvivalMetrics>> {
+    if table.column(churn_features::table::DURATION_COLUMN).is_none() {
+        tracing::info!(
+            "the feature table has no durations, so the survival model is judged on its labels only"
+        );
+        return Ok(None);
+    }
+    let (durations, events) = crate::train::survival_outcome(table, rows, None)?;
+    let outcome = crate::survival::Survival {
+        durations: &durations,
+        events: &events,
+    };
+    crate::survival::SurvivalMetrics::compute(model, x, &outcome).map(Some)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 use crate::error::{ModelError, Result};
 use crate::matrix::Matrix;
 use crate::model::{ChurnModel, ContributionScale, KindParams, Overrides, ValidationSet};
+use crate::survival::Survival;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -43,6 +44,14 @@ macro_rules! model_kinds {
             pub fn description(self) -> &'static str {
                 match self {
                     $(Self::$variant => <$params as KindParams>::DESCRIPTION,)+
+                }
+            }
+
+            /// Whether the kind is a survival model, fitted on durations and churn events rather than
+            /// on 0/1 labels ([`KindParams::SURVIVAL`]).
+            pub fn is_survival(self) -> bool {
+                match self {
+                    $(Self::$variant => <$params as KindParams>::SURVIVAL,)+
                 }
             }
         }
@@ -110,6 +119,19 @@ macro_rules! model_kinds {
                 match self {
                     $(Self::$variant(params) => KindParams::apply(params, overrides),)+
                 }
+            }
+
+            /// Fits a survival kind ([`ModelKind::is_survival`]) on encoded rows with each row's duration
+            /// and churn event; other kinds refuse.
+            pub fn fit_survival(
+                &self,
+                x: &Matrix,
+                outcome: &Survival<'_>,
+                on_step: &(dyn Fn() + Sync),
+            ) -> Result<FittedModel> {
+                Ok(match self {
+                    $(Self::$variant(params) => FittedModel::$variant(KindParams::fit_survival(params, x, outcome, on_step)?),)+
+                })
             }
 
             /// Fits on encoded rows; `validation` rows (used by kinds that stop early) are never fitted
@@ -189,6 +211,12 @@ macro_rules! model_kinds {
                     $(Self::$variant(model) => ChurnModel::linear_weights(model),)+
                 }
             }
+
+            fn as_survival(&self) -> Option<&dyn crate::model::SurvivalModel> {
+                match self {
+                    $(Self::$variant(model) => ChurnModel::as_survival(model),)+
+                }
+            }
         }
     };
 }
@@ -197,6 +225,7 @@ model_kinds! {
     Logistic = "logistic" => crate::logistic::LogisticParams,
     RandomForest = "random-forest" => crate::forest::ForestParams,
     GradientBoosting = "gradient-boosting" => crate::boosting::GradientBoostingParams,
+    Cox = "cox" => crate::cox::CoxParams,
 }
 
 impl ModelKind {
@@ -204,6 +233,12 @@ impl ModelKind {
     /// `[gradient_boosting]`.
     pub fn section(self) -> String {
         self.name().replace('-', "_")
+    }
+
+    /// The kinds fitted on 0/1 labels (every kind but the survival ones), simplest first: those
+    /// `--model auto` compares by held-out ROC AUC.
+    pub fn classifiers() -> impl Iterator<Item = ModelKind> {
+        Self::ALL.iter().copied().filter(|kind| !kind.is_survival())
     }
 
     /// Every kind's name, simplest first.
@@ -253,11 +288,13 @@ mod tests {
             assert!(!kind.description().is_empty());
             assert!(!kind.section().contains('-'));
         }
+        assert!(ModelKind::Cox.is_survival());
+        assert!(!ModelKind::classifiers().any(ModelKind::is_survival));
         let error = "xgboost".parse::<ModelKind>().expect_err("unknown");
         assert!(
             error
                 .to_string()
-                .contains("logistic, random-forest, gradient-boosting"),
+                .contains("logistic, random-forest, gradient-boosting, cox"),
             "{error}"
         );
     }

@@ -1,4 +1,5 @@
-//! Churn models: preprocessing, logistic regression, random forest and gradient-boosted trees,
+//! Churn models: preprocessing, logistic regression, random forest, gradient-boosted trees and Cox
+//! proportional hazards for time to churn ([`cox`], with the survival metrics of [`survival`]),
 //! calibration, evaluation, explanations, the one scoring path and the versioned model artifact. Consumes the feature table built by `churn-features`.
 //!
 //! # Serving a model
@@ -75,6 +76,7 @@ pub mod call_list;
 pub mod checks;
 pub mod class_weight;
 pub mod config;
+pub mod cox;
 pub mod customer_value;
 pub mod error;
 pub mod evaluation;
@@ -95,6 +97,7 @@ pub mod reason_text;
 pub mod registry;
 pub mod scorer;
 pub mod scores;
+pub mod survival;
 #[cfg(test)]
 mod test_support;
 pub mod train;
@@ -107,6 +110,7 @@ pub use call_list::{CallEntry, CallList, CallListOptions, ValueColumn};
 pub use checks::{HeldOutWarning, held_out_warnings};
 pub use class_weight::ClassWeight;
 pub use config::ModelConfig;
+pub use cox::{CoxModel, CoxParams};
 pub use customer_value::{CustomerValue, ValueColumns};
 pub use error::{ModelError, Result};
 pub use evaluation::{Evaluation, EvaluationOptions, evaluate};
@@ -116,11 +120,17 @@ pub use kinds::{FittedModel, ModelKind, ModelParams};
 pub use logistic::{LogisticModel, LogisticParams};
 pub use matrix::Matrix;
 pub use metrics::{Metrics, ThresholdRule};
-pub use model::{ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason, ReasonFeature};
+pub use model::{
+    ChurnModel, ContributionScale, Explanation, KindParams, Overrides, Reason, ReasonFeature, SurvivalModel,
+};
 pub use population::Population;
 pub use preprocess::{FeatureSchema, PreprocessParams, UnknownCategories, UnknownValues};
 pub use reason_groups::{ReasonGroup, ReasonGroups};
 pub use registry::{LoadedModel, Registry};
 pub use scorer::{Score, Scorer};
 pub use scores::{ScoresFile, ScoresSummary};
+pub use survival::{
+    Concordance, KaplanMeier, Survival, SurvivalMetrics, SurvivalScore, brier_score, harrell_concordance,
+    integrated_brier_score, time_dependent_auc, uno_concordance,
+};
 pub use train::{TrainOptions, TrainOutcome, ValidationPlan};

@@ -257,7 +257,7 @@ impl Problem<'_> {
 
 /// Solves `H·s = -g` for the Newton step by Cholesky (upper triangle of `H` given), adding a little
 /// ridge if rounding made `H` indefinite.
-fn solve_newton(upper: &[f64], gradient: &[f64], d: usize) -> Vec<f64> {
+pub(crate) fn solve_newton(upper: &[f64], gradient: &[f64], d: usize) -> Vec<f64> {
     let trace: f64 = (0..d).map(|j| upper[j * d + j]).sum();
     let mut ridge = 0.0;
     loop {

@@ -517,6 +517,10 @@ pub struct Metrics {
     /// training records its count in the artifact's training information instead).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub population_excluded: usize,
+    /// For survival models: how well they tell when customers churn, on the same rows (see
+    /// [`crate::survival::SurvivalMetrics`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survival: Option<crate::survival::SurvivalMetrics>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -731,6 +735,7 @@ impl Metrics {
             by_segment: Vec::new(),
             population: Population::everyone(),
             population_excluded: 0,
+            survival: None,
         })
     }
 }

@@ -38,6 +38,23 @@ pub trait KindParams:
         on_step: &(dyn Fn() + Sync),
     ) -> crate::Result<Self::Model>;
 
+    /// Whether the kind is a survival model: fitted on durations and churn events
+    /// ([`KindParams::fit_survival`]) rather than on 0/1 labels.
+    const SURVIVAL: bool = false;
+
+    /// Fits on encoded rows `x` with each row's duration and churn event; only survival kinds
+    /// ([`KindParams::SURVIVAL`]) implement it.
+    fn fit_survival(
+        &self,
+        _x: &Matrix,
+        _outcome: &crate::survival::Survival<'_>,
+        _on_step: &(dyn Fn() + Sync),
+    ) -> crate::Result<Self::Model> {
+        Err(crate::ModelError::Training(
+            "this kind is fitted on 0/1 labels, not on durations and churn events".into(),
+        ))
+    }
+
     /// Progress steps of one fit (e.g. trees).
     fn steps(&self) -> u64 {
         1
@@ -100,6 +117,23 @@ pub trait ChurnModel {
     fn linear_weights(&self) -> Option<&[f64]> {
         None
     }
+    /// The model's time-to-churn answers, for survival models.
+    fn as_survival(&self) -> Option<&dyn SurvivalModel> {
+        None
+    }
+}
+
+/// What a survival model adds to a churn model: when, not only whether, a customer churns. Rows are
+/// encoded rows, as in [`ChurnModel`]; durations are in days.
+pub trait SurvivalModel {
+    /// The horizon in days of the model's churn probability ([`ChurnModel::predict_encoded`]).
+    fn horizon_days(&self) -> u32;
+    /// A risk score: higher means churning sooner (the log hazard ratio for Cox), for concordance.
+    fn risk(&self, row: &[f64]) -> f64;
+    /// `S(t | x)`, the probability of still being a customer after each of `days`.
+    fn survival_curve(&self, row: &[f64], days: &[f64]) -> Vec<f64>;
+    /// The expected active days over the next `horizon` days: `∫₀^horizon S(t | x) dt`.
+    fn expected_active_days(&self, row: &[f64], horizon: f64) -> f64;
 }
 
 /// The scale on which contributions add up.
@@ -111,6 +145,10 @@ pub enum ContributionScale {
     Logit,
     /// `base + Σ contributions = probability` (random forest path contributions).
     Probability,
+    /// `base + Σ contributions = ln H(horizon | x)`, the log cumulative hazard at the model's horizon,
+    /// and the probability is `1 − exp(−exp(total))` (Cox proportional hazards: the base is the log
+    /// baseline cumulative hazard, each contribution a feature's part of the log hazard ratio).
+    LogCumulativeHazard,
 }
 
 impl ContributionScale {
@@ -119,6 +157,7 @@ impl ContributionScale {
         match self {
             Self::Logit => sigmoid(total),
             Self::Probability => total.clamp(0.0, 1.0),
+            Self::LogCumulativeHazard => -(-total.exp()).exp_m1(),
         }
     }
 }

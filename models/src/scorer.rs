@@ -330,7 +330,7 @@ mod tests {
     fn reasons_never_change_the_probability_band_or_flag() {
         let table = labelled_table(600, 21);
         let rows: Vec<usize> = (0..table.len()).collect();
-        for &kind in ModelKind::ALL {
+        for kind in ModelKind::classifiers() {
             let mut options = TrainOptions::new(ModelParams::default_for(kind));
             options.validation = ValidationPlan::None;
             options.importance = None;

@@ -4,7 +4,10 @@
 //! Columns, one row per table row in table order: `customer_id` (as typed in the table), `as_of`,
 //! `churn_probability`, `risk_band` and `flagged` (the score's own band and above-threshold flag, as the
 //! [`crate::Scorer`] decided them), `in_population` (only when rows outside the model's population are
-//! written too), the customer's value when the table has it (`clv`, the lifetime value of its `clv_<N>m`
+//! written too), for survival models (`--model cox`) `churn_probability_30d`, `_60d` and `_90d` (the
+//! probability of churning within 30, 60 and 90 days, 1 − S(t)) and `expected_active_days_<H>d` (the
+//! expected days still a customer over the model's horizon H, the restricted mean survival time), the
+//! customer's value when the table has it (`clv`, the lifetime value of its `clv_<N>m`
 //! column, and `value_at_risk` = churn probability × `clv`; `p_alive`, the probability of still buying;
 //! see [`crate::customer_value`]), `reason_K`, `reason_K_value`, `reason_K_contribution`,
 //! `reason_K_group` (the reason's group of features) and `reason_K_text` (the reason in words) for
@@ -14,8 +17,10 @@
 use crate::artifact::ModelArtifact;
 use crate::customer_value::ValueColumns;
 use crate::error::{ModelError, Result};
+use crate::model::ChurnModel;
 use crate::population::Population;
 use crate::scorer::Score;
+use crate::survival::HORIZONS;
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use churn_features::output::{self, FileDigest};
@@ -149,6 +154,33 @@ impl<'a> ScoresFile<'a> {
             push(
                 Field::new("in_population", DataType::Boolean, false),
                 Arc::new(BooleanArray::from(in_population.to_vec())),
+            );
+        }
+        if let Some(model) = self.artifact.model.as_survival() {
+            let rows: Vec<usize> = (0..table.len()).collect();
+            let x = self.artifact.schema.encode_table(table, &rows)?;
+            let days: Vec<f64> = HORIZONS.iter().map(|&d| f64::from(d)).collect();
+            let curves: Vec<Vec<f64>> = (0..x.rows())
+                .map(|i| model.survival_curve(x.row(i), &days))
+                .collect();
+            for (k, horizon) in HORIZONS.iter().enumerate() {
+                push(
+                    Field::new(format!("churn_probability_{horizon}d"), DataType::Float64, false),
+                    Arc::new(curves.iter().map(|s| 1.0 - s[k]).collect::<Float64Array>()),
+                );
+            }
+            let horizon = model.horizon_days();
+            push(
+                Field::new(
+                    format!("expected_active_days_{horizon}d"),
+                    DataType::Float64,
+                    false,
+                ),
+                Arc::new(
+                    (0..x.rows())
+                        .map(|i| model.expected_active_days(x.row(i), f64::from(horizon)))
+                        .collect::<Float64Array>(),
+                ),
             );
         }
         let value = ValueColumns::of(table);
@@ -457,6 +489,52 @@ mod tests {
             assert!(batch.column_by_name(name).is_none(), "{name}");
         }
         assert_eq!(file.summary(Path::new("t.parquet")).value_at_risk, None);
+    }
+
+    #[test]
+    fn survival_models_add_churn_within_30_60_90_days_and_expected_active_days() {
+        use crate::train::{NoProgress, TrainOptions, ValidationPlan, train};
+        let table = crate::test_support::survival_table(300, 8);
+        let mut options = TrainOptions::new(crate::ModelParams::default_for(crate::ModelKind::Cox));
+        options.validation = ValidationPlan::None;
+        options.importance = None;
+        let artifact = train(&table, &options, &NoProgress).expect("train").artifact;
+        let rows: Vec<usize> = (0..table.len()).collect();
+        let scores = artifact.scorer().score_table(&table, &rows, 0).expect("scores");
+        let file = ScoresFile {
+            table: &table,
+            scores: &scores,
+            reasons: 0,
+            artifact: &artifact,
+            population: &Population::everyone(),
+            in_population: None,
+            outside_population: 0,
+        };
+        let batch = file.batch().expect("batch");
+        let column = |name: &str| -> Vec<f64> {
+            let array = batch.column_by_name(name).unwrap_or_else(|| panic!("no {name}"));
+            let values = array.as_any().downcast_ref::<Float64Array>().expect("floats");
+            values.values().to_vec()
+        };
+        let (p30, p60, p90) = (
+            column("churn_probability_30d"),
+            column("churn_probability_60d"),
+            column("churn_probability_90d"),
+        );
+        let days = column("expected_active_days_90d");
+        let probability = column("churn_probability");
+        for i in 0..table.len() {
+            assert!(0.0 <= p30[i] && p30[i] <= p60[i] && p60[i] <= p90[i] && p90[i] < 1.0);
+            // The model's probability is churn within its 90-day horizon.
+            assert_eq!(probability[i], p90[i]);
+            // Between 90·S(90) (churn at once after 90 days) and 90 days.
+            assert!(
+                days[i] <= 90.0 && days[i] >= 90.0 * (1.0 - p90[i]),
+                "{} {}",
+                days[i],
+                p90[i]
+            );
+        }
     }
 
     #[test]

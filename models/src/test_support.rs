@@ -6,6 +6,7 @@ use crate::kinds::ModelParams;
 use crate::logistic::LogisticParams;
 use crate::train::{NoProgress, TrainOptions, ValidationPlan, train};
 use chrono::NaiveDate;
+use churn_features::table::{DURATION_COLUMN, EVENT_COLUMN};
 use churn_features::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -108,4 +109,37 @@ pub fn trained_with(table: &FeatureTable, calibration: CalibrationMethod) -> Mod
     artifact.name = "churn".into();
     artifact.version = "v1".into();
     artifact
+}
+
+/// Customers as of 2024-01-31 and 2024-06-30 with one feature `x` and exponential times to churn of
+/// hazard `0.004·exp(x)` per day, censored at the end of the data, 2024-12-31; the label is churn
+/// within 90 days.
+pub fn survival_table(rows_per_date: usize, seed: u64) -> FeatureTable {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut table = labelled_table(2 * rows_per_date, seed);
+    let end = NaiveDate::from_ymd_opt(2024, 12, 31).expect("date");
+    let (mut x, mut durations, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..table.len() {
+        let as_of = if i < rows_per_date {
+            (2024, 1, 31)
+        } else {
+            (2024, 6, 30)
+        };
+        let as_of = NaiveDate::from_ymd_opt(as_of.0, as_of.1, as_of.2).expect("date");
+        let value = rng.random::<f64>() * 4.0 - 2.0;
+        let time = (-(1.0 - rng.random::<f64>()).ln() / (0.004 * value.exp())).ceil();
+        let known = (end - as_of).num_days() as f64;
+        table.as_of[i] = Some(as_of);
+        table.labels[i] = Some(i8::from(time <= 90.0));
+        x.push(Some(value));
+        durations.push(Some(time.min(known)));
+        events.push(Some(f64::from(u8::from(time <= known))));
+    }
+    table.columns.push(numeric_column("x", x));
+    for (name, values) in [(DURATION_COLUMN, durations), (EVENT_COLUMN, events)] {
+        let mut column = numeric_column(name, values);
+        column.role = ColumnRole::Outcome;
+        table.columns.push(column);
+    }
+    table
 }

@@ -15,6 +15,7 @@ use crate::model::{ChurnModel, ValidationSet};
 use crate::population::Population;
 use crate::preprocess::{FeatureSchema, PreprocessParams};
 use crate::reason_groups::ReasonGroups;
+use crate::survival::Survival;
 use chrono::NaiveDate;
 use churn_features::{ColumnRole, FeatureTable};
 use rand::seq::SliceRandom;
@@ -258,6 +259,22 @@ fn purge_days(options: &TrainOptions) -> Option<u32> {
         .map(|days| days.saturating_add(options.gap_days))
 }
 
+/// The last day whose churn the survival outcome of a row fitted before an out-of-time `test_as_of`
+/// may count: the test date less the gap and the label's look-ahead beyond its horizon. A subscription
+/// churn on day `d` is known only `grace_days` later (no new period by then), so a churn within the
+/// grace period before the test date is known only from data after it; like [`purge_days`], the cut
+/// keeps what the fitted rows see before the test date.
+fn churn_known_until(test_as_of: NaiveDate, options: &TrainOptions) -> NaiveDate {
+    let label = &options.label;
+    let wait = match (label.lookahead_days, label.horizon_days) {
+        (Some(lookahead), Some(horizon)) => lookahead.saturating_sub(horizon),
+        _ => 0,
+    };
+    test_as_of
+        .checked_sub_days(chrono::Days::new(u64::from(wait) + u64::from(options.gap_days)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
 /// Whether the label window of a row as of `as_of`, `purge_days` long, reaches past `date`.
 fn label_reaches(as_of: NaiveDate, purge_days: Option<u32>, date: NaiveDate) -> bool {
     purge_days.is_some_and(|days| {
@@ -274,18 +291,41 @@ fn label_reaches(as_of: NaiveDate, purge_days: Option<u32>, date: NaiveDate) -> 
 /// calibration is fitted on its predictions for them, so neither is fitted on rows the model was fitted
 /// on. Preprocessing is fitted on all of `rows` either way. With [`CalibrationMethod::Auto`], a held-out
 /// slice without both classes leaves the model uncalibrated (with a warning); an explicit method fails.
+///
+/// A survival kind ([`crate::ModelKind::is_survival`]) is fitted on the rows' durations and churn events
+/// ([`survival_outcome`], censored at `censor_at` when given) and is not calibrated: its churn
+/// probabilities come from its survival curves, which a calibration to one horizon's labels would no
+/// longer match.
 pub fn fit_rows(
     table: &FeatureTable,
     rows: &[usize],
     labels: &[u8],
     options: &TrainOptions,
     calibration: CalibrationMethod,
+    censor_at: Option<NaiveDate>,
     progress: &dyn Progress,
 ) -> Result<Fitted> {
     let started = Instant::now();
     let (schema, x) = FeatureSchema::fit_encode(table, rows, &options.preprocess)?;
     let encoded = Instant::now();
     let params = &options.params;
+    if params.kind().is_survival() {
+        let (durations, events) = survival_outcome(table, rows, censor_at)?;
+        let outcome = Survival {
+            durations: &durations,
+            events: &events,
+        };
+        let model = params.fit_survival(&x, &outcome, &|| progress.step())?;
+        return Ok(Fitted {
+            schema,
+            model,
+            calibration: None,
+            time: FitTime {
+                preprocess: (encoded - started).as_secs_f64(),
+                model: encoded.elapsed().as_secs_f64(),
+            },
+        });
+    }
     let hold_out = params.uses_validation() || calibration != CalibrationMethod::None;
     let split = if hold_out {
         held_out_split(table, rows, labels, options)
@@ -338,6 +378,58 @@ pub fn fit_rows(
         calibration,
         time,
     })
+}
+
+/// The durations in days and churn events of `rows` of `table`, from its outcome columns
+/// ([`churn_features::table::DURATION_COLUMN`] and [`churn_features::table::EVENT_COLUMN`]), for survival
+/// kinds. With `censor_at`, what happened after that date is unknown: a row's duration is cut at the days
+/// from its as-of date to it, censored, so rows fitted before an out-of-time test date never see the
+/// test period.
+pub fn survival_outcome(
+    table: &FeatureTable,
+    rows: &[usize],
+    censor_at: Option<NaiveDate>,
+) -> Result<(Vec<f64>, Vec<u8>)> {
+    use churn_features::table::{DURATION_COLUMN, EVENT_COLUMN};
+    let column = |name: &str| -> Result<&[Option<f64>]> {
+        match table.column(name).map(|c| &c.values) {
+            Some(churn_features::ColumnValues::Numeric(values)) => Ok(values),
+            _ => Err(ModelError::Training(format!(
+                "a survival model needs each row's time to churn, and the feature table has no numeric \
+                 `{name}` column: build it with `churn-trainer features --durations` (from a churn date \
+                 or [subscriptions]) or with a duration column in [labels]"
+            ))),
+        }
+    };
+    let (durations, events) = (column(DURATION_COLUMN)?, column(EVENT_COLUMN)?);
+    let mut out = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    for &i in rows {
+        let (Some(mut duration), Some(event)) = (durations[i], events[i]) else {
+            return Err(ModelError::Training(format!(
+                "row {i} (customer {}) is labelled but has no {DURATION_COLUMN} or {EVENT_COLUMN}",
+                table.customer_id_string(i)
+            )));
+        };
+        let mut event = if event == 0.0 {
+            0
+        } else if event == 1.0 {
+            1
+        } else {
+            return Err(ModelError::Training(format!(
+                "row {i} has {EVENT_COLUMN} {event}; it must be 0 (censored) or 1 (churned)"
+            )));
+        };
+        if let (Some(cut), Some(as_of)) = (censor_at, table.as_of[i]) {
+            let known = (cut - as_of).num_days() as f64;
+            if duration > known {
+                duration = known.max(0.0);
+                event = 0;
+            }
+        }
+        out.0.push(duration);
+        out.1.push(event);
+    }
+    Ok(out)
 }
 
 /// Folds the calibration rows are cross-fitted over when no folds are given.
@@ -509,6 +601,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 &split.train_labels,
                 options,
                 options.calibration,
+                Some(churn_known_until(test_as_of, options)),
                 progress,
             )?;
             let x = model.schema.encode_table(table, &split.test_rows)?;
@@ -552,6 +645,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                     &train_labels,
                     options,
                     CalibrationMethod::None,
+                    None,
                     progress,
                 )?;
                 let x = model.schema.encode_table(table, &test_rows)?;
@@ -564,20 +658,29 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 }
             }
             progress.stage("training on all rows", steps);
-            let mut model = fit_rows(table, &rows, &labels, options, CalibrationMethod::None, progress)?;
-            let probabilities = match calibrate(
-                options.calibration,
+            let mut model = fit_rows(
+                table,
+                &rows,
                 &labels,
-                &raw,
-                Some(&fold),
-                "the out-of-fold predictions",
-            )? {
-                Some((calibrator, calibrated)) => {
-                    model.calibration = Some(calibrator);
-                    calibrated
-                }
-                None => raw.clone(),
+                options,
+                CalibrationMethod::None,
+                None,
+                progress,
+            )?;
+            // Survival kinds are not calibrated (see `fit_rows`).
+            let method = if options.params.kind().is_survival() {
+                CalibrationMethod::None
+            } else {
+                options.calibration
             };
+            let probabilities =
+                match calibrate(method, &labels, &raw, Some(&fold), "the out-of-fold predictions")? {
+                    Some((calibrator, calibrated)) => {
+                        model.calibration = Some(calibrator);
+                        calibrated
+                    }
+                    None => raw.clone(),
+                };
             fitted = model;
             importance = fold_importance;
             fit_rows_used = (rows.clone(), labels.clone());
@@ -591,7 +694,15 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         }
         ValidationPlan::None | ValidationPlan::Auto => {
             progress.stage("training", steps);
-            fitted = fit_rows(table, &rows, &labels, options, options.calibration, progress)?;
+            fitted = fit_rows(
+                table,
+                &rows,
+                &labels,
+                options,
+                options.calibration,
+                None,
+                progress,
+            )?;
             importance = None;
             fit_rows_used = (rows.clone(), labels.clone());
             validation = Validation::None;
@@ -614,6 +725,12 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 ranking = &h.uncalibrated;
             }
             metrics.by_segment = table_segment_metrics(table, &h.rows, &h.labels, &h.probabilities, ranking)?;
+            // Out of time the held-out rows were scored by the fitted model itself; under k-fold by the
+            // folds' models, so the stored model's survival curves would be judged on its own rows.
+            if let (Some(model), ValidationPlan::OutOfTime { .. }) = (fitted.model.as_survival(), &plan) {
+                let x = fitted.schema.encode_table(table, &h.rows)?;
+                metrics.survival = crate::evaluation::survival_metrics(model, table, &h.rows, &x)?;
+            }
             metrics.population = options.population.clone();
             (metrics.threshold, Some(metrics))
         }
@@ -804,7 +921,76 @@ pub fn train_auto(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::labelled_table;
+    use crate::test_support::{labelled_table, survival_table};
+
+    #[test]
+    fn a_cox_model_trains_out_of_time_on_durations_censored_at_the_test_date() {
+        let table = survival_table(800, 4);
+        let test_as_of = NaiveDate::from_ymd_opt(2024, 6, 30).expect("date");
+        let mut options = TrainOptions::new(ModelParams::default_for(crate::ModelKind::Cox));
+        options.label.horizon_days = Some(90);
+        options.validation = ValidationPlan::OutOfTime { test_as_of };
+        options.importance = None;
+        let outcome = train(&table, &options, &NoProgress).expect("train");
+        let artifact = &outcome.artifact;
+        assert!(
+            artifact.calibration.is_none(),
+            "survival models are not calibrated"
+        );
+        let metrics = artifact.metrics.as_ref().expect("metrics");
+        let survival = metrics.survival.as_ref().expect("survival metrics");
+        assert_eq!(survival.rows, 800);
+        assert!(survival.harrell_concordance > 0.6, "{survival:?}");
+        let days: Vec<u32> = survival.time_dependent_auc.iter().map(|v| v.days).collect();
+        assert_eq!(days, [30, 60, 90]);
+        assert!(survival.integrated_brier_score.is_some());
+        assert_eq!(survival.calibration.len(), 3);
+        assert!(survival.calibration.iter().all(|h| h.bins.len() == 10));
+        // The riskiest third of customers churns faster than the safest third (x has hazard ratio e).
+        let curves = &survival.kaplan_meier_by_risk;
+        assert_eq!(curves.iter().map(|c| c.rows).sum::<usize>(), 800);
+        let last = |c: &crate::survival::RiskGroupSurvival| *c.survival.last().expect("steps");
+        assert!(last(&curves[2]) < last(&curves[0]), "{curves:?}");
+        // The held-out probability is churn within the model's 90-day horizon, judged against the label.
+        assert!(metrics.roc_auc > 0.6, "{}", metrics.roc_auc);
+
+        // Rows fitted on saw nothing after the test date: a January row churning in 200 days is
+        // censored at the 151 days to June 30.
+        let january: Vec<usize> = (0..800).collect();
+        let (durations, events) = survival_outcome(&table, &january, Some(test_as_of)).expect("outcome");
+        let (raw, _) = survival_outcome(&table, &january, None).expect("outcome");
+        for ((&cut, &event), &full) in durations.iter().zip(&events).zip(&raw) {
+            assert!(cut <= 151.0);
+            assert!(full <= 151.0 || (cut == 151.0 && event == 0));
+        }
+        assert!(raw.iter().any(|&d| d > 151.0));
+
+        // A subscription churn is known only a grace period after it: with a 30-day grace (a look-ahead
+        // of 120 days for a 90-day horizon) and a 5-day gap, the fitted churns stop 35 days before the
+        // test date.
+        options.label.lookahead_days = Some(120);
+        options.gap_days = 5;
+        let cut = churn_known_until(test_as_of, &options);
+        assert_eq!(cut, NaiveDate::from_ymd_opt(2024, 5, 26).expect("date"));
+        let (durations, events) = survival_outcome(&table, &january, Some(cut)).expect("outcome");
+        for ((&d, &e), &full) in durations.iter().zip(&events).zip(&raw) {
+            assert!(d <= 116.0 && (full <= 116.0 || (d == 116.0 && e == 0)));
+        }
+    }
+
+    #[test]
+    fn a_survival_kind_without_durations_says_how_to_get_them() {
+        let table = labelled_table(200, 1);
+        let mut options = TrainOptions::new(ModelParams::default_for(crate::ModelKind::Cox));
+        options.validation = ValidationPlan::None;
+        let error = train(&table, &options, &NoProgress)
+            .expect_err("no durations")
+            .to_string();
+        assert!(
+            error.contains("churn_duration_days") && error.contains("--durations"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn rows_whose_label_window_reaches_the_held_out_date_are_not_fitted_on() {

@@ -52,6 +52,13 @@ impl From<Score> for CustomerScore {
             clv: score.value.clv,
             value_at_risk: score.value.value_at_risk(score.probability),
             p_alive: score.value.p_alive,
+            survival: score.survival.map(|survival| SurvivalScore {
+                churn_probability_30d: survival.churn_within[0],
+                churn_probability_60d: survival.churn_within[1],
+                churn_probability_90d: survival.churn_within[2],
+                expected_active_days: survival.expected_active_days,
+                horizon_days: survival.horizon_days,
+            }),
         }
     }
 }
@@ -150,6 +157,7 @@ pub fn model_info(pair: &ServingPair, max_batch_size: usize) -> GetModelInfoResp
         contribution_scale: match scale {
             ContributionScale::Logit => "logit",
             ContributionScale::Probability => "probability",
+            ContributionScale::LogCumulativeHazard => "log_cumulative_hazard",
         }
         .to_string(),
         created_at: artifact.created_at.clone(),
@@ -179,6 +187,7 @@ mod tests {
             value_tier: None,
             as_of: None,
             value: churn_models::CustomerValue::default(),
+            survival: None,
         };
         for flag in [false, true] {
             let bytes = prost::Message::encode_to_vec(&CustomerScore::from(score(flag)));

@@ -9,7 +9,7 @@ use crate::snapshot::Descriptor;
 use crate::state::ServingPair;
 use chrono::NaiveDate;
 use churn_features::ColumnValues;
-use churn_models::{CustomerValue, FeatureRow, FeatureValue, UnknownCategories};
+use churn_models::{ChurnModel, CustomerValue, FeatureRow, FeatureValue, SurvivalScore, UnknownCategories};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,6 +47,8 @@ pub struct Score {
     pub as_of: Option<NaiveDate>,
     /// The customer's lifetime value and P(alive) from the snapshot.
     pub value: CustomerValue,
+    /// Churn within 30/60/90 days and expected active days, for survival models.
+    pub survival: Option<SurvivalScore>,
 }
 
 /// One reason's part in a score (a group of features).
@@ -188,6 +190,7 @@ impl ServingPair {
             value_tier: descriptor(Descriptor::ValueTier),
             as_of: self.snapshot.customer_as_of(entry),
             value: self.snapshot.customer_value(entry),
+            survival: self.survival(self.encoded.row(entry)),
         }
     }
 
@@ -255,8 +258,15 @@ impl ServingPair {
             value_tier: None,
             as_of: None,
             value: CustomerValue::default(),
+            survival: self.survival(&x),
         };
         Ok((score, unknown))
+    }
+
+    /// The time-to-churn answers of an encoded row, when the model is a survival model.
+    fn survival(&self, row: &[f64]) -> Option<SurvivalScore> {
+        let model = self.model.artifact.model.as_survival()?;
+        Some(SurvivalScore::of(model, row))
     }
 
     /// The raw snapshot value of model feature `feature` at table row `row`.

@@ -31,6 +31,12 @@ pub struct BuildRequest {
     pub as_of: Vec<NaiveDate>,
     /// Label horizon in days after each as-of date (inactivity and contractual labels); at least 1.
     pub horizon_days: Option<u32>,
+    /// Write each row's time to churn for survival models (the outcome columns
+    /// [`crate::table::DURATION_COLUMN`] and [`crate::table::EVENT_COLUMN`]): from a contractual churn
+    /// date (`[customers] churn_date` or `[subscriptions]`), the days from the as-of date to it, or to
+    /// the end of the data when the customer has not churned by then (censored). `[labels] duration`
+    /// writes them whatever this says. Inactivity labels have no observed churn time and are refused.
+    pub durations: bool,
 }
 
 impl BuildRequest {
@@ -49,6 +55,9 @@ impl BuildRequest {
     /// labels make unused, and several as-of dates without a horizon where one would label them, are
     /// warnings, returned for the caller to show.
     pub fn check_labels(&self, config: &Config) -> Result<Vec<String>> {
+        if self.durations {
+            check_durations(config)?;
+        }
         let mut warnings = Vec::new();
         match (label_kind(config, Some(1)), self.horizon_days) {
             (LabelKind::None, Some(horizon_days)) => {
@@ -82,6 +91,37 @@ impl BuildRequest {
         }
         Ok(warnings)
     }
+}
+
+/// Whether `config` can give durations ([`BuildRequest::durations`]): a contractual churn date or given
+/// durations; not inactivity, whose churn is never observed, only inferred from a quiet horizon.
+fn check_durations(config: &Config) -> Result<()> {
+    match label_kind(config, Some(1)) {
+        LabelKind::Contractual | LabelKind::Subscriptions => Ok(()),
+        LabelKind::Given if config.labels.as_ref().is_some_and(|l| l.duration.is_some()) => Ok(()),
+        LabelKind::Given => Err(FeatureError::NoDurations(
+            "durations were asked for, but [labels] has no duration column: add `duration` (the column \
+             of each customer's time observed) and `duration_unit` to [labels]"
+                .into(),
+        )),
+        LabelKind::Inactivity => Err(FeatureError::NoDurations(
+            "durations were asked for, but this configuration's labels are inactivity labels (no purchase \
+             in the horizon), which have no observed churn time: a customer who stops buying never says \
+             when they left. Durations need a churn date: [customers] churn_date, [subscriptions], or \
+             [labels] with a duration column"
+                .into(),
+        )),
+        LabelKind::None => Err(FeatureError::NoDurations(
+            "durations were asked for, but this configuration has no churn to time: map [customers] \
+             churn_date, [subscriptions], or [labels] with a duration column"
+                .into(),
+        )),
+    }
+}
+
+/// Whether a build of `config` for `request` writes the outcome columns.
+fn writes_durations(config: &Config, request: &BuildRequest) -> bool {
+    request.durations || config.labels.as_ref().is_some_and(|l| l.duration.is_some())
 }
 
 /// Where the labels of a build of `config` with label horizon `horizon` come from: given labels, else
@@ -447,7 +487,7 @@ fn build_output(
         statics.grace_days = source.grace_days;
     }
     let label_kind = label_kind(config, request.horizon_days);
-    let data_end = match label_kind {
+    let end_of = |kind: LabelKind| match kind {
         LabelKind::Inactivity => ranges.get("transactions").map(|&(_, end)| end),
         // Subscription labels depend on the periods alone: a period's end or a new start is seen only up
         // to the subscriptions' own last day, whatever later rows the other inputs hold.
@@ -456,6 +496,16 @@ fn build_output(
             .map(|&(_, end)| end.saturating_sub(Day::try_from(statics.grace_days).unwrap_or(Day::MAX))),
         _ => range.map(|(_, end)| end),
     };
+    let data_end = end_of(label_kind);
+    // Durations come from the churn that labels would look for, with or without a horizon, and are
+    // censored where that churn stops being known.
+    let outcomes = writes_durations(config, request).then(|| {
+        let kind = self::label_kind(config, Some(1));
+        Outcomes {
+            kind,
+            data_end: end_of(kind),
+        }
+    });
     let last_labelled_as_of = check_label_horizon(
         label_kind,
         request.horizon_days,
@@ -491,8 +541,10 @@ fn build_output(
         label_kind,
         horizon: request.horizon_days,
         data_end,
+        outcomes,
+        durations: labels.as_ref().and_then(|l| l.durations.as_ref()),
     };
-    let mut output = Output::new(&layout);
+    let mut output = Output::new(&layout, outcomes.is_some());
     let plan_names = subscription_table
         .filter(|_| layout.subscriptions.as_ref().is_some_and(|b| b.plan))
         .map(|t| t.plan_names);
@@ -862,6 +914,20 @@ struct Context<'a> {
     label_kind: LabelKind,
     horizon: Option<u32>,
     data_end: Option<Day>,
+    /// Whether and how rows get their time to churn.
+    outcomes: Option<Outcomes>,
+    /// `[labels] duration`, in days.
+    durations: Option<&'a rustc_hash::FxHashMap<u32, f64>>,
+}
+
+/// Where a build's durations come from.
+#[derive(Debug, Clone, Copy)]
+struct Outcomes {
+    /// The churn they time: given, contractual or from subscriptions.
+    kind: LabelKind,
+    /// The last day churn is known on: durations of customers who have not churned by then are censored
+    /// there.
+    data_end: Option<Day>,
 }
 
 impl Context<'_> {
@@ -907,6 +973,12 @@ impl Context<'_> {
             .par_iter()
             .map(|&c| self.label(c as usize, as_of))
             .collect();
+        let outcomes: Option<Vec<Option<(f64, f64)>>> = self.outcomes.map(|outcomes| {
+            population
+                .par_iter()
+                .map(|&c| self.outcome(outcomes, c as usize, as_of))
+                .collect()
+        });
 
         let mut descriptors: Vec<Vec<Option<&'static str>>> = Vec::new();
         if let Some(start) = self.layout.tx_start {
@@ -983,6 +1055,9 @@ impl Context<'_> {
         };
         output.push(population, as_of, labels, columns, descriptors, attribute_rows);
         output.push_plans(plans);
+        if let Some(outcomes) = outcomes {
+            output.push_outcomes(outcomes);
+        }
         value_fits
     }
 
@@ -1116,6 +1191,33 @@ impl Context<'_> {
                 }
             }
         }
+    }
+
+    /// Customer `c`'s duration in days from `as_of` and whether it ends in churn (1) or is censored (0):
+    /// to the churn date when it is known by the end of the data, else to that end; `None` when unknown
+    /// (a given label that is null, an as-of date after the end of the data).
+    fn outcome(&self, outcomes: Outcomes, c: usize, as_of: Option<Day>) -> Option<(f64, f64)> {
+        if outcomes.kind == LabelKind::Given {
+            let event = self.labels?.get(&(c as u32)).copied().flatten()?;
+            let days = *self.durations?.get(&(c as u32))?;
+            return Some((days, f64::from(event)));
+        }
+        let as_of = as_of?;
+        let end = outcomes.data_end?;
+        if end < as_of {
+            return None;
+        }
+        let churn = match outcomes.kind {
+            LabelKind::Subscriptions => {
+                subscriptions::churn_of_life_at(self.periods?.of(c), as_of, self.statics.grace_days)
+            }
+            LabelKind::Contractual => self.statics.churn[c],
+            _ => return None,
+        };
+        Some(match churn.filter(|&d| d > as_of && d <= end) {
+            Some(day) => (f64::from(day - as_of), 1.0),
+            None => (f64::from(end - as_of), 0.0),
+        })
     }
 
     /// The label of customer `c` at `as_of`.

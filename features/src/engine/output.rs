@@ -7,7 +7,10 @@ use super::layout::{FeatureSpec, Layout};
 use crate::error::Result;
 use crate::input::ids::CustomerInterner;
 use crate::input::{Attribute, AttributeValues};
-use crate::table::{ColumnRole, ColumnValues, CustomerIds, FeatureColumn, FeatureTable, write_table};
+use crate::table::{
+    ColumnRole, ColumnValues, CustomerIds, DURATION_COLUMN, EVENT_COLUMN, FeatureColumn, FeatureTable,
+    write_table,
+};
 use crate::time::{Day, date_from_days};
 use arrow_array::{ArrayRef, Float64Array, StringArray};
 use arrow_buffer::NullBuffer;
@@ -26,6 +29,8 @@ pub(super) struct Output {
     attribute_rows: Vec<Option<u32>>,
     /// The current plan of each row (index into the plan names), when the plan column is written.
     plans: Vec<Option<u32>>,
+    /// Each row's duration in days and churn event (NaN when unknown), when the build writes them.
+    outcomes: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// Finished output: everything needed to make the table or write it.
@@ -39,7 +44,7 @@ pub(super) struct Finished {
 }
 
 impl Output {
-    pub(super) fn new(layout: &Layout) -> Self {
+    pub(super) fn new(layout: &Layout, outcomes: bool) -> Self {
         let descriptors = layout
             .specs
             .iter()
@@ -53,6 +58,7 @@ impl Output {
             descriptors: vec![Vec::new(); descriptors],
             attribute_rows: Vec::new(),
             plans: Vec::new(),
+            outcomes: outcomes.then(|| (Vec::new(), Vec::new())),
         }
     }
 
@@ -87,6 +93,17 @@ impl Output {
             out.extend_from_slice(&values);
         }
         self.attribute_rows.extend(attribute_rows);
+    }
+
+    /// Appends the duration and churn event of each row just pushed (when the build writes them).
+    pub(super) fn push_outcomes(&mut self, outcomes: Vec<Option<(f64, f64)>>) {
+        if let Some((durations, events)) = &mut self.outcomes {
+            for outcome in outcomes {
+                let (duration, event) = outcome.unwrap_or((f64::NAN, f64::NAN));
+                durations.push(duration);
+                events.push(event);
+            }
+        }
     }
 
     /// Appends the current plan of each row just pushed (when the plan column is written).
@@ -146,12 +163,27 @@ impl Finished {
         self.categorical[k][attribute_row as usize].as_deref()
     }
 
+    /// The outcome columns (name, meaning, values) when the build writes them.
+    fn outcome_columns(&self) -> Vec<(&'static str, &'static str, &[f64])> {
+        self.output.outcomes.iter().flat_map(|(durations, events)| {
+            [
+                (
+                    DURATION_COLUMN,
+                    "days from the as-of date to churn, or to the end of what is known (censored: see churn_event)",
+                    durations.as_slice(),
+                ),
+                (EVENT_COLUMN, "1 when churn_duration_days ends in churn, 0 when it is censored", events.as_slice()),
+            ]
+        })
+        .collect()
+    }
+
     /// Columns in spec order: numeric index, categorical index or descriptor index by role.
     fn slots(&self) -> impl Iterator<Item = (&FeatureSpec, usize)> {
         let (mut numeric, mut categorical, mut descriptor) = (0, 0, 0);
         self.specs.iter().map(move |spec| {
             let counter = match spec.role {
-                ColumnRole::Numeric => &mut numeric,
+                ColumnRole::Numeric | ColumnRole::Outcome => &mut numeric,
                 ColumnRole::Categorical => &mut categorical,
                 ColumnRole::Descriptor => &mut descriptor,
             };
@@ -162,14 +194,24 @@ impl Finished {
 
     pub(super) fn into_table(self) -> FeatureTable {
         let rows = self.output.rows();
-        let columns = self
+        let outcomes: Vec<FeatureColumn> = self
+            .outcome_columns()
+            .into_iter()
+            .map(|(name, meaning, values)| FeatureColumn {
+                name: name.into(),
+                role: ColumnRole::Outcome,
+                description: Some(meaning.into()),
+                values: ColumnValues::Numeric(values.iter().map(|&v| (!v.is_nan()).then_some(v)).collect()),
+            })
+            .collect();
+        let mut columns: Vec<FeatureColumn> = self
             .slots()
             .map(|(spec, k)| FeatureColumn {
                 name: spec.name.clone(),
                 role: spec.role,
                 description: Some(spec.meaning.clone()),
                 values: match spec.role {
-                    ColumnRole::Numeric => ColumnValues::Numeric(
+                    ColumnRole::Numeric | ColumnRole::Outcome => ColumnValues::Numeric(
                         self.output.numeric[k]
                             .iter()
                             .map(|&v| (!v.is_nan()).then_some(v))
@@ -189,6 +231,7 @@ impl Finished {
                 },
             })
             .collect();
+        columns.extend(outcomes);
         FeatureTable {
             customer_ids: self.ids,
             as_of: self.output.as_of,
@@ -199,11 +242,23 @@ impl Finished {
 
     /// Writes the table under a temporary name; the caller commits it (with its summary).
     pub(super) fn stage_parquet(&self, path: &Path) -> Result<crate::output::Staged> {
-        let headers = self.slots().map(|(spec, _)| crate::table::ColumnHeader {
-            name: &spec.name,
-            role: spec.role,
-            description: Some(&spec.meaning),
-        });
+        let outcomes = self.outcome_columns();
+        let headers = self
+            .slots()
+            .map(|(spec, _)| crate::table::ColumnHeader {
+                name: &spec.name,
+                role: spec.role,
+                description: Some(&spec.meaning),
+            })
+            .chain(
+                outcomes
+                    .iter()
+                    .map(|&(name, meaning, _)| crate::table::ColumnHeader {
+                        name,
+                        role: ColumnRole::Outcome,
+                        description: Some(meaning),
+                    }),
+            );
         write_table(
             path,
             &self.ids,
@@ -214,7 +269,7 @@ impl Finished {
                 self.slots()
                     .map(|(spec, k)| -> ArrayRef {
                         match spec.role {
-                            ColumnRole::Numeric => {
+                            ColumnRole::Numeric | ColumnRole::Outcome => {
                                 let values = &self.output.numeric[k][start..end];
                                 let nulls = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
                                 let nulls = (nulls.null_count() > 0).then_some(nulls);
@@ -233,6 +288,12 @@ impl Finished {
                             ),
                         }
                     })
+                    .chain(outcomes.iter().map(|&(_, _, values)| -> ArrayRef {
+                        let values = &values[start..end];
+                        let nulls = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
+                        let nulls = (nulls.null_count() > 0).then_some(nulls);
+                        Arc::new(Float64Array::new(values.to_vec().into(), nulls))
+                    }))
                     .collect()
             },
         )

@@ -61,13 +61,13 @@ pub enum AttributeValues {
 }
 
 impl Customers {
-    /// Reads the configured customers; `label_column` names the labels file and column, which is never an
-    /// attribute; `dated`: the run has as-of dates, so the date columns `date_attributes` names become
-    /// date attributes (other date columns are left out, and listed when `dated`). Returns the table with
-    /// the number of rows read.
+    /// Reads the configured customers; `label_columns` names the labels file and its label and duration
+    /// columns, which are never attributes (they are the outcome); `dated`: the run has as-of dates, so
+    /// the date columns `date_attributes` names become date attributes (other date columns are left out,
+    /// and listed when `dated`). Returns the table with the number of rows read.
     pub(crate) fn load(
         source: &CustomersSource,
-        label_column: Option<(&Path, &str)>,
+        label_columns: Option<(&Path, &[&str])>,
         dated: bool,
         ids: &mut CustomerInterner,
         rejects: &mut Rejects,
@@ -88,9 +88,9 @@ impl Customers {
         }
         let schema = schema_of(&source.path)?;
         let reserved: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
-        let same_file_label = label_column
+        let same_file_outcomes: &[&str] = label_columns
             .filter(|(path, _)| *path == source.path)
-            .map(|(_, column)| column);
+            .map_or(&[], |(_, columns)| columns);
         let is_date = |name: &str| {
             schema
                 .field_with_name(name)
@@ -104,7 +104,7 @@ impl Customers {
                 .filter(|f| {
                     let name = f.name().as_str();
                     !reserved.contains(&name)
-                        && Some(name) != same_file_label
+                        && !same_file_outcomes.contains(&name)
                         && !source.exclude.iter().any(|e| e == name)
                         && (ColumnKind::Attribute.accepts(f.data_type())
                             || ColumnKind::Date.accepts(f.data_type()))

@@ -161,14 +161,19 @@ impl Inputs {
             inputs.events = Some(table);
             inputs.rows_read.insert("events".into(), rows);
         }
-        let label_column = config
-            .labels
-            .as_ref()
-            .map(|l| (l.path.as_path(), l.label.as_str()));
+        // The label and the duration (an outcome, e.g. Telco's tenure) are never attributes.
+        let label_columns = config.labels.as_ref().map(|l| {
+            let columns: Vec<&str> = std::iter::once(l.label.as_str())
+                .chain(l.duration.as_deref())
+                .collect();
+            (l.path.as_path(), columns)
+        });
         if let Some(source) = &config.customers {
             let (mut table, rows) = Customers::load(
                 source,
-                label_column,
+                label_columns
+                    .as_ref()
+                    .map(|(path, columns)| (*path, columns.as_slice())),
                 !config.is_snapshot(),
                 &mut inputs.ids,
                 &mut rejects,

@@ -459,6 +459,7 @@ fn a_mapped_column_null_in_every_row_is_warned_about_before_the_build() {
     let request = churn_features::BuildRequest {
         as_of: vec![date("2024-01-02")],
         horizon_days: None,
+        durations: false,
     };
     let (_, summary) = churn_features::build(&config, inputs, &request).expect("build");
     assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
@@ -471,6 +472,7 @@ fn a_horizon_that_does_not_fit_the_label_source_is_caught_before_any_input_is_re
     let request = |as_of: &[&str], horizon: Option<u32>| churn_features::BuildRequest {
         as_of: as_of.iter().map(|d| date(d)).collect(),
         horizon_days: horizon,
+        durations: false,
     };
     // Events and customer attributes, without a churn date: nothing says who churned.
     let events_only = config(

@@ -15,6 +15,7 @@ fn catalog_and_table(config: &churn_features::Config, as_of: &[&str]) -> (Column
     let request = BuildRequest {
         as_of: as_of.iter().map(|d| date(d)).collect(),
         horizon_days: None,
+        durations: false,
     };
     let catalog = columns(config, &inputs, &request)
         .expect("catalog")

@@ -113,6 +113,7 @@ pub fn build(
     let request = BuildRequest {
         as_of: as_of.iter().map(|d| date(d)).collect(),
         horizon_days: horizon,
+        durations: false,
     };
     churn_features::build(config, inputs, &request)
 }

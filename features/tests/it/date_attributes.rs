@@ -174,6 +174,7 @@ fn the_catalog_gives_each_date_attribute_its_unit_and_meaning() {
     let request = BuildRequest {
         as_of: vec![date(AS_OF[0])],
         horizon_days: None,
+        durations: false,
     };
     let layout = churn_features::engine::columns(&config, &inputs, &request).expect("columns");
     let spec = |name: &str| {

@@ -302,6 +302,7 @@ fn a_horizon_of_zero_days_is_refused() {
     let request = BuildRequest {
         as_of: vec![date("2024-01-31")],
         horizon_days: Some(0),
+        durations: false,
     };
     assert!(request.validate().is_err());
     assert!(build(&config, &["2024-01-31"], Some(1), OnInvalid::Fail).is_ok());
@@ -319,6 +320,7 @@ fn load_and_build(
     let request = BuildRequest {
         as_of: vec![date("2024-01-06")],
         horizon_days: None,
+        durations: false,
     };
     churn_features::build(config, inputs, &request).expect("build")
 }

@@ -238,6 +238,7 @@ fn writing_straight_to_parquet_gives_the_same_table() {
     let request = churn_features::BuildRequest {
         as_of: vec![date("2024-01-31"), date("2024-01-15")],
         horizon_days: Some(30),
+        durations: false,
     };
     let path = dir.path().join("direct.parquet");
     churn_features::build_to_parquet(&config, inputs, &request, &path).expect("build to parquet");

@@ -5,6 +5,7 @@ mod catalog;
 mod common;
 mod date_attributes;
 mod dates;
+mod durations;
 mod edge_cases;
 mod leakage;
 mod order_lines;

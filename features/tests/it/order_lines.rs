@@ -298,6 +298,7 @@ fn the_catalog_lists_every_order_line_feature_with_unit_and_window() {
     let request = BuildRequest {
         as_of: vec![date("2024-06-30")],
         horizon_days: None,
+        durations: false,
     };
     let layout = columns(&config, &inputs, &request).expect("catalog");
     let (table, _) = churn_features::build(&config, inputs, &request).expect("build");

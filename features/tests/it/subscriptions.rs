@@ -304,6 +304,7 @@ fn labels_are_the_churn_of_the_current_life_and_wait_for_the_grace_period() {
     let request = BuildRequest {
         as_of: vec![date("2024-01-31"), date("2024-02-29")],
         horizon_days: None,
+        durations: false,
     };
     let warnings = request.check_labels(&config).expect("no error");
     assert!(
@@ -654,6 +655,7 @@ fn the_catalog_lists_every_subscription_feature_with_unit_and_window() {
     let request = BuildRequest {
         as_of: vec![date("2024-03-31")],
         horizon_days: None,
+        durations: false,
     };
     let layout = columns(&config, &inputs, &request).expect("layout");
     let spec = |name: &str| {

@@ -191,6 +191,7 @@ fn each_as_of_date_is_fitted_on_its_own_customers_and_recorded_in_the_summary_fi
     let request = BuildRequest {
         as_of: vec![date("2023-09-30"), date("2024-03-31")],
         horizon_days: None,
+        durations: false,
     };
     let path = dir.path().join("features.parquet");
     let summary = churn_features::build_to_parquet(&config, inputs, &request, &path).expect("build");

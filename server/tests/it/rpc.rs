@@ -70,6 +70,7 @@ async fn score_answers_with_the_model_probability_reasons_descriptors_and_versio
             .into_inner();
         let score = response.score.expect("score");
         assert_eq!(score.customer_id, id);
+        assert!(score.survival.is_none(), "a classifier has no survival answers");
         assert!(
             (score.churn_probability - expected[row]).abs() <= 1e-12,
             "row {row}"
@@ -122,6 +123,72 @@ async fn score_answers_with_the_model_probability_reasons_descriptors_and_versio
         default.score.expect("score").reasons.len(),
         explanations[0].top_reasons(3).count()
     );
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_survival_model_answers_churn_within_30_60_90_days_and_expected_active_days() {
+    use churn_features::table::{DURATION_COLUMN, EVENT_COLUMN};
+    use churn_features::{ColumnRole, ColumnValues, FeatureColumn};
+    use churn_models::train::{NoProgress, TrainOptions, ValidationPlan, train};
+    let fixture = Fixture::empty(300, Ids::Int);
+    // Durations for training only (the snapshot has none): churned customers leave within 10..69
+    // days, the others are censored at 120.
+    let mut table = fixture.table.clone();
+    let (mut durations, mut events) = (Vec::new(), Vec::new());
+    for (i, label) in table.labels.iter().enumerate() {
+        let churned = *label == Some(1);
+        durations.push(Some(if churned { 10.0 + (i % 60) as f64 } else { 120.0 }));
+        events.push(Some(f64::from(u8::from(churned))));
+    }
+    for (name, values) in [(DURATION_COLUMN, durations), (EVENT_COLUMN, events)] {
+        table.columns.push(FeatureColumn {
+            name: name.into(),
+            role: ColumnRole::Outcome,
+            description: None,
+            values: ColumnValues::Numeric(values),
+        });
+    }
+    let mut options = TrainOptions::new(churn_models::ModelParams::default_for(
+        churn_models::ModelKind::Cox,
+    ));
+    options.validation = ValidationPlan::None;
+    options.importance = None;
+    let artifact = train(&table, &options, &NoProgress).expect("train").artifact;
+    let version = fixture.save(&artifact);
+    fixture.promote(&version);
+    let expected = common::expected_probabilities(&artifact, &fixture.table);
+    let server = common::start_serving(fixture.config()).await;
+    let mut client = common::client(server.local_addr()).await;
+    for row in [0, 17, 299] {
+        let response = client
+            .score(ScoreRequest {
+                customer_id: common::customer_id(Ids::Int, row),
+                max_reasons: 2,
+            })
+            .await
+            .expect("score")
+            .into_inner();
+        let score = response.score.expect("score");
+        let survival = score.survival.expect("a survival model's answer");
+        assert!(
+            (score.churn_probability - expected[row]).abs() <= 1e-12,
+            "row {row}"
+        );
+        // The probability is churn within the model's 90-day horizon.
+        assert_eq!(survival.horizon_days, 90);
+        assert_eq!(survival.churn_probability_90d, score.churn_probability);
+        assert!(survival.churn_probability_30d <= survival.churn_probability_60d);
+        assert!(survival.churn_probability_60d <= survival.churn_probability_90d);
+        assert!(survival.expected_active_days > 0.0 && survival.expected_active_days <= 90.0);
+    }
+    let info = client
+        .get_model_info(GetModelInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert_eq!(info.contribution_scale, "log_cumulative_hazard");
     server.shutdown();
     server.wait().await.expect("clean stop");
 }

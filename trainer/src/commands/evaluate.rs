@@ -149,6 +149,9 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
             metrics.expected_calibration_error
         )?;
     }
+    if let Some(survival) = &metrics.survival {
+        outln!("{}", super::train::describe_survival(survival))?;
+    }
     if !metrics.population.is_everyone() {
         outln!(
             "{}",

@@ -35,6 +35,11 @@ use std::path::{Path, PathBuf};
   # a snapshot table with given labels
   churn-trainer features -c examples/telco.toml -o telco.parquet
 
+  # contractual churn from subscriptions, with each row's days to churn
+  # or censoring, for --model cox (inactivity labels have no churn time)
+  churn-trainer features -c demo/churn-subscriptions.toml \\
+      --as-of 2024-06-30 --horizon 90 --durations -o survival.parquet
+
   # what each column of the training set above means
   churn-trainer features --catalog -c demo/churn.toml --as-of 2024-06-30")]
 pub struct FeaturesArgs {
@@ -62,6 +67,13 @@ pub struct FeaturesArgs {
     /// read (exit 2); with [labels] it is not used, with a warning.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     horizon: Option<u32>,
+    /// Also write each row's time to churn, for survival models (`--model cox`): churn_duration_days,
+    /// the days from the as-of date to the churn date ([customers] churn_date or [subscriptions]), or to
+    /// the end of the data when the customer has not churned by then, and churn_event, 1 for a churn and
+    /// 0 for such a censored duration. [labels] with a duration column writes them without this flag.
+    /// Inactivity labels have no observed churn time: refused (exit 2).
+    #[arg(long)]
+    durations: bool,
     /// What to do with rows with a null or unparseable id or timestamp, a date outside the accepted range
     /// ([data] min_date / max_date in the configuration; by default 365 days beyond the 0.1% and 99.9%
     /// quantiles of each input's dates), or a NaN/infinite amount.
@@ -148,6 +160,7 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     let request = BuildRequest {
         as_of,
         horizon_days: args.horizon,
+        durations: args.durations,
     };
     // The horizon against the labels' source, before any input is read.
     for warning in request.check_labels(&config).map_err(usage_or_failure)? {
@@ -176,9 +189,9 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
 /// change (a usage error), everything else a failure.
 fn usage_or_failure(error: FeatureError) -> anyhow::Error {
     match error {
-        FeatureError::Unlabellable { .. } | FeatureError::NoLabelSource { .. } => {
-            anyhow::Error::new(UsageError(error.to_string()))
-        }
+        FeatureError::Unlabellable { .. }
+        | FeatureError::NoLabelSource { .. }
+        | FeatureError::NoDurations(_) => anyhow::Error::new(UsageError(error.to_string())),
         error => error.into(),
     }
 }
@@ -309,6 +322,7 @@ fn print_catalog(
     let request = BuildRequest {
         as_of,
         horizon_days: None,
+        durations: false,
     };
     let layout = columns(config, inputs, &request)?;
     let mut out = std::io::stdout().lock();

@@ -20,8 +20,8 @@ pub fn model_choice() -> impl TypedValueParser<Value = ModelChoice> {
         .iter()
         .map(|kind| PossibleValue::new(kind.name()).help(kind.description()));
     let auto = PossibleValue::new("auto").help(
-        "every kind on the same split; keeps the best validation ROC AUC (a more complex kind must win by \
-         more than 0.001)",
+        "every kind fitted on labels (all but the survival kind cox) on the same split; keeps the best \
+         validation ROC AUC (a more complex kind must win by more than 0.001)",
     );
     PossibleValuesParser::new(kinds.chain([auto]))
         .map(|name| name.parse().map_or(ModelChoice::Auto, ModelChoice::Kind))

@@ -442,6 +442,112 @@ fn segments_section(m: &Metrics) -> String {
     html
 }
 
+/// For survival models: how well they tell when customers churn, and their calibration at each horizon.
+fn survival_section(m: &Metrics) -> String {
+    let Some(survival) = &m.survival else {
+        return String::new();
+    };
+    let mut html = format!(
+        "<h2 id=\"time-to-churn\">Time to churn</h2>\n<p>The model also says when: of {} customers, {} churned \
+         within the data. Concordance is the share of pairs of customers the model puts in the order they \
+         churned in (0.5 is chance, 1 perfect); the ROC AUC at a horizon separates those who churned by \
+         then from those still there; the integrated Brier score is the squared error of the predicted \
+         survival over the days shown (lower is better).</p>\n<div class=\"scroll\"><table>\
+         <tr><th class=\"text\">Measure</th><th>value</th></tr>\n\
+         <tr><td class=\"text\">concordance (Harrell)</td><td>{:.3}</td></tr>\n",
+        survival.rows, survival.churns, survival.harrell_concordance
+    );
+    if let Some(uno) = survival.uno_concordance {
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"text\">concordance (Uno, weighted for censoring)</td><td>{uno:.3}</td></tr>"
+        );
+    }
+    for auc in &survival.time_dependent_auc {
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"text\">ROC AUC of churn within {} days</td><td>{:.3}</td></tr>",
+            auc.days, auc.value
+        );
+    }
+    if let Some(brier) = &survival.integrated_brier_score {
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"text\">integrated Brier score, days {} to {}</td><td>{:.4}</td></tr>",
+            brier.from_days, brier.to_days, brier.value
+        );
+    }
+    html.push_str("</table></div>\n");
+    if let Some(plot) = kaplan_meier_plot(survival) {
+        html.push_str(&plot);
+    }
+    for horizon in &survival.calibration {
+        let _ = write!(
+            html,
+            "<h3>Churn within {} days, by tenth of predicted risk</h3>\n<p>Predicted against observed \
+             (Kaplan–Meier) churn within {} days, lowest risk first.</p>\n<div class=\"scroll\"><table>\
+             <tr><th>customers</th><th>predicted</th><th>observed</th></tr>\n",
+            horizon.days, horizon.days
+        );
+        for bin in &horizon.bins {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                bin.rows,
+                percent(bin.predicted),
+                percent(bin.observed)
+            );
+        }
+        html.push_str("</table></div>\n");
+    }
+    html
+}
+
+/// The observed churn (1 − Kaplan–Meier survival) of each third of predicted risk, as step curves
+/// rising from 0 (churn over a few months is small: survival curves would crowd at the top).
+fn kaplan_meier_plot(survival: &churn_models::SurvivalMetrics) -> Option<String> {
+    let groups = &survival.kaplan_meier_by_risk;
+    let last = groups
+        .iter()
+        .filter_map(|g| g.days.last().copied())
+        .fold(0.0, f64::max);
+    let most = groups
+        .iter()
+        .flat_map(|g| g.survival.iter().map(|s| 1.0 - s))
+        .fold(0.0, f64::max);
+    if groups.is_empty() || last <= 0.0 {
+        return None;
+    }
+    let y_max = ((most * 10.0).ceil() / 10.0).clamp(0.1, 1.0);
+    let mut plot = Plot::new(
+        "Customers churned, by predicted risk",
+        ("days after the as-of date", 0.0, last, quarters(last)),
+        ("share churned (Kaplan–Meier)", y_max, quarters(y_max)),
+    );
+    for (group, color) in groups.iter().zip([BLUE, ORANGE, RED]) {
+        let mut points = vec![(0.0, 0.0)];
+        let mut previous = 0.0;
+        for (&day, &value) in group.days.iter().zip(&group.survival) {
+            points.push((day, previous));
+            previous = 1.0 - value;
+            points.push((day, previous));
+        }
+        points.push((last, previous));
+        plot.line(
+            &thin(&points, 400),
+            color,
+            false,
+            &format!("{} ({} customers)", group.group, group.rows),
+        );
+    }
+    Some(format!(
+        "<div class=\"charts\"><figure>{}<figcaption>The share of each third of customers, by the model's \
+         risk, who churned by each day (Kaplan–Meier, so customers whose time is censored count while they \
+         are known): the riskier the third, the faster it should rise.</figcaption></figure></div>\n",
+        plot.finish()
+    ))
+}
+
 fn headline(m: &Metrics) -> String {
     let base_rate = m.positives as f64 / m.rows.max(1) as f64;
     let top = m.lift_by_decile.first().map_or(0.0, |d| d.lift);
@@ -817,6 +923,7 @@ fn kind_name(kind: ModelKind) -> String {
     match kind.name() {
         "logistic" => "logistic regression".into(),
         "gradient-boosting" => "gradient-boosted trees".into(),
+        "cox" => "Cox proportional hazards (time to churn)".into(),
         name => name.replace('-', " "),
     }
 }
@@ -933,13 +1040,18 @@ pub fn render(input: &ReportInput<'_>) -> String {
     } else {
         r##"<a href="#segments">By segment</a>"##
     };
+    let survival_link = if m.survival.is_none() {
+        ""
+    } else {
+        r##"<a href="#time-to-churn">Time to churn</a>"##
+    };
     format!(
         r##"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Churn model report: {model}</title>
 <style>{STYLE}</style></head><body>
-{header}<nav><a href="#call-list">Who to call first</a><a href="#headline">Headline</a><a href="#threshold">At the threshold</a><a href="#charts">Ranking charts</a>{segments_link}<a href="#probabilities">Probabilities</a><a href="#drivers">Drivers</a>{comparison_link}<a href="#deciles">Deciles</a></nav>
-{call_list}{headline}{threshold}{charts}{segments}{probabilities}{importance}{candidates}{tables}</body></html>
+{header}<nav><a href="#call-list">Who to call first</a><a href="#headline">Headline</a><a href="#threshold">At the threshold</a><a href="#charts">Ranking charts</a>{survival_link}{segments_link}<a href="#probabilities">Probabilities</a><a href="#drivers">Drivers</a>{comparison_link}<a href="#deciles">Deciles</a></nav>
+{call_list}{headline}{threshold}{charts}{survival}{segments}{probabilities}{importance}{candidates}{tables}</body></html>
 "##,
         model = escape(input.model),
         header = header(input),
@@ -947,6 +1059,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         headline = headline(m),
         threshold = threshold_section(m),
         charts = ranking_charts(input),
+        survival = survival_section(m),
         segments = segments_section(m),
         probabilities = probability_section(input),
         importance = importance_section(input),

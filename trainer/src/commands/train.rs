@@ -202,7 +202,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
         seed: args.seed,
     };
     let kinds: Vec<ModelKind> = match args.model {
-        ModelChoice::Auto => ModelKind::ALL.to_vec(),
+        ModelChoice::Auto => ModelKind::classifiers().collect(),
         ModelChoice::Kind(kind) => vec![kind],
     };
     let mut candidates = Vec::with_capacity(kinds.len());
@@ -329,6 +329,9 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
             artifact.threshold
         )?,
     }
+    if let Some(survival) = artifact.metrics.as_ref().and_then(|m| m.survival.as_ref()) {
+        outln!("{}", describe_survival(survival))?;
+    }
     if let Some(m) = &artifact.metrics {
         // A model no better than chance, or a threshold flagging nearly everyone, is saved but called out.
         for warning in churn_models::held_out_warnings(m) {
@@ -396,4 +399,25 @@ pub fn describe_validation(validation: &churn_models::Validation) -> String {
         }
         churn_models::Validation::None => "none".into(),
     }
+}
+
+/// One line of a survival model's held-out time-to-churn metrics.
+pub fn describe_survival(survival: &churn_models::SurvivalMetrics) -> String {
+    let mut line = format!(
+        "time to churn ({} rows, {} churns): concordance {:.4} (Harrell)",
+        survival.rows, survival.churns, survival.harrell_concordance
+    );
+    if let Some(uno) = survival.uno_concordance {
+        line.push_str(&format!(" {uno:.4} (Uno)"));
+    }
+    for auc in &survival.time_dependent_auc {
+        line.push_str(&format!("  auc@{}d {:.4}", auc.days, auc.value));
+    }
+    if let Some(brier) = &survival.integrated_brier_score {
+        line.push_str(&format!(
+            "  integrated brier {:.4} (days {}..{})",
+            brier.value, brier.from_days, brier.to_days
+        ));
+    }
+    line
 }

@@ -13,3 +13,4 @@ mod reasons;
 mod report;
 mod report_browser;
 mod safety;
+mod survival_cli;
