@@ -32,6 +32,9 @@ use crate::survival::Survival;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// The horizon of a Cox model's churn probability when neither its parameters nor its labels give one.
+pub const DEFAULT_HORIZON_DAYS: u32 = 90;
+
 /// Hyperparameters of the Cox model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -40,8 +43,10 @@ pub struct CoxParams {
     /// documentation; lifelines' `penalizer`). 0 fits without a penalty.
     pub l2: f64,
     /// The horizon in days of the model's churn probability (what `score` and the server call the churn
-    /// probability, the threshold and the classification metrics use).
-    pub horizon_days: u32,
+    /// probability, the threshold and the classification metrics use). Unset, it is the label's horizon
+    /// ([`DEFAULT_HORIZON_DAYS`] when the label has none); set, it must equal the label's, so the
+    /// probability and the labels it is judged on look equally far ahead.
+    pub horizon_days: Option<u32>,
     /// Newton iterations at most.
     pub max_iterations: usize,
     /// Stop when no coefficient moves more than this in an iteration.
@@ -52,7 +57,7 @@ impl Default for CoxParams {
     fn default() -> Self {
         Self {
             l2: 0.01,
-            horizon_days: 90,
+            horizon_days: None,
             max_iterations: 100,
             tolerance: 1e-9,
         }
@@ -89,7 +94,7 @@ impl CoxParams {
                 reason: format!("must be finite and at least 0, got {}", self.l2),
             });
         }
-        if self.horizon_days == 0 {
+        if self.horizon_days == Some(0) {
             return Err(ModelError::InvalidParameter {
                 name: "horizon_days",
                 reason: "must be at least 1 day".into(),
@@ -248,7 +253,7 @@ impl CoxModel {
 
     /// The horizon of the model's churn probability, in days.
     fn horizon(&self) -> f64 {
-        f64::from(self.params.horizon_days)
+        f64::from(SurvivalModel::horizon_days(self))
     }
 
     /// `ln H₀(horizon)`, the base the contributions add to (a very negative number when no customer
@@ -471,6 +476,24 @@ impl crate::model::KindParams for CoxParams {
         Ok(model)
     }
 
+    fn follow_label_horizon(&mut self, label_days: Option<u32>) -> Result<()> {
+        match (self.horizon_days, label_days) {
+            (Some(own), Some(label)) if own != label => Err(ModelError::InvalidParameter {
+                name: "horizon_days",
+                reason: format!(
+                    "is {own} days, but the labels look {label} days ahead, so the churn probability would \
+                     be judged against churn in another window: leave horizon_days out of [cox] to use the \
+                     labels' {label} days, or build the features with --horizon {own}"
+                ),
+            }),
+            (Some(_), _) => Ok(()),
+            (None, label) => {
+                self.horizon_days = Some(label.unwrap_or(DEFAULT_HORIZON_DAYS));
+                Ok(())
+            }
+        }
+    }
+
     fn apply(&mut self, overrides: &Overrides) -> Vec<&'static str> {
         Overrides::unused(&[
             ("--class-weight", overrides.class_weight.is_some()),
@@ -559,7 +582,7 @@ impl crate::model::ChurnModel for CoxModel {
 
 impl SurvivalModel for CoxModel {
     fn horizon_days(&self) -> u32 {
-        self.params.horizon_days
+        self.params.horizon_days.unwrap_or(DEFAULT_HORIZON_DAYS)
     }
 
     fn risk(&self, row: &[f64]) -> f64 {

@@ -3,6 +3,7 @@
 //! calibration when the model is calibrated, permutation importance, and the call list. What
 //! `churn-trainer evaluate` writes and its report shows.
 
+use crate::FittedModel;
 use crate::call_list::{CallList, CallListOptions, call_list};
 use crate::error::{ModelError, Result};
 use crate::importance::{PermutationParams, permutation_importance};
@@ -10,6 +11,7 @@ use crate::metrics::{Candidate, Metrics, ProbabilityQuality, table_segment_metri
 use crate::model::ChurnModel;
 use crate::population::Population;
 use crate::scorer::Scorer;
+use crate::survival::{Survival, SurvivalMetrics};
 use crate::train::labelled_rows_in;
 use chrono::NaiveDate;
 use churn_features::FeatureTable;
@@ -123,13 +125,68 @@ pub fn evaluate(scorer: Scorer<'_>, table: &FeatureTable, options: &EvaluationOp
 }
 
 /// The survival metrics of a survival model on `rows` (encoded as `x`), when `table` has their
-/// durations; `None` (with a message) when it has none, as a table built without `--durations`.
+/// durations ([`judged_outcome`]).
 pub(crate) fn survival_metrics(
     model: &dyn crate::model::SurvivalModel,
     table: &FeatureTable,
     rows: &[usize],
     x: &crate::matrix::Matrix,
-) -> Result<Option<crate::survival::SurvivalMetrics>> {
+) -> Result<Option<SurvivalMetrics>> {
+    let Some((durations, events)) = judged_outcome(table, rows)? else {
+        return Ok(None);
+    };
+    let outcome = Survival {
+        durations: &durations,
+        events: &events,
+    };
+    SurvivalMetrics::compute(model, x, &outcome).map(Some)
+}
+
+/// The survival metrics of cross-validation's out-of-fold predictions: `folds` holds each fold's model,
+/// its held-out rows encoded, and their positions in `rows`; each row is judged by the model of the fold
+/// that held it out (the risks of different folds' models are compared with each other, as pooled
+/// out-of-fold predictions are).
+pub(crate) fn out_of_fold_survival_metrics(
+    table: &FeatureTable,
+    rows: &[usize],
+    folds: &[(FittedModel, crate::matrix::Matrix, Vec<usize>)],
+) -> Result<Option<SurvivalMetrics>> {
+    let Some((durations, events)) = judged_outcome(table, rows)? else {
+        return Ok(None);
+    };
+    let mut place = vec![(0, 0); rows.len()];
+    let mut horizon_days = crate::cox::DEFAULT_HORIZON_DAYS;
+    let mut models = Vec::with_capacity(folds.len());
+    for (k, (model, _, positions)) in folds.iter().enumerate() {
+        let Some(model) = model.as_survival() else {
+            return Ok(None);
+        };
+        horizon_days = model.horizon_days();
+        models.push(model);
+        for (j, &position) in positions.iter().enumerate() {
+            place[position] = (k, j);
+        }
+    }
+    let risk: Vec<f64> = place
+        .iter()
+        .map(|&(k, j)| models[k].risk(folds[k].1.row(j)))
+        .collect();
+    let survival_at = |t: f64| -> Vec<f64> {
+        place
+            .iter()
+            .map(|&(k, j)| models[k].survival_curve(folds[k].1.row(j), &[t])[0])
+            .collect()
+    };
+    let outcome = Survival {
+        durations: &durations,
+        events: &events,
+    };
+    SurvivalMetrics::of_predictions(&risk, survival_at, horizon_days, &outcome).map(Some)
+}
+
+/// The durations and churn events of `rows` to judge a survival model on; `None` (with a message) when
+/// `table` has no durations, as a table built without `--durations`, or when none of the rows churned.
+fn judged_outcome(table: &FeatureTable, rows: &[usize]) -> Result<Option<(Vec<f64>, Vec<u8>)>> {
     if table.column(churn_features::table::DURATION_COLUMN).is_none() {
         tracing::info!(
             "the feature table has no durations, so the survival model is judged on its labels only"
@@ -137,11 +194,15 @@ pub(crate) fn survival_metrics(
         return Ok(None);
     }
     let (durations, events) = crate::train::survival_outcome(table, rows, None)?;
-    let outcome = crate::survival::Survival {
-        durations: &durations,
-        events: &events,
-    };
-    crate::survival::SurvivalMetrics::compute(model, x, &outcome).map(Some)
+    if !events.contains(&1) {
+        tracing::warn!(
+            "none of the {} rows judged churned within the data, so there is no time to churn to judge the \
+             survival model on: it is judged on its labels only",
+            rows.len()
+        );
+        return Ok(None);
+    }
+    Ok(Some((durations, events)))
 }
 
 #[cfg(test)]
@@ -210,6 +271,39 @@ mod tests {
             crate::metrics::brier(&evaluation.labels, &raw).expect("brier")
         );
         assert_eq!(metrics.importance.len(), artifact.schema.features.len());
+    }
+
+    #[test]
+    fn a_survival_model_on_rows_without_a_churn_is_judged_on_its_labels_only() {
+        let mut table = crate::test_support::survival_table(300, 15);
+        let mut options = crate::TrainOptions::new(crate::ModelParams::default_for(crate::ModelKind::Cox));
+        options.validation = crate::ValidationPlan::None;
+        options.importance = None;
+        options.label.horizon_days = Some(90);
+        let artifact = crate::train::train(&table, &options, &crate::train::NoProgress)
+            .expect("train")
+            .artifact;
+        let judged = |table: &FeatureTable| {
+            let options = EvaluationOptions {
+                importance: None,
+                ..EvaluationOptions::default()
+            };
+            evaluate(artifact.scorer(), table, &options)
+                .expect("evaluate")
+                .metrics
+        };
+        assert!(judged(&table).survival.is_some());
+        let events = table
+            .columns
+            .iter_mut()
+            .find(|c| c.name == churn_features::table::EVENT_COLUMN)
+            .expect("events");
+        if let churn_features::ColumnValues::Numeric(values) = &mut events.values {
+            values.iter_mut().for_each(|v| *v = Some(0.0));
+        }
+        let metrics = judged(&table);
+        assert!(metrics.survival.is_none());
+        assert!(metrics.roc_auc > 0.5, "still judged on its labels");
     }
 
     #[test]

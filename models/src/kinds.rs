@@ -114,6 +114,13 @@ macro_rules! model_kinds {
                 }
             }
 
+            /// Ties the parameters to the labels' horizon ([`KindParams::follow_label_horizon`]).
+            pub fn follow_label_horizon(&mut self, label_days: Option<u32>) -> Result<()> {
+                match self {
+                    $(Self::$variant(params) => KindParams::follow_label_horizon(params, label_days),)+
+                }
+            }
+
             /// Applies the command line's overrides; returns the flags that do not apply to this kind.
             pub fn apply(&mut self, overrides: &Overrides) -> Vec<&'static str> {
                 match self {

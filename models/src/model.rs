@@ -65,6 +65,13 @@ pub trait KindParams:
         false
     }
 
+    /// Ties the parameters to the horizon in days of the labels the model is judged on (`None` when the
+    /// labels have none): a kind whose probability looks a horizon of its own ahead takes the labels'
+    /// when it has none, and refuses one that differs. Other kinds have nothing to tie.
+    fn follow_label_horizon(&mut self, _label_days: Option<u32>) -> crate::Result<()> {
+        Ok(())
+    }
+
     /// Applies the command line's overrides that mean something for this kind; returns the flags of
     /// those that do not.
     fn apply(&mut self, overrides: &Overrides) -> Vec<&'static str>;

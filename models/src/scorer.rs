@@ -20,6 +20,7 @@ use crate::input::{FeatureRow, FeatureValue, RawInput};
 use crate::matrix::Matrix;
 use crate::model::{ChurnModel, Explanation, Reason, ReasonFeature};
 use crate::reason_text::{self, Described, FeatureKind, Member};
+use crate::survival::SurvivalScore;
 use churn_features::FeatureTable;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,19 @@ impl<'a> Scorer<'a> {
             .with_min_len(MIN_ROWS_PER_TASK)
             .map(|i| self.score_contributions(probabilities[i], contributions.row(i), top_k, |f| value(i, f)))
             .collect()
+    }
+
+    /// A survival model's time-to-churn answers for one encoded row (churn within 30/60/90 days, expected
+    /// active days); `None` for other kinds.
+    pub fn survival(&self, x: &[f64]) -> Option<SurvivalScore> {
+        let model = self.artifact.model.as_survival()?;
+        Some(SurvivalScore::of(model, x))
+    }
+
+    /// A survival model's `S(t | x)` for one encoded row at each of `days`; `None` for other kinds.
+    pub fn survival_curve(&self, x: &[f64], days: &[f64]) -> Option<Vec<f64>> {
+        let model = self.artifact.model.as_survival()?;
+        Some(model.survival_curve(x, days))
     }
 
     /// Scores one customer given by feature name → value.

@@ -19,8 +19,8 @@ use crate::customer_value::ValueColumns;
 use crate::error::{ModelError, Result};
 use crate::model::ChurnModel;
 use crate::population::Population;
-use crate::scorer::Score;
-use crate::survival::HORIZONS;
+use crate::scorer::{Score, Scorer};
+use crate::survival::{HORIZONS, SurvivalScore};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use churn_features::output::{self, FileDigest};
@@ -157,30 +157,27 @@ impl<'a> ScoresFile<'a> {
             );
         }
         if let Some(model) = self.artifact.model.as_survival() {
+            let scorer = Scorer::new(self.artifact);
             let rows: Vec<usize> = (0..table.len()).collect();
             let x = self.artifact.schema.encode_table(table, &rows)?;
-            let days: Vec<f64> = HORIZONS.iter().map(|&d| f64::from(d)).collect();
-            let curves: Vec<Vec<f64>> = (0..x.rows())
-                .map(|i| model.survival_curve(x.row(i), &days))
-                .collect();
+            let survival: Vec<SurvivalScore> =
+                (0..x.rows()).filter_map(|i| scorer.survival(x.row(i))).collect();
+            let column = |f: &dyn Fn(&SurvivalScore) -> f64| -> ArrayRef {
+                Arc::new(survival.iter().map(f).collect::<Float64Array>())
+            };
             for (k, horizon) in HORIZONS.iter().enumerate() {
                 push(
                     Field::new(format!("churn_probability_{horizon}d"), DataType::Float64, false),
-                    Arc::new(curves.iter().map(|s| 1.0 - s[k]).collect::<Float64Array>()),
+                    column(&|s| s.churn_within[k]),
                 );
             }
-            let horizon = model.horizon_days();
             push(
                 Field::new(
-                    format!("expected_active_days_{horizon}d"),
+                    format!("expected_active_days_{}d", model.horizon_days()),
                     DataType::Float64,
                     false,
                 ),
-                Arc::new(
-                    (0..x.rows())
-                        .map(|i| model.expected_active_days(x.row(i), f64::from(horizon)))
-                        .collect::<Float64Array>(),
-                ),
+                column(&|s| s.expected_active_days),
             );
         }
         let value = ValueColumns::of(table);

@@ -372,21 +372,37 @@ impl SurvivalMetrics {
     /// The metrics of `model` on encoded rows `x` with their outcome.
     pub fn compute(model: &dyn SurvivalModel, x: &Matrix, outcome: &Survival<'_>) -> Result<Self> {
         outcome.check(x.rows())?;
-        let n = x.rows();
-        let risk: Vec<f64> = (0..n).map(|i| model.risk(x.row(i))).collect();
+        let risk: Vec<f64> = (0..x.rows()).map(|i| model.risk(x.row(i))).collect();
+        let survival_at = |t: f64| -> Vec<f64> {
+            (0..x.rows())
+                .map(|i| model.survival_curve(x.row(i), &[t])[0])
+                .collect()
+        };
+        Self::of_predictions(&risk, survival_at, model.horizon_days(), outcome)
+    }
+
+    /// The metrics of predictions for rows with their outcome: each row's risk, every row's survival at
+    /// a day (`survival_at(t)`), and the model's horizon. The rows may have been predicted by different
+    /// models, as the out-of-fold predictions of cross-validation are.
+    pub fn of_predictions(
+        risk: &[f64],
+        survival_at: impl Fn(f64) -> Vec<f64>,
+        horizon_days: u32,
+        outcome: &Survival<'_>,
+    ) -> Result<Self> {
+        outcome.check(risk.len())?;
+        let n = risk.len();
         let mut horizons: Vec<u32> = HORIZONS.to_vec();
-        if !horizons.contains(&model.horizon_days()) {
-            horizons.push(model.horizon_days());
+        if !horizons.contains(&horizon_days) {
+            horizons.push(horizon_days);
             horizons.sort_unstable();
         }
         let longest = outcome.durations.iter().copied().fold(0.0, f64::max);
         let censoring = KaplanMeier::censoring(outcome);
-        let survival_at =
-            |t: f64| -> Vec<f64> { (0..n).map(|i| model.survival_curve(x.row(i), &[t])[0]).collect() };
         let time_dependent_auc = horizons
             .iter()
             .filter_map(|&days| {
-                time_dependent_auc(&censoring, outcome, &risk, f64::from(days))
+                time_dependent_auc(&censoring, outcome, risk, f64::from(days))
                     .map(|value| HorizonValue { days, value })
             })
             .collect();
@@ -417,11 +433,11 @@ impl SurvivalMetrics {
             })
             .collect();
         Ok(Self {
-            kaplan_meier_by_risk: kaplan_meier_by_risk(outcome, &risk),
+            kaplan_meier_by_risk: kaplan_meier_by_risk(outcome, risk),
             rows: n,
             churns: outcome.events.iter().filter(|&&e| e == 1).count(),
-            harrell_concordance: harrell_concordance(outcome, &risk)?.index,
-            uno_concordance: uno_concordance(&censoring, outcome, &risk, Some(last)).ok(),
+            harrell_concordance: harrell_concordance(outcome, risk)?.index,
+            uno_concordance: uno_concordance(&censoring, outcome, risk, Some(last)).ok(),
             time_dependent_auc,
             integrated_brier_score,
             calibration,

@@ -548,6 +548,9 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             reason,
         })?;
     options.params.check()?;
+    let mut tied = options.clone();
+    tied.params.follow_label_horizon(options.label.horizon_days)?;
+    let options = &tied;
     let population = options.population.rows(table)?;
     let population_excluded = table.len() - population.len();
     if population.is_empty() && !table.is_empty() {
@@ -591,6 +594,8 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         };
 
     let (fitted, fit_rows_used, validation, holdout, importance);
+    // Under k-fold, a survival model is judged by the folds' models on the rows each held out.
+    let mut out_of_fold_survival = None;
     match plan {
         ValidationPlan::OutOfTime { test_as_of } => {
             let split = purged_split(table, &rows, &labels, test_as_of, options)?;
@@ -630,6 +635,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             let fold = stratified_folds(&labels, folds, seed)?;
             let mut raw = vec![0.0; rows.len()];
             let mut fold_importance = None;
+            let mut survival_folds = Vec::new();
             progress.stage("cross-validation", steps * folds as u64);
             for k in 0..folds {
                 let (train_at, test_at): (Vec<usize>, Vec<usize>) =
@@ -656,7 +662,12 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                     fold_importance =
                         evaluate_importance(&model.model, &model.schema, &test_rows, &test_labels)?;
                 }
+                if model.model.as_survival().is_some() {
+                    survival_folds.push((model.model, x, test_at));
+                }
             }
+            out_of_fold_survival =
+                crate::evaluation::out_of_fold_survival_metrics(table, &rows, &survival_folds)?;
             progress.stage("training on all rows", steps);
             let mut model = fit_rows(
                 table,
@@ -727,10 +738,13 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             metrics.by_segment = table_segment_metrics(table, &h.rows, &h.labels, &h.probabilities, ranking)?;
             // Out of time the held-out rows were scored by the fitted model itself; under k-fold by the
             // folds' models, so the stored model's survival curves would be judged on its own rows.
-            if let (Some(model), ValidationPlan::OutOfTime { .. }) = (fitted.model.as_survival(), &plan) {
-                let x = fitted.schema.encode_table(table, &h.rows)?;
-                metrics.survival = crate::evaluation::survival_metrics(model, table, &h.rows, &x)?;
-            }
+            metrics.survival = match (fitted.model.as_survival(), &plan) {
+                (Some(model), ValidationPlan::OutOfTime { .. }) => {
+                    let x = fitted.schema.encode_table(table, &h.rows)?;
+                    crate::evaluation::survival_metrics(model, table, &h.rows, &x)?
+                }
+                _ => out_of_fold_survival.take(),
+            };
             metrics.population = options.population.clone();
             (metrics.threshold, Some(metrics))
         }
@@ -976,6 +990,52 @@ mod tests {
         for ((&d, &e), &full) in durations.iter().zip(&events).zip(&raw) {
             assert!(d <= 116.0 && (full <= 116.0 || (d == 116.0 && e == 0)));
         }
+    }
+
+    #[test]
+    fn a_cox_models_probability_looks_as_far_ahead_as_its_labels() {
+        let table = survival_table(400, 5);
+        let mut options = TrainOptions::new(ModelParams::default_for(crate::ModelKind::Cox));
+        options.validation = ValidationPlan::None;
+        options.importance = None;
+        options.label.horizon_days = Some(60);
+        let model = train(&table, &options, &NoProgress)
+            .expect("train")
+            .artifact
+            .model;
+        let survival = model.as_survival().expect("a survival model");
+        assert_eq!(survival.horizon_days(), 60);
+
+        // Set in [cox] to another window than the labels', it is refused before any fit.
+        options.params = ModelParams::Cox(crate::CoxParams {
+            horizon_days: Some(90),
+            ..Default::default()
+        });
+        let error = train(&table, &options, &NoProgress)
+            .expect_err("90 against 60")
+            .to_string();
+        assert!(
+            error.contains("horizon_days") && error.contains("--horizon 90"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn under_k_fold_a_cox_model_is_judged_on_every_row_by_the_fold_that_held_it_out() {
+        let table = survival_table(300, 6);
+        let mut options = TrainOptions::new(ModelParams::default_for(crate::ModelKind::Cox));
+        options.validation = ValidationPlan::CrossValidation { folds: 4, seed: 1 };
+        options.importance = None;
+        options.label.horizon_days = Some(90);
+        let metrics = train(&table, &options, &NoProgress)
+            .expect("train")
+            .artifact
+            .metrics
+            .expect("metrics");
+        let survival = metrics.survival.expect("out-of-fold survival metrics");
+        assert_eq!(survival.rows, 600);
+        assert!(survival.harrell_concordance > 0.6, "{survival:?}");
+        assert_eq!(survival.calibration.len(), 3);
     }
 
     #[test]

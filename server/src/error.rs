@@ -36,6 +36,10 @@ pub enum ServeError {
         /// The server's `max_message_bytes`.
         limit: usize,
     },
+    /// The request needs a kind of model other than the one served (a survival curve from a model that
+    /// is not a survival model).
+    #[error("{0}")]
+    WrongModelKind(String),
     /// The server is at a capacity limit; the caller should retry later, with backoff.
     #[error("{0}")]
     Overloaded(String),
@@ -61,6 +65,7 @@ impl ServeError {
                 Code::InvalidArgument
             }
             Self::CustomerNotFound(_) => Code::NotFound,
+            Self::WrongModelKind(_) => Code::FailedPrecondition,
             Self::Overloaded(_) => Code::ResourceExhausted,
             Self::Unavailable(_) => Code::Unavailable,
             Self::Model(error) if is_input_error(error) => Code::InvalidArgument,

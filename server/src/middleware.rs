@@ -35,7 +35,14 @@ use tonic::{Code, Status};
 use tower::Service;
 
 /// The methods of `churn.v1.ScoringService`, as metric labels.
-const METHODS: [&str; 5] = ["Score", "ScoreBatch", "ScoreFeatures", "GetModelInfo", "Ping"];
+const METHODS: [&str; 6] = [
+    "Score",
+    "ScoreBatch",
+    "ScoreFeatures",
+    "SurvivalCurve",
+    "GetModelInfo",
+    "Ping",
+];
 
 /// A share of a call's concurrency slot, found in the request's extensions. The slot is freed when the
 /// call has ended and every share is dropped.

@@ -24,6 +24,9 @@ pub const MAX_CUSTOMER_ID_BYTES: usize = 256;
 /// cancelled: large enough to keep every core busy, small enough to stop within milliseconds.
 pub const CANCEL_CHUNK: usize = 512;
 
+/// Most days a survival curve is asked at in one call.
+pub const MAX_CURVE_DAYS: usize = 1_000;
+
 /// One customer's score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score {
@@ -265,8 +268,45 @@ impl ServingPair {
 
     /// The time-to-churn answers of an encoded row, when the model is a survival model.
     fn survival(&self, row: &[f64]) -> Option<SurvivalScore> {
-        let model = self.model.artifact.model.as_survival()?;
-        Some(SurvivalScore::of(model, row))
+        self.model.scorer().survival(row)
+    }
+
+    /// The survival curve of the customer `customer_id` of the snapshot at each of `days` (every day of
+    /// the model's horizon when empty), with the model's horizon; refused for a model that is not a
+    /// survival model.
+    pub fn survival_curve(
+        &self,
+        customer_id: &str,
+        days: &[u32],
+    ) -> Result<(Vec<(u32, f64)>, u32), ServeError> {
+        let Some(model) = self.model.artifact.model.as_survival() else {
+            return Err(ServeError::WrongModelKind(format!(
+                "the served model is a {} model, which has no survival curve: serve a survival model \
+                 (churn-trainer train --model cox)",
+                self.model.artifact.model.kind().name()
+            )));
+        };
+        if days.len() > MAX_CURVE_DAYS {
+            return Err(ServeError::InvalidArgument(format!(
+                "{} days asked for; the limit is {}",
+                thousands(days.len()),
+                thousands(MAX_CURVE_DAYS)
+            )));
+        }
+        let horizon = model.horizon_days();
+        let days: Vec<u32> = if days.is_empty() {
+            (1..=horizon).collect()
+        } else {
+            days.to_vec()
+        };
+        let entry = self.locate(customer_id)?;
+        let at: Vec<f64> = days.iter().map(|&d| f64::from(d)).collect();
+        let survival = self
+            .model
+            .scorer()
+            .survival_curve(self.encoded.row(entry), &at)
+            .unwrap_or_default();
+        Ok((days.into_iter().zip(survival).collect(), horizon))
     }
 
     /// The raw snapshot value of model feature `feature` at table row `row`.

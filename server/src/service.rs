@@ -214,6 +214,24 @@ impl ScoringService for ScoringApi {
         })
     }
 
+    async fn survival_curve(
+        &self,
+        request: Request<proto::SurvivalCurveRequest>,
+    ) -> Result<Response<proto::SurvivalCurveResponse>, Status> {
+        let request = request.into_inner();
+        let pair = self.state.current()?;
+        let (points, horizon_days) = pair.survival_curve(&request.customer_id, &request.days)?;
+        self.fitting(proto::SurvivalCurveResponse {
+            customer_id: request.customer_id,
+            points: points
+                .into_iter()
+                .map(|(day, survival)| proto::SurvivalPoint { day, survival })
+                .collect(),
+            horizon_days,
+            version: Some((&pair.version).into()),
+        })
+    }
+
     async fn get_model_info(
         &self,
         _request: Request<proto::GetModelInfoRequest>,

@@ -57,6 +57,22 @@ impl BuildRequest {
     pub fn check_labels(&self, config: &Config) -> Result<Vec<String>> {
         if self.durations {
             check_durations(config)?;
+            if self.horizon_days.is_none() && label_kind(config, Some(1)) != LabelKind::Given {
+                return Err(FeatureError::NoDurations(
+                    "--durations needs --horizon DAYS: a survival model's churn probability looks that far \
+                     ahead and is judged against the churn labels of the same horizon"
+                        .into(),
+                ));
+            }
+        }
+        let given_durations = config.labels.as_ref().is_some_and(|l| l.duration.is_some());
+        if given_durations && !self.as_of.is_empty() {
+            return Err(FeatureError::NoDurations(
+                "[labels] duration is each customer's time observed when the labels were taken, not the time \
+                 from an as-of date: build without --as-of, or time churn from [customers] churn_date or \
+                 [subscriptions] with --durations"
+                    .into(),
+            ));
         }
         let mut warnings = Vec::new();
         match (label_kind(config, Some(1)), self.horizon_days) {

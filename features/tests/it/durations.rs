@@ -214,3 +214,31 @@ fn inactivity_labels_and_labels_without_durations_refuse_to_give_durations() {
         &["[labels] has no duration column", "duration_unit"],
     );
 }
+
+#[test]
+fn contractual_durations_without_a_horizon_and_given_durations_at_as_of_dates_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let error =
+        build_with_durations(&contractual(dir.path()), &["2024-03-31"], None).expect_err("no horizon");
+    assert!(matches!(error, churn_features::FeatureError::NoDurations(_)));
+    assert_mentions(&error.to_string(), &["--durations needs --horizon DAYS"]);
+
+    // A snapshot's durations count from when it was taken, so they say nothing as of another date.
+    write_snapshot(dir.path(), floats(&[2.0, 0.0, 5.5]));
+    let error = build(
+        &config(dir.path(), SNAPSHOT),
+        &["2024-03-31"],
+        None,
+        OnInvalid::Fail,
+    )
+    .expect_err("dated build of given durations");
+    assert!(matches!(error, churn_features::FeatureError::NoDurations(_)));
+    assert_mentions(
+        &error.to_string(),
+        &[
+            "[labels] duration",
+            "not the time from an as-of date",
+            "build without --as-of",
+        ],
+    );
+}

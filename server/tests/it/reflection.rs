@@ -87,7 +87,14 @@ async fn reflection_lists_and_describes_the_services() {
     let methods: Vec<_> = service.method.iter().map(|m| m.name()).collect();
     assert_eq!(
         methods,
-        ["Score", "ScoreBatch", "ScoreFeatures", "GetModelInfo", "Ping"]
+        [
+            "Score",
+            "ScoreBatch",
+            "ScoreFeatures",
+            "SurvivalCurve",
+            "GetModelInfo",
+            "Ping"
+        ]
     );
     let request = file
         .message_type

@@ -6,7 +6,7 @@ use churn_models::FeatureValue as ModelValue;
 use churn_server::proto::scoring_service_client::ScoringServiceClient;
 use churn_server::proto::{
     self, GetModelInfoRequest, PingRequest, ScoreBatchRequest, ScoreFeaturesRequest, ScoreRequest,
-    feature_value::Kind as ValueKind, score_batch_result::Outcome,
+    SurvivalCurveRequest, feature_value::Kind as ValueKind, score_batch_result::Outcome,
 };
 use churn_server::server::ServerHandle;
 use std::collections::HashMap;
@@ -57,6 +57,16 @@ async fn score_answers_with_the_model_probability_reasons_descriptors_and_versio
     let explanations = artifact.explain(&fixture.table).expect("explain");
     let server = common::start_serving(fixture.config()).await;
     let mut client = common::client(server.local_addr()).await;
+
+    let curve = client
+        .survival_curve(SurvivalCurveRequest {
+            customer_id: common::customer_id(Ids::Int, 0),
+            days: vec![30],
+        })
+        .await
+        .expect_err("a classifier has no survival curve");
+    assert_eq!(curve.code(), Code::FailedPrecondition, "{curve:?}");
+    assert!(curve.message().contains("--model cox"), "{curve:?}");
 
     for row in [0, 1, 17, 299] {
         let id = common::customer_id(Ids::Int, row);
@@ -189,6 +199,60 @@ async fn a_survival_model_answers_churn_within_30_60_90_days_and_expected_active
         .expect("info")
         .into_inner();
     assert_eq!(info.contribution_scale, "log_cumulative_hazard");
+
+    // The survival curve at the requested days, in request order, agrees with the score's churn within
+    // 30/60/90 days; without days it is every day of the horizon, never rising.
+    let curve = |days: Vec<u32>, row: usize| SurvivalCurveRequest {
+        customer_id: common::customer_id(Ids::Int, row),
+        days,
+    };
+    let score = client
+        .score(ScoreRequest {
+            customer_id: common::customer_id(Ids::Int, 17),
+            max_reasons: 0,
+        })
+        .await
+        .expect("score")
+        .into_inner()
+        .score
+        .and_then(|s| s.survival)
+        .expect("survival");
+    let answer = client
+        .survival_curve(curve(vec![90, 30, 60, 0], 17))
+        .await
+        .expect("curve")
+        .into_inner();
+    let expected = [
+        (90, 1.0 - score.churn_probability_90d),
+        (30, 1.0 - score.churn_probability_30d),
+        (60, 1.0 - score.churn_probability_60d),
+        (0, 1.0),
+    ];
+    assert_eq!(answer.points.len(), expected.len());
+    for (point, (day, survival)) in answer.points.iter().zip(expected) {
+        assert_eq!(point.day, day);
+        assert!((point.survival - survival).abs() <= 1e-12, "{point:?}");
+    }
+    assert_eq!(answer.horizon_days, 90);
+    assert!(answer.version.is_some());
+    let whole = client
+        .survival_curve(curve(Vec::new(), 17))
+        .await
+        .expect("curve")
+        .into_inner();
+    let days: Vec<u32> = whole.points.iter().map(|p| p.day).collect();
+    assert_eq!(days, (1..=90).collect::<Vec<_>>());
+    assert!(whole.points.windows(2).all(|w| w[1].survival <= w[0].survival));
+    let too_many = client
+        .survival_curve(curve(vec![1; 1_001], 17))
+        .await
+        .expect_err("1,001 days");
+    assert_eq!(too_many.code(), Code::InvalidArgument, "{too_many:?}");
+    let unknown = client
+        .survival_curve(curve(vec![30], 100_000))
+        .await
+        .expect_err("unknown id");
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     server.shutdown();
     server.wait().await.expect("clean stop");
 }
