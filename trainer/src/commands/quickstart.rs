@@ -34,10 +34,13 @@ const HISTORY_MONTHS: u32 = 6;
 /// at about 97% and would only inflate ROC AUC).
 const POPULATION: &str =
     "lifecycle_stages = [\"new\", \"active\", \"at_risk\"]\nexclude_never_purchased = true\n";
+/// Name of the quickstart's survival model (time to churn from the subscriptions), beside `churn`.
+const SURVIVAL_MODEL_NAME: &str = "churn-survival";
 /// Marker file that makes a folder recognisable as a quickstart folder (and lists what is in it).
 const MANIFEST: &str = "quickstart.json";
 
-/// Run the whole pipeline on synthetic demo data: generate, features, train, evaluate, promote, score.
+/// Run the whole pipeline on synthetic demo data: generate, features, train, evaluate, promote, score,
+/// time to churn.
 ///
 /// Generates a seeded synthetic data set (transactions, events, customers) into DIR/data; builds a
 /// training table of monthly as-of dates with a 90-day inactivity label, the out-of-time test rows of the
@@ -46,7 +49,9 @@ const MANIFEST: &str = "quickstart.json";
 /// the one with the best out-of-time ROC AUC (DIR/registry, model `churn`, with the label's meaning from
 /// DIR/model.toml), printing the comparison; writes its evaluation, metrics.json and report.html
 /// (DIR/reports/<kind>), and its scores of the test rows (DIR/scores/test-<kind>.parquet); promotes it;
-/// scores the snapshot with it (DIR/scores/latest.parquet); and prints how to serve and query it.
+/// scores the snapshot with it (DIR/scores/latest.parquet); trains a Cox model for time to churn on the
+/// generated subscriptions (DIR/registry, model `churn-survival`; DIR/reports/cox, DIR/scores/test-cox.parquet);
+/// and prints how to serve and query the promoted model.
 ///
 /// The model is for customers who have purchased and are not lapsed: the [population] section of
 /// DIR/model.toml keeps the lifecycle stages new, active and at_risk (activity in the last 180 days) and
@@ -101,17 +106,7 @@ impl Calendar {
                 .checked_add_months(chrono::Months::new(HISTORY_MONTHS - 1))
                 .context("date out of range")?,
         );
-        let cutoff = end
-            .checked_sub_days(Days::new(u64::from(HORIZON_DAYS)))
-            .context("date out of range")?;
-        let test_as_of = if last_day_of_month(cutoff) == cutoff {
-            cutoff
-        } else {
-            cutoff
-                .with_day(1)
-                .and_then(|d| d.pred_opt())
-                .context("date out of range")?
-        };
+        let test_as_of = last_month_end_with(end, HORIZON_DAYS)?;
         if test_as_of <= first_as_of {
             bail!(
                 "the demo period {start}..{end} is too short for {HISTORY_MONTHS} months of history and a {HORIZON_DAYS}-day horizon"
@@ -129,6 +124,22 @@ impl Calendar {
     /// The monthly training as-of dates, the test date included (it is held out by `--test-as-of`).
     fn training_dates(&self) -> Vec<NaiveDate> {
         date_range(self.first_as_of, self.test_as_of, Step::Months(1))
+    }
+}
+
+/// The last month end `d` with `d + days <= end`: the last as-of date whose label looking `days` ahead
+/// the data up to `end` decides.
+fn last_month_end_with(end: NaiveDate, days: u32) -> Result<NaiveDate> {
+    let cutoff = end
+        .checked_sub_days(Days::new(u64::from(days)))
+        .context("date out of range")?;
+    if last_day_of_month(cutoff) == cutoff {
+        Ok(cutoff)
+    } else {
+        cutoff
+            .with_day(1)
+            .and_then(|d| d.pred_opt())
+            .context("date out of range")
     }
 }
 
@@ -174,7 +185,28 @@ struct Manifest {
     in_population: usize,
     /// The customer of the population most at risk.
     example_customer_id: String,
+    /// The time-to-churn model.
+    survival: SurvivalRun,
     seconds: f64,
+}
+
+/// The Cox model of the quickstart and its files: trained on the subscriptions' contractual churn, whose
+/// label is known a grace period after the subscriptions' last day, so its test date is earlier.
+#[derive(Debug, Serialize)]
+struct SurvivalRun {
+    config: String,
+    model_name: &'static str,
+    version: String,
+    test_as_of: NaiveDate,
+    train_features: String,
+    test_features: String,
+    /// Out-of-time Harrell's concordance and ROC AUC of the churn probability within the horizon,
+    /// recorded at training.
+    concordance: f64,
+    roc_auc: f64,
+    metrics: String,
+    report: String,
+    test_scores: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -229,7 +261,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
     };
     let calendar = Calendar::new(demo_date(2023, 1, 1)?, demo_date(2024, 12, 31)?)?;
     let training_dates = calendar.training_dates();
-    let steps = Steps::new(ui, 7);
+    let steps = Steps::new(ui, 8);
 
     steps.begin("generate synthetic customers, transactions and events");
     steps.run(
@@ -420,6 +452,8 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         score::run,
     )?;
 
+    let survival = time_to_churn(&steps, &layout, &calendar, &registry_dir)?;
+
     steps.begin("write quickstart.json");
     let summary = summarise_scores(&layout.path("scores/latest.parquet"))?;
     let manifest = Manifest {
@@ -455,6 +489,7 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
         population: model.artifact.population.to_string(),
         in_population: summary.in_population,
         example_customer_id: summary.riskiest_customer.clone(),
+        survival,
         seconds: started.elapsed().as_secs_f64(),
     };
     churn_features::output::write_bytes_atomically(
@@ -467,6 +502,118 @@ pub fn run(args: QuickstartArgs, ui: &Ui) -> Result<()> {
     );
     print_next_steps(&layout.dir, &manifest, &summary)?;
     Ok(())
+}
+
+/// Time to churn: features with durations from the generated subscriptions, a Cox model trained on the
+/// monthly as-of dates and validated out of time on the last one whose contractual label the data
+/// decides (the horizon plus the grace period before the end), then evaluated and its test rows scored.
+fn time_to_churn(
+    steps: &Steps<'_>,
+    layout: &Layout,
+    calendar: &Calendar,
+    registry_dir: &Path,
+) -> Result<SurvivalRun> {
+    let config = "data/churn-subscriptions.toml";
+    let grace = churn_features::Config::load(&layout.path(config))?
+        .subscriptions
+        .map_or(0, |s| s.grace_days);
+    let test_as_of = last_month_end_with(calendar.end, HORIZON_DAYS + grace)?;
+    steps.begin(&format!(
+        "time to churn: a Cox model on the subscriptions' churn, out of time on {test_as_of}"
+    ));
+    let (train_features, test_features) = (
+        "features/survival-train.parquet",
+        "features/survival-test.parquet",
+    );
+    for (out, dates) in [
+        (
+            train_features,
+            vec![
+                "--as-of-range".into(),
+                format!("{}..{test_as_of}", calendar.first_as_of).into(),
+                "--step".into(),
+                "monthly".into(),
+            ],
+        ),
+        (
+            test_features,
+            vec!["--as-of".into(), test_as_of.to_string().into()],
+        ),
+    ] {
+        let mut argv: Vec<OsString> = vec!["--config".into(), layout.arg(config)];
+        argv.extend(dates);
+        argv.extend([
+            "--horizon".into(),
+            HORIZON_DAYS.to_string().into(),
+            "--durations".into(),
+            "--out".into(),
+            layout.arg(out),
+        ]);
+        steps.run("features", argv, features::run)?;
+    }
+    let registry: OsString = registry_dir.as_os_str().to_owned();
+    steps.run(
+        "train",
+        vec![
+            "--features".into(),
+            layout.arg(train_features),
+            "--model".into(),
+            "cox".into(),
+            "--registry".into(),
+            registry.clone(),
+            "--name".into(),
+            SURVIVAL_MODEL_NAME.into(),
+            "--test-as-of".into(),
+            test_as_of.to_string().into(),
+            "--no-importance".into(),
+        ],
+        train::run,
+    )?;
+    let saved = Registry::open(registry_dir)?;
+    let version = saved
+        .versions(SURVIVAL_MODEL_NAME)?
+        .pop()
+        .context("training saved no survival model version")?;
+    let model = saved.load(SURVIVAL_MODEL_NAME, &version)?;
+    let metrics = model
+        .artifact
+        .metrics
+        .as_ref()
+        .context("the survival model was saved without out-of-time metrics")?;
+    let concordance = metrics
+        .survival
+        .as_ref()
+        .context("the survival model was saved without survival metrics")?
+        .harrell_concordance;
+    let spec: OsString = format!("{SURVIVAL_MODEL_NAME}@{version}").into();
+    let (report, test_scores) = ("reports/cox", "scores/test-cox.parquet");
+    let on_test_rows = |out: &str| -> Vec<OsString> {
+        vec![
+            "--model".into(),
+            spec.clone(),
+            "--registry".into(),
+            registry.clone(),
+            "--features".into(),
+            layout.arg(test_features),
+            "--out".into(),
+            layout.arg(out),
+        ]
+    };
+    steps.run("evaluate", on_test_rows(report), evaluate::run)?;
+    steps.run("score", on_test_rows(test_scores), score::run)?;
+    Ok(SurvivalRun {
+        config: config.into(),
+        model_name: SURVIVAL_MODEL_NAME,
+        version,
+        test_as_of,
+        train_features: train_features.into(),
+        test_features: test_features.into(),
+        concordance,
+        roc_auc: metrics.roc_auc,
+        metrics: format!("{report}/metrics.json"),
+        report: format!("{report}/report.html"),
+        test_scores: test_scores.into(),
+    })
 }
 
 /// Refuses to write into a folder that holds something other than an earlier quickstart.
@@ -672,6 +819,17 @@ fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) -> s
             c.brier
         )?;
     }
+    let survival = &manifest.survival;
+    outln!(
+        "  registry/{}/ {} cox: time to churn from the subscriptions; out of time on {}: concordance \
+         {:.3}, ROC AUC {:.4} (churn within {} days)",
+        survival.model_name,
+        survival.version,
+        survival.test_as_of,
+        survival.concordance,
+        survival.roc_auc,
+        manifest.horizon_days
+    )?;
     outln!("  reports/<kind>/   metrics.json and report.html (open it in a browser)")?;
     outln!(
         "  scores/           latest.parquet: {} customers, {} in the population, {} of them flagged; \

@@ -208,6 +208,34 @@ fn quickstart_builds_trains_promotes_scores_and_says_what_next() {
         assert!(!stages.is_empty() && !stages.contains(&"lapsed"), "{stages:?}");
     }
 
+    // Time to churn: a Cox model on the subscriptions' churn, tested out of time where the 90-day label
+    // and the 30-day grace period still fit before the end of the data, evaluated and scored.
+    let survival = &manifest["survival"];
+    assert_eq!(survival["model_name"], "churn-survival");
+    assert_eq!(survival["test_as_of"], "2024-08-31");
+    let loaded = registry
+        .load("churn-survival", survival["version"].as_str().expect("version"))
+        .expect("survival model");
+    assert_eq!(loaded.artifact.kind, churn_models::ModelKind::Cox);
+    let concordance = survival["concordance"].as_f64().expect("concordance");
+    assert!(concordance > 0.55, "the Cox model learned little: {concordance}");
+    let cox_metrics = json(&dir.join(survival["metrics"].as_str().expect("metrics")));
+    assert!(
+        cox_metrics["survival"]["kaplan_meier_by_risk"]
+            .as_array()
+            .is_some_and(|g| g.len() == 3)
+    );
+    let cox_scores = read_batches(&dir.join(survival["test_scores"].as_str().expect("scores")));
+    let schema = cox_scores.first().expect("scored rows").schema();
+    for column in [
+        "churn_probability_30d",
+        "churn_probability_90d",
+        "expected_active_days_90d",
+    ] {
+        assert!(schema.field_with_name(column).is_ok(), "{column} missing");
+    }
+    assert!(stdout.contains("registry/churn-survival/ v1 cox"), "{stdout}");
+
     // The snapshot: every customer as of the last day, labels unknown; all of it scored by the promoted
     // model, with whether each is in its population; the example in the next steps is the customer of
     // the population most at risk, who is not lapsed.
