@@ -144,11 +144,17 @@ impl CoxParams {
                 let candidate: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b + t * s).collect();
                 let evaluation = problem.evaluate(&candidate);
                 let value = objective(&evaluation, &candidate);
-                if value <= current_objective + 1e-4 * t * slope || t < 1e-10 {
+                if value <= current_objective + 1e-4 * t * slope {
                     break (candidate, evaluation, value);
                 }
                 t *= 0.5;
+                if t < 1e-10 {
+                    // No step along Newton's direction lowers the objective: rounding has the last word
+                    // before the tolerance is met. Stop where we are, not converged.
+                    break (beta.clone(), current.clone(), current_objective);
+                }
             };
+            let stalled = t < 1e-10;
             if !candidate_objective.is_finite() {
                 return Err(ModelError::Training(
                     "the Cox fit diverged (a column separates churned from other customers?): add an \
@@ -160,7 +166,14 @@ impl CoxParams {
             beta = candidate;
             current = evaluation;
             current_objective = candidate_objective;
-            converged = moved <= self.tolerance;
+            converged = moved <= self.tolerance && !stalled;
+            if stalled {
+                tracing::warn!(
+                    iterations,
+                    "the Cox fit stopped before converging: no Newton step lowers the objective any more"
+                );
+                break;
+            }
         }
         let (times, cumulative_hazard) = problem.breslow(&beta);
         Ok(CoxModel {
@@ -288,6 +301,7 @@ struct Problem {
 
 /// The Efron log partial likelihood, its gradient and the observed information (the negative Hessian,
 /// row-major `p × p`) at one `β`.
+#[derive(Clone)]
 struct Efron {
     log_likelihood: f64,
     gradient: Vec<f64>,
