@@ -320,22 +320,10 @@ impl Problem {
         for m in &mut means {
             *m /= n.max(1) as f64;
         }
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| outcome.durations[b].total_cmp(&outcome.durations[a]));
+        let (order, groups) = outcome.longest_first();
         let mut centred = Vec::with_capacity(n * p);
         for &i in &order {
             centred.extend(x.row(i).iter().zip(&means).map(|(v, m)| v - m));
-        }
-        let mut groups = Vec::new();
-        let mut start = 0;
-        while start < n {
-            let duration = outcome.durations[order[start]];
-            let mut end = start + 1;
-            while end < n && outcome.durations[order[end]] == duration {
-                end += 1;
-            }
-            groups.push((duration, start, end));
-            start = end;
         }
         Self {
             x: centred,

@@ -57,6 +57,28 @@ impl Survival<'_> {
     }
 }
 
+impl Survival<'_> {
+    /// The rows ordered by duration, longest first, and the runs of that order that share a duration:
+    /// `(duration, start, end)` with `order[start..end]` the rows of that duration.
+    pub(crate) fn longest_first(&self) -> (Vec<usize>, Vec<(f64, usize, usize)>) {
+        let n = self.durations.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| self.durations[b].total_cmp(&self.durations[a]));
+        let mut ties = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let duration = self.durations[order[start]];
+            let mut end = start + 1;
+            while end < n && self.durations[order[end]] == duration {
+                end += 1;
+            }
+            ties.push((duration, start, end));
+            start = end;
+        }
+        (order, ties)
+    }
+}
+
 /// Harrell's concordance index and its pair counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Concordance {
@@ -513,24 +535,16 @@ fn weighted_concordance(outcome: &Survival<'_>, risk: &[f64], weights: &[f64]) -
             risk[row]
         )));
     }
-    let n = risk.len();
     // Ranks of the distinct risks, from 1, for a Fenwick tree counting the rows added below each risk.
     let mut sorted = risk.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted.dedup();
     let rank = |r: f64| sorted.partition_point(|&s| s < r) + 1;
     let mut tree = Fenwick::new(sorted.len());
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| outcome.durations[b].total_cmp(&outcome.durations[a]));
+    let (order, ties) = outcome.longest_first();
     let (mut concordant, mut discordant, mut tied_risk) = (0u64, 0u64, 0u64);
     let (mut numerator, mut denominator) = (0.0, 0.0);
-    let mut start = 0;
-    while start < n {
-        let duration = outcome.durations[order[start]];
-        let mut end = start + 1;
-        while end < n && outcome.durations[order[end]] == duration {
-            end += 1;
-        }
+    for &(_, start, end) in &ties {
         let group = &order[start..end];
         // The tree holds the rows with longer durations; a churn here is also comparable with the rows
         // censored at the same duration, so they go in first.
@@ -550,7 +564,6 @@ fn weighted_concordance(outcome: &Survival<'_>, risk: &[f64], weights: &[f64]) -
         for &i in group.iter().filter(|&&i| outcome.events[i] == 1) {
             tree.add(rank(risk[i]));
         }
-        start = end;
     }
     if concordant + discordant + tied_risk == 0 || denominator <= 0.0 {
         return Err(ModelError::Metrics(
