@@ -2,7 +2,7 @@
 //! the generated client: health and metadata, inference by customer id (both BYTES encodings) and by
 //! features, equal to `churn.v1` answers, and the errors a caller can meet.
 
-use crate::common::{self, Fixture, Ids, Kind, MODEL};
+use crate::common::{self, Fixture, Ids, Kind, MODEL, ServingStatus};
 use churn_features::{ColumnRole, ColumnValues};
 use churn_server::proto::ScoreRequest;
 use churn_server::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
@@ -17,6 +17,8 @@ use churn_server::server::ServerHandle;
 use std::collections::HashMap;
 use tonic::Code;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 type Client = GrpcInferenceServiceClient<Channel>;
 
@@ -187,6 +189,17 @@ async fn health_follows_the_serving_state_and_names_the_served_model() {
             .into_inner()
             .ready
     );
+    // Kubernetes' gRPC probes may name the service.
+    let mut health = HealthClient::new(common::channel(server.local_addr()).await);
+    let status = health
+        .check(HealthCheckRequest {
+            service: "inference.GRPCInferenceService".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
     for (name, version, want) in [
         (MODEL, "", true),
         (MODEL, "v1", true),
@@ -359,6 +372,14 @@ async fn inference_by_id_in_both_byte_encodings_equals_score() {
     let response = client.model_infer(only).await.expect("infer").into_inner();
     assert_eq!(response.outputs.len(), 1);
     assert_eq!(response.raw_output_contents[0].len(), 5 * 8);
+    // Reasons asked for by name, without max_reasons: the server's default number (3).
+    let mut reasons = by_ids(&ids, false);
+    reasons.outputs = vec![InferRequestedOutputTensor {
+        name: "reasons".into(),
+        parameters: HashMap::new(),
+    }];
+    let response = client.model_infer(reasons).await.expect("infer").into_inner();
+    assert_eq!(response.outputs[0].shape, vec![5, 3]);
 
     // An id not in the snapshot fails the call, naming it.
     let mut unknown = ids.clone();
@@ -368,7 +389,7 @@ async fn inference_by_id_in_both_byte_encodings_equals_score() {
         Code::NotFound,
         "customer `nobody` is not in the feature snapshot",
     );
-    assert_eq!(server.metrics().requests("ModelInfer", Code::Ok), 4);
+    assert_eq!(server.metrics().requests("ModelInfer", Code::Ok), 5);
 }
 
 /// Row `row` of the fixture table as one input per feature, typed (`fp64_contents`/`bytes_contents`)
