@@ -21,6 +21,7 @@ use crate::error::{ServeError, excerpt, name_list};
 use crate::middleware::CallSlot;
 use crate::proto::inference::grpc_inference_service_server::GrpcInferenceService;
 use crate::proto::inference::infer_parameter::ParameterChoice;
+use crate::proto::inference::model_infer_request::InferInputTensor;
 use crate::proto::inference::model_metadata_response::TensorMetadata;
 use crate::proto::inference::{
     InferParameter, ModelInferRequest, ModelInferResponse, ModelMetadataRequest, ModelMetadataResponse,
@@ -30,10 +31,10 @@ use crate::proto::inference::{
 use crate::scoring::{CANCEL_CHUNK, Score, check_customer_id};
 use crate::service::ScoringApi;
 use crate::state::ServingPair;
-use crate::tensors::{self, BYTES, Elements, FP64};
+use crate::tensors::{self, BYTES, FP64};
 use churn_models::preprocess::Encoding;
 use churn_models::{FeatureRow, FeatureValue};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tonic::{Request, Response, Status};
@@ -237,25 +238,38 @@ fn read_inputs(
                  or every feature without them"
             )));
         }
-        let Elements::Bytes(elements) = tensors::decode(&inputs[index], raw_of(index), BYTES, n)? else {
-            unreachable!("a BYTES tensor decodes to bytes");
-        };
-        let ids = elements
-            .into_iter()
-            .enumerate()
-            .map(|(i, element)| {
-                let id = tensors::utf8(CUSTOMER_ID, i, element)?;
-                check_customer_id(id).map_err(|error| {
-                    ServeError::InvalidArgument(format!("input `{CUSTOMER_ID}`[{i}]: {error}"))
-                })?;
-                Ok(id.to_string())
-            })
-            .collect::<Result<Vec<_>, ServeError>>()?;
-        return Ok(Batch::Ids(ids));
+        return customer_ids(&inputs[index], raw_of(index), n).map(Batch::Ids);
     }
 
+    feature_rows(pair, inputs, &by_name, raw_of, n).map(Batch::Rows)
+}
+
+/// The `n` customer ids of the `customer_id` input: UTF-8, neither empty nor over-long.
+fn customer_ids(input: &InferInputTensor, raw: Option<&[u8]>, n: usize) -> Result<Vec<String>, ServeError> {
+    tensors::decode_bytes(input, raw, n)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, element)| {
+            let id = tensors::utf8(CUSTOMER_ID, i, element)?;
+            check_customer_id(id).map_err(|error| {
+                ServeError::InvalidArgument(format!("input `{CUSTOMER_ID}`[{i}]: {error}"))
+            })?;
+            Ok(id.to_string())
+        })
+        .collect()
+}
+
+/// The `n` rows of features of `inputs` (`by_name` locates each input, `raw_of` its raw contents): every
+/// feature of the model once, nothing else, each with its datatype; NaN and empty text are missing values.
+fn feature_rows<'a>(
+    pair: &ServingPair,
+    inputs: &'a [InferInputTensor],
+    by_name: &HashMap<&str, usize>,
+    raw_of: impl Fn(usize) -> Option<&'a [u8]>,
+    n: usize,
+) -> Result<Vec<FeatureRow>, ServeError> {
     let schema = pair.model.schema();
-    let features: std::collections::HashSet<&str> = schema.feature_names().collect();
+    let features: HashSet<&str> = schema.feature_names().collect();
     let mut unknown: Vec<&str> = inputs
         .iter()
         .map(|input| input.name.as_str())
@@ -284,8 +298,9 @@ fn read_inputs(
     for feature in &schema.features {
         let index = by_name[feature.name.as_str()];
         let input = &inputs[index];
-        match tensors::decode(input, raw_of(index), feature_datatype(&feature.encoding), n)? {
-            Elements::Fp64(values) => {
+        match feature.encoding {
+            Encoding::Numeric { .. } => {
+                let values = tensors::decode_fp64(input, raw_of(index), n)?;
                 for (i, (row, value)) in rows.iter_mut().zip(values).enumerate() {
                     if value.is_infinite() {
                         return Err(ServeError::InvalidArgument(format!(
@@ -301,7 +316,8 @@ fn read_inputs(
                     row.insert(feature.name.clone(), value);
                 }
             }
-            Elements::Bytes(elements) => {
+            Encoding::Categorical { .. } => {
+                let elements = tensors::decode_bytes(input, raw_of(index), n)?;
                 for (i, (row, element)) in rows.iter_mut().zip(elements).enumerate() {
                     let text = tensors::utf8(&input.name, i, element)?;
                     let value = if text.is_empty() {
@@ -314,7 +330,7 @@ fn read_inputs(
             }
         }
     }
-    Ok(Batch::Rows(rows))
+    Ok(rows)
 }
 
 /// True when typed contents hold any element.

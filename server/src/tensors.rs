@@ -28,15 +28,6 @@ const LENGTH_PREFIX: usize = 4;
 /// Bytes of one raw FP64 element.
 const FP64_SIZE: usize = 8;
 
-/// The elements of one input tensor.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Elements<'a> {
-    /// A BYTES tensor's elements.
-    Bytes(Vec<&'a [u8]>),
-    /// An FP64 tensor's elements.
-    Fp64(Vec<f64>),
-}
-
 /// The number of elements of `input`, from its shape: `[n]`, or `[n, 1]` (a column, as tabular
 /// clients often send), with `n` at most `max_elements`.
 pub fn element_count(input: &InferInputTensor, max_elements: usize) -> Result<usize, ServeError> {
@@ -66,37 +57,44 @@ pub fn element_count(input: &InferInputTensor, max_elements: usize) -> Result<us
     Ok(n)
 }
 
-/// The `n` elements of `input`, whose datatype must be `datatype` ([`BYTES`] or [`FP64`]), read from
-/// `raw` when the request has raw contents, else from `input.contents`.
-pub fn decode<'a>(
+/// The `n` elements of the BYTES tensor `input`, read from `raw` when the request has raw contents,
+/// else from `contents.bytes_contents`; another datatype is refused.
+pub fn decode_bytes<'a>(
     input: &'a InferInputTensor,
     raw: Option<&'a [u8]>,
-    datatype: &str,
     n: usize,
-) -> Result<Elements<'a>, ServeError> {
-    let name = &input.name;
-    if input.datatype != datatype {
-        return Err(ServeError::InvalidArgument(format!(
-            "input {} has datatype {}; it must be {datatype}",
-            excerpt(name),
-            excerpt(&input.datatype)
-        )));
+) -> Result<Vec<&'a [u8]>, ServeError> {
+    check_datatype(input, BYTES)?;
+    if let Some(raw) = raw {
+        return decode_raw_bytes(&input.name, raw, n);
     }
-    match (datatype, raw) {
-        (BYTES, Some(raw)) => decode_raw_bytes(name, raw, n).map(Elements::Bytes),
-        (FP64, Some(raw)) => decode_raw_fp64(name, raw, n).map(Elements::Fp64),
-        (BYTES, None) => {
-            let values = input.contents.as_ref().map_or(&[][..], |c| &c.bytes_contents[..]);
-            check_count(name, "contents.bytes_contents", values.len(), n)?;
-            Ok(Elements::Bytes(values.iter().map(Vec::as_slice).collect()))
-        }
-        (FP64, None) => {
-            let values = input.contents.as_ref().map_or(&[][..], |c| &c.fp64_contents[..]);
-            check_count(name, "contents.fp64_contents", values.len(), n)?;
-            Ok(Elements::Fp64(values.to_vec()))
-        }
-        (other, _) => Err(ServeError::Internal(format!("no decoder for datatype {other}"))),
+    let values = input.contents.as_ref().map_or(&[][..], |c| &c.bytes_contents[..]);
+    check_count(&input.name, "contents.bytes_contents", values.len(), n)?;
+    Ok(values.iter().map(Vec::as_slice).collect())
+}
+
+/// The `n` elements of the FP64 tensor `input`, read from `raw` when the request has raw contents, else
+/// from `contents.fp64_contents`; another datatype is refused.
+pub fn decode_fp64(input: &InferInputTensor, raw: Option<&[u8]>, n: usize) -> Result<Vec<f64>, ServeError> {
+    check_datatype(input, FP64)?;
+    if let Some(raw) = raw {
+        return decode_raw_fp64(&input.name, raw, n);
     }
+    let values = input.contents.as_ref().map_or(&[][..], |c| &c.fp64_contents[..]);
+    check_count(&input.name, "contents.fp64_contents", values.len(), n)?;
+    Ok(values.to_vec())
+}
+
+/// Refuses `input` unless its datatype is `datatype`.
+fn check_datatype(input: &InferInputTensor, datatype: &str) -> Result<(), ServeError> {
+    if input.datatype == datatype {
+        return Ok(());
+    }
+    Err(ServeError::InvalidArgument(format!(
+        "input {} has datatype {}; it must be {datatype}",
+        excerpt(&input.name),
+        excerpt(&input.datatype)
+    )))
 }
 
 /// Refuses `found` elements where the shape says `n`.
@@ -341,15 +339,15 @@ mod tests {
         };
         let tensor = input(BYTES, vec![2], Some(contents));
         assert_eq!(
-            decode(&tensor, None, BYTES, 2).expect("valid"),
-            Elements::Bytes(vec![b"C1", b"C2"])
+            decode_bytes(&tensor, None, 2).expect("valid"),
+            vec![&b"C1"[..], b"C2"]
         );
-        let error = decode(&tensor, None, BYTES, 3).expect_err("count");
+        let error = decode_bytes(&tensor, None, 3).expect_err("count");
         assert_eq!(
             error.to_string(),
             "input `customer_id`: contents.bytes_contents holds 2 elements; its shape says 3"
         );
-        let error = decode(&tensor, None, FP64, 2).expect_err("datatype");
+        let error = decode_fp64(&tensor, None, 2).expect_err("datatype");
         assert_eq!(error.code(), Code::InvalidArgument);
         assert_eq!(
             error.to_string(),
@@ -363,14 +361,11 @@ mod tests {
                 ..Default::default()
             }),
         );
-        assert_eq!(
-            decode(&numbers, None, FP64, 1).expect("valid"),
-            Elements::Fp64(vec![2.5])
-        );
+        assert_eq!(decode_fp64(&numbers, None, 1).expect("valid"), vec![2.5]);
         let raw = 7.0f64.to_le_bytes();
         assert_eq!(
-            decode(&input(FP64, vec![1], None), Some(&raw), FP64, 1).expect("raw"),
-            Elements::Fp64(vec![7.0])
+            decode_fp64(&input(FP64, vec![1], None), Some(&raw), 1).expect("raw"),
+            vec![7.0]
         );
     }
 
