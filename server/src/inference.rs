@@ -28,12 +28,13 @@ use crate::proto::inference::{
     ModelReadyRequest, ModelReadyResponse, ServerLiveRequest, ServerLiveResponse, ServerMetadataRequest,
     ServerMetadataResponse, ServerReadyRequest, ServerReadyResponse,
 };
-use crate::scoring::{CANCEL_CHUNK, Score, check_customer_id};
+use crate::scoring::{CANCEL_CHUNK, PARALLEL_BATCH, Score, check_customer_id};
 use crate::service::ScoringApi;
 use crate::state::ServingPair;
 use crate::tensors::{self, BYTES, FP64};
 use churn_models::preprocess::Encoding;
 use churn_models::{FeatureRow, FeatureValue};
+use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -405,9 +406,11 @@ async fn score_batch(
                     if stop.load(Ordering::Relaxed) {
                         return None;
                     }
-                    scores.extend(
+                    // Rows are scored in parallel, as long batches of ids are (`score_customers`).
+                    scores.par_extend(
                         chunk
-                            .iter()
+                            .par_iter()
+                            .with_min_len(PARALLEL_BATCH / 2)
                             .map(|row| pair.score_features(row, reasons).map(|(score, _)| score)),
                     );
                 }
