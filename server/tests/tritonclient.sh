@@ -21,7 +21,11 @@ log() { echo "tritonclient.sh: $*" >&2; }
 
 REQUIREMENTS=$ROOT/server/tests/oip-clients-requirements.txt
 STAMP=$VENV/.requirements.sha256
-WANT=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
+if command -v sha256sum >/dev/null; then
+    WANT=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
+else
+    WANT=$(shasum -a 256 "$REQUIREMENTS" | cut -d' ' -f1)
+fi
 if [[ ! -x $VENV/bin/python || ! -f $STAMP || $(cat "$STAMP") != "$WANT" ]]; then
     log "installing $(grep -v '^#' "$REQUIREMENTS" | tr '\n' ' ')into $VENV"
     rm -rf "$VENV"
