@@ -21,6 +21,10 @@ pub enum ServeError {
     /// [`crate::redact::IdHasher`] hashes instead).
     #[error("customer {} is not in the feature snapshot", excerpt(.0))]
     CustomerNotFound(String),
+    /// The request names a model or model version this server does not serve (the Open Inference
+    /// Protocol names the model in every request).
+    #[error("{0}")]
+    ModelNotFound(String),
     /// The request's bytes are not a valid protobuf message of the method's request type.
     #[error("the request is not a valid protobuf message: {0}")]
     Undecodable(String),
@@ -64,7 +68,7 @@ impl ServeError {
             Self::InvalidArgument(_) | Self::Undecodable(_) | Self::AnswerTooLarge { .. } => {
                 Code::InvalidArgument
             }
-            Self::CustomerNotFound(_) => Code::NotFound,
+            Self::CustomerNotFound(_) | Self::ModelNotFound(_) => Code::NotFound,
             Self::WrongModelKind(_) => Code::FailedPrecondition,
             Self::Overloaded(_) => Code::ResourceExhausted,
             Self::Unavailable(_) => Code::Unavailable,
@@ -156,6 +160,10 @@ mod tests {
         let status = Status::from(ServeError::CustomerNotFound("42".into()));
         assert_eq!(status.code(), Code::NotFound);
         assert!(status.message().contains("`42`"));
+
+        let status = Status::from(ServeError::ModelNotFound("model `x` is not served".into()));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "model `x` is not served");
 
         let status = Status::from(ServeError::Unavailable("no model loaded".into()));
         assert_eq!(status.code(), Code::Unavailable);

@@ -9,12 +9,14 @@
 //! old pair serving.
 //!
 //! Layout, one concern per module:
-//! - [`proto`]: the generated `churn.v1` API and the conversions between it and the domain;
+//! - [`proto`]: the generated `churn.v1` and `inference` APIs and the conversions between it and the domain;
 //! - [`codec`]: the protobuf codec, with undecodable requests as the caller's error;
 //! - [`config`]: command line, TOML file and `CHURN_*` environment settings;
 //! - [`snapshot`], [`state`], [`reload`]: the served data and its live swap;
 //! - [`scoring`]: scores and reasons from a pair, independent of gRPC;
 //! - [`service`]: the thin gRPC service over [`scoring`];
+//! - [`inference`], [`tensors`]: the Open Inference Protocol (`inference.GRPCInferenceService`, for
+//!   tritonclient and KServe clients) over the same calls, and its tensors;
 //! - [`error`]: the one mapping from errors to gRPC status codes;
 //! - [`middleware`]: authentication, load shedding, deadlines and request metrics;
 //! - [`metrics`]: Prometheus metrics and their HTTP endpoint;
@@ -25,6 +27,7 @@
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod inference;
 pub mod loadgen;
 pub mod metrics;
 pub mod middleware;
@@ -36,6 +39,7 @@ pub mod server;
 pub mod service;
 pub mod snapshot;
 pub mod state;
+pub mod tensors;
 
 pub use config::ServerConfig;
 pub use error::ServeError;

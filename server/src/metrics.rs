@@ -5,8 +5,8 @@
 //! | `churn_requests_total` | counter | `method`, `code` (gRPC status name) |
 //! | `churn_request_duration_seconds` | histogram | `method` |
 //! | `churn_requests_in_flight` | gauge | |
-//! | `churn_batch_size` | histogram | |
-//! | `churn_batch_ids_in_flight` | gauge (ids admitted to batch scoring whose work has not ended) | |
+//! | `churn_batch_size` | histogram (ids or rows per `ScoreBatch` or `ModelInfer`) | |
+//! | `churn_batch_ids_in_flight` | gauge (ids or rows admitted to batch scoring whose work has not ended) | |
 //! | `churn_model_info` | gauge (1 for the model served) | `model`, `version` |
 //! | `churn_model_loaded` | gauge (0 or 1) | |
 //! | `churn_snapshot_as_of_timestamp_seconds` | gauge (end of the snapshot's as-of day, Unix time) | |
@@ -117,13 +117,13 @@ impl Metrics {
         let batch_ids_in_flight = Gauge::default();
         registry.register(
             "batch_ids_in_flight",
-            "Customer ids admitted to ScoreBatch whose scoring has not ended (it ends at the call's deadline)",
+            "Customer ids (or rows of features) admitted to ScoreBatch and ModelInfer whose scoring has not ended (it ends at the call's deadline)",
             batch_ids_in_flight.clone(),
         );
         let batch_size = Histogram::new(exponential_buckets(1.0, 4.0, 8));
         registry.register(
             "batch_size",
-            "Customer ids per ScoreBatch call",
+            "Customer ids (or rows of features) per ScoreBatch or ModelInfer call",
             batch_size.clone(),
         );
         let model_info = Family::<ModelLabels, Gauge>::default();

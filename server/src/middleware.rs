@@ -1,4 +1,4 @@
-//! The guard in front of the scoring service: bearer-token check, load shedding, deadlines and request
+//! The guard in front of the scoring services (`churn.v1` and the Open Inference Protocol): bearer-token check, load shedding, deadlines and request
 //! metrics, in that order.
 //!
 //! - **Authentication**: with a token configured, a call without `authorization: Bearer <token>` ends
@@ -18,7 +18,6 @@
 //! Health and reflection are not behind the guard: probes must work under load and without a token.
 
 use crate::metrics::Metrics;
-use crate::proto::scoring_service_server::SERVICE_NAME;
 use http::{HeaderMap, Request, Response};
 use http_body::Body as _;
 use std::convert::Infallible;
@@ -34,14 +33,21 @@ use tonic::server::NamedService;
 use tonic::{Code, Status};
 use tower::Service;
 
-/// The methods of `churn.v1.ScoringService`, as metric labels.
-const METHODS: [&str; 6] = [
+/// The methods of `churn.v1.ScoringService` and of `inference.GRPCInferenceService` (the Open Inference
+/// Protocol), as metric labels.
+const METHODS: [&str; 12] = [
     "Score",
     "ScoreBatch",
     "ScoreFeatures",
     "SurvivalCurve",
     "GetModelInfo",
     "Ping",
+    "ServerLive",
+    "ServerReady",
+    "ModelReady",
+    "ServerMetadata",
+    "ModelMetadata",
+    "ModelInfer",
 ];
 
 /// A share of a call's concurrency slot, found in the request's extensions. The slot is freed when the
@@ -73,8 +79,8 @@ struct Shared {
     max_message_bytes: usize,
 }
 
-/// The scoring service behind the guard. It keeps the scoring service's gRPC name, so it is added to a
-/// tonic server like the service itself.
+/// A service behind the guard. It keeps the service's gRPC name, so it is added to a tonic server like
+/// the service itself; services guarded by [`Guarded::guard`] share one guard (token, slots, metrics).
 #[derive(Clone)]
 pub struct Guarded<S> {
     inner: S,
@@ -108,8 +114,18 @@ impl<S> Guarded<S> {
     }
 }
 
-impl<S> NamedService for Guarded<S> {
-    const NAME: &'static str = SERVICE_NAME;
+impl<S> Guarded<S> {
+    /// Puts `other` behind the same guard: its calls take slots from the same limit.
+    pub fn guard<T>(&self, other: T) -> Guarded<T> {
+        Guarded {
+            inner: other,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for Guarded<S> {
+    const NAME: &'static str = S::NAME;
 }
 
 impl<S> Service<Request<Body>> for Guarded<S>
@@ -521,5 +537,9 @@ mod tests {
         assert_eq!(method_label("/churn.v1.ScoringService/Score"), "Score");
         assert_eq!(method_label("/churn.v1.ScoringService/ScoreBatch"), "ScoreBatch");
         assert_eq!(method_label("/churn.v1.ScoringService/Nope"), "unknown");
+        assert_eq!(
+            method_label("/inference.GRPCInferenceService/ModelInfer"),
+            "ModelInfer"
+        );
     }
 }

@@ -11,8 +11,14 @@ use crate::state::{ServingPair, ServingVersion as DomainVersion};
 use churn_models::{ContributionScale, FeatureRow};
 use std::collections::HashMap;
 
-/// The encoded file descriptor set of `churn.v1`, served by reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("churn_v1_descriptor");
+/// The encoded file descriptor set of `churn.v1` and `inference`, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("api_descriptor");
+
+/// The Open Inference Protocol (`inference.GRPCInferenceService`) generated from
+/// `proto/inference/grpc_predict_v2.proto`; [`crate::inference`] serves it.
+pub mod inference {
+    tonic::include_proto!("inference");
+}
 
 impl From<&DomainVersion> for ServingVersion {
     fn from(version: &DomainVersion) -> Self {

@@ -1,4 +1,4 @@
-//! Wiring: the gRPC server (scoring behind its guard, health, reflection v1 and v1alpha, gzip, TLS),
+//! Wiring: the gRPC server (scoring and the Open Inference Protocol behind one guard, health, reflection v1 and v1alpha, gzip, TLS),
 //! the metrics endpoint, the reload task, and graceful shutdown.
 //!
 //! Shutdown drains: health turns NOT_SERVING at once, the listener stays open for the configured grace
@@ -6,8 +6,10 @@
 //! end, for at most the drain timeout.
 
 use crate::config::ServerConfig;
+use crate::inference::InferenceApi;
 use crate::metrics::{self, Metrics};
 use crate::middleware::{EndWatchesOnShutdown, GuardSettings, Guarded};
+use crate::proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use crate::proto::{self, scoring_service_server::ScoringServiceServer};
 use crate::redact::IdHasher;
 use crate::reload::{self, Loader, ReloadOutcome, ReloadRequest};
@@ -83,7 +85,14 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .map_or_else(IdHasher::random, IdHasher::with_key);
 
     let limits = &config.limits;
-    let scoring = ScoringServiceServer::new(ScoringApi::new(state.clone(), limits.clone(), ids))
+    let scoring_api = ScoringApi::new(state.clone(), limits.clone(), ids);
+    // The Open Inference Protocol shares the scoring service's state, limits and batch budget.
+    let inference = GrpcInferenceServiceServer::new(InferenceApi::new(scoring_api.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+    let scoring = ScoringServiceServer::new(scoring_api)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limits.max_message_bytes)
@@ -98,6 +107,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         },
         metrics.clone(),
     );
+    let guarded_inference = guarded.guard(inference);
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -126,7 +136,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .add_service(EndWatchesOnShutdown::new(health_service, closing))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(guarded);
+        .add_service(guarded)
+        .add_service(guarded_inference);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -3,7 +3,9 @@
 //! reasons and answer size are applied here; authentication, load shedding by calls and deadlines sit in
 //! front (see [`crate::middleware`]).
 //!
-//! **Batch admission.** A `ScoreBatch` call costs one unit per customer id. Calls in progress share
+//! **Batch admission.** A `ScoreBatch` call costs one unit per customer id, and so does a `ModelInfer`
+//! call of the Open Inference Protocol per customer id or row of features ([`crate::inference`] runs it
+//! through [`ScoringApi::run_batch`]). Calls in progress share
 //! [`Limits::batch_ids_in_flight`] units; a call whose ids do not fit is refused at once with
 //! RESOURCE_EXHAUSTED, never queued. Its units, and its share of the call's concurrency slot
 //! ([`CallSlot`]), are held until its scoring has really ended, not only until its deadline: long
@@ -71,9 +73,53 @@ impl ScoringApi {
         })
     }
 
+    /// Admits a batch of `units` customer ids (or rows of features) and runs `work` on it, which stops
+    /// early, returning `None`, once the flag it is given is set. A batch of at least
+    /// [`PARALLEL_BATCH`] units runs on the blocking pool, so it does not hold up the threads serving
+    /// I/O; when the call ends first (deadline, client gone), its future is dropped with the flag's
+    /// setter, which tells the work to stop at its next chunk. The admission (units and the call's
+    /// slot) is released when the work has ended.
+    pub(crate) async fn run_batch<T, W>(
+        &self,
+        units: usize,
+        slot: Option<CallSlot>,
+        work: W,
+    ) -> Result<T, ServeError>
+    where
+        T: Send + 'static,
+        W: FnOnce(&AtomicBool) -> Option<T> + Send + 'static,
+    {
+        let admission = self.admit_batch(units, slot)?;
+        let done = if units >= PARALLEL_BATCH {
+            let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+            let cancelled = stop.0.clone();
+            tokio::task::spawn_blocking(move || {
+                let _admission = admission;
+                work(&cancelled)
+            })
+            .await
+            .map_err(|e| ServeError::Internal(format!("batch scoring task failed: {e}")))?
+        } else {
+            let done = work(&AtomicBool::new(false));
+            drop(admission);
+            done
+        };
+        done.ok_or_else(|| ServeError::Internal("batch scoring stopped before its call ended".into()))
+    }
+
+    /// The served state.
+    pub(crate) fn state(&self) -> &Arc<ServingState> {
+        &self.state
+    }
+
+    /// The limits requests are held to.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// `answer`, or INVALID_ARGUMENT when it is larger than the largest message the server sends: a
     /// client with the same limit could not read it.
-    fn fitting<M: prost::Message>(&self, answer: M) -> Result<Response<M>, Status> {
+    pub(crate) fn fitting<M: prost::Message>(&self, answer: M) -> Result<Response<M>, Status> {
         let bytes = answer.encoded_len();
         if bytes > self.limits.max_message_bytes {
             return Err(ServeError::AnswerTooLarge {
@@ -113,7 +159,7 @@ impl ScoringApi {
     }
 
     /// How many reasons to return when a request asks for `requested` (0 = the default).
-    fn reasons(&self, requested: u32) -> usize {
+    pub(crate) fn reasons(&self, requested: u32) -> usize {
         let wanted = if requested == 0 {
             self.limits.default_reasons
         } else {
@@ -169,30 +215,15 @@ impl ScoringService for ScoringApi {
         }
         self.state.metrics().observe_batch(ids.len());
         let pair = self.state.current()?;
-        let admission = self.admit_batch(ids.len(), slot)?;
         let reasons = self.reasons(request.max_reasons);
-        let results = if ids.len() >= PARALLEL_BATCH {
-            // Long batches run on the blocking pool so they do not hold up the threads serving I/O. When
-            // this call ends first (deadline, client gone), its future is dropped with `stop`, which
-            // tells the work to stop at its next chunk; the admission (ids and slot) is released when
-            // the work has ended.
-            let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
-            let cancelled = stop.0.clone();
-            let pair = pair.clone();
-            let api = self.clone();
-            tokio::task::spawn_blocking(move || {
-                let _admission = admission;
-                let scores = pair.score_customers_until(&ids, reasons, &cancelled)?;
+        let api = self.clone();
+        let scoring_pair = pair.clone();
+        let results = self
+            .run_batch(ids.len(), slot, move |stop| {
+                let scores = scoring_pair.score_customers_until(&ids, reasons, stop)?;
                 Some(api.batch_results(ids, scores))
             })
-            .await
-            .map_err(|e| ServeError::Internal(format!("batch scoring task failed: {e}")))?
-            .ok_or_else(|| ServeError::Internal("batch scoring stopped before its call ended".into()))?
-        } else {
-            let scores = pair.score_customers(&ids, reasons);
-            drop(admission);
-            self.batch_results(ids, scores)
-        };
+            .await?;
         self.fitting(proto::ScoreBatchResponse {
             results,
             version: Some((&pair.version).into()),

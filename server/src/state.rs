@@ -7,6 +7,7 @@
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
+use crate::proto::inference::grpc_inference_service_server::SERVICE_NAME as INFERENCE_SERVICE;
 use crate::proto::scoring_service_server::SERVICE_NAME;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwapOption;
@@ -164,9 +165,11 @@ impl ServingState {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Sets the status of the whole server (`""`) and of `churn.v1.ScoringService`.
+    /// Sets the status of the whole server (`""`), of `churn.v1.ScoringService` and of
+    /// `inference.GRPCInferenceService`.
     async fn report_health(&self, status: ServingStatus) {
         self.health.set_service_status("", status).await;
         self.health.set_service_status(SERVICE_NAME, status).await;
+        self.health.set_service_status(INFERENCE_SERVICE, status).await;
     }
 }

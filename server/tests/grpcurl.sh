@@ -69,6 +69,7 @@ services=$(grpc "$TARGET" list)
 echo "$services"
 grep -qx 'churn.v1.ScoringService' <<<"$services" || fail "list does not show churn.v1.ScoringService"
 grep -qx 'grpc.health.v1.Health' <<<"$services" || fail "list does not show grpc.health.v1.Health"
+grep -qx 'inference.GRPCInferenceService' <<<"$services" || fail "list does not show inference.GRPCInferenceService"
 
 described=$(grpc "$TARGET" describe churn.v1.ScoringService)
 echo "$described"

@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod inference;
 mod lifecycle;
 mod limits;
 mod overload;

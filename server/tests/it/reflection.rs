@@ -65,6 +65,7 @@ async fn reflection_lists_and_describes_the_services() {
     let services = list_v1(channel.clone()).await;
     for expected in [
         "churn.v1.ScoringService",
+        "inference.GRPCInferenceService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
     ] {
