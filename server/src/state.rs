@@ -11,7 +11,7 @@ use crate::proto::scoring_service_server::SERVICE_NAME;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwapOption;
 use chrono::NaiveDate;
-use churn_models::{LoadedModel, Matrix, ModelError};
+use churn_models::{DriftReport, LoadedModel, Matrix, ModelError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tonic_health::ServingStatus;
@@ -43,6 +43,9 @@ pub struct ServingPair {
     pub(crate) encoded: Matrix,
     /// For each model feature, its column in the snapshot table.
     pub(crate) feature_columns: Vec<usize>,
+    /// How far the snapshot's customers (those of the model's population) have moved from the
+    /// model's training distributions; `None` when the model stores none or it cannot be measured.
+    pub drift: Option<DriftReport>,
 }
 
 impl ServingPair {
@@ -72,6 +75,15 @@ impl ServingPair {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Measured once per pair, here, off the request path; the metrics export it.
+        let drift = churn_models::drift::monitor(&model.artifact, &snapshot.table, snapshot.rows())
+            .unwrap_or_else(|error| {
+                tracing::warn!(
+                    model = %format!("{}@{}", model.name, model.version),
+                    "cannot measure the feature snapshot's drift, so no drift gauges are exported: {error}"
+                );
+                None
+            });
         let version = ServingVersion {
             model_name: model.name.clone(),
             model_version: model.version.clone(),
@@ -84,6 +96,7 @@ impl ServingPair {
             version,
             encoded,
             feature_columns,
+            drift,
         })
     }
 }
