@@ -1,10 +1,13 @@
 //! `churn-trainer monitor` on generated data: the customers of one generated business, as of one date,
 //! split in two halves; a model is trained on one half, and the other half, with two features shifted
 //! on purpose, is compared with it. Exactly those two are flagged; every other feature stays below the
-//! watch level; `--fail-on` turns the flags into exit code 1; bad input fails clearly, writing nothing.
+//! watch level; `--fail-on` turns the flags into exit code 1; bad input (an unknown model, a table
+//! without a model feature, an output inside the registry, a model without training distributions)
+//! fails clearly, writing nothing.
 
 use crate::common::{BIN, fails, ok, path};
 use churn_features::{ColumnValues, FeatureTable};
+use churn_models::Registry;
 use std::path::Path;
 use std::process::Command;
 
@@ -257,8 +260,7 @@ fn a_planted_shift_in_two_features_is_flagged_and_nothing_else() {
         path(&out_bad),
     ]);
     assert!(
-        error.contains("feature `spend_365d` is required by the model")
-            && error.contains("missing.parquet"),
+        error.contains("feature `spend_365d` is required by the model") && error.contains("missing.parquet"),
         "{error}"
     );
     assert!(!out_bad.join("drift.json").exists() && !out_bad.join("drift.html").exists());
@@ -274,6 +276,26 @@ fn a_planted_shift_in_two_features_is_flagged_and_nothing_else() {
         path(&registry),
     ]);
     assert!(error.contains("registry"), "{error}");
+    // A model without training distributions (as those trained before drift monitoring).
+    let registry_handle = Registry::open(&registry).expect("registry");
+    let mut old = registry_handle.load("churn", "v1").expect("v1").artifact;
+    old.drift_reference = None;
+    let v2 = registry_handle.save("churn", &old).expect("save");
+    let error = fails(&[
+        "monitor",
+        "--model",
+        &format!("churn@{v2}"),
+        "--registry",
+        path(&registry),
+        "--features",
+        path(&same_path),
+        "--out",
+        path(&out_bad),
+    ]);
+    assert!(
+        error.contains("no training distributions") && error.contains("train a new version"),
+        "{error}"
+    );
     let output = Command::new(BIN)
         .args(["monitor", "--model", "churn", "--features", path(&same_path)])
         .output()
