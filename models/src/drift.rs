@@ -731,6 +731,48 @@ mod tests {
     }
 
     #[test]
+    fn the_scores_reference_comes_from_rows_the_model_did_not_fit() {
+        use crate::kinds::ModelParams;
+        use crate::train::{NoProgress, TrainOptions, ValidationPlan, train};
+        use chrono::NaiveDate;
+        // 600 customers as of March 31 and 600 as of June 30; out of time on June 30.
+        let mut table = labelled_table(1200, 7);
+        let (march, june) = (
+            NaiveDate::from_ymd_opt(2024, 3, 31),
+            NaiveDate::from_ymd_opt(2024, 6, 30),
+        );
+        for (i, as_of) in table.as_of.iter_mut().enumerate() {
+            *as_of = if i < 600 { march } else { june };
+        }
+        let mut options = TrainOptions::new(ModelParams::default_for(crate::ModelKind::Logistic));
+        options.validation = ValidationPlan::OutOfTime {
+            test_as_of: june.expect("date"),
+        };
+        options.importance = None;
+        let outcome = train(&table, &options, &NoProgress).expect("train");
+        let artifact = &outcome.artifact;
+        let reference = artifact.drift_reference.as_ref().expect("a reference");
+        let held_out = outcome.holdout.as_ref().expect("held-out rows");
+        assert_eq!(reference.score.source, ScoreSource::HeldOut);
+        assert_eq!(reference.score.rows, held_out.rows.len());
+        // The features' reference is the rows the stored model was fitted on: March's labelled rows.
+        assert_eq!(reference.rows, artifact.training.rows);
+        assert!(reference.rows < 600);
+        // The held-out rows themselves, scored again: the score has not moved.
+        let report = monitor(artifact, &table, &held_out.rows)
+            .expect("compare")
+            .expect("a reference");
+        assert!(report.score.psi < 1e-3, "{:?}", report.score);
+
+        options.validation = ValidationPlan::CrossValidation { folds: 3, seed: 1 };
+        let outcome = train(&table, &options, &NoProgress).expect("train");
+        let reference = outcome.artifact.drift_reference.expect("a reference");
+        assert_eq!(reference.score.source, ScoreSource::OutOfFold);
+        assert_eq!(reference.score.rows, reference.rows);
+        assert_eq!(reference.score.shares.len(), reference.score.edges.len() + 1);
+    }
+
+    #[test]
     fn deciles_are_values_of_the_data_and_a_repeated_value_ends_its_own_bin() {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(
