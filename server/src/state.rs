@@ -11,7 +11,7 @@ use crate::proto::scoring_service_server::SERVICE_NAME;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwapOption;
 use chrono::NaiveDate;
-use churn_models::{DriftReport, LoadedModel, Matrix, ModelError};
+use churn_models::{DriftLevel, DriftReport, LoadedModel, Matrix, ModelError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tonic_health::ServingStatus;
@@ -84,6 +84,18 @@ impl ServingPair {
                 );
                 None
             });
+        if let Some(report) = &drift {
+            let count = |level| report.features.iter().filter(|d| d.level == level).count();
+            tracing::info!(
+                model = %format!("{}@{}", model.name, model.version),
+                act = count(DriftLevel::Act),
+                watch = count(DriftLevel::Watch),
+                score_psi = report.score.psi,
+                rows = report.rows,
+                "feature snapshot against the training distributions: features whose PSI calls for \
+                 action or watching (churn_feature_psi)"
+            );
+        }
         let version = ServingVersion {
             model_name: model.name.clone(),
             model_version: model.version.clone(),
