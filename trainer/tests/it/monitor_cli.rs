@@ -296,6 +296,24 @@ fn a_planted_shift_in_two_features_is_flagged_and_nothing_else() {
         error.contains("no training distributions") && error.contains("train a new version"),
         "{error}"
     );
+    let show = ok(&["models", "show", "churn@v1", "--registry", path(&registry)]);
+    assert!(
+        show.contains("training distributions (for monitor): ")
+            && show
+                .contains("the score over every training row, scored by the cross-validation fold's model"),
+        "{show}"
+    );
+    let show = ok(&[
+        "models",
+        "show",
+        &format!("churn@{v2}"),
+        "--registry",
+        path(&registry),
+    ]);
+    assert!(
+        show.contains("training distributions (for monitor): none"),
+        "{show}"
+    );
     let output = Command::new(BIN)
         .args(["monitor", "--model", "churn", "--features", path(&same_path)])
         .output()
