@@ -9,6 +9,7 @@
 
 use crate::bands::RiskBands;
 use crate::calibration::Calibrator;
+use crate::drift::DriftReference;
 use crate::error::{ModelError, Result};
 use crate::input::FeatureRow;
 use crate::kinds::{FittedModel, ModelKind, ModelParams};
@@ -30,7 +31,8 @@ use std::path::Path;
 /// `reason_groups` came later within format 2: it changes which reasons are given, never a probability,
 /// so files without it load (one reason per feature) and older readers of format 2 ignore it. So did
 /// `population` and `training.population_excluded`: files without them load as models for every row
-/// (an older reader ignores a population and would select every row).
+/// (an older reader ignores a population and would select every row). So did `drift_reference`: files
+/// without it load, and have no drift to measure.
 pub const FORMAT_VERSION: u32 = 2;
 /// The `format` field of every artifact file.
 pub const FORMAT_NAME: &str = "churn-model";
@@ -244,6 +246,10 @@ pub struct ModelArtifact {
     /// written before reason groups existed, which give one reason per feature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_groups: Option<ReasonGroups>,
+    /// What the training customers looked like, for drift monitoring (see [`crate::drift`]); `None` in
+    /// artifacts written before drift monitoring, which have nothing to compare with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_reference: Option<DriftReference>,
 }
 
 #[derive(Deserialize)]
@@ -397,6 +403,11 @@ impl ModelArtifact {
                 self.kind,
                 self.model.kind()
             ));
+        }
+        if let Some(reference) = &self.drift_reference {
+            reference
+                .validate(&self.schema)
+                .map_err(|reason| format!("drift reference: {reason}"))?;
         }
         self.population.check().map_err(|e| format!("population: {e}"))?;
         if !(0.0..=1.0).contains(&self.threshold) {

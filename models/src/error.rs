@@ -154,6 +154,9 @@ pub enum ModelError {
     /// Writing an output failed or was refused (see `churn_features::output`).
     #[error(transparent)]
     Output(Box<churn_features::FeatureError>),
+    /// A table cannot be compared with a model's training distributions.
+    #[error("cannot measure drift: {0}")]
+    Drift(String),
     /// JSON could not be produced.
     #[error("cannot serialise {what}: {source}")]
     Serialise {

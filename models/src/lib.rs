@@ -45,6 +45,13 @@
 //! table, so scores, call lists and the server put the value at risk (probability × lifetime value) beside
 //! the risk. Both binaries can use them.
 //!
+//! # Drift
+//!
+//! [`train::train`] stores in the artifact what the training customers looked like
+//! ([`DriftReference`]: each feature's distribution in bins, and the probability's);
+//! [`drift::monitor`] measures how far a table of customers to score has moved from it, per feature
+//! and for the score, as population stability indices ([`DriftReport`]).
+//!
 //! # Model kinds
 //!
 //! A kind is a module implementing [`KindParams`] (parameters, check, fit) and [`ChurnModel`] (what its
@@ -78,6 +85,7 @@ pub mod class_weight;
 pub mod config;
 pub mod cox;
 pub mod customer_value;
+pub mod drift;
 pub mod error;
 pub mod evaluation;
 mod flat_tree;
@@ -112,6 +120,7 @@ pub use class_weight::ClassWeight;
 pub use config::ModelConfig;
 pub use cox::{CoxModel, CoxParams};
 pub use customer_value::{CustomerValue, ValueColumns};
+pub use drift::{DriftLevel, DriftReference, DriftReport};
 pub use error::{ModelError, Result};
 pub use evaluation::{Evaluation, EvaluationOptions, evaluate};
 pub use forest::{ForestModel, ForestParams, MaxFeatures};

@@ -1,11 +1,12 @@
 //! Training from a feature table: the labelled rows of the population only, preprocessing fitted on
 //! training rows only, honest held-out metrics (stratified k-fold out-of-fold predictions, or out of
-//! time, overall and per segment), a decision threshold chosen on held-out scores, and an artifact ready
-//! for the registry.
+//! time, overall and per segment), a decision threshold chosen on held-out scores, the training
+//! distributions drift is measured against (`crate::drift`), and an artifact ready for the registry.
 
 use crate::artifact::{LabelInfo, ModelArtifact, TrainingInfo, Validation};
 use crate::bands::RiskBands;
 use crate::calibration::{CalibrationMethod, Calibrator};
+use crate::drift::{DriftReference, ScoreSource};
 use crate::error::{ModelError, Result};
 use crate::importance::{PermutationParams, permutation_importance};
 use crate::kinds::{FittedModel, ModelParams};
@@ -721,6 +722,8 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
         }
     }
 
+    // The probabilities the score's drift reference is taken from (see `ScoreSource` for why).
+    let mut training_probabilities = Vec::new();
     let (threshold, metrics) = match &holdout {
         Some(h) => {
             let mut metrics = Metrics::compute(&h.labels, &h.probabilities, options.threshold_rule)?;
@@ -755,9 +758,22 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
                 probabilities = calibrator.apply_all(&probabilities);
             }
             let threshold = options.threshold_rule.choose(&fit_rows_used.1, &probabilities)?;
+            training_probabilities = probabilities;
             (threshold, None)
         }
     };
+    let (score_source, reference_probabilities) = match (&holdout, &plan) {
+        (Some(h), ValidationPlan::OutOfTime { .. }) => (ScoreSource::HeldOut, &h.probabilities),
+        (Some(h), _) => (ScoreSource::OutOfFold, &h.probabilities),
+        (None, _) => (ScoreSource::Training, &training_probabilities),
+    };
+    let drift_reference = DriftReference::fit(
+        &fitted.schema,
+        table,
+        &fit_rows_used.0,
+        score_source,
+        reference_probabilities,
+    )?;
     let as_of_dates: BTreeSet<String> = fit_rows_used
         .0
         .iter()
@@ -812,6 +828,7 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             .map(|c| c.name.clone())
             .collect(),
         reason_groups: Some(reason_groups),
+        drift_reference: Some(drift_reference),
     };
     Ok(TrainOutcome { artifact, holdout })
 }

@@ -13,6 +13,12 @@
 //! | `churn_snapshot_age_seconds` | gauge (time since then, at scrape time) | |
 //! | `churn_snapshot_customers` | gauge | |
 //! | `churn_reloads_total` | counter | `outcome` (`success` or `failure`) |
+//! | `churn_feature_psi` | gauge (the snapshot's population stability index against the training rows) | `feature` |
+//! | `churn_score_psi` | gauge (the same for the model's probability) | `model`, `version` |
+//!
+//! The PSI gauges are set at each swap, from the pair's [`churn_models::DriftReport`]; their series
+//! are replaced then, so a feature the new model lacks disappears, and there are none while the model
+//! stores no training distributions.
 
 use crate::state::ServingPair;
 use axum::Router;
@@ -51,6 +57,12 @@ struct ModelLabels {
     version: String,
 }
 
+/// Labels of a model feature.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FeatureLabels {
+    feature: String,
+}
+
 /// Labels of a reload attempt.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -73,6 +85,8 @@ pub struct Metrics {
     snapshot_age: Gauge<f64, AtomicU64>,
     snapshot_customers: Gauge,
     reloads: Family<OutcomeLabels, Counter>,
+    feature_psi: Family<FeatureLabels, Gauge<f64, AtomicU64>>,
+    score_psi: Family<ModelLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -165,6 +179,18 @@ impl Metrics {
         for outcome in ["success", "failure"] {
             reloads.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
         }
+        let feature_psi = Family::<FeatureLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "feature_psi",
+            "Population stability index of each model feature in the feature snapshot against the model's training rows (watch from 0.1, act from 0.25)",
+            feature_psi.clone(),
+        );
+        let score_psi = Family::<ModelLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "score_psi",
+            "Population stability index of the model's churn probability on the feature snapshot against its reference rows (watch from 0.1, act from 0.25)",
+            score_psi.clone(),
+        );
         Self {
             registry,
             requests,
@@ -178,6 +204,8 @@ impl Metrics {
             snapshot_age,
             snapshot_customers,
             reloads,
+            feature_psi,
+            score_psi,
         }
     }
 
@@ -248,6 +276,23 @@ impl Metrics {
             .and_then(|next| next.and_hms_opt(0, 0, 0))
             .map_or(0.0, |time| time.and_utc().timestamp() as f64);
         self.snapshot_as_of.set(end_of_day);
+        self.feature_psi.clear();
+        self.score_psi.clear();
+        if let Some(drift) = &pair.drift {
+            for feature in &drift.features {
+                self.feature_psi
+                    .get_or_create(&FeatureLabels {
+                        feature: feature.name.clone(),
+                    })
+                    .set(feature.psi);
+            }
+            self.score_psi
+                .get_or_create(&ModelLabels {
+                    model: pair.version.model_name.clone(),
+                    version: pair.version.model_version.clone(),
+                })
+                .set(drift.score.psi);
+        }
     }
 
     /// Counts a reload attempt.

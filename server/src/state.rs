@@ -12,7 +12,7 @@ use crate::proto::scoring_service_server::SERVICE_NAME;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwapOption;
 use chrono::NaiveDate;
-use churn_models::{LoadedModel, Matrix, ModelError};
+use churn_models::{DriftLevel, DriftReport, LoadedModel, Matrix, ModelError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tonic_health::ServingStatus;
@@ -44,6 +44,9 @@ pub struct ServingPair {
     pub(crate) encoded: Matrix,
     /// For each model feature, its column in the snapshot table.
     pub(crate) feature_columns: Vec<usize>,
+    /// How far the snapshot's customers (those of the model's population) have moved from the
+    /// model's training distributions; `None` when the model stores none or it cannot be measured.
+    pub drift: Option<DriftReport>,
 }
 
 impl ServingPair {
@@ -73,6 +76,27 @@ impl ServingPair {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Measured once per pair, here, off the request path; the metrics export it.
+        let drift = churn_models::drift::monitor(&model.artifact, &snapshot.table, snapshot.rows())
+            .unwrap_or_else(|error| {
+                tracing::warn!(
+                    model = %format!("{}@{}", model.name, model.version),
+                    "cannot measure the feature snapshot's drift, so no drift gauges are exported: {error}"
+                );
+                None
+            });
+        if let Some(report) = &drift {
+            let count = |level| report.features.iter().filter(|d| d.level == level).count();
+            tracing::info!(
+                model = %format!("{}@{}", model.name, model.version),
+                act = count(DriftLevel::Act),
+                watch = count(DriftLevel::Watch),
+                score_psi = report.score.psi,
+                rows = report.rows,
+                "feature snapshot against the training distributions: features whose PSI calls for \
+                 action or watching (churn_feature_psi)"
+            );
+        }
         let version = ServingVersion {
             model_name: model.name.clone(),
             model_version: model.version.clone(),
@@ -85,6 +109,7 @@ impl ServingPair {
             version,
             encoded,
             feature_columns,
+            drift,
         })
     }
 }

@@ -46,6 +46,7 @@ enum Command {
     Train(commands::train::TrainArgs),
     Evaluate(commands::evaluate::EvaluateArgs),
     Score(commands::score::ScoreArgs),
+    Monitor(commands::monitor::MonitorArgs),
     Models(commands::models::ModelsArgs),
     Quickstart(commands::quickstart::QuickstartArgs),
 }
@@ -102,6 +103,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args, &ui),
         Command::Evaluate(args) => commands::evaluate::run(args, &ui),
         Command::Score(args) => commands::score::run(args, &ui),
+        Command::Monitor(args) => commands::monitor::run(args, &ui),
         Command::Models(args) => commands::models::run(args, &ui),
         Command::Quickstart(args) => commands::quickstart::run(args, &ui),
     };

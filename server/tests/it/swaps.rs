@@ -1,11 +1,14 @@
 //! Live swaps under load: 60 promotions and snapshot replacements while clients score without pause.
 //! No call may fail, every answer must name a promoted version, and every score must be the one its
-//! named model and snapshot give (so no answer mixes two pairs).
+//! named model and snapshot give (so no answer mixes two pairs). The drift gauges on `/metrics` follow
+//! each swap.
 
 use crate::common::{self, Fixture, Ids, Kind, MODEL};
 use churn_server::proto::{ScoreBatchRequest, ScoreRequest, score_batch_result::Outcome};
 use churn_server::reload::ReloadOutcome;
 use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -171,6 +174,107 @@ async fn sixty_swaps_under_continuous_requests_fail_no_call() {
     }
     assert_eq!(server.metrics().reloads(true), 1 + SWAPS as u64);
     assert_eq!(server.metrics().reloads(false), 0);
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+/// `GET /metrics` from the metrics port, as a Prometheus scraper asks for it; the body.
+async fn scrape(address: SocketAddr) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect to the metrics port");
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .expect("a body")
+    })
+    .await
+    .expect("scrape")
+}
+
+/// The value of the series `series` (name and labels, as written) in a scraped text.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().expect("a number"))
+}
+
+#[tokio::test]
+async fn drift_gauges_follow_each_swap() {
+    let fixture = Fixture::new(300, Ids::Int);
+    let server = common::start_serving(fixture.config()).await;
+    let address = server.metrics_addr().expect("a metrics port");
+    let tenure = r#"churn_feature_psi{feature="tenure_days"}"#;
+    let tickets = r#"churn_feature_psi{feature="support_tickets_30d"}"#;
+
+    // v1 was fitted on every row of the March snapshot it serves: nothing has moved.
+    let text = scrape(address).await;
+    let features = fixture
+        .registry()
+        .load(MODEL, "v1")
+        .expect("v1")
+        .artifact
+        .schema
+        .features
+        .len();
+    assert_eq!(text.matches("churn_feature_psi{").count(), features, "{text}");
+    assert_eq!(value(&text, tenure), Some(0.0), "{text}");
+    assert_eq!(
+        value(&text, r#"churn_score_psi{model="churn",version="v1"}"#),
+        Some(0.0),
+        "{text}"
+    );
+
+    // An April snapshot whose customers have been with us three years longer.
+    let mut april = common::synthetic_table(300, 8, common::april(), Ids::Int);
+    for column in &mut april.columns {
+        if let ("tenure_days", churn_features::ColumnValues::Numeric(values)) =
+            (column.name.as_str(), &mut column.values)
+        {
+            for value in values.iter_mut().flatten() {
+                *value += 3.0 * 365.0;
+            }
+        }
+    }
+    fixture.write_snapshot(&april);
+    assert!(matches!(server.reload(false).await, ReloadOutcome::Swapped(_)));
+    let text = scrape(address).await;
+    let shifted = value(&text, tenure).expect("tenure's PSI");
+    assert!(shifted > 0.25, "tenure_days moved by three years: PSI {shifted}");
+    assert!(value(&text, tickets).is_some_and(|psi| psi < 0.25), "{text}");
+
+    // v2 does without support tickets: their series leaves with v1, and the score's names v2.
+    let mut narrower = fixture.table.clone();
+    narrower.columns.retain(|c| c.name != "support_tickets_30d");
+    let v2 = fixture.save(&common::train_model(&narrower, Kind::Logistic(1.0)));
+    fixture.promote(&v2);
+    assert!(matches!(server.reload(false).await, ReloadOutcome::Swapped(_)));
+    let text = scrape(address).await;
+    assert_eq!(value(&text, tickets), None, "{text}");
+    assert_eq!(text.matches("churn_feature_psi{").count(), features - 1, "{text}");
+    assert!(value(&text, tenure).is_some_and(|psi| psi > 0.25));
+    assert!(value(&text, r#"churn_score_psi{model="churn",version="v2"}"#).is_some());
+    assert!(!text.contains(r#"version="v1"}"#), "{text}");
+
+    // v3 stores no training distributions (as models trained before drift monitoring): no PSI at all.
+    let mut old = common::train_model(&fixture.table, Kind::Logistic(1.0));
+    old.drift_reference = None;
+    let v3 = fixture.save(&old);
+    fixture.promote(&v3);
+    assert!(matches!(server.reload(false).await, ReloadOutcome::Swapped(_)));
+    let text = scrape(address).await;
+    assert!(
+        !text.contains("churn_feature_psi{") && !text.contains("churn_score_psi{"),
+        "{text}"
+    );
+    assert!(text.contains(r#"churn_model_info{model="churn",version="v3"} 1"#));
     server.shutdown();
     server.wait().await.expect("clean stop");
 }

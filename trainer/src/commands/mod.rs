@@ -1,10 +1,12 @@
 //! One module per subcommand, plus the little UI helpers they share.
 
+pub mod drift_report;
 pub mod evaluate;
 pub mod features;
 pub mod generate;
 pub mod model_config;
 pub mod models;
+pub mod monitor;
 pub mod population;
 pub mod quickstart;
 pub mod report;

@@ -135,6 +135,7 @@ fn show(registry: &Registry, spec: &str, json: bool) -> Result<()> {
             "training": a.training,
             "metrics": a.metrics,
             "descriptors": a.descriptors,
+            "drift_reference": a.drift_reference,
         });
         outln!("{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
@@ -168,6 +169,19 @@ fn show(registry: &Registry, spec: &str, json: bool) -> Result<()> {
         outln!("label: {definition}")?;
     }
     outln!("validation: {}", describe_validation(&t.validation))?;
+    match &a.drift_reference {
+        Some(reference) => outln!(
+            "training distributions (for monitor): {} features over {} rows; the score over {} ({} rows)",
+            reference.features.len(),
+            reference.rows,
+            reference.score.source.describe(),
+            reference.score.rows
+        )?,
+        None => outln!(
+            "training distributions (for monitor): none (trained before drift monitoring; train a new \
+             version to monitor drift)"
+        )?,
+    }
     outln!(
         "threshold: {:.4} ({})",
         a.threshold,

@@ -859,6 +859,13 @@ fn print_next_steps(dir: &Path, manifest: &Manifest, scores: &ScoreSummary) -> s
     outln!(
         "       CHURN_QUICKSTART_DIR={} bash notebooks/run.sh",
         shell_quote(&dir.to_string_lossy())
+    )?;
+    outln!("  4. See how far the snapshot's customers have moved from the training customers (drift):")?;
+    outln!(
+        "       cargo run -p churn-trainer -- monitor --model {MODEL_NAME} --registry {} --features {} --out {}",
+        at("registry"),
+        at("features/snapshot.parquet"),
+        at("drift")
     )
 }
 

@@ -39,12 +39,13 @@ const BOTTOM: f64 = 232.0;
 const LEGEND_TOP: f64 = BOTTOM + 52.0;
 const LEGEND_ROW: f64 = 17.0;
 
-const BLUE: &str = "#2f6db3";
+pub(crate) const BLUE: &str = "#2f6db3";
 const RED: &str = "#c0392b";
-const ORANGE: &str = "#e08a00";
+pub(crate) const ORANGE: &str = "#e08a00";
 const GREY: &str = "#8a8a8a";
 
-fn escape(text: &str) -> String {
+/// Text escaped for HTML and SVG (element content and quoted attributes).
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -919,7 +920,7 @@ fn importance_section(input: &ReportInput<'_>) -> String {
 }
 
 /// A model kind as people name it: "logistic regression", "random forest", "gradient-boosted trees".
-fn kind_name(kind: ModelKind) -> String {
+pub(crate) fn kind_name(kind: ModelKind) -> String {
     match kind.name() {
         "logistic" => "logistic regression".into(),
         "gradient-boosting" => "gradient-boosted trees".into(),

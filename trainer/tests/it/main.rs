@@ -6,6 +6,7 @@ mod features_cli;
 mod generate;
 mod help;
 mod models_cli;
+mod monitor_cli;
 mod population_cli;
 mod quickstart;
 mod real_data;

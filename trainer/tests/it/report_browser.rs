@@ -1,6 +1,7 @@
-//! The evaluation report as a browser shows it: headless Chromium lays out the fixture's report
-//! (`report::fixture`) at a desktop and a phone width, a small script measures what overlaps, and
-//! screenshots of both land in `<target>/report-screenshots/` for people to look at.
+//! The evaluation report, and the drift page of `monitor`, as a browser shows them: headless Chromium
+//! lays out the fixture's report (`report::fixture`) and its model's drift page on the test month at a
+//! desktop and a phone width, a small script measures what overlaps, and screenshots of both land in
+//! `<target>/report-screenshots/` for people to look at.
 //!
 //! The checks, at each width: no chart's legend meets its plot area; no text of a chart leaves the chart
 //! or overlaps another of its texts; no element's content overflows its box (tables may scroll inside
@@ -10,6 +11,7 @@
 //! `google-chrome` or `headless_shell` on the `PATH` (Debian: `apt-get install chromium`). Without it the
 //! test says so on stderr and passes; with `CHURN_REQUIRE_BROWSER=1` (as CI sets) it fails instead.
 
+use crate::common::{ok, path};
 use crate::report::fixture;
 use serde_json::Value;
 use std::io::Write as _;
@@ -148,7 +150,16 @@ fn chromium(
         .spawn()
         .expect("start Chromium");
     let started = Instant::now();
-    // Chromium's output is small (the page's DOM), so it fits the pipe until it exits.
+    // The page's DOM may be more than a pipe holds: read both outputs while Chromium runs.
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for Chromium") {
             break status;
@@ -160,13 +171,16 @@ fn chromium(
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let output = child.wait_with_output().expect("Chromium output");
+    let (stdout, stderr) = (
+        stdout.join().expect("Chromium's output"),
+        stderr.join().expect("Chromium's errors"),
+    );
     assert!(
         status.success(),
         "Chromium failed on {url}: {}",
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&stderr)
     );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    String::from_utf8_lossy(&stdout).into_owned()
 }
 
 /// The layout check's JSON from a dumped DOM.
@@ -177,14 +191,13 @@ fn layout_check(dom: &str) -> Value {
     serde_json::from_str(&dom[start..end]).expect("check JSON")
 }
 
-#[test]
-fn report_renders_in_chromium_without_overlaps_at_desktop_and_phone_widths() {
-    let Some(browser) = find_browser() else {
-        return;
-    };
-    let fixture = fixture();
-    let html = std::fs::read_to_string(&fixture.report).expect("read report");
-    let checked = fixture.dir.join("eval/report-checked.html");
+/// Lays out `page` (`name.html`, with the check script added to a copy) at a desktop and a phone width;
+/// saves the checks and full-page screenshots as `<screenshots>/<name>-<width name>.{json,png}`.
+/// Returns each width's check and the problems found, by width. Tables that need to scroll inside
+/// their scroll box at the desktop width fail the test.
+fn lay_out(browser: &Path, profile: &Path, page: &Path, name: &str) -> (Vec<Value>, Vec<String>) {
+    let html = std::fs::read_to_string(page).expect("read page");
+    let checked = page.with_file_name(format!("{name}-checked.html"));
     let body_end = html.rfind("</body>").expect("</body>");
     std::fs::write(
         &checked,
@@ -200,54 +213,62 @@ fn report_renders_in_chromium_without_overlaps_at_desktop_and_phone_widths() {
         .expect("target folder")
         .join("report-screenshots");
     std::fs::create_dir_all(&screenshots).expect("screenshot folder");
-    let profile = tempfile::tempdir().expect("browser profile");
 
-    let mut failures = Vec::new();
+    let (mut checks, mut failures) = (Vec::new(), Vec::new());
     // Headless Chromium lays out no narrower than 500 px, a large phone held upright.
-    for (name, width) in [("desktop", 1280), ("phone", 500)] {
-        let dom = chromium(
-            &browser,
-            profile.path(),
-            &checked,
-            (width, 900),
-            &["--dump-dom".into()],
-        );
+    for (width_name, width) in [("desktop", 1280), ("phone", 500)] {
+        let dom = chromium(browser, profile, &checked, (width, 900), &["--dump-dom".into()]);
         let check = layout_check(&dom);
         std::fs::write(
-            screenshots.join(format!("report-{name}.json")),
+            screenshots.join(format!("{name}-{width_name}.json")),
             serde_json::to_string_pretty(&check).expect("json"),
         )
         .expect("write check");
-        assert_eq!(check["charts"], 5, "{name}: {check}");
         for problem in check["problems"].as_array().expect("problems") {
             failures.push(format!(
-                "{name} ({width} px): {}",
+                "{name} {width_name} ({width} px): {}",
                 problem.as_str().unwrap_or_default()
             ));
         }
-        if name == "desktop" {
+        if width_name == "desktop" {
             let scrolling = check["scrollBoxes"].as_array().expect("scroll boxes");
             assert!(
                 scrolling.is_empty(),
-                "tables that do not fit 1280 px: {scrolling:?}"
+                "{name}: tables that do not fit 1280 px: {scrolling:?}"
             );
         }
         // The whole page in one picture, at the height the page has.
         let height = check["height"].as_u64().expect("height").clamp(600, 16_000) as u32;
-        let png = screenshots.join(format!("report-{name}.png"));
+        let png = screenshots.join(format!("{name}-{width_name}.png"));
         let _ = std::fs::remove_file(&png);
         chromium(
-            &browser,
-            profile.path(),
-            &fixture.report,
+            browser,
+            profile,
+            page,
             (width, height),
             &[format!("--screenshot={}", png.display())],
         );
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{} is missing or empty", png.display());
         eprintln!("screenshot: {} ({width}×{height})", png.display());
+        checks.push(check);
+    }
+    (checks, failures)
+}
+
+#[test]
+fn report_renders_in_chromium_without_overlaps_at_desktop_and_phone_widths() {
+    let Some(browser) = find_browser() else {
+        return;
+    };
+    let fixture = fixture();
+    let profile = tempfile::tempdir().expect("browser profile");
+    let (checks, failures) = lay_out(&browser, profile.path(), &fixture.report, "report");
+    for check in &checks {
+        assert_eq!(check["charts"], 5, "{check}");
     }
     assert!(failures.is_empty(), "layout problems:\n{}", failures.join("\n"));
+    let checked = fixture.dir.join("eval/report-checked.html");
 
     // The check itself sees what it looks for: a legend moved onto its plot and a word too long for its
     // card are reported.
@@ -275,4 +296,38 @@ fn report_renders_in_chromium_without_overlaps_at_desktop_and_phone_widths() {
     let problems = layout_check(&dom)["problems"].to_string();
     assert!(problems.contains("meets its plot area"), "{problems}");
     assert!(problems.contains("overflows its box sideways"), "{problems}");
+}
+
+#[test]
+fn drift_page_renders_in_chromium_without_overlaps_at_desktop_and_phone_widths() {
+    let Some(browser) = find_browser() else {
+        return;
+    };
+    let fixture = fixture();
+    let out = fixture.dir.join("drift");
+    // The test month against the model's training months: tenure and what grows with it have moved.
+    let stdout = ok(&[
+        "monitor",
+        "--model",
+        "churn",
+        "--registry",
+        path(&fixture.registry),
+        "--features",
+        path(&fixture.test_table),
+        "--out",
+        path(&out),
+    ]);
+    let flagged = stdout
+        .lines()
+        .filter(|line| line.starts_with("act ") || line.starts_with("watch "))
+        .filter(|line| !line.contains(" churn_probability "))
+        .count();
+    assert!(flagged > 0, "{stdout}");
+    let profile = tempfile::tempdir().expect("browser profile");
+    let (checks, failures) = lay_out(&browser, profile.path(), &out.join("drift.html"), "drift");
+    for check in &checks {
+        // One chart per flagged feature, and the score's.
+        assert_eq!(check["charts"], flagged as u64 + 1, "{check}");
+    }
+    assert!(failures.is_empty(), "layout problems:\n{}", failures.join("\n"));
 }
