@@ -8,6 +8,10 @@
 #      gradient boosting),
 #      on one server core and again with the server free to use every core (a batch is scored in parallel,
 #      and with one call at a time the load generator is idle while the server works).
+#   4. Overload, the server on every core: ScoreBatch of 1,000 ids at 2,000 calls/s (far beyond what it
+#      can answer) and 60 ScoreBatch calls of 10,000 ids with a 20 ms deadline: every call's outcome and
+#      latency, the server's peak resident memory, and its CPU in the second after the load ends (work
+#      left running after its calls ended shows there). ONLY=overload runs this part alone.
 #
 #   bash bench/server_bench.sh                    # 100,000 customers, 10 s per measurement
 #   CUSTOMERS=20000 DURATION=5s bash bench/server_bench.sh
@@ -118,6 +122,32 @@ loadgen() { # LABEL MODEL ARGS...  (a LABEL ending in -all-cores runs the load g
 }
 server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
 
+# The server's CPU seconds in the second that starts 100 ms after the load generator has returned.
+cpu_after_load() {
+    sleep 0.1
+    local before after
+    before=$(server_cpu_ticks)
+    sleep 1
+    after=$(server_cpu_ticks)
+    awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+overload() { # LABEL MODEL ARGS...  (the server on every core, started afresh so its peak memory is this run's)
+    local label=$1 model=$2
+    shift 2
+    start_server "$model" all-cores
+    log "$label ($model)"
+    local result
+    result=$("$BIN/churn-loadgen" --target "http://127.0.0.1:$PORT" --ids-from "$WORK/snapshot.parquet" \
+        --warmup 0s --connections "$CONNECTIONS" --json "$@")
+    local idle_cpu peak
+    idle_cpu=$(cpu_after_load)
+    peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+    echo "{\"bench\":\"$label\",\"model\":\"$model\",\"server_peak_rss_kib\":$peak,\"server_cpu_s_after_load\":$idle_cpu,\"loadavg_1m\":$(cut -d' ' -f1 /proc/loadavg),\"result\":$result}" |
+        tee -a "$OUT"
+    stop_server
+}
+
+if [[ ${ONLY:-} != overload ]]; then
 start_server churn-lr
 loadgen score-1000-per-s churn-lr --rpc score --rate 1000
 loadgen score-5000-per-s churn-lr --rpc score --rate 5000
@@ -143,5 +173,11 @@ for model in churn-lr churn-rf churn-gb; do
     loadgen batch-1000-all-cores "$model" --rpc score-batch --batch-size 1000 --concurrency 1
     stop_server
 done
+fi
+
+overload overload-batch-1000-at-2000-per-s churn-gb --rpc score-batch --batch-size 1000 --rate 2000 \
+    --duration 10s
+overload overload-batch-10000-deadline-20ms churn-gb --rpc score-batch --batch-size 10000 --rate 3 \
+    --duration 20s --deadline 20ms
 
 log "results in $OUT"

@@ -90,6 +90,9 @@ pub struct LoadSpec {
     /// Fixed rate only: most calls in flight at once; calls due beyond it are not sent and are counted
     /// as missed.
     pub max_outstanding: usize,
+    /// The deadline sent with every call (`grpc-timeout`); the server ends a call still running at its
+    /// deadline with DEADLINE_EXCEEDED.
+    pub deadline: Option<Duration>,
 }
 
 /// Latency percentiles, in microseconds.
@@ -272,20 +275,26 @@ pub enum LoadError {
     },
 }
 
-/// Adds the bearer token to every call.
+/// Adds the bearer token and the deadline to every call.
 #[derive(Debug, Clone)]
-struct BearerToken(Option<MetadataValue<Ascii>>);
+struct CallHeaders {
+    token: Option<MetadataValue<Ascii>>,
+    deadline: Option<Duration>,
+}
 
-impl Interceptor for BearerToken {
+impl Interceptor for CallHeaders {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
+        if let Some(value) = &self.token {
             request.metadata_mut().insert("authorization", value.clone());
+        }
+        if let Some(deadline) = self.deadline {
+            request.set_timeout(deadline);
         }
         Ok(request)
     }
 }
 
-type Client = ScoringServiceClient<InterceptedService<Channel, BearerToken>>;
+type Client = ScoringServiceClient<InterceptedService<Channel, CallHeaders>>;
 
 /// Counted outcomes of one worker (or of the fixed-rate callers together).
 struct Tally {
@@ -415,7 +424,13 @@ pub async fn run(spec: LoadSpec) -> Result<Report, LoadError> {
             source,
         })?;
         clients.push(
-            ScoringServiceClient::with_interceptor(channel, BearerToken(token.clone()))
+            ScoringServiceClient::with_interceptor(
+                channel,
+                CallHeaders {
+                    token: token.clone(),
+                    deadline: spec.deadline,
+                },
+            )
                 .max_decoding_message_size(256 * 1024 * 1024),
         );
     }

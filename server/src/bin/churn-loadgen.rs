@@ -76,6 +76,10 @@ struct Cli {
     #[arg(long, default_value_t = 10_000)]
     max_outstanding: usize,
 
+    /// Deadline sent with every call, e.g. 20ms (the server answers DEADLINE_EXCEEDED past it).
+    #[arg(long, value_parser = parse_duration)]
+    deadline: Option<Duration>,
+
     /// Seed of the id draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         token,
         seed: cli.seed,
         max_outstanding: cli.max_outstanding,
+        deadline: cli.deadline,
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
