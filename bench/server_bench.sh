@@ -8,7 +8,8 @@
 #      gradient boosting),
 #      on one server core and again with the server free to use every core (a batch is scored in parallel,
 #      and with one call at a time the load generator is idle while the server works).
-#   4. Overload, the server on every core: ScoreBatch of 1,000 ids at 2,000 calls/s (far beyond what it
+#   4. Overload, the server on one core with its default limit of calls in progress (256): ScoreBatch of
+#      1,000 ids at 2,000 calls/s (far beyond what it
 #      can answer) and 60 ScoreBatch calls of 10,000 ids with a 20 ms deadline: every call's outcome and
 #      latency, the server's peak resident memory, and its CPU in the second after the load ends (work
 #      left running after its calls ended shows there). ONLY=overload runs this part alone.
@@ -85,7 +86,7 @@ start_server() { # MODEL [all-cores]
     nice -n "$NICE" "${pin[@]}" "$BIN/churn-server" -q --registry "$WORK/registry" --model "$1" \
         --features "$WORK/snapshot.parquet" --listen "127.0.0.1:$PORT" \
         --metrics-listen "127.0.0.1:$METRICS_PORT" --reload-interval 0s \
-        --max-concurrent-requests 4096 --max-batch-size 10000 "${threads[@]}" &
+        --max-concurrent-requests "${MAX_CONCURRENT:-4096}" --max-batch-size 10000 "${threads[@]}" &
     SERVER_PID=$!
     for _ in $(seq 1 600); do
         if curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null | grep -q '^churn_model_loaded 1'; then
@@ -131,14 +132,16 @@ cpu_after_load() {
     after=$(server_cpu_ticks)
     awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
 }
-overload() { # LABEL MODEL ARGS...  (the server on every core, started afresh so its peak memory is this run's)
+overload() { # LABEL MODEL ARGS...  (the server started afresh, so its peak memory is this run's, with the
+    # default limit of calls in progress)
     local label=$1 model=$2
     shift 2
-    start_server "$model" all-cores
+    MAX_CONCURRENT=256 start_server "$model"
     log "$label ($model)"
-    local result
-    result=$("$BIN/churn-loadgen" --target "http://127.0.0.1:$PORT" --ids-from "$WORK/snapshot.parquet" \
-        --warmup 0s --connections "$CONNECTIONS" --json "$@")
+    local pin=() result
+    if [[ $PIN == 1 ]]; then pin=(taskset -c "1-$(($(nproc) - 1))"); fi
+    result=$(nice -n "$NICE" "${pin[@]}" "$BIN/churn-loadgen" --target "http://127.0.0.1:$PORT" \
+        --ids-from "$WORK/snapshot.parquet" --warmup 0s --connections "$CONNECTIONS" --json "$@")
     local idle_cpu peak
     idle_cpu=$(cpu_after_load)
     peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")

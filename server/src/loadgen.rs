@@ -431,7 +431,7 @@ pub async fn run(spec: LoadSpec) -> Result<Report, LoadError> {
                     deadline: spec.deadline,
                 },
             )
-                .max_decoding_message_size(256 * 1024 * 1024),
+            .max_decoding_message_size(256 * 1024 * 1024),
         );
     }
     let spec = Arc::new(spec);

@@ -9,7 +9,8 @@
 //! [`Limits::batch_ids_in_flight`] units; a call whose ids do not fit is refused at once with
 //! RESOURCE_EXHAUSTED, never queued. Its units, and its share of the call's concurrency slot
 //! ([`CallSlot`]), are held until its scoring has really ended, not only until its deadline: long
-//! batches are scored on a blocking thread in chunks ([`crate::scoring::CANCEL_CHUNK`]), and a call
+//! batches are scored on the scoring pool (rayon's, a thread per core) in chunks
+//! ([`crate::scoring::CANCEL_CHUNK`]), and a call
 //! that ends (deadline, client gone) tells its work to stop before the next chunk.
 
 use crate::config::Limits;
@@ -75,8 +76,8 @@ impl ScoringApi {
 
     /// Admits a batch of `units` customer ids (or rows of features) and runs `work` on it, which stops
     /// early, returning `None`, once the flag it is given is set. A batch of at least
-    /// [`PARALLEL_BATCH`] units runs on the blocking pool, so it does not hold up the threads serving
-    /// I/O; when the call ends first (deadline, client gone), its future is dropped with the flag's
+    /// [`PARALLEL_BATCH`] units runs on the scoring pool (rayon's), so it does not hold up the threads
+    /// serving I/O; when the call ends first (deadline, client gone), its future is dropped with the flag's
     /// setter, which tells the work to stop at its next chunk. The admission (units and the call's
     /// slot) is released when the work has ended.
     pub(crate) async fn run_batch<T, W>(
@@ -93,12 +94,17 @@ impl ScoringApi {
         let done = if units >= PARALLEL_BATCH {
             let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
             let cancelled = stop.0.clone();
-            tokio::task::spawn_blocking(move || {
+            // On the scoring pool (rayon's, one thread per core, which the batch's own parallel scoring
+            // uses too) rather than a thread of its own: however many batches are admitted, no more
+            // threads, and no more per-thread allocator caches, than cores.
+            let (done, answer) = tokio::sync::oneshot::channel();
+            rayon::spawn(move || {
                 let _admission = admission;
-                work(&cancelled)
-            })
-            .await
-            .map_err(|e| ServeError::Internal(format!("batch scoring task failed: {e}")))?
+                let _ = done.send(work(&cancelled));
+            });
+            answer
+                .await
+                .map_err(|_| ServeError::Internal("batch scoring task failed".into()))?
         } else {
             let done = work(&AtomicBool::new(false));
             drop(admission);
