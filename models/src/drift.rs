@@ -498,10 +498,10 @@ impl DriftReference {
 }
 
 /// The shares of `probabilities` in the bins between `edges` (no bin for missing values: every row
-/// has a probability).
+/// has a probability; a non-finite one, which no model gives, is left out rather than binned).
 fn score_shares(edges: &[f64], probabilities: &[f64]) -> Vec<f64> {
     let mut counts = vec![0usize; edges.len() + 1];
-    for &p in probabilities {
+    for &p in probabilities.iter().filter(|p| p.is_finite()) {
         counts[numeric_bin(edges, p)] += 1;
     }
     to_shares(&counts)

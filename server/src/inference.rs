@@ -295,40 +295,48 @@ fn feature_rows<'a>(
             name_list("missing features", &missing)
         )));
     }
-    let mut rows: Vec<FeatureRow> = (0..n).map(|_| FeatureRow::with_capacity(inputs.len())).collect();
+    // Every column is decoded and checked against `n` before any row is made, so a request claiming
+    // many rows it does not carry costs nothing.
+    let mut columns: Vec<Vec<FeatureValue>> = Vec::with_capacity(schema.features.len());
     for feature in &schema.features {
         let index = by_name[feature.name.as_str()];
         let input = &inputs[index];
-        match feature.encoding {
-            Encoding::Numeric { .. } => {
-                let values = tensors::decode_fp64(input, raw_of(index), n)?;
-                for (i, (row, value)) in rows.iter_mut().zip(values).enumerate() {
+        let column = match feature.encoding {
+            Encoding::Numeric { .. } => tensors::decode_fp64(input, raw_of(index), n)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| {
                     if value.is_infinite() {
-                        return Err(ServeError::InvalidArgument(format!(
+                        Err(ServeError::InvalidArgument(format!(
                             "input {}: element {i} is infinite (NaN stands for an unknown value)",
                             excerpt(&input.name)
-                        )));
-                    }
-                    let value = if value.is_nan() {
-                        FeatureValue::Missing
+                        )))
+                    } else if value.is_nan() {
+                        Ok(FeatureValue::Missing)
                     } else {
-                        FeatureValue::Number(value)
-                    };
-                    row.insert(feature.name.clone(), value);
-                }
-            }
-            Encoding::Categorical { .. } => {
-                let elements = tensors::decode_bytes(input, raw_of(index), n)?;
-                for (i, (row, element)) in rows.iter_mut().zip(elements).enumerate() {
+                        Ok(FeatureValue::Number(value))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Encoding::Categorical { .. } => tensors::decode_bytes(input, raw_of(index), n)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, element)| {
                     let text = tensors::utf8(&input.name, i, element)?;
-                    let value = if text.is_empty() {
+                    Ok(if text.is_empty() {
                         FeatureValue::Missing
                     } else {
                         FeatureValue::Text(text.to_string())
-                    };
-                    row.insert(feature.name.clone(), value);
-                }
-            }
+                    })
+                })
+                .collect::<Result<Vec<_>, ServeError>>()?,
+        };
+        columns.push(column);
+    }
+    let mut rows: Vec<FeatureRow> = (0..n).map(|_| FeatureRow::with_capacity(columns.len())).collect();
+    for (feature, column) in schema.features.iter().zip(columns) {
+        for (row, value) in rows.iter_mut().zip(column) {
+            row.insert(feature.name.clone(), value);
         }
     }
     Ok(rows)

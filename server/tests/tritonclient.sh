@@ -52,13 +52,16 @@ SERVER_PID=$!
 trap 'kill -TERM $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT
 
 # Ready when the protocol's own ServerReady says so (tritonclient, as a platform's probe would ask).
+ready=0
 for _ in $(seq 1 150); do
     if "$VENV/bin/python" -c "import sys, tritonclient.grpc as t; sys.exit(not t.InferenceServerClient('127.0.0.1:$PORT').is_server_ready())" 2>/dev/null; then
+        ready=1
         break
     fi
     kill -0 $SERVER_PID 2>/dev/null || { log "FAILED: churn-server exited"; exit 1; }
     sleep 0.2
 done
+[[ $ready == 1 ]] || { log "FAILED: churn-server was not ready within 30 s"; exit 1; }
 
 for client in tritonclient kserve; do
     "$VENV/bin/python" "$ROOT/server/tests/tritonclient_check.py" --addr "127.0.0.1:$PORT" \

@@ -176,6 +176,40 @@ pub fn run(args: MonitorArgs, _ui: &Ui) -> Result<()> {
     );
     output::write_bytes_atomically(&html_path, html.as_bytes())?;
 
+    // Printed before the verdict, but a closed stdout (`monitor ... | head`) must not hide it: the exit
+    // code says whether --fail-on was reached whatever became of the lines.
+    let printed = print_summary(
+        &args,
+        &spec,
+        &table,
+        &model.artifact,
+        &report,
+        &json_path,
+        &html_path,
+    );
+    if let Some(level) = args.fail_on.map(DriftLevel::from)
+        && report.worst() >= level
+    {
+        let reached: Vec<&str> = report.at_least(level).map(|d| d.name.as_str()).collect();
+        bail!(
+            "drift at level `{level}` or above (--fail-on {level}): {} ({} in all)",
+            reached.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+            reached.len()
+        );
+    }
+    Ok(printed?)
+}
+
+/// The flagged features, a summary line and the files written, on stdout.
+fn print_summary(
+    args: &MonitorArgs,
+    spec: &str,
+    table: &FeatureTable,
+    artifact: &churn_models::ModelArtifact,
+    report: &DriftReport,
+    json_path: &std::path::Path,
+    html_path: &std::path::Path,
+) -> std::io::Result<()> {
     for drift in report.at_least(DriftLevel::Watch) {
         outln!("{}", flag_line(drift))?;
     }
@@ -191,29 +225,18 @@ pub fn run(args: MonitorArgs, _ui: &Ui) -> Result<()> {
         report.score.psi,
         report.score.level
     )?;
-    if !model.artifact.population.is_everyone() {
+    if !artifact.population.is_everyone() {
         outln!(
             "{}",
             describe(
-                &model.artifact.population,
+                &artifact.population,
                 report.population_excluded,
                 table.len(),
                 "left out"
             )
         )?;
     }
-    outln!("wrote {} and {}", json_path.display(), html_path.display())?;
-    if let Some(level) = args.fail_on.map(DriftLevel::from)
-        && report.worst() >= level
-    {
-        let reached: Vec<&str> = report.at_least(level).map(|d| d.name.as_str()).collect();
-        bail!(
-            "drift at level `{level}` or above (--fail-on {level}): {} ({} in all)",
-            reached.iter().take(3).copied().collect::<Vec<_>>().join(", "),
-            reached.len()
-        );
-    }
-    Ok(())
+    outln!("wrote {} and {}", json_path.display(), html_path.display())
 }
 
 /// One flagged distribution in a line: `act    days_since_last_purchase  PSI 0.412  (missing) 2.0% → 31.0%`.

@@ -230,6 +230,17 @@ fn a_planted_shift_in_two_features_is_flagged_and_nothing_else() {
     );
     assert!(out.join("drift.json").is_file(), "written before failing");
 
+    // Even when nobody reads the flag lines (`monitor ... | head -1`), the exit code says so.
+    let mut child = Command::new(BIN)
+        .args(["--quiet", "monitor"])
+        .args(&failing)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run churn-trainer");
+    drop(child.stdout.take());
+    assert_eq!(child.wait().expect("wait").code(), Some(1));
+
     // Bad input: an unknown model, a table without a model feature, and the output over an input.
     let out_bad = dir.path().join("drift-bad");
     let error = fails(&[
