@@ -1,14 +1,15 @@
 //! Drift: whether the customers being scored still look like the customers a model was trained on.
 //!
-//! At training, [`DriftReference::fit`] records how each model feature was distributed over the rows
-//! the model was fitted on, and how the model's probability was distributed, and the artifact keeps it
+//! At training, [`DriftReference::fit`] records how each model feature and the model's probability were
+//! distributed over the latest customers the training data shows (out of time, the held-out test date's
+//! rows; otherwise the training rows), and the artifact keeps it
 //! ([`crate::ModelArtifact::drift_reference`]). Later, [`monitor`] lays a table of customers (a
 //! snapshot to score) over the same bins and measures each shift with the population stability index
 //! ([`psi`]); `churn-trainer monitor` writes it as a report and `churn-server` exports it as gauges.
 //!
 //! Bins:
 //!
-//! - a numeric feature: up to ten bins between the training rows' deciles (the edges deduplicated, so a
+//! - a numeric feature: up to ten bins between the reference rows' deciles (the edges deduplicated, so a
 //!   feature with many equal values has fewer bins), and its missing values as a bin of their own;
 //! - a categorical feature: one bin per level the model knows, one for every other value (levels too
 //!   rare in training to get their own column, and values never seen there), and one for missing values;
@@ -321,14 +322,14 @@ fn check_shares(shares: &[f64], bins: usize) -> std::result::Result<(), String> 
     Ok(())
 }
 
-/// One model feature's distribution over the training rows.
+/// One model feature's distribution over the reference rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureReference {
     /// The feature (a column of the feature table).
     pub name: String,
     /// Its bins.
     pub bins: Bins,
-    /// The training rows' share in each bin (the last bin holds missing values).
+    /// The reference rows' share in each bin (the last bin holds missing values).
     pub shares: Vec<f64>,
 }
 
@@ -345,11 +346,13 @@ pub struct ScoreReference {
     pub shares: Vec<f64>,
 }
 
-/// What the customers a model was trained on looked like: each feature's distribution over the rows
-/// it was fitted on, and its probability's over the rows of [`ScoreSource`]. Stored in the artifact.
+/// What the customers a model was trained on looked like: each feature's distribution, and its
+/// probability's, over the rows of [`ScoreSource`] (out of time, the held-out test date's; under k-fold,
+/// every row; without validation, the training rows). Stored in the artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReference {
-    /// The training rows the feature distributions come from.
+    /// The rows the feature distributions come from: out of time, the held-out test date's (the latest
+    /// customers the training data shows); otherwise the training rows.
     pub rows: usize,
     /// One per model feature, in the schema's order.
     pub features: Vec<FeatureReference>,
@@ -755,14 +758,20 @@ mod tests {
         let held_out = outcome.holdout.as_ref().expect("held-out rows");
         assert_eq!(reference.score.source, ScoreSource::HeldOut);
         assert_eq!(reference.score.rows, held_out.rows.len());
-        // The features' reference is the rows the stored model was fitted on: March's labelled rows.
-        assert_eq!(reference.rows, artifact.training.rows);
-        assert!(reference.rows < 600);
-        // The held-out rows themselves, scored again: the score has not moved.
+        // The features' reference is the same rows: June's, the latest customers, not March's that
+        // were fitted on (features that grow with time would seem to drift by the months between).
+        assert_eq!(reference.rows, held_out.rows.len());
+        assert!(held_out.rows.iter().all(|&i| i >= 600));
+        // The held-out rows themselves, compared again: nothing has moved.
         let report = monitor(artifact, &table, &held_out.rows)
             .expect("compare")
             .expect("a reference");
         assert!(report.score.psi < 1e-3, "{:?}", report.score);
+        assert!(
+            report.features.iter().all(|f| f.psi < 1e-3),
+            "{:?}",
+            report.features
+        );
 
         options.validation = ValidationPlan::CrossValidation { folds: 3, seed: 1 };
         let outcome = train(&table, &options, &NoProgress).expect("train");

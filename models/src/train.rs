@@ -762,15 +762,18 @@ pub fn train(table: &FeatureTable, options: &TrainOptions, progress: &dyn Progre
             (threshold, None)
         }
     };
-    let (score_source, reference_probabilities) = match (&holdout, &plan) {
-        (Some(h), ValidationPlan::OutOfTime { .. }) => (ScoreSource::HeldOut, &h.probabilities),
-        (Some(h), _) => (ScoreSource::OutOfFold, &h.probabilities),
-        (None, _) => (ScoreSource::Training, &training_probabilities),
+    // Out of time, the features' reference is the held-out date's rows too: the latest customers the
+    // data shows, so features that grow with time (tenure, customer age) are not flagged for the months
+    // between the first training date and today. The model never reads the reference.
+    let (score_source, reference_rows, reference_probabilities) = match (&holdout, &plan) {
+        (Some(h), ValidationPlan::OutOfTime { .. }) => (ScoreSource::HeldOut, &h.rows, &h.probabilities),
+        (Some(h), _) => (ScoreSource::OutOfFold, &h.rows, &h.probabilities),
+        (None, _) => (ScoreSource::Training, &fit_rows_used.0, &training_probabilities),
     };
     let drift_reference = DriftReference::fit(
         &fitted.schema,
         table,
-        &fit_rows_used.0,
+        reference_rows,
         score_source,
         reference_probabilities,
     )?;
