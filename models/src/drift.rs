@@ -636,9 +636,41 @@ pub fn monitor(
     let Some(reference) = &artifact.drift_reference else {
         return Ok(None);
     };
+    let positions = population_positions(artifact, table, candidates)?;
+    let rows: Vec<usize> = positions.iter().map(|&k| candidates[k]).collect();
+    let probabilities = artifact.scorer().predict_table(table, &rows)?;
+    finish(reference, table, candidates.len(), &rows, &probabilities).map(Some)
+}
+
+/// [`monitor`] for a caller that already has the candidates' probabilities (a server holding its
+/// snapshot encoded): `probability(k)` is the model's probability for `candidates[k]`, asked only for the
+/// rows in the population.
+pub fn monitor_scored(
+    artifact: &ModelArtifact,
+    table: &FeatureTable,
+    candidates: &[usize],
+    probability: impl Fn(usize) -> f64,
+) -> Result<Option<DriftReport>> {
+    let Some(reference) = &artifact.drift_reference else {
+        return Ok(None);
+    };
+    let positions = population_positions(artifact, table, candidates)?;
+    let rows: Vec<usize> = positions.iter().map(|&k| candidates[k]).collect();
+    let probabilities: Vec<f64> = positions.iter().map(|&k| probability(k)).collect();
+    finish(reference, table, candidates.len(), &rows, &probabilities).map(Some)
+}
+
+/// The positions in `candidates` of the rows in the model's population; an error when there are none.
+fn population_positions(
+    artifact: &ModelArtifact,
+    table: &FeatureTable,
+    candidates: &[usize],
+) -> Result<Vec<usize>> {
     let in_population = artifact.population.mask(table)?;
-    let rows: Vec<usize> = candidates.iter().copied().filter(|&i| in_population[i]).collect();
-    if rows.is_empty() {
+    let positions: Vec<usize> = (0..candidates.len())
+        .filter(|&k| in_population[candidates[k]])
+        .collect();
+    if positions.is_empty() {
         return Err(ModelError::Drift(format!(
             "none of the {} rows is in the model's population ({}), so there is nothing to compare \
              with the training distribution",
@@ -646,10 +678,20 @@ pub fn monitor(
             artifact.population
         )));
     }
-    let probabilities = artifact.scorer().predict_table(table, &rows)?;
-    let mut report = reference.compare(table, &rows, &probabilities)?;
-    report.population_excluded = candidates.len() - rows.len();
-    Ok(Some(report))
+    Ok(positions)
+}
+
+/// The report of `rows` (of `candidates` candidates) with their probabilities.
+fn finish(
+    reference: &DriftReference,
+    table: &FeatureTable,
+    candidates: usize,
+    rows: &[usize],
+    probabilities: &[f64],
+) -> Result<DriftReport> {
+    let mut report = reference.compare(table, rows, probabilities)?;
+    report.population_excluded = candidates - rows.len();
+    Ok(report)
 }
 
 #[cfg(test)]

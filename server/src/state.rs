@@ -76,8 +76,16 @@ impl ServingPair {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Measured once per pair, here, off the request path; the metrics export it.
-        let drift = churn_models::drift::monitor(&model.artifact, &snapshot.table, snapshot.rows())
+        // Measured once per pair, here, off the request path, from the rows just encoded; the metrics
+        // export it.
+        let scorer = model.artifact.scorer();
+        let drift =
+            churn_models::drift::monitor_scored(&model.artifact, &snapshot.table, snapshot.rows(), |k| {
+                scorer.calibrate(churn_models::ChurnModel::predict_encoded_row(
+                    &model.artifact.model,
+                    encoded.row(k),
+                ))
+            })
             .unwrap_or_else(|error| {
                 tracing::warn!(
                     model = %format!("{}@{}", model.name, model.version),
