@@ -8,17 +8,20 @@
 //! [`ColumnRole::Outcome`] columns [`DURATION_COLUMN`] and [`EVENT_COLUMN`].
 
 use crate::error::{FeatureError, Result};
-use crate::output::{FileDigest, Staged, parquet_properties, stage};
+use crate::output::{FileDigest, Staged, StagedWriter, parquet_properties, stage};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, Int8Type, Int64Type};
 use arrow_array::{
     Array, ArrayRef, Date32Array, Float64Array, Int8Array, Int64Array, RecordBatch, StringArray,
 };
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -48,6 +51,14 @@ pub enum CustomerIds {
 }
 
 impl CustomerIds {
+    /// The Arrow type of the `customer_id` column: Int64 or Utf8.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Self::Int(_) => DataType::Int64,
+            Self::Str(_) => DataType::Utf8,
+        }
+    }
+
     /// Number of ids.
     pub fn len(&self) -> usize {
         match self {
@@ -426,15 +437,16 @@ impl TableLayout {
 }
 
 /// Name, role and meaning of a feature column, for the written schema.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct ColumnHeader<'a> {
     pub(crate) name: &'a str,
     pub(crate) role: ColumnRole,
     pub(crate) description: Option<&'a str>,
 }
 
-/// Writes a feature table in the layout of this module under a temporary name (see [`crate::output`]). `features(start, end)` gives the
-/// feature arrays of rows `start..end` in the order of `headers` (Float64 for numeric columns, Utf8
-/// otherwise); rows are written in row groups of [`ROWS_PER_GROUP`].
+/// Writes a feature table in the layout of this module under a temporary name (see [`crate::output`]).
+/// `features(start, end)` gives the feature arrays of rows `start..end` in the order of `headers` (Float64
+/// for numeric columns, Utf8 otherwise); rows are written in row groups of [`ROWS_PER_GROUP`].
 pub(crate) fn write_table<'a>(
     path: &Path,
     ids: &CustomerIds,
@@ -443,41 +455,12 @@ pub(crate) fn write_table<'a>(
     headers: impl Iterator<Item = ColumnHeader<'a>>,
     features: impl Fn(usize, usize) -> Vec<ArrayRef>,
 ) -> Result<Staged> {
-    let id_type = match ids {
-        CustomerIds::Int(_) => DataType::Int64,
-        CustomerIds::Str(_) => DataType::Utf8,
-    };
-    let mut fields = vec![
-        Field::new("customer_id", id_type, false),
-        Field::new("as_of", DataType::Date32, true),
-        Field::new("label", DataType::Int8, true),
-    ];
-    // Dictionary encoding pays off for the few distinct strings of categories, not for measurements.
-    let mut properties = parquet_properties()
-        .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
-        .set_dictionary_enabled(false);
-    for header in headers {
-        let data_type = match header.role {
-            ColumnRole::Numeric | ColumnRole::Outcome => DataType::Float64,
-            ColumnRole::Categorical | ColumnRole::Descriptor => {
-                properties = properties.set_column_dictionary_enabled(ColumnPath::from(header.name), true);
-                DataType::Utf8
-            }
-        };
-        let mut metadata = HashMap::from([(ROLE_KEY.to_string(), header.role.as_str().into())]);
-        if let Some(description) = header.description {
-            metadata.insert(DESCRIPTION_KEY.to_string(), description.into());
-        }
-        fields.push(Field::new(header.name, data_type, true).with_metadata(metadata));
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let properties = properties.build();
+    let headers: Vec<ColumnHeader<'_>> = headers.collect();
     let rows = labels.len();
     let (staged, ()) = stage(path, |file| {
-        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
-            .map_err(|e| FeatureError::parquet(path, e))?;
+        let mut writer = TableWriter::new(path, file, ids.data_type(), &headers)?;
         let mut start = 0;
-        loop {
+        while start < rows {
             let end = (start + ROWS_PER_GROUP).min(rows);
             let id_array: ArrayRef = match ids {
                 CustomerIds::Int(ids) => Arc::new(Int64Array::from(ids[start..end].to_vec())),
@@ -488,20 +471,135 @@ pub(crate) fn write_table<'a>(
                 .map(|d| d.map(crate::time::days_from_epoch))
                 .collect();
             let label_array: Int8Array = labels[start..end].iter().copied().collect();
-            let mut arrays: Vec<ArrayRef> = vec![id_array, Arc::new(dates), Arc::new(label_array)];
-            arrays.extend(features(start, end));
-            let batch =
-                RecordBatch::try_new(schema.clone(), arrays).map_err(|e| FeatureError::parquet(path, e))?;
-            writer.write(&batch).map_err(|e| FeatureError::parquet(path, e))?;
+            writer.write(
+                id_array,
+                Arc::new(dates),
+                Arc::new(label_array),
+                features(start, end),
+            )?;
             start = end;
-            if start >= rows {
-                break;
-            }
         }
-        writer.close().map_err(|e| FeatureError::parquet(path, e))?;
-        Ok(())
+        writer.finish()
     })?;
     Ok(staged)
+}
+
+/// Writes a feature table in the layout of this module a row group at a time, each row group's columns
+/// encoded in parallel, so a table can be written block by block as it is made.
+pub(crate) struct TableWriter<'a> {
+    path: &'a Path,
+    schema: SchemaRef,
+    file: SerializedFileWriter<&'a mut StagedWriter>,
+    factory: ArrowRowGroupWriterFactory,
+    row_groups: usize,
+}
+
+impl<'a> TableWriter<'a> {
+    /// Starts writing the table to `file` (staged for `path`, named in errors): customer ids of
+    /// `id_type` (Int64 or Utf8) and the feature columns `headers`.
+    pub(crate) fn new(
+        path: &'a Path,
+        file: &'a mut StagedWriter,
+        id_type: DataType,
+        headers: &[ColumnHeader<'_>],
+    ) -> Result<Self> {
+        let mut fields = vec![
+            Field::new("customer_id", id_type, false),
+            Field::new("as_of", DataType::Date32, true),
+            Field::new("label", DataType::Int8, true),
+        ];
+        // Dictionary encoding pays off for the few distinct strings of categories, not for measurements.
+        let mut properties = parquet_properties()
+            .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+            .set_dictionary_enabled(false);
+        for header in headers {
+            let data_type = match header.role {
+                ColumnRole::Numeric | ColumnRole::Outcome => DataType::Float64,
+                ColumnRole::Categorical | ColumnRole::Descriptor => {
+                    properties =
+                        properties.set_column_dictionary_enabled(ColumnPath::from(header.name), true);
+                    DataType::Utf8
+                }
+            };
+            let mut metadata = HashMap::from([(ROLE_KEY.to_string(), header.role.as_str().into())]);
+            if let Some(description) = header.description {
+                metadata.insert(DESCRIPTION_KEY.to_string(), description.into());
+            }
+            fields.push(Field::new(header.name, data_type, true).with_metadata(metadata));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let (file, factory) = ArrowWriter::try_new(file, schema.clone(), Some(properties.build()))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(|e| FeatureError::parquet(path, e))?;
+        Ok(Self {
+            path,
+            schema,
+            file,
+            factory,
+            row_groups: 0,
+        })
+    }
+
+    /// Writes rows as one row group: their customer ids, as-of dates, labels and feature columns (in
+    /// the order of the headers). More than [`ROWS_PER_GROUP`] rows are split into several.
+    pub(crate) fn write(
+        &mut self,
+        ids: ArrayRef,
+        as_of: ArrayRef,
+        labels: ArrayRef,
+        features: Vec<ArrayRef>,
+    ) -> Result<()> {
+        let mut columns = vec![ids, as_of, labels];
+        columns.extend(features);
+        let rows = columns[0].len();
+        let mut start = 0;
+        while start < rows {
+            let length = ROWS_PER_GROUP.min(rows - start);
+            let slices: Vec<ArrayRef> = columns.iter().map(|c| c.slice(start, length)).collect();
+            self.write_row_group(&slices)?;
+            start += length;
+        }
+        Ok(())
+    }
+
+    fn write_row_group(&mut self, columns: &[ArrayRef]) -> Result<()> {
+        let path = self.path;
+        let writers = self
+            .factory
+            .create_column_writers(self.row_groups)
+            .map_err(|e| FeatureError::parquet(path, e))?;
+        let chunks: Vec<ArrowColumnChunk> = writers
+            .into_par_iter()
+            .zip(columns.par_iter().zip(self.schema.fields().par_iter()))
+            .map(|(mut writer, (array, field))| {
+                for leaf in compute_leaves(field, array)? {
+                    writer.write(&leaf)?;
+                }
+                writer.close()
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| FeatureError::parquet(path, e))?;
+        let mut row_group = self
+            .file
+            .next_row_group()
+            .map_err(|e| FeatureError::parquet(path, e))?;
+        for chunk in chunks {
+            chunk
+                .append_to_row_group(&mut row_group)
+                .map_err(|e| FeatureError::parquet(path, e))?;
+        }
+        row_group.close().map_err(|e| FeatureError::parquet(path, e))?;
+        self.row_groups += 1;
+        Ok(())
+    }
+
+    /// Writes the footer.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.file
+            .close()
+            .map_err(|e| FeatureError::parquet(self.path, e))?;
+        Ok(())
+    }
 }
 
 fn role_mismatch(path: &Path, field: &Field, role: &str) -> FeatureError {

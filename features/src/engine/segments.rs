@@ -4,27 +4,58 @@
 use crate::config::{LifecycleParams, ValueTierParams};
 use rayon::prelude::*;
 
-/// Scores 1–5 by quintile: a value's score is `1 + ⌊5 · (values ranked below it) / n⌋`, so ties share a
-/// score. With `reversed`, smaller values rank higher (recency: fewer days since the last purchase is
-/// better). NaN values get NaN.
-pub fn quintile_scores(values: &[f64], reversed: bool) -> Vec<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.par_sort_unstable_by(f64::total_cmp);
-    let n = sorted.len() as f64;
-    values
-        .par_iter()
-        .map(|&v| {
-            if v.is_nan() {
-                return f64::NAN;
+/// Scores 1–5 by quintile: a value's score is `1 + ⌊5 · (values ranked below it) / n⌋` among the `n`
+/// values of the population it was fitted on, so ties share a score. With `reversed`, smaller values rank
+/// higher (recency: fewer days since the last purchase is better). NaN values get NaN.
+///
+/// Fitted on the whole population of an as-of date, it keeps only the four values where the score steps
+/// up, so a block of customers (or a partition of them) is scored exactly as if scored among everyone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quintiles {
+    /// For scores 2..=5: the value a customer must pass (exceed, or with `reversed` stay under) to reach
+    /// it; `None` when every value reaches it.
+    steps: [Option<f64>; 4],
+    reversed: bool,
+}
+
+impl Quintiles {
+    /// The quintiles of `values` (NaN values left out).
+    pub fn fit(values: &[f64], reversed: bool) -> Self {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        sorted.par_sort_unstable_by(f64::total_cmp);
+        let n = sorted.len();
+        let score = |below: usize| (1.0 + (5.0 * below as f64 / n as f64).floor()).min(5.0);
+        let steps = [2.0, 3.0, 4.0, 5.0].map(|level| {
+            // The fewest values ranked below that give `level` (all `n` give 5): the score grows with them.
+            let (mut below, mut most) = (0, n);
+            while below < most {
+                let middle = (below + most) / 2;
+                if score(middle) < level {
+                    below = middle + 1;
+                } else {
+                    most = middle;
+                }
             }
-            let below = if reversed {
-                sorted.len() - sorted.partition_point(|&x| x <= v)
-            } else {
-                sorted.partition_point(|&x| x < v)
-            };
-            (1.0 + (5.0 * below as f64 / n).floor()).min(5.0)
-        })
-        .collect()
+            match below {
+                0 => None,
+                _ if reversed => Some(sorted[n - below]),
+                _ => Some(sorted[below - 1]),
+            }
+        });
+        Self { steps, reversed }
+    }
+
+    /// The score of `value` (NaN for NaN).
+    pub fn score(&self, value: f64) -> f64 {
+        if value.is_nan() {
+            return f64::NAN;
+        }
+        let passed = self
+            .steps
+            .iter()
+            .filter(|step| step.is_none_or(|step| if self.reversed { value < step } else { value > step }));
+        1.0 + passed.count() as f64
+    }
 }
 
 /// The RFM segment of a customer from their recency and frequency scores.
@@ -49,42 +80,62 @@ pub fn rfm_segment(r: f64, f: f64) -> &'static str {
 /// Value tiers by share of total spend: sorted by spend, the customers who together bring the first
 /// `high_share` of revenue are `high`, the next `medium_share` `medium`, the rest (and everyone without
 /// spend, or with an unknown one) `low`. Ties in spend share a tier.
-pub fn value_tiers(spend: &[f64], params: &ValueTierParams) -> Vec<&'static str> {
-    let total: f64 = spend.iter().filter(|s| s.is_finite() && **s > 0.0).sum();
-    // Largest first, unknown (NaN) values last.
-    let mut order: Vec<(f64, usize)> = spend
-        .iter()
-        .map(|&v| if v.is_nan() { f64::NEG_INFINITY } else { v })
-        .zip(0..)
-        .collect();
-    order.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-    let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
-    let mut tiers = vec!["low"; spend.len()];
-    if total <= 0.0 {
-        return tiers;
-    }
-    let mut before = 0.0;
-    let mut i = 0;
-    while i < order.len() {
-        let value = spend[order[i]];
-        if value.is_nan() || value <= 0.0 {
-            break;
+///
+/// Fitted on the whole population of an as-of date, it keeps the smallest spend of each tier, so a
+/// block of customers gets the tiers it has among everyone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueTiers {
+    /// The smallest spend that is `high`, and that is `medium` or better; `None` when no spend is.
+    high_from: Option<f64>,
+    medium_from: Option<f64>,
+}
+
+impl ValueTiers {
+    /// The tiers of `spend` (NaN for unknown).
+    pub fn fit(spend: &[f64], params: &ValueTierParams) -> Self {
+        // Largest first; unknown, zero and negative values take no part.
+        let mut sorted: Vec<f64> = spend.iter().copied().filter(|&v| v > 0.0).collect();
+        sorted.par_sort_unstable_by(|a, b| b.total_cmp(a));
+        // Summed in sorted order, so the total does not depend on the order of the customers.
+        let total: f64 = sorted.iter().filter(|v| v.is_finite()).sum();
+        let mut tiers = Self {
+            high_from: None,
+            medium_from: None,
+        };
+        if total <= 0.0 {
+            return tiers;
         }
-        let share = before / total;
-        let tier = if share < params.high_share {
+        let mut before = 0.0;
+        let mut i = 0;
+        while i < sorted.len() {
+            let value = sorted[i];
+            let share = before / total;
+            if share < params.high_share {
+                tiers.high_from = Some(value);
+            }
+            if share < params.high_share + params.medium_share {
+                tiers.medium_from = Some(value);
+            }
+            while i < sorted.len() && sorted[i] == value {
+                before += value;
+                i += 1;
+            }
+        }
+        tiers
+    }
+
+    /// The tier of `spend`.
+    pub fn tier(&self, spend: f64) -> &'static str {
+        if spend.is_nan() || spend <= 0.0 {
+            "low"
+        } else if self.high_from.is_some_and(|from| spend >= from) {
             "high"
-        } else if share < params.high_share + params.medium_share {
+        } else if self.medium_from.is_some_and(|from| spend >= from) {
             "medium"
         } else {
             "low"
-        };
-        while i < order.len() && spend[order[i]] == value {
-            tiers[order[i]] = tier;
-            before += value;
-            i += 1;
         }
     }
-    tiers
 }
 
 /// Every lifecycle stage [`lifecycle_stage`] gives, from the youngest relationship to the oldest silence.
@@ -110,12 +161,15 @@ mod tests {
     #[test]
     fn quintiles_share_scores_on_ties_and_reverse_recency() {
         let values = [1.0, 2.0, 3.0, 4.0, 5.0, 5.0, f64::NAN, 10.0, 11.0, 12.0, 13.0];
-        let scores = quintile_scores(&values, false);
+        let quintiles = Quintiles::fit(&values, false);
+        let scores: Vec<f64> = values.iter().map(|&v| quintiles.score(v)).collect();
         assert_eq!(&scores[..6], &[1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
         assert!(scores[6].is_nan());
         assert_eq!(&scores[7..], &[4.0, 4.0, 5.0, 5.0]);
-        let recency = quintile_scores(&[0.0, 10.0, 100.0, 1000.0, 5000.0], true);
-        assert_eq!(recency, vec![5.0, 4.0, 3.0, 2.0, 1.0]);
+        let days = [0.0, 10.0, 100.0, 1000.0, 5000.0];
+        let recency = Quintiles::fit(&days, true);
+        let scores: Vec<f64> = days.iter().map(|&v| recency.score(v)).collect();
+        assert_eq!(scores, vec![5.0, 4.0, 3.0, 2.0, 1.0]);
     }
 
     #[test]
@@ -127,15 +181,20 @@ mod tests {
         assert_eq!(rfm_segment(f64::NAN, 1.0), "no_purchases");
     }
 
+    fn tiers_of(spend: &[f64]) -> Vec<&'static str> {
+        let tiers = ValueTiers::fit(spend, &ValueTierParams::default());
+        spend.iter().map(|&v| tiers.tier(v)).collect()
+    }
+
     #[test]
     fn value_tiers_split_revenue() {
         // Total 100: the 50 alone reaches half (high), 30 is the next 30% (medium), the rest low.
         let spend = [10.0, 50.0, 30.0, 5.0, 5.0, 0.0];
-        let tiers = value_tiers(&spend, &ValueTierParams::default());
+        let tiers = tiers_of(&spend);
         assert_eq!(tiers, vec!["low", "high", "medium", "low", "low", "low"]);
         // Unknown values (a lifetime value without a fit) rank last, and the others keep their tiers.
         let with_unknown = [f64::NAN, 10.0, 50.0, f64::NAN, 30.0, 5.0, 5.0, 0.0];
-        let tiers = value_tiers(&with_unknown, &ValueTierParams::default());
+        let tiers = tiers_of(&with_unknown);
         assert_eq!(
             tiers,
             vec!["low", "low", "high", "low", "medium", "low", "low", "low"]

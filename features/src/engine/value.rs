@@ -123,172 +123,166 @@ pub(super) fn period_summary(rows: &[TxRow], as_of: Day, period_days: u32) -> Pe
     [frequency, current as f64, period_of(as_of) as f64, monetary]
 }
 
-/// The value block's columns (in [`ValueColumns`] order, NaN for null) for customers with the BTYD
-/// summaries `summaries`, and how the fits went. `as_of` names the date in warnings.
-pub(super) fn value_columns(
-    summaries: &[PeriodSummary],
-    columns: &ValueColumns,
-    params: &ValueParams,
-    as_of: Day,
-) -> (Vec<Vec<f64>>, ValueFits) {
-    let buyers: Vec<usize> = (0..summaries.len())
-        .filter(|&i| summaries[i][0].is_finite())
-        .collect();
-    let field = |k: usize| -> Vec<f64> { buyers.iter().map(|&i| summaries[i][k]).collect() };
-    let (x, t_x, age, monetary) = (field(0), field(1), field(2), field(3));
-    let repeat_customers = x.iter().filter(|&&x| x > 0.0).count();
-    let started = std::time::Instant::now();
-    let (purchases, spend) = fit(&x, &t_x, &age, &monetary, params);
-    tracing::debug!(
-        customers = buyers.len(),
-        seconds = started.elapsed().as_secs_f64(),
-        "customer-value models fitted"
-    );
-    let date = date_from_days(as_of);
-    if let FitOutcome::Failed { reason } = &purchases {
-        tracing::warn!(
-            "as of {date}: BG/NBD could not be fitted, so p_alive, the expected purchases and the lifetime \
-             value are null at this date: {reason}"
+/// The customer-value models of one as-of date, fitted on the BTYD summaries of every customer of the
+/// date (a global statistic: the fit needs the whole population), ready to give any customer's value
+/// columns.
+pub(super) struct ValueModel {
+    columns: ValueColumns,
+    purchases: Option<BgNbd>,
+    spend: Option<GammaGamma>,
+    /// For each distinct `(x, T)` among the customers fitted on (as bit patterns, sorted): BG/NBD's
+    /// expected purchases of a customer known to be alive over each horizon, then their discounted
+    /// purchases for the lifetime value.
+    if_alive: Vec<([u64; 2], Vec<f64>)>,
+}
+
+impl ValueModel {
+    /// Fits BG/NBD and Gamma-Gamma on the customers with purchases among `summaries` (`as_of` names the
+    /// date in warnings). The fits' record says how they went; its `non_finite_values` is left 0 for the
+    /// caller, who applies the model, to fill.
+    pub(super) fn fit(
+        summaries: &[PeriodSummary],
+        columns: &ValueColumns,
+        params: &ValueParams,
+        as_of: Day,
+    ) -> (Self, ValueFits) {
+        let buyers: Vec<&PeriodSummary> = summaries.iter().filter(|s| s[0].is_finite()).collect();
+        let field = |k: usize| -> Vec<f64> { buyers.iter().map(|s| s[k]).collect() };
+        let (x, t_x, age, monetary) = (field(0), field(1), field(2), field(3));
+        let repeat_customers = x.iter().filter(|&&x| x > 0.0).count();
+        let started = std::time::Instant::now();
+        let (purchases, spend) = fit(&x, &t_x, &age, &monetary, params);
+        tracing::debug!(
+            customers = buyers.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "customer-value models fitted"
         );
-    }
-    if let FitOutcome::Failed { reason } = &spend {
-        tracing::warn!(
-            "as of {date}: Gamma-Gamma could not be fitted, so the expected spend per purchase and the \
-             lifetime value are null at this date: {reason}"
-        );
+        let date = date_from_days(as_of);
+        if let FitOutcome::Failed { reason } = &purchases {
+            tracing::warn!(
+                "as of {date}: BG/NBD could not be fitted, so p_alive, the expected purchases and the \
+                 lifetime value are null at this date: {reason}"
+            );
+        }
+        if let FitOutcome::Failed { reason } = &spend {
+            tracing::warn!(
+                "as of {date}: Gamma-Gamma could not be fitted, so the expected spend per purchase and the \
+                 lifetime value are null at this date: {reason}"
+            );
+        }
+        let period = f64::from(params.period_days);
+        let if_alive = match purchases.params() {
+            Some(model) => {
+                let horizons: Vec<f64> = columns
+                    .purchase_horizons
+                    .iter()
+                    .map(|&days| f64::from(days) / period)
+                    .collect();
+                // Non-negative floats order as their bit patterns do.
+                let mut keys: Vec<[u64; 2]> =
+                    buyers.iter().map(|s| [s[0].to_bits(), s[2].to_bits()]).collect();
+                keys.par_sort_unstable();
+                keys.dedup();
+                keys.into_par_iter()
+                    .map(|key| {
+                        let [x, t] = key.map(f64::from_bits);
+                        let mut values: Vec<f64> = horizons
+                            .iter()
+                            .map(|&h| model.expected_purchases_if_alive(h, x, t))
+                            .collect();
+                        values.push(discounted_purchases(
+                            |periods| model.expected_purchases_if_alive(periods, x, t),
+                            columns.clv_months,
+                            params.monthly_discount,
+                            DAYS_PER_MONTH / period,
+                        ));
+                        (key, values)
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let model = Self {
+            columns: columns.clone(),
+            purchases: purchases.params().cloned(),
+            spend: spend.params().cloned(),
+            if_alive,
+        };
+        let fits = ValueFits {
+            period_days: params.period_days,
+            customers: buyers.len(),
+            repeat_customers,
+            purchases,
+            spend,
+            non_finite_values: 0,
+        };
+        (model, fits)
     }
 
-    let mut out = vec![vec![f64::NAN; summaries.len()]; columns.len()];
-    let period = f64::from(params.period_days);
-    let spend_model = spend.params();
-    if let Some(spend_model) = spend_model {
-        let column = &mut out[columns.expected_spend()];
-        for &i in &buyers {
-            let [x, _, _, m] = summaries[i];
-            column[i] = spend_model.expected_spend(x, m);
+    /// The value block's columns (in [`ValueColumns`] order, NaN for null) for customers with the BTYD
+    /// summaries `summaries`, and how many values of fitted models came out infinite or undefined (left
+    /// null).
+    pub(super) fn columns(&self, summaries: &[PeriodSummary]) -> (Vec<Vec<f64>>, usize) {
+        let columns = &self.columns;
+        let mut out = vec![vec![f64::NAN; summaries.len()]; columns.len()];
+        let buyers: Vec<usize> = (0..summaries.len())
+            .filter(|&i| summaries[i][0].is_finite())
+            .collect();
+        if let Some(spend_model) = &self.spend {
+            let column = &mut out[columns.expected_spend()];
+            for &i in &buyers {
+                let [x, _, _, m] = summaries[i];
+                column[i] = spend_model.expected_spend(x, m);
+            }
         }
-    }
-    if let Some(model) = purchases.params() {
-        let horizons: Vec<f64> = columns
-            .purchase_horizons
-            .iter()
-            .map(|&days| f64::from(days) / period)
-            .collect();
-        // BG/NBD's expected purchases are P(alive) times those of a customer known to be alive, which
-        // depend on the frequency and the age only: those are computed once per distinct (x, T) (far
-        // fewer than the customers), for each horizon and, discounted month by month, for the lifetime
-        // value; P(alive), cheap, per customer.
-        let if_alive = |(x, t): (f64, f64)| -> Vec<f64> {
-            let mut values: Vec<f64> = horizons
-                .iter()
-                .map(|&h| model.expected_purchases_if_alive(h, x, t))
+        if let Some(model) = &self.purchases {
+            // BG/NBD's expected purchases are P(alive) times those of a customer known to be alive, which
+            // depend on the frequency and the age only, computed once per distinct (x, T) when fitted.
+            let discounted = columns.purchase_horizons.len();
+            let rows: Vec<(usize, f64, &[f64])> = buyers
+                .par_iter()
+                .map(|&i| {
+                    let [x, t_x, t, _] = summaries[i];
+                    let key = [x.to_bits(), t.to_bits()];
+                    let at = self
+                        .if_alive
+                        .binary_search_by(|(k, _)| k.cmp(&key))
+                        .expect("the model was fitted on every customer it is applied to");
+                    (i, model.p_alive(x, t_x, t), self.if_alive[at].1.as_slice())
+                })
                 .collect();
-            values.push(discounted_purchases(
-                |periods| model.expected_purchases_if_alive(periods, x, t),
-                columns.clv_months,
-                params.monthly_discount,
-                DAYS_PER_MONTH / period,
-            ));
-            values
-        };
-        let p_alive: Vec<f64> = buyers
-            .par_iter()
-            .map(|&i| {
-                let [x, t_x, t, _] = summaries[i];
-                model.p_alive(x, t_x, t)
-            })
-            .collect();
-        let (members, groups) = per_frequency_and_age(&buyers, summaries, if_alive);
-        let discounted = horizons.len();
-        let mut discounted_purchases = vec![f64::NAN; summaries.len()];
-        for (group, values) in groups {
-            for &(i, at) in &members[group] {
-                let p = p_alive[at];
+            for (i, p, values) in rows {
                 out[ValueColumns::P_ALIVE][i] = p;
                 for (k, &if_alive) in values[..discounted].iter().enumerate() {
                     out[ValueColumns::expected_purchases(k)][i] = p * if_alive;
                 }
-                discounted_purchases[i] = p * values[discounted];
+                if self.spend.is_some() {
+                    out[columns.clv()][i] = p * values[discounted] * out[columns.expected_spend()][i];
+                }
             }
         }
-        if spend_model.is_some() {
-            let (spend_column, clv_column) = (columns.expected_spend(), columns.clv());
+        // A fitted model's value that is not a finite number is left null and counted, never written.
+        let mut non_finite_values = 0;
+        for (k, column) in out.iter_mut().enumerate() {
+            let fitted = if k == columns.expected_spend() {
+                self.spend.is_some()
+            } else if k == columns.clv() {
+                self.spend.is_some() && self.purchases.is_some()
+            } else {
+                self.purchases.is_some()
+            };
+            if !fitted {
+                continue;
+            }
             for &i in &buyers {
-                out[clv_column][i] = discounted_purchases[i] * out[spend_column][i];
+                if !column[i].is_finite() {
+                    column[i] = f64::NAN;
+                    non_finite_values += 1;
+                }
             }
         }
+        (out, non_finite_values)
     }
-    // A fitted model's value that is not a finite number is left null and counted, never written.
-    let mut non_finite_values = 0;
-    for (k, column) in out.iter_mut().enumerate() {
-        let fitted = if k == columns.expected_spend() {
-            spend_model.is_some()
-        } else if k == columns.clv() {
-            spend_model.is_some() && purchases.params().is_some()
-        } else {
-            purchases.params().is_some()
-        };
-        if !fitted {
-            continue;
-        }
-        for &i in &buyers {
-            if !column[i].is_finite() {
-                column[i] = f64::NAN;
-                non_finite_values += 1;
-            }
-        }
-    }
-    if non_finite_values > 0 {
-        tracing::warn!(
-            "as of {date}: {non_finite_values} customer-value figures came out infinite or undefined and \
-             are null"
-        );
-    }
-    let fits = ValueFits {
-        period_days: params.period_days,
-        customers: buyers.len(),
-        repeat_customers,
-        purchases,
-        spend,
-        non_finite_values,
-    };
-    (out, fits)
-}
-
-/// The customers (a range of the sorted list) who share one frequency and age, and their values.
-type GroupValues = (std::ops::Range<usize>, Vec<f64>);
-
-/// `values(x, T)` once per distinct frequency and age among the customers `rows` (indices into
-/// `summaries`), in parallel: the customers sorted by `(x, T)`, each as its index into `summaries` and its
-/// position in `rows`, and for each `(x, T)` the range of them that share it, with its values.
-fn per_frequency_and_age(
-    rows: &[usize],
-    summaries: &[PeriodSummary],
-    values: impl Fn((f64, f64)) -> Vec<f64> + Sync,
-) -> (Vec<(usize, usize)>, Vec<GroupValues>) {
-    // Non-negative floats order as their bit patterns do.
-    let mut keyed: Vec<([u64; 2], usize, usize)> = rows
-        .par_iter()
-        .enumerate()
-        .map(|(at, &i)| {
-            let [x, _, t, _] = summaries[i];
-            ([x.to_bits(), t.to_bits()], i, at)
-        })
-        .collect();
-    keyed.par_sort_unstable();
-    let mut starts: Vec<usize> = (0..keyed.len())
-        .filter(|&j| j == 0 || keyed[j].0 != keyed[j - 1].0)
-        .collect();
-    starts.push(keyed.len());
-    let groups = starts
-        .par_windows(2)
-        .map(|bounds| {
-            let [x, t] = keyed[bounds[0]].0.map(f64::from_bits);
-            (bounds[0]..bounds[1], values((x, t)))
-        })
-        .collect();
-    let members = keyed.into_iter().map(|(_, i, at)| (i, at)).collect();
-    (members, groups)
 }
 
 /// Fits BG/NBD on the summaries and Gamma-Gamma on the frequencies and mean repeat spends.

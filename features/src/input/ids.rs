@@ -118,6 +118,29 @@ impl CustomerInterner {
         }
     }
 
+    /// The Arrow type of the ids: Int64, or Utf8 for text ids.
+    pub fn data_type(&self) -> arrow_schema::DataType {
+        if self.str_ids.is_empty() {
+            arrow_schema::DataType::Int64
+        } else {
+            arrow_schema::DataType::Utf8
+        }
+    }
+
+    /// The ids of `indices`, in that order, as an Arrow array of [`CustomerInterner::data_type`].
+    pub fn id_array(&self, indices: &[CustomerIndex]) -> arrow_array::ArrayRef {
+        if self.str_ids.is_empty() {
+            let ids =
+                arrow_array::Int64Array::from_iter_values(indices.iter().map(|&i| self.int_ids[i as usize]));
+            std::sync::Arc::new(ids)
+        } else {
+            let ids = arrow_array::StringArray::from_iter_values(
+                indices.iter().map(|&i| self.str_ids[i as usize].as_str()),
+            );
+            std::sync::Arc::new(ids)
+        }
+    }
+
     /// The ids of `indices`, in that order.
     pub fn ids_of(&self, indices: &[CustomerIndex]) -> CustomerIds {
         if self.str_ids.is_empty() {
