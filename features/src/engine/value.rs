@@ -17,6 +17,7 @@ use crate::value::{
 };
 use rayon::prelude::*;
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Days in a month for the lifetime value: a year of 365.25 days over 12 months, so that 12 months are a
 /// year on average over leap years.
@@ -130,6 +131,10 @@ pub(super) struct ValueModel {
     columns: ValueColumns,
     purchases: Option<BgNbd>,
     spend: Option<GammaGamma>,
+    /// The purchase horizons in the fits' periods.
+    horizons: Vec<f64>,
+    monthly_discount: f64,
+    periods_per_month: f64,
     /// For each distinct `(x, T)` among the customers fitted on (as bit patterns, sorted): BG/NBD's
     /// expected purchases of a customer known to be alive over each horizon, then their discounted
     /// purchases for the lifetime value.
@@ -171,43 +176,32 @@ impl ValueModel {
             );
         }
         let period = f64::from(params.period_days);
-        let if_alive = match purchases.params() {
-            Some(model) => {
-                let horizons: Vec<f64> = columns
-                    .purchase_horizons
-                    .iter()
-                    .map(|&days| f64::from(days) / period)
-                    .collect();
-                // Non-negative floats order as their bit patterns do.
-                let mut keys: Vec<[u64; 2]> =
-                    buyers.iter().map(|s| [s[0].to_bits(), s[2].to_bits()]).collect();
-                keys.par_sort_unstable();
-                keys.dedup();
-                keys.into_par_iter()
-                    .map(|key| {
-                        let [x, t] = key.map(f64::from_bits);
-                        let mut values: Vec<f64> = horizons
-                            .iter()
-                            .map(|&h| model.expected_purchases_if_alive(h, x, t))
-                            .collect();
-                        values.push(discounted_purchases(
-                            |periods| model.expected_purchases_if_alive(periods, x, t),
-                            columns.clv_months,
-                            params.monthly_discount,
-                            DAYS_PER_MONTH / period,
-                        ));
-                        (key, values)
-                    })
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let model = Self {
+        let mut model = Self {
             columns: columns.clone(),
             purchases: purchases.params().cloned(),
             spend: spend.params().cloned(),
-            if_alive,
+            horizons: columns
+                .purchase_horizons
+                .iter()
+                .map(|&days| f64::from(days) / period)
+                .collect(),
+            monthly_discount: params.monthly_discount,
+            periods_per_month: DAYS_PER_MONTH / period,
+            if_alive: Vec::new(),
         };
+        if let Some(purchases) = &model.purchases {
+            // Non-negative floats order as their bit patterns do.
+            let mut keys: Vec<[u64; 2]> = buyers.iter().map(|s| [s[0].to_bits(), s[2].to_bits()]).collect();
+            keys.par_sort_unstable();
+            keys.dedup();
+            model.if_alive = keys
+                .into_par_iter()
+                .map(|key| {
+                    let [x, t] = key.map(f64::from_bits);
+                    (key, model.values_if_alive(purchases, x, t))
+                })
+                .collect();
+        }
         let fits = ValueFits {
             period_days: params.period_days,
             customers: buyers.len(),
@@ -217,6 +211,23 @@ impl ValueModel {
             non_finite_values: 0,
         };
         (model, fits)
+    }
+
+    /// BG/NBD's expected purchases over each horizon of a customer with frequency `x` and age `t` known
+    /// to be alive, then their discounted purchases for the lifetime value.
+    fn values_if_alive(&self, model: &BgNbd, x: f64, t: f64) -> Vec<f64> {
+        let mut values: Vec<f64> = self
+            .horizons
+            .iter()
+            .map(|&h| model.expected_purchases_if_alive(h, x, t))
+            .collect();
+        values.push(discounted_purchases(
+            |periods| model.expected_purchases_if_alive(periods, x, t),
+            self.columns.clv_months,
+            self.monthly_discount,
+            self.periods_per_month,
+        ));
+        values
     }
 
     /// The value block's columns (in [`ValueColumns`] order, NaN for null) for customers with the BTYD
@@ -239,16 +250,17 @@ impl ValueModel {
             // BG/NBD's expected purchases are P(alive) times those of a customer known to be alive, which
             // depend on the frequency and the age only, computed once per distinct (x, T) when fitted.
             let discounted = columns.purchase_horizons.len();
-            let rows: Vec<(usize, f64, &[f64])> = buyers
+            // A customer the model was not fitted on (a caller's mistake) gets them computed.
+            let rows: Vec<(usize, f64, Cow<'_, [f64]>)> = buyers
                 .par_iter()
                 .map(|&i| {
                     let [x, t_x, t, _] = summaries[i];
                     let key = [x.to_bits(), t.to_bits()];
-                    let at = self
-                        .if_alive
-                        .binary_search_by(|(k, _)| k.cmp(&key))
-                        .expect("the model was fitted on every customer it is applied to");
-                    (i, model.p_alive(x, t_x, t), self.if_alive[at].1.as_slice())
+                    let values = match self.if_alive.binary_search_by(|(k, _)| k.cmp(&key)) {
+                        Ok(at) => Cow::Borrowed(self.if_alive[at].1.as_slice()),
+                        Err(_) => Cow::Owned(self.values_if_alive(model, x, t)),
+                    };
+                    (i, model.p_alive(x, t_x, t), values)
                 })
                 .collect();
             for (i, p, values) in rows {

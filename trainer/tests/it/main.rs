@@ -14,4 +14,5 @@ mod reasons;
 mod report;
 mod report_browser;
 mod safety;
+mod shards;
 mod survival_cli;
