@@ -4,9 +4,11 @@
 # agree for every customer. See bench/README.md, "Feature engine".
 #
 #   bash bench/features.sh            # 1M customers, ~10M transactions: ours vs DuckDB vs Polars
+#   bash bench/features.sh --monthly  # the same at 12 month ends (a training set), each tool in one run
 #   bash bench/features.sh --scale    # 10M customers, ~100M transactions: our build only, peak memory
 #
-# Environment: CUSTOMERS, TX_PER_CUSTOMER (mean transactions per customer), SEED, AS_OF, HORIZON, REPEAT (runs
+# Environment: CUSTOMERS, TX_PER_CUSTOMER (mean transactions per customer), SEED, AS_OF (one date, or dates
+# separated by commas), HORIZON, REPEAT (runs
 # per tool, best reported), OURS_CONFIG (transactions: the same input as the peers; full: churn.toml with
 # events and customers too), PYTHON (interpreter for the virtual environment, default python3), CHURN_TRAINER
 # (a churn-trainer binary to use instead of building target/release/churn-trainer).
@@ -18,14 +20,20 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=compare
 case "${1:-}" in
     --scale) MODE=scale ;;
+    --monthly) MODE=monthly ;;
     "") ;;
-    *) echo "usage: bash bench/features.sh [--scale]" >&2; exit 2 ;;
+    *) echo "usage: bash bench/features.sh [--monthly | --scale]" >&2; exit 2 ;;
 esac
 
 if [[ $MODE == scale ]]; then
     CUSTOMERS=${CUSTOMERS:-10000000}
     TOOLS=ours
     REPEAT=${REPEAT:-1}
+elif [[ $MODE == monthly ]]; then
+    CUSTOMERS=${CUSTOMERS:-1000000}
+    TOOLS=ours,duckdb,polars
+    REPEAT=${REPEAT:-1}
+    AS_OF=${AS_OF:-2023-07-31,2023-08-31,2023-09-30,2023-10-31,2023-11-30,2023-12-31,2024-01-31,2024-02-29,2024-03-31,2024-04-30,2024-05-31,2024-06-30}
 else
     CUSTOMERS=${CUSTOMERS:-1000000}
     TOOLS=ours,duckdb,polars

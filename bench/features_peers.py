@@ -67,7 +67,8 @@ def cutoff(as_of: datetime.date) -> datetime.datetime:
 # The peers' reference query.
 
 
-def query_duckdb(transactions: str, as_of: datetime.date, out: str) -> None:
+def query_duckdb(transactions: str, dates: list[datetime.date], out: str) -> None:
+    """The reference query at each of `dates`, stacked with an `as_of` column, in one COPY."""
     import duckdb
 
     con = duckdb.connect()
@@ -77,15 +78,10 @@ def query_duckdb(transactions: str, as_of: datetime.date, out: str) -> None:
         f"coalesce(sum(amount) FILTER (WHERE amount >= 0 AND age < {w}), 0) AS spend_{w}d"
         for w in WINDOWS
     )
-    sql = f"""
-    COPY (
-        WITH rows AS (
-            SELECT customer_id, amount, CAST(ts AS DATE) AS day, DATE '{as_of}' - CAST(ts AS DATE) AS age
-            FROM read_parquet('{transactions}')
-            WHERE ts < TIMESTAMPTZ '{cutoff(as_of).isoformat()}'
-        )
+    queries = [f"""
         SELECT
             customer_id,
+            DATE '{as_of}' AS as_of,
             count(*) FILTER (WHERE amount >= 0) AS purchase_count,
             sum(amount) FILTER (WHERE amount >= 0) AS total_spend,
             sum(amount) FILTER (WHERE amount >= 0) / count(*) FILTER (WHERE amount >= 0) AS mean_spend,
@@ -93,17 +89,25 @@ def query_duckdb(transactions: str, as_of: datetime.date, out: str) -> None:
             DATE '{as_of}' - min(day) AS tenure_days,
             count(*) FILTER (WHERE amount < 0) AS return_count,
             {windows}
-        FROM rows
+        FROM (
+            SELECT customer_id, amount, CAST(ts AS DATE) AS day, DATE '{as_of}' - CAST(ts AS DATE) AS age
+            FROM read_parquet('{transactions}')
+            WHERE ts < TIMESTAMPTZ '{cutoff(as_of).isoformat()}'
+        )
         GROUP BY customer_id
         HAVING count(*) FILTER (WHERE amount >= 0) > 0
-    ) TO '{out}' (FORMAT parquet)
-    """
-    con.execute(sql)
+    """ for as_of in dates]
+    con.execute(f"COPY ({' UNION ALL '.join(queries)}) TO '{out}' (FORMAT parquet)")
 
 
-def query_polars(transactions: str, as_of: datetime.date, out: str) -> None:
+def query_polars(transactions: str, dates: list[datetime.date], out: str) -> None:
+    """The reference query at each of `dates`, stacked with an `as_of` column, collected at once."""
     import polars as pl
 
+    pl.concat([polars_query(pl, transactions, as_of) for as_of in dates]).collect(engine="streaming").write_parquet(out)
+
+
+def polars_query(pl, transactions: str, as_of: datetime.date):
     day = pl.col("ts").dt.date()
     age = (pl.lit(as_of) - day).dt.total_days()
     purchase = pl.col("amount") >= 0
@@ -131,9 +135,9 @@ def query_polars(transactions: str, as_of: datetime.date, out: str) -> None:
             (pl.lit(as_of) - pl.col("first_day")).dt.total_days().alias("tenure_days"),
         )
         .drop("last_purchase", "first_day")
-        .collect(engine="streaming")
+        .with_columns(pl.lit(as_of).alias("as_of"))
     )
-    result.write_parquet(out)
+    return result
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -186,13 +190,14 @@ def load(path: Path):
     import pyarrow.parquet as pq
 
     names = pq.read_schema(path).names
-    table = pq.read_table(path, columns=["customer_id", *(c for c in REFERENCE_COLUMNS if c in names)])
+    table = pq.read_table(path, columns=["customer_id", "as_of", *(c for c in REFERENCE_COLUMNS if c in names)])
     # Tools differ in their string types (string, large_string, string_view): compare the values.
     ids = table["customer_id"]
     target = pa.string() if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type) or \
         pa.types.is_string_view(ids.type) else pa.int64()
     table = table.set_column(0, "customer_id", pc.cast(ids, target))
-    return table.take(pc.sort_indices(table, [("customer_id", "ascending")]))
+    table = table.set_column(1, "as_of", pc.cast(table["as_of"], pa.date32()))
+    return table.take(pc.sort_indices(table, [("as_of", "ascending"), ("customer_id", "ascending")]))
 
 
 def compare(reference, other, columns=REFERENCE_COLUMNS, reference_customers_only=False) -> dict[str, int]:
@@ -204,8 +209,14 @@ def compare(reference, other, columns=REFERENCE_COLUMNS, reference_customers_onl
     import pyarrow.compute as pc
 
     if reference_customers_only:
-        other = other.filter(pc.is_in(other["customer_id"], value_set=reference["customer_id"]))
-    if reference.num_rows != other.num_rows or not reference["customer_id"].equals(other["customer_id"]):
+        import pyarrow as pa
+
+        def keys(table):
+            return pc.binary_join_element_wise(pc.cast(table["customer_id"], pa.string()),
+                                               pc.cast(table["as_of"], pa.string()), "@")
+        other = other.filter(pc.is_in(keys(other), value_set=keys(reference)))
+    if reference.num_rows != other.num_rows or not reference["customer_id"].equals(other["customer_id"]) \
+            or not reference["as_of"].equals(other["as_of"]):
         return {"customer_id": abs(reference.num_rows - other.num_rows) or -1}
     mismatches = {}
     for name in columns:
@@ -233,10 +244,12 @@ def run(args: argparse.Namespace) -> int:
         config = work / "transactions_only.toml"
         # The feature configuration resolves paths relative to its own folder.
         config.write_text(TRANSACTIONS_ONLY_CONFIG.replace('"transactions.parquet"', json.dumps(str(transactions))))
-    as_of = datetime.date.fromisoformat(args.as_of)
+    dates = [datetime.date.fromisoformat(d) for d in args.as_of.split(",")]
+    as_of = f"{dates[0]}" if len(dates) == 1 else f"{len(dates)} dates, {dates[0]} .. {dates[-1]}"
     tools = args.tools.split(",")
+    ours_dates = [a for d in dates for a in ("--as-of", str(d))]
     commands = {
-        "churn-trainer": [args.bin, "-q", "features", "--config", str(config), "--as-of", args.as_of,
+        "churn-trainer": [args.bin, "-q", "features", "--config", str(config), *ours_dates,
                           "--horizon", str(args.horizon), "--out", str(work / "churn-trainer.parquet")],
         "duckdb": [sys.executable, __file__, "query", "duckdb", "--transactions", str(transactions),
                    "--as-of", args.as_of, "--out", str(work / "duckdb.parquet")],
@@ -307,8 +320,8 @@ def run(args: argparse.Namespace) -> int:
 
 def query(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    as_of = datetime.date.fromisoformat(args.as_of)
-    {"duckdb": query_duckdb, "polars": query_polars}[args.tool](args.transactions, as_of, args.out)
+    dates = [datetime.date.fromisoformat(d) for d in args.as_of.split(",")]
+    {"duckdb": query_duckdb, "polars": query_polars}[args.tool](args.transactions, dates, args.out)
     print(json.dumps({"tool": args.tool, "seconds": time.perf_counter() - started}))
     return 0
 
@@ -319,7 +332,7 @@ def main() -> int:
     p = sub.add_parser("run", help="time the tools and check that they agree")
     p.add_argument("--data", required=True, help="folder written by `churn-trainer generate`")
     p.add_argument("--bin", required=True, help="the churn-trainer binary")
-    p.add_argument("--as-of", default="2024-06-30")
+    p.add_argument("--as-of", default="2024-06-30", help="an as-of date, or several separated by commas")
     p.add_argument("--horizon", type=int, default=90, help="label horizon of our build, in days")
     p.add_argument("--tools", default="ours,duckdb,polars", help="comma-separated: ours, duckdb, polars")
     p.add_argument("--ours-config", choices=["transactions", "full"], default="transactions",
@@ -330,7 +343,7 @@ def main() -> int:
     q = sub.add_parser("query", help="run one peer's reference query in this process")
     q.add_argument("tool", choices=["duckdb", "polars"])
     q.add_argument("--transactions", required=True)
-    q.add_argument("--as-of", required=True)
+    q.add_argument("--as-of", required=True, help="an as-of date, or several separated by commas")
     q.add_argument("--out", required=True)
     q.set_defaults(handler=query)
     args = parser.parse_args()

@@ -127,7 +127,13 @@ fn value_stats(
 ) -> (ValueModel, ValueTiers, ValueFits) {
     let started = std::time::Instant::now();
     let (model, mut fits) = ValueModel::fit(btyd, columns, &config.value, as_of);
-    let (values, non_finite_values) = model.columns(btyd);
+    // Applied block by block: only the lifetime values are kept, for their tiers.
+    let (mut clv, mut non_finite_values) = (Vec::with_capacity(btyd.len()), 0);
+    for block in btyd.chunks(super::shard::BLOCK_ROWS) {
+        let (values, non_finite) = model.columns(block);
+        clv.extend_from_slice(&values[columns.clv()]);
+        non_finite_values += non_finite;
+    }
     if non_finite_values > 0 {
         tracing::warn!(
             "as of {}: {non_finite_values} customer-value figures came out infinite or undefined and are null",
@@ -135,7 +141,7 @@ fn value_stats(
         );
     }
     fits.non_finite_values = non_finite_values;
-    let tiers = ValueTiers::fit(&values[columns.clv()], &config.value_tier);
+    let tiers = ValueTiers::fit(&clv, &config.value_tier);
     tracing::debug!(
         as_of = %crate::time::date_from_days(as_of),
         seconds = started.elapsed().as_secs_f64(),

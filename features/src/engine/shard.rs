@@ -31,7 +31,7 @@ use rustc_hash::FxHashMap;
 pub const BLOCK_ROWS: usize = 1 << 17;
 
 /// Bytes of phase (a)'s rows kept for phase (c); blocks beyond them are computed again.
-pub const KEPT_BYTES: usize = 1 << 30;
+pub const KEPT_BYTES: usize = 1 << 29;
 
 /// Customer-level facts that do not depend on the as-of date.
 struct Static {

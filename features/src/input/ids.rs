@@ -34,9 +34,63 @@ const ABSENT: CustomerIndex = CustomerIndex::MAX;
 pub struct CustomerInterner {
     dense: Vec<CustomerIndex>,
     ints: FxHashMap<i64, CustomerIndex>,
-    strs: FxHashMap<Box<str>, CustomerIndex>,
     int_ids: Vec<i64>,
-    str_ids: Vec<String>,
+    str_ids: TextIds,
+}
+
+/// Text ids, each stored once: their bytes end to end, where each ends, and a hash table of their indices
+/// (a few bytes per id besides its text, where a map from owned strings would cost a hundred).
+#[derive(Debug, Default)]
+struct TextIds {
+    text: String,
+    ends: Vec<usize>,
+    table: hashbrown::HashTable<CustomerIndex>,
+}
+
+impl TextIds {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Id `index`.
+    fn get(&self, index: CustomerIndex) -> &str {
+        text_at(&self.text, &self.ends, index)
+    }
+
+    /// The index of `id`, when known.
+    fn find(&self, id: &str) -> Option<CustomerIndex> {
+        self.table.find(hash_text(id), |&i| self.get(i) == id).copied()
+    }
+
+    /// The index of `id`, adding it when new.
+    fn intern(&mut self, id: &str) -> CustomerIndex {
+        let hash = hash_text(id);
+        let Self { text, ends, table } = self;
+        if let Some(&index) = table.find(hash, |&i| text_at(text, ends, i) == id) {
+            return index;
+        }
+        let index = ends.len() as CustomerIndex;
+        text.push_str(id);
+        ends.push(text.len());
+        table.insert_unique(hash, index, |&i| hash_text(text_at(text, ends, i)));
+        index
+    }
+}
+
+/// Id `index` of ids stored end to end in `text`, each ending at its entry of `ends`.
+fn text_at<'a>(text: &'a str, ends: &[usize], index: CustomerIndex) -> &'a str {
+    let index = index as usize;
+    let start = if index == 0 { 0 } else { ends[index - 1] };
+    &text[start..ends[index]]
+}
+
+fn hash_text(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(id)
 }
 
 /// The id types of two inputs differ.
@@ -96,13 +150,7 @@ impl CustomerInterner {
                 if !self.int_ids.is_empty() {
                     return Err(IdTypeMismatch);
                 }
-                if let Some(&index) = self.strs.get(id) {
-                    return Ok(index);
-                }
-                let index = self.str_ids.len() as CustomerIndex;
-                self.strs.insert(id.into(), index);
-                self.str_ids.push(id.to_string());
-                Ok(index)
+                Ok(self.str_ids.intern(id))
             }
         }
     }
@@ -114,7 +162,7 @@ impl CustomerInterner {
                 self.dense.get(id as usize).copied().filter(|&i| i != ABSENT)
             }
             Key::Int(id) => self.ints.get(&id).copied(),
-            Key::Str(id) => self.strs.get(id).copied(),
+            Key::Str(id) => self.str_ids.find(id),
         }
     }
 
@@ -134,9 +182,8 @@ impl CustomerInterner {
                 arrow_array::Int64Array::from_iter_values(indices.iter().map(|&i| self.int_ids[i as usize]));
             std::sync::Arc::new(ids)
         } else {
-            let ids = arrow_array::StringArray::from_iter_values(
-                indices.iter().map(|&i| self.str_ids[i as usize].as_str()),
-            );
+            let ids =
+                arrow_array::StringArray::from_iter_values(indices.iter().map(|&i| self.str_ids.get(i)));
             std::sync::Arc::new(ids)
         }
     }
@@ -146,12 +193,7 @@ impl CustomerInterner {
         if self.str_ids.is_empty() {
             CustomerIds::Int(indices.iter().map(|&i| self.int_ids[i as usize]).collect())
         } else {
-            CustomerIds::Str(
-                indices
-                    .iter()
-                    .map(|&i| self.str_ids[i as usize].clone())
-                    .collect(),
-            )
+            CustomerIds::Str(indices.iter().map(|&i| self.str_ids.get(i).to_string()).collect())
         }
     }
 }

@@ -109,26 +109,43 @@ pub fn read_batches(
     if total == 0 {
         return Err(FeatureError::Empty { path: path.into() });
     }
-    let wave = 2 * rayon::current_num_threads().max(1);
-    for units in units.chunks(wave) {
-        let decoded: Vec<Result<Vec<RecordBatch>>> = units
-            .par_iter()
-            .map(|unit| {
-                let batches = decode(&files[unit.file], unit.row_group)?;
-                on_rows(batches.iter().map(|b| b.num_rows() as u64).sum());
-                Ok(batches)
-            })
-            .collect();
-        for (unit, batches) in units.iter().zip(decoded) {
+    // Decoding runs a wave ahead of the visits: while the caller visits one wave's batches (in order, on
+    // this thread), the pool decodes the next wave's row groups in parallel.
+    let wave = rayon::current_num_threads().max(1);
+    std::thread::scope(|scope| {
+        let (sender, decoded) = std::sync::mpsc::sync_channel::<Result<Vec<RecordBatch>>>(wave);
+        let (files, units) = (&files, &units);
+        scope.spawn(move || {
+            for units in units.chunks(wave) {
+                let batches: Vec<Result<Vec<RecordBatch>>> = units
+                    .par_iter()
+                    .map(|unit| {
+                        let batches = decode(&files[unit.file], unit.row_group)?;
+                        on_rows(batches.iter().map(|b| b.num_rows() as u64).sum());
+                        Ok(batches)
+                    })
+                    .collect();
+                for batches in batches {
+                    if sender.send(batches).is_err() {
+                        // The visits stopped at an error.
+                        return;
+                    }
+                }
+            }
+        });
+        for unit in units {
             let path = &files[unit.file].path;
+            let batches = decoded.recv().map_err(|_| {
+                FeatureError::parquet(path, "the decoding thread stopped before the last row group")
+            })??;
             let mut row = unit.first_row;
-            for batch in batches? {
+            for batch in batches {
                 visit(path, &batch, row)?;
                 row += batch.num_rows() as u64;
             }
         }
-    }
-    Ok(total)
+        Ok(total)
+    })
 }
 
 fn rows_of(metadata: &ArrowReaderMetadata) -> u64 {

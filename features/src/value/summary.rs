@@ -214,6 +214,25 @@ impl Patterns {
     pub fn len(&self) -> usize {
         self.x.len()
     }
+
+    /// Every `step`-th pattern (from the first, in pattern order, so spread over all frequencies and
+    /// times), with its weight: a smaller data set of the same shape.
+    pub fn every(&self, step: usize) -> Self {
+        let step = step.max(1);
+        let pick = |values: &[f64]| -> Vec<f64> { values.iter().step_by(step).copied().collect() };
+        let pick_at = |values: &[u32]| -> Vec<u32> { values.iter().step_by(step).copied().collect() };
+        let weight = pick(&self.weight);
+        Self {
+            x: pick(&self.x),
+            recency: pick(&self.recency),
+            age: pick(&self.age),
+            total_weight: weight.iter().sum(),
+            weight,
+            times: self.times.clone(),
+            recency_at: pick_at(&self.recency_at),
+            age_at: pick_at(&self.age_at),
+        }
+    }
 }
 
 /// Patterns per block of a parallel sum: blocks are fixed, and their sums added in order, so a sum is the
