@@ -18,7 +18,8 @@
 //! - [`inference`], [`tensors`]: the Open Inference Protocol (`inference.GRPCInferenceService`, for
 //!   tritonclient and KServe clients) over the same calls, and its tensors;
 //! - [`error`]: the one mapping from errors to gRPC status codes;
-//! - [`middleware`]: authentication, load shedding, deadlines and request metrics;
+//! - [`middleware`]: the guard, a tower layer each for request metrics, authentication, deadlines and
+//!   load shedding;
 //! - [`metrics`]: Prometheus metrics and their HTTP endpoint;
 //! - [`server`]: wiring (health, reflection, TLS, gzip) and graceful shutdown;
 //! - [`redact`]: keyed hashes that keep customer ids out of logs;
@@ -50,9 +51,8 @@ pub use server::{ServerHandle, start};
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    /// The modules a module's code (its tests left out) names through `crate::<module>`.
-    fn uses(source: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
-        let code = source.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+    /// The modules `code` names through `crate::<module>`.
+    fn uses(code: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
         let code: String = code
             .lines()
             .map(|line| line.split("//").next().unwrap_or_default())
@@ -85,7 +85,27 @@ mod tests {
 
     #[test]
     fn the_modules_import_each_other_without_a_cycle() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        // Each module's code without its tests: `src/<module>.rs`, or every file under `src/<module>/`.
+        fn code_of(path: &std::path::Path) -> String {
+            if path.is_dir() {
+                let mut files: Vec<_> = std::fs::read_dir(path).expect("module directory").collect();
+                files.sort_by_key(|entry| entry.as_ref().map(|e| e.path()).ok());
+                files
+                    .into_iter()
+                    .map(|entry| code_of(&entry.expect("entry").path()))
+                    .collect()
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let source = std::fs::read_to_string(path).expect("source");
+                source
+                    .split("#[cfg(test)]\nmod tests")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            } else {
+                String::new()
+            }
+        }
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
         let mut sources = BTreeMap::new();
         for entry in std::fs::read_dir(dir).expect("src") {
             let path = entry.expect("entry").path();
@@ -94,8 +114,8 @@ mod tests {
                 .and_then(|s| s.to_str())
                 .unwrap_or_default()
                 .to_string();
-            if path.extension().is_some_and(|e| e == "rs") && name != "lib" && name != "main" {
-                sources.insert(name, std::fs::read_to_string(&path).expect("source"));
+            if !["lib", "main", "bin"].contains(&name.as_str()) {
+                sources.insert(name, code_of(&path));
             }
         }
         let modules: BTreeSet<String> = sources.keys().cloned().collect();
