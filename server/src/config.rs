@@ -23,8 +23,8 @@ pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One layer of settings (the command line with its environment, the file, or the defaults): every value
-/// is optional, and [`Layer::or`] fills the values a layer leaves unset from a lower one.
-pub trait Layer: Sized {
+/// is optional, and [`SettingsLayer::or`] fills the values a layer leaves unset from a lower one.
+pub trait SettingsLayer: Sized {
     /// `self`, with each unset value taken from `lower`.
     fn or(self, lower: Self) -> Self;
     /// Makes relative paths relative to `base` (the directory of the file they were read from).
@@ -36,7 +36,7 @@ pub trait Layer: Sized {
 /// Values with no path to rebase.
 macro_rules! plain_layer {
     ($($ty:ty),*) => {$(
-        impl Layer for Option<$ty> {
+        impl SettingsLayer for Option<$ty> {
             fn or(self, lower: Self) -> Self {
                 Option::or(self, lower)
             }
@@ -49,7 +49,7 @@ macro_rules! plain_layer {
 }
 plain_layer!(String, SocketAddr, Duration, usize, u32);
 
-impl Layer for Option<PathBuf> {
+impl SettingsLayer for Option<PathBuf> {
     fn or(self, lower: Self) -> Self {
         Option::or(self, lower)
     }
@@ -65,7 +65,7 @@ impl Layer for Option<PathBuf> {
     }
 }
 
-/// Declares a struct of settings and implements [`Layer`] for it from the same field list. A field
+/// Declares a struct of settings and implements [`SettingsLayer`] for it from the same field list. A field
 /// written `name: Option<T> = value` has `value` as its default; a field of a section struct takes the
 /// section's defaults.
 macro_rules! settings {
@@ -86,14 +86,14 @@ macro_rules! settings {
             )*
         }
 
-        impl Layer for $name {
+        impl SettingsLayer for $name {
             fn or(self, lower: Self) -> Self {
                 Self {
-                    $($field: Layer::or(self.$field, lower.$field),)*
+                    $($field: SettingsLayer::or(self.$field, lower.$field),)*
                 }
             }
             fn rebase(&mut self, base: &Path) {
-                $(Layer::rebase(&mut self.$field, base);)*
+                $(SettingsLayer::rebase(&mut self.$field, base);)*
             }
             fn defaults() -> Self {
                 Self {
@@ -102,7 +102,7 @@ macro_rules! settings {
             }
         }
     };
-    (@default) => { Layer::defaults() };
+    (@default) => { SettingsLayer::defaults() };
     (@default $default:expr) => { Some($default) };
 }
 
