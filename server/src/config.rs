@@ -152,7 +152,7 @@ settings! {
         #[serde(skip)]
         pub config: Option<PathBuf>,
 
-        /// Model registry directory (models live under DIR/NAME/<version>/).
+        /// Model registry directory (models live under DIR/NAME/VERSION/).
         #[arg(long, env = "CHURN_REGISTRY", value_name = "DIR")]
         pub registry: Option<PathBuf>,
 
