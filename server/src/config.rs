@@ -1,244 +1,352 @@
 //! Settings: command-line options, `CHURN_*` environment variables and an optional TOML file.
 //!
-//! Precedence, highest first: a command-line option, its environment variable, the TOML file, the
-//! default. [`ServerArgs`] is the command line (clap reads the environment variables too), [`FileConfig`]
-//! the file, and [`ServerConfig`] the resolved, checked result the server runs with.
+//! Every setting is declared once, as a field of [`Settings`] (or of one of its file sections): its
+//! option, environment variable, TOML key, type, default and help all sit on that field. clap fills a
+//! [`Settings`] from the command line and the environment, serde fills another from the TOML file, and
+//! [`ServerConfig::resolve`] layers them. Precedence, highest first: a command-line option, its
+//! environment variable, the TOML file, the default. [`ServerConfig`] is the resolved, checked result the
+//! server runs with (secrets read, `off` and `0s` turned into "none").
 //!
 //! Durations are written as a number and a unit: `250ms`, `5s`, `2m`.
 
 use clap::Args;
-use serde::Deserialize;
-use std::net::SocketAddr;
+use serde::{Deserialize, Deserializer};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default address of the gRPC listener.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 50051));
 /// Default address of the Prometheus metrics listener.
-pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
+/// Default interval between looks for a new model version or snapshot.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Options of `churn-server` (each also read from the `CHURN_*` variable shown with it).
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServerArgs {
-    /// TOML configuration file; its values apply where neither an option nor an environment variable
-    /// is given.
-    #[arg(long, env = "CHURN_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Model registry directory (models live under DIR/NAME/<version>/).
-    #[arg(long, env = "CHURN_REGISTRY", value_name = "DIR")]
-    pub registry: Option<PathBuf>,
-
-    /// Model to serve: NAME serves its promoted version and follows promotions and rollbacks (a model
-    /// without a promoted version is not served: UNAVAILABLE, with the log saying how to promote one);
-    /// NAME@VERSION serves that version whatever is promoted. `churn-trainer score` picks versions by
-    /// the same rule.
-    #[arg(long, env = "CHURN_MODEL", value_name = "NAME[@VERSION]")]
-    pub model: Option<String>,
-
-    /// Feature snapshot to score from: a feature table in Parquet, one row per customer (when a customer
-    /// has several rows, the latest as-of date is used).
-    #[arg(long, env = "CHURN_FEATURES", value_name = "SNAPSHOT.parquet")]
-    pub features: Option<PathBuf>,
-
-    /// Address the gRPC server listens on [default: 127.0.0.1:50051].
-    #[arg(long, env = "CHURN_LISTEN", value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-
-    /// Address of the Prometheus metrics endpoint (GET /metrics), or `off` [default: 127.0.0.1:9464].
-    #[arg(long, env = "CHURN_METRICS_LISTEN", value_name = "ADDR|off")]
-    pub metrics_listen: Option<String>,
-
-    /// How often to look for a newly promoted version or a new snapshot; `0s` turns polling off (SIGHUP
-    /// still reloads) [default: 5s].
-    #[arg(long, env = "CHURN_RELOAD_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
-    pub reload_interval: Option<Duration>,
-
-    /// Largest request or response message, in bytes [default: 4194304].
-    #[arg(long, env = "CHURN_MAX_MESSAGE_BYTES", value_name = "BYTES")]
-    pub max_message_bytes: Option<usize>,
-
-    /// Most customer ids one ScoreBatch call may carry [default: 10000].
-    #[arg(long, env = "CHURN_MAX_BATCH_SIZE", value_name = "N")]
-    pub max_batch_size: Option<usize>,
-
-    /// Most scoring calls in progress at once; calls beyond it are refused at once with
-    /// RESOURCE_EXHAUSTED instead of queueing [default: 256].
-    #[arg(long, env = "CHURN_MAX_CONCURRENT_REQUESTS", value_name = "N")]
-    pub max_concurrent_requests: Option<usize>,
-
-    /// Longest time a call may take; a shorter client deadline (grpc-timeout) wins. Calls past it end
-    /// with DEADLINE_EXCEEDED [default: 5s].
-    #[arg(long, env = "CHURN_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
-    pub request_timeout: Option<Duration>,
-
-    /// Reasons returned per customer when a request asks for 0 [default: 3].
-    #[arg(long, env = "CHURN_DEFAULT_REASONS", value_name = "N")]
-    pub default_reasons: Option<u32>,
-
-    /// Most reasons returned per customer, whatever a request asks for [default: 20].
-    #[arg(long, env = "CHURN_MAX_REASONS", value_name = "N")]
-    pub max_reasons: Option<u32>,
-
-    /// Server certificate chain (PEM); with --tls-key, serves TLS.
-    #[arg(long, env = "CHURN_TLS_CERT", value_name = "PEM")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// Server private key (PEM).
-    #[arg(long, env = "CHURN_TLS_KEY", value_name = "PEM")]
-    pub tls_key: Option<PathBuf>,
-
-    /// CA certificate(s) (PEM) that client certificates must chain to; requires TLS and turns on mutual
-    /// TLS (clients without a valid certificate are refused).
-    #[arg(long, env = "CHURN_TLS_CLIENT_CA", value_name = "PEM")]
-    pub tls_client_ca: Option<PathBuf>,
-
-    /// File holding the bearer token scoring calls must send (`authorization: Bearer <token>`). The
-    /// token can also come from the CHURN_AUTH_TOKEN variable. Health and reflection stay open.
-    #[arg(long, env = "CHURN_AUTH_TOKEN_FILE", value_name = "FILE")]
-    pub auth_token_file: Option<PathBuf>,
-
-    /// On SIGTERM or SIGINT, report NOT_SERVING for this long before closing the listener, so load
-    /// balancers stop sending calls first [default: 0s].
-    #[arg(long, env = "CHURN_SHUTDOWN_GRACE", value_name = "DURATION", value_parser = parse_duration)]
-    pub shutdown_grace: Option<Duration>,
-
-    /// Longest wait for in-flight calls to finish after the listener closes; calls still running then
-    /// are cut off [default: 30s].
-    #[arg(long, env = "CHURN_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
-    pub drain_timeout: Option<Duration>,
-
-    /// File holding the key customer ids are hashed with in logs, so hashes stay the same across
-    /// restarts and replicas [default: a random key per start].
-    #[arg(long, env = "CHURN_ID_HASH_KEY_FILE", value_name = "FILE")]
-    pub id_hash_key_file: Option<PathBuf>,
-
-    /// Tokio worker threads [default: one per core].
-    #[arg(long, env = "CHURN_WORKER_THREADS", value_name = "N")]
-    pub worker_threads: Option<usize>,
+/// One layer of settings (the command line with its environment, the file, or the defaults): every value
+/// is optional, and [`SettingsLayer::or`] fills the values a layer leaves unset from a lower one.
+pub trait SettingsLayer: Sized {
+    /// `self`, with each unset value taken from `lower`.
+    fn or(self, lower: Self) -> Self;
+    /// Makes relative paths relative to `base` (the directory of the file they were read from).
+    fn rebase(&mut self, base: &Path);
+    /// The defaults layer.
+    fn defaults() -> Self;
 }
 
-/// The TOML configuration file. Every key is optional; relative paths are relative to the file.
-///
-/// ```toml
-/// registry = "registry"
-/// model = "churn"                   # its promoted version; "churn@v3" pins a version
-/// features = "snapshot.parquet"
-/// listen = "0.0.0.0:50051"
-/// metrics_listen = "0.0.0.0:9464"   # or "off"
-/// reload_interval = "5s"
-///
-/// [limits]
-/// max_message_bytes = 4194304
-/// max_batch_size = 10000
-/// max_concurrent_requests = 256
-/// request_timeout = "5s"
-/// default_reasons = 3
-/// max_reasons = 20
-///
-/// [tls]
-/// cert = "server.pem"
-/// key = "server.key"
-/// client_ca = "clients-ca.pem"      # optional: mutual TLS
-///
-/// [auth]
-/// token_file = "token"
-///
-/// [shutdown]
-/// grace = "5s"
-/// drain_timeout = "30s"
-///
-/// [logging]
-/// id_hash_key_file = "id-key"       # keeps hashed customer ids stable across restarts
-/// ```
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Model registry directory.
-    pub registry: Option<PathBuf>,
-    /// Model: `NAME` or `NAME@VERSION`.
-    pub model: Option<String>,
-    /// Feature snapshot file.
-    pub features: Option<PathBuf>,
-    /// gRPC listen address.
-    pub listen: Option<SocketAddr>,
-    /// Metrics listen address or `off`.
-    pub metrics_listen: Option<String>,
-    /// Poll interval (`0s` = off).
-    pub reload_interval: Option<String>,
-    /// Worker threads.
-    pub worker_threads: Option<usize>,
-    /// `[limits]`.
-    #[serde(default)]
-    pub limits: FileLimits,
-    /// `[tls]`.
-    #[serde(default)]
-    pub tls: FileTls,
-    /// `[auth]`.
-    #[serde(default)]
-    pub auth: FileAuth,
-    /// `[shutdown]`.
-    #[serde(default)]
-    pub shutdown: FileShutdown,
-    /// `[logging]`.
-    #[serde(default)]
-    pub logging: FileLogging,
+/// Values with no path to rebase.
+macro_rules! plain_layer {
+    ($($ty:ty),*) => {$(
+        impl SettingsLayer for Option<$ty> {
+            fn or(self, lower: Self) -> Self {
+                Option::or(self, lower)
+            }
+            fn rebase(&mut self, _base: &Path) {}
+            fn defaults() -> Self {
+                None
+            }
+        }
+    )*};
+}
+plain_layer!(String, SocketAddr, Duration, usize, u32);
+
+impl SettingsLayer for Option<PathBuf> {
+    fn or(self, lower: Self) -> Self {
+        Option::or(self, lower)
+    }
+    fn rebase(&mut self, base: &Path) {
+        if let Some(path) = self
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
+        }
+    }
+    fn defaults() -> Self {
+        None
+    }
 }
 
-/// `[limits]` of the TOML file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileLimits {
-    /// Largest message in bytes.
-    pub max_message_bytes: Option<usize>,
-    /// Most ids per batch.
-    pub max_batch_size: Option<usize>,
-    /// Most calls in progress.
-    pub max_concurrent_requests: Option<usize>,
-    /// Longest call.
-    pub request_timeout: Option<String>,
-    /// Reasons when a request asks for 0.
-    pub default_reasons: Option<u32>,
-    /// Most reasons per customer.
-    pub max_reasons: Option<u32>,
+/// Declares a struct of settings and implements [`SettingsLayer`] for it from the same field list. A field
+/// written `name: Option<T> = value` has `value` as its default; a field of a section struct takes the
+/// section's defaults.
+macro_rules! settings {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_meta:meta])*
+                pub $field:ident: $ty:ty $(= $default:expr)?,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(
+                $(#[$field_meta])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl SettingsLayer for $name {
+            fn or(self, lower: Self) -> Self {
+                Self {
+                    $($field: SettingsLayer::or(self.$field, lower.$field),)*
+                }
+            }
+            fn rebase(&mut self, base: &Path) {
+                $(SettingsLayer::rebase(&mut self.$field, base);)*
+            }
+            fn defaults() -> Self {
+                Self {
+                    $($field: settings!(@default $($default)?),)*
+                }
+            }
+        }
+    };
+    (@default) => { SettingsLayer::defaults() };
+    (@default $default:expr) => { Some($default) };
 }
 
-/// `[tls]` of the TOML file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileTls {
-    /// Server certificate chain (PEM).
-    pub cert: Option<PathBuf>,
-    /// Server private key (PEM).
-    pub key: Option<PathBuf>,
-    /// Client CA (PEM) for mutual TLS.
-    pub client_ca: Option<PathBuf>,
+settings! {
+    /// Every setting of `churn-server`: the command line fills it (each option also read from the
+    /// `CHURN_*` variable shown with it), and so does the TOML file, whose keys are the field names (in
+    /// the sections `[limits]`, `[tls]`, `[auth]`, `[shutdown]` and `[logging]`). Every key is optional;
+    /// unknown keys are refused; relative paths in the file are relative to the file.
+    ///
+    /// ```toml
+    /// registry = "registry"
+    /// model = "churn"                   # its promoted version; "churn@v3" pins a version
+    /// features = "snapshot.parquet"
+    /// listen = "0.0.0.0:50051"
+    /// metrics_listen = "0.0.0.0:9464"   # or "off"
+    /// reload_interval = "5s"
+    ///
+    /// [limits]
+    /// max_message_bytes = 4194304
+    /// max_batch_size = 10000
+    /// max_concurrent_requests = 256
+    /// request_timeout = "5s"
+    /// default_reasons = 3
+    /// max_reasons = 20
+    ///
+    /// [tls]
+    /// cert = "server.pem"
+    /// key = "server.key"
+    /// client_ca = "clients-ca.pem"      # optional: mutual TLS
+    ///
+    /// [auth]
+    /// token_file = "token"
+    ///
+    /// [shutdown]
+    /// grace = "5s"
+    /// drain_timeout = "30s"
+    ///
+    /// [logging]
+    /// id_hash_key_file = "id-key"       # keeps hashed customer ids stable across restarts
+    /// ```
+    #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Settings {
+        /// TOML configuration file; its values apply where neither an option nor an environment variable
+        /// is given.
+        #[arg(long, env = "CHURN_CONFIG", value_name = "FILE")]
+        #[serde(skip)]
+        pub config: Option<PathBuf>,
+
+        /// Model registry directory (models live under DIR/NAME/VERSION/).
+        #[arg(long, env = "CHURN_REGISTRY", value_name = "DIR")]
+        pub registry: Option<PathBuf>,
+
+        /// Model to serve: NAME serves its promoted version and follows promotions and rollbacks (a model
+        /// without a promoted version is not served: UNAVAILABLE, with the log saying how to promote one);
+        /// NAME@VERSION serves that version whatever is promoted. `churn-trainer score` picks versions by
+        /// the same rule.
+        #[arg(long, env = "CHURN_MODEL", value_name = "NAME[@VERSION]")]
+        pub model: Option<String>,
+
+        /// Feature snapshot to score from: a feature table in Parquet, one row per customer (when a
+        /// customer has several rows, the latest as-of date is used).
+        #[arg(long, env = "CHURN_FEATURES", value_name = "SNAPSHOT.parquet")]
+        pub features: Option<PathBuf>,
+
+        /// Address the gRPC server listens on [default: 127.0.0.1:50051].
+        #[arg(long, env = "CHURN_LISTEN", value_name = "ADDR")]
+        pub listen: Option<SocketAddr> = DEFAULT_LISTEN,
+
+        /// Address of the Prometheus metrics endpoint (GET /metrics), or `off` [default: 127.0.0.1:9464].
+        #[arg(long, env = "CHURN_METRICS_LISTEN", value_name = "ADDR|off")]
+        pub metrics_listen: Option<String> = DEFAULT_METRICS_LISTEN.to_string(),
+
+        /// How often to look for a newly promoted version or a new snapshot; `0s` turns polling off
+        /// (SIGHUP still reloads) [default: 5s].
+        #[arg(long, env = "CHURN_RELOAD_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+        #[serde(default, deserialize_with = "duration")]
+        pub reload_interval: Option<Duration> = DEFAULT_RELOAD_INTERVAL,
+
+        /// Request limits: `[limits]` in the file.
+        #[command(flatten)]
+        #[serde(default)]
+        pub limits: LimitsSection,
+
+        /// TLS: `[tls]` in the file.
+        #[command(flatten)]
+        #[serde(default)]
+        pub tls: TlsSection,
+
+        /// Authentication: `[auth]` in the file.
+        #[command(flatten)]
+        #[serde(default)]
+        pub auth: AuthSection,
+
+        /// Shutdown: `[shutdown]` in the file.
+        #[command(flatten)]
+        #[serde(default)]
+        pub shutdown: ShutdownSection,
+
+        /// Logging: `[logging]` in the file.
+        #[command(flatten)]
+        #[serde(default)]
+        pub logging: LoggingSection,
+
+        /// Tokio worker threads [default: one per core].
+        #[arg(long, env = "CHURN_WORKER_THREADS", value_name = "N")]
+        pub worker_threads: Option<usize>,
+    }
 }
 
-/// `[auth]` of the TOML file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileAuth {
-    /// File holding the bearer token.
-    pub token_file: Option<PathBuf>,
+settings! {
+    /// `[limits]`: request limits.
+    #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct LimitsSection {
+        /// Largest request or response message, in bytes [default: 4194304].
+        #[arg(long, env = "CHURN_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+        pub max_message_bytes: Option<usize> = Limits::default().max_message_bytes,
+
+        /// Most customer ids one ScoreBatch call may carry [default: 10000].
+        #[arg(long, env = "CHURN_MAX_BATCH_SIZE", value_name = "N")]
+        pub max_batch_size: Option<usize> = Limits::default().max_batch_size,
+
+        /// Most scoring calls in progress at once; calls beyond it are refused at once with
+        /// RESOURCE_EXHAUSTED instead of queueing [default: 256].
+        #[arg(long, env = "CHURN_MAX_CONCURRENT_REQUESTS", value_name = "N")]
+        pub max_concurrent_requests: Option<usize> = Limits::default().max_concurrent_requests,
+
+        /// Longest time a call may take; a shorter client deadline (grpc-timeout) wins. Calls past it
+        /// end with DEADLINE_EXCEEDED [default: 5s].
+        #[arg(long, env = "CHURN_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+        #[serde(default, deserialize_with = "duration")]
+        pub request_timeout: Option<Duration> = Limits::default().request_timeout,
+
+        /// Reasons returned per customer when a request asks for 0 [default: 3].
+        #[arg(long, env = "CHURN_DEFAULT_REASONS", value_name = "N")]
+        pub default_reasons: Option<u32> = Limits::default().default_reasons,
+
+        /// Most reasons returned per customer, whatever a request asks for [default: 20].
+        #[arg(long, env = "CHURN_MAX_REASONS", value_name = "N")]
+        pub max_reasons: Option<u32> = Limits::default().max_reasons,
+    }
 }
 
-/// `[shutdown]` of the TOML file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileShutdown {
-    /// NOT_SERVING period before the listener closes.
-    pub grace: Option<String>,
-    /// Longest wait for in-flight calls.
-    pub drain_timeout: Option<String>,
+settings! {
+    /// `[tls]`: the server's certificate and key, and the CA of client certificates.
+    #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TlsSection {
+        /// Server certificate chain (PEM); with --tls-key, serves TLS.
+        #[arg(long = "tls-cert", env = "CHURN_TLS_CERT", value_name = "PEM")]
+        pub cert: Option<PathBuf>,
+
+        /// Server private key (PEM).
+        #[arg(long = "tls-key", env = "CHURN_TLS_KEY", value_name = "PEM")]
+        pub key: Option<PathBuf>,
+
+        /// CA certificate(s) (PEM) that client certificates must chain to; requires TLS and turns on
+        /// mutual TLS (clients without a valid certificate are refused).
+        #[arg(long = "tls-client-ca", env = "CHURN_TLS_CLIENT_CA", value_name = "PEM")]
+        pub client_ca: Option<PathBuf>,
+    }
 }
 
-/// `[logging]` of the TOML file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileLogging {
-    /// File holding the key customer ids are hashed with in logs.
-    pub id_hash_key_file: Option<PathBuf>,
+settings! {
+    /// `[auth]`: the bearer token scoring calls must send.
+    #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AuthSection {
+        /// File holding the bearer token scoring calls must send (`authorization: Bearer <token>`). The
+        /// token can also come from the CHURN_AUTH_TOKEN variable. Health and reflection stay open.
+        #[arg(long = "auth-token-file", env = "CHURN_AUTH_TOKEN_FILE", value_name = "FILE")]
+        pub token_file: Option<PathBuf>,
+    }
+}
+
+settings! {
+    /// `[shutdown]`: how the server drains.
+    #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ShutdownSection {
+        /// On SIGTERM or SIGINT, report NOT_SERVING for this long before closing the listener, so load
+        /// balancers stop sending calls first [default: 0s].
+        #[arg(
+            long = "shutdown-grace",
+            env = "CHURN_SHUTDOWN_GRACE",
+            value_name = "DURATION",
+            value_parser = parse_duration
+        )]
+        #[serde(default, deserialize_with = "duration")]
+        pub grace: Option<Duration> = ShutdownSettings::default().grace,
+
+        /// Longest wait for in-flight calls to finish after the listener closes; calls still running
+        /// then are cut off [default: 30s].
+        #[arg(long, env = "CHURN_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+        #[serde(default, deserialize_with = "duration")]
+        pub drain_timeout: Option<Duration> = ShutdownSettings::default().drain_timeout,
+    }
+}
+
+settings! {
+    /// `[logging]`: how customer ids are hashed in logs.
+    #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct LoggingSection {
+        /// File holding the key customer ids are hashed with in logs, so hashes stay the same across
+        /// restarts and replicas [default: a random key per start].
+        #[arg(long, env = "CHURN_ID_HASH_KEY_FILE", value_name = "FILE")]
+        pub id_hash_key_file: Option<PathBuf>,
+    }
+}
+
+impl Settings {
+    /// Reads the TOML file at `path`, with its relative paths made relative to the file.
+    pub fn read_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut settings: Self = toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        if let Some(base) = path.parent() {
+            settings.rebase(base);
+        }
+        Ok(settings)
+    }
+
+    /// The settings in force: these (the command line with its environment variables), then the TOML
+    /// file they name, then the defaults.
+    pub fn layered(self) -> Result<Self, ConfigError> {
+        let file = match &self.config {
+            Some(path) => Self::read_file(path)?,
+            None => Self::default(),
+        };
+        Ok(self.or(file).or(Self::defaults()))
+    }
+}
+
+/// A duration in the TOML file, written as for [`parse_duration`].
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Request limits.
@@ -395,9 +503,9 @@ impl ServerConfig {
             registry: registry.into(),
             model: model.into(),
             features: features.into(),
-            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
-            metrics_listen: Some(DEFAULT_METRICS_LISTEN.parse().expect("valid default address")),
-            reload_interval: Some(Duration::from_secs(5)),
+            listen: DEFAULT_LISTEN,
+            metrics_listen: Some(DEFAULT_METRICS_LISTEN),
+            reload_interval: Some(DEFAULT_RELOAD_INTERVAL),
             limits: Limits::default(),
             tls: None,
             auth_token: None,
@@ -407,104 +515,26 @@ impl ServerConfig {
         }
     }
 
-    /// Resolves the command line (with its environment variables), the TOML file it names and the
-    /// defaults; `auth_token_env` is the value of `CHURN_AUTH_TOKEN`, if set.
-    pub fn resolve(args: &ServerArgs, auth_token_env: Option<String>) -> Result<Self, ConfigError> {
-        let (file, base) = match &args.config {
-            Some(path) => (read_file_config(path)?, path.parent().map(Path::to_path_buf)),
-            None => (FileConfig::default(), None),
-        };
-        let in_file = |path: &Option<PathBuf>| -> Option<PathBuf> {
-            path.as_ref().map(|p| match &base {
-                Some(base) if p.is_relative() => base.join(p),
-                _ => p.clone(),
-            })
-        };
-        let duration =
-            |cli: Option<Duration>, file_value: &Option<String>, key: &str, default: Duration| match (
-                cli, file_value,
-            ) {
-                (Some(value), _) => Ok(value),
-                (None, Some(text)) => parse_duration(text)
-                    .map_err(|e| ConfigError::Invalid(format!("configuration key `{key}`: {e}"))),
-                (None, None) => Ok(default),
-            };
-        let required = |value: Option<PathBuf>, what: &str, flag: &str| {
-            value.ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "no {what}: pass --{flag}, set CHURN_{}, or set `{}` in the configuration file",
-                    flag.replace('-', "_").to_uppercase(),
-                    flag.replace('-', "_")
-                ))
-            })
-        };
-
-        let registry = required(
-            args.registry.clone().or(in_file(&file.registry)),
-            "model registry",
-            "registry",
-        )?;
-        let features = required(
-            args.features.clone().or(in_file(&file.features)),
-            "feature snapshot",
-            "features",
-        )?;
-        let model = args.model.clone().or(file.model.clone()).ok_or_else(|| {
-            ConfigError::Invalid(
-                "no model name: pass --model, set CHURN_MODEL, or set `model` in the configuration file"
-                    .into(),
-            )
-        })?;
-        let listen = match args.listen.or(file.listen) {
-            Some(address) => address,
-            None => DEFAULT_LISTEN.parse().expect("valid default address"),
-        };
-        let metrics_listen = parse_metrics_listen(
-            args.metrics_listen
-                .as_deref()
-                .or(file.metrics_listen.as_deref())
-                .unwrap_or(DEFAULT_METRICS_LISTEN),
-        )?;
-        let reload_interval = duration(
-            args.reload_interval,
-            &file.reload_interval,
-            "reload_interval",
-            Duration::from_secs(5),
-        )?;
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_message_bytes: args
-                .max_message_bytes
-                .or(file.limits.max_message_bytes)
-                .unwrap_or(defaults.max_message_bytes),
-            max_batch_size: args
-                .max_batch_size
-                .or(file.limits.max_batch_size)
-                .unwrap_or(defaults.max_batch_size),
-            max_concurrent_requests: args
-                .max_concurrent_requests
-                .or(file.limits.max_concurrent_requests)
-                .unwrap_or(defaults.max_concurrent_requests),
-            request_timeout: duration(
-                args.request_timeout,
-                &file.limits.request_timeout,
-                "limits.request_timeout",
-                defaults.request_timeout,
-            )?,
-            default_reasons: args
-                .default_reasons
-                .or(file.limits.default_reasons)
-                .unwrap_or(defaults.default_reasons),
-            max_reasons: args
-                .max_reasons
-                .or(file.limits.max_reasons)
-                .unwrap_or(defaults.max_reasons),
-        };
-        let tls = match (
-            args.tls_cert.clone().or(in_file(&file.tls.cert)),
-            args.tls_key.clone().or(in_file(&file.tls.key)),
-            args.tls_client_ca.clone().or(in_file(&file.tls.client_ca)),
-        ) {
+    /// Resolves `settings` (the command line with its environment variables), the TOML file they name
+    /// and the defaults, in that precedence, into the checked configuration; `auth_token_env` is the value
+    /// of `CHURN_AUTH_TOKEN`, if set.
+    pub fn resolve(settings: Settings, auth_token_env: Option<String>) -> Result<Self, ConfigError> {
+        let Settings {
+            config: _,
+            registry,
+            model,
+            features,
+            listen,
+            metrics_listen,
+            reload_interval,
+            limits,
+            tls,
+            auth,
+            shutdown,
+            logging,
+            worker_threads,
+        } = settings.layered()?;
+        let tls = match (tls.cert, tls.key, tls.client_ca) {
             (Some(cert), Some(key), client_ca) => Some(TlsSettings {
                 cert_pem: read(&cert)?,
                 key_pem: read(&key)?,
@@ -522,42 +552,37 @@ impl ServerConfig {
                 ));
             }
         };
-        let auth_token = match args.auth_token_file.clone().or(in_file(&file.auth.token_file)) {
+        let auth_token = match auth.token_file {
             Some(path) => Some(read_secret(&path)?),
             None => auth_token_env.map(|t| t.trim().to_string()),
         };
-        let id_hash_key = args
-            .id_hash_key_file
-            .clone()
-            .or(in_file(&file.logging.id_hash_key_file))
-            .map(|path| read_secret(&path).map(String::into_bytes))
-            .transpose()?;
+        let reload_interval = given(reload_interval, "reload-interval")?;
         let config = Self {
-            registry,
-            model,
-            features,
-            listen,
-            metrics_listen,
+            registry: given(registry, "registry")?,
+            model: given(model, "model")?,
+            features: given(features, "features")?,
+            listen: given(listen, "listen")?,
+            metrics_listen: parse_metrics_listen(&given(metrics_listen, "metrics-listen")?)?,
             reload_interval: (!reload_interval.is_zero()).then_some(reload_interval),
-            limits,
+            limits: Limits {
+                max_message_bytes: given(limits.max_message_bytes, "max-message-bytes")?,
+                max_batch_size: given(limits.max_batch_size, "max-batch-size")?,
+                max_concurrent_requests: given(limits.max_concurrent_requests, "max-concurrent-requests")?,
+                request_timeout: given(limits.request_timeout, "request-timeout")?,
+                default_reasons: given(limits.default_reasons, "default-reasons")?,
+                max_reasons: given(limits.max_reasons, "max-reasons")?,
+            },
             tls,
             auth_token,
             shutdown: ShutdownSettings {
-                grace: duration(
-                    args.shutdown_grace,
-                    &file.shutdown.grace,
-                    "shutdown.grace",
-                    Duration::ZERO,
-                )?,
-                drain_timeout: duration(
-                    args.drain_timeout,
-                    &file.shutdown.drain_timeout,
-                    "shutdown.drain_timeout",
-                    Duration::from_secs(30),
-                )?,
+                grace: given(shutdown.grace, "shutdown-grace")?,
+                drain_timeout: given(shutdown.drain_timeout, "drain-timeout")?,
             },
-            id_hash_key,
-            worker_threads: args.worker_threads.or(file.worker_threads),
+            id_hash_key: logging
+                .id_hash_key_file
+                .map(|path| read_secret(&path).map(String::into_bytes))
+                .transpose()?,
+            worker_threads,
         };
         config.validate()?;
         Ok(config)
@@ -628,14 +653,14 @@ fn parse_metrics_listen(text: &str) -> Result<Option<SocketAddr>, ConfigError> {
         .map_err(|_| ConfigError::Invalid(format!("metrics address `{text}` is neither HOST:PORT nor `off`")))
 }
 
-fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.into(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::File {
-        path: path.into(),
-        message: e.to_string(),
+/// The value of the setting whose option is `--{flag}`, or an error naming the option and its
+/// environment variable (only settings without a default can be missing).
+fn given<T>(value: Option<T>, flag: &str) -> Result<T, ConfigError> {
+    value.ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "no {flag} given: pass --{flag}, set CHURN_{}, or set it in the configuration file",
+            flag.replace('-', "_").to_uppercase()
+        ))
     })
 }
 
@@ -677,6 +702,17 @@ mod tests {
         assert!(parse_duration("ms").is_err());
     }
 
+    /// The settings as a command line without environment variables gives them.
+    fn parse(args: &[&str]) -> Settings {
+        use clap::FromArgMatches;
+        let command =
+            Settings::augment_args(clap::Command::new("churn-server")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(std::iter::once("churn-server").chain(args.iter().copied()))
+            .expect("valid command line");
+        Settings::from_arg_matches(&matches).expect("settings")
+    }
+
     #[test]
     fn command_line_beats_file_and_file_beats_defaults() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -692,6 +728,7 @@ reload_interval = "0s"
 metrics_listen = "off"
 [limits]
 max_batch_size = 50
+max_concurrent_requests = 16
 request_timeout = "250ms"
 [auth]
 token_file = "token"
@@ -700,73 +737,114 @@ grace = "2s"
 "#,
         )
         .expect("config");
-        let args = ServerArgs {
-            config: Some(path),
-            model: Some("from-cli".into()),
-            max_concurrent_requests: Some(8),
-            ..ServerArgs::default()
-        };
-        let config = ServerConfig::resolve(&args, None).expect("valid");
+        let config_path = path.to_str().expect("utf-8");
+        let args = [
+            "--config",
+            config_path,
+            "--model",
+            "from-cli",
+            "--max-concurrent-requests",
+            "8",
+        ];
+        let config = ServerConfig::resolve(parse(&args), None).expect("valid");
         assert_eq!(config.model, "from-cli");
         assert_eq!(config.registry, dir.path().join("reg"), "relative to the file");
         assert_eq!(config.features, PathBuf::from("/data/snapshot.parquet"));
         assert_eq!(config.reload_interval, None);
         assert_eq!(config.metrics_listen, None);
+        assert_eq!(config.listen, DEFAULT_LISTEN);
         assert_eq!(config.limits.max_batch_size, 50);
         assert_eq!(config.limits.max_concurrent_requests, 8);
         assert_eq!(config.limits.request_timeout, Duration::from_millis(250));
         assert_eq!(config.limits.max_reasons, Limits::default().max_reasons);
         assert_eq!(config.auth_token.as_deref(), Some("s3cret"));
         assert_eq!(config.shutdown.grace, Duration::from_secs(2));
+        assert_eq!(
+            config.shutdown.drain_timeout,
+            ShutdownSettings::default().drain_timeout
+        );
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]
+    fn every_default_is_the_one_the_help_states() {
+        // Each `[default: VALUE]` of the help, given as options, must parse to the defaults layer.
+        let command = Settings::augment_args(clap::Command::new("churn-server"));
+        let mut args = Vec::new();
+        let mut stated = 0;
+        for arg in command.get_arguments() {
+            let help = arg.get_help().expect("every setting has a help text").to_string();
+            let long = arg.get_long().expect("every setting has an option");
+            assert!(arg.get_env().is_some(), "--{long} has no environment variable");
+            match help
+                .split_once("[default: ")
+                .and_then(|(_, rest)| rest.split_once(']'))
+            {
+                Some((value, _)) if !value.contains(' ') => {
+                    args.push(format!("--{long}"));
+                    args.push(value.to_string());
+                    stated += 1;
+                }
+                // Defaults that are not values ("one per core") are no value in the defaults layer.
+                _ => {}
+            }
+        }
+        assert_eq!(stated, 11, "{args:?}");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(parse(&args), Settings::defaults());
+    }
+
+    #[test]
+    fn the_operator_readme_lists_every_setting() {
+        let readme = include_str!("../README.md");
+        let command = Settings::augment_args(clap::Command::new("churn-server"));
+        for arg in command.get_arguments() {
+            let long = format!("`--{}", arg.get_long().expect("option"));
+            let env = arg.get_env().expect("variable").to_string_lossy().into_owned();
+            assert!(readme.contains(&long), "server/README.md does not list {long}`");
+            assert!(readme.contains(&env), "server/README.md does not list {env}");
+        }
+    }
+
+    #[test]
     fn missing_and_invalid_settings_are_named() {
-        let error = ServerConfig::resolve(&ServerArgs::default(), None).expect_err("no registry");
+        let error = ServerConfig::resolve(parse(&[]), None).expect_err("no registry");
         assert!(error.to_string().contains("--registry"), "{error}");
 
         let dir = tempfile::tempdir().expect("temp dir");
+        for (file, unknown) in [
+            ("registry = \"r\"\nmodle = \"typo\"\n", "modle"),
+            ("[limits]\nmax_batch = 5\n", "max_batch"),
+            ("[tsl]\ncert = \"c.pem\"\n", "tsl"),
+            ("config = \"other.toml\"\n", "config"),
+        ] {
+            let path = dir.path().join("server.toml");
+            std::fs::write(&path, file).expect("config");
+            let settings = parse(&["--config", path.to_str().expect("utf-8")]);
+            let error = ServerConfig::resolve(settings, None).expect_err("unknown key");
+            assert!(error.to_string().contains(unknown), "{error}");
+        }
         let path = dir.path().join("server.toml");
-        std::fs::write(&path, "registry = \"r\"\nmodle = \"typo\"\n").expect("config");
-        let args = ServerArgs {
-            config: Some(path),
-            ..ServerArgs::default()
-        };
-        let error = ServerConfig::resolve(&args, None).expect_err("unknown key");
-        assert!(error.to_string().contains("modle"), "{error}");
+        std::fs::write(&path, "[shutdown]\ngrace = \"5 parsecs\"\n").expect("config");
+        let settings = parse(&["--config", path.to_str().expect("utf-8")]);
+        let error = ServerConfig::resolve(settings, None).expect_err("bad duration");
+        assert!(error.to_string().contains("grace"), "{error}");
 
-        let args = ServerArgs {
-            registry: Some("r".into()),
-            model: Some("m".into()),
-            features: Some("f".into()),
-            tls_cert: Some("cert.pem".into()),
-            ..ServerArgs::default()
-        };
-        let error = ServerConfig::resolve(&args, None).expect_err("cert without key");
+        let required = ["--registry", "r", "--model", "m", "--features", "f"];
+        let args = [&required[..], &["--tls-cert", "cert.pem"]].concat();
+        let error = ServerConfig::resolve(parse(&args), None).expect_err("cert without key");
         assert!(error.to_string().contains("--tls-key"), "{error}");
 
-        let args = ServerArgs {
-            registry: Some("r".into()),
-            model: Some("m".into()),
-            features: Some("f".into()),
-            default_reasons: Some(30),
-            ..ServerArgs::default()
-        };
-        let error = ServerConfig::resolve(&args, None).expect_err("reasons");
+        let args = [&required[..], &["--default-reasons", "30"]].concat();
+        let error = ServerConfig::resolve(parse(&args), None).expect_err("reasons");
         assert!(error.to_string().contains("default_reasons"), "{error}");
     }
 
     #[test]
     fn token_comes_from_the_environment_when_no_file_is_named() {
-        let args = ServerArgs {
-            registry: Some("r".into()),
-            model: Some("m".into()),
-            features: Some("f".into()),
-            ..ServerArgs::default()
-        };
-        let config = ServerConfig::resolve(&args, Some(" abc ".into())).expect("valid");
+        let settings = parse(&["--registry", "r", "--model", "m", "--features", "f"]);
+        let config = ServerConfig::resolve(settings.clone(), Some(" abc ".into())).expect("valid");
         assert_eq!(config.auth_token.as_deref(), Some("abc"));
-        assert!(ServerConfig::resolve(&args, Some("  ".into())).is_err());
+        assert!(ServerConfig::resolve(settings, Some("  ".into())).is_err());
     }
 }

@@ -47,9 +47,15 @@ pub enum ServeError {
     /// The server is at a capacity limit; the caller should retry later, with backoff.
     #[error("{0}")]
     Overloaded(String),
-    /// No model and snapshot are loaded yet.
+    /// No model and snapshot are loaded yet, or the server is shutting down.
     #[error("{0}")]
     Unavailable(String),
+    /// The call lacks the bearer token the server requires.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The call's deadline passed before it was answered.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// The model refused the input or failed.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -72,6 +78,8 @@ impl ServeError {
             Self::WrongModelKind(_) => Code::FailedPrecondition,
             Self::Overloaded(_) => Code::ResourceExhausted,
             Self::Unavailable(_) => Code::Unavailable,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Self::Model(error) if is_input_error(error) => Code::InvalidArgument,
             Self::Model(_) | Self::Internal(_) => Code::Internal,
         }
@@ -190,6 +198,16 @@ mod tests {
         assert_eq!(status.code(), Code::InvalidArgument);
         let status = Status::from(ServeError::Overloaded("full".into()));
         assert_eq!(status.code(), Code::ResourceExhausted);
+        let status = Status::from(ServeError::Unauthenticated("no token".into()));
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Unauthenticated, "no token")
+        );
+        let status = Status::from(ServeError::DeadlineExceeded("too late".into()));
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::DeadlineExceeded, "too late")
+        );
     }
 
     #[test]

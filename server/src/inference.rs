@@ -19,6 +19,7 @@
 
 use crate::error::{ServeError, excerpt, name_list};
 use crate::middleware::CallSlot;
+use crate::pair::ServingPair;
 use crate::proto::inference::grpc_inference_service_server::GrpcInferenceService;
 use crate::proto::inference::infer_parameter::ParameterChoice;
 use crate::proto::inference::model_infer_request::InferInputTensor;
@@ -30,7 +31,6 @@ use crate::proto::inference::{
 };
 use crate::scoring::{CANCEL_CHUNK, PARALLEL_BATCH, Score, check_customer_id};
 use crate::service::ScoringApi;
-use crate::state::ServingPair;
 use crate::tensors::{self, BYTES, FP64};
 use churn_models::preprocess::Encoding;
 use churn_models::{FeatureRow, FeatureValue};

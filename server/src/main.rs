@@ -4,7 +4,7 @@
 //! reloads). Exit codes: 0 after a clean shutdown, 1 when the server fails, 2 for an unusable
 //! configuration (also one found only when loading: a model or snapshot that can never be served).
 
-use churn_server::config::{ServerArgs, ServerConfig};
+use churn_server::config::{ServerConfig, Settings};
 use churn_server::reload::error_chain;
 use clap::Parser;
 use std::process::ExitCode;
@@ -19,9 +19,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Serves `churn.v1.ScoringService` (Score, ScoreBatch, ScoreFeatures, GetModelInfo, Ping), the
 /// standard `grpc.health.v1.Health` service and server reflection (v1 and v1alpha), and Prometheus
 /// metrics on a separate port. A newly promoted model version or a new snapshot is picked up while
-/// serving (polling, or at once on SIGHUP). Settings come from options, CHURN_* environment variables
-/// and a TOML file (--config), in that order of precedence. Logs go to stderr; CHURN_LOG sets their
-/// filter (e.g. `info`, `churn_server=debug`).
+/// serving (polling, or at once on SIGHUP). Each setting comes from its option, else its CHURN_*
+/// environment variable, else the TOML file (--config), else its default. Logs go to stderr; CHURN_LOG
+/// sets their filter (e.g. `info`, `churn_server=debug`).
 #[derive(Debug, Parser)]
 #[command(name = "churn-server", version)]
 struct Cli {
@@ -32,13 +32,13 @@ struct Cli {
     #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
-    server: ServerArgs,
+    settings: Settings,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    let config = match ServerConfig::resolve(&cli.server, std::env::var("CHURN_AUTH_TOKEN").ok()) {
+    let config = match ServerConfig::resolve(cli.settings, std::env::var("CHURN_AUTH_TOKEN").ok()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));

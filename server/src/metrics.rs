@@ -20,7 +20,7 @@
 //! are replaced then, so a feature the new model lacks disappears, and there are none while the model
 //! stores no training distributions.
 
-use crate::state::ServingPair;
+use crate::pair::ServingPair;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;

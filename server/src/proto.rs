@@ -6,8 +6,8 @@
 tonic::include_proto!("churn.v1");
 
 use crate::error::{ServeError, name_list};
+use crate::pair::{ServingPair, ServingVersion as DomainVersion};
 use crate::scoring::{Score, ScoreReason};
-use crate::state::{ServingPair, ServingVersion as DomainVersion};
 use churn_models::{ContributionScale, FeatureRow};
 use std::collections::HashMap;
 

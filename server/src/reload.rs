@@ -21,8 +21,9 @@
 //! returns the reason, and the server stops with it rather than staying up "not serving yet" forever.
 //! Once a pair is served, every failure leaves it serving.
 
+use crate::pair::{ServingPair, ServingVersion};
 use crate::snapshot::{FileFingerprint, Snapshot, SnapshotError};
-use crate::state::{ServingPair, ServingState, ServingVersion};
+use crate::state::ServingState;
 use churn_models::{LoadedModel, ModelError, Registry};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

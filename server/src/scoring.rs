@@ -5,8 +5,8 @@
 //! scoring path `churn-trainer score` also uses, so the results equal its.
 
 use crate::error::{ServeError, excerpt, name_list, thousands};
+use crate::pair::ServingPair;
 use crate::snapshot::Descriptor;
-use crate::state::ServingPair;
 use chrono::NaiveDate;
 use churn_features::ColumnValues;
 use churn_models::{ChurnModel, CustomerValue, FeatureRow, FeatureValue, SurvivalScore, UnknownCategories};

@@ -1,5 +1,5 @@
-//! Wiring: the gRPC server (scoring and the Open Inference Protocol behind one guard, health, reflection v1 and v1alpha, gzip, TLS),
-//! the metrics endpoint, the reload task, and graceful shutdown.
+//! Wiring: the gRPC server (scoring and the Open Inference Protocol behind one guard, health, reflection
+//! v1 and v1alpha, gzip, TLS), the metrics endpoint, the reload task, and graceful shutdown.
 //!
 //! Shutdown drains: health turns NOT_SERVING at once, the listener stays open for the configured grace
 //! period (so load balancers can stop routing first), then it closes and calls in flight run to their
@@ -8,7 +8,11 @@
 use crate::config::ServerConfig;
 use crate::inference::InferenceApi;
 use crate::metrics::{self, Metrics};
-use crate::middleware::{EndWatchesOnShutdown, GuardSettings, Guarded};
+use crate::middleware::auth::AuthLayer;
+use crate::middleware::deadline::DeadlineLayer;
+use crate::middleware::health_watch::EndWatchesOnShutdown;
+use crate::middleware::metrics::MetricsLayer;
+use crate::middleware::shedding::SheddingLayer;
 use crate::proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use crate::proto::{self, scoring_service_server::ScoringServiceServer};
 use crate::redact::IdHasher;
@@ -22,6 +26,7 @@ use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tower::ServiceBuilder;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -97,17 +102,22 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
-    let guarded = Guarded::new(
-        scoring,
-        GuardSettings {
-            token: config.auth_token.clone(),
-            max_concurrent_requests: limits.max_concurrent_requests,
-            request_timeout: limits.request_timeout,
-            max_message_bytes: limits.max_message_bytes,
-        },
-        metrics.clone(),
-    );
-    let guarded_inference = guarded.guard(inference);
+    // The guard, one layer per concern, outermost first; both scoring services share its token, slots
+    // and metrics.
+    let guard = ServiceBuilder::new()
+        .layer(MetricsLayer::new(metrics.clone()))
+        .layer(AuthLayer::new(
+            config.auth_token.as_deref(),
+            limits.max_message_bytes,
+        ))
+        .layer(DeadlineLayer::new(
+            limits.request_timeout,
+            limits.max_message_bytes,
+        ))
+        .layer(SheddingLayer::new(
+            limits.max_concurrent_requests,
+            limits.max_message_bytes,
+        ));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -136,8 +146,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .add_service(EndWatchesOnShutdown::new(health_service, closing))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(guarded)
-        .add_service(guarded_inference);
+        .add_service(guard.service(scoring))
+        .add_service(guard.service(inference));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

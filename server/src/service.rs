@@ -1,5 +1,5 @@
 //! `churn.v1.ScoringService`: a thin layer that turns requests into calls on the current
-//! [`crate::state::ServingPair`] and results into responses. Limits on batch size, batch cost, id length,
+//! [`crate::pair::ServingPair`] and results into responses. Limits on batch size, batch cost, id length,
 //! reasons and answer size are applied here; authentication, load shedding by calls and deadlines sit in
 //! front (see [`crate::middleware`]).
 //!

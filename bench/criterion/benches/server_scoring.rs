@@ -13,9 +13,9 @@
 #[path = "../../../server/tests/it/common.rs"]
 mod common;
 
+use churn_server::pair::ServingPair;
 use churn_server::proto;
 use churn_server::snapshot::Snapshot;
-use churn_server::state::ServingPair;
 use common::{Ids, Kind};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use prost::Message;

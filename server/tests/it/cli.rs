@@ -5,6 +5,7 @@
 use crate::common::{self, Fixture, Ids};
 use churn_server::proto::ScoreRequest;
 use churn_server::redact::IdHasher;
+use clap::Args as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -104,6 +105,22 @@ fn help_explains_every_option() {
     ] {
         assert!(help.contains(option), "--help does not mention {option}:\n{help}");
     }
+    // Every setting the server reads, with its environment variable.
+    let settings = churn_server::config::Settings::augment_args(clap::Command::new("churn-server"));
+    for arg in settings.get_arguments() {
+        let long = format!("--{}", arg.get_long().expect("option"));
+        let env = arg.get_env().expect("variable").to_string_lossy().into_owned();
+        assert!(help.contains(&long), "--help does not mention {long}:\n{help}");
+        assert!(help.contains(&env), "--help does not mention {env}:\n{help}");
+    }
+    let text = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains(
+            "Each setting comes from its option, else its CHURN_* environment variable, else the TOML \
+             file (--config), else its default."
+        ),
+        "--help states the precedence:\n{help}"
+    );
     let output = Command::new(LOADGEN).arg("--help").output().expect("run");
     let help = String::from_utf8(output.stdout).expect("utf-8");
     for option in ["--rate", "--concurrency", "--rpc", "--ids-from", "--json"] {
@@ -123,6 +140,62 @@ fn a_missing_setting_exits_with_code_2_and_names_the_option() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).expect("utf-8");
     assert!(stderr.contains("--registry"), "{stderr}");
+}
+
+#[test]
+fn a_setting_given_by_option_environment_and_file_resolves_in_that_order() {
+    // `max_reasons` at each level: option 11, environment 12, file 13, default 20. The server states the
+    // value it resolved when it refuses a `default_reasons` above it, before binding anything.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[limits]\nmax_reasons = 13\n").expect("config");
+    let resolved = |option: bool, environment: bool, file: bool| {
+        let mut command = Command::new(SERVER);
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CHURN_")) {
+            command.env_remove(name);
+        }
+        command.args([
+            "--registry",
+            "r",
+            "--model",
+            "m",
+            "--features",
+            "f",
+            "--default-reasons",
+            "1000",
+        ]);
+        if option {
+            command.args(["--max-reasons", "11"]);
+        }
+        if environment {
+            command.env("CHURN_MAX_REASONS", "12");
+        }
+        if file {
+            command.arg("--config").arg(&config);
+        }
+        let output = command.output().expect("run");
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8(output.stderr).expect("utf-8");
+        stderr
+            .split("larger than max_reasons (")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("no max_reasons in {stderr}"))
+            .to_string()
+    };
+    assert_eq!(
+        resolved(true, true, true),
+        "11",
+        "the option beats the environment and the file"
+    );
+    assert_eq!(
+        resolved(false, true, true),
+        "12",
+        "the environment beats the file"
+    );
+    assert_eq!(resolved(false, false, true), "13", "the file beats the default");
+    assert_eq!(resolved(false, false, false), "20", "the default");
+    assert_eq!(resolved(true, false, true), "11", "the option beats the file");
 }
 
 #[test]

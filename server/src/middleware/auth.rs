@@ -1,0 +1,116 @@
+//! Authentication: with a token configured, a call without `authorization: Bearer <token>` ends with
+//! UNAUTHENTICATED before it uses any capacity.
+
+use super::{CallFuture, DRAIN_TIMEOUT, named_layer_service, refuse};
+use crate::error::ServeError;
+use http::{HeaderMap, Request, Response};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::Instant;
+use tonic::body::Body;
+use tower::{Layer, Service};
+
+/// Refuses calls without the bearer token.
+#[derive(Clone)]
+pub struct AuthLayer {
+    /// `Bearer <token>`; `None` accepts every call.
+    expected: Option<Arc<[u8]>>,
+    max_message_bytes: usize,
+}
+
+impl std::fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("authenticated", &self.expected.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// Calls must carry `token` (`None`: every call is accepted); the body of a refused call is read up
+    /// to a message of `max_message_bytes`.
+    pub fn new(token: Option<&str>, max_message_bytes: usize) -> Self {
+        Self {
+            expected: token.map(|token| Arc::from(format!("Bearer {token}").into_bytes())),
+            max_message_bytes,
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// A service whose calls must carry the bearer token (see [`AuthLayer`]).
+#[derive(Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+    layer: AuthLayer,
+}
+
+named_layer_service!(Authenticate);
+
+impl<S> Service<Request<Body>> for Authenticate<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        match &self.layer.expected {
+            Some(expected) if !authorized(request.headers(), expected) => {
+                let error = ServeError::Unauthenticated(
+                    "missing or invalid bearer token (send `authorization: Bearer <token>`)".into(),
+                );
+                let until = Instant::now() + DRAIN_TIMEOUT;
+                Box::pin(refuse(request, self.layer.max_message_bytes, until, error))
+            }
+            _ => Box::pin(self.inner.call(request)),
+        }
+    }
+}
+
+/// True when the `authorization` header equals `expected`, compared in constant time.
+fn authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    value.len() == expected.len() && value.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn tokens_must_match_exactly() {
+        let headers = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("authorization", HeaderValue::from_str(value).expect("header"));
+            headers
+        };
+        let expected = b"Bearer s3cret";
+        assert!(authorized(&headers("Bearer s3cret"), expected));
+        assert!(!authorized(&headers("Bearer s3cre"), expected));
+        assert!(!authorized(&headers("Bearer s3creT"), expected));
+        assert!(!authorized(&headers("bearer s3cret"), expected));
+        assert!(!authorized(&HeaderMap::new(), expected));
+    }
+}
