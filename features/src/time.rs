@@ -27,9 +27,14 @@ fn checked_date(day: i64) -> Option<NaiveDate> {
 }
 
 /// Whether day number `day` is a date of the calendar, so that it converts to a date and two such days
-/// subtract without overflow.
+/// subtract without overflow: a range check, as the calendar's days are contiguous (checked once per row
+/// read, so no date is made).
+#[inline]
 pub fn in_calendar(day: i64) -> bool {
-    checked_date(day).is_some()
+    static DAYS: std::sync::LazyLock<std::ops::RangeInclusive<i64>> = std::sync::LazyLock::new(|| {
+        i64::from(days_from_epoch(NaiveDate::MIN))..=i64::from(days_from_epoch(NaiveDate::MAX))
+    });
+    DAYS.contains(&day)
 }
 
 /// A point in time as its UTC day and the nanoseconds since that day's midnight: the day is what features
@@ -204,6 +209,17 @@ fn last_day_of_month(date: NaiveDate) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_calendar_is_the_range_of_days_that_make_dates() {
+        let first = days_from_epoch(NaiveDate::MIN);
+        let last = days_from_epoch(NaiveDate::MAX);
+        for day in [first - 1, first, first + 1, -1, 0, 1, last - 1, last, last + 1] {
+            let day = i64::from(day);
+            assert_eq!(in_calendar(day), checked_date(day).is_some(), "day {day}");
+        }
+        assert!(!in_calendar(i64::MAX) && !in_calendar(i64::MIN));
+    }
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")

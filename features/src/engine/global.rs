@@ -56,16 +56,6 @@ impl Summaries {
         }
     }
 
-    /// Customers summarised.
-    pub fn len(&self) -> usize {
-        self.days_since.len().max(self.btyd.len())
-    }
-
-    /// True without customers.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Appends `other`'s customers.
     pub fn extend(&mut self, other: &Self) {
         self.days_since.extend_from_slice(&other.days_since);
