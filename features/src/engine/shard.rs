@@ -86,6 +86,8 @@ pub struct Shard<'a> {
     plan_names: Option<Vec<String>>,
     /// Phase (a)'s blocks per as-of date, where kept.
     kept: Vec<Vec<Option<Block>>>,
+    /// Bytes of phase (a)'s blocks to keep.
+    kept_bytes: usize,
 }
 
 impl<'a> Shard<'a> {
@@ -161,7 +163,14 @@ impl<'a> Shard<'a> {
             labels,
             plan_names,
             kept: Vec::new(),
+            kept_bytes: KEPT_BYTES,
         })
+    }
+
+    /// Keeps at most `bytes` of phase (a)'s blocks for phase (c) instead of [`KEPT_BYTES`]; the others
+    /// are computed again there. Less memory for more time, the same rows.
+    pub fn keep_at_most(&mut self, bytes: usize) {
+        self.kept_bytes = bytes;
     }
 
     /// The customer ids of these inputs.
@@ -198,7 +207,7 @@ impl<'a> Shard<'a> {
                     &block.numeric,
                     block.btyd.clone(),
                 ));
-                let keep = kept_bytes + block.bytes() <= KEPT_BYTES;
+                let keep = kept_bytes + block.bytes() <= self.kept_bytes;
                 if keep {
                     kept_bytes += block.bytes();
                 }
