@@ -11,7 +11,7 @@ use churn_models::drift::{ACT_PSI, Drift, PSI_EPSILON, QUANTILE_BINS, WATCH_PSI,
 use churn_models::{DriftLevel, DriftReport, Registry};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Compare a feature table (the customers about to be scored) with those the model was trained on.
 ///
@@ -118,12 +118,39 @@ struct DriftFile<'a> {
     report: &'a DriftReport,
 }
 
+/// The `--out` folder, when this run creates it: removed again (if still empty) when the run fails before
+/// writing into it, so a mistyped model or a bad table leaves nothing behind.
+struct NewFolder<'a> {
+    created: Option<&'a Path>,
+}
+
+impl<'a> NewFolder<'a> {
+    fn create(path: &'a Path) -> Result<Self> {
+        let created = (!path.exists()).then_some(path);
+        std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self { created })
+    }
+
+    /// The folder holds the report: it stays.
+    fn keep(mut self) {
+        self.created = None;
+    }
+}
+
+impl Drop for NewFolder<'_> {
+    fn drop(&mut self) {
+        if let Some(path) = self.created {
+            let _ = std::fs::remove_dir(path);
+        }
+    }
+}
+
 /// Runs `churn-trainer monitor`.
 pub fn run(args: MonitorArgs, _ui: &Ui) -> Result<()> {
     let json_path = args.out.join("drift.json");
     let html_path = args.out.join("drift.html");
     let features_summary = output::summary_path(&args.features);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let folder = NewFolder::create(&args.out)?;
     output::check_outputs(
         &[&json_path, &html_path],
         &[&args.features, &features_summary, &args.registry],
@@ -167,6 +194,7 @@ pub fn run(args: MonitorArgs, _ui: &Ui) -> Result<()> {
     };
     let json = serde_json::to_string_pretty(&file).context("cannot lay out drift.json")?;
     output::write_bytes_atomically(&json_path, format!("{json}\n").as_bytes())?;
+    folder.keep();
     let html = render(
         &model.artifact,
         &spec,

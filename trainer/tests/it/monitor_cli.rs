@@ -255,6 +255,7 @@ fn a_planted_shift_in_two_features_is_flagged_and_nothing_else() {
         path(&out_bad),
     ]);
     assert!(error.contains("no model `nobody`"), "{error}");
+    assert!(!out_bad.exists(), "a failed run leaves no --out folder behind");
     let mut missing = same.clone();
     missing.columns.retain(|c| c.name != "spend_365d");
     let missing_path = dir.path().join("missing.parquet");
