@@ -317,7 +317,7 @@ pub fn build_to_parquet(
     let (data, counts) = crate::output::stage(path, |file| {
         let mut writer = TableWriter::new(path, file, id_type, &headers)?;
         let counts = shard.finish(&stats, |shard, rows| {
-            Columns::new(shard, &plan.layout.specs).write(&mut writer, &rows)
+            Columns::new(shard, &plan.layout.specs).write(&mut writer, rows)
         })?;
         writer.finish()?;
         Ok(counts)

@@ -201,19 +201,21 @@ impl<'a> Columns<'a> {
     }
 
     /// Writes `output`'s rows with `writer`: one row group (or several, for many rows).
-    pub(super) fn write(&self, writer: &mut TableWriter<'_>, output: &Output) -> Result<()> {
+    pub(super) fn write(&self, writer: &mut TableWriter<'_>, mut output: Output) -> Result<()> {
         let ids = self.shard.ids().id_array(&output.customers);
         let as_of: Date32Array = output.as_of.iter().copied().collect();
         let labels: Int8Array = output.labels.iter().copied().collect();
-        let outcomes = output.outcomes.iter().flat_map(|(d, e)| [d, e]);
+        // The numbers move into their arrays as they are, without a copy.
+        let mut numeric = std::mem::take(&mut output.numeric);
+        let outcomes = output.outcomes.take().into_iter().flat_map(|(d, e)| [d, e]);
         let features: Vec<ArrayRef> = self
             .slots()
             .map(|(spec, k)| -> ArrayRef {
                 match spec.role {
-                    ColumnRole::Numeric | ColumnRole::Outcome => float_array(&output.numeric[k]),
+                    ColumnRole::Numeric | ColumnRole::Outcome => float_array(std::mem::take(&mut numeric[k])),
                     ColumnRole::Categorical => Arc::new(
                         (0..output.rows())
-                            .map(|row| self.category(output, k, row))
+                            .map(|row| self.category(&output, k, row))
                             .collect::<StringArray>(),
                     ),
                     ColumnRole::Descriptor => {
@@ -221,7 +223,7 @@ impl<'a> Columns<'a> {
                     }
                 }
             })
-            .chain(outcomes.map(|values| float_array(values)))
+            .chain(outcomes.map(float_array))
             .collect();
         writer.write(ids, Arc::new(as_of), Arc::new(labels), features)
     }
@@ -273,8 +275,8 @@ impl<'a> Columns<'a> {
 }
 
 /// A Float64 array of `values`, NaN as null.
-fn float_array(values: &[f64]) -> ArrayRef {
+fn float_array(values: Vec<f64>) -> ArrayRef {
     let nulls = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
     let nulls = (nulls.null_count() > 0).then_some(nulls);
-    Arc::new(Float64Array::new(values.to_vec().into(), nulls))
+    Arc::new(Float64Array::new(values.into(), nulls))
 }
