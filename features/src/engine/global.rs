@@ -5,18 +5,22 @@
 //! (from one machine, or from every partition of the customers); phase (c) then finishes each block
 //! with the [`GlobalStats`].
 //!
-//! Every statistic here depends on the set of summaries, not on their order, so partitions may hand them
-//! in in any order and get the same answer.
+//! Every statistic here depends on the set of summaries, not on their order (the figures quoted in a
+//! failed fit's message aside), so partitions may hand them in in any order and get the same answer, and
+//! every partition may compute them itself from all the summaries (they serialise with serde). One
+//! consequence: the value tiers' total spend is summed largest first, where the one-pass engine summed in
+//! customer order, so a customer exactly on a tier's boundary may fall on the other side of it.
 
 use super::layout::{Layout, ValueColumns, tx};
 use super::segments::{Quintiles, ValueTiers};
 use super::value::{PeriodSummary, ValueFits, ValueModel};
 use crate::config::Config;
+use crate::error::{FeatureError, Result};
 use crate::time::Day;
 
 /// What the population statistics of one as-of date need from each customer: the recency, frequency and
 /// spend of the R/F/M scores and value tiers, and the BTYD summary of the customer-value models.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summaries {
     /// Days since the last purchase (NaN without one).
     pub(super) days_since: Vec<f64>,
@@ -142,14 +146,29 @@ fn value_stats(
 
 /// The population statistics of every as-of date of a build, in the order of its as-of dates.
 pub struct GlobalStats {
+    /// The as-of days they are of.
+    pub(super) as_of_days: Vec<Option<Day>>,
     pub(super) dates: Vec<DateStats>,
 }
 
 impl GlobalStats {
-    /// The statistics of the as-of dates `as_of` (the plan's, in its order) from the summaries of every
-    /// part of the customers: `parts[k][d]` summarises part `k`'s customers at date `d`. Parts may come in
-    /// any order.
-    pub fn new(config: &Config, plan: &super::Plan, parts: &[Vec<Summaries>]) -> Self {
+    /// The statistics of the plan's as-of dates from the summaries of every part of the customers:
+    /// `parts[k][d]` summarises part `k`'s customers at the plan's date `d` ([`super::Shard::summarize`]).
+    /// Parts may come in any order; a part with summaries for another number of dates is refused.
+    pub fn new(config: &Config, plan: &super::Plan, parts: &[Vec<Summaries>]) -> Result<Self> {
+        if parts.is_empty() {
+            return Err(FeatureError::Request(
+                "no summaries: the population statistics need those of every part of the customers".into(),
+            ));
+        }
+        let dates = plan.as_of_days.len();
+        if let Some((k, part)) = parts.iter().enumerate().find(|(_, part)| part.len() != dates) {
+            return Err(FeatureError::Request(format!(
+                "part {k} has summaries of {} as-of dates where the plan has {dates}: summarise every part \
+                 with the same plan",
+                part.len()
+            )));
+        }
         let dates = plan
             .as_of_days
             .iter()
@@ -174,7 +193,10 @@ impl GlobalStats {
                 stats
             })
             .collect();
-        Self { dates }
+        Ok(Self {
+            as_of_days: plan.as_of_days.clone(),
+            dates,
+        })
     }
 
     /// The customer-value fits of each as-of date (absent where there are none).

@@ -275,22 +275,12 @@ pub fn build(
     mut inputs: Inputs,
     request: &BuildRequest,
 ) -> Result<(FeatureTable, BuildSummary)> {
-    let warnings = request.check(config)?;
     let record = InputRecord::take(&mut inputs);
     let plan = Plan::new(config, request, &InputFacts::of(&inputs))?;
-    let last_labelled_as_of = plan.check_label_horizon()?;
     let mut shard = Shard::new(config, &plan, inputs)?;
-    let stats = GlobalStats::new(config, &plan, &[shard.summarize()]);
+    let stats = GlobalStats::new(config, &plan, &[shard.summarize()])?;
     let (table, counts) = shard.finish_table(&stats)?;
-    let summary = plan.summary(
-        config,
-        &shard,
-        record,
-        counts,
-        &stats,
-        warnings,
-        last_labelled_as_of,
-    );
+    let summary = plan.summary(config, &shard, record, counts, &stats);
     Ok((table, summary))
 }
 
@@ -305,12 +295,10 @@ pub fn build_to_parquet(
     request: &BuildRequest,
     path: &std::path::Path,
 ) -> Result<BuildSummary> {
-    let warnings = request.check(config)?;
     let record = InputRecord::take(&mut inputs);
     let plan = Plan::new(config, request, &InputFacts::of(&inputs))?;
-    let last_labelled_as_of = plan.check_label_horizon()?;
     let mut shard = Shard::new(config, &plan, inputs)?;
-    let stats = GlobalStats::new(config, &plan, &[shard.summarize()]);
+    let stats = GlobalStats::new(config, &plan, &[shard.summarize()])?;
     let outcomes = plan.outcomes.is_some();
     let headers = output::headers(&plan.layout.specs, outcomes);
     let id_type = shard.ids().data_type();
@@ -322,15 +310,7 @@ pub fn build_to_parquet(
         writer.finish()?;
         Ok(counts)
     })?;
-    let summary = plan.summary(
-        config,
-        &shard,
-        record,
-        counts,
-        &stats,
-        warnings,
-        last_labelled_as_of,
-    );
+    let summary = plan.summary(config, &shard, record, counts, &stats);
     crate::output::commit_with_summary(data, |digest| BuildSummary {
         file: Some(digest.clone()),
         ..summary
@@ -343,7 +323,7 @@ pub fn build_to_parquet(
 /// needs the as-of dates of the build it describes (see [`last_data_day`] for the latest possible one).
 pub fn columns(config: &Config, inputs: &Inputs, request: &BuildRequest) -> Result<Layout> {
     request.validate()?;
-    Ok(Plan::new(config, request, &InputFacts::of(inputs))?.layout)
+    Ok(Plan::unchecked(config, request, &InputFacts::of(inputs))?.layout)
 }
 
 /// The last day of the dated inputs (rows outside each input's accepted range left out): the latest
@@ -489,11 +469,38 @@ pub struct Plan {
     outcomes: Option<Outcomes>,
     /// `[subscriptions] grace_days` (0 without subscriptions).
     grace_days: u32,
+    /// The last as-of day whose label horizon fits in the data.
+    last_labelled_as_of: Option<Day>,
+    /// Warnings about the request.
+    warnings: Vec<String>,
 }
 
 impl Plan {
-    /// The plan of a build of `config` for `request` on inputs with `facts`.
+    /// The plan of a build of `config` for `request` on inputs with `facts`, after checking the request
+    /// ([`BuildRequest::check`]) and its as-of dates against the data: refused when no as-of date can be
+    /// labelled, with a warning when some cannot ([`Plan::warnings`]).
     pub fn new(config: &Config, request: &BuildRequest, facts: &InputFacts) -> Result<Self> {
+        let warnings = request.check(config)?;
+        let mut plan = Self::unchecked(config, request, facts)?;
+        plan.last_labelled_as_of = check_label_horizon(
+            plan.label_kind,
+            plan.horizon,
+            plan.range
+                .zip(plan.data_end)
+                .map(|((first, _), end)| (first, end)),
+            &plan.as_of_days,
+        )?;
+        plan.warnings = warnings;
+        Ok(plan)
+    }
+
+    /// The warnings about the request, for the caller to show.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The plan without the request's label checks: the columns a build would have.
+    fn unchecked(config: &Config, request: &BuildRequest, facts: &InputFacts) -> Result<Self> {
         let snapshot = config.is_snapshot();
         let range = facts.range();
         let as_of_days = check_as_of(snapshot, request, range)?;
@@ -569,6 +576,8 @@ impl Plan {
             horizon: request.horizon_days,
             outcomes,
             grace_days,
+            last_labelled_as_of: None,
+            warnings: Vec::new(),
         })
     }
 
@@ -577,21 +586,7 @@ impl Plan {
         &self.layout
     }
 
-    /// The last as-of day whose label horizon fits in the data, after checking the as-of days against it
-    /// (see [`check_label_horizon`]).
-    fn check_label_horizon(&self) -> Result<Option<Day>> {
-        check_label_horizon(
-            self.label_kind,
-            self.horizon,
-            self.range
-                .zip(self.data_end)
-                .map(|((first, _), end)| (first, end)),
-            &self.as_of_days,
-        )
-    }
-
     /// The run summary of a build of this plan on one machine.
-    #[allow(clippy::too_many_arguments)]
     fn summary(
         &self,
         config: &Config,
@@ -599,10 +594,9 @@ impl Plan {
         record: InputRecord,
         counts: Counts,
         stats: &GlobalStats,
-        mut warnings: Vec<String>,
-        last_labelled_as_of: Option<Day>,
     ) -> BuildSummary {
-        warnings.splice(0..0, record.warnings);
+        let mut warnings = record.warnings;
+        warnings.extend(self.warnings.iter().cloned());
         let rows: usize = counts.per_date.iter().map(|&(rows, ..)| rows).sum();
         warnings.extend(hidden_date_warnings(
             config,
@@ -666,7 +660,7 @@ impl Plan {
                 .map(|horizon| horizon.saturating_add(self.grace_days)),
             as_of,
             label_rate: (labelled > 0).then(|| positives as f64 / labelled as f64),
-            last_labelled_as_of: last_labelled_as_of.map(date_from_days),
+            last_labelled_as_of: self.last_labelled_as_of.map(date_from_days),
             warnings,
             file: None,
         }

@@ -16,6 +16,8 @@ pub struct Quintiles {
     /// it; `None` when every value reaches it.
     steps: [Option<f64>; 4],
     reversed: bool,
+    /// Fitted on no value.
+    empty: bool,
 }
 
 impl Quintiles {
@@ -42,12 +44,16 @@ impl Quintiles {
                 _ => Some(sorted[below - 1]),
             }
         });
-        Self { steps, reversed }
+        Self {
+            steps,
+            reversed,
+            empty: n == 0,
+        }
     }
 
-    /// The score of `value` (NaN for NaN).
+    /// The score of `value` (NaN for NaN, and for any value when the quintiles were fitted on none).
     pub fn score(&self, value: f64) -> f64 {
-        if value.is_nan() {
+        if value.is_nan() || self.empty {
             return f64::NAN;
         }
         let passed = self

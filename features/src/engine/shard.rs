@@ -8,9 +8,14 @@
 //! - (c) [`Shard::finish`]: each block finished with the population statistics (R/F/M scores and segment,
 //!   value tiers, customer-value columns, lifecycle stage) and handed on, block by block, to be written.
 //!
-//! Memory follows the block size: a block's rows are computed in phase (a) and kept for phase (c) while
-//! the kept blocks stay under [`KEPT_BYTES`]; later blocks are computed again in phase (c) instead, so a
-//! build far larger than memory holds one block of rows at a time.
+//! Memory: the rows grouped by customer and one set of [`Summaries`] per as-of date stay in memory; the
+//! computed rows come a block at a time. A block's rows are computed in phase (a) and kept for phase (c)
+//! while the kept blocks stay within a budget ([`KEPT_BYTES`], or [`Shard::keep_at_most`]); the others are
+//! computed again in phase (c), so writing the table holds one block of rows at a time.
+//!
+//! Parts must agree on what they read: each part's inputs are screened by the accepted date range of
+//! `[data]`, and without one by a default worked out from that part's own rows, so a partitioned build
+//! should set `[data]` min and max dates. Every part must hold rows of every configured input.
 
 use super::global::{DateStats, GlobalStats, Summaries};
 use super::grouped::{self, EventRow, Grouped, TxRow};
@@ -19,7 +24,7 @@ use super::output::{Columns, Output};
 use super::value::PeriodSummary;
 use super::{LabelKind, Outcomes, Plan, customer, order_lines, segments, subscriptions, value};
 use crate::config::{Config, DateMode};
-use crate::error::Result;
+use crate::error::{FeatureError, Result};
 use crate::input::ids::CustomerInterner;
 use crate::input::{AttributeValues, Inputs};
 use crate::table::FeatureTable;
@@ -190,7 +195,7 @@ impl<'a> Shard<'a> {
 
     /// Phase (a): each customer's own features at every as-of date of the plan, block by block; returns
     /// the summaries the population statistics need, one per as-of date in the plan's order. Blocks are
-    /// kept for [`Shard::finish`] while they fit in [`KEPT_BYTES`].
+    /// kept for phase (c) while they fit in the budget ([`KEPT_BYTES`], or [`Shard::keep_at_most`]).
     pub fn summarize(&mut self) -> Vec<Summaries> {
         let mut kept_bytes = 0;
         let mut all = Vec::with_capacity(self.plan.as_of_days.len());
@@ -249,6 +254,13 @@ impl<'a> Shard<'a> {
         stats: &GlobalStats,
         mut sink: impl FnMut(&Self, Output) -> Result<()>,
     ) -> Result<Counts> {
+        if stats.as_of_days != self.plan.as_of_days {
+            return Err(FeatureError::Request(
+                "the population statistics are of other as-of dates than this part's plan: compute them \
+                 from the summaries of parts with the same plan"
+                    .into(),
+            ));
+        }
         let hidden_len = self.customer_table.as_ref().map_or(0, |t| t.dates.len());
         let mut counts = Counts {
             hidden_dates: vec![0; hidden_len],

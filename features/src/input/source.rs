@@ -109,23 +109,44 @@ pub fn read_batches(
     if total == 0 {
         return Err(FeatureError::Empty { path: path.into() });
     }
+    let wave = rayon::current_num_threads().max(1);
+    let decode_wave = |units: &[Unit]| -> Vec<Result<Vec<RecordBatch>>> {
+        units
+            .par_iter()
+            .map(|unit| {
+                let batches = decode(&files[unit.file], unit.row_group)?;
+                on_rows(batches.iter().map(|b| b.num_rows() as u64).sum());
+                Ok(batches)
+            })
+            .collect()
+    };
+    let mut visit_unit = |unit: &Unit, batches: Vec<RecordBatch>| -> Result<()> {
+        let path = &files[unit.file].path;
+        let mut row = unit.first_row;
+        for batch in batches {
+            visit(path, &batch, row)?;
+            row += batch.num_rows() as u64;
+        }
+        Ok(())
+    };
+    if rayon::current_thread_index().is_some() {
+        // Called from a thread of a pool, which decoding ahead would need: each wave is decoded, then
+        // visited.
+        for units in units.chunks(wave) {
+            for (unit, batches) in units.iter().zip(decode_wave(units)) {
+                visit_unit(unit, batches?)?;
+            }
+        }
+        return Ok(total);
+    }
     // Decoding runs a wave ahead of the visits: while the caller visits one wave's batches (in order, on
     // this thread), the pool decodes the next wave's row groups in parallel.
-    let wave = rayon::current_num_threads().max(1);
     std::thread::scope(|scope| {
         let (sender, decoded) = std::sync::mpsc::sync_channel::<Result<Vec<RecordBatch>>>(wave);
-        let (files, units) = (&files, &units);
+        let units = &units;
         scope.spawn(move || {
             for units in units.chunks(wave) {
-                let batches: Vec<Result<Vec<RecordBatch>>> = units
-                    .par_iter()
-                    .map(|unit| {
-                        let batches = decode(&files[unit.file], unit.row_group)?;
-                        on_rows(batches.iter().map(|b| b.num_rows() as u64).sum());
-                        Ok(batches)
-                    })
-                    .collect();
-                for batches in batches {
+                for batches in decode_wave(units) {
                     if sender.send(batches).is_err() {
                         // The visits stopped at an error.
                         return;
@@ -134,15 +155,13 @@ pub fn read_batches(
             }
         });
         for unit in units {
-            let path = &files[unit.file].path;
             let batches = decoded.recv().map_err(|_| {
-                FeatureError::parquet(path, "the decoding thread stopped before the last row group")
+                FeatureError::parquet(
+                    &files[unit.file].path,
+                    "the decoding thread stopped before the last row group",
+                )
             })??;
-            let mut row = unit.first_row;
-            for batch in batches {
-                visit(path, &batch, row)?;
-                row += batch.num_rows() as u64;
-            }
+            visit_unit(unit, batches)?;
         }
         Ok(total)
     })

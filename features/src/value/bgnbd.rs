@@ -47,9 +47,9 @@ impl BgNbd {
         let scale = time_scale(summary);
         let patterns = Patterns::new(summary, scale);
         let penalizer = options.penalizer;
-        // On many patterns, the search starts where a fit on an even sample of them ends: the optimiser
-        // then needs a few passes over all the patterns instead of dozens. It converges to the same
-        // tolerance either way.
+        // On many patterns, the search starts where a fit on an even sample of them ends, which spares
+        // passes over all the patterns. It stops at the same tolerance as from the usual start, though not
+        // at the same last digits.
         let start = (patterns.len() > WARM_START_PATTERNS)
             .then(|| {
                 let sample = patterns.every(patterns.len().div_ceil(WARM_START_PATTERNS));

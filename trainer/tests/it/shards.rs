@@ -120,7 +120,15 @@ fn check_parts_equal_the_whole(config_file: &Path, parts: &Path, request: &Build
     // not matter), (c) on each part.
     let mut summaries: Vec<_> = shards.iter_mut().map(Shard::summarize).collect();
     summaries.reverse();
-    let stats = GlobalStats::new(&config, &plan, &summaries);
+    let stats = GlobalStats::new(&config, &plan, &summaries).expect("stats");
+    // Summaries of another number of dates than the plan's are refused, not read past.
+    let short = vec![summaries[0][1..].to_vec()];
+    let refused = GlobalStats::new(&config, &plan, &short).err().expect("refused");
+    assert!(refused.to_string().contains("the plan has 3"), "{refused}");
+    assert!(
+        GlobalStats::new(&config, &plan, &[]).is_err(),
+        "no summaries at all"
+    );
     let mut parts_rows = BTreeMap::new();
     let mut sizes = Vec::new();
     for shard in &mut shards {
