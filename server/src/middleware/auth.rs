@@ -1,7 +1,7 @@
 //! Authentication: with a token configured, a call without `authorization: Bearer <token>` ends with
 //! UNAUTHENTICATED before it uses any capacity.
 
-use super::{CallFuture, DRAIN_TIMEOUT, named_layer_service, refuse};
+use super::{CallFuture, DRAIN_TIMEOUT, guard_layer, refuse};
 use crate::error::ServeError;
 use http::{HeaderMap, Request, Response};
 use std::convert::Infallible;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tonic::body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 
 /// Refuses calls without the bearer token.
 #[derive(Clone)]
@@ -38,25 +38,11 @@ impl AuthLayer {
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Authenticate<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Authenticate {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// A service whose calls must carry the bearer token (see [`AuthLayer`]).
-#[derive(Clone)]
-pub struct Authenticate<S> {
-    inner: S,
-    layer: AuthLayer,
-}
-
-named_layer_service!(Authenticate);
+guard_layer!(
+    AuthLayer,
+    /// A service whose calls must carry the bearer token (see [`AuthLayer`]).
+    Authenticate
+);
 
 impl<S> Service<Request<Body>> for Authenticate<S>
 where

@@ -3,7 +3,7 @@
 //! is not started. The call's deadline goes into the request's extensions as a [`CallDeadline`], so the
 //! layers inside finish their own refusals before it.
 
-use super::{CallFuture, DRAIN_TIMEOUT, named_layer_service, refuse};
+use super::{CallFuture, DRAIN_TIMEOUT, guard_layer, refuse};
 use crate::error::ServeError;
 use http::{HeaderMap, Request, Response};
 use std::convert::Infallible;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::Status;
 use tonic::body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 
 /// When a call must have ended, found in its request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,25 +36,11 @@ impl DeadlineLayer {
     }
 }
 
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = EnforceDeadline<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        EnforceDeadline {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// A service whose calls end at their deadline (see [`DeadlineLayer`]).
-#[derive(Clone)]
-pub struct EnforceDeadline<S> {
-    inner: S,
-    layer: DeadlineLayer,
-}
-
-named_layer_service!(EnforceDeadline);
+guard_layer!(
+    DeadlineLayer,
+    /// A service whose calls end at their deadline (see [`DeadlineLayer`]).
+    EnforceDeadline
+);
 
 impl<S> Service<Request<Body>> for EnforceDeadline<S>
 where

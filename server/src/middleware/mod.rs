@@ -101,6 +101,33 @@ macro_rules! named_layer_service {
 }
 use named_layer_service;
 
+/// A guard layer's service: `$service` wraps the inner service with a copy of `$layer` (its settings),
+/// which `$layer` implements `tower::Layer` to make; with [`named_layer_service`]'s gRPC name and `Debug`.
+macro_rules! guard_layer {
+    ($layer:ident, $(#[$doc:meta])* $service:ident) => {
+        impl<S> tower::Layer<S> for $layer {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service {
+                    inner,
+                    layer: self.clone(),
+                }
+            }
+        }
+
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $service<S> {
+            inner: S,
+            layer: $layer,
+        }
+
+        super::named_layer_service!($service);
+    };
+}
+use guard_layer;
+
 #[cfg(test)]
 mod tests {
     use super::deadline::DeadlineLayer;

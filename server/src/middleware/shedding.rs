@@ -4,7 +4,7 @@
 //! [`CallSlot`]).
 
 use super::deadline::CallDeadline;
-use super::{CallFuture, DRAIN_TIMEOUT, named_layer_service, refuse, status_code};
+use super::{CallFuture, DRAIN_TIMEOUT, guard_layer, refuse, status_code};
 use crate::error::ServeError;
 use http::{Request, Response};
 use std::convert::Infallible;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tonic::Status;
 use tonic::body::Body;
 use tonic::codegen::Bytes;
-use tower::{Layer, Service};
+use tower::Service;
 
 /// A share of a call's concurrency slot, found in the request's extensions. The slot is freed when the
 /// call's response has been sent and every share is dropped.
@@ -45,25 +45,11 @@ impl SheddingLayer {
     }
 }
 
-impl<S> Layer<S> for SheddingLayer {
-    type Service = ShedLoad<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ShedLoad {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// A service whose calls take a slot or are refused (see [`SheddingLayer`]).
-#[derive(Clone)]
-pub struct ShedLoad<S> {
-    inner: S,
-    layer: SheddingLayer,
-}
-
-named_layer_service!(ShedLoad);
+guard_layer!(
+    SheddingLayer,
+    /// A service whose calls take a slot or are refused (see [`SheddingLayer`]).
+    ShedLoad
+);
 
 impl<S> Service<Request<Body>> for ShedLoad<S>
 where

@@ -122,6 +122,19 @@ pub fn fails(args: &[&str]) -> String {
     String::from_utf8(output.stderr).expect("utf8")
 }
 
+/// Writes `churn-trainer generate`'s data set of `customers` customers from `seed` into `out`.
+pub fn generate(out: &Path, customers: u32, seed: u64) {
+    ok(&[
+        "generate",
+        "--out",
+        path(out),
+        "--customers",
+        &customers.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+}
+
 /// A path as a command-line argument.
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("utf8 path")

@@ -1,7 +1,7 @@
 //! `churn-trainer features` through the binary: the horizon's range, duplicate rows, the run report and
 //! the catalog.
 
-use crate::common::{ok, path, trainer};
+use crate::common::{generate, ok, path, trainer};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Field, Schema};
 use churn_features::{ColumnValues, FeatureTable};
@@ -146,15 +146,7 @@ fn written_columns(path: &Path) -> Vec<(String, String)> {
 fn the_catalog_lists_the_columns_the_build_writes_for_the_same_config() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    ok(&[
-        "generate",
-        "--out",
-        path(&data),
-        "--customers",
-        "300",
-        "--seed",
-        "5",
-    ]);
+    generate(&data, 300, 5);
     let config = data.join("churn.toml");
     let config = path(&config);
 

@@ -5,7 +5,7 @@
 //! without a model feature, an output inside the registry, a model without training distributions)
 //! fails clearly, writing nothing.
 
-use crate::common::{BIN, fails, ok, path};
+use crate::common::{BIN, fails, generate, ok, path};
 use churn_features::{ColumnValues, FeatureTable};
 use churn_models::Registry;
 use std::path::Path;
@@ -52,15 +52,7 @@ fn features(json: &serde_json::Value) -> Vec<(String, f64, String)> {
 fn a_planted_shift_in_two_features_is_flagged_and_nothing_else() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    ok(&[
-        "generate",
-        "--out",
-        path(&data),
-        "--customers",
-        "4000",
-        "--seed",
-        "11",
-    ]);
+    generate(&data, 4000, 11);
     let table_path = dir.path().join("all.parquet");
     ok(&[
         "features",

@@ -2,7 +2,7 @@
 //! model. Features whose encoded columns correlate above the threshold on the training rows are never
 //! given as different reasons, in any row; score files carry each reason's group and sentence.
 
-use crate::common::{ok, path};
+use crate::common::{generate, ok, path};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use chrono::NaiveDate;
@@ -37,15 +37,7 @@ fn features_correlated_above_the_threshold_are_never_given_as_different_reasons(
         dir.join("registry"),
         dir.join("scores.parquet"),
     );
-    ok(&[
-        "generate",
-        "--out",
-        path(&data),
-        "--customers",
-        "600",
-        "--seed",
-        "11",
-    ]);
+    generate(&data, 600, 11);
     ok(&[
         "features",
         "--config",

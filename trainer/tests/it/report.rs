@@ -5,7 +5,7 @@
 //! never written over an input. [`fixture`] builds the data and the model once for this module and the
 //! browser check (`report_browser`).
 
-use crate::common::{fails, ok, path};
+use crate::common::{fails, generate, ok, path};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
@@ -43,15 +43,7 @@ pub fn fixture() -> &'static Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("fixture folder");
         let data = dir.join("data");
-        ok(&[
-            "generate",
-            "--out",
-            path(&data),
-            "--customers",
-            "900",
-            "--seed",
-            "11",
-        ]);
+        generate(&data, 900, 11);
         let config = data.join("churn.toml");
         let train = dir.join("train.parquet");
         let test_table = dir.join("test.parquet");

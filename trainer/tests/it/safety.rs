@@ -5,7 +5,7 @@
 //! Nor do results mislead in silence: unknown category values, an unpromoted model named without a
 //! version, evaluation on training rows and a model no better than chance are all called out.
 
-use crate::common::{BIN, fails, ok, path};
+use crate::common::{BIN, fails, generate, ok, path};
 use churn_features::output::{TEMPORARY_SUFFIX, summary_path};
 use churn_features::{ColumnValues, FeatureTable};
 use churn_models::Registry;
@@ -19,15 +19,7 @@ fn data() -> &'static Path {
     static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        ok(&[
-            "generate",
-            "--out",
-            path(dir.path()),
-            "--customers",
-            "400",
-            "--seed",
-            "3",
-        ]);
+        generate(dir.path(), 400, 3);
         dir
     })
     .path()

@@ -3,7 +3,7 @@
 //! the single build's rows, every value equal, whether phase (c) reuses phase (a)'s blocks or computes
 //! them again.
 
-use crate::common::{ok, path};
+use crate::common::generate;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, BooleanArray, RecordBatch};
 use chrono::NaiveDate;
@@ -161,15 +161,7 @@ fn check_parts_equal_the_whole(config_file: &Path, parts: &Path, request: &Build
 fn four_hash_partitions_through_the_three_phases_give_the_single_build() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    ok(&[
-        "generate",
-        "--out",
-        path(&data),
-        "--customers",
-        "1500",
-        "--seed",
-        "11",
-    ]);
+    generate(&data, 1500, 11);
     let parts = dir.path().join("parts");
     for file in ["transactions", "events", "customers", "subscriptions"] {
         split(&data.join(format!("{file}.parquet")), &parts);
