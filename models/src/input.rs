@@ -32,6 +32,13 @@ pub fn display_number(value: f64) -> String {
     }
     let rounded = if value.abs() >= 10f64.powi(DISPLAY_SIGNIFICANT_DIGITS as i32) {
         value.round()
+    } else if value == value.trunc() {
+        // A whole number below the bound has no more digits than are shown (most counts and days).
+        return if value == 0.0 {
+            "0".to_string()
+        } else {
+            (value as i64).to_string()
+        };
     } else {
         // Scientific notation rounds to the significant digits; parsing it back gives the nearest
         // double, whose shortest form is what people expect to read.
@@ -197,6 +204,8 @@ mod tests {
         assert_eq!(shown(67.89999999999999), "67.9");
         assert_eq!(shown(0.1 + 0.2), "0.3");
         assert_eq!(shown(452.0), "452");
+        assert_eq!(shown(-17.0), "-17");
+        assert_eq!(shown(999999.0), "999999");
         assert_eq!(shown(-3.25), "-3.25");
         assert_eq!(shown(2.0 / 3.0), "0.666667");
         assert_eq!(shown(123456.7), "123457");

@@ -59,6 +59,9 @@ pub struct FeatureKind {
     pub column: Option<CatalogColumn>,
     /// The family of features it belongs to.
     pub family: Family,
+    /// The name as a sentence says it when it reads the feature as `name is value` (`MonthlyCharges` →
+    /// `monthly charges`, see `churn_features::engine::layout::readable_name`).
+    pub spoken: String,
 }
 
 impl FeatureKind {
@@ -69,7 +72,25 @@ impl FeatureKind {
             Some(column) => column.family(),
             None => Family::Attribute(name.to_string()),
         };
-        Self { column, family }
+        Self {
+            column,
+            family,
+            spoken: spoken(name),
+        }
+    }
+}
+
+/// A feature's name in words, lower case unless it starts with an acronym.
+fn spoken(name: &str) -> String {
+    let readable = churn_features::engine::layout::readable_name(name, None);
+    let mut chars = readable.chars();
+    let acronym = readable
+        .split(' ')
+        .next()
+        .is_some_and(|w| w.len() > 1 && !w.chars().any(char::is_lowercase));
+    match chars.next() {
+        Some(first) if !acronym => first.to_lowercase().chain(chars).collect(),
+        _ => readable.clone(),
     }
 }
 
@@ -163,7 +184,7 @@ struct Members<'a> {
 /// A member of a reason with the customer's value.
 struct Read<'a> {
     name: &'a str,
-    column: Option<&'a CatalogColumn>,
+    kind: &'a FeatureKind,
     value: FeatureValue,
 }
 
@@ -172,7 +193,7 @@ impl<'a> Members<'a> {
     fn read(&self, member: &'a Member<'a>) -> Read<'a> {
         Read {
             name: member.name,
-            column: member.kind.column.as_ref(),
+            kind: member.kind,
             value: (self.value)(member.feature),
         }
     }
@@ -397,14 +418,14 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
         FeatureValue::Number(value) if value.is_finite() => Some(value),
         FeatureValue::Number(_) | FeatureValue::Missing => None,
         FeatureValue::Text(ref text) => {
-            return match CatalogColumn::parse(name) {
+            return match feature.kind.column {
                 Some(CatalogColumn::Subscription(SubscriptionMeasure::Plan)) => format!("on the {text} plan"),
-                _ => attribute(name, &feature.value),
+                _ => attribute(feature.kind, &feature.value),
             };
         }
     };
-    let Some(column) = feature.column.cloned() else {
-        return attribute(name, &feature.value);
+    let Some(column) = feature.kind.column.clone() else {
+        return attribute(feature.kind, &feature.value);
     };
     let unknown = || format!("{} unknown", readable(name));
     match column {
@@ -647,19 +668,9 @@ fn transaction(
     })
 }
 
-/// A column the catalog does not name: `name is value`, the name in words (`MonthlyCharges` → `monthly
-/// charges`, see `churn_features::engine::layout::readable_name`).
-fn attribute(name: &str, value: &FeatureValue) -> String {
-    let readable = churn_features::engine::layout::readable_name(name, None);
-    let mut chars = readable.chars();
-    let acronym = readable
-        .split(' ')
-        .next()
-        .is_some_and(|w| w.len() > 1 && !w.chars().any(char::is_lowercase));
-    let name = match chars.next() {
-        Some(first) if !acronym => first.to_lowercase().chain(chars).collect(),
-        _ => readable.clone(),
-    };
+/// A column the catalog does not name: `name is value`, the name in words ([`FeatureKind::spoken`]).
+fn attribute(kind: &FeatureKind, value: &FeatureValue) -> String {
+    let name = &kind.spoken;
     match value {
         FeatureValue::Number(v) if v.is_finite() => format!("{name} is {}", amount(*v)),
         FeatureValue::Text(text) => format!("{name} is {text}"),

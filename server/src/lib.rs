@@ -21,12 +21,14 @@
 //! - [`middleware`]: the guard, a tower layer each for request metrics, authentication, deadlines and
 //!   load shedding;
 //! - [`metrics`]: Prometheus metrics and their HTTP endpoint;
+//! - [`connection`]: TCP connections whose small answers are sent together;
 //! - [`server`]: wiring (health, reflection, TLS, gzip) and graceful shutdown;
 //! - [`redact`]: keyed hashes that keep customer ids out of logs;
 //! - [`loadgen`]: the load generator behind `churn-loadgen`.
 
 pub mod codec;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod inference;
 pub mod loadgen;

@@ -3,6 +3,7 @@
 
 use crate::snapshot::Snapshot;
 use chrono::NaiveDate;
+use churn_features::ColumnValues;
 use churn_models::{DriftLevel, DriftReport, LoadedModel, Matrix, ModelError};
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ pub struct ServingPair {
     pub(crate) encoded: Matrix,
     /// For each model feature, its column in the snapshot table.
     pub(crate) feature_columns: Vec<usize>,
+    /// The snapshot's raw values of the model's numeric features (NaN for a missing value, and in a
+    /// categorical feature's place; the snapshot has only finite values), one row per entry: the values a score's reasons quote sit together instead of one per table
+    /// column, each a cache miss.
+    pub(crate) numbers: Matrix,
     /// How far the snapshot's customers (those of the model's population) have moved from the
     /// model's training distributions; `None` when the model stores none or it cannot be measured.
     pub drift: Option<DriftReport>,
@@ -64,6 +69,24 @@ impl ServingPair {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let numeric: Vec<Option<&[Option<f64>]>> = feature_columns
+            .iter()
+            .map(|&column| match &snapshot.table.columns[column].values {
+                ColumnValues::Numeric(values) => Some(values.as_slice()),
+                ColumnValues::Categorical(_) => None,
+            })
+            .collect();
+        let numbers = snapshot
+            .rows()
+            .iter()
+            .flat_map(|&row| {
+                numeric
+                    .iter()
+                    .map(move |values| values.and_then(|v| v[row]).unwrap_or(f64::NAN))
+            })
+            .collect();
+        let numbers = Matrix::from_vec(snapshot.rows().len(), numeric.len(), numbers)
+            .expect("one value per entry and feature");
         // Measured once per pair, here, off the request path, from the rows just encoded; the metrics
         // export it.
         let scorer = model.artifact.scorer();
@@ -105,6 +128,7 @@ impl ServingPair {
             version,
             encoded,
             feature_columns,
+            numbers,
             drift,
         })
     }

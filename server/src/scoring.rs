@@ -150,12 +150,14 @@ impl ServingPair {
 
     /// Probability and reasons of one snapshot entry.
     fn compute(&self, entry: usize, reasons: usize) -> (f64, Vec<ScoreReason>) {
-        let row = self.snapshot.table_row(entry);
+        if reasons > 0 {
+            load_into_cache(self.numbers.row(entry));
+        }
         let score = self
             .model
             .scorer()
             .score_encoded_row(self.encoded.row(entry), reasons, |feature| {
-                self.snapshot_value(feature, row)
+                self.snapshot_value(feature, entry)
             });
         (score.probability, score_reasons(score.reasons))
     }
@@ -165,9 +167,7 @@ impl ServingPair {
         let x = self.encoded.select_rows(entries);
         self.model
             .scorer()
-            .score_encoded(&x, reasons, |i, feature| {
-                self.snapshot_value(feature, self.snapshot.table_row(entries[i]))
-            })
+            .score_encoded(&x, reasons, |i, feature| self.snapshot_value(feature, entries[i]))
             .into_iter()
             .map(|score| (score.probability, score_reasons(score.reasons)))
             .collect()
@@ -309,15 +309,34 @@ impl ServingPair {
         Ok((days.into_iter().zip(survival).collect(), horizon))
     }
 
-    /// The raw snapshot value of model feature `feature` at table row `row`.
-    fn snapshot_value(&self, feature: usize, row: usize) -> FeatureValue {
+    /// The raw snapshot value of model feature `feature` for snapshot entry `entry`.
+    fn snapshot_value(&self, feature: usize, entry: usize) -> FeatureValue {
         match &self.snapshot.table.columns[self.feature_columns[feature]].values {
-            ColumnValues::Numeric(values) => values[row].into(),
-            ColumnValues::Categorical(values) => values[row]
+            ColumnValues::Numeric(_) => {
+                let value = self.numbers.row(entry)[feature];
+                if value.is_nan() {
+                    FeatureValue::Missing
+                } else {
+                    FeatureValue::Number(value)
+                }
+            }
+            ColumnValues::Categorical(values) => values[self.snapshot.table_row(entry)]
                 .as_deref()
                 .map_or(FeatureValue::Missing, FeatureValue::from),
         }
     }
+}
+
+/// Reads one value of each cache line of `values`. The loads do not depend on each other, so the
+/// processor waits for the lines together, once, rather than for each in turn when the reasons' sentences
+/// read their values one after another.
+fn load_into_cache(values: &[f64]) {
+    const PER_LINE: usize = 64 / std::mem::size_of::<f64>();
+    let touched = values
+        .iter()
+        .step_by(PER_LINE)
+        .fold(0.0, |sum, value| sum + value);
+    std::hint::black_box(touched);
 }
 
 /// The library's reasons as the service shows them (values as text).

@@ -6,6 +6,7 @@
 //! end, for at most the drain timeout.
 
 use crate::config::ServerConfig;
+use crate::connection::CoalescingStream;
 use crate::inference::InferenceApi;
 use crate::metrics::{self, Metrics};
 use crate::middleware::auth::AuthLayer;
@@ -23,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -159,7 +161,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         address: config.listen,
         source,
     })?;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Answers of up to 1 KiB that are ready together leave in one write (see [`crate::connection`]).
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|connection| connection.map(CoalescingStream));
 
     let (metrics_addr, metrics_task) = match config.metrics_listen {
         Some(address) => {
