@@ -17,7 +17,7 @@
 
 use crate::matrix::Matrix;
 use crate::preprocess::FeatureSchema;
-use crate::reason_text::FeatureKind;
+use crate::reason_text::{self, Families, FeatureKind};
 use churn_features::engine::family::Family;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -36,14 +36,16 @@ pub struct ReasonGroups {
     pub threshold: f64,
     /// The groups, in schema order of their first feature; every feature is in exactly one.
     pub groups: Vec<ReasonGroup>,
-    /// Each schema feature's catalog kind, parsed from its name on first use.
+    /// Each schema feature's catalog kind, parsed from its name on first use, and each group's features
+    /// split by family.
     #[serde(skip)]
     kinds: KindCache,
 }
 
-/// The schema features' kinds, computed once per loaded model (not stored, and equal to any other).
+/// The schema features' kinds and the groups' families ([`reason_text::families_of`]), computed once per
+/// loaded model (not stored, and equal to any other).
 #[derive(Debug, Clone, Default)]
-struct KindCache(OnceLock<Vec<FeatureKind>>);
+struct KindCache(OnceLock<(Vec<FeatureKind>, Vec<Families>)>);
 
 impl PartialEq for KindCache {
     fn eq(&self, _: &Self) -> bool {
@@ -109,11 +111,19 @@ impl ReasonGroups {
     }
 
     /// The catalog kind of each feature of `schema` (the schema these groups were fitted with), parsed
-    /// from the names once.
-    pub(crate) fn kinds(&self, schema: &FeatureSchema) -> &[FeatureKind] {
-        self.kinds
-            .0
-            .get_or_init(|| schema.features.iter().map(|f| FeatureKind::of(&f.name)).collect())
+    /// from the names once, and for each group the positions of its features split by family
+    /// ([`reason_text::families_of`]).
+    pub(crate) fn kinds(&self, schema: &FeatureSchema) -> (&[FeatureKind], &[Families]) {
+        let (kinds, families) = self.kinds.0.get_or_init(|| {
+            let kinds: Vec<FeatureKind> = schema.features.iter().map(|f| FeatureKind::of(&f.name)).collect();
+            let families = self
+                .groups
+                .iter()
+                .map(|group| reason_text::families_of(group.features.iter().map(|&f| &kinds[f])))
+                .collect();
+            (kinds, families)
+        });
+        (kinds, families)
     }
 
     /// The group holding each feature (an index into [`ReasonGroups::groups`]), in schema order.

@@ -134,21 +134,46 @@ pub fn describe_members(
     value: &dyn Fn(usize) -> FeatureValue,
     contribution: f64,
 ) -> Described {
-    let sign = if contribution < 0.0 { -1.0 } else { 1.0 };
-    let mut families: Vec<(&Family, Vec<usize>, f64)> = Vec::new();
-    for (i, member) in members.iter().enumerate() {
-        match families.iter_mut().find(|(f, ..)| **f == member.kind.family) {
-            Some((_, positions, sum)) => {
-                positions.push(i);
-                *sum += member.contribution;
-            }
-            None => families.push((&member.kind.family, vec![i], member.contribution)),
+    let families = families_of(members.iter().map(|member| member.kind));
+    describe_families(members, &families, value, contribution)
+}
+
+/// The positions of a reason's members (ascending) split by family, one list per family.
+pub type Families = Vec<Vec<usize>>;
+
+/// The positions of a reason's members split by family, the families in order of first appearance;
+/// `kinds` are the members' kinds in member order. A model's reasons always split the same way, so a
+/// scorer splits each reason group once ([`describe_families`]).
+pub fn families_of<'a>(kinds: impl Iterator<Item = &'a FeatureKind>) -> Families {
+    let mut families: Vec<(&Family, Vec<usize>)> = Vec::new();
+    for (i, kind) in kinds.enumerate() {
+        match families.iter_mut().find(|(family, _)| **family == kind.family) {
+            Some((_, positions)) => positions.push(i),
+            None => families.push((&kind.family, vec![i])),
         }
     }
-    families.sort_by(|a, b| (b.2 * sign).total_cmp(&(a.2 * sign)));
-    let main = families.first().map_or(0, |(_, positions, _)| {
+    families.into_iter().map(|(_, positions)| positions).collect()
+}
+
+/// [`describe_members`] with the members already split by family ([`families_of`] of their kinds).
+pub fn describe_families(
+    members: &[Member<'_>],
+    families: &[Vec<usize>],
+    value: &dyn Fn(usize) -> FeatureValue,
+    contribution: f64,
+) -> Described {
+    let sign = if contribution < 0.0 { -1.0 } else { 1.0 };
+    let mut order: Vec<(&[usize], f64)> = families
+        .iter()
+        .map(|positions| {
+            let sum = positions.iter().map(|&i| members[i].contribution).sum();
+            (positions.as_slice(), sum)
+        })
+        .collect();
+    order.sort_by(|a, b| (b.1 * sign).total_cmp(&(a.1 * sign)));
+    let main = order.first().map_or(0, |(positions, _)| {
         let mut main = positions[0];
-        for &i in positions {
+        for &i in *positions {
             if members[i].contribution * sign > members[main].contribution * sign {
                 main = i;
             }
@@ -156,15 +181,16 @@ pub fn describe_members(
         main
     });
     let mut phrases: Vec<String> = Vec::new();
-    for (k, (family, positions, sum)) in families.iter().enumerate() {
+    for (k, (positions, sum)) in order.iter().enumerate() {
         if phrases.len() == FAMILIES_PER_REASON || (k > 0 && sum * sign <= 0.0) {
             break;
         }
         let family_members = Members {
-            members: positions.iter().map(|&i| &members[i]).collect(),
+            all: members,
+            positions,
             value,
         };
-        let phrase = family_phrase(family, &family_members, sign);
+        let phrase = family_phrase(&members[positions[0]].kind.family, &family_members, sign);
         if !phrase.is_empty() && !phrases.contains(&phrase) {
             phrases.push(phrase);
         }
@@ -177,7 +203,10 @@ pub fn describe_members(
 
 /// The features of one family of a reason, and how to read the customer's values.
 struct Members<'a> {
-    members: Vec<&'a Member<'a>>,
+    /// Every member of the reason.
+    all: &'a [Member<'a>],
+    /// The positions in `all` of this family's members, ascending.
+    positions: &'a [usize],
     value: &'a dyn Fn(usize) -> FeatureValue,
 }
 
@@ -189,6 +218,12 @@ struct Read<'a> {
 }
 
 impl<'a> Members<'a> {
+    /// This family's members, in schema order.
+    fn iter(&self) -> impl Iterator<Item = &'a Member<'a>> + use<'a> {
+        let all = self.all;
+        self.positions.iter().map(move |&i| &all[i])
+    }
+
     /// `member` with the customer's value.
     fn read(&self, member: &'a Member<'a>) -> Read<'a> {
         Read {
@@ -200,8 +235,7 @@ impl<'a> Members<'a> {
 
     /// The member whose column is `column`, with its value.
     fn find(&self, column: &CatalogColumn) -> Option<Read<'a>> {
-        self.members
-            .iter()
+        self.iter()
             .find(|m| m.kind.column.as_ref() == Some(column))
             .map(|m| self.read(m))
     }
@@ -209,9 +243,8 @@ impl<'a> Members<'a> {
     /// The member with the window closest to [`RECENT_DAYS`] among those `window` gives one for (the
     /// shorter on ties), with its value.
     fn recent(&self, window: impl Fn(&CatalogColumn) -> Option<u32>) -> Option<(Read<'a>, u32)> {
-        self.members
-            .iter()
-            .filter_map(|m| Some((*m, window(m.kind.column.as_ref()?)?)))
+        self.iter()
+            .filter_map(|m| Some((m, window(m.kind.column.as_ref()?)?)))
             .min_by_key(|&(_, days)| (days.abs_diff(RECENT_DAYS), days))
             .map(|(m, days)| (self.read(m), days))
     }
@@ -387,23 +420,24 @@ fn event(members: &Members<'_>, kind: &str) -> Option<String> {
 /// Up to [`FACTS_PER_FAMILY`] of the members in words: those that move the score most in the direction
 /// `sign` (any, when none does), in schema order.
 fn facts(members: &Members<'_>, sign: f64) -> String {
-    let all = &members.members;
-    let mut chosen: Vec<usize> = (0..all.len())
-        .filter(|&i| all[i].contribution * sign > 0.0)
+    let member = |k: usize| &members.all[members.positions[k]];
+    let count = members.positions.len();
+    let mut chosen: Vec<usize> = (0..count)
+        .filter(|&k| member(k).contribution * sign > 0.0)
         .collect();
     if chosen.is_empty() {
-        chosen = (0..all.len()).collect();
+        chosen = (0..count).collect();
     }
     chosen.sort_by(|&a, &b| {
-        (all[b].contribution * sign)
-            .total_cmp(&(all[a].contribution * sign))
+        (member(b).contribution * sign)
+            .total_cmp(&(member(a).contribution * sign))
             .then(a.cmp(&b))
     });
     chosen.truncate(FACTS_PER_FAMILY);
     chosen.sort_unstable();
     let mut facts: Vec<String> = Vec::with_capacity(chosen.len());
-    for i in chosen {
-        let fact = fact(members.read(all[i]), members);
+    for k in chosen {
+        let fact = fact(members.read(member(k)), members);
         if !facts.contains(&fact) {
             facts.push(fact);
         }

@@ -258,22 +258,29 @@ impl<'a> Scorer<'a> {
         members: bool,
     ) -> Reason {
         let schema = &self.artifact.schema;
-        // Kinds are parsed once per model with a grouping; an artifact without one has a group per
-        // feature and parses its name here (`kinds[f - first]`).
-        let (single, own_kind);
-        let (features, kinds, first, label): (&[usize], &[FeatureKind], usize, String) =
-            match &self.artifact.reason_groups {
-                Some(groups) => {
-                    let g = &groups.groups[group];
-                    (&g.features, groups.kinds(schema), 0, g.label.clone())
-                }
-                None => {
-                    single = [group];
-                    own_kind = [FeatureKind::of(&schema.features[group].name)];
-                    let label = own_kind[0].family.label();
-                    (&single, &own_kind, group, label)
-                }
-            };
+        // Kinds and each group's families are worked out once per model with a grouping; an artifact
+        // without one has a group per feature (one family) and parses its name here (`kinds[f - first]`).
+        let (single, own_kind, one_family);
+        let (features, kinds, families, first, label): (
+            &[usize],
+            &[FeatureKind],
+            &[Vec<usize>],
+            usize,
+            String,
+        ) = match &self.artifact.reason_groups {
+            Some(groups) => {
+                let g = &groups.groups[group];
+                let (kinds, families) = groups.kinds(schema);
+                (&g.features, kinds, &families[group], 0, g.label.clone())
+            }
+            None => {
+                single = [group];
+                own_kind = [FeatureKind::of(&schema.features[group].name)];
+                one_family = [vec![0]];
+                let label = own_kind[0].family.label();
+                (&single, &own_kind, &one_family, group, label)
+            }
+        };
         let described: Vec<Member<'_>> = features
             .iter()
             .map(|&f| Member {
@@ -283,7 +290,8 @@ impl<'a> Scorer<'a> {
                 feature: f,
             })
             .collect();
-        let Described { main, text } = reason_text::describe_members(&described, &value, contribution);
+        let Described { main, text } =
+            reason_text::describe_families(&described, families, &value, contribution);
         let main = features[main];
         let features = if members {
             features
