@@ -232,6 +232,7 @@ model_kinds! {
     Logistic = "logistic" => crate::logistic::LogisticParams,
     RandomForest = "random-forest" => crate::forest::ForestParams,
     GradientBoosting = "gradient-boosting" => crate::boosting::GradientBoostingParams,
+    Ensemble = "ensemble" => crate::ensemble::EnsembleParams,
     Cox = "cox" => crate::cox::CoxParams,
 }
 
@@ -301,7 +302,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .contains("logistic, random-forest, gradient-boosting, cox"),
+                .contains("logistic, random-forest, gradient-boosting, ensemble, cox"),
             "{error}"
         );
     }

@@ -69,7 +69,8 @@
 //!
 //! Logistic regression contributions are exact: `intercept + Σ contributions = logit`. Forest
 //! contributions are path contributions: `mean root value + Σ contributions = probability`. Gradient
-//! boosting contributions are TreeSHAP values: `base value + Σ contributions = logit`. One-hot
+//! boosting contributions are TreeSHAP values: `base value + Σ contributions = logit`. The ensemble's are
+//! the mean of its logistic regression's and its trees' (`mean base + Σ contributions = logit`). One-hot
 //! columns are summed back to their feature, and features to their reason group ([`ReasonGroups`]:
 //! one catalog family, merged with every feature correlated above |r| = 0.8 on the training rows), so a
 //! reason names a group (`frequency and spend`), its features with the customer's values, the summed
@@ -86,6 +87,7 @@ pub mod config;
 pub mod cox;
 pub mod customer_value;
 pub mod drift;
+pub mod ensemble;
 pub mod error;
 pub mod evaluation;
 mod flat_tree;

@@ -83,11 +83,18 @@ fn small_boosting() -> ModelParams {
 }
 
 /// One model of each kind, with parameters small enough for tests.
-fn every_kind() -> [ModelParams; 3] {
+fn every_kind() -> [ModelParams; 4] {
+    let ModelParams::GradientBoosting(gradient_boosting) = small_boosting() else {
+        unreachable!("small_boosting is gradient boosting")
+    };
     [
         ModelParams::Logistic(LogisticParams::default()),
         small_forest(),
         small_boosting(),
+        ModelParams::Ensemble(churn_models::ensemble::EnsembleParams {
+            gradient_boosting,
+            ..Default::default()
+        }),
     ]
 }
 
@@ -611,7 +618,7 @@ fn auto_keeps_the_best_kind_on_the_same_rows_and_records_every_candidate() {
         churn_models::train::train_auto(&table, &options(squashed_forest()), &candidates, &NoProgress)
             .expect("auto");
     let metrics = outcome.artifact.metrics.as_ref().expect("metrics");
-    assert_eq!(metrics.candidates.len(), 3);
+    assert_eq!(metrics.candidates.len(), 4);
     let kinds: Vec<ModelKind> = metrics.candidates.iter().map(|c| c.kind).collect();
     assert_eq!(kinds, ModelKind::classifiers().collect::<Vec<_>>());
     let chosen: Vec<_> = metrics.candidates.iter().filter(|c| c.chosen).collect();
