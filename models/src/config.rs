@@ -15,6 +15,11 @@
 //! learning_rate = 0.05
 //! max_leaves = 31
 //!
+//! [ensemble.logistic]        # churn_models::ensemble::EnsembleParams: its members' parameters
+//! c = 1.0
+//! [ensemble.gradient_boosting]
+//! learning_rate = 0.05
+//!
 //! [preprocess]               # churn_models::PreprocessParams
 //! exclude = ["customer_age_days"]
 //!
@@ -151,6 +156,8 @@ mod tests {
             [gradient_boosting]
             learning_rate = 0.1
             early_stopping_rounds = 20
+            [ensemble.gradient_boosting]
+            max_leaves = 15
             [threshold]
             rule = "expected_profit"
             offer_cost = 5.0
@@ -186,6 +193,11 @@ mod tests {
             boosting.max_leaves,
             crate::GradientBoostingParams::default().max_leaves
         );
+        let ModelParams::Ensemble(ensemble) = config.params(ModelKind::Ensemble) else {
+            panic!("ensemble")
+        };
+        assert_eq!(ensemble.gradient_boosting.max_leaves, 15);
+        assert_eq!(ensemble.logistic, crate::LogisticParams::default());
         assert_eq!(config.risk_bands.expect("bands").band(0.7), "high");
         assert!(matches!(
             config.threshold,

@@ -42,6 +42,8 @@ use std::time::Instant;
                   [random_forest]       # n_trees = 200, max_depth = 10, min_samples_leaf = 5\n  \
                   [gradient_boosting]   # n_rounds = 1000, learning_rate = 0.05, max_leaves = 31,\n  \
                   \x20                     # max_depth = 8, early_stopping_rounds = 50, l2 = 1.0\n  \
+                  [ensemble.logistic]   # the ensemble's members: the same fields as [logistic]\n  \
+                  [ensemble.gradient_boosting]  # and as [gradient_boosting]\n  \
                   [preprocess]          # exclude = [\"customer_age_days\"]\n  \
                   [threshold]           # rule = \"expected_profit\", offer_cost = 5.0,\n  \
                   \x20                     # customer_value = 120.0, acceptance_rate = 0.3\n  \
