@@ -34,8 +34,8 @@ pub struct ServingPair {
     /// For each model feature, its column in the snapshot table.
     pub(crate) feature_columns: Vec<usize>,
     /// The snapshot's raw values of the model's numeric features (NaN for a missing value, and in a
-    /// categorical feature's place; the snapshot has only finite values), one row per entry: the values a score's reasons quote sit together instead of one per table
-    /// column, each a cache miss.
+    /// categorical feature's place; the snapshot has only finite values), one row per entry: the values
+    /// a score's reasons quote sit together instead of one per table column, each a cache miss.
     pub(crate) numbers: Matrix,
     /// How far the snapshot's customers (those of the model's population) have moved from the
     /// model's training distributions; `None` when the model stores none or it cannot be measured.
@@ -76,17 +76,12 @@ impl ServingPair {
                 ColumnValues::Categorical(_) => None,
             })
             .collect();
-        let numbers = snapshot
-            .rows()
-            .iter()
-            .flat_map(|&row| {
-                numeric
-                    .iter()
-                    .map(move |values| values.and_then(|v| v[row]).unwrap_or(f64::NAN))
-            })
-            .collect();
-        let numbers = Matrix::from_vec(snapshot.rows().len(), numeric.len(), numbers)
-            .expect("one value per entry and feature");
+        let mut numbers = Matrix::zeros(snapshot.rows().len(), numeric.len());
+        for (entry, &row) in snapshot.rows().iter().enumerate() {
+            for (number, values) in numbers.row_mut(entry).iter_mut().zip(&numeric) {
+                *number = values.and_then(|v| v[row]).unwrap_or(f64::NAN);
+            }
+        }
         // Measured once per pair, here, off the request path, from the rows just encoded; the metrics
         // export it.
         let scorer = model.artifact.scorer();
