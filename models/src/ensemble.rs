@@ -4,8 +4,9 @@
 //! The two kinds err differently: the linear model extrapolates smoothly and is hard to overfit, the trees
 //! find thresholds and interactions. The mean of their log-odds is usually better ranked and better
 //! calibrated than either alone (the usual result of averaging diverse models); `--model auto` keeps it
-//! only when its held-out ROC AUC is higher than each of theirs. The weights are equal and fixed: nothing
-//! is fitted to choose them, so nothing can overfit there.
+//! only when it beats every simpler kind's held-out ROC AUC by more than its tie margin. The weights are
+//! equal and fixed: nothing is fitted to choose them, so nothing can overfit there. Its reasons cost what
+//! gradient boosting's do (TreeSHAP) and a little more.
 //!
 //! Reasons add up exactly: half of each model's contributions (exact for the logistic regression,
 //! TreeSHAP for the trees) with half of each base sum to the ensemble's log-odds.

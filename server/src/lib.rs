@@ -21,7 +21,7 @@
 //! - [`middleware`]: the guard, a tower layer each for request metrics, authentication, deadlines and
 //!   load shedding;
 //! - [`metrics`]: Prometheus metrics and their HTTP endpoint;
-//! - [`connection`]: TCP connections whose small answers are sent together;
+//! - [`connection`]: TCP connections whose answers ready together are sent together;
 //! - [`server`]: wiring (health, reflection, TLS, gzip) and graceful shutdown;
 //! - [`redact`]: keyed hashes that keep customer ids out of logs;
 //! - [`loadgen`]: the load generator behind `churn-loadgen`.

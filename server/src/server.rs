@@ -161,10 +161,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         address: config.listen,
         source,
     })?;
-    // Answers of up to 1 KiB that are ready together leave in one write (see [`crate::connection`]).
+    // Answers ready together leave in one write (see [`crate::connection`]).
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
-        .map(|connection| connection.map(CoalescingStream));
+        .map(|connection| connection.map(CoalescingStream::new));
 
     let (metrics_addr, metrics_task) = match config.metrics_listen {
         Some(address) => {
