@@ -91,10 +91,12 @@ impl KindParams for EnsembleParams {
 
 impl ChurnModel for EnsembleModel {
     fn predict_encoded(&self, x: &Matrix) -> Vec<f64> {
-        (0..x.rows())
+        let trees = self.gradient_boosting.raw_scores(x);
+        trees
             .into_par_iter()
+            .enumerate()
             .with_min_len(256)
-            .map(|i| self.predict_encoded_row(x.row(i)))
+            .map(|(i, trees)| sigmoid(0.5 * (self.logistic.logit(x.row(i)) + trees)))
             .collect()
     }
 

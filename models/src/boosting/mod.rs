@@ -419,6 +419,20 @@ impl GradientBoostingModel {
         sigmoid(self.raw_score(row))
     }
 
+    /// Raw scores (log-odds) of encoded rows (in parallel).
+    pub fn raw_scores(&self, x: &Matrix) -> Vec<f64> {
+        match self.layout() {
+            Some(layout) if x.rows() == 0 || layout.accepts(x.row(0)) => {
+                layout.raw_scores(self.base_score, x)
+            }
+            _ => (0..x.rows())
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|i| self.raw_score(x.row(i)))
+                .collect(),
+        }
+    }
+
     /// Churn probabilities of encoded rows (in parallel).
     pub fn predict(&self, x: &Matrix) -> Vec<f64> {
         match self.layout() {

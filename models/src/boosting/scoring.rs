@@ -66,13 +66,23 @@ impl BoostingLayout {
 
     /// Probabilities of the rows of `x` (which must have the model's columns), in parallel blocks.
     pub fn predict(&self, base_score: f64, x: &Matrix) -> Vec<f64> {
+        self.scores(base_score, x, sigmoid)
+    }
+
+    /// Raw scores (log-odds) of encoded rows, in blocks on every core.
+    pub fn raw_scores(&self, base_score: f64, x: &Matrix) -> Vec<f64> {
+        self.scores(base_score, x, |raw| raw)
+    }
+
+    /// `finish` of each row's raw score, in blocks on every core.
+    fn scores(&self, base_score: f64, x: &Matrix, finish: impl Fn(f64) -> f64 + Sync) -> Vec<f64> {
         let mut out = vec![base_score; x.rows()];
         out.par_chunks_mut(BLOCK_ROWS)
             .enumerate()
             .for_each(|(block, out)| {
                 self.pool.add_block(x, block * BLOCK_ROWS, out);
                 for p in out.iter_mut() {
-                    *p = sigmoid(*p);
+                    *p = finish(*p);
                 }
             });
         out
