@@ -6,7 +6,6 @@ use crate::error::ServeError;
 use http::{HeaderMap, Request, Response};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tonic::body::Body;
 use tower::Service;
@@ -44,20 +43,13 @@ guard_layer!(
     Authenticate
 );
 
-impl<S> Service<Request<Body>> for Authenticate<S>
+impl<S> Authenticate<S>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
     S::Future: Send + 'static,
 {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    /// The call, refused or passed on to the inner service.
+    fn guard(&mut self, request: Request<Body>) -> CallFuture {
         match &self.layer.expected {
             Some(expected) if !authorized(request.headers(), expected) => {
                 let error = ServeError::Unauthenticated(

@@ -7,7 +7,6 @@ use super::{CallFuture, DRAIN_TIMEOUT, guard_layer, refuse};
 use crate::error::ServeError;
 use http::{HeaderMap, Request, Response};
 use std::convert::Infallible;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 use tonic::Status;
@@ -42,20 +41,13 @@ guard_layer!(
     EnforceDeadline
 );
 
-impl<S> Service<Request<Body>> for EnforceDeadline<S>
+impl<S> EnforceDeadline<S>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
     S::Future: Send + 'static,
 {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+    /// The call, refused or passed on to the inner service.
+    fn guard(&mut self, mut request: Request<Body>) -> CallFuture {
         let now = Instant::now();
         let max_message_bytes = self.layer.max_message_bytes;
         let refuse_now = |request: Request<Body>, error: ServeError| -> CallFuture {

@@ -103,6 +103,9 @@ use named_layer_service;
 
 /// A guard layer's service: `$service` wraps the inner service with a copy of `$layer` (its settings),
 /// which `$layer` implements `tower::Layer` to make; with [`named_layer_service`]'s gRPC name and `Debug`.
+/// Its `tower::Service` is ready when the inner service is (capacity is decided per call, so a full
+/// server answers at once) and hands each call to the service's own `guard` method, which refuses it or
+/// passes it on.
 macro_rules! guard_layer {
     ($layer:ident, $(#[$doc:meta])* $service:ident) => {
         impl<S> tower::Layer<S> for $layer {
@@ -124,6 +127,31 @@ macro_rules! guard_layer {
         }
 
         super::named_layer_service!($service);
+
+        impl<S> tower::Service<http::Request<tonic::body::Body>> for $service<S>
+        where
+            S: tower::Service<
+                    http::Request<tonic::body::Body>,
+                    Response = http::Response<tonic::body::Body>,
+                    Error = std::convert::Infallible,
+                >,
+            S::Future: Send + 'static,
+        {
+            type Response = http::Response<tonic::body::Body>;
+            type Error = std::convert::Infallible;
+            type Future = super::CallFuture;
+
+            fn poll_ready(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+                self.guard(request)
+            }
+        }
     };
 }
 use guard_layer;

@@ -51,21 +51,13 @@ guard_layer!(
     ShedLoad
 );
 
-impl<S> Service<Request<Body>> for ShedLoad<S>
+impl<S> ShedLoad<S>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
     S::Future: Send + 'static,
 {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Capacity is decided per call: a full server answers RESOURCE_EXHAUSTED at once.
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+    /// The call, refused or passed on to the inner service.
+    fn guard(&mut self, mut request: Request<Body>) -> CallFuture {
         let Ok(permit) = self.layer.permits.clone().try_acquire_owned() else {
             let error = ServeError::Overloaded(format!(
                 "the server is at its limit of {} calls in progress; retry with backoff",
