@@ -13,6 +13,14 @@
 //! what is written to it until the next flush (or [`FLUSH_AT`] bytes), so the buffer and a large frame
 //! still leave in one write, as a vectored write sent them before. Under TLS, h2 sees the TLS stream,
 //! which writes vectors, so the 256-byte bound stays; the TLS records are combined the same way.
+//!
+//! h2 flushes each time its connection task runs out of work, and under load that is after every
+//! answer: each call's task wakes the connection task as it finishes, and tokio runs a task woken that
+//! way next, before the other calls waiting to run. So a flush that finds bytes waiting is put off once:
+//! the stream wakes its task and answers `Pending`, which sends the task to the back of the run queue,
+//! and the flush happens when the task runs again, after the calls that were ready have added their
+//! answers. An idle server runs the task again at once; a busy one writes the answers of every call it
+//! ran in between in one system call (what Netty's `FlushConsolidationHandler` does for the same reason).
 
 use std::io;
 use std::pin::Pin;
@@ -32,6 +40,8 @@ pub struct CoalescingStream {
     /// Bytes accepted and not yet sent, from `sent` on.
     pending: Vec<u8>,
     sent: usize,
+    /// Whether the flush asked for now was put off once already (see the module's documentation).
+    flush_deferred: bool,
 }
 
 impl CoalescingStream {
@@ -41,6 +51,7 @@ impl CoalescingStream {
             stream,
             pending: Vec::new(),
             sent: 0,
+            flush_deferred: false,
         }
     }
 
@@ -99,6 +110,12 @@ impl AsyncWrite for CoalescingStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.sent < self.pending.len() && !self.flush_deferred {
+            self.flush_deferred = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.flush_deferred = false;
         ready!(self.poll_send(cx))?;
         Pin::new(&mut self.stream).poll_flush(cx)
     }
@@ -157,5 +174,57 @@ mod tests {
         let mut expected = b"pong".to_vec();
         expected.extend_from_slice(&large);
         assert_eq!(client.await.expect("client"), expected);
+    }
+
+    /// Counts the times it is woken.
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flush_with_bytes_waiting_is_put_off_once_and_wakes_its_task() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let client = tokio::spawn(async move {
+            let mut stream = TcpStream::connect(address).await.expect("connect");
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.expect("read");
+            answer
+        });
+        let mut stream = CoalescingStream::new(listener.accept().await.expect("accept").0);
+        let wakes = std::sync::Arc::new(Wakes(0.into()));
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let woken = || wakes.0.load(std::sync::atomic::Ordering::SeqCst);
+
+        assert!(
+            Pin::new(&mut stream).poll_flush(&mut cx).is_ready(),
+            "nothing waiting"
+        );
+        assert_eq!(woken(), 0);
+        assert!(Pin::new(&mut stream).poll_write(&mut cx, b"one").is_ready());
+        assert!(Pin::new(&mut stream).poll_flush(&mut cx).is_pending(), "put off");
+        assert_eq!(woken(), 1, "the task is woken to flush later");
+        assert!(Pin::new(&mut stream).poll_write(&mut cx, b" two").is_ready());
+        assert!(matches!(
+            Pin::new(&mut stream).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(stream.pending.is_empty(), "the second flush sends both writes");
+        assert!(Pin::new(&mut stream).poll_write(&mut cx, b" three").is_ready());
+        assert!(
+            Pin::new(&mut stream).poll_flush(&mut cx).is_pending(),
+            "each flush is put off once"
+        );
+        assert_eq!(woken(), 2);
+        stream
+            .shutdown()
+            .await
+            .expect("shutdown sends what is pending at once");
+        assert_eq!(client.await.expect("client"), b"one two three");
     }
 }
