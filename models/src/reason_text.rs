@@ -32,6 +32,19 @@ use churn_features::engine::family::{
     readable,
 };
 use churn_features::engine::layout::tx;
+use std::fmt::{self, Display};
+
+/// Bytes a phrase is given room for at first: enough for most, so that writing one seldom grows it.
+const PHRASE_CAPACITY: usize = 96;
+
+/// `format!` into a string of [`PHRASE_CAPACITY`] bytes.
+macro_rules! phrase {
+    ($($arg:tt)*) => {{
+        let mut phrase = String::with_capacity(PHRASE_CAPACITY);
+        append(&mut phrase, format_args!($($arg)*));
+        phrase
+    }};
+}
 
 /// At most this many of a reason's families are put in words.
 pub const FAMILIES_PER_REASON: usize = 2;
@@ -195,10 +208,11 @@ pub fn describe_families(
             phrases.push(phrase);
         }
     }
-    Described {
-        main,
-        text: phrases.join("; "),
-    }
+    let text = match phrases.len() {
+        1 => phrases.pop().unwrap_or_default(),
+        _ => phrases.join("; "),
+    };
+    Described { main, text }
 }
 
 /// The features of one family of a reason, and how to read the customer's values.
@@ -235,8 +249,13 @@ impl<'a> Members<'a> {
 
     /// The member whose column is `column`, with its value.
     fn find(&self, column: &CatalogColumn) -> Option<Read<'a>> {
+        self.find_where(|c| c == column)
+    }
+
+    /// The first member whose column `is` says is the one, with its value.
+    fn find_where(&self, is: impl Fn(&CatalogColumn) -> bool) -> Option<Read<'a>> {
         self.iter()
-            .find(|m| m.kind.column.as_ref() == Some(column))
+            .find(|m| m.kind.column.as_ref().is_some_and(&is))
             .map(|m| self.read(m))
     }
 
@@ -285,13 +304,13 @@ fn recency(members: &Members<'_>) -> Option<String> {
     let activity = members.find(&CatalogColumn::DaysSinceLastActivity).map(number);
     let Some(since) = members.find(&fixed(tx::DAYS_SINCE_LAST_PURCHASE)) else {
         return activity.map(|a| match a {
-            Some(a) => format!("no activity for {}", days(a)),
+            Some(a) => phrase!("no activity for {}", days(a)),
             None => "no activity yet".into(),
         });
     };
     let active = |phrase: String, since: Option<f64>| match activity.flatten() {
         Some(a) if since.is_none_or(|d| whole(a) < whole(d)) => {
-            format!("{phrase}, last active {} ago", days(a))
+            phrase!("{phrase}, last active {} ago", days(a))
         }
         _ => phrase,
     };
@@ -301,14 +320,17 @@ fn recency(members: &Members<'_>) -> Option<String> {
     let phrase = if d < 0.5 {
         "a purchase on the day scored".to_string()
     } else {
-        format!("no purchase for {}", days(d))
+        phrase!("no purchase for {}", days(d))
     };
     let mut phrase = active(phrase, Some(d));
     if let Some(m) = members.find(&fixed(tx::INTERPURCHASE_MEAN)).and_then(number) {
         if d > m {
-            phrase += &format!("; this customer used to buy every {}", days(m));
+            append(
+                &mut phrase,
+                format_args!("; this customer used to buy every {}", days(m)),
+            );
         } else {
-            phrase += &format!(", buying every {} on average", days(m));
+            append(&mut phrase, format_args!(", buying every {} on average", days(m)));
         }
     }
     Some(phrase)
@@ -325,26 +347,26 @@ fn frequency(members: &Members<'_>) -> Option<String> {
     let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
     let spend = members.find(&fixed(tx::TOTAL_SPEND)).and_then(number);
     let spend_part = |phrase: String| match spend {
-        Some(x) => format!("{phrase}, {} spent in total", amount(x)),
+        Some(x) => phrase!("{phrase}, {} spent in total", amount(x)),
         None => phrase,
     };
     match members.find(&fixed(tx::PURCHASE_COUNT)).and_then(number) {
-        Some(n) if whole(n) == 0 => Some(count(n, "purchase")),
+        Some(n) if whole(n) == 0 => Some(count(n, "purchase").to_string()),
         Some(n) => {
-            let mut phrase = count(n, "purchase");
+            let mut phrase = count(n, "purchase").to_string();
             if let Some((k, w)) = recent {
                 let k = if whole(k) == 0 {
                     "none".into()
                 } else {
                     whole(k).to_string()
                 };
-                phrase += &format!(" ({k} in the last {w} days)");
+                append(&mut phrase, format_args!(" ({k} in the last {w} days)"));
             }
             Some(spend_part(phrase))
         }
         None => match recent {
-            Some((k, w)) => Some(format!("{} in the last {w} days", count(k, "purchase"))),
-            None => spend.map(|x| format!("{} spent in total", amount(x))),
+            Some((k, w)) => Some(phrase!("{} in the last {w} days", count(k, "purchase"))),
+            None => spend.map(|x| phrase!("{} spent in total", amount(x))),
         },
     }
 }
@@ -360,28 +382,28 @@ fn returns(members: &Members<'_>) -> Option<String> {
     let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
     match members.find(&fixed(tx::RETURN_COUNT)).and_then(number) {
         Some(n) => {
-            let mut phrase = count(n, "return");
+            let mut phrase = count(n, "return").to_string();
             if let Some((k, w)) = recent.filter(|_| whole(n) > 0) {
                 let k = if whole(k) == 0 {
                     "none".into()
                 } else {
                     whole(k).to_string()
                 };
-                phrase += &format!(" ({k} in the last {w} days)");
+                append(&mut phrase, format_args!(" ({k} in the last {w} days)"));
             }
             Some(phrase)
         }
-        None => recent.map(|(k, w)| format!("{} in the last {w} days", count(k, "return"))),
+        None => recent.map(|(k, w)| phrase!("{} in the last {w} days", count(k, "return"))),
     }
 }
 
 fn tenure(members: &Members<'_>) -> Option<String> {
     if let Some(tenure) = members.find(&CatalogColumn::Tenure) {
-        return number(tenure).map(|d| format!("a customer for {}", days(d)));
+        return number(tenure).map(|d| phrase!("a customer for {}", days(d)));
     }
     let first = members.find(&fixed(tx::BTYD_T))?;
     Some(match number(first) {
-        Some(d) => format!("first purchase {} ago", days(d)),
+        Some(d) => phrase!("first purchase {} ago", days(d)),
         None => "no purchase yet".into(),
     })
 }
@@ -396,23 +418,22 @@ fn event(members: &Members<'_>, kind: &str) -> Option<String> {
     });
     let recent = recent.and_then(|(f, w)| Some((number(f)?, w)));
     let last = members
-        .find(&CatalogColumn::Event {
-            kind: kind.to_string(),
-            measure: EventMeasure::DaysSinceLast,
+        .find_where(|c| {
+            matches!(c, CatalogColumn::Event { kind: k, measure: EventMeasure::DaysSinceLast } if k == kind)
         })
         .map(number);
     let name = readable(kind);
     Some(match (recent, last) {
         (Some((k, w)), last) if whole(k) > 0 => {
-            let phrase = format!("{} in the last {w} days", count(k, &name));
+            let phrase = phrase!("{} in the last {w} days", count(k, &name));
             match last.flatten() {
-                Some(d) => format!("{phrase}, the last one {} ago", days(d)),
+                Some(d) => phrase!("{phrase}, the last one {} ago", days(d)),
                 None => phrase,
             }
         }
-        (_, Some(Some(d))) => format!("no {name} for {}", days(d)),
-        (_, Some(None)) => format!("no {name} yet"),
-        (Some((_, w)), None) => format!("no {name} in the last {w} days"),
+        (_, Some(Some(d))) => phrase!("no {name} for {}", days(d)),
+        (_, Some(None)) => phrase!("no {name} yet"),
+        (Some((_, w)), None) => phrase!("no {name} in the last {w} days"),
         (None, None) => return None,
     })
 }
@@ -453,7 +474,7 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
         FeatureValue::Number(_) | FeatureValue::Missing => None,
         FeatureValue::Text(ref text) => {
             return match feature.kind.column {
-                Some(CatalogColumn::Subscription(SubscriptionMeasure::Plan)) => format!("on the {text} plan"),
+                Some(CatalogColumn::Subscription(SubscriptionMeasure::Plan)) => phrase!("on the {text} plan"),
                 _ => attribute(feature.kind, &feature.value),
             };
         }
@@ -461,7 +482,7 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
     let Some(column) = feature.kind.column.clone() else {
         return attribute(feature.kind, &feature.value);
     };
-    let unknown = || format!("{} unknown", readable(name));
+    let unknown = || phrase!("{} unknown", readable(name));
     match column {
         CatalogColumn::Transaction { index, trend_days } => {
             transaction(index, trend_days, number, all).unwrap_or_else(unknown)
@@ -471,33 +492,33 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
                 return unknown();
             };
             match measure {
-                WindowMeasure::Purchases => format!("{} in the last {days} days", count(value, "purchase")),
-                WindowMeasure::Returns => format!("{} in the last {days} days", count(value, "return")),
+                WindowMeasure::Purchases => phrase!("{} in the last {days} days", count(value, "purchase")),
+                WindowMeasure::Returns => phrase!("{} in the last {days} days", count(value, "return")),
                 WindowMeasure::Spend if value.abs() < 0.005 => {
-                    format!("nothing spent in the last {days} days")
+                    phrase!("nothing spent in the last {days} days")
                 }
-                WindowMeasure::Spend => format!("{} spent in the last {days} days", amount(value)),
+                WindowMeasure::Spend => phrase!("{} spent in the last {days} days", amount(value)),
             }
         }
         CatalogColumn::Event { kind, measure } => {
             let kind = readable(&kind);
             match (measure, number) {
-                (EventMeasure::DaysSinceLast, Some(d)) => format!("no {kind} for {}", days(d)),
-                (EventMeasure::DaysSinceLast, None) => format!("no {kind} yet"),
+                (EventMeasure::DaysSinceLast, Some(d)) => phrase!("no {kind} for {}", days(d)),
+                (EventMeasure::DaysSinceLast, None) => phrase!("no {kind} yet"),
                 (EventMeasure::Count { days }, Some(n)) => {
-                    format!("{} in the last {days} days", count(n, &kind))
+                    phrase!("{} in the last {days} days", count(n, &kind))
                 }
                 (EventMeasure::Value { days }, Some(v)) => {
-                    format!("{kind} values adding up to {} in the last {days} days", amount(v))
+                    phrase!("{kind} values adding up to {} in the last {days} days", amount(v))
                 }
-                (EventMeasure::Trend { days }, Some(share)) => format!(
+                (EventMeasure::Trend { days }, Some(share)) => phrase!(
                     "{} of the {} of the last {} days in the last {days}",
                     percent(share),
                     plural(&kind),
                     2 * days
                 ),
                 (EventMeasure::Trend { days }, None) => {
-                    format!("no {kind} in the last {} days", 2 * days)
+                    phrase!("no {kind} in the last {} days", 2 * days)
                 }
                 (EventMeasure::Count { .. } | EventMeasure::Value { .. }, None) => unknown(),
             }
@@ -505,11 +526,11 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
         CatalogColumn::OrderLines(measure) => order_line(measure, number),
         CatalogColumn::Subscription(measure) => subscription(measure, number),
         CatalogColumn::DaysSinceLastActivity => match number {
-            Some(d) => format!("no activity for {}", days(d)),
+            Some(d) => phrase!("no activity for {}", days(d)),
             None => "no activity yet".into(),
         },
         CatalogColumn::Tenure => match number {
-            Some(d) => format!("a customer for {}", days(d)),
+            Some(d) => phrase!("a customer for {}", days(d)),
             None => unknown(),
         },
         CatalogColumn::Value(measure) => {
@@ -517,13 +538,13 @@ fn fact(feature: Read<'_>, all: &Members<'_>) -> String {
                 return unknown();
             };
             match measure {
-                ValueMeasure::PAlive => format!("{} likely to be still buying", percent(value)),
+                ValueMeasure::PAlive => phrase!("{} likely to be still buying", percent(value)),
                 ValueMeasure::ExpectedPurchases { days } => {
-                    format!("{value:.1} purchases expected in the next {days} days")
+                    phrase!("{value:.1} purchases expected in the next {days} days")
                 }
-                ValueMeasure::ExpectedSpend => format!("{} expected per purchase", amount(value)),
+                ValueMeasure::ExpectedSpend => phrase!("{} expected per purchase", amount(value)),
                 ValueMeasure::Clv { months } => {
-                    format!(
+                    phrase!(
                         "a lifetime value of {} over the next {months} months",
                         amount(value)
                     )
@@ -539,19 +560,22 @@ fn subscription_summary(members: &Members<'_>) -> Option<String> {
     let mrr = members
         .find(&CatalogColumn::Subscription(SubscriptionMeasure::Mrr))
         .and_then(number)?;
-    let mut phrase = format!("{} a month", amount(mrr));
+    let mut phrase = phrase!("{} a month", amount(mrr));
     let change = members.recent(|c| match c {
         CatalogColumn::Subscription(SubscriptionMeasure::MrrChange { days }) => Some(*days),
         _ => None,
     });
     if let Some((change, w)) = change.and_then(|(f, w)| Some((number(f)?, w))) {
-        phrase.push_str(&format!(", {} in the last {w} days", mrr_change(change)));
+        append(
+            &mut phrase,
+            format_args!(", {} in the last {w} days", mrr_change(change)),
+        );
     }
     if let Some(d) = members
         .find(&CatalogColumn::Subscription(SubscriptionMeasure::DaysToRenewal))
         .and_then(number)
     {
-        phrase.push_str(&format!(", renewing in {}", days(d)));
+        append(&mut phrase, format_args!(", renewing in {}", days(d)));
     }
     Some(phrase)
 }
@@ -561,9 +585,9 @@ fn mrr_change(change: f64) -> String {
     if change.abs() < 0.005 {
         "unchanged".into()
     } else if change > 0.0 {
-        format!("up {}", amount(change))
+        phrase!("up {}", amount(change))
     } else {
-        format!("down {}", amount(-change))
+        phrase!("down {}", amount(-change))
     }
 }
 
@@ -577,54 +601,54 @@ fn subscription(measure: SubscriptionMeasure, value: Option<f64>) -> String {
         };
     };
     match measure {
-        SubscriptionMeasure::LifeDays => format!("subscribed for {}", days(v)),
+        SubscriptionMeasure::LifeDays => phrase!("subscribed for {}", days(v)),
         SubscriptionMeasure::Returns => match whole(v) {
             0 => "never came back after churning".into(),
             1 => "came back once after churning".into(),
-            n => format!("came back {n} times after churning"),
+            n => phrase!("came back {n} times after churning"),
         },
-        SubscriptionMeasure::Concurrent => count(v, "subscription"),
-        SubscriptionMeasure::Mrr => format!("{} a month", amount(v)),
-        SubscriptionMeasure::MrrChange { days } => format!("MRR {} in the last {days} days", mrr_change(v)),
-        SubscriptionMeasure::Upgrades => count(v, "upgrade"),
-        SubscriptionMeasure::Downgrades => count(v, "downgrade"),
-        SubscriptionMeasure::MonthsOnPlan => format!("{v:.1} months on the current plan"),
+        SubscriptionMeasure::Concurrent => count(v, "subscription").to_string(),
+        SubscriptionMeasure::Mrr => phrase!("{} a month", amount(v)),
+        SubscriptionMeasure::MrrChange { days } => phrase!("MRR {} in the last {days} days", mrr_change(v)),
+        SubscriptionMeasure::Upgrades => count(v, "upgrade").to_string(),
+        SubscriptionMeasure::Downgrades => count(v, "downgrade").to_string(),
+        SubscriptionMeasure::MonthsOnPlan => phrase!("{v:.1} months on the current plan"),
         SubscriptionMeasure::BillingMonths if whole(v) == 12 => "billed yearly".into(),
         SubscriptionMeasure::BillingMonths if whole(v) == 1 => "billed monthly".into(),
-        SubscriptionMeasure::BillingMonths => format!("billed every {} months", whole(v)),
-        SubscriptionMeasure::Seats => count(v, "seat"),
-        SubscriptionMeasure::Discount => format!("{} discount", percent(v)),
-        SubscriptionMeasure::DaysToRenewal => format!("renewing in {}", days(v)),
+        SubscriptionMeasure::BillingMonths => phrase!("billed every {} months", whole(v)),
+        SubscriptionMeasure::Seats => count(v, "seat").to_string(),
+        SubscriptionMeasure::Discount => phrase!("{} discount", percent(v)),
+        SubscriptionMeasure::DaysToRenewal => phrase!("renewing in {}", days(v)),
         SubscriptionMeasure::Plan => "plan unknown".into(),
     }
 }
 
 /// An order-line feature in words; a missing value says what it means (no order, no purchase, no units).
 fn order_line(measure: OrderLineMeasure, value: Option<f64>) -> String {
-    let during = |days: Option<u32>| days.map_or_else(String::new, |d| format!(" in the last {d} days"));
+    let during = |days: Option<u32>| days.map_or_else(String::new, |d| phrase!(" in the last {d} days"));
     match (measure, value) {
         (OrderLineMeasure::LinesPerOrder { days }, Some(v)) => {
-            format!("{v:.1} lines per order{}", during(days))
+            phrase!("{v:.1} lines per order{}", during(days))
         }
         (OrderLineMeasure::UnitsPerOrder { days }, Some(v)) => {
-            format!("{v:.1} units per order{}", during(days))
+            phrase!("{v:.1} units per order{}", during(days))
         }
         (OrderLineMeasure::LinesPerOrder { days } | OrderLineMeasure::UnitsPerOrder { days }, None) => {
-            format!("no order{}", during(days))
+            phrase!("no order{}", during(days))
         }
         (OrderLineMeasure::DistinctProducts { days }, Some(v)) => {
-            format!("{} bought{}", count(v, "distinct product"), during(days))
+            phrase!("{} bought{}", count(v, "distinct product"), during(days))
         }
         (OrderLineMeasure::DistinctCategories { days }, Some(v)) => {
-            format!("{} bought{}", count(v, "category"), during(days))
+            phrase!("{} bought{}", count(v, "category"), during(days))
         }
         (OrderLineMeasure::TopCategorySpendShare, Some(v)) => {
-            format!("{} of spend in the top category", percent(v))
+            phrase!("{} of spend in the top category", percent(v))
         }
         (OrderLineMeasure::DaysSinceFirstTopCategoryPurchase, Some(v)) => {
-            format!("first bought in the top category {} ago", days(v))
+            phrase!("first bought in the top category {} ago", days(v))
         }
-        (OrderLineMeasure::ReturnedUnitShare, Some(v)) => format!("{} of units returned", percent(v)),
+        (OrderLineMeasure::ReturnedUnitShare, Some(v)) => phrase!("{} of units returned", percent(v)),
         (OrderLineMeasure::ReturnedUnitShare, None) => "no units bought yet".into(),
         (
             OrderLineMeasure::DistinctProducts { .. }
@@ -652,33 +676,33 @@ fn transaction(
                 Some("fewer than two purchase days so far".into())
             }
             tx::PURCHASE_TREND | tx::SPEND_TREND => {
-                trend_days.map(|t| format!("no purchase in the last {} days", 2 * t))
+                trend_days.map(|t| phrase!("no purchase in the last {} days", 2 * t))
             }
             tx::PURCHASE_COUNT | tx::TOTAL_SPEND | tx::RETURN_COUNT | tx::RETURN_AMOUNT => None,
             _ => no_purchase(),
         };
     };
     Some(match index {
-        tx::BTYD_FREQUENCY => count(v, "repeat purchase day"),
-        tx::BTYD_RECENCY => format!("{} between the first and the last purchase", days(v)),
-        tx::BTYD_T => format!("first purchase {} ago", days(v)),
-        tx::BTYD_MONETARY => format!("{} spent per repeat purchase day", amount(v)),
+        tx::BTYD_FREQUENCY => count(v, "repeat purchase day").to_string(),
+        tx::BTYD_RECENCY => phrase!("{} between the first and the last purchase", days(v)),
+        tx::BTYD_T => phrase!("first purchase {} ago", days(v)),
+        tx::BTYD_MONETARY => phrase!("{} spent per repeat purchase day", amount(v)),
         tx::DAYS_SINCE_LAST_PURCHASE if v < 0.5 => "a purchase on the day scored".into(),
-        tx::DAYS_SINCE_LAST_PURCHASE => format!("no purchase for {}", days(v)),
-        tx::PURCHASE_COUNT => count(v, "purchase"),
-        tx::TOTAL_SPEND => format!("{} spent in total", amount(v)),
-        tx::MEAN_SPEND => format!("{} per purchase on average", amount(v)),
-        tx::RETURN_COUNT => count(v, "return"),
-        tx::RETURN_AMOUNT => format!("{} returned", amount(v)),
+        tx::DAYS_SINCE_LAST_PURCHASE => phrase!("no purchase for {}", days(v)),
+        tx::PURCHASE_COUNT => count(v, "purchase").to_string(),
+        tx::TOTAL_SPEND => phrase!("{} spent in total", amount(v)),
+        tx::MEAN_SPEND => phrase!("{} per purchase on average", amount(v)),
+        tx::RETURN_COUNT => count(v, "return").to_string(),
+        tx::RETURN_AMOUNT => phrase!("{} returned", amount(v)),
         tx::INTERPURCHASE_MEAN => {
             let since = all.find(&fixed(tx::DAYS_SINCE_LAST_PURCHASE)).and_then(number);
             match since {
-                Some(since) if since > v => format!("this customer used to buy every {}", days(v)),
-                _ => format!("buys every {} on average", days(v)),
+                Some(since) if since > v => phrase!("this customer used to buy every {}", days(v)),
+                _ => phrase!("buys every {} on average", days(v)),
             }
         }
-        tx::INTERPURCHASE_STD => format!("days between purchases vary by {}", days(v)),
-        tx::OVERDUE_RATIO => format!(
+        tx::INTERPURCHASE_STD => phrase!("days between purchases vary by {}", days(v)),
+        tx::OVERDUE_RATIO => phrase!(
             "{:.1} times the usual gap between purchases since the last one",
             v
         ),
@@ -689,15 +713,15 @@ fn transaction(
                 "spend"
             };
             let t = trend_days.unwrap_or_default();
-            format!(
+            phrase!(
                 "{} of the {what} of the last {} days in the last {t}",
                 percent(v),
                 2 * t
             )
         }
-        tx::R_SCORE => format!("recency score {} of 5", whole(v)),
-        tx::F_SCORE => format!("frequency score {} of 5", whole(v)),
-        tx::M_SCORE => format!("spend score {} of 5", whole(v)),
+        tx::R_SCORE => phrase!("recency score {} of 5", whole(v)),
+        tx::F_SCORE => phrase!("frequency score {} of 5", whole(v)),
+        tx::M_SCORE => phrase!("spend score {} of 5", whole(v)),
         _ => return None,
     })
 }
@@ -706,10 +730,15 @@ fn transaction(
 fn attribute(kind: &FeatureKind, value: &FeatureValue) -> String {
     let name = &kind.spoken;
     match value {
-        FeatureValue::Number(v) if v.is_finite() => format!("{name} is {}", amount(*v)),
-        FeatureValue::Text(text) => format!("{name} is {text}"),
-        FeatureValue::Number(_) | FeatureValue::Missing => format!("{name} unknown"),
+        FeatureValue::Number(v) if v.is_finite() => phrase!("{name} is {}", amount(*v)),
+        FeatureValue::Text(text) => phrase!("{name} is {text}"),
+        FeatureValue::Number(_) | FeatureValue::Missing => phrase!("{name} unknown"),
     }
+}
+
+/// Appends `part` to `phrase`.
+fn append(phrase: &mut String, part: fmt::Arguments<'_>) {
+    fmt::Write::write_fmt(phrase, part).expect("a String takes any text");
 }
 
 /// A rounded whole number, `-0` read as `0`.
@@ -718,47 +747,51 @@ fn whole(value: f64) -> i64 {
 }
 
 /// `1 day`, `31 days`.
-fn days(value: f64) -> String {
-    match whole(value) {
-        1 => "1 day".into(),
-        n => format!("{n} days"),
-    }
+fn days(value: f64) -> impl Display {
+    fmt::from_fn(move |f| match whole(value) {
+        1 => f.write_str("1 day"),
+        n => write!(f, "{n} days"),
+    })
 }
 
 /// `no purchase`, `1 purchase`, `69 purchases`.
-fn count(value: f64, noun: &str) -> String {
-    match whole(value) {
-        0 => format!("no {noun}"),
-        1 => format!("1 {noun}"),
-        n => format!("{n} {}", plural(noun)),
-    }
+fn count(value: f64, noun: &str) -> impl Display {
+    fmt::from_fn(move |f| match whole(value) {
+        0 => write!(f, "no {noun}"),
+        1 => write!(f, "1 {noun}"),
+        n => write!(f, "{n} {}", plural(noun)),
+    })
 }
 
 /// An amount: whole when it is, else to two decimals.
-fn amount(value: f64) -> String {
-    if (value - value.round()).abs() < 0.005 {
-        format!("{}", whole(value))
-    } else {
-        format!("{value:.2}")
-    }
+fn amount(value: f64) -> impl Display {
+    fmt::from_fn(move |f| {
+        if (value - value.round()).abs() < 0.005 {
+            write!(f, "{}", whole(value))
+        } else {
+            write!(f, "{value:.2}")
+        }
+    })
 }
 
 /// A share as a whole percent.
-fn percent(share: f64) -> String {
-    format!("{}%", whole(share * 100.0))
+fn percent(share: f64) -> impl Display {
+    fmt::from_fn(move |f| write!(f, "{}%", whole(share * 100.0)))
 }
 
 /// The English plural of a noun (or of the last word of a phrase).
-fn plural(noun: &str) -> String {
-    if noun.ends_with('s') || noun.ends_with('x') || noun.ends_with("ch") || noun.ends_with("sh") {
-        format!("{noun}es")
-    } else if let Some(stem) = noun.strip_suffix('y')
-        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
-    {
-        format!("{stem}ies")
-    } else {
-        format!("{noun}s")
-    }
+fn plural(noun: &str) -> impl Display {
+    fmt::from_fn(move |f| {
+        if noun.ends_with('s') || noun.ends_with('x') || noun.ends_with("ch") || noun.ends_with("sh") {
+            write!(f, "{noun}es")
+        } else if let Some(stem) = noun.strip_suffix('y')
+            && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+        {
+            write!(f, "{stem}ies")
+        } else {
+            write!(f, "{noun}s")
+        }
+    })
 }
 
 #[cfg(test)]
@@ -918,7 +951,7 @@ mod tests {
             ),
             "expected spend per purchase unknown"
         );
-        assert_eq!(plural("page view"), "page views");
+        assert_eq!(plural("page view").to_string(), "page views");
     }
 
     #[test]
@@ -991,8 +1024,8 @@ mod tests {
             sentence(&[feature("returned_unit_share", 0.25.into(), 0.2)], 0.2),
             "25% of units returned"
         );
-        assert_eq!(plural("inquiry"), "inquiries");
-        assert_eq!(plural("day"), "days");
-        assert_eq!(plural("box"), "boxes");
+        assert_eq!(plural("inquiry").to_string(), "inquiries");
+        assert_eq!(plural("day").to_string(), "days");
+        assert_eq!(plural("box").to_string(), "boxes");
     }
 }
