@@ -310,16 +310,15 @@ impl ServingPair {
     }
 
     /// The raw snapshot value of model feature `feature` for snapshot entry `entry`.
+    /// A number comes from the entry's row of numbers (in cache once the reasons start), so only a
+    /// category or a missing value looks at the snapshot's column.
     fn snapshot_value(&self, feature: usize, entry: usize) -> FeatureValue {
+        let number = self.numbers.row(entry)[feature];
+        if !number.is_nan() {
+            return FeatureValue::Number(number);
+        }
         match &self.snapshot.table.columns[self.feature_columns[feature]].values {
-            ColumnValues::Numeric(_) => {
-                let value = self.numbers.row(entry)[feature];
-                if value.is_nan() {
-                    FeatureValue::Missing
-                } else {
-                    FeatureValue::Number(value)
-                }
-            }
+            ColumnValues::Numeric(_) => FeatureValue::Missing,
             ColumnValues::Categorical(values) => values[self.snapshot.table_row(entry)]
                 .as_deref()
                 .map_or(FeatureValue::Missing, FeatureValue::from),
