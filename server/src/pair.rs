@@ -5,6 +5,7 @@ use crate::snapshot::Snapshot;
 use chrono::NaiveDate;
 use churn_features::ColumnValues;
 use churn_models::{DriftLevel, DriftReport, LoadedModel, Matrix, ModelError};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Names the model and snapshot an answer was computed with.
@@ -31,12 +32,13 @@ pub struct ServingPair {
     pub version: ServingVersion,
     /// The snapshot's served rows encoded as the model's inputs, one row per snapshot entry.
     pub(crate) encoded: Matrix,
-    /// For each model feature, its column in the snapshot table.
-    pub(crate) feature_columns: Vec<usize>,
-    /// The snapshot's raw values of the model's numeric features (NaN for a missing value, and in a
-    /// categorical feature's place; the snapshot has only finite values), one row per entry: the values
-    /// a score's reasons quote sit together instead of one per table column, each a cache miss.
-    pub(crate) numbers: Matrix,
+    /// The snapshot's raw values of the model's features, one row per entry: a number as it is, a
+    /// category as the position of its value in the feature's [`ServingPair::levels`], NaN when missing
+    /// (the snapshot has only finite numbers). The values a score's reasons quote sit together instead
+    /// of one per table column, each a cache miss.
+    pub(crate) values: Matrix,
+    /// For each model feature, its distinct values when it is categorical (`None` when numeric).
+    pub(crate) levels: Vec<Option<Vec<String>>>,
     /// How far the snapshot's customers (those of the model's population) have moved from the
     /// model's training distributions; `None` when the model stores none or it cannot be measured.
     pub drift: Option<DriftReport>,
@@ -69,17 +71,31 @@ impl ServingPair {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let numeric: Vec<Option<&[Option<f64>]>> = feature_columns
-            .iter()
-            .map(|&column| match &snapshot.table.columns[column].values {
-                ColumnValues::Numeric(values) => Some(values.as_slice()),
-                ColumnValues::Categorical(_) => None,
-            })
-            .collect();
-        let mut numbers = Matrix::zeros(snapshot.rows().len(), numeric.len());
-        for (entry, &row) in snapshot.rows().iter().enumerate() {
-            for (number, values) in numbers.row_mut(entry).iter_mut().zip(&numeric) {
-                *number = values.and_then(|v| v[row]).unwrap_or(f64::NAN);
+        let mut values = Matrix::zeros(snapshot.rows().len(), feature_columns.len());
+        let mut levels = Vec::with_capacity(feature_columns.len());
+        for (feature, &column) in feature_columns.iter().enumerate() {
+            let rows = snapshot.rows().iter().enumerate();
+            match &snapshot.table.columns[column].values {
+                ColumnValues::Numeric(numbers) => {
+                    for (entry, &row) in rows {
+                        values.row_mut(entry)[feature] = numbers[row].unwrap_or(f64::NAN);
+                    }
+                    levels.push(None);
+                }
+                ColumnValues::Categorical(categories) => {
+                    let mut distinct: Vec<String> = Vec::new();
+                    let mut positions: HashMap<&str, usize> = HashMap::new();
+                    for (entry, &row) in rows {
+                        values.row_mut(entry)[feature] =
+                            categories[row].as_deref().map_or(f64::NAN, |category| {
+                                *positions.entry(category).or_insert_with(|| {
+                                    distinct.push(category.to_string());
+                                    distinct.len() - 1
+                                }) as f64
+                            });
+                    }
+                    levels.push(Some(distinct));
+                }
             }
         }
         // Measured once per pair, here, off the request path, from the rows just encoded; the metrics
@@ -122,8 +138,8 @@ impl ServingPair {
             snapshot,
             version,
             encoded,
-            feature_columns,
-            numbers,
+            values,
+            levels,
             drift,
         })
     }

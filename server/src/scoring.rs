@@ -8,7 +8,6 @@ use crate::error::{ServeError, excerpt, name_list, thousands};
 use crate::pair::ServingPair;
 use crate::snapshot::Descriptor;
 use chrono::NaiveDate;
-use churn_features::ColumnValues;
 use churn_models::{ChurnModel, CustomerValue, FeatureRow, FeatureValue, SurvivalScore, UnknownCategories};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,7 +150,7 @@ impl ServingPair {
     /// Probability and reasons of one snapshot entry.
     fn compute(&self, entry: usize, reasons: usize) -> (f64, Vec<ScoreReason>) {
         if reasons > 0 {
-            load_into_cache(self.numbers.row(entry));
+            load_into_cache(self.values.row(entry));
         }
         let score = self
             .model
@@ -309,19 +308,16 @@ impl ServingPair {
         Ok((days.into_iter().zip(survival).collect(), horizon))
     }
 
-    /// The raw snapshot value of model feature `feature` for snapshot entry `entry`.
-    /// A number comes from the entry's row of numbers (in cache once the reasons start), so only a
-    /// category or a missing value looks at the snapshot's column.
+    /// The raw snapshot value of model feature `feature` for snapshot entry `entry`, from the entry's
+    /// row of values (in cache once the reasons start).
     fn snapshot_value(&self, feature: usize, entry: usize) -> FeatureValue {
-        let number = self.numbers.row(entry)[feature];
-        if !number.is_nan() {
-            return FeatureValue::Number(number);
+        let value = self.values.row(entry)[feature];
+        if value.is_nan() {
+            return FeatureValue::Missing;
         }
-        match &self.snapshot.table.columns[self.feature_columns[feature]].values {
-            ColumnValues::Numeric(_) => FeatureValue::Missing,
-            ColumnValues::Categorical(values) => values[self.snapshot.table_row(entry)]
-                .as_deref()
-                .map_or(FeatureValue::Missing, FeatureValue::from),
+        match &self.levels[feature] {
+            None => FeatureValue::Number(value),
+            Some(levels) => FeatureValue::Text(levels[value as usize].clone()),
         }
     }
 }

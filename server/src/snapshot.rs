@@ -99,27 +99,35 @@ pub struct Snapshot {
     index: IdIndex,
     descriptors: Descriptors,
     value: ValueColumns,
+    /// Per entry, what an answer says besides the score.
+    facts: Vec<EntryFacts>,
 }
 
-/// The descriptor values of every entry, as small codes into each descriptor's few distinct values: a
-/// score reads them from one compact array instead of chasing three strings across the table.
+/// What an answer says about an entry besides its score, in one small record: read from their table
+/// columns at every score, they were a cache miss each.
+#[derive(Debug, Clone, Copy)]
+struct EntryFacts {
+    value: CustomerValue,
+    as_of: Option<NaiveDate>,
+    /// The code of each descriptor's value ([`Descriptors::NONE`] when missing or absent).
+    descriptors: [u16; 3],
+}
+
+/// The distinct values of each descriptor; entries hold small codes into them ([`EntryFacts`]), so a
+/// score does not chase three strings across the table.
 #[derive(Debug, Default)]
 struct Descriptors {
     /// Per descriptor, its distinct values.
     levels: [Vec<String>; 3],
-    /// Per entry, the code of each descriptor's value ([`Descriptors::NONE`] when missing or absent).
-    codes: Vec<[u16; 3]>,
 }
 
 impl Descriptors {
     const NONE: u16 = u16::MAX;
 
-    /// The descriptors of the table rows `rows`, one entry each.
-    fn of(table: &FeatureTable, rows: &[usize]) -> Self {
-        let mut descriptors = Self {
-            codes: vec![[Self::NONE; 3]; rows.len()],
-            ..Self::default()
-        };
+    /// The descriptors of the table rows `rows`, with the codes of each row's values.
+    fn of(table: &FeatureTable, rows: &[usize]) -> (Self, Vec<[u16; 3]>) {
+        let mut descriptors = Self::default();
+        let mut entry_codes = vec![[Self::NONE; 3]; rows.len()];
         for (which, name) in DESCRIPTOR_COLUMNS.iter().enumerate() {
             let Some(ColumnValues::Categorical(values)) = table
                 .columns
@@ -147,10 +155,10 @@ impl Descriptors {
                     }
                     None => continue,
                 };
-                descriptors.codes[entry][which] = code;
+                entry_codes[entry][which] = code;
             }
         }
-        descriptors
+        (descriptors, entry_codes)
     }
 }
 
@@ -204,8 +212,17 @@ impl Snapshot {
             }
         };
         let as_of = rows.iter().filter_map(|&row| table.as_of[row]).max();
-        let descriptors = Descriptors::of(&table, &rows);
+        let (descriptors, codes) = Descriptors::of(&table, &rows);
         let value = ValueColumns::of(&table);
+        let facts = rows
+            .iter()
+            .zip(codes)
+            .map(|(&row, codes)| EntryFacts {
+                value: value.at(&table, row),
+                as_of: table.as_of[row],
+                descriptors: codes,
+            })
+            .collect();
         Ok(Self {
             path: path.to_path_buf(),
             fingerprint,
@@ -216,6 +233,7 @@ impl Snapshot {
             index,
             descriptors,
             value,
+            facts,
         })
     }
 
@@ -263,12 +281,12 @@ impl Snapshot {
 
     /// The as-of date of `entry`'s features.
     pub fn customer_as_of(&self, entry: usize) -> Option<NaiveDate> {
-        self.table.as_of[self.rows[entry]]
+        self.facts[entry].as_of
     }
 
     /// The customer value of `entry` (lifetime value and P(alive)), as far as the snapshot has it.
     pub fn customer_value(&self, entry: usize) -> CustomerValue {
-        self.value.at(&self.table, self.rows[entry])
+        self.facts[entry].value
     }
 
     /// The snapshot's lifetime value column (`clv_<N>m`), when it has one.
@@ -279,7 +297,7 @@ impl Snapshot {
     /// The value of a descriptor column for `entry`, when the snapshot has the column and the value.
     pub fn descriptor(&self, entry: usize, which: Descriptor) -> Option<&str> {
         let which = which as usize;
-        let code = self.descriptors.codes[entry][which];
+        let code = self.facts[entry].descriptors[which];
         self.descriptors.levels[which]
             .get(usize::from(code))
             .map(String::as_str)
