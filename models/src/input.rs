@@ -40,15 +40,23 @@ pub fn display_number(value: f64) -> String {
     }
     // Scientific notation rounds to the significant digits. The double nearest that decimal prints
     // as the decimal itself (it has far fewer digits than a double holds), so it is written out in
-    // place, without parsing it back.
-    positional(&format!("{value:.*e}", DISPLAY_SIGNIFICANT_DIGITS - 1))
+    // place, without parsing it back; but a subnormal holds fewer digits than are shown, and the double
+    // nearest the decimal may print shorter.
+    let scientific = format!("{value:.*e}", DISPLAY_SIGNIFICANT_DIGITS - 1);
+    if value.abs() < f64::MIN_POSITIVE {
+        let rounded: f64 = scientific.parse().expect("a number Rust wrote parses");
+        return rounded.to_string();
+    }
+    positional(&scientific)
 }
 
 /// A number in Rust's scientific notation (`-1.23450e-3`) written positionally, trailing zeros of the
 /// fraction dropped (`-0.0012345`).
 fn positional(scientific: &str) -> String {
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((scientific, "0"));
-    let exponent: i64 = exponent.parse().unwrap_or(0);
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("scientific notation has an exponent");
+    let exponent: i64 = exponent.parse().expect("an exponent is an integer");
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(rest) => ("-", rest),
         None => ("", mantissa),
@@ -277,7 +285,18 @@ mod tests {
                 checked += 1;
             }
         }
-        for value in [0.5, -0.5, 999_999.5, 0.000_001, 1.5e-9, 0.1 + 0.2, 99.999_999_9] {
+        let subnormals = [
+            5e-324,
+            -5e-324,
+            9.9999e-319,
+            1e-310,
+            -2.5e-320,
+            f64::MIN_POSITIVE / 3.0,
+        ];
+        for value in [0.5, -0.5, 999_999.5, 0.000_001, 1.5e-9, 0.1 + 0.2, 99.999_999_9]
+            .into_iter()
+            .chain(subnormals)
+        {
             assert_eq!(display_number(value), by_definition(value), "{value:e}");
         }
     }

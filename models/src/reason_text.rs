@@ -40,9 +40,9 @@ const PHRASE_CAPACITY: usize = 96;
 /// `format!` into a string of [`PHRASE_CAPACITY`] bytes.
 macro_rules! phrase {
     ($($arg:tt)*) => {{
-        let mut phrase = String::with_capacity(PHRASE_CAPACITY);
-        append(&mut phrase, format_args!($($arg)*));
-        phrase
+        let mut text = String::with_capacity(PHRASE_CAPACITY);
+        append(&mut text, format_args!($($arg)*));
+        text
     }};
 }
 
@@ -208,9 +208,10 @@ pub fn describe_families(
             phrases.push(phrase);
         }
     }
-    let text = match phrases.len() {
-        1 => phrases.pop().unwrap_or_default(),
-        _ => phrases.join("; "),
+    let text = if phrases.len() == 1 {
+        phrases.swap_remove(0)
+    } else {
+        phrases.join("; ")
     };
     Described { main, text }
 }
@@ -252,10 +253,10 @@ impl<'a> Members<'a> {
         self.find_where(|c| c == column)
     }
 
-    /// The first member whose column `is` says is the one, with its value.
-    fn find_where(&self, is: impl Fn(&CatalogColumn) -> bool) -> Option<Read<'a>> {
+    /// The first member whose column satisfies `matches`, with its value.
+    fn find_where(&self, matches: impl Fn(&CatalogColumn) -> bool) -> Option<Read<'a>> {
         self.iter()
-            .find(|m| m.kind.column.as_ref().is_some_and(&is))
+            .find(|m| m.kind.column.as_ref().is_some_and(&matches))
             .map(|m| self.read(m))
     }
 

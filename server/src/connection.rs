@@ -21,6 +21,9 @@
 //! and the flush happens when the task runs again, after the calls that were ready have added their
 //! answers. An idle server runs the task again at once; a busy one writes the answers of every call it
 //! ran in between in one system call (what Netty's `FlushConsolidationHandler` does for the same reason).
+//! A flush is put off once per batch of bytes: one that then finds the socket full waits for it, not for
+//! the run queue again. Whoever flushes must poll again after `Pending`, as the futures contract says; TLS
+//! handshakes do so from tokio-rustls 0.26.3 on, which the workspace requires.
 
 use std::io;
 use std::pin::Pin;
@@ -40,7 +43,8 @@ pub struct CoalescingStream {
     /// Bytes accepted and not yet sent, from `sent` on.
     pending: Vec<u8>,
     sent: usize,
-    /// Whether the flush asked for now was put off once already (see the module's documentation).
+    /// Whether a flush of the bytes pending was put off once already (see the module's documentation);
+    /// cleared when they are sent.
     flush_deferred: bool,
 }
 
@@ -66,6 +70,7 @@ impl CoalescingStream {
         }
         self.pending.clear();
         self.sent = 0;
+        self.flush_deferred = false;
         Poll::Ready(Ok(()))
     }
 }
@@ -115,7 +120,6 @@ impl AsyncWrite for CoalescingStream {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        self.flush_deferred = false;
         ready!(self.poll_send(cx))?;
         Pin::new(&mut self.stream).poll_flush(cx)
     }
