@@ -42,7 +42,19 @@ pub struct EnsembleModel {
 impl EnsembleModel {
     /// The ensemble's log-odds of one encoded row: the mean of its members'.
     pub fn logit(&self, row: &[f64]) -> f64 {
-        0.5 * (self.logistic.logit(row) + self.gradient_boosting.raw_score(row))
+        mean(self.logistic.logit(row), self.gradient_boosting.raw_score(row))
+    }
+}
+
+/// The mean of a member's figure and the other's: how the ensemble combines log-odds and contributions.
+fn mean(linear: f64, trees: f64) -> f64 {
+    0.5 * (linear + trees)
+}
+
+/// Each of the trees' contributions replaced by its mean with the linear model's.
+fn average_into(trees: &mut [f64], linear: &[f64]) {
+    for (t, &l) in trees.iter_mut().zip(linear) {
+        *t = mean(l, *t);
     }
 }
 
@@ -96,7 +108,7 @@ impl ChurnModel for EnsembleModel {
             .into_par_iter()
             .enumerate()
             .with_min_len(256)
-            .map(|(i, trees)| sigmoid(0.5 * (self.logistic.logit(x.row(i)) + trees)))
+            .map(|(i, trees)| sigmoid(mean(self.logistic.logit(x.row(i)), trees)))
             .collect()
     }
 
@@ -107,19 +119,15 @@ impl ChurnModel for EnsembleModel {
     fn contributions_encoded(&self, row: &[f64]) -> (f64, Vec<f64>) {
         let (linear_base, linear) = self.logistic.contributions_encoded(row);
         let (trees_base, mut contributions) = self.gradient_boosting.contributions_encoded(row);
-        for (c, l) in contributions.iter_mut().zip(&linear) {
-            *c = 0.5 * (*c + l);
-        }
-        (0.5 * (linear_base + trees_base), contributions)
+        average_into(&mut contributions, &linear);
+        (mean(linear_base, trees_base), contributions)
     }
 
     fn contributions_encoded_batch(&self, x: &Matrix) -> (f64, Matrix) {
         let (linear_base, linear) = self.logistic.contributions_encoded_batch(x);
         let (trees_base, mut contributions) = self.gradient_boosting.contributions_encoded_batch(x);
-        for (c, l) in contributions.as_mut_slice().iter_mut().zip(linear.as_slice()) {
-            *c = 0.5 * (*c + l);
-        }
-        (0.5 * (linear_base + trees_base), contributions)
+        average_into(contributions.as_mut_slice(), linear.as_slice());
+        (mean(linear_base, trees_base), contributions)
     }
 
     fn contribution_scale(&self) -> ContributionScale {

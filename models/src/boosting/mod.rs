@@ -435,14 +435,12 @@ impl GradientBoostingModel {
 
     /// Churn probabilities of encoded rows (in parallel).
     pub fn predict(&self, x: &Matrix) -> Vec<f64> {
-        match self.layout() {
-            Some(layout) if x.rows() == 0 || layout.accepts(x.row(0)) => layout.predict(self.base_score, x),
-            _ => (0..x.rows())
-                .into_par_iter()
-                .with_min_len(256)
-                .map(|i| self.predict_row(x.row(i)))
-                .collect(),
-        }
+        let mut scores = self.raw_scores(x);
+        scores
+            .par_iter_mut()
+            .with_min_len(256)
+            .for_each(|score| *score = sigmoid(*score));
+        scores
     }
 
     /// The base TreeSHAP contributions start from: the base score plus each tree's cover-weighted mean

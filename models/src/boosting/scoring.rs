@@ -6,7 +6,6 @@ use super::GradientBoostingModel;
 use super::fast_shap::{Scratch, ShapTree};
 use super::shap;
 use crate::flat_tree::{BLOCK_ROWS, NodePool, TreeArrays};
-use crate::logistic::sigmoid;
 use crate::matrix::Matrix;
 use rayon::prelude::*;
 
@@ -64,27 +63,12 @@ impl BoostingLayout {
         self.pool.sum(row, base_score)
     }
 
-    /// Probabilities of the rows of `x` (which must have the model's columns), in parallel blocks.
-    pub fn predict(&self, base_score: f64, x: &Matrix) -> Vec<f64> {
-        self.scores(base_score, x, sigmoid)
-    }
-
-    /// Raw scores (log-odds) of encoded rows, in blocks on every core.
+    /// Raw scores (log-odds) of the rows of `x` (which must have the model's columns), in parallel blocks.
     pub fn raw_scores(&self, base_score: f64, x: &Matrix) -> Vec<f64> {
-        self.scores(base_score, x, |raw| raw)
-    }
-
-    /// `finish` of each row's raw score, in blocks on every core.
-    fn scores(&self, base_score: f64, x: &Matrix, finish: impl Fn(f64) -> f64 + Sync) -> Vec<f64> {
         let mut out = vec![base_score; x.rows()];
         out.par_chunks_mut(BLOCK_ROWS)
             .enumerate()
-            .for_each(|(block, out)| {
-                self.pool.add_block(x, block * BLOCK_ROWS, out);
-                for p in out.iter_mut() {
-                    *p = finish(*p);
-                }
-            });
+            .for_each(|(block, out)| self.pool.add_block(x, block * BLOCK_ROWS, out));
         out
     }
 
@@ -152,7 +136,11 @@ mod tests {
                 .iter()
                 .fold(model.base_score, |sum, tree| sum + tree.predict(row));
             assert_eq!(model.raw_score(row).to_bits(), raw.to_bits(), "row {i}");
-            assert_eq!(from_batch.to_bits(), sigmoid(raw).to_bits(), "row {i}");
+            assert_eq!(
+                from_batch.to_bits(),
+                crate::logistic::sigmoid(raw).to_bits(),
+                "row {i}"
+            );
             let mut reference = vec![0.0; model.n_columns];
             for tree in &model.trees {
                 shap::add_tree_shap_reference(tree, row, &mut reference);
