@@ -20,6 +20,10 @@ pub const ROBUST_MARGIN_DAYS: Day = 365;
 /// Rows per thousand left out of the quantiles at each end.
 const TAIL_PER_THOUSAND: usize = 1;
 
+/// Widest span of days whose quantiles are read from a count per day; a wider one (dates typed centuries
+/// off) is selected from a copy of the days instead.
+const COUNTED_SPAN_DAYS: usize = 1 << 20;
+
 /// The days a dated row of one input may carry, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateWindow {
@@ -36,12 +40,12 @@ pub struct DateWindow {
 impl DateWindow {
     /// The window for an input whose dated rows fall on `days`: the configured bounds, and the robust
     /// default for a bound not configured. `None` when a bound is not configured and there are no days.
-    pub fn new(params: &DataParams, days: impl Iterator<Item = Day>) -> Option<Self> {
+    pub fn new(params: &DataParams, days: impl Iterator<Item = Day> + Clone) -> Option<Self> {
         let min = params.min_date.map(days_from_epoch);
         let max = params.max_date.map(days_from_epoch);
         let robust = match (min, max) {
             (Some(_), Some(_)) => None,
-            _ => Some(robust_bounds(days.collect())?),
+            _ => Some(robust_bounds(days)?),
         };
         Some(Self {
             first: min.or(robust.map(|(first, _)| first))?,
@@ -94,18 +98,22 @@ impl DateWindow {
 
 /// The default range: [`ROBUST_MARGIN_DAYS`] before the 0.1% quantile and after the 99.9% quantile of
 /// `days` (nearest rank, rounded outwards, so with up to 1,000 rows they are the first and last day).
-fn robust_bounds(mut days: Vec<Day>) -> Option<(Day, Day)> {
-    let n = days.len();
+fn robust_bounds(days: impl Iterator<Item = Day> + Clone) -> Option<(Day, Day)> {
+    let (n, first, last) = days
+        .clone()
+        .fold((0usize, Day::MAX, Day::MIN), |(n, first, last), day| {
+            (n + 1, first.min(day), last.max(day))
+        });
     if n == 0 {
         return None;
     }
-    let tail = (n - 1) * TAIL_PER_THOUSAND / 1000;
-    let (_, &mut low, above) = days.select_nth_unstable(tail);
-    let high_rank = n - 1 - tail;
-    let high = if high_rank == tail {
-        low
+    let low_rank = (n - 1) * TAIL_PER_THOUSAND / 1000;
+    let high_rank = n - 1 - low_rank;
+    let span = first.abs_diff(last) as usize + 1;
+    let (low, high) = if span <= COUNTED_SPAN_DAYS {
+        counted_ranks(days, first, span, low_rank, high_rank)
     } else {
-        *above.select_nth_unstable(high_rank - tail - 1).1
+        selected_ranks(days.collect(), low_rank, high_rank)
     };
     Some((
         low.saturating_sub(ROBUST_MARGIN_DAYS),
@@ -113,6 +121,43 @@ fn robust_bounds(mut days: Vec<Day>) -> Option<(Day, Day)> {
     ))
 }
 
+/// The days at ranks `low_rank <= high_rank` of `days` (all within `span` days from `first`), read from a
+/// count per day: one pass, no copy of the days.
+fn counted_ranks(
+    days: impl Iterator<Item = Day>,
+    first: Day,
+    span: usize,
+    low_rank: usize,
+    high_rank: usize,
+) -> (Day, Day) {
+    let mut counts = vec![0usize; span];
+    for day in days {
+        counts[first.abs_diff(day) as usize] += 1;
+    }
+    let at_rank = |rank: usize| {
+        let mut seen = 0;
+        let offset = counts
+            .iter()
+            .position(|&count| {
+                seen += count;
+                seen > rank
+            })
+            .expect("a rank below the number of days");
+        first + offset as Day
+    };
+    (at_rank(low_rank), at_rank(high_rank))
+}
+
+/// The days at ranks `low_rank <= high_rank` of `days`, by selection.
+fn selected_ranks(mut days: Vec<Day>, low_rank: usize, high_rank: usize) -> (Day, Day) {
+    let (_, &mut low, above) = days.select_nth_unstable(low_rank);
+    let high = if high_rank == low_rank {
+        low
+    } else {
+        *above.select_nth_unstable(high_rank - low_rank - 1).1
+    };
+    (low, high)
+}
 /// The days of one date column of an input, by row.
 #[derive(Clone, Copy)]
 pub(crate) enum Dates<'a> {
@@ -124,7 +169,7 @@ pub(crate) enum Dates<'a> {
 
 impl<'a> Dates<'a> {
     /// The days of the rows that have one.
-    pub fn days(self) -> impl Iterator<Item = Day> + 'a {
+    pub fn days(self) -> impl Iterator<Item = Day> + Clone + 'a {
         let (all, optional) = match self {
             Self::All(days) => (days, &[][..]),
             Self::Optional(days) => (&[][..], days),
@@ -259,12 +304,45 @@ mod tests {
     fn robust_bounds_leave_out_a_lone_outlier_in_large_inputs() {
         let mut days: Vec<Day> = (0..2_000).map(|i| 19_723 + i % 366).collect();
         days.push(85_476);
-        let (first, last) = robust_bounds(days).expect("bounds");
+        let (first, last) = robust_bounds(days.iter().copied()).expect("bounds");
         assert_eq!(first, 19_723 - ROBUST_MARGIN_DAYS);
         assert_eq!(last, 19_723 + 365 + ROBUST_MARGIN_DAYS);
-        assert_eq!(robust_bounds(vec![10, 5_000]), Some((10 - 365, 5_000 + 365)));
-        assert_eq!(robust_bounds(vec![7]), Some((7 - 365, 7 + 365)));
-        assert_eq!(robust_bounds(Vec::new()), None);
+        let bounds = |days: &[Day]| robust_bounds(days.iter().copied());
+        assert_eq!(bounds(&[10, 5_000]), Some((10 - 365, 5_000 + 365)));
+        assert_eq!(bounds(&[7]), Some((7 - 365, 7 + 365)));
+        assert_eq!(bounds(&[]), None);
+    }
+
+    #[test]
+    fn counted_quantiles_equal_selected_ones() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut draw = |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        for case in 0..200 {
+            let n = 1 + draw(5_000) as usize;
+            let spread = [1, 30, 800, 100_000][case % 4];
+            let mut days: Vec<Day> = (0..n).map(|_| 19_000 + draw(spread) as Day).collect();
+            if case % 3 == 0 {
+                days[draw(n as u64) as usize] = -20_000;
+            }
+            let n = days.len();
+            let low_rank = (n - 1) * TAIL_PER_THOUSAND / 1000;
+            let high_rank = n - 1 - low_rank;
+            let first = days.iter().copied().min().expect("days");
+            let span = first.abs_diff(days.iter().copied().max().expect("days")) as usize + 1;
+            assert_eq!(
+                counted_ranks(days.iter().copied(), first, span, low_rank, high_rank),
+                selected_ranks(days.clone(), low_rank, high_rank),
+                "case {case}"
+            );
+        }
+        // A span too wide to count is selected.
+        let wide = [0, 2_000_000, 5];
+        assert_eq!(robust_bounds(wide.iter().copied()), Some((-365, 2_000_000 + 365)));
     }
 
     #[test]
