@@ -24,9 +24,12 @@
 //!   map is interpolated linearly; outside their range it is clamped to the first or last value, as
 //!   scikit-learn's `IsotonicRegression(out_of_bounds="clip")`. Points inside a flat run are dropped
 //!   (keeping both ends), which does not change the interpolated map.
-//! * **Auto** ([`CalibrationMethod::Auto`]) picks isotonic regression when there are at least
-//!   [`AUTO_ISOTONIC_MIN_ROWS`] rows with both classes, Platt scaling otherwise (isotonic regression
-//!   overfits small sets; scikit-learn's user guide gives the same advice).
+//! * **Auto** ([`CalibrationMethod::Auto`]) chooses among its candidates
+//!   ([`CalibrationMethod::auto_candidates`]: Platt scaling, and isotonic regression from
+//!   [`AUTO_ISOTONIC_MIN_ROWS`] rows, since it overfits small sets, as scikit-learn's user guide also
+//!   advises). Training judges each candidate out of fold on the calibration rows and keeps the one with
+//!   the lowest log loss, only if it lowers both the log loss and the Brier score; [`fit`] alone, with
+//!   nothing to judge on, takes the last candidate.
 //! * **None** fits nothing: [`fit`] returns `Ok(None)`.
 //!
 //! # Clipping
@@ -43,8 +46,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// Rows (with both classes present) from which [`CalibrationMethod::Auto`] picks isotonic regression
-/// instead of Platt scaling. Below it, isotonic regression's step function follows the noise of the few
+/// Rows (with both classes present) from which [`CalibrationMethod::Auto`] considers isotonic regression
+/// beside Platt scaling. Below it, isotonic regression's step function follows the noise of the few
 /// rows in each step, while Platt scaling's two parameters are estimated well.
 pub const AUTO_ISOTONIC_MIN_ROWS: usize = 1_000;
 
@@ -78,7 +81,8 @@ pub enum CalibrationMethod {
     Platt,
     /// Isotonic regression: a non-decreasing piecewise-linear map.
     Isotonic,
-    /// Isotonic regression from [`AUTO_ISOTONIC_MIN_ROWS`] rows with both classes, Platt scaling below.
+    /// The candidate of [`CalibrationMethod::auto_candidates`] that calibrates best out of fold, or
+    /// none when none helps (see the module documentation).
     #[default]
     Auto,
 }
@@ -86,6 +90,16 @@ pub enum CalibrationMethod {
 impl CalibrationMethod {
     /// Every method, in the order of their names in [`FromStr`] errors.
     pub const ALL: [CalibrationMethod; 4] = [Self::None, Self::Platt, Self::Isotonic, Self::Auto];
+
+    /// The methods [`CalibrationMethod::Auto`] chooses among for `rows` calibration rows: Platt scaling,
+    /// and isotonic regression from [`AUTO_ISOTONIC_MIN_ROWS`] rows.
+    pub fn auto_candidates(rows: usize) -> Vec<CalibrationMethod> {
+        let mut candidates = vec![Self::Platt];
+        if rows >= AUTO_ISOTONIC_MIN_ROWS {
+            candidates.push(Self::Isotonic);
+        }
+        candidates
+    }
 
     /// The method's name, as written by [`fmt::Display`], serde and read by [`FromStr`].
     pub fn name(self) -> &'static str {
@@ -233,8 +247,8 @@ impl Calibrator {
 /// [`CalibrationMethod::None`] returns `Ok(None)` without looking at the rows. The other methods need
 /// as many probabilities as labels (else [`ModelError::LengthMismatch`]), labels of 0 or 1, finite
 /// probabilities in `[0, 1]`, and at least 2 rows with both classes (else [`ModelError::Training`]).
-/// [`CalibrationMethod::Auto`] picks isotonic regression from [`AUTO_ISOTONIC_MIN_ROWS`] rows with both
-/// classes, Platt scaling otherwise.
+/// [`CalibrationMethod::Auto`] fits the last of its candidates for these rows (isotonic regression from
+/// [`AUTO_ISOTONIC_MIN_ROWS`] rows, else Platt scaling); training chooses among them out of fold instead.
 pub fn fit(
     method: CalibrationMethod,
     labels: &[u8],
@@ -254,7 +268,9 @@ pub fn fit(
         )));
     }
     let isotonic = match method {
-        CalibrationMethod::Auto => rows >= AUTO_ISOTONIC_MIN_ROWS,
+        CalibrationMethod::Auto => {
+            CalibrationMethod::auto_candidates(rows).last() == Some(&CalibrationMethod::Isotonic)
+        }
         other => other == CalibrationMethod::Isotonic,
     };
     let calibrator = if isotonic {

@@ -11,7 +11,9 @@ use crate::error::{ModelError, Result};
 use crate::importance::{PermutationParams, permutation_importance};
 use crate::kinds::{FittedModel, ModelParams};
 use crate::matrix::Matrix;
-use crate::metrics::{Candidate, Metrics, ProbabilityQuality, ThresholdRule, brier, table_segment_metrics};
+use crate::metrics::{
+    Candidate, Metrics, ProbabilityQuality, ThresholdRule, brier, log_loss, table_segment_metrics,
+};
 use crate::model::{ChurnModel, ValidationSet};
 use crate::population::Population;
 use crate::preprocess::{FeatureSchema, PreprocessParams};
@@ -441,10 +443,12 @@ const CALIBRATION_FOLDS: usize = 5;
 /// split of the rows) by a calibration fitted on the other folds.
 ///
 /// An explicit method is always fitted (and fails without both classes). [`CalibrationMethod::Auto`]
-/// keeps a calibration only when it helps where it can be checked: it returns `None` (with a message)
-/// when the rows lack a class or are too few to cross-fit, or when the out-of-fold calibrated
-/// probabilities do not have a lower Brier score than the uncalibrated ones, so an already calibrated
-/// model is left alone.
+/// keeps a calibration only when it helps where it can be checked: each of its candidates
+/// ([`CalibrationMethod::auto_candidates`]) is judged out of fold, and the one with the lowest log loss
+/// is kept when it lowers both the log loss and the Brier score of the uncalibrated probabilities (the
+/// log loss guards against a map that is sure of customers it should not be, which the Brier score
+/// barely sees). It returns `None` (with a message) when the rows lack a class, are too few to
+/// cross-fit, or no candidate helps, so an already calibrated model is left alone.
 fn calibrate(
     method: CalibrationMethod,
     labels: &[u8],
@@ -475,9 +479,48 @@ fn calibrate(
             (c, calibrated)
         }));
     };
-    let Some(calibrator) = crate::calibration::fit(method, labels, raw, what)? else {
+    if !auto {
+        let Some(calibrator) = crate::calibration::fit(method, labels, raw, what)? else {
+            return Ok(None);
+        };
+        return Ok(Some((calibrator, out_of_fold(method, labels, raw, fold)?)));
+    }
+    if !labels.contains(&0) || !labels.contains(&1) {
+        tracing::info!("the model is not calibrated: {what} lack a class");
+        return Ok(None);
+    }
+    let (log_loss_before, brier_before) = (log_loss(labels, raw)?, brier(labels, raw)?);
+    let mut best: Option<(CalibrationMethod, Vec<f64>, f64)> = None;
+    for candidate in CalibrationMethod::auto_candidates(labels.len()) {
+        let calibrated = out_of_fold(candidate, labels, raw, fold)?;
+        let (log_loss_after, brier_after) = (log_loss(labels, &calibrated)?, brier(labels, &calibrated)?);
+        tracing::debug!(
+            method = %candidate,
+            log_loss_before,
+            log_loss_after,
+            brier_before,
+            brier_after,
+            "calibration judged out of fold on {what}"
+        );
+        let helps = log_loss_after < log_loss_before && brier_after < brier_before;
+        if helps && best.as_ref().is_none_or(|(_, _, best)| log_loss_after < *best) {
+            best = Some((candidate, calibrated, log_loss_after));
+        }
+    }
+    let Some((chosen, calibrated, _)) = best else {
+        tracing::info!(
+            "the model is not calibrated: no calibration lowered both the log loss and the Brier score of \
+             {what} out of fold"
+        );
         return Ok(None);
     };
+    let calibrator = crate::calibration::fit(chosen, labels, raw, what)?;
+    Ok(calibrator.map(|c| (c, calibrated)))
+}
+
+/// `raw` calibrated out of fold by `method`: each fold by a calibration fitted on the other folds (a
+/// fold whose other folds lack a class keeps its raw probabilities).
+fn out_of_fold(method: CalibrationMethod, labels: &[u8], raw: &[f64], fold: &[usize]) -> Result<Vec<f64>> {
     let folds = fold.iter().max().map_or(0, |&k| k + 1);
     let mut calibrated = raw.to_vec();
     for k in 0..folds {
@@ -492,18 +535,7 @@ fn calibrate(
             }
         }
     }
-    if auto {
-        let (before, after) = (brier(labels, raw)?, brier(labels, &calibrated)?);
-        if after >= before {
-            tracing::info!(
-                before,
-                after,
-                "the model is not calibrated: calibration did not lower the Brier score of {what} out of fold"
-            );
-            return Ok(None);
-        }
-    }
-    Ok(Some((calibrator, calibrated)))
+    Ok(calibrated)
 }
 
 /// Stratified fold of each position: positives and negatives are shuffled separately and dealt to the
@@ -956,6 +988,44 @@ pub fn train_auto(
 mod tests {
     use super::*;
     use crate::test_support::{labelled_table, survival_table};
+
+    #[test]
+    fn auto_calibration_keeps_only_a_map_that_lowers_out_of_fold_log_loss_and_brier() {
+        // Probabilities bent along a sigmoid (which Platt scaling undoes exactly), the top twentieth all
+        // churned except the very top customer. Isotonic regression fitted without that customer gives the
+        // top of the scale a probability of 1, so holding it out costs a near-infinite loss, which the
+        // Brier score hardly notices.
+        let n = 4_000;
+        let raw: Vec<f64> = (0..n).map(|i| 0.05 + 0.9 * i as f64 / (n - 1) as f64).collect();
+        let labels: Vec<u8> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| match i {
+                _ if i == n - 1 => 0,
+                _ if i >= n - n / 20 => 1,
+                _ => {
+                    let truth = crate::logistic::sigmoid(1.5 * (p / (1.0 - p)).ln() - 1.0);
+                    u8::from((i as f64 * 0.618_033_988_75).fract() < truth)
+                }
+            })
+            .collect();
+        let folds = stratified_folds(&labels, CALIBRATION_FOLDS, 0).expect("folds");
+        let out_of_fold_loss = |method| {
+            let calibrated = out_of_fold(method, &labels, &raw, &folds).expect("out of fold");
+            log_loss(&labels, &calibrated).expect("log loss")
+        };
+        assert!(
+            out_of_fold_loss(CalibrationMethod::Isotonic) > out_of_fold_loss(CalibrationMethod::Platt),
+            "the case must make isotonic regression worse than Platt scaling out of fold"
+        );
+        let raw_loss = log_loss(&labels, &raw).expect("log loss");
+        let (calibrator, calibrated) = calibrate(CalibrationMethod::Auto, &labels, &raw, None, "rows")
+            .expect("calibrate")
+            .expect("Platt scaling helps here");
+        assert_eq!(calibrator.method(), CalibrationMethod::Platt);
+        assert!(log_loss(&labels, &calibrated).expect("log loss") < raw_loss);
+        assert!(brier(&labels, &calibrated).expect("brier") < brier(&labels, &raw).expect("brier"));
+    }
 
     #[test]
     fn a_cox_model_trains_out_of_time_on_durations_censored_at_the_test_date() {

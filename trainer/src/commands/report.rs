@@ -861,13 +861,23 @@ fn probability_section(input: &ReportInput<'_>) -> String {
         );
     }
     table.push_str("</table></div>");
-    let intro = match &method {
+    let mut intro = match &method {
         Some(method) => format!(
             "The model's scores were calibrated ({method}) on rows it was not fitted on, so that a predicted 30% \
              means about 30% of such customers churn. Both curves are on the rows evaluated here."
         ),
         None => "The model's probabilities are used as they come (no calibration).".into(),
     };
+    if let Some(before) = before.filter(|b| m.log_loss > b.log_loss || m.brier > b.brier) {
+        let _ = write!(
+            intro,
+            " <b>Here the calibration made the probabilities worse</b> (log loss {:.4} → {:.4}, Brier score \
+             {:.4} → {:.4}): its map is surer of some customers than these rows bear out, often because they \
+             differ from the rows it was fitted on. Retrain with <code>--calibration auto</code>, which keeps \
+             a calibration only when it helps out of fold, or <code>--calibration platt</code>.",
+            before.log_loss, m.log_loss, before.brier, m.brier
+        );
+    }
     format!(
         r#"<h2 id="probabilities">Can the probabilities be taken at face value?</h2>
 <p>{intro}</p>

@@ -76,7 +76,8 @@ pub struct TrainArgs {
 
     /// Probability calibration, fitted on rows the model was not fitted on (out-of-fold predictions
     /// under --cv, else a held-out slice of the training rows: their latest as-of date, or a stratified
-    /// 15%). auto: isotonic with at least 1,000 calibration rows, else Platt.
+    /// 15%). auto: Platt or (from 1,000 rows) isotonic, whichever has the lower log loss out of fold,
+    /// kept only when it lowers both log loss and Brier score.
     #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = calibration_method())]
     pub calibration: CalibrationMethod,
 
