@@ -208,6 +208,7 @@ pub fn commit_pair(data: Staged, summary: Staged) -> Result<()> {
 /// which is written as pretty JSON at [`summary_path`] (the digest under [`SUMMARY_FILE_KEY`] is the
 /// caller's to include) and committed with the data by [`commit_pair`]. Returns the summary.
 pub fn commit_with_summary<S: Serialize>(data: Staged, describe: impl FnOnce(&FileDigest) -> S) -> Result<S> {
+    check_summary_is_its_own(data.destination())?;
     let summary = describe(data.digest());
     let path = summary_path(data.destination());
     let (summary_file, ()) = stage(&path, |writer| {
@@ -225,6 +226,50 @@ pub fn summary_path(data: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     data.with_file_name(format!("{stem}.summary.json"))
+}
+
+/// Refuses a name for a Parquet output that says it is another format (`scores.csv`): the file would be
+/// Parquet whatever it is called, and the tools that open it by its name would fail.
+pub fn check_parquet_name(path: &Path) -> Result<()> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some(other @ ("csv" | "tsv" | "json" | "jsonl" | "txt" | "xls" | "xlsx")) => {
+            Err(FeatureError::output(
+                path,
+                format!("it is written as Parquet, not .{other}; give it a name ending in .parquet"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a data file whose run summary ([`summary_path`]) would also be the summary of another file in
+/// its folder (`x.pq` beside `x.parquet` both map to `x.summary.json`): writing it would leave the other
+/// file with a summary of different content, which later steps refuse it for.
+pub fn check_summary_is_its_own(data: &Path) -> Result<()> {
+    let summary = summary_path(data);
+    let Ok(entries) = std::fs::read_dir(folder_of(data)) else {
+        return Ok(());
+    };
+    let name = data.file_name();
+    let other = entries.flatten().map(|entry| entry.path()).find(|other| {
+        other.file_name() != name && other != &summary && summary_path(other) == summary && other.is_file()
+    });
+    match other {
+        Some(other) => Err(FeatureError::output(
+            data,
+            format!(
+                "its run summary {} would also be the summary of {} beside it; give the output a name of its \
+                 own",
+                summary.display(),
+                other.display()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a data file against the digest its summary ([`summary_path`]) records, if there is a summary
@@ -576,6 +621,32 @@ mod tests {
         }
         assert_eq!(remove_stale_temporaries(dir.path()), 1);
         assert!(!dead.exists() && mine.exists() && unrelated.exists());
+    }
+
+    #[test]
+    fn parquet_outputs_named_as_another_format_are_refused() {
+        for name in ["scores.csv", "s.JSON", "out.xlsx"] {
+            let error = check_parquet_name(Path::new(name)).expect_err(name).to_string();
+            assert!(error.contains(".parquet"), "{error}");
+        }
+        for name in ["scores.parquet", "scores.pq", "scores"] {
+            check_parquet_name(Path::new(name)).expect(name);
+        }
+    }
+
+    #[test]
+    fn a_summary_that_would_describe_two_files_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let existing = dir.path().join("x.parquet");
+        std::fs::write(&existing, b"rows").expect("seed");
+        check_summary_is_its_own(&existing).expect("its own summary");
+        let error = check_summary_is_its_own(&dir.path().join("x.pq")).expect_err("shared summary");
+        assert!(error.to_string().contains("x.summary.json"), "{error}");
+        assert!(error.to_string().contains("x.parquet"), "{error}");
+        check_summary_is_its_own(&dir.path().join("y.pq")).expect("no other x");
+        let (staged, ()) = stage(&dir.path().join("x.pq"), |w| put(w, b"new")).expect("stage");
+        commit_with_summary(staged, |_| ()).expect_err("refused at commit too");
+        assert!(!summary_path(&existing).exists() && !dir.path().join("x.pq").exists());
     }
 
     #[test]

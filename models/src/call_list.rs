@@ -135,8 +135,13 @@ pub struct CallEntry {
 }
 
 impl CallEntry {
-    /// The reasons as one line of text: their sentences, each ending with a full stop.
+    /// The reasons as one line of text: their sentences, each ending with a full stop. A customer with
+    /// none (nothing raises their risk above the model's average customer's, as for one listed for the
+    /// value at stake rather than the risk) gets a line that says so.
     pub fn reasons_text(&self) -> String {
+        if self.reasons.is_empty() {
+            return NO_REASON.into();
+        }
         self.reasons
             .iter()
             .map(|r| format!("{}.", r.sentence()))
@@ -144,6 +149,9 @@ impl CallEntry {
             .join(" ")
     }
 }
+
+/// The reasons line of a customer without reasons.
+pub const NO_REASON: &str = "No feature raises this customer's risk above the average customer's.";
 
 /// A call list.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -520,7 +528,11 @@ mod tests {
                 assert!(reason.contribution > 0.0);
             }
             let text = entry.reasons_text();
-            assert_eq!(text.matches(". ").count() + 1, entry.reasons.len(), "{text}");
+            if entry.reasons.is_empty() {
+                assert_eq!(text, NO_REASON);
+            } else {
+                assert_eq!(text.matches(". ").count() + 1, entry.reasons.len(), "{text}");
+            }
         }
         let first = &list.entries[0];
         assert_eq!(first.customer_id, table.customer_id_string(first.row));

@@ -6,7 +6,10 @@
 //!   0.5. A forest cross-validated on 20 rows with a ROC AUC of 0.5 is one;
 //! - **flags almost everyone**: the decision threshold flags more than [`MAX_FLAGGED_SHARE`] of the
 //!   held-out rows, which is what a threshold chosen by F1 does when the scores do not separate the
-//!   classes.
+//!   classes;
+//! - **too good to be true**: the held-out ROC AUC is at least [`SUSPECT_AUC`]. Churn is never that
+//!   predictable from honest features: a column almost surely carries the label (the churn flag left
+//!   in a snapshot table, a cancellation date, a status written after the fact).
 //!
 //! The checks read [`Metrics`] only, so they apply to any kind and any validation.
 
@@ -17,6 +20,8 @@ use std::fmt;
 pub const MIN_USEFUL_AUC: f64 = 0.55;
 /// A threshold flagging more than this share of the held-out rows is called indiscriminate.
 pub const MAX_FLAGGED_SHARE: f64 = 0.9;
+/// A held-out ROC AUC from this up is taken for a label leak.
+pub const SUSPECT_AUC: f64 = 0.995;
 /// The normal quantile of a two-sided 95% interval.
 const Z_95: f64 = 1.959_963_984_540_054;
 
@@ -33,6 +38,13 @@ pub enum HeldOutWarning {
         rows: usize,
         /// Churned rows among them.
         positives: usize,
+    },
+    /// The ROC AUC is so high that a feature most likely carries the label.
+    TooGoodToBeTrue {
+        /// The held-out ROC AUC.
+        roc_auc: f64,
+        /// The feature the model relies on most, when importance was computed.
+        main_feature: Option<String>,
     },
     /// The threshold flags nearly every held-out row.
     FlagsAlmostEveryone {
@@ -60,6 +72,23 @@ impl fmt::Display for HeldOutWarning {
                  within noise of 0.5; it was saved, but do not act on its scores: train on more rows or \
                  better features"
             ),
+            Self::TooGoodToBeTrue {
+                roc_auc,
+                main_feature,
+            } => {
+                write!(
+                    f,
+                    "the held-out ROC AUC is {roc_auc:.4}: churn is never that predictable from honest features, \
+                     so one most likely carries the label"
+                )?;
+                if let Some(feature) = main_feature {
+                    write!(f, " (the model relies most on `{feature}`)")?;
+                }
+                f.write_str(
+                    "; leave it out (`exclude = [\"...\"]` under [customers] in the features configuration, or \
+                     under [preprocess] in --model-config) and train again",
+                )
+            }
             Self::FlagsAlmostEveryone {
                 threshold,
                 flagged,
@@ -103,6 +132,16 @@ pub fn held_out_warnings(metrics: &Metrics) -> Vec<HeldOutWarning> {
             interval,
             rows: metrics.rows,
             positives: metrics.positives,
+        });
+    }
+    if metrics.roc_auc >= SUSPECT_AUC {
+        warnings.push(HeldOutWarning::TooGoodToBeTrue {
+            roc_auc: metrics.roc_auc,
+            main_feature: metrics
+                .importance
+                .iter()
+                .max_by(|a, b| a.auc_drop.total_cmp(&b.auc_drop))
+                .map(|i| i.feature.clone()),
         });
     }
     let flagged = metrics.confusion.true_positive + metrics.confusion.false_positive;
@@ -175,6 +214,31 @@ mod tests {
                 .to_string()
                 .contains("flags 19 of 20 held-out rows (95%")
         );
+    }
+
+    #[test]
+    fn a_perfect_separation_is_taken_for_a_label_leak() {
+        let labels: Vec<u8> = (0..200).map(|i| u8::from(i % 4 == 0)).collect();
+        let scores: Vec<f64> = labels.iter().map(|&l| f64::from(l) * 0.8 + 0.1).collect();
+        let mut m = metrics(&labels, &scores);
+        m.importance = vec![
+            crate::metrics::FeatureImportance {
+                feature: "tenure".into(),
+                auc_drop: 0.01,
+                standardised_coefficient: None,
+            },
+            crate::metrics::FeatureImportance {
+                feature: "Churn".into(),
+                auc_drop: 0.5,
+                standardised_coefficient: None,
+            },
+        ];
+        let warnings = held_out_warnings(&m);
+        assert!(
+            matches!(&warnings[..], [HeldOutWarning::TooGoodToBeTrue { main_feature: Some(f), .. }] if f == "Churn"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].to_string().contains("`Churn`"), "{}", warnings[0]);
     }
 
     #[test]

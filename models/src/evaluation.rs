@@ -145,12 +145,15 @@ pub(crate) fn survival_metrics(
 /// The survival metrics of cross-validation's out-of-fold predictions: `folds` holds each fold's model,
 /// its held-out rows encoded, and their positions in `rows`; each row is judged by the model of the fold
 /// that held it out (the risks of different folds' models are compared with each other, as pooled
-/// out-of-fold predictions are).
+/// out-of-fold predictions are). `None` without folds (a model that is not a survival model).
 pub(crate) fn out_of_fold_survival_metrics(
     table: &FeatureTable,
     rows: &[usize],
     folds: &[(FittedModel, crate::matrix::Matrix, Vec<usize>)],
 ) -> Result<Option<SurvivalMetrics>> {
+    if folds.is_empty() {
+        return Ok(None);
+    }
     let Some((durations, events)) = judged_outcome(table, rows)? else {
         return Ok(None);
     };

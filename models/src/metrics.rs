@@ -380,16 +380,46 @@ pub enum ThresholdRule {
 }
 
 impl ThresholdRule {
+    /// Checks the rule's parameters (before any data is read): a target recall in (0, 1], a fixed
+    /// threshold in [0, 1], non-negative costs and values with an acceptance rate in [0, 1].
+    pub fn check(&self) -> Result<()> {
+        match *self {
+            Self::MaxF1 => Ok(()),
+            Self::TargetRecall { recall } if recall > 0.0 && recall <= 1.0 => Ok(()),
+            Self::TargetRecall { recall } => Err(ModelError::InvalidParameter {
+                name: "recall",
+                reason: format!("target recall must be in (0, 1], got {recall}"),
+            }),
+            Self::Fixed { threshold } if (0.0..=1.0).contains(&threshold) => Ok(()),
+            Self::Fixed { threshold } => Err(ModelError::InvalidParameter {
+                name: "threshold",
+                reason: format!("must be in [0, 1], got {threshold}"),
+            }),
+            Self::ExpectedProfit {
+                offer_cost,
+                customer_value,
+                acceptance_rate,
+            } => {
+                let all_finite = [offer_cost, customer_value, acceptance_rate]
+                    .iter()
+                    .all(|v| v.is_finite() && *v >= 0.0);
+                if all_finite && acceptance_rate <= 1.0 {
+                    Ok(())
+                } else {
+                    Err(ModelError::InvalidParameter {
+                        name: "expected_profit",
+                        reason: "costs and values must be non-negative, acceptance rate in [0, 1]".into(),
+                    })
+                }
+            }
+        }
+    }
+
     /// Picks the threshold on held-out labels and scores.
     pub fn choose(&self, labels: &[u8], scores: &[f64]) -> Result<f64> {
         let (positives, _) = check_inputs(labels, scores)?;
+        self.check()?;
         if let Self::Fixed { threshold } = *self {
-            if !(0.0..=1.0).contains(&threshold) {
-                return Err(ModelError::InvalidParameter {
-                    name: "threshold",
-                    reason: format!("must be in [0, 1], got {threshold}"),
-                });
-            }
             return Ok(threshold);
         }
         if positives == 0 {
@@ -411,30 +441,11 @@ impl ThresholdRule {
         };
         match *self {
             Self::TargetRecall { recall } => {
-                if !(recall > 0.0 && recall <= 1.0) {
-                    return Err(ModelError::InvalidParameter {
-                        name: "recall",
-                        reason: format!("target recall must be in (0, 1], got {recall}"),
-                    });
-                }
                 let needed = (recall * positives as f64 - 1e-9).ceil() as usize;
                 let found = points.iter().find(|&&(_, _, tp)| tp >= needed);
                 Ok(found.map_or(0.0, |&(score, _, _)| score))
             }
-            Self::ExpectedProfit {
-                offer_cost,
-                customer_value,
-                acceptance_rate,
-            } => {
-                let all_finite = [offer_cost, customer_value, acceptance_rate]
-                    .iter()
-                    .all(|v| v.is_finite() && *v >= 0.0);
-                if !all_finite || acceptance_rate > 1.0 {
-                    return Err(ModelError::InvalidParameter {
-                        name: "expected_profit",
-                        reason: "costs and values must be non-negative, acceptance rate in [0, 1]".into(),
-                    });
-                }
+            Self::ExpectedProfit { .. } => {
                 let best = points.iter().max_by(|a, b| {
                     value(a.1, a.2)
                         .total_cmp(&value(b.1, b.2))

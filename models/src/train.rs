@@ -168,7 +168,9 @@ pub fn labelled_rows_in(table: &FeatureTable, candidates: &[usize]) -> Result<(V
 fn check_classes(labels: &[u8], what: &str) -> Result<usize> {
     let positives = labels.iter().filter(|&&l| l == 1).count();
     if labels.is_empty() {
-        return Err(ModelError::Training(format!("{what} has no labelled rows")));
+        return Err(ModelError::Training(format!(
+            "there are no labelled rows in {what}"
+        )));
     }
     if positives == 0 || positives == labels.len() {
         let class = if positives == 0 {
@@ -918,6 +920,21 @@ fn purged_split(
              ({days} days after the as-of date) reaches past {test_as_of}, so they have seen the test \
              period; add as-of dates at least {days} days before it, or test on a later date",
             split.purged_rows
+        )));
+    }
+    if split.train_rows.is_empty() {
+        let mut dates: Vec<NaiveDate> = rows.iter().filter_map(|&i| table.as_of[i]).collect();
+        dates.sort_unstable();
+        dates.dedup();
+        let mut shown: Vec<String> = dates.iter().take(3).map(NaiveDate::to_string).collect();
+        if dates.len() > 3 {
+            shown.push(format!("{} more", dates.len() - 3));
+        }
+        return Err(ModelError::Training(format!(
+            "no rows to train on before the test date {test_as_of}: the table's labelled rows are as of {}; \
+             build the features at earlier as-of dates too (features --as-of-range), or leave out \
+             --test-as-of to validate on a held-out share",
+            shown.join(", ")
         )));
     }
     check_classes(&split.train_labels, &format!("the rows before {test_as_of}"))?;

@@ -225,6 +225,14 @@ impl<'a> DayColumn<'a> {
         if null { Ok(None) } else { self.get(row).map(Some) }
     }
 
+    /// The text at `row` of a string column (to quote in an error); `None` for other types and nulls.
+    pub fn text(&self, row: usize) -> Option<&str> {
+        match self {
+            Self::Text(text) => text.get(row),
+            _ => None,
+        }
+    }
+
     /// The moment (day and time of day, UTC) at `row`, or why there is none.
     #[inline]
     pub fn moment(&self, row: usize) -> Result<Moment, &'static str> {

@@ -67,7 +67,14 @@ impl Events {
                 let moment = match row_days.moment(i) {
                     Ok(moment) => moment,
                     Err(reason) => {
-                        rejects.reject("events", path, &source.timestamp, row, reason)?;
+                        rejects.reject_text(
+                            "events",
+                            path,
+                            &source.timestamp,
+                            row,
+                            reason,
+                            row_days.text(i),
+                        )?;
                         continue;
                     }
                 };

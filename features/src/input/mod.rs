@@ -344,6 +344,9 @@ pub(crate) struct Rejects {
     counts: BTreeMap<String, u64>,
 }
 
+/// Characters of an unreadable value quoted in an error.
+const QUOTED_CHARS: usize = 40;
+
 impl Rejects {
     /// Fails with the row's location, or counts the row as skipped under `input.column: reason`.
     pub(crate) fn reject(
@@ -365,6 +368,29 @@ impl Rejects {
                 self.count(input, column, reason, 1);
                 Ok(())
             }
+        }
+    }
+
+    /// [`Rejects::reject`] for a value that could not be read as `text`: a failure quotes it (its first
+    /// [`QUOTED_CHARS`] characters), a skip is counted under `reason` alone.
+    pub(crate) fn reject_text(
+        &mut self,
+        input: &str,
+        path: &Path,
+        column: &str,
+        row: u64,
+        reason: &str,
+        text: Option<&str>,
+    ) -> Result<()> {
+        match (self.on_invalid, text) {
+            (OnInvalid::Fail, Some(text)) => {
+                let mut quoted: String = text.chars().take(QUOTED_CHARS).collect();
+                if quoted.len() < text.len() {
+                    quoted.push('…');
+                }
+                self.reject(input, path, column, row, &format!("{reason}: `{quoted}`"))
+            }
+            _ => self.reject(input, path, column, row, reason),
         }
     }
 

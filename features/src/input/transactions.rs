@@ -119,7 +119,14 @@ impl Transactions {
                 let moment = match row_days.moment(i) {
                     Ok(moment) => moment,
                     Err(reason) => {
-                        rejects.reject("transactions", path, &source.timestamp, row, reason)?;
+                        rejects.reject_text(
+                            "transactions",
+                            path,
+                            &source.timestamp,
+                            row,
+                            reason,
+                            row_days.text(i),
+                        )?;
                         continue;
                     }
                 };

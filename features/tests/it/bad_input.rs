@@ -126,7 +126,7 @@ fn unparseable_string_timestamps_are_rejected() {
         ],
     );
     let message = error_of(dir.path(), OnInvalid::Fail);
-    assert_mentions(&message, &["`ts`", "row 1", "ISO-8601"]);
+    assert_mentions(&message, &["`ts`", "row 1", "ISO-8601", "`01/02/2024`"]);
 }
 
 #[test]

@@ -174,6 +174,8 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     let mut input_paths = config.input_paths();
     input_paths.push(config_path);
     churn_features::output::check_outputs(&[&out, &summary_path], &input_paths)?;
+    churn_features::output::check_parquet_name(&out).map_err(|e| UsageError(e.to_string()))?;
+    churn_features::output::check_summary_is_its_own(&out)?;
 
     let started = std::time::Instant::now();
     let inputs = load_inputs(&config, options, ui)?;
@@ -239,7 +241,8 @@ fn report(summary: &BuildSummary, out: &Path, summary_path: &Path, seconds: f64)
     if let Some(end) = summary.label_data_end {
         let last = summary
             .last_labelled_as_of
-            .map_or(String::new(), |last| format!(" (as of {last} or earlier)"));
+            .and_then(|last| last.succ_opt())
+            .map_or(String::new(), |first| format!(" (as of {first} or later)"));
         eprintln!("labels look up to {end}: a label whose horizon runs past it{last} is null");
     }
     for (input, rows) in &summary.duplicate_rows {

@@ -25,8 +25,8 @@ use std::time::Instant;
 /// categories and units, and their tickets and complaints rise.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:
-  churn-trainer generate --out data/demo --customers 50000 --seed 7
-  churn-trainer features --config data/demo/churn.toml --as-of 2024-06-30 \\
+  churn-trainer generate --out demo --customers 50000 --seed 7
+  churn-trainer features --config demo/churn.toml --as-of 2024-06-30 \\
       --horizon 90 --out features.parquet")]
 pub struct GenerateArgs {
     /// Folder to write the data set to (created if missing; files in it are replaced).

@@ -33,15 +33,15 @@ pub fn calibration_method() -> impl TypedValueParser<Value = CalibrationMethod> 
         .map(|name| name.parse().unwrap_or(CalibrationMethod::Auto))
 }
 
-/// Parses a threshold rule: `max-f1`, `recall:0.8`, `fixed:0.35` or `profit` (whose costs come from the
-/// configuration file's `[threshold]` section).
+/// Parses and checks a threshold rule: `max-f1`, `recall:0.8`, `fixed:0.35` or `profit` (whose costs
+/// come from the configuration file's `[threshold]` section).
 pub fn parse_threshold_rule(text: &str, config: &ModelConfig) -> Result<ThresholdRule> {
     let number = |value: &str| -> Result<f64> {
         value
             .parse::<f64>()
             .with_context(|| format!("`{value}` is not a number"))
     };
-    Ok(match text.split_once(':') {
+    let rule = match text.split_once(':') {
         None if text == "max-f1" => ThresholdRule::MaxF1,
         None if text == "profit" => match config.threshold {
             Some(rule @ ThresholdRule::ExpectedProfit { .. }) => rule,
@@ -57,7 +57,9 @@ pub fn parse_threshold_rule(text: &str, config: &ModelConfig) -> Result<Threshol
             threshold: number(value)?,
         },
         _ => bail!("unknown threshold rule `{text}`: use max-f1, recall:R, fixed:T or profit"),
-    })
+    };
+    rule.check()?;
+    Ok(rule)
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! `churn-trainer models`: list, show, promote and roll back model versions in a registry.
 
-use super::Ui;
 use super::outln;
 use super::train::describe_validation;
+use super::{Ui, UsageError};
 use anyhow::Result;
 use churn_models::Registry;
 use clap::{Args, Subcommand};
@@ -62,7 +62,10 @@ pub fn run(args: ModelsArgs, _ui: &Ui) -> Result<()> {
         ModelsAction::Show { model, json } => show(&registry, &model, json),
         ModelsAction::Promote { model } => {
             let Some((name, version)) = model.split_once('@') else {
-                anyhow::bail!("promote needs NAME@VERSION, e.g. telco@v2");
+                return Err(UsageError(format!(
+                    "promote needs NAME@VERSION (e.g. telco@v2), got `{model}`"
+                ))
+                .into());
             };
             registry.promote(name, version)?;
             outln!("promoted {name}@{version}")?;
@@ -81,8 +84,14 @@ fn list(registry: &Registry, only: Option<String>) -> Result<()> {
         Some(name) => vec![name],
         None => registry.model_names()?,
     };
+    // The widest kind name sets the KIND column's width.
+    let kind_width = churn_models::ModelKind::ALL
+        .iter()
+        .map(|kind| kind.name().len())
+        .max()
+        .unwrap_or(0);
     outln!(
-        "{:<20} {:<8} {:<14} {:<21} {:>8} {:>9}",
+        "{:<20} {:<8} {:<kind_width$} {:<21} {:>8} {:>9}",
         "NAME",
         "VERSION",
         "KIND",
@@ -102,7 +111,7 @@ fn list(registry: &Registry, only: Option<String>) -> Result<()> {
                         .as_ref()
                         .map_or("-".to_string(), |m| format!("{:.4}", m.roc_auc));
                     outln!(
-                        "{name:<20} {version:<8} {:<14} {:<21} {auc:>8} {:>9}",
+                        "{name:<20} {version:<8} {:<kind_width$} {:<21} {auc:>8} {:>9}",
                         a.kind.to_string(),
                         a.created_at,
                         if is_promoted { "*" } else { "" }

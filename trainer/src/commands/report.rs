@@ -657,7 +657,7 @@ fn call_list_section(input: &ReportInput<'_>) -> String {
                 .collect();
             let _ = write!(html, "<td class=\"text\">{}</td>", segments.join(""));
         }
-        let reasons: Vec<String> = entry
+        let mut reasons: Vec<String> = entry
             .reasons
             .iter()
             .map(|r| {
@@ -668,6 +668,9 @@ fn call_list_section(input: &ReportInput<'_>) -> String {
                 )
             })
             .collect();
+        if reasons.is_empty() {
+            reasons.push(format!("<li>{}</li>", escape(churn_models::call_list::NO_REASON)));
+        }
         let outcome = match entry.label {
             Some(1) => "churned",
             Some(_) => "stayed",

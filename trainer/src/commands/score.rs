@@ -1,9 +1,9 @@
 //! `churn-trainer score`: score the rows of a feature table in a registry model's population and write
 //! Parquet (and, with `--call-list`, a CSV of the customers most worth a call).
 
-use super::Ui;
 use super::outln;
 use super::population::{self, PopulationArgs, describe, population_mask};
+use super::{Ui, UsageError};
 use anyhow::{Context, Result};
 use churn_features::{FeatureTable, output};
 use churn_models::call_list::{CallListOptions, ValueColumn, call_list, call_list_path};
@@ -125,6 +125,8 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     let mut outputs = vec![args.out.as_path(), &summary_path];
     outputs.extend(call_list_file.as_deref());
     output::check_outputs(&outputs, &inputs)?;
+    output::check_parquet_name(&args.out).map_err(|e| UsageError(e.to_string()))?;
+    output::check_summary_is_its_own(&args.out)?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
     let config = ModelConfig::load(args.model_config.as_deref())?;

@@ -1,9 +1,9 @@
 //! `churn-trainer train`: fit a churn model on a feature table, validate it, and save it in the registry.
 
-use super::Ui;
 use super::model_config::{ModelChoice, calibration_method, model_choice, parse_threshold_rule};
 use super::outln;
 use super::population::{PopulationArgs, describe, print_by_segment};
+use super::{Ui, UsageError};
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use churn_features::FeatureTable;
@@ -58,11 +58,11 @@ use std::time::Instant;
                         --registry models --name telco --cv 5 --calibration auto\n  \
                         churn-trainer train --features telco.parquet --model gradient-boosting \\\n      \
                         --registry models --name telco --cv 5\n  \
-                        churn-trainer train --features cdnow.parquet --model random-forest \\\n      \
-                        --registry models --name cdnow --test-as-of 1997-09-30 \\\n      \
+                        churn-trainer train --features train.parquet --model random-forest \\\n      \
+                        --registry models --name churn --test-as-of 2024-06-30 \\\n      \
                         --threshold recall:0.8 --promote\n  \
                         churn-trainer train --features train.parquet --model logistic \\\n      \
-                        --registry models --name churn --test-as-of 2024-09-30 \\\n      \
+                        --registry models --name churn --test-as-of 2024-06-30 \\\n      \
                         --max-days-since-last-purchase 365"
 )]
 pub struct TrainArgs {
@@ -192,6 +192,16 @@ impl StageBars<'_> {
     }
 }
 
+/// A folder this run created, removed again at the end of the run if nothing was saved in it (a failed
+/// training leaves no empty registry behind; a folder with anything in it is never removed).
+struct RemovedIfEmpty(PathBuf);
+
+impl Drop for RemovedIfEmpty {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 /// Runs `churn-trainer train`.
 pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     let config = ModelConfig::load(args.model_config.as_deref())?;
@@ -224,7 +234,8 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     let params = candidates[0].clone();
     let mut options = TrainOptions::new(params);
     options.preprocess = config.preprocess.clone();
-    options.threshold_rule = parse_threshold_rule(&args.threshold, &config)?;
+    options.threshold_rule = parse_threshold_rule(&args.threshold, &config)
+        .map_err(|e| UsageError(format!("--threshold {}: {e:#}", args.threshold)))?;
     if let Some(bands) = &config.risk_bands {
         options.risk_bands = bands.clone();
     }
@@ -257,6 +268,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     }
 
     // Fail on an unusable registry or a bad name before spending time on reading and training.
+    let _created = (!args.registry.exists()).then(|| RemovedIfEmpty(args.registry.clone()));
     let registry = Registry::create(&args.registry)?;
     registry.model_dir(&args.name)?;
     let started = Instant::now();
