@@ -246,9 +246,10 @@ pub fn check_parquet_name(path: &Path) -> Result<()> {
     }
 }
 
-/// Refuses a data file whose run summary ([`summary_path`]) would also be the summary of another file in
-/// its folder (`x.pq` beside `x.parquet` both map to `x.summary.json`): writing it would leave the other
-/// file with a summary of different content, which later steps refuse it for.
+/// Refuses a data file whose run summary ([`summary_path`]) would also be the summary of another Parquet
+/// file in its folder (`x.pq` beside `x.parquet` both map to `x.summary.json`): writing it would leave the
+/// other file with a summary of different content, which later steps refuse it for. Files of other kinds
+/// (a `x.toml` configuration, a `x.csv`) have no summary and do not count.
 pub fn check_summary_is_its_own(data: &Path) -> Result<()> {
     let summary = summary_path(data);
     let Ok(entries) = std::fs::read_dir(folder_of(data)) else {
@@ -256,7 +257,9 @@ pub fn check_summary_is_its_own(data: &Path) -> Result<()> {
     };
     let name = data.file_name();
     let other = entries.flatten().map(|entry| entry.path()).find(|other| {
-        other.file_name() != name && other != &summary && summary_path(other) == summary && other.is_file()
+        other.file_name() != name
+            && summary_path(other).file_name() == summary.file_name()
+            && is_parquet(other)
     });
     match other {
         Some(other) => Err(FeatureError::output(
@@ -270,6 +273,13 @@ pub fn check_summary_is_its_own(data: &Path) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Whether `path` is a file that starts as a Parquet file does (`PAR1`).
+fn is_parquet(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(path).is_ok_and(|mut file| std::io::Read::read_exact(&mut file, &mut magic).is_ok())
+        && &magic == b"PAR1"
 }
 
 /// Checks a data file against the digest its summary ([`summary_path`]) records, if there is a summary
@@ -638,12 +648,22 @@ mod tests {
     fn a_summary_that_would_describe_two_files_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         let existing = dir.path().join("x.parquet");
-        std::fs::write(&existing, b"rows").expect("seed");
+        std::fs::write(&existing, b"PAR1 rows PAR1").expect("seed");
+        std::fs::write(dir.path().join("y.toml"), b"[transactions]").expect("seed");
         check_summary_is_its_own(&existing).expect("its own summary");
         let error = check_summary_is_its_own(&dir.path().join("x.pq")).expect_err("shared summary");
         assert!(error.to_string().contains("x.summary.json"), "{error}");
         assert!(error.to_string().contains("x.parquet"), "{error}");
-        check_summary_is_its_own(&dir.path().join("y.pq")).expect("no other x");
+        // A configuration of the same name has no summary.
+        check_summary_is_its_own(&dir.path().join("y.parquet")).expect("y.toml is no table");
+        // A plain name is looked for in the working directory, whose entries come back as `./name`.
+        let plain = Path::new("x.pq");
+        let here = std::env::current_dir().expect("working directory");
+        assert!(!here.join("x.parquet").exists());
+        check_summary_is_its_own(plain).expect("no x.parquet here");
+        assert!(
+            summary_path(&Path::new(".").join("x.parquet")).file_name() == summary_path(plain).file_name()
+        );
         let (staged, ()) = stage(&dir.path().join("x.pq"), |w| put(w, b"new")).expect("stage");
         commit_with_summary(staged, |_| ()).expect_err("refused at commit too");
         assert!(!summary_path(&existing).exists() && !dir.path().join("x.pq").exists());

@@ -27,9 +27,9 @@
 //! * **Auto** ([`CalibrationMethod::Auto`]) chooses among its candidates
 //!   ([`CalibrationMethod::auto_candidates`]: Platt scaling, and isotonic regression from
 //!   [`AUTO_ISOTONIC_MIN_ROWS`] rows, since it overfits small sets, as scikit-learn's user guide also
-//!   advises). Training judges each candidate out of fold on the calibration rows and keeps the one with
-//!   the lowest log loss, only if it lowers both the log loss and the Brier score; [`fit`] alone, with
-//!   nothing to judge on, takes the last candidate.
+//!   advises). Training judges each candidate out of fold on the calibration rows and, of those that
+//!   lower both the log loss and the Brier score, keeps the one with the lowest log loss (none if none
+//!   does); [`fit`] alone, with nothing to judge on, takes the last candidate.
 //! * **None** fits nothing: [`fit`] returns `Ok(None)`.
 //!
 //! # Clipping
@@ -268,9 +268,7 @@ pub fn fit(
         )));
     }
     let isotonic = match method {
-        CalibrationMethod::Auto => {
-            CalibrationMethod::auto_candidates(rows).last() == Some(&CalibrationMethod::Isotonic)
-        }
+        CalibrationMethod::Auto => rows >= AUTO_ISOTONIC_MIN_ROWS,
         other => other == CalibrationMethod::Isotonic,
     };
     let calibrator = if isotonic {

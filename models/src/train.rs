@@ -446,8 +446,8 @@ const CALIBRATION_FOLDS: usize = 5;
 ///
 /// An explicit method is always fitted (and fails without both classes). [`CalibrationMethod::Auto`]
 /// keeps a calibration only when it helps where it can be checked: each of its candidates
-/// ([`CalibrationMethod::auto_candidates`]) is judged out of fold, and the one with the lowest log loss
-/// is kept when it lowers both the log loss and the Brier score of the uncalibrated probabilities (the
+/// ([`CalibrationMethod::auto_candidates`]) is judged out of fold, and of those that lower both the log
+/// loss and the Brier score of the uncalibrated probabilities the one with the lowest log loss is kept (the
 /// log loss guards against a map that is sure of customers it should not be, which the Brier score
 /// barely sees). It returns `None` (with a message) when the rows lack a class, are too few to
 /// cross-fit, or no candidate helps, so an already calibrated model is left alone.
@@ -926,6 +926,12 @@ fn purged_split(
         let mut dates: Vec<NaiveDate> = rows.iter().filter_map(|&i| table.as_of[i]).collect();
         dates.sort_unstable();
         dates.dedup();
+        if dates.is_empty() {
+            return Err(ModelError::Training(format!(
+                "--test-as-of {test_as_of} needs as-of dates, and this table has none (a snapshot table): \
+                 leave out --test-as-of to validate on a held-out share, or use --cv K"
+            )));
+        }
         let mut shown: Vec<String> = dates.iter().take(3).map(NaiveDate::to_string).collect();
         if dates.len() > 3 {
             shown.push(format!("{} more", dates.len() - 3));

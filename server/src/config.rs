@@ -152,7 +152,10 @@ settings! {
         #[serde(skip)]
         pub config: Option<PathBuf>,
 
-        /// Model registry directory (models live under DIR/NAME/VERSION/).
+        /// Model registry directory (models live under DIR/NAME/VERSION/). One that does not exist yet,
+        /// like a model without a promoted version or a missing snapshot, is waited for: the server
+        /// answers UNAVAILABLE (health NOT_SERVING) and looks again at every reload interval; a file that
+        /// can never be served (corrupt, truncated, not fitting the model) stops it at start.
         #[arg(long, env = "CHURN_REGISTRY", value_name = "DIR")]
         pub registry: Option<PathBuf>,
 

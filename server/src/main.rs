@@ -19,10 +19,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Serves `churn.v1.ScoringService` (Score, ScoreBatch, ScoreFeatures, SurvivalCurve, GetModelInfo,
 /// Ping) and the Open Inference Protocol v2 (`inference.GRPCInferenceService`, as KServe and Triton
 /// clients call it) on one port, with the standard `grpc.health.v1.Health` service and server
-/// reflection (v1 and v1alpha), and Prometheus metrics on a separate port. A newly promoted model version or a new snapshot is picked up while
-/// serving (polling, or at once on SIGHUP). Each setting comes from its option, else its CHURN_*
-/// environment variable, else the TOML file (--config), else its default. Logs go to stderr; CHURN_LOG
-/// sets their filter (e.g. `info`, `churn_server=debug`).
+/// reflection (v1 and v1alpha), and Prometheus metrics on a separate port. A newly promoted model
+/// version or a new snapshot is picked up while serving (polling, or at once on SIGHUP). Each setting
+/// comes from its option, else its CHURN_* environment variable, else the TOML file (--config), else
+/// its default. Logs go to stderr; CHURN_LOG sets their filter (e.g. `info`, `churn_server=debug`).
 #[derive(Debug, Parser)]
 #[command(name = "churn-server", version)]
 struct Cli {

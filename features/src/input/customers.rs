@@ -188,7 +188,8 @@ impl Customers {
                 let signup = match signups.as_ref().map(|d| d.get_optional(i)) {
                     Some(Err(reason)) => {
                         let name = source.signup_date.as_deref().unwrap_or_default();
-                        rejects.reject("customers", path, name, row, reason)?;
+                        let text = signups.as_ref().and_then(|d| d.text(i));
+                        rejects.reject_text("customers", path, name, row, reason, text)?;
                         continue;
                     }
                     other => other.and_then(Result::ok).flatten(),
@@ -196,7 +197,8 @@ impl Customers {
                 let churn = match churns.as_ref().map(|d| d.get_optional(i)) {
                     Some(Err(reason)) => {
                         let name = source.churn_date.as_deref().unwrap_or_default();
-                        rejects.reject("customers", path, name, row, reason)?;
+                        let text = churns.as_ref().and_then(|d| d.text(i));
+                        rejects.reject_text("customers", path, name, row, reason, text)?;
                         continue;
                     }
                     other => other.and_then(Result::ok).flatten(),
@@ -208,13 +210,13 @@ impl Customers {
                     match column.get_optional(i) {
                         Ok(day) => days.push(day),
                         Err(reason) => {
-                            unreadable = Some((date.name.as_str(), reason));
+                            unreadable = Some((date.name.as_str(), reason, column.text(i)));
                             break;
                         }
                     }
                 }
-                if let Some((name, reason)) = unreadable {
-                    rejects.reject("customers", path, name, row, reason)?;
+                if let Some((name, reason, text)) = unreadable {
+                    rejects.reject_text("customers", path, name, row, reason, text)?;
                     continue;
                 }
                 let customer = ids

@@ -372,7 +372,7 @@ impl Rejects {
     }
 
     /// [`Rejects::reject`] for a value that could not be read as `text`: a failure quotes it (its first
-    /// [`QUOTED_CHARS`] characters), a skip is counted under `reason` alone.
+    /// [`QUOTED_CHARS`] characters, control characters escaped), a skip is counted under `reason` alone.
     pub(crate) fn reject_text(
         &mut self,
         input: &str,
@@ -384,11 +384,10 @@ impl Rejects {
     ) -> Result<()> {
         match (self.on_invalid, text) {
             (OnInvalid::Fail, Some(text)) => {
-                let mut quoted: String = text.chars().take(QUOTED_CHARS).collect();
-                if quoted.len() < text.len() {
-                    quoted.push('…');
-                }
-                self.reject(input, path, column, row, &format!("{reason}: `{quoted}`"))
+                let shown: String = text.chars().take(QUOTED_CHARS).collect();
+                let more = if shown.len() < text.len() { "…" } else { "" };
+                let quoted = format!("{reason}: `{}{more}`", shown.escape_debug());
+                self.reject(input, path, column, row, &quoted)
             }
             _ => self.reject(input, path, column, row, reason),
         }

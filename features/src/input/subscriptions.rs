@@ -136,16 +136,17 @@ impl Subscriptions {
             let detailed = rejects.on_invalid() == super::OnInvalid::Fail;
             for i in 0..batch.num_rows() {
                 let row = first_row + i as u64;
-                let mut reject =
-                    |column: &str, reason: &str| rejects.reject("subscriptions", path, column, row, reason);
+                let mut reject = |column: &str, reason: &str, text: Option<&str>| {
+                    rejects.reject_text("subscriptions", path, column, row, reason, text)
+                };
                 let Some(key) = customer_ids.get(i) else {
-                    reject(&source.customer_id, "null customer id")?;
+                    reject(&source.customer_id, "null customer id", None)?;
                     continue;
                 };
                 let start = match starts.get(i) {
                     Ok(day) => day,
                     Err(reason) => {
-                        reject(&source.start, reason)?;
+                        reject(&source.start, reason, starts.text(i))?;
                         continue;
                     }
                 };
@@ -161,12 +162,12 @@ impl Subscriptions {
                         } else {
                             "end not after start".to_string()
                         };
-                        reject(&source.end, &reason)?;
+                        reject(&source.end, &reason, None)?;
                         continue;
                     }
                     Ok(day) => day,
                     Err(reason) => {
-                        reject(&source.end, reason)?;
+                        reject(&source.end, reason, ends.text(i))?;
                         continue;
                     }
                 };
@@ -174,7 +175,7 @@ impl Subscriptions {
                     Ok(money) => money,
                     Err((column, reason)) => {
                         let reason = reason.reason(detailed);
-                        reject(column, &reason)?;
+                        reject(column, &reason, None)?;
                         continue;
                     }
                 };
@@ -182,7 +183,7 @@ impl Subscriptions {
                     Ok(value) => value,
                     Err(reason) => {
                         let reason = reason.reason(detailed);
-                        reject(source.quantity.as_deref().unwrap_or_default(), &reason)?;
+                        reject(source.quantity.as_deref().unwrap_or_default(), &reason, None)?;
                         continue;
                     }
                 };
@@ -190,7 +191,7 @@ impl Subscriptions {
                     Ok(value) => value,
                     Err(reason) => {
                         let reason = reason.reason(detailed);
-                        reject(source.discount.as_deref().unwrap_or_default(), &reason)?;
+                        reject(source.discount.as_deref().unwrap_or_default(), &reason, None)?;
                         continue;
                     }
                 };
@@ -198,7 +199,7 @@ impl Subscriptions {
                     None => None,
                     Some(Some(plan)) => Some(plan.to_string()),
                     Some(None) => {
-                        reject(source.plan.as_deref().unwrap_or_default(), "null plan")?;
+                        reject(source.plan.as_deref().unwrap_or_default(), "null plan", None)?;
                         continue;
                     }
                 };

@@ -21,7 +21,7 @@ pub const ROBUST_MARGIN_DAYS: Day = 365;
 const TAIL_PER_THOUSAND: usize = 1;
 
 /// Widest span of days whose quantiles are read from a count per day; a wider one (dates typed centuries
-/// off) is selected from a copy of the days instead.
+/// off), or one wider than the number of days, is selected from a copy of the days instead.
 const COUNTED_SPAN_DAYS: usize = 1 << 20;
 
 /// The days a dated row of one input may carry, both ends included.
@@ -110,7 +110,8 @@ fn robust_bounds(days: impl Iterator<Item = Day> + Clone) -> Option<(Day, Day)> 
     let low_rank = (n - 1) * TAIL_PER_THOUSAND / 1000;
     let high_rank = n - 1 - low_rank;
     let span = first.abs_diff(last) as usize + 1;
-    let (low, high) = if span <= COUNTED_SPAN_DAYS {
+    // Counting costs a slot per day of the span: worth it when the days are many and close together.
+    let (low, high) = if span <= COUNTED_SPAN_DAYS && span <= n {
         counted_ranks(days, first, span, low_rank, high_rank)
     } else {
         selected_ranks(days.collect(), low_rank, high_rank)

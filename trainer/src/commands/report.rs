@@ -871,13 +871,14 @@ fn probability_section(input: &ReportInput<'_>) -> String {
         ),
         None => "The model's probabilities are used as they come (no calibration).".into(),
     };
-    if let Some(before) = before.filter(|b| m.log_loss > b.log_loss || m.brier > b.brier) {
+    // A log loss more than 1% worse: the calibration is surer of some customers than they bear out.
+    if let Some(before) = before.filter(|b| m.log_loss > 1.01 * b.log_loss) {
         let _ = write!(
             intro,
             " <b>Here the calibration made the probabilities worse</b> (log loss {:.4} → {:.4}, Brier score \
              {:.4} → {:.4}): its map is surer of some customers than these rows bear out, often because they \
-             differ from the rows it was fitted on. Retrain with <code>--calibration auto</code>, which keeps \
-             a calibration only when it helps out of fold, or <code>--calibration platt</code>.",
+             differ from the rows it was fitted on. Platt scaling (<code>--calibration platt</code>) bends \
+             the scores less.",
             before.log_loss, m.log_loss, before.brier, m.brier
         );
     }

@@ -76,8 +76,8 @@ pub struct TrainArgs {
 
     /// Probability calibration, fitted on rows the model was not fitted on (out-of-fold predictions
     /// under --cv, else a held-out slice of the training rows: their latest as-of date, or a stratified
-    /// 15%). auto: Platt or (from 1,000 rows) isotonic, whichever has the lower log loss out of fold,
-    /// kept only when it lowers both log loss and Brier score.
+    /// 15%). auto: of Platt and (from 1,000 rows) isotonic, those that lower both log loss and Brier
+    /// score out of fold, the one with the lower log loss; none if neither does.
     #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = calibration_method())]
     pub calibration: CalibrationMethod,
 
@@ -192,13 +192,30 @@ impl StageBars<'_> {
     }
 }
 
-/// A folder this run created, removed again at the end of the run if nothing was saved in it (a failed
-/// training leaves no empty registry behind; a folder with anything in it is never removed).
-struct RemovedIfEmpty(PathBuf);
+/// Folders this run creates for the registry (it and the missing folders above it), removed again at the
+/// end of the run when nothing was saved in them: a failed training leaves no empty registry behind, and
+/// a folder with anything in it is never removed.
+struct RemovedIfEmpty(Vec<PathBuf>);
+
+impl RemovedIfEmpty {
+    /// The folders of `dir` (innermost first) that do not exist yet.
+    fn missing(dir: &std::path::Path) -> Self {
+        let missing = dir
+            .ancestors()
+            .take_while(|folder| !folder.as_os_str().is_empty() && !folder.exists())
+            .map(std::path::Path::to_path_buf)
+            .collect();
+        Self(missing)
+    }
+}
 
 impl Drop for RemovedIfEmpty {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
+        for folder in &self.0 {
+            if std::fs::remove_dir(folder).is_err() {
+                break;
+            }
+        }
     }
 }
 
@@ -268,7 +285,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
     }
 
     // Fail on an unusable registry or a bad name before spending time on reading and training.
-    let _created = (!args.registry.exists()).then(|| RemovedIfEmpty(args.registry.clone()));
+    let _created = RemovedIfEmpty::missing(&args.registry);
     let registry = Registry::create(&args.registry)?;
     registry.model_dir(&args.name)?;
     let started = Instant::now();
@@ -435,4 +452,24 @@ pub fn describe_survival(survival: &churn_models::SurvivalMetrics) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RemovedIfEmpty;
+
+    #[test]
+    fn registry_folders_a_failed_run_created_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let registry = dir.path().join("a/b/registry");
+        let created = RemovedIfEmpty::missing(&registry);
+        std::fs::create_dir_all(&registry).expect("create");
+        drop(created);
+        assert!(!dir.path().join("a").exists() && dir.path().exists());
+
+        let created = RemovedIfEmpty::missing(&registry);
+        std::fs::create_dir_all(registry.join("churn/v1")).expect("a saved model");
+        drop(created);
+        assert!(registry.join("churn/v1").exists());
+    }
 }
