@@ -190,6 +190,17 @@ impl UnknownCategories {
             .collect()
     }
 
+    /// Adds the values of `other` (of the same model) to these.
+    pub fn merge(&mut self, other: UnknownCategories) {
+        for (feature, values) in other.features {
+            let mine = self.features.entry(feature).or_default();
+            mine.scored_as_other = values.scored_as_other;
+            for (value, count) in values.counts {
+                *mine.counts.entry(value).or_default() += count;
+            }
+        }
+    }
+
     fn record(&mut self, feature: &str, value: &str, scored_as_other: bool) {
         let values = self.features.entry(feature.to_string()).or_default();
         values.scored_as_other = scored_as_other;

@@ -171,7 +171,8 @@ settings! {
         #[arg(long, env = "CHURN_FEATURES", value_name = "SNAPSHOT.parquet")]
         pub features: Option<PathBuf>,
 
-        /// Address the gRPC server listens on [default: 127.0.0.1:50051].
+        /// Address the gRPC server listens on, as IP:PORT (`0.0.0.0:50051`, `[::1]:50051`; not a host
+        /// name) [default: 127.0.0.1:50051].
         #[arg(long, env = "CHURN_LISTEN", value_name = "ADDR")]
         pub listen: Option<SocketAddr> = DEFAULT_LISTEN,
 
@@ -556,7 +557,7 @@ impl ServerConfig {
             }
         };
         let auth_token = match auth.token_file {
-            Some(path) => Some(read_secret(&path)?),
+            Some(path) => Some(read_secret(&path, "--auth-token-file (auth.token_file)")?),
             None => auth_token_env.map(|t| t.trim().to_string()),
         };
         let reload_interval = given(reload_interval, "reload-interval")?;
@@ -583,7 +584,10 @@ impl ServerConfig {
             },
             id_hash_key: logging
                 .id_hash_key_file
-                .map(|path| read_secret(&path).map(String::into_bytes))
+                .map(|path| {
+                    read_secret(&path, "--id-hash-key-file (logging.id_hash_key_file)")
+                        .map(String::into_bytes)
+                })
                 .transpose()?,
             worker_threads,
         };
@@ -674,15 +678,14 @@ fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
     })
 }
 
-fn read_secret(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.into(),
-        source,
-    })?;
+/// The secret in the file at `path`, which the setting `setting` names (e.g. `--auth-token-file`).
+fn read_secret(path: &Path, setting: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Invalid(format!("{setting} {}: {e}", path.display())))?;
     let secret = text.trim().to_string();
     if secret.is_empty() {
         return Err(ConfigError::Invalid(format!(
-            "{}: the file is empty",
+            "{setting} {}: the file is empty",
             path.display()
         )));
     }

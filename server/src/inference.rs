@@ -33,7 +33,7 @@ use crate::scoring::{CANCEL_CHUNK, PARALLEL_BATCH, Score, check_customer_id};
 use crate::service::ScoringApi;
 use crate::tensors::{self, BYTES, FP64};
 use churn_models::preprocess::Encoding;
-use churn_models::{FeatureRow, FeatureValue};
+use churn_models::{FeatureRow, FeatureValue, UnknownCategories};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -50,6 +50,11 @@ pub const RISK_BAND: &str = "risk_band";
 pub const REASONS: &str = "reasons";
 /// The request parameter asking for reasons.
 pub const MAX_REASONS: &str = "max_reasons";
+/// The response parameter naming category values of given features the model has no level for (scored
+/// as `other` or as no level, as `ScoreFeatures` reports them).
+pub const UNKNOWN_CATEGORIES: &str = "unknown_categories";
+/// Values listed per feature in [`UNKNOWN_CATEGORIES`].
+const UNKNOWN_VALUES_SHOWN: usize = 3;
 /// The model's platform in `ModelMetadata` (informative only, in the protocol's `<project>_<format>`
 /// form).
 pub const PLATFORM: &str = "churn-rs_churn-models";
@@ -356,7 +361,7 @@ fn has_elements(contents: &crate::proto::inference::InferTensorContents) -> bool
 
 /// The first refused customer's error, for the whole call (a tensor has no room for one customer's
 /// error), else every score.
-fn all_scores(scores: Vec<Result<Score, ServeError>>) -> Result<Vec<Score>, ServeError> {
+fn all_scores<T>(scores: Vec<Result<T, ServeError>>) -> Result<Vec<T>, ServeError> {
     scores
         .into_iter()
         .enumerate()
@@ -396,18 +401,23 @@ fn output_tensors(outputs: &[&str], scores: &[Score], reasons: usize) -> Vec<ten
         .collect()
 }
 
-/// Scores `batch` with up to `reasons` reasons each, as admitted batch work.
+/// Scores `batch` with up to `reasons` reasons each, as admitted batch work; with the category values of
+/// given features the model has no level for.
 async fn score_batch(
     scoring: &ScoringApi,
     pair: Arc<ServingPair>,
     batch: Batch,
     reasons: usize,
     slot: Option<CallSlot>,
-) -> Result<Vec<Score>, ServeError> {
+) -> Result<(Vec<Score>, UnknownCategories), ServeError> {
     let units = batch.len();
     let scores = scoring
         .run_batch(units, slot, move |stop| match batch {
-            Batch::Ids(ids) => pair.score_customers_until(&ids, reasons, stop),
+            Batch::Ids(ids) => pair.score_customers_until(&ids, reasons, stop).map(|scores| {
+                let none =
+                    |score: Result<Score, ServeError>| score.map(|s| (s, UnknownCategories::default()));
+                scores.into_iter().map(none).collect()
+            }),
             Batch::Rows(rows) => {
                 let mut scores = Vec::with_capacity(rows.len());
                 for chunk in rows.chunks(CANCEL_CHUNK) {
@@ -419,14 +429,22 @@ async fn score_batch(
                         chunk
                             .par_iter()
                             .with_min_len(PARALLEL_BATCH / 2)
-                            .map(|row| pair.score_features(row, reasons).map(|(score, _)| score)),
+                            .map(|row| pair.score_features(row, reasons)),
                     );
                 }
                 Some(scores)
             }
         })
         .await?;
-    all_scores(scores)
+    let mut unknown = UnknownCategories::default();
+    let scores = all_scores(scores)?
+        .into_iter()
+        .map(|(score, row_unknown)| {
+            unknown.merge(row_unknown);
+            score
+        })
+        .collect();
+    Ok((scores, unknown))
 }
 
 #[tonic::async_trait]
@@ -519,7 +537,7 @@ impl GrpcInferenceService for InferenceApi {
         };
         let batch = read_inputs(&pair, &request, self.scoring.limits().max_batch_size)?;
         self.scoring.state().metrics().observe_batch(batch.len());
-        let scores = score_batch(&self.scoring, pair.clone(), batch, reasons, slot).await?;
+        let (scores, unknown) = score_batch(&self.scoring, pair.clone(), batch, reasons, slot).await?;
         let (tensors, raw): (Vec<_>, Vec<_>) = output_tensors(&outputs, &scores, reasons)
             .into_iter()
             .map(|output| (output.tensor, output.raw))
@@ -532,6 +550,12 @@ impl GrpcInferenceService for InferenceApi {
             HashMap::from([("snapshot_id".to_string(), string(version.snapshot_id.clone()))]);
         if let Some(as_of) = version.snapshot_as_of {
             parameters.insert("snapshot_as_of_date".to_string(), string(as_of.to_string()));
+        }
+        // Scored, but worth telling: a typo in a category changes the score.
+        if !unknown.is_empty() {
+            let summary = unknown.summaries(UNKNOWN_VALUES_SHOWN).join("; ");
+            tracing::warn!("ModelInfer: {summary}");
+            parameters.insert(UNKNOWN_CATEGORIES.to_string(), string(summary));
         }
         self.scoring.fitting(ModelInferResponse {
             model_name: version.model_name.clone(),

@@ -2,7 +2,8 @@
 //!
 //! A snapshot is the latest feature table (see `churn_features::FeatureTable`), one row per customer. A
 //! table that stacks several as-of dates is accepted too: each customer is then served from their row
-//! with the latest as-of date (of rows with the same date, the last one in the file).
+//! with the latest as-of date. Two rows of one customer with the same as-of date contradict each other
+//! (which is the customer?): such a table is refused, naming the rows.
 
 use chrono::NaiveDate;
 use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable};
@@ -72,6 +73,22 @@ pub enum SnapshotError {
     /// The file kept changing while it was read.
     #[error("feature snapshot {0}: the file changed while it was read; it will be read again")]
     Changing(PathBuf),
+    /// Two rows of one customer have the same as-of date.
+    #[error(
+        "feature snapshot {path}: rows {first} and {second} are the same customer as of the same date{}; \
+         a snapshot holds one row per customer and date (rows count from 0)",
+        .as_of.map(|date| format!(" ({date})")).unwrap_or_default()
+    )]
+    DuplicateRow {
+        /// The file.
+        path: PathBuf,
+        /// The earlier row.
+        first: usize,
+        /// The later row.
+        second: usize,
+        /// Their as-of date, when the table has dates.
+        as_of: Option<NaiveDate>,
+    },
 }
 
 /// Customer id → entry, keyed the way the table types its ids.
@@ -192,21 +209,31 @@ impl Snapshot {
         if table.is_empty() {
             return Err(SnapshotError::Empty(path.to_path_buf()));
         }
-        // The row of each customer: the latest as-of date, and the last row of that date.
-        let newer = |candidate: usize, current: usize| table.as_of[candidate] >= table.as_of[current];
+        // The row of each customer: the one with the latest as-of date.
+        let duplicate = |first: usize, second: usize| SnapshotError::DuplicateRow {
+            path: path.to_path_buf(),
+            first,
+            second,
+            as_of: table.as_of[second],
+        };
+        let newer = |candidate: usize, current: usize| match table.as_of[candidate].cmp(&table.as_of[current])
+        {
+            std::cmp::Ordering::Equal => Err(duplicate(current, candidate)),
+            order => Ok(order.is_gt()),
+        };
         let mut rows = Vec::new();
         let index = match &table.customer_ids {
             CustomerIds::Int(ids) => {
                 let mut map = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
                 for (row, id) in ids.iter().enumerate() {
-                    choose_row(&mut map, &mut rows, *id, row, newer);
+                    choose_row(&mut map, &mut rows, *id, row, newer)?;
                 }
                 IdIndex::Int(map)
             }
             CustomerIds::Str(ids) => {
                 let mut map = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
                 for (row, id) in ids.iter().enumerate() {
-                    choose_row(&mut map, &mut rows, id.clone(), row, newer);
+                    choose_row(&mut map, &mut rows, id.clone(), row, newer)?;
                 }
                 IdIndex::Str(map)
             }
@@ -310,8 +337,8 @@ fn choose_row<K: std::hash::Hash + Eq>(
     rows: &mut Vec<usize>,
     key: K,
     row: usize,
-    newer: impl Fn(usize, usize) -> bool,
-) {
+    newer: impl Fn(usize, usize) -> Result<bool, SnapshotError>,
+) -> Result<(), SnapshotError> {
     match map.entry(key) {
         std::collections::hash_map::Entry::Vacant(slot) => {
             slot.insert(rows.len() as u32);
@@ -319,11 +346,12 @@ fn choose_row<K: std::hash::Hash + Eq>(
         }
         std::collections::hash_map::Entry::Occupied(slot) => {
             let entry = *slot.get() as usize;
-            if newer(row, rows[entry]) {
+            if newer(row, rows[entry])? {
                 rows[entry] = row;
             }
         }
     }
+    Ok(())
 }
 
 /// First 16 hex characters of the SHA-256 of a file's bytes.
@@ -415,6 +443,35 @@ mod tests {
         ] {
             assert_eq!(snapshot.lookup(absent), None, "{absent}");
         }
+    }
+
+    #[test]
+    fn two_rows_of_one_customer_and_date_are_refused_naming_them() {
+        let dated = table(
+            CustomerIds::Int(vec![7, 8, 7]),
+            vec![date(2), date(2), date(2)],
+            vec![1.0, 2.0, 3.0],
+        );
+        let error = Snapshot::from_table(dated, Path::new("s.parquet"), "abc".into(), None)
+            .expect_err("duplicate rows");
+        assert!(
+            matches!(
+                error,
+                SnapshotError::DuplicateRow {
+                    first: 0,
+                    second: 2,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("rows 0 and 2"), "{error}");
+        let undated = table(
+            CustomerIds::Str(vec!["a".into(), "a".into()]),
+            vec![None, None],
+            vec![1.0, 2.0],
+        );
+        Snapshot::from_table(undated, Path::new("s.parquet"), "abc".into(), None).expect_err("duplicate");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Events: logins, support tickets, page views, ... one row each, with an optional numeric value.
+//! Events: logins, support tickets, page views, ... one row each, with an optional numeric value. Event
+//! types whose names differ only in case or punctuation are one type (their columns would share names).
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::duplicates::later_copies;
@@ -7,6 +8,7 @@ use super::source::{ColumnRequest, count_rows, read_batches};
 use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
 use crate::config::EventsSource;
+use crate::engine::layout::column_safe;
 use crate::error::Result;
 use crate::time::Day;
 use rustc_hash::FxHashMap;
@@ -51,6 +53,9 @@ impl Events {
         };
         let mut nanos = Vec::new();
         let mut type_index: FxHashMap<String, u16> = FxHashMap::default();
+        // Types whose names differ only in case or punctuation (`login`, `Login`, `login `) would give
+        // columns of the same name: they are one type, named as first seen.
+        let mut by_column_name: FxHashMap<String, u16> = FxHashMap::default();
         let advance = |n| progress.advance(n);
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
             let column = |name: &str| batch.column_by_name(name).expect("projected column");
@@ -96,15 +101,32 @@ impl Events {
                 let kind = match type_index.get(name) {
                     Some(&kind) => kind,
                     None => {
-                        let kind = u16::try_from(table.type_names.len()).map_err(|_| {
-                            crate::FeatureError::Request(format!(
-                                "{}: column `{}` has more than 65,535 distinct event types",
-                                path.display(),
-                                source.event_type
-                            ))
-                        })?;
+                        let column_name = column_safe(name);
+                        let kind = match by_column_name.get(&column_name) {
+                            Some(&kind) => {
+                                tracing::warn!(
+                                    "{}: event types `{}` and `{name}` are counted as one type (`{}`): their \
+                                     feature columns would have the same names",
+                                    path.display(),
+                                    table.type_names[usize::from(kind)],
+                                    column_name
+                                );
+                                kind
+                            }
+                            None => {
+                                let kind = u16::try_from(table.type_names.len()).map_err(|_| {
+                                    crate::FeatureError::Request(format!(
+                                        "{}: column `{}` has more than 65,535 distinct event types",
+                                        path.display(),
+                                        source.event_type
+                                    ))
+                                })?;
+                                by_column_name.insert(column_name, kind);
+                                table.type_names.push(name.to_string());
+                                kind
+                            }
+                        };
                         type_index.insert(name.to_string(), kind);
-                        table.type_names.push(name.to_string());
                         kind
                     }
                 };

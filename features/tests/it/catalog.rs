@@ -50,6 +50,9 @@ fn the_catalog_names_the_columns_a_build_writes_including_its_event_types() {
             ("a", "2024-01-05", "login"),
             ("b", "2024-02-12", "Support Ticket"),
             ("a", "2024-03-01", "login"),
+            // The same types spelled otherwise: counted with them, never a second column of one name.
+            ("b", "2024-01-06", "Login "),
+            ("a", "2024-02-20", "support_ticket"),
         ],
     );
     let config = config(
@@ -74,6 +77,10 @@ fn the_catalog_names_the_columns_a_build_writes_including_its_event_types() {
     assert_eq!(catalog, built);
     let names: Vec<&str> = catalog.iter().map(|(name, _)| name.as_str()).collect();
     assert!(names.contains(&"events_support_ticket_14d"), "{names:?}");
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
 
     let inputs = Inputs::load(&config, OnInvalid::Fail, &NoProgress).expect("inputs");
     assert_eq!(last_data_day(&inputs), Some(date("2024-03-01")));

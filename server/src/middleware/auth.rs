@@ -1,5 +1,6 @@
 //! Authentication: with a token configured, a call without `authorization: Bearer <token>` ends with
-//! UNAUTHENTICATED before it uses any capacity.
+//! UNAUTHENTICATED before it uses any capacity. The scheme's name is matched in any case, as HTTP
+//! authentication schemes are (RFC 7235, section 2.1); the token exactly, in constant time.
 
 use super::{CallFuture, DRAIN_TIMEOUT, guard_layer, refuse};
 use crate::error::ServeError;
@@ -13,7 +14,7 @@ use tower::Service;
 /// Refuses calls without the bearer token.
 #[derive(Clone)]
 pub struct AuthLayer {
-    /// `Bearer <token>`; `None` accepts every call.
+    /// The token; `None` accepts every call.
     expected: Option<Arc<[u8]>>,
     max_message_bytes: usize,
 }
@@ -31,7 +32,7 @@ impl AuthLayer {
     /// to a message of `max_message_bytes`.
     pub fn new(token: Option<&str>, max_message_bytes: usize) -> Self {
         Self {
-            expected: token.map(|token| Arc::from(format!("Bearer {token}").into_bytes())),
+            expected: token.map(|token| Arc::from(token.as_bytes())),
             max_message_bytes,
         }
     }
@@ -63,13 +64,19 @@ where
     }
 }
 
-/// True when the `authorization` header equals `expected`, compared in constant time.
+/// True when the `authorization` header is `Bearer` (in any case), one space and the token `expected`,
+/// the token compared in constant time.
 fn authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
+    const SCHEME: &[u8] = b"bearer ";
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
         return false;
     };
-    let value = value.as_bytes();
-    value.len() == expected.len() && value.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    let Some((scheme, token)) = value.as_bytes().split_at_checked(SCHEME.len()) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case(SCHEME)
+        && token.len() == expected.len()
+        && token.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 #[cfg(test)]
@@ -78,17 +85,21 @@ mod tests {
     use http::HeaderValue;
 
     #[test]
-    fn tokens_must_match_exactly() {
+    fn tokens_must_match_exactly_and_the_scheme_in_any_case() {
         let headers = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert("authorization", HeaderValue::from_str(value).expect("header"));
             headers
         };
-        let expected = b"Bearer s3cret";
+        let expected = b"s3cret";
         assert!(authorized(&headers("Bearer s3cret"), expected));
+        assert!(authorized(&headers("bearer s3cret"), expected));
+        assert!(authorized(&headers("BEARER s3cret"), expected));
         assert!(!authorized(&headers("Bearer s3cre"), expected));
         assert!(!authorized(&headers("Bearer s3creT"), expected));
-        assert!(!authorized(&headers("bearer s3cret"), expected));
+        assert!(!authorized(&headers("Bearer  s3cret"), expected));
+        assert!(!authorized(&headers("Basic s3cret"), expected));
+        assert!(!authorized(&headers("s3cret"), expected));
         assert!(!authorized(&HeaderMap::new(), expected));
     }
 }

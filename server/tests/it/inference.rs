@@ -474,7 +474,26 @@ async fn inference_by_features_equals_the_score_of_the_same_customer() {
             .map(|score| score.reasons.first().map_or(String::new(), |r| r.text.clone()))
             .collect();
         assert_eq!(reasons, want);
+        assert!(!response.parameters.contains_key("unknown_categories"));
     }
+
+    // A category value the model has no level for is scored, and named in the answer.
+    let mut typo = by_features(&fixture, &[0, 3], false);
+    let category = typo
+        .inputs
+        .iter_mut()
+        .find(|input| input.datatype == "BYTES")
+        .expect("a categorical feature");
+    let feature = category.name.clone();
+    category.contents.as_mut().expect("contents").bytes_contents[1] = b"platinum-typo".to_vec();
+    let response = client.model_infer(typo).await.expect("infer").into_inner();
+    let Some(ParameterChoice::StringParam(named)) =
+        response.parameters["unknown_categories"].parameter_choice.clone()
+    else {
+        panic!("unknown_categories is a string parameter");
+    };
+    assert!(named.contains(&format!("feature `{feature}`")), "{named}");
+    assert!(named.contains("`platinum-typo` (1)"), "{named}");
 
     // A feature left out, or one the model does not know, is named.
     let mut missing = by_features(&fixture, &[0], false);

@@ -205,7 +205,7 @@ pub fn render(
 <dl class="facts">
 <dt>Model</dt><dd>{model} ({kind})</dd>
 <dt>Compared</dt><dd>{data}, {dates}: {population}</dd>
-<dt>Training distributions</dt><dd>the {reference_rows} rows the model was fitted on</dd>
+<dt>Training distributions</dt><dd>{reference_rows} rows of the training data, its latest customers (out of time, the held-out test date's rows; under --cv, every row)</dd>
 <dt>Score's reference</dt><dd>{score_source} ({score_rows} rows)</dd>
 <dt>Levels</dt><dd>none below {WATCH_PSI}, watch from {WATCH_PSI}, act from {ACT_PSI}</dd>
 </dl>

@@ -86,6 +86,18 @@ pub fn run(args: EvaluateArgs, ui: &Ui) -> Result<()> {
     let table = FeatureTable::read_parquet(&args.features)
         .with_context(|| format!("cannot read feature table {}", args.features.display()))?;
     let spec = format!("{}@{}", model.name, model.version);
+    // Labels over another horizon judge the model against another definition of churn.
+    if let (Some(model_days), Some(table_days)) = (
+        model.artifact.label.horizon_days,
+        super::train::summary_days(&args.features, "horizon_days"),
+    ) && model_days != table_days
+    {
+        tracing::warn!(
+            "{} is labelled over {table_days} days, but {spec} predicts churn within {model_days} days: its \
+             metrics judge it against another definition of churn; build the table with --horizon {model_days}",
+            args.features.display()
+        );
+    }
     let all: Vec<usize> = (0..table.len()).collect();
     for summary in model.schema().unknown_categories(&table, &all).summaries(5) {
         tracing::warn!("{}: {summary}", args.features.display());

@@ -80,8 +80,9 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "FILE")]
     pub model_config: Option<PathBuf>,
 
-    /// Also write <out name>.call-list.csv: the N customers most worth a call, with reasons in words.
-    #[arg(long, value_name = "N")]
+    /// Also write <out name>.call-list.csv: the N customers most worth a call (N at least 1), with
+    /// reasons in words.
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub call_list: Option<usize>,
 
     /// Numeric column holding a customer's value: the call list ranks by probability × value. Default:

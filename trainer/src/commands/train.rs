@@ -31,8 +31,9 @@ use std::time::Instant;
 /// RFM segment.
 ///
 /// The model is saved whatever its metrics, but training warns when it is no better than chance (a
-/// held-out ROC AUC below 0.55, or whose 95% interval reaches 0.5) or when its threshold flags more
-/// than 90% of the held-out rows. Risk bands are aligned with the threshold: the band boundary nearest
+/// held-out ROC AUC below 0.55, or whose 95% interval reaches 0.5), when it is too good to be true (a
+/// held-out ROC AUC from 0.995: a feature carries the label) or when its threshold flags more than 90%
+/// of the held-out rows. Risk bands are aligned with the threshold: the band boundary nearest
 /// it moves onto it, so every band lies wholly below or wholly above it.
 #[derive(Debug, Args)]
 #[command(
@@ -407,7 +408,7 @@ pub fn run(args: TrainArgs, ui: &Ui) -> Result<()> {
 
 /// A number of days recorded in the feature table's run summary (`horizon_days`,
 /// `label_lookahead_days`), if there is one.
-fn summary_days(features: &std::path::Path, key: &str) -> Option<u32> {
+pub(crate) fn summary_days(features: &std::path::Path, key: &str) -> Option<u32> {
     let text = std::fs::read_to_string(churn_features::output::summary_path(features)).ok()?;
     let summary: serde_json::Value = serde_json::from_str(&text).ok()?;
     summary.get(key)?.as_u64()?.try_into().ok()

@@ -498,7 +498,7 @@ fn stderr_of(args: &[&str]) -> String {
 }
 
 #[test]
-fn evaluating_on_training_rows_warns_that_the_metrics_are_optimistic() {
+fn evaluating_on_training_rows_or_other_labels_warns_that_the_metrics_mislead() {
     let dir = tempfile::tempdir().expect("temp dir");
     let features = dir.path().join("f.parquet");
     let earlier = dir.path().join("earlier.parquet");
@@ -529,6 +529,26 @@ fn evaluating_on_training_rows_warns_that_the_metrics_are_optimistic() {
     // Rows of another as-of date are not training rows.
     let stderr = evaluate(&earlier);
     assert!(!stderr.contains("optimistic"), "{stderr}");
+    assert!(!stderr.contains("another definition of churn"), "{stderr}");
+    // Labels over another horizon are another definition of churn.
+    let shorter = dir.path().join("shorter.parquet");
+    let config = data().join("churn.toml");
+    ok(&[
+        "features",
+        "-c",
+        path(&config),
+        "--as-of",
+        "2024-03-31",
+        "--horizon",
+        "60",
+        "-o",
+        path(&shorter),
+    ]);
+    let stderr = evaluate(&shorter);
+    assert!(
+        stderr.contains("labelled over 60 days") && stderr.contains("within 90 days"),
+        "{stderr}"
+    );
 }
 
 #[test]
