@@ -122,7 +122,7 @@ settings! {
     ///
     /// [limits]
     /// max_message_bytes = 4194304
-    /// max_batch_size = 10000
+    /// max_batch_size = 5000
     /// max_concurrent_requests = 256
     /// request_timeout = "5s"
     /// default_reasons = 3
@@ -226,7 +226,8 @@ settings! {
         #[arg(long, env = "CHURN_MAX_MESSAGE_BYTES", value_name = "BYTES")]
         pub max_message_bytes: Option<usize> = Limits::default().max_message_bytes,
 
-        /// Most customer ids one ScoreBatch call may carry [default: 10000].
+        /// Most customer ids one ScoreBatch call may carry; with the default reasons, the largest batch's
+        /// answer fits the default message size [default: 5000].
         #[arg(long, env = "CHURN_MAX_BATCH_SIZE", value_name = "N")]
         pub max_batch_size: Option<usize> = Limits::default().max_batch_size,
 
@@ -383,7 +384,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_bytes: 4 * 1024 * 1024,
-            max_batch_size: 10_000,
+            max_batch_size: 5_000,
             max_concurrent_requests: 256,
             request_timeout: Duration::from_secs(5),
             default_reasons: 3,

@@ -21,6 +21,7 @@ async fn batches_past_their_deadline_end_in_time_and_leave_no_work_behind() {
     let deadline = Duration::from_millis(20);
     let mut config = fixture.config();
     config.limits.request_timeout = deadline;
+    config.limits.max_batch_size = 10_000;
     let server = common::start_serving(config).await;
     let ids: Vec<String> = (0..10_000)
         .map(|i| common::customer_id(Ids::Int, i % 2_000))

@@ -525,7 +525,7 @@ async fn model_info_describes_schema_versions_and_limits() {
     assert_eq!(info.threshold, model.threshold());
     assert_eq!(info.risk_bands.len(), model.risk_bands().bands().len());
     assert_eq!(info.snapshot_customers, 80);
-    assert_eq!(info.max_batch_size, 10_000);
+    assert_eq!(info.max_batch_size, 5_000);
     assert_eq!(info.clv_column, "clv_12m");
     assert_eq!(info.created_at, model.artifact.created_at);
     let version = info.version.expect("version");
