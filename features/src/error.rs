@@ -122,7 +122,10 @@ pub enum FeatureError {
         reason: String,
     },
     /// A data file is not the one its run summary describes (replaced, damaged, or from another run).
-    #[error("{path} does not match its summary {summary}: {reason}; rebuild it")]
+    #[error(
+        "{path} does not match its summary {summary}: {reason}; rebuild it, or, when it was copied, copy the \
+         summary written beside it too (or remove the stale one)"
+    )]
     Mismatch {
         /// The data file.
         path: PathBuf,

@@ -82,11 +82,13 @@ pub enum ReloadOutcome {
 }
 
 /// What is on disk now: the model name and version the spec names (or why it names none), and the
-/// snapshot file's fingerprint.
+/// fingerprints of the snapshot file and of its run summary (a snapshot refused for not matching its
+/// summary is read again once the summary is replaced).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Sources {
     model: Result<(String, String), String>,
     snapshot: Option<FileFingerprint>,
+    summary: Option<FileFingerprint>,
 }
 
 /// Loads pairs from the registry and the snapshot file, remembering what it loaded last.
@@ -97,6 +99,8 @@ pub struct Loader {
     snapshot_path: PathBuf,
     model: Option<Arc<LoadedModel>>,
     snapshot: Option<Arc<Snapshot>>,
+    /// The fingerprint of the served snapshot's summary, as it was when the snapshot was loaded or seen.
+    summary: Option<FileFingerprint>,
     failed: Option<Sources>,
 }
 
@@ -110,6 +114,7 @@ impl Loader {
             snapshot_path,
             model: None,
             snapshot: None,
+            summary: None,
             failed: None,
         }
     }
@@ -123,6 +128,7 @@ impl Loader {
         Sources {
             model: self.resolve().map_err(|e| e.to_string()),
             snapshot: FileFingerprint::of(&self.snapshot_path).ok(),
+            summary: FileFingerprint::of(&churn_features::output::summary_path(&self.snapshot_path)).ok(),
         }
     }
 
@@ -131,6 +137,7 @@ impl Loader {
         Some(Sources {
             model: Ok((model.name.clone(), model.version.clone())),
             snapshot: self.snapshot.as_ref()?.fingerprint,
+            summary: self.summary,
         })
     }
 
@@ -141,9 +148,19 @@ impl Loader {
         if !force && (Some(&sources) == self.serving().as_ref() || Some(&sources) == self.failed.as_ref()) {
             return Ok(None);
         }
+        // Only the summary of the snapshot being served changed: nothing to load.
+        if let Some(serving) = self.serving().filter(|_| !force)
+            && serving.model == sources.model
+            && serving.snapshot == sources.snapshot
+            && serving.snapshot.is_some()
+        {
+            self.summary = sources.summary;
+            return Ok(None);
+        }
         match self.load(&sources, force) {
             Ok(pair) => {
                 self.failed = None;
+                self.summary = sources.summary;
                 self.model = Some(pair.model.clone());
                 self.snapshot = Some(pair.snapshot.clone());
                 Ok(Some(pair))

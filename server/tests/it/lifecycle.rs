@@ -155,6 +155,30 @@ async fn a_corrupt_model_or_a_mismatched_snapshot_leaves_the_old_pair_serving() 
 }
 
 #[tokio::test]
+async fn a_snapshot_refused_for_its_stale_summary_is_read_again_once_the_summary_changes() {
+    let fixture = Fixture::new(60, Ids::Int);
+    let server = common::start_serving(fixture.config()).await;
+    // A new snapshot copied over the old one, beside a summary of another file.
+    fixture.write_snapshot(&common::synthetic_table(60, 9, common::april(), Ids::Int));
+    let summary = churn_features::output::summary_path(&fixture.snapshot);
+    let stale = serde_json::json!({ "file": { "name": "snapshot.parquet", "bytes": 1, "sha256": "00" } });
+    std::fs::write(&summary, stale.to_string()).expect("stale summary");
+    match server.reload(false).await {
+        ReloadOutcome::Failed(error) => assert!(error.contains("does not match its summary"), "{error}"),
+        other => panic!("expected a failed load, got {other:?}"),
+    }
+    assert_eq!(server.reload(false).await, ReloadOutcome::Unchanged);
+    // The stale summary removed (or replaced by the right one): the snapshot is read again, no SIGHUP.
+    std::fs::remove_file(&summary).expect("remove");
+    assert!(matches!(server.reload(false).await, ReloadOutcome::Swapped(v) if v.snapshot_as_of.is_some()));
+    // Writing a summary beside the served snapshot reloads nothing.
+    std::fs::write(&summary, "{}").expect("summary");
+    assert_eq!(server.reload(false).await, ReloadOutcome::Unchanged);
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
+
+#[tokio::test]
 async fn health_goes_not_serving_then_serving_then_not_serving_while_draining() {
     let fixture = Fixture::empty(40, Ids::Int);
     let server = churn_server::start(fixture.config()).await.expect("start");
