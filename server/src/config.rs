@@ -226,8 +226,8 @@ settings! {
         #[arg(long, env = "CHURN_MAX_MESSAGE_BYTES", value_name = "BYTES")]
         pub max_message_bytes: Option<usize> = Limits::default().max_message_bytes,
 
-        /// Most customer ids one ScoreBatch call may carry; with the default reasons, the largest batch's
-        /// answer fits the default message size [default: 5000].
+        /// Most customer ids one ScoreBatch call may carry; with ids of usual length and the default
+        /// reasons, the largest batch's answer fits the default message size [default: 5000].
         #[arg(long, env = "CHURN_MAX_BATCH_SIZE", value_name = "N")]
         pub max_batch_size: Option<usize> = Limits::default().max_batch_size,
 

@@ -554,7 +554,7 @@ impl GrpcInferenceService for InferenceApi {
         // Scored, but worth telling: a typo in a category changes the score.
         if !unknown.is_empty() {
             let summary = unknown.summaries(UNKNOWN_VALUES_SHOWN).join("; ");
-            tracing::warn!("ModelInfer: {summary}");
+            tracing::debug!("ModelInfer: {summary}");
             parameters.insert(UNKNOWN_CATEGORIES.to_string(), string(summary));
         }
         self.scoring.fitting(ModelInferResponse {

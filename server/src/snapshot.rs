@@ -2,8 +2,8 @@
 //!
 //! A snapshot is the latest feature table (see `churn_features::FeatureTable`), one row per customer. A
 //! table that stacks several as-of dates is accepted too: each customer is then served from their row
-//! with the latest as-of date. Two rows of one customer with the same as-of date contradict each other
-//! (which is the customer?): such a table is refused, naming the rows.
+//! with the latest as-of date. Two rows of one customer at that latest date contradict each other (which
+//! is the customer?): such a table is refused, naming the rows.
 
 use chrono::NaiveDate;
 use churn_features::{ColumnValues, CustomerIds, FeatureError, FeatureTable};
@@ -73,7 +73,7 @@ pub enum SnapshotError {
     /// The file kept changing while it was read.
     #[error("feature snapshot {0}: the file changed while it was read; it will be read again")]
     Changing(PathBuf),
-    /// Two rows of one customer have the same as-of date.
+    /// Two rows of one customer have the customer's latest as-of date.
     #[error(
         "feature snapshot {path}: rows {first} and {second} are the same customer as of the same date{}; \
          a snapshot holds one row per customer and date (rows count from 0)",
@@ -209,35 +209,35 @@ impl Snapshot {
         if table.is_empty() {
             return Err(SnapshotError::Empty(path.to_path_buf()));
         }
-        // The row of each customer: the one with the latest as-of date.
-        let duplicate = |first: usize, second: usize| SnapshotError::DuplicateRow {
-            path: path.to_path_buf(),
-            first,
-            second,
-            as_of: table.as_of[second],
-        };
-        let newer = |candidate: usize, current: usize| match table.as_of[candidate].cmp(&table.as_of[current])
-        {
-            std::cmp::Ordering::Equal => Err(duplicate(current, candidate)),
-            order => Ok(order.is_gt()),
-        };
+        // The row of each customer: the one with the latest as-of date; `ties` holds, per customer, two
+        // rows of that date when there are (an earlier date's ties do not matter).
+        let order = |candidate: usize, current: usize| table.as_of[candidate].cmp(&table.as_of[current]);
         let mut rows = Vec::new();
+        let mut ties = Vec::new();
         let index = match &table.customer_ids {
             CustomerIds::Int(ids) => {
                 let mut map = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
                 for (row, id) in ids.iter().enumerate() {
-                    choose_row(&mut map, &mut rows, *id, row, newer)?;
+                    choose_row(&mut map, &mut rows, &mut ties, *id, row, order);
                 }
                 IdIndex::Int(map)
             }
             CustomerIds::Str(ids) => {
                 let mut map = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
                 for (row, id) in ids.iter().enumerate() {
-                    choose_row(&mut map, &mut rows, id.clone(), row, newer)?;
+                    choose_row(&mut map, &mut rows, &mut ties, id.clone(), row, order);
                 }
                 IdIndex::Str(map)
             }
         };
+        if let Some((first, second)) = ties.iter().flatten().min_by_key(|&&(_, second)| second) {
+            return Err(SnapshotError::DuplicateRow {
+                path: path.to_path_buf(),
+                first: *first,
+                second: *second,
+                as_of: table.as_of[*second],
+            });
+        }
         let as_of = rows.iter().filter_map(|&row| table.as_of[row]).max();
         let (descriptors, codes) = Descriptors::of(&table, &rows);
         let value = ValueColumns::of(&table);
@@ -331,27 +331,36 @@ impl Snapshot {
     }
 }
 
-/// Records `row` as `key`'s row unless the row already chosen for `key` is newer.
+/// Keeps in `rows` (by customer, through `map`) the row of `key` that `order` puts last; a row that
+/// ties with the kept one is noted in `ties` (cleared when a later row replaces it).
 fn choose_row<K: std::hash::Hash + Eq>(
     map: &mut FxHashMap<K, u32>,
     rows: &mut Vec<usize>,
+    ties: &mut Vec<Option<(usize, usize)>>,
     key: K,
     row: usize,
-    newer: impl Fn(usize, usize) -> Result<bool, SnapshotError>,
-) -> Result<(), SnapshotError> {
+    order: impl Fn(usize, usize) -> std::cmp::Ordering,
+) {
     match map.entry(key) {
         std::collections::hash_map::Entry::Vacant(slot) => {
             slot.insert(rows.len() as u32);
             rows.push(row);
+            ties.push(None);
         }
         std::collections::hash_map::Entry::Occupied(slot) => {
             let entry = *slot.get() as usize;
-            if newer(row, rows[entry])? {
-                rows[entry] = row;
+            match order(row, rows[entry]) {
+                std::cmp::Ordering::Greater => {
+                    rows[entry] = row;
+                    ties[entry] = None;
+                }
+                std::cmp::Ordering::Equal => {
+                    ties[entry].get_or_insert((rows[entry], row));
+                }
+                std::cmp::Ordering::Less => {}
             }
         }
     }
-    Ok(())
 }
 
 /// First 16 hex characters of the SHA-256 of a file's bytes.
@@ -447,6 +456,23 @@ mod tests {
 
     #[test]
     fn two_rows_of_one_customer_and_date_are_refused_naming_them() {
+        // Whatever the order of the rows; a tie at an earlier date than the customer's latest is no tie.
+        let stacked = table(
+            CustomerIds::Int(vec![7, 7, 7, 8, 8]),
+            vec![date(2), date(2), date(3), date(1), date(1)],
+            vec![1.0; 5],
+        );
+        let error = Snapshot::from_table(stacked, Path::new("s.parquet"), "abc".into(), None)
+            .expect_err("8 has two rows of its latest date");
+        assert!(error.to_string().contains("rows 3 and 4"), "{error}");
+        let earlier_tie = table(
+            CustomerIds::Int(vec![7, 7, 7]),
+            vec![date(2), date(2), date(3)],
+            vec![1.0; 3],
+        );
+        let snapshot = Snapshot::from_table(earlier_tie, Path::new("s.parquet"), "abc".into(), None)
+            .expect("no tie at 3");
+        assert_eq!(snapshot.table_row(snapshot.lookup("7").expect("7")), 2);
         let dated = table(
             CustomerIds::Int(vec![7, 8, 7]),
             vec![date(2), date(2), date(2)],

@@ -425,9 +425,20 @@ impl InputFacts {
         if let Some(types) = other.event_types {
             let mine = self.event_types.get_or_insert_default();
             for (name, day) in types {
-                mine.entry(name)
-                    .and_modify(|first| *first = (*first).min(day))
-                    .or_insert(day);
+                // One type however a part spells it (see `input::events`): the smallest spelling names it.
+                let column = layout::column_safe(&name);
+                let same = mine
+                    .keys()
+                    .find(|kept| layout::column_safe(kept) == column)
+                    .cloned();
+                let (name, day) = match same {
+                    Some(kept) => {
+                        let first = mine.remove(&kept).unwrap_or(day);
+                        (kept.min(name), first.min(day))
+                    }
+                    None => (name, day),
+                };
+                mine.insert(name, day);
             }
         }
         self.event_values |= other.event_values;
@@ -924,4 +935,28 @@ struct Outcomes {
     /// The last day churn is known on: durations of customers who have not churned by then are censored
     /// there.
     data_end: Option<Day>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_that_spell_an_event_type_differently_merge_into_one_type() {
+        let facts = |types: &[(&str, Day)]| InputFacts {
+            event_types: Some(types.iter().map(|&(name, day)| (name.to_string(), day)).collect()),
+            ..InputFacts::default()
+        };
+        let a = || facts(&[("login", 10), ("Support Ticket", 5), ("refund", 9)]);
+        let b = || facts(&[("Login ", 3), ("support_ticket", 7)]);
+        let want: Vec<(String, Day)> = vec![
+            ("Login ".into(), 3),
+            ("Support Ticket".into(), 5),
+            ("refund".into(), 9),
+        ];
+        for merged in [a().merge(b()), b().merge(a())] {
+            let types: Vec<(String, Day)> = merged.event_types.expect("types").into_iter().collect();
+            assert_eq!(types, want);
+        }
+    }
 }

@@ -142,7 +142,12 @@ impl<'a> Shard<'a> {
             .map(|e| {
                 e.type_names
                     .iter()
-                    .map(|name| plan.event_types.iter().position(|kept| kept == name))
+                    .map(|name| {
+                        let column = super::layout::column_safe(name);
+                        plan.event_types
+                            .iter()
+                            .position(|kept| super::layout::column_safe(kept) == column)
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -54,7 +54,9 @@ impl Events {
         let mut nanos = Vec::new();
         let mut type_index: FxHashMap<String, u16> = FxHashMap::default();
         // Types whose names differ only in case or punctuation (`login`, `Login`, `login `) would give
-        // columns of the same name: they are one type, named as first seen.
+        // columns of the same name: they are one type, named by its smallest spelling (so every part of
+        // a sharded build names it alike). Their rows are one type's rows, also to the check for exact
+        // duplicates.
         let mut by_column_name: FxHashMap<String, u16> = FxHashMap::default();
         let advance = |n| progress.advance(n);
         let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
@@ -104,13 +106,17 @@ impl Events {
                         let column_name = column_safe(name);
                         let kind = match by_column_name.get(&column_name) {
                             Some(&kind) => {
+                                let kept = &mut table.type_names[usize::from(kind)];
                                 tracing::warn!(
-                                    "{}: event types `{}` and `{name}` are counted as one type (`{}`): their \
+                                    "{}: event types `{kept}` and `{name}` are counted as one type (`{}`): their \
                                      feature columns would have the same names",
                                     path.display(),
-                                    table.type_names[usize::from(kind)],
                                     column_name
                                 );
+                                // The smallest spelling names the type, whatever the order of the rows.
+                                if name < kept.as_str() {
+                                    *kept = name.to_string();
+                                }
                                 kind
                             }
                             None => {

@@ -64,8 +64,8 @@ where
     }
 }
 
-/// True when the `authorization` header is `Bearer` (in any case), one space and the token `expected`,
-/// the token compared in constant time.
+/// True when the `authorization` header is `Bearer` (in any case), one or more spaces and the token
+/// `expected`, the token compared in constant time.
 fn authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
     const SCHEME: &[u8] = b"bearer ";
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
@@ -74,6 +74,7 @@ fn authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
     let Some((scheme, token)) = value.as_bytes().split_at_checked(SCHEME.len()) else {
         return false;
     };
+    let token = token.trim_ascii_start();
     scheme.eq_ignore_ascii_case(SCHEME)
         && token.len() == expected.len()
         && token.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
@@ -97,7 +98,8 @@ mod tests {
         assert!(authorized(&headers("BEARER s3cret"), expected));
         assert!(!authorized(&headers("Bearer s3cre"), expected));
         assert!(!authorized(&headers("Bearer s3creT"), expected));
-        assert!(!authorized(&headers("Bearer  s3cret"), expected));
+        assert!(authorized(&headers("Bearer  s3cret"), expected));
+        assert!(!authorized(&headers("Bearer s3cret "), expected));
         assert!(!authorized(&headers("Basic s3cret"), expected));
         assert!(!authorized(&headers("s3cret"), expected));
         assert!(!authorized(&HeaderMap::new(), expected));

@@ -478,14 +478,16 @@ async fn inference_by_features_equals_the_score_of_the_same_customer() {
     }
 
     // A category value the model has no level for is scored, and named in the answer.
-    let mut typo = by_features(&fixture, &[0, 3], false);
+    let mut typo = by_features(&fixture, &[0, 3, 6], false);
     let category = typo
         .inputs
         .iter_mut()
         .find(|input| input.datatype == "BYTES")
         .expect("a categorical feature");
     let feature = category.name.clone();
-    category.contents.as_mut().expect("contents").bytes_contents[1] = b"platinum-typo".to_vec();
+    let contents = &mut category.contents.as_mut().expect("contents").bytes_contents;
+    contents[1] = b"platinum-typo".to_vec();
+    contents[2] = b"platinum-typo".to_vec();
     let response = client.model_infer(typo).await.expect("infer").into_inner();
     let Some(ParameterChoice::StringParam(named)) =
         response.parameters["unknown_categories"].parameter_choice.clone()
@@ -493,7 +495,7 @@ async fn inference_by_features_equals_the_score_of_the_same_customer() {
         panic!("unknown_categories is a string parameter");
     };
     assert!(named.contains(&format!("feature `{feature}`")), "{named}");
-    assert!(named.contains("`platinum-typo` (1)"), "{named}");
+    assert!(named.contains("`platinum-typo` (2)"), "{named}");
 
     // A feature left out, or one the model does not know, is named.
     let mut missing = by_features(&fixture, &[0], false);

@@ -5,7 +5,7 @@
 //! with the column name below.
 
 use super::report::{BLUE, ORANGE, escape, kind_name};
-use churn_models::drift::{ACT_PSI, Drift, WATCH_PSI};
+use churn_models::drift::{ACT_PSI, Drift, ScoreSource, WATCH_PSI};
 use churn_models::{DriftLevel, DriftReport, ModelArtifact};
 use std::fmt::Write;
 
@@ -205,7 +205,7 @@ pub fn render(
 <dl class="facts">
 <dt>Model</dt><dd>{model} ({kind})</dd>
 <dt>Compared</dt><dd>{data}, {dates}: {population}</dd>
-<dt>Training distributions</dt><dd>{reference_rows} rows of the training data, its latest customers (out of time, the held-out test date's rows; under --cv, every row)</dd>
+<dt>Training distributions</dt><dd>{reference_rows} rows: {reference_source}</dd>
 <dt>Score's reference</dt><dd>{score_source} ({score_rows} rows)</dd>
 <dt>Levels</dt><dd>none below {WATCH_PSI}, watch from {WATCH_PSI}, act from {ACT_PSI}</dd>
 </dl>
@@ -228,6 +228,11 @@ pub fn render(
         dates = escape(&dates),
         population = escape(&population),
         reference_rows = report.reference_rows,
+        reference_source = match report.score_source {
+            ScoreSource::HeldOut => "the held-out test date's rows (out-of-time validation)",
+            ScoreSource::OutOfFold => "every training row (cross-validation)",
+            ScoreSource::Training => "the training rows (trained without validation)",
+        },
         score_source = report.score_source.describe(),
         score_rows = report.score.reference_rows,
     )
