@@ -173,8 +173,8 @@ pub fn run(args: FeaturesArgs, ui: &Ui) -> Result<()> {
     let summary_path = churn_features::output::summary_path(&out);
     let mut input_paths = config.input_paths();
     input_paths.push(config_path);
-    churn_features::output::check_outputs(&[&out, &summary_path], &input_paths)?;
     churn_features::output::check_parquet_name(&out).map_err(|e| UsageError(e.to_string()))?;
+    churn_features::output::check_outputs(&[&out, &summary_path], &input_paths)?;
     churn_features::output::check_summary_is_its_own(&out)?;
 
     let started = std::time::Instant::now();

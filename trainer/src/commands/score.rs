@@ -125,8 +125,8 @@ pub fn run(args: ScoreArgs, ui: &Ui) -> Result<()> {
     inputs.extend(args.model_config.as_deref());
     let mut outputs = vec![args.out.as_path(), &summary_path];
     outputs.extend(call_list_file.as_deref());
-    output::check_outputs(&outputs, &inputs)?;
     output::check_parquet_name(&args.out).map_err(|e| UsageError(e.to_string()))?;
+    output::check_outputs(&outputs, &inputs)?;
     output::check_summary_is_its_own(&args.out)?;
     let registry = Registry::open(&args.registry)?;
     let model = registry.resolve(&args.model)?;
