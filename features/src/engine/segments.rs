@@ -147,7 +147,8 @@ impl ValueTiers {
 /// Every lifecycle stage [`lifecycle_stage`] gives, from the youngest relationship to the oldest silence.
 pub const LIFECYCLE_STAGES: [&str; 4] = ["new", "active", "at_risk", "lapsed"];
 
-/// The lifecycle stage from tenure and days since the last activity (one of [`LIFECYCLE_STAGES`]).
+/// The lifecycle stage from tenure and days since the last activity (one of [`LIFECYCLE_STAGES`]); the
+/// engine counts a subscription running at the as-of date as activity on that day.
 pub fn lifecycle_stage(tenure_days: f64, days_since_activity: f64, params: &LifecycleParams) -> &'static str {
     if tenure_days < f64::from(params.new_days) {
         "new"

@@ -464,11 +464,28 @@ impl<'a> Shard<'a> {
         if as_of.is_some() {
             let since = &numeric[layout.activity_start];
             let tenure = &numeric[layout.activity_start + 1];
+            // A customer with a subscription running at the as-of date is active now, however long ago
+            // their last purchase or event.
+            let running = layout.subscriptions.as_ref().and_then(|block| {
+                let k = block
+                    .features
+                    .iter()
+                    .position(|&measure| measure == subscriptions::SubscriptionMeasure::Concurrent)?;
+                Some(&numeric[block.start + k])
+            });
             descriptors.push(
                 tenure
                     .iter()
                     .zip(since)
-                    .map(|(&t, &s)| Some(segments::lifecycle_stage(t, s, &self.config.lifecycle)))
+                    .enumerate()
+                    .map(|(row, (&t, &s))| {
+                        let s = if running.is_some_and(|count| count[row] > 0.0) {
+                            0.0
+                        } else {
+                            s
+                        };
+                        Some(segments::lifecycle_stage(t, s, &self.config.lifecycle))
+                    })
                     .collect(),
             );
         }

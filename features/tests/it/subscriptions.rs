@@ -758,6 +758,15 @@ fn the_readme_example_holds() {
         (Some(90.0), Some(90.0))
     );
     assert!(!has_row(&table, "back", "2024-03-31"));
+    // Subscribers without a purchase or an event are active while a subscription runs, not lapsed.
+    assert_eq!(
+        text(&table, "up", "2024-03-31", "lifecycle_stage").as_deref(),
+        Some("active")
+    );
+    assert_eq!(
+        text(&table, "annual", "2024-03-31", "lifecycle_stage").as_deref(),
+        Some("active")
+    );
     let annual = |column: &str| value(&table, "annual", "2024-03-31", column);
     assert_eq!(annual("subscription_mrr"), Some(100.0));
     assert_eq!(annual("subscription_billing_months"), Some(12.0));
