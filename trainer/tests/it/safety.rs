@@ -161,9 +161,9 @@ fn an_output_that_is_an_input_is_refused_before_any_work_and_the_input_is_kept()
         ])
     };
     assert!(score(&snapshot).contains("also an input"));
-    // `snap.json` would get its summary written to `snap.summary.json`, the snapshot's own summary.
-    assert!(score(&dir.path().join("snap.json")).contains("also an input"));
-    assert!(score(&registry.join("churn").join("v1").join("model.json")).contains("input folder"));
+    // `snap.pq` would get its summary written to `snap.summary.json`, the snapshot's own summary.
+    assert!(score(&dir.path().join("snap.pq")).contains("also an input"));
+    assert!(score(&registry.join("churn").join("v1").join("scores.parquet")).contains("input folder"));
     assert_eq!(std::fs::read(&snapshot).expect("read"), snapshot_before);
     FeatureTable::read_parquet(&snapshot).expect("the snapshot still matches its summary");
 }
