@@ -42,6 +42,9 @@ pub struct ServingPair {
     /// How far the snapshot's customers (those of the model's population) have moved from the
     /// model's training distributions; `None` when the model stores none or it cannot be measured.
     pub drift: Option<DriftReport>,
+    /// For each snapshot entry, whether the customer is in the model's population; `None` when the
+    /// model is for everyone or the snapshot lacks a column its population reads.
+    pub in_population: Option<Vec<bool>>,
 }
 
 impl ServingPair {
@@ -127,6 +130,18 @@ impl ServingPair {
                  action or watching (churn_feature_psi)"
             );
         }
+        let population = &model.artifact.population;
+        let in_population = match population.mask(&snapshot.table) {
+            _ if population.is_everyone() => None,
+            Ok(mask) => Some(snapshot.rows().iter().map(|&row| mask[row]).collect()),
+            Err(error) => {
+                tracing::warn!(
+                    model = %format!("{}@{}", model.name, model.version),
+                    "answers cannot say whether a customer is in the model's population: {error}"
+                );
+                None
+            }
+        };
         let version = ServingVersion {
             model_name: model.name.clone(),
             model_version: model.version.clone(),
@@ -141,6 +156,7 @@ impl ServingPair {
             values,
             levels,
             drift,
+            in_population,
         })
     }
 }

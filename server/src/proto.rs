@@ -74,6 +74,7 @@ impl From<Score> for CustomerScore {
                 expected_active_days: survival.expected_active_days,
                 horizon_days: survival.horizon_days,
             }),
+            in_population: score.in_population,
         }
     }
 }
@@ -203,6 +204,7 @@ mod tests {
             as_of: None,
             value: churn_models::CustomerValue::default(),
             survival: None,
+            in_population: None,
         };
         for flag in [false, true] {
             let bytes = prost::Message::encode_to_vec(&CustomerScore::from(score(flag)));

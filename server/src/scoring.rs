@@ -51,6 +51,9 @@ pub struct Score {
     pub value: CustomerValue,
     /// Churn within 30/60/90 days and expected active days, for survival models.
     pub survival: Option<SurvivalScore>,
+    /// Whether the customer is in the model's population (`None`: the model is for everyone, or it
+    /// cannot be told).
+    pub in_population: Option<bool>,
 }
 
 /// One reason's part in a score (a group of features).
@@ -193,6 +196,7 @@ impl ServingPair {
             as_of: self.snapshot.customer_as_of(entry),
             value: self.snapshot.customer_value(entry),
             survival: self.survival(self.encoded.row(entry)),
+            in_population: self.in_population.as_ref().map(|mask| mask[entry]),
         }
     }
 
@@ -261,6 +265,7 @@ impl ServingPair {
             as_of: None,
             value: CustomerValue::default(),
             survival: self.survival(&x),
+            in_population: None,
         };
         Ok((score, unknown))
     }

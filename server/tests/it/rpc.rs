@@ -797,3 +797,50 @@ async fn refusing_hundreds_of_calls_keeps_the_connection_open() {
     server.shutdown();
     server.wait().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn answers_say_whether_the_customer_is_in_the_models_population() {
+    use churn_server::reload::ReloadOutcome;
+    let fixture = Fixture::new(120, Ids::Int);
+    let server = common::start_serving(fixture.config()).await;
+    let mut client = common::client(server.local_addr()).await;
+    let score = |client: &mut ScoringServiceClient<Channel>, row: usize| {
+        let mut client = client.clone();
+        async move {
+            client
+                .score(ScoreRequest {
+                    customer_id: common::customer_id(Ids::Int, row),
+                    max_reasons: 0,
+                })
+                .await
+                .expect("score")
+                .into_inner()
+                .score
+                .expect("score")
+        }
+    };
+    // A model for everyone says nothing.
+    assert_eq!(score(&mut client, 0).await.in_population, None);
+
+    let mut artifact = common::train_model(&fixture.table, common::Kind::Logistic(0.1));
+    artifact.population = churn_models::Population {
+        max_days_since_last_purchase: Some(60),
+        ..churn_models::Population::default()
+    };
+    let mask = artifact.population.mask(&fixture.table).expect("mask");
+    assert!(
+        mask.contains(&true) && mask.contains(&false),
+        "the case needs both"
+    );
+    fixture.promote(&fixture.save(&artifact));
+    assert!(matches!(server.reload(false).await, ReloadOutcome::Swapped(_)));
+    for (row, &inside) in mask.iter().enumerate() {
+        assert_eq!(
+            score(&mut client, row).await.in_population,
+            Some(inside),
+            "row {row}"
+        );
+    }
+    server.shutdown();
+    server.wait().await.expect("clean stop");
+}
