@@ -132,43 +132,28 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
     ]);
     assert_eq!(usage.status.code(), Some(2));
     // Usage errors found before any data is read: exit 2, naming what was wrong.
+    let score = |extra: &[&'static str]| {
+        let mut args = vec![
+            "score",
+            "--model",
+            "m",
+            "--registry",
+            "r",
+            "--features",
+            "f.parquet",
+        ];
+        args.extend(extra);
+        args
+    };
     for (args, says) in [
+        (score(&["--out", "s.parquet", "--call-list", "0"]), "--call-list"),
         (
-            &[
-                "score",
-                "--model",
-                "m",
-                "--registry",
-                "r",
-                "--features",
-                "f.parquet",
-                "--out",
-                "s.parquet",
-                "--call-list",
-                "0",
-            ][..],
-            "--call-list",
-        ),
-        (
-            &["models", "promote", "m", "--registry", "examples"][..],
+            vec!["models", "promote", "m", "--registry", "examples"],
             "NAME@VERSION",
         ),
-        (
-            &[
-                "score",
-                "--model",
-                "m",
-                "--registry",
-                "r",
-                "--features",
-                "f.parquet",
-                "--out",
-                "s.csv",
-            ][..],
-            ".parquet",
-        ),
+        (score(&["--out", "s.csv"]), ".parquet"),
     ] {
-        let output = run(args);
+        let output = run(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");

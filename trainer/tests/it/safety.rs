@@ -26,6 +26,11 @@ fn data() -> &'static Path {
 }
 
 fn build_features(out: &Path, as_of: &str) {
+    build_features_over(out, as_of, "90");
+}
+
+/// Features as of `as_of` labelled over `horizon` days.
+fn build_features_over(out: &Path, as_of: &str, horizon: &str) {
     let config = data().join("churn.toml");
     ok(&[
         "features",
@@ -34,7 +39,7 @@ fn build_features(out: &Path, as_of: &str) {
         "--as-of",
         as_of,
         "--horizon",
-        "90",
+        horizon,
         "-o",
         path(out),
     ]);
@@ -532,18 +537,7 @@ fn evaluating_on_training_rows_or_other_labels_warns_that_the_metrics_mislead() 
     assert!(!stderr.contains("another definition of churn"), "{stderr}");
     // Labels over another horizon are another definition of churn.
     let shorter = dir.path().join("shorter.parquet");
-    let config = data().join("churn.toml");
-    ok(&[
-        "features",
-        "-c",
-        path(&config),
-        "--as-of",
-        "2024-03-31",
-        "--horizon",
-        "60",
-        "-o",
-        path(&shorter),
-    ]);
+    build_features_over(&shorter, "2024-03-31", "60");
     let stderr = evaluate(&shorter);
     assert!(
         stderr.contains("labelled over 60 days") && stderr.contains("within 90 days"),
