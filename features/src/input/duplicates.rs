@@ -2,9 +2,10 @@
 //! the full timestamp included (not just its day). Copied-in twice, such rows double every count and sum
 //! without a trace, so they are always counted, and dropped on request (the first of equal rows stays).
 //!
-//! Each row's key is hashed to a u64 and the hashes sorted to find the values that occur more than once;
-//! only rows with such a hash are compared on their keys, so a hash collision never makes distinct rows
-//! equal, and data without duplicates costs one hash and one sort of 8 bytes per row.
+//! Each row's key is hashed to a u64, and the values that occur more than once are found bucket by bucket
+//! (buckets by the hash's leading bits, each small enough to sort in cache); only rows with such a hash
+//! are compared on their keys, so a hash collision never makes distinct rows equal, and data without
+//! duplicates costs two hashes and a partition of 8 bytes per row.
 
 use rayon::prelude::*;
 use rustc_hash::FxHasher;
@@ -21,7 +22,7 @@ where
         key(row).hash(&mut hasher);
         hasher.finish()
     };
-    let repeated = repeated_hashes((0..rows).into_par_iter().map(hash_of).collect());
+    let repeated = repeated_hashes(rows, hash_of);
     if repeated.is_empty() {
         return Vec::new();
     }
@@ -49,16 +50,70 @@ where
     copies
 }
 
-/// The values that occur more than once in `hashes`, sorted.
-fn repeated_hashes(mut hashes: Vec<u64>) -> Vec<u64> {
-    hashes.par_sort_unstable();
-    let mut repeated: Vec<u64> = hashes
-        .windows(2)
-        .filter(|pair| pair[0] == pair[1])
-        .map(|pair| pair[0])
+/// Rows whose hashes are partitioned together: each chunk's hashes are put in bucket order on their own,
+/// in cache, and a bucket then gathers its part of every chunk.
+const CHUNK_ROWS: usize = 1 << 18;
+
+/// Hashes per bucket aimed at: a bucket's values (32 KiB) are sorted in cache.
+const BUCKET_HASHES: usize = 4096;
+
+/// The values that occur more than once among `hash(row)` for the `rows` rows, sorted.
+///
+/// One global sort of every hash would touch all of them about log₂(rows) times, out of cache. Instead
+/// each chunk of rows puts its hashes in order of their leading bits (a counting sort into
+/// 2^bits buckets), and each bucket, a few thousand hashes gathered from every chunk, is sorted alone.
+/// Buckets follow the leading bits, so their repeated values, concatenated, are sorted.
+fn repeated_hashes(rows: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u64> {
+    let bits = (rows / BUCKET_HASHES).max(1).ilog2().min(16);
+    let buckets = 1usize << bits;
+    let bucket_of = |hash: u64| {
+        if bits == 0 {
+            0
+        } else {
+            (hash >> (64 - bits)) as usize
+        }
+    };
+    // Each chunk's hashes in bucket order, with where each bucket starts (and the end).
+    let chunks: Vec<(Vec<u64>, Vec<u32>)> = (0..rows.div_ceil(CHUNK_ROWS))
+        .into_par_iter()
+        .map(|chunk| {
+            let rows = chunk * CHUNK_ROWS..((chunk + 1) * CHUNK_ROWS).min(rows);
+            let hashes: Vec<u64> = rows.map(&hash).collect();
+            let mut starts = vec![0u32; buckets + 1];
+            for &h in &hashes {
+                starts[bucket_of(h) + 1] += 1;
+            }
+            for b in 0..buckets {
+                starts[b + 1] += starts[b];
+            }
+            let mut next = starts.clone();
+            let mut ordered = vec![0u64; hashes.len()];
+            for h in hashes {
+                let slot = &mut next[bucket_of(h)];
+                ordered[*slot as usize] = h;
+                *slot += 1;
+            }
+            (ordered, starts)
+        })
         .collect();
-    repeated.dedup();
-    repeated
+    (0..buckets)
+        .into_par_iter()
+        .flat_map_iter(|bucket| {
+            let mut values: Vec<u64> = chunks
+                .iter()
+                .flat_map(|(ordered, starts)| &ordered[starts[bucket] as usize..starts[bucket + 1] as usize])
+                .copied()
+                .collect();
+            values.sort_unstable();
+            let mut repeated: Vec<u64> = values
+                .windows(2)
+                .filter(|pair| pair[0] == pair[1])
+                .map(|pair| pair[0])
+                .collect();
+            repeated.dedup();
+            repeated
+        })
+        .collect()
 }
 
 /// A mask that is false at `rows` (ascending) and true elsewhere, over `len` rows.
@@ -89,6 +144,36 @@ mod tests {
         fn hash<H: Hasher>(&self, state: &mut H) {
             0u8.hash(state);
         }
+    }
+
+    /// Duplicates spread over many chunks and buckets are all found, each once, in order.
+    #[test]
+    fn repeated_hashes_are_found_across_chunks_and_buckets() {
+        let rows = 3 * CHUNK_ROWS + 17;
+        // A well-spread hash of each row (a bijection, so only planted repeats collide), where the
+        // multiples of 1,000 within one block of 5,000 rows share one: repeats in every bucket, some of
+        // them in two chunks (a block straddles each chunk boundary).
+        let spread = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29) ^ 0xD6E8_FEB8_6659_FD93;
+        let hash = |row: usize| {
+            let row = row as u64;
+            if row.is_multiple_of(1_000) {
+                spread(row / 5_000)
+            } else {
+                spread(row + (1 << 40))
+            }
+        };
+        let mut expected: Vec<u64> = (0..rows).map(hash).collect();
+        expected.sort_unstable();
+        let mut expected: Vec<u64> = expected
+            .windows(2)
+            .filter(|p| p[0] == p[1])
+            .map(|p| p[0])
+            .collect();
+        expected.dedup();
+        assert!(expected.len() > 100);
+        assert_eq!(repeated_hashes(rows, hash), expected);
+        assert_eq!(repeated_hashes(3, |_| 7), vec![7]);
+        assert!(repeated_hashes(0, |_| 7).is_empty());
     }
 
     #[test]
