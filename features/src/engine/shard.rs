@@ -253,11 +253,12 @@ impl<'a> Shard<'a> {
     }
 
     /// Phase (c): finishes every block with `stats` and hands each to `sink`, as-of date by as-of date, in
-    /// customer order within a date.
+    /// customer order within a date. A block is finished while `sink` takes the one before it (writing a
+    /// row group leaves cores idle between its columns), so at most two finished blocks are in memory.
     pub(super) fn finish(
         &mut self,
         stats: &GlobalStats,
-        mut sink: impl FnMut(&Self, Output) -> Result<()>,
+        mut sink: impl FnMut(&Self, Output) -> Result<()> + Send,
     ) -> Result<Counts> {
         if stats.as_of_days != self.plan.as_of_days {
             return Err(FeatureError::Request(
@@ -273,25 +274,35 @@ impl<'a> Shard<'a> {
         };
         let mut seen = vec![false; self.statics.signup.len()];
         let mut kept = std::mem::take(&mut self.kept);
+        let mut pending: Option<Output> = None;
         for (d, (&as_of, date_stats)) in self.plan.as_of_days.iter().zip(&stats.dates).enumerate() {
             let started = std::time::Instant::now();
             let population = self.population(as_of);
             self.count_hidden_dates(&population, as_of, &mut counts.hidden_dates);
             let (mut rows, mut labelled, mut positives) = (0, 0, 0);
             for (b, customers) in population.chunks(BLOCK_ROWS).enumerate() {
-                let block = kept
-                    .get_mut(d)
-                    .and_then(|blocks| blocks.get_mut(b)?.take())
-                    .unwrap_or_else(|| self.compute(customers, as_of));
+                let block = kept.get_mut(d).and_then(|blocks| blocks.get_mut(b)?.take());
                 for &c in customers {
                     seen[c as usize] = true;
                 }
-                let output = self.finalize(block, as_of, date_stats);
+                let this = &*self;
+                let prepare = || {
+                    let block = block.unwrap_or_else(|| this.compute(customers, as_of));
+                    this.finalize(block, as_of, date_stats)
+                };
+                let output = match pending.take() {
+                    Some(previous) => {
+                        let (written, output) = rayon::join(|| sink(this, previous), prepare);
+                        written?;
+                        output
+                    }
+                    None => prepare(),
+                };
                 rows += output.rows();
                 let labels = output.labels();
                 labelled += labels.iter().flatten().count();
                 positives += labels.iter().flatten().filter(|&&l| l == 1).count();
-                sink(self, output)?;
+                pending = Some(output);
             }
             tracing::debug!(
                 as_of = ?as_of.map(date_from_days),
@@ -300,6 +311,9 @@ impl<'a> Shard<'a> {
                 "rows finished"
             );
             counts.per_date.push((rows, labelled, positives));
+        }
+        if let Some(last) = pending {
+            sink(self, last)?;
         }
         counts.customers = seen.iter().filter(|&&s| s).count();
         Ok(counts)
