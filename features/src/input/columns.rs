@@ -128,6 +128,12 @@ pub enum IdColumn<'a> {
     Int(Vec<Option<i64>>),
     /// String ids.
     Text(TextColumn<'a>),
+    /// String ids as the Parquet file stores them: a dictionary of distinct ids and an entry per row
+    /// (see [`crate::input::source`], which asks for string ids in this form).
+    Dictionary(
+        &'a arrow_array::DictionaryArray<Int32Type>,
+        &'a arrow_array::StringArray,
+    ),
 }
 
 impl<'a> IdColumn<'a> {
@@ -135,6 +141,11 @@ impl<'a> IdColumn<'a> {
     pub fn new(array: &'a ArrayRef) -> Self {
         if let Some(text) = TextColumn::new(array) {
             return Self::Text(text);
+        }
+        if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>()
+            && let Some(values) = dictionary.values().as_string_opt::<i32>()
+        {
+            return Self::Dictionary(dictionary, values);
         }
         match array.data_type() {
             DataType::Int64 => Self::Int64(array.as_primitive::<Int64Type>()),
@@ -149,7 +160,22 @@ impl<'a> IdColumn<'a> {
             Self::Int64(values) => values.is_valid(row).then(|| Key::Int(values.value(row))),
             Self::Int(values) => values[row].map(Key::Int),
             Self::Text(text) => text.get(row).map(Key::Str),
+            Self::Dictionary(..) => self
+                .entry(row)
+                .map(|(entry, values)| Key::Str(values.value(entry))),
         }
+    }
+
+    /// For dictionary-encoded ids, the dictionary entry of `row` with the dictionary (`None` when null,
+    /// or not dictionary-encoded).
+    #[inline]
+    pub fn entry(&self, row: usize) -> Option<(usize, &'a arrow_array::StringArray)> {
+        let Self::Dictionary(dictionary, values) = self else {
+            return None;
+        };
+        let keys = dictionary.keys();
+        let entry = usize::try_from(keys.value(row)).ok()?;
+        (keys.is_valid(row) && entry < values.len() && values.is_valid(entry)).then_some((entry, *values))
     }
 }
 
@@ -231,6 +257,11 @@ impl<'a> DayColumn<'a> {
             Self::Text(text) => text.get(row),
             _ => None,
         }
+    }
+
+    /// [`DayColumn::moment`] of every row, in order.
+    pub fn moments(&self, rows: usize) -> Vec<Result<Moment, &'static str>> {
+        (0..rows).map(|row| self.moment(row)).collect()
     }
 
     /// The moment (day and time of day, UTC) at `row`, or why there is none.

@@ -4,7 +4,7 @@
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::duplicates::later_copies;
 use super::ids::{CustomerIndex, CustomerInterner};
-use super::source::{ColumnRequest, count_rows, read_batches};
+use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
 use crate::config::EventsSource;
@@ -59,96 +59,107 @@ impl Events {
         // duplicates.
         let mut by_column_name: FxHashMap<String, u16> = FxHashMap::default();
         let advance = |n| progress.advance(n);
-        let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
-            let column = |name: &str| batch.column_by_name(name).expect("projected column");
-            let customer_ids = IdColumn::new(column(&source.customer_id));
-            let row_days = DayColumn::new(column(&source.timestamp));
-            let types = TextColumn::new(column(&source.event_type));
-            let values = source.value.as_ref().map(|name| NumberColumn::new(column(name)));
-            for i in 0..batch.num_rows() {
-                let row = first_row + i as u64;
-                let Some(key) = customer_ids.get(i) else {
-                    rejects.reject("events", path, &source.customer_id, row, "null customer id")?;
-                    continue;
-                };
-                let moment = match row_days.moment(i) {
-                    Ok(moment) => moment,
-                    Err(reason) => {
-                        rejects.reject_text(
-                            "events",
-                            path,
-                            &source.timestamp,
-                            row,
-                            reason,
-                            row_days.text(i),
-                        )?;
+        // Each row's moment is found where the batches are decoded, in parallel.
+        let prepare = |batch: &arrow_array::RecordBatch, _| {
+            let times = batch.column_by_name(&source.timestamp).expect("projected column");
+            DayColumn::new(times).moments(batch.num_rows())
+        };
+        let read = read_prepared(
+            &source.path,
+            &requests,
+            &advance,
+            prepare,
+            |path, batch, moments, first_row| {
+                let column = |name: &str| batch.column_by_name(name).expect("projected column");
+                let customer_ids = IdColumn::new(column(&source.customer_id));
+                let row_days = DayColumn::new(column(&source.timestamp));
+                let types = TextColumn::new(column(&source.event_type));
+                let values = source.value.as_ref().map(|name| NumberColumn::new(column(name)));
+                for (i, moment) in moments.into_iter().enumerate() {
+                    let row = first_row + i as u64;
+                    let Some(key) = customer_ids.get(i) else {
+                        rejects.reject("events", path, &source.customer_id, row, "null customer id")?;
                         continue;
-                    }
-                };
-                let Some(name) = types.as_ref().and_then(|t| t.get(i)) else {
-                    rejects.reject("events", path, &source.event_type, row, "null event type")?;
-                    continue;
-                };
-                let value = match values.as_ref().map(|v| v.get(i)) {
-                    None | Some(None) => f64::NAN,
-                    Some(Some(value)) => match finite(value) {
-                        Ok(value) => value,
+                    };
+                    let moment = match moment {
+                        Ok(moment) => moment,
                         Err(reason) => {
-                            let column = source.value.as_deref().unwrap_or_default();
-                            rejects.reject("events", path, column, row, reason)?;
+                            rejects.reject_text(
+                                "events",
+                                path,
+                                &source.timestamp,
+                                row,
+                                reason,
+                                row_days.text(i),
+                            )?;
                             continue;
                         }
-                    },
-                };
-                let kind = match type_index.get(name) {
-                    Some(&kind) => kind,
-                    None => {
-                        let column_name = column_safe(name);
-                        let kind = match by_column_name.get(&column_name) {
-                            Some(&kind) => {
-                                let kept = &mut table.type_names[usize::from(kind)];
-                                tracing::warn!(
-                                    "{}: event types `{kept}` and `{name}` are counted as one type (`{}`): their \
+                    };
+                    let Some(name) = types.as_ref().and_then(|t| t.get(i)) else {
+                        rejects.reject("events", path, &source.event_type, row, "null event type")?;
+                        continue;
+                    };
+                    let value = match values.as_ref().map(|v| v.get(i)) {
+                        None | Some(None) => f64::NAN,
+                        Some(Some(value)) => match finite(value) {
+                            Ok(value) => value,
+                            Err(reason) => {
+                                let column = source.value.as_deref().unwrap_or_default();
+                                rejects.reject("events", path, column, row, reason)?;
+                                continue;
+                            }
+                        },
+                    };
+                    let kind = match type_index.get(name) {
+                        Some(&kind) => kind,
+                        None => {
+                            let column_name = column_safe(name);
+                            let kind = match by_column_name.get(&column_name) {
+                                Some(&kind) => {
+                                    let kept = &mut table.type_names[usize::from(kind)];
+                                    tracing::warn!(
+                                        "{}: event types `{kept}` and `{name}` are counted as one type (`{}`): their \
                                      feature columns would have the same names",
-                                    path.display(),
-                                    column_name
-                                );
-                                // The smallest spelling names the type, whatever the order of the rows.
-                                if name < kept.as_str() {
-                                    *kept = name.to_string();
-                                }
-                                kind
-                            }
-                            None => {
-                                let kind = u16::try_from(table.type_names.len()).map_err(|_| {
-                                    crate::FeatureError::Request(format!(
-                                        "{}: column `{}` has more than 65,535 distinct event types",
                                         path.display(),
-                                        source.event_type
-                                    ))
-                                })?;
-                                by_column_name.insert(column_name, kind);
-                                table.type_names.push(name.to_string());
-                                kind
-                            }
-                        };
-                        type_index.insert(name.to_string(), kind);
-                        kind
+                                        column_name
+                                    );
+                                    // The smallest spelling names the type, whatever the order of the rows.
+                                    if name < kept.as_str() {
+                                        *kept = name.to_string();
+                                    }
+                                    kind
+                                }
+                                None => {
+                                    let kind = u16::try_from(table.type_names.len()).map_err(|_| {
+                                        crate::FeatureError::Request(format!(
+                                            "{}: column `{}` has more than 65,535 distinct event types",
+                                            path.display(),
+                                            source.event_type
+                                        ))
+                                    })?;
+                                    by_column_name.insert(column_name, kind);
+                                    table.type_names.push(name.to_string());
+                                    kind
+                                }
+                            };
+                            type_index.insert(name.to_string(), kind);
+                            kind
+                        }
+                    };
+                    let customer = ids
+                        .intern(key)
+                        .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
+                    table.customer.push(customer);
+                    table.day.push(moment.day);
+                    nanos.push(moment.nanos);
+                    table.event_type.push(kind);
+                    if let Some(out) = &mut table.value {
+                        out.push(value);
                     }
-                };
-                let customer = ids
-                    .intern(key)
-                    .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
-                table.customer.push(customer);
-                table.day.push(moment.day);
-                nanos.push(moment.nanos);
-                table.event_type.push(kind);
-                if let Some(out) = &mut table.value {
-                    out.push(value);
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok((table, read, nanos))
     }
 

@@ -1,11 +1,12 @@
 //! Reading configured columns from a Parquet file or a directory of Parquet files: only the needed
-//! columns are decoded, row groups are decoded in parallel a few at a time, and record batches are handed
-//! on in file order so results do not depend on thread timing.
+//! columns are decoded, row groups are decoded (and, by [`read_prepared`], prepared) in parallel a few at
+//! a time, and record batches are handed on in file order so results do not depend on thread timing.
 
 use super::columns::ColumnKind;
 use crate::error::{FeatureError, Result};
 use crate::table::column_names;
 use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Rows per decoded record batch.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -92,6 +94,26 @@ pub fn read_batches(
     on_rows: &(dyn Fn(u64) + Sync),
     mut visit: impl FnMut(&Path, &RecordBatch, u64) -> Result<()>,
 ) -> Result<u64> {
+    read_prepared(
+        path,
+        requests,
+        on_rows,
+        |_, _| (),
+        |path, batch, (), first_row| visit(path, batch, first_row),
+    )
+}
+
+/// [`read_batches`] with a step that runs where the batches are decoded, in parallel and ahead of the
+/// visits: `prepare(batch, first_row_of_batch_in_file)` computes what does not depend on the batches
+/// before it (times converted to days, keys hashed), so that the in-order `visit` does only what must be
+/// done in order.
+pub fn read_prepared<P: Send>(
+    path: &Path,
+    requests: &[ColumnRequest],
+    on_rows: &(dyn Fn(u64) + Sync),
+    prepare: impl Fn(&RecordBatch, u64) -> P + Sync,
+    mut visit: impl FnMut(&Path, &RecordBatch, P, u64) -> Result<()>,
+) -> Result<u64> {
     let files = open_all(path, requests)?;
     let mut units = Vec::new();
     for (file, open) in files.iter().enumerate() {
@@ -110,21 +132,29 @@ pub fn read_batches(
         return Err(FeatureError::Empty { path: path.into() });
     }
     let wave = rayon::current_num_threads().max(1);
-    let decode_wave = |units: &[Unit]| -> Vec<Result<Vec<RecordBatch>>> {
+    let decode_wave = |units: &[Unit]| -> Vec<Result<Vec<(RecordBatch, P)>>> {
         units
             .par_iter()
             .map(|unit| {
                 let batches = decode(&files[unit.file], unit.row_group)?;
                 on_rows(batches.iter().map(|b| b.num_rows() as u64).sum());
-                Ok(batches)
+                let mut row = unit.first_row;
+                Ok(batches
+                    .into_iter()
+                    .map(|batch| {
+                        let prepared = prepare(&batch, row);
+                        row += batch.num_rows() as u64;
+                        (batch, prepared)
+                    })
+                    .collect())
             })
             .collect()
     };
-    let mut visit_unit = |unit: &Unit, batches: Vec<RecordBatch>| -> Result<()> {
+    let mut visit_unit = |unit: &Unit, batches: Vec<(RecordBatch, P)>| -> Result<()> {
         let path = &files[unit.file].path;
         let mut row = unit.first_row;
-        for batch in batches {
-            visit(path, &batch, row)?;
+        for (batch, prepared) in batches {
+            visit(path, &batch, prepared, row)?;
             row += batch.num_rows() as u64;
         }
         Ok(())
@@ -142,7 +172,7 @@ pub fn read_batches(
     // Decoding runs a wave ahead of the visits: while the caller visits one wave's batches (in order, on
     // this thread), the pool decodes the next wave's row groups in parallel.
     std::thread::scope(|scope| {
-        let (sender, decoded) = std::sync::mpsc::sync_channel::<Result<Vec<RecordBatch>>>(wave);
+        let (sender, decoded) = std::sync::mpsc::sync_channel::<Result<Vec<(RecordBatch, P)>>>(wave);
         let units = &units;
         scope.spawn(move || {
             for units in units.chunks(wave) {
@@ -206,12 +236,67 @@ fn open(path: PathBuf, requests: &[ColumnRequest]) -> Result<OpenFile> {
         }
         roots.push(index);
     }
+    let metadata = with_dictionary_ids(&path, metadata, requests)?;
     let projection = ProjectionMask::roots(metadata.parquet_schema(), roots);
     Ok(OpenFile {
         path,
         metadata,
         projection,
     })
+}
+
+/// `metadata` reading the requested string id columns as dictionaries (`Dictionary(Int32, Utf8)`) when
+/// every row group stores them with one: the decoder then hands on each distinct id once per row group
+/// with an entry per row, instead of a copy of the text per row, and ids are interned once per entry
+/// ([`super::ids::ColumnInterner`]). Files without dictionaries are read as they are.
+fn with_dictionary_ids(
+    path: &Path,
+    metadata: ArrowReaderMetadata,
+    requests: &[ColumnRequest],
+) -> Result<ArrowReaderMetadata> {
+    let schema = metadata.schema();
+    let parquet = metadata.metadata();
+    let columns = parquet.file_metadata().schema_descr();
+    let encoded = |name: &str| {
+        let leaves: Vec<usize> = (0..columns.num_columns())
+            .filter(|&i| columns.column(i).path().parts() == [name])
+            .collect();
+        leaves.len() == 1
+            && parquet
+                .row_groups()
+                .iter()
+                .all(|group| group.column(leaves[0]).dictionary_page_offset().is_some())
+    };
+    let hinted: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.kind == ColumnKind::Id)
+        .map(|r| r.name.as_str())
+        .filter(|name| {
+            schema
+                .field_with_name(name)
+                .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+                && encoded(name)
+        })
+        .collect();
+    if hinted.is_empty() || parquet.num_row_groups() == 0 {
+        return Ok(metadata);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let field = field.as_ref().clone();
+            if hinted.contains(&field.name().as_str()) {
+                let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                field.with_data_type(dictionary)
+            } else {
+                field
+            }
+        })
+        .collect();
+    let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    ArrowReaderMetadata::try_new(parquet.clone(), ArrowReaderOptions::new().with_schema(hint))
+        .map_err(|e| FeatureError::parquet(path, e))
 }
 
 fn decode(open: &OpenFile, row_group: usize) -> Result<Vec<RecordBatch>> {
@@ -280,4 +365,55 @@ pub fn null_everywhere(path: &Path, names: &[&str]) -> Result<Vec<String>> {
         .filter(|(_, count)| rows > 0 && *count == Some(rows))
         .map(|(name, _)| name.to_string())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    /// The data types the visits see for a string id column and another string column, stored with or
+    /// without a dictionary.
+    fn read_types(dictionary: bool) -> (DataType, DataType) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.parquet");
+        let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a"]));
+        let kinds: ArrayRef = Arc::new(StringArray::from(vec!["x", "y", "x"]));
+        let counts: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let batch = RecordBatch::try_from_iter([("id", ids), ("kind", kinds), ("n", counts)]).expect("batch");
+        let properties = WriterProperties::builder()
+            .set_dictionary_enabled(dictionary)
+            .build();
+        let mut writer = ArrowWriter::try_new(
+            File::create(&path).expect("create"),
+            batch.schema(),
+            Some(properties),
+        )
+        .expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let requests = [
+            ColumnRequest::new("id", "t.customer_id", ColumnKind::Id),
+            ColumnRequest::new("kind", "t.kind", ColumnKind::Text),
+        ];
+        let mut types = Vec::new();
+        read_batches(&path, &requests, &|_| {}, |_, batch, _| {
+            types.push((
+                batch.column(0).data_type().clone(),
+                batch.column(1).data_type().clone(),
+            ));
+            Ok(())
+        })
+        .expect("read");
+        types.remove(0)
+    }
+
+    #[test]
+    fn string_ids_stored_with_a_dictionary_are_read_with_it() {
+        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        assert_eq!(read_types(true), (dictionary, DataType::Utf8));
+        assert_eq!(read_types(false), (DataType::Utf8, DataType::Utf8));
+    }
 }

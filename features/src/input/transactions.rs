@@ -3,13 +3,14 @@
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn};
 use super::duplicates::later_copies;
-use super::ids::{CustomerIndex, CustomerInterner, Key};
-use super::source::{ColumnRequest, count_rows, read_batches};
+use super::ids::{BatchIds, CustomerIndex, CustomerInterner, Key};
+use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
 use crate::config::TransactionsSource;
 use crate::error::Result;
 use crate::time::Day;
+use arrow_array::RecordBatch;
 use std::hash::{Hash, Hasher};
 
 /// Transaction rows as parallel columns.
@@ -83,114 +84,60 @@ impl Transactions {
         };
         let mut nanos = Vec::with_capacity(capacity);
         let advance = |n| progress.advance(n);
-        let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
-            let column = |name: &str| batch.column_by_name(name).expect("projected column");
-            let id_name = &source.customer_id;
-            let customer_ids = IdColumn::new(column(id_name));
-            let row_days = DayColumn::new(column(&source.timestamp));
-            let numbers = |name: &Option<String>| name.as_ref().map(|name| NumberColumn::new(column(name)));
-            let (amounts, quantities, prices) = (
-                numbers(&source.amount),
-                numbers(&source.quantity),
-                numbers(&source.unit_price),
-            );
-            // `amount`, or `quantity × unit_price` (the configuration allows exactly these two forms).
-            let amount_at = |i: usize| match (&amounts, &quantities, &prices) {
-                (Some(amount), _, _) => amount.get(i),
-                (None, Some(quantity), Some(price)) => Some(quantity.get(i)? * price.get(i)?),
-                _ => None,
-            };
-            let amount_name = source.amount.as_deref().unwrap_or("quantity × unit_price");
-            let orders = source.order_id.as_ref().map(|name| IdColumn::new(column(name)));
-            let products = source
-                .product_id
-                .as_ref()
-                .map(|name| (name, IdColumn::new(column(name))));
-            let categories = source
-                .category
-                .as_ref()
-                .map(|name| (name, IdColumn::new(column(name))));
-            for i in 0..batch.num_rows() {
-                let row = first_row + i as u64;
-                let Some(key) = customer_ids.get(i) else {
-                    rejects.reject("transactions", path, id_name, row, "null customer id")?;
-                    continue;
+        let amount_name = source.amount.as_deref().unwrap_or("quantity × unit_price");
+        let read = read_prepared(
+            &source.path,
+            &requests,
+            &advance,
+            |batch, first_row| Batch::prepare(source, batch, first_row),
+            |path, batch, prepared, first_row| {
+                let column = |name: &str| batch.column_by_name(name).expect("projected column");
+                let id_name = &source.customer_id;
+                let customer_ids = IdColumn::new(column(id_name));
+                let row_days = DayColumn::new(column(&source.timestamp));
+                // The rejected rows, and the first accepted row of each customer of the batch, in row
+                // order: customers are interned in the order in which their first accepted rows come.
+                let mut customers = Vec::with_capacity(prepared.firsts.len());
+                let mut intern = |first: u32| -> Result<()> {
+                    let key = customer_ids
+                        .get(first as usize)
+                        .expect("an accepted row has an id");
+                    customers.push(
+                        ids.intern(key)
+                            .map_err(|_| id_type_mismatch(ids, path, id_name))?,
+                    );
+                    Ok(())
                 };
-                let moment = match row_days.moment(i) {
-                    Ok(moment) => moment,
-                    Err(reason) => {
-                        rejects.reject_text(
-                            "transactions",
-                            path,
-                            &source.timestamp,
-                            row,
-                            reason,
-                            row_days.text(i),
-                        )?;
-                        continue;
+                let mut firsts = prepared.firsts.iter().copied().peekable();
+                for &(i, problem) in &prepared.problems {
+                    while let Some(first) = firsts.next_if(|&first| first < i) {
+                        intern(first)?;
                     }
-                };
-                let amount = match amount_at(i).ok_or("null amount").and_then(finite) {
-                    Ok(amount) => amount,
-                    Err(reason) => {
-                        rejects.reject("transactions", path, amount_name, row, reason)?;
-                        continue;
-                    }
-                };
-                // Checked before the customer is interned, so a skipped row leaves no customer behind.
-                let quantity = match (&source.quantity, &quantities) {
-                    (Some(name), Some(quantity)) => {
-                        match quantity.get(i).ok_or("null quantity").and_then(finite) {
-                            Ok(quantity) => Some(quantity),
-                            Err(reason) => {
-                                rejects.reject("transactions", path, name, row, reason)?;
-                                continue;
-                            }
+                    let row = first_row + u64::from(i);
+                    match problem {
+                        Problem::NullId => {
+                            rejects.reject("transactions", path, id_name, row, "null customer id")?
+                        }
+                        Problem::Time(reason) => {
+                            let text = row_days.text(i as usize);
+                            rejects.reject_text("transactions", path, &source.timestamp, row, reason, text)?
+                        }
+                        Problem::Amount(reason) => {
+                            rejects.reject("transactions", path, amount_name, row, reason)?
+                        }
+                        Problem::Quantity(reason) => {
+                            let name = source.quantity.as_deref().unwrap_or_default();
+                            rejects.reject("transactions", path, name, row, reason)?
                         }
                     }
-                    _ => None,
-                };
-                let units = quantity.map(f64::abs);
-                // A free line (amount ±0) is a purchase or a return by its quantity's sign: a returned
-                // free item (−1 × 0 = −0.0) is a return, and a −0.0 without a negative quantity is not.
-                // Downstream, the amount's sign bit tells returns apart.
-                let amount = if amount == 0.0 {
-                    if quantity.is_some_and(|q| q < 0.0) {
-                        -0.0
-                    } else {
-                        0.0
-                    }
-                } else {
-                    amount
-                };
-                // A null product or category is unknown: the line still counts as spend, a purchase or a
-                // return, and only the product or category features leave it out.
-                let product = products.as_ref().map(|(_, keys)| keys.get(i).map(hash_key));
-                let category = categories.as_ref().map(|(_, keys)| keys.get(i).map(hash_key));
-                let customer = ids
-                    .intern(key)
-                    .map_err(|_| id_type_mismatch(ids, path, id_name))?;
-                table.customer.push(customer);
-                table.day.push(moment.day);
-                nanos.push(moment.nanos);
-                table.amount.push(amount);
-                if let (Some(orders), Some(out)) = (&orders, &mut table.order) {
-                    out.push(match orders.get(i) {
-                        Some(order) => hash_key(order),
-                        None => u64::MAX - row,
-                    });
                 }
-                if let (Some(units), Some(out)) = (units, &mut table.units) {
-                    out.push(units);
+                for first in firsts {
+                    intern(first)?;
                 }
-                for (key, out) in [(product, &mut table.product), (category, &mut table.category)] {
-                    if let (Some(key), Some(out)) = (key, out) {
-                        out.push(key);
-                    }
-                }
-            }
-            Ok(())
-        })?;
+                prepared.append_to(&mut table, &mut nanos, &customers);
+                Ok(())
+            },
+        )?;
         Ok((table, read, nanos))
     }
 
@@ -237,6 +184,164 @@ impl Transactions {
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
         self.customer.is_empty()
+    }
+}
+
+/// Why a row of transactions is rejected.
+#[derive(Debug, Clone, Copy)]
+enum Problem {
+    NullId,
+    Time(&'static str),
+    Amount(&'static str),
+    Quantity(&'static str),
+}
+
+/// A batch's accepted rows, read where the batch is decoded, in parallel with other batches: everything
+/// but the customers' indices, which depend on the batches before it. Customers are numbered within the
+/// batch in the order of their first accepted row.
+struct Batch {
+    /// Each accepted row's customer, numbered within the batch.
+    customer: Vec<u32>,
+    /// Row (in the batch) of each of the batch's customers' first accepted row.
+    firsts: Vec<u32>,
+    /// Rejected rows (in the batch) and why, in row order.
+    problems: Vec<(u32, Problem)>,
+    day: Vec<Day>,
+    nanos: Vec<i64>,
+    amount: Vec<f64>,
+    /// Each accepted row's order id hashed, when orders are configured.
+    order: Option<Vec<u64>>,
+    units: Option<Vec<f64>>,
+    product: Option<Vec<Option<u64>>>,
+    category: Option<Vec<Option<u64>>>,
+}
+
+impl Batch {
+    /// Reads `batch`, which starts at row `first_row` of its file.
+    fn prepare(source: &TransactionsSource, batch: &RecordBatch, first_row: u64) -> Self {
+        let column = |name: &str| batch.column_by_name(name).expect("projected column");
+        let customer_ids = IdColumn::new(column(&source.customer_id));
+        let row_days = DayColumn::new(column(&source.timestamp));
+        let numbers = |name: &Option<String>| name.as_ref().map(|name| NumberColumn::new(column(name)));
+        let (amounts, quantities, prices) = (
+            numbers(&source.amount),
+            numbers(&source.quantity),
+            numbers(&source.unit_price),
+        );
+        // `amount`, or `quantity × unit_price` (the configuration allows exactly these two forms).
+        let amount_at = |i: usize| match (&amounts, &quantities, &prices) {
+            (Some(amount), _, _) => amount.get(i),
+            (None, Some(quantity), Some(price)) => Some(quantity.get(i)? * price.get(i)?),
+            _ => None,
+        };
+        let keys = |name: &Option<String>| name.as_ref().map(|name| IdColumn::new(column(name)));
+        let (orders, products, categories) = (
+            keys(&source.order_id),
+            keys(&source.product_id),
+            keys(&source.category),
+        );
+        let rows = batch.num_rows();
+        let mut out = Batch {
+            customer: Vec::with_capacity(rows),
+            firsts: Vec::new(),
+            problems: Vec::new(),
+            day: Vec::with_capacity(rows),
+            nanos: Vec::with_capacity(rows),
+            amount: Vec::with_capacity(rows),
+            order: orders.as_ref().map(|_| Vec::with_capacity(rows)),
+            units: quantities.as_ref().map(|_| Vec::with_capacity(rows)),
+            product: products.as_ref().map(|_| Vec::with_capacity(rows)),
+            category: categories.as_ref().map(|_| Vec::with_capacity(rows)),
+        };
+        let mut local = BatchIds::default();
+        for i in 0..rows {
+            let row = i as u32;
+            let Some(key) = customer_ids.get(i) else {
+                out.problems.push((row, Problem::NullId));
+                continue;
+            };
+            let moment = match row_days.moment(i) {
+                Ok(moment) => moment,
+                Err(reason) => {
+                    out.problems.push((row, Problem::Time(reason)));
+                    continue;
+                }
+            };
+            let amount = match amount_at(i).ok_or("null amount").and_then(finite) {
+                Ok(amount) => amount,
+                Err(reason) => {
+                    out.problems.push((row, Problem::Amount(reason)));
+                    continue;
+                }
+            };
+            let quantity = match &quantities {
+                Some(quantity) => match quantity.get(i).ok_or("null quantity").and_then(finite) {
+                    Ok(quantity) => Some(quantity),
+                    Err(reason) => {
+                        out.problems.push((row, Problem::Quantity(reason)));
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            // A free line (amount ±0) is a purchase or a return by its quantity's sign: a returned free
+            // item (−1 × 0 = −0.0) is a return, and a −0.0 without a negative quantity is not.
+            // Downstream, the amount's sign bit tells returns apart.
+            let amount = if amount == 0.0 {
+                if quantity.is_some_and(|q| q < 0.0) {
+                    -0.0
+                } else {
+                    0.0
+                }
+            } else {
+                amount
+            };
+            out.customer
+                .push(local.number(&customer_ids, i, key, &mut out.firsts));
+            out.day.push(moment.day);
+            out.nanos.push(moment.nanos);
+            out.amount.push(amount);
+            if let (Some(quantity), Some(units)) = (quantity, &mut out.units) {
+                units.push(quantity.abs());
+            }
+            if let (Some(orders), Some(out)) = (&orders, &mut out.order) {
+                // A line without an order id is an order of its own.
+                out.push(orders.get(i).map_or(u64::MAX - (first_row + i as u64), hash_key));
+            }
+            // A null product or category is unknown: the line still counts as spend, a purchase or a
+            // return, and only the product or category features leave it out.
+            for (keys, hashes) in [(&products, &mut out.product), (&categories, &mut out.category)] {
+                if let (Some(keys), Some(hashes)) = (keys, hashes) {
+                    hashes.push(keys.get(i).map(hash_key));
+                }
+            }
+        }
+        out
+    }
+
+    /// Appends the accepted rows to `table` and their times of day to `nanos`; `customers` holds the
+    /// index of each of the batch's customers.
+    fn append_to(self, table: &mut Transactions, nanos: &mut Vec<i64>, customers: &[CustomerIndex]) {
+        table
+            .customer
+            .extend(self.customer.iter().map(|&c| customers[c as usize]));
+        table.day.extend_from_slice(&self.day);
+        nanos.extend_from_slice(&self.nanos);
+        table.amount.extend_from_slice(&self.amount);
+        if let (Some(orders), Some(out)) = (self.order, &mut table.order) {
+            out.extend_from_slice(&orders);
+        }
+        if let (Some(units), Some(out)) = (self.units, &mut table.units) {
+            out.extend_from_slice(&units);
+        }
+        for (keys, out) in [
+            (self.product, &mut table.product),
+            (self.category, &mut table.category),
+        ] {
+            if let (Some(keys), Some(out)) = (keys, out) {
+                out.extend_from_slice(&keys);
+            }
+        }
     }
 }
 

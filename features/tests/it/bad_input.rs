@@ -583,3 +583,80 @@ fn an_attribute_sharing_a_feature_name_is_refused_naming_file_and_column() {
         assert!(message.contains(part), "{part}: {message}");
     }
 }
+
+/// Customers are numbered in the order of their first accepted row, whether the ids are stored with a
+/// dictionary or plain, across batches and row groups read in parallel; a customer whose only rows are
+/// rejected gets no number, and the first error in row order is the one reported.
+#[test]
+fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    let rows = 150_000;
+    // A customer per row drawn from 5,000 (a well-spread sequence), a null amount every 7th row, and
+    // customers `x…` whose every row has one.
+    let id = |i: usize| {
+        let c = (i.wrapping_mul(2_654_435_761) >> 7) % 5_000;
+        if i.is_multiple_of(7) && c.is_multiple_of(10) {
+            format!("x{c}")
+        } else {
+            format!("c{c}")
+        }
+    };
+    let ids: Vec<String> = (0..rows).map(id).collect();
+    let amounts: Vec<Option<f64>> = (0..rows).map(|i| (!i.is_multiple_of(7)).then_some(1.0)).collect();
+    let mut expected: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        if amounts[i].is_some() && seen.insert(id.clone()) {
+            expected.push(id.clone());
+        }
+    }
+    assert!(expected.iter().all(|id| id.starts_with('c')));
+    let day = micros("2024-01-01");
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("customer_id", Arc::new(StringArray::from(ids.clone()))),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(vec![day; rows]).with_timezone("UTC")),
+        ),
+        ("amount", Arc::new(Float64Array::from(amounts))),
+    ];
+    let schema = Arc::new(arrow_schema::Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| arrow_schema::Field::new(*name, array.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch =
+        arrow_array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
+            .expect("batch");
+    for dictionary in [true, false] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let properties = WriterProperties::builder()
+            .set_dictionary_enabled(dictionary)
+            .set_max_row_group_row_count(Some(40_000))
+            .build();
+        let file = std::fs::File::create(dir.path().join("tx.parquet")).expect("create");
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let config = config(dir.path(), TX_CONFIG);
+        let inputs =
+            churn_features::Inputs::load(&config, OnInvalid::Skip, &churn_features::input::NoProgress)
+                .expect("skip");
+        let numbered = inputs
+            .ids
+            .ids_of(&(0..inputs.ids.len() as u32).collect::<Vec<_>>());
+        assert_eq!(
+            numbered,
+            churn_features::table::CustomerIds::Str(expected.clone()),
+            "dictionary: {dictionary}"
+        );
+        assert_eq!(
+            inputs.transactions.expect("transactions").len(),
+            rows - rows.div_ceil(7)
+        );
+        let message = error_of(dir.path(), OnInvalid::Fail);
+        assert_mentions(&message, &["tx.parquet", "`amount`", "row 0", "null amount"]);
+    }
+}
