@@ -73,12 +73,15 @@ fn repeated_hashes(rows: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u64> 
             (hash >> (64 - bits)) as usize
         }
     };
-    // Each chunk's hashes in bucket order, with where each bucket starts (and the end).
-    let chunks: Vec<(Vec<u64>, Vec<u32>)> = (0..rows.div_ceil(CHUNK_ROWS))
-        .into_par_iter()
-        .map(|chunk| {
-            let rows = chunk * CHUNK_ROWS..((chunk + 1) * CHUNK_ROWS).min(rows);
-            let hashes: Vec<u64> = rows.map(&hash).collect();
+    // Each chunk's hashes in bucket order, in its part of one buffer (one allocation, given back whole
+    // when it is dropped), with where each bucket starts (and the end).
+    let mut ordered = vec![0u64; rows];
+    let starts: Vec<Vec<u32>> = ordered
+        .par_chunks_mut(CHUNK_ROWS)
+        .enumerate()
+        .map(|(chunk, ordered)| {
+            let first = chunk * CHUNK_ROWS;
+            let hashes: Vec<u64> = (first..first + ordered.len()).map(&hash).collect();
             let mut starts = vec![0u32; buckets + 1];
             for &h in &hashes {
                 starts[bucket_of(h) + 1] += 1;
@@ -87,21 +90,25 @@ fn repeated_hashes(rows: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u64> 
                 starts[b + 1] += starts[b];
             }
             let mut next = starts.clone();
-            let mut ordered = vec![0u64; hashes.len()];
             for h in hashes {
                 let slot = &mut next[bucket_of(h)];
                 ordered[*slot as usize] = h;
                 *slot += 1;
             }
-            (ordered, starts)
+            starts
         })
+        .collect();
+    let chunks: Vec<(&[u64], &[u32])> = ordered
+        .chunks(CHUNK_ROWS)
+        .zip(&starts)
+        .map(|(ordered, starts)| (ordered, starts.as_slice()))
         .collect();
     (0..buckets)
         .into_par_iter()
         .flat_map_iter(|bucket| {
             let mut values: Vec<u64> = chunks
                 .iter()
-                .flat_map(|(ordered, starts)| &ordered[starts[bucket] as usize..starts[bucket + 1] as usize])
+                .flat_map(|&(ordered, starts)| &ordered[starts[bucket] as usize..starts[bucket + 1] as usize])
                 .copied()
                 .collect();
             values.sort_unstable();
