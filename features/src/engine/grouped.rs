@@ -60,7 +60,7 @@ impl<R: Copy + Send + Sync> Grouped<R> {
     pub(super) fn build(
         customers: usize,
         owner: &[u32],
-        row: impl Fn(usize) -> R,
+        row: impl Fn(usize) -> R + Sync,
         sort: impl Fn(&mut [R]) + Sync,
         empty: R,
     ) -> Self {
@@ -77,15 +77,51 @@ impl<R: Copy + Send + Sync> Grouped<R> {
         let shift = (usize::BITS - (customers >> 10).leading_zeros()) as usize;
         let buckets = (customers >> shift) + 1;
         let bucket_start = |b: usize| offsets[(b << shift).min(customers)];
-        let mut cursor: Vec<usize> = (0..buckets).map(bucket_start).collect();
-        let mut rows = vec![empty; owner.len()];
+        let mut rows: Vec<R> = (0..owner.len()).into_par_iter().map(|_| empty).collect();
         let mut owners = vec![0u32; owner.len()];
-        for (i, &c) in owner.iter().enumerate() {
-            let slot = &mut cursor[c as usize >> shift];
-            rows[*slot] = row(i);
-            owners[*slot] = c;
-            *slot += 1;
+        // The first pass runs on pieces of the rows in parallel: each bucket's region is split among the
+        // pieces in their order, so rows keep their order within a bucket, as one pass in order would.
+        let piece_rows = owner
+            .len()
+            .div_ceil(4 * rayon::current_num_threads())
+            .max(1 << 16);
+        let pieces: Vec<&[u32]> = owner.chunks(piece_rows).collect();
+        let counts: Vec<Vec<usize>> = pieces
+            .par_iter()
+            .map(|piece| {
+                let mut counts = vec![0usize; buckets];
+                for &c in *piece {
+                    counts[c as usize >> shift] += 1;
+                }
+                counts
+            })
+            .collect();
+        let mut targets: Vec<Vec<(&mut [R], &mut [u32])>> =
+            pieces.iter().map(|_| Vec::with_capacity(buckets)).collect();
+        let (mut rest, mut rest_owners) = (rows.as_mut_slice(), owners.as_mut_slice());
+        for b in 0..buckets {
+            for (piece_counts, piece_targets) in counts.iter().zip(&mut targets) {
+                let len = piece_counts[b];
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                let (head_owners, tail_owners) = std::mem::take(&mut rest_owners).split_at_mut(len);
+                piece_targets.push((head, head_owners));
+                rest = tail;
+                rest_owners = tail_owners;
+            }
         }
+        targets
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(p, mut piece_targets)| {
+                let mut cursor = vec![0usize; buckets];
+                for (i, &c) in pieces[p].iter().enumerate() {
+                    let b = c as usize >> shift;
+                    let (rows, owners) = &mut piece_targets[b];
+                    rows[cursor[b]] = row(p * piece_rows + i);
+                    owners[cursor[b]] = c;
+                    cursor[b] += 1;
+                }
+            });
         let mut parts = Vec::with_capacity(buckets);
         let (mut rest, mut rest_owners) = (rows.as_mut_slice(), owners.as_slice());
         for b in 0..buckets {
