@@ -12,7 +12,7 @@ use crate::table::{
 };
 use crate::time::{Day, date_from_days};
 use arrow_array::{ArrayRef, Date32Array, Float64Array, Int8Array, StringArray};
-use arrow_buffer::NullBuffer;
+use arrow_buffer::{BooleanBuffer, NullBuffer};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -276,7 +276,8 @@ impl<'a> Columns<'a> {
 
 /// A Float64 array of `values`, NaN as null.
 fn float_array(values: Vec<f64>) -> ArrayRef {
-    let nulls = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
+    // Packed 64 rows at a time (collecting an iterator of booleans goes bit by bit).
+    let nulls = NullBuffer::new(BooleanBuffer::collect_bool(values.len(), |i| !values[i].is_nan()));
     let nulls = (nulls.null_count() > 0).then_some(nulls);
     Arc::new(Float64Array::new(values.into(), nulls))
 }
