@@ -3,13 +3,12 @@
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::ids::{CustomerIndex, CustomerInterner};
 use super::one_row_per_customer::Repeats;
-use super::source::{ColumnRequest, count_rows, read_batches, schema_of};
+use super::source::{ColumnRequest, count_rows, read_prepared, schema_of};
 use super::window::retain;
 use super::{ReadProgress, Rejects, id_type_mismatch};
 use crate::config::{CustomersSource, DateMode};
 use crate::error::{FeatureError, Result};
 use crate::time::Day;
-use rustc_hash::FxHashMap;
 use std::path::Path;
 
 /// Customer rows as parallel columns.
@@ -152,105 +151,118 @@ impl Customers {
             ..Customers::default()
         };
         let mut attributes: Vec<Attribute> = Vec::new();
-        // Each customer's first row: its row in the file and its index in the table.
-        let mut first_row_of: FxHashMap<CustomerIndex, (u64, usize)> = FxHashMap::default();
+        // Each customer's first row: its row in the file and its index in the table, by customer index.
+        let mut first_row_of: Vec<Option<(u64, usize)>> = Vec::new();
         let mut repeats = Repeats::new("customers", &source.customer_id);
         let advance = |n| progress.advance(n);
-        let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
-            let column = |name: &str| batch.column_by_name(name).expect("projected column");
-            let customer_ids = IdColumn::new(column(&source.customer_id));
-            let signups = source.signup_date.as_ref().map(|n| DayColumn::new(column(n)));
-            let churns = source.churn_date.as_ref().map(|n| DayColumn::new(column(n)));
-            if attributes.is_empty() {
-                attributes = attribute_names
-                    .iter()
-                    .map(|name| Attribute {
-                        name: name.clone(),
-                        values: match TextColumn::new(column(name)) {
-                            Some(_) => AttributeValues::Categorical(Vec::new()),
-                            None => AttributeValues::Numeric(Vec::new()),
-                        },
-                    })
-                    .collect();
-            }
-            let decoded: Vec<AttributeValues> = attribute_names
+        // The attributes' values are decoded (categories copied out as text) where the batches are
+        // decoded, in parallel; a customer's first row then takes its values over.
+        let decode = |batch: &arrow_array::RecordBatch, _| -> Vec<AttributeValues> {
+            attribute_names
                 .iter()
-                .map(|name| decode_attribute(column(name)))
-                .collect();
-            let date_columns: Vec<DayColumn<'_>> =
-                dates.iter().map(|d| DayColumn::new(column(&d.name))).collect();
-            for i in 0..batch.num_rows() {
-                let row = first_row + i as u64;
-                let Some(key) = customer_ids.get(i) else {
-                    rejects.reject("customers", path, &source.customer_id, row, "null customer id")?;
-                    continue;
-                };
-                let signup = match signups.as_ref().map(|d| d.get_optional(i)) {
-                    Some(Err(reason)) => {
-                        let name = source.signup_date.as_deref().unwrap_or_default();
-                        let text = signups.as_ref().and_then(|d| d.text(i));
-                        rejects.reject_text("customers", path, name, row, reason, text)?;
+                .map(|name| decode_attribute(batch.column_by_name(name).expect("projected column")))
+                .collect()
+        };
+        let read = read_prepared(
+            &source.path,
+            &requests,
+            &advance,
+            decode,
+            |path, batch, mut decoded, first_row| {
+                let column = |name: &str| batch.column_by_name(name).expect("projected column");
+                let customer_ids = IdColumn::new(column(&source.customer_id));
+                let signups = source.signup_date.as_ref().map(|n| DayColumn::new(column(n)));
+                let churns = source.churn_date.as_ref().map(|n| DayColumn::new(column(n)));
+                if attributes.is_empty() {
+                    attributes = attribute_names
+                        .iter()
+                        .map(|name| Attribute {
+                            name: name.clone(),
+                            values: match TextColumn::new(column(name)) {
+                                Some(_) => AttributeValues::Categorical(Vec::new()),
+                                None => AttributeValues::Numeric(Vec::new()),
+                            },
+                        })
+                        .collect();
+                }
+                let date_columns: Vec<DayColumn<'_>> =
+                    dates.iter().map(|d| DayColumn::new(column(&d.name))).collect();
+                for i in 0..batch.num_rows() {
+                    let row = first_row + i as u64;
+                    let Some(key) = customer_ids.get(i) else {
+                        rejects.reject("customers", path, &source.customer_id, row, "null customer id")?;
                         continue;
-                    }
-                    other => other.and_then(Result::ok).flatten(),
-                };
-                let churn = match churns.as_ref().map(|d| d.get_optional(i)) {
-                    Some(Err(reason)) => {
-                        let name = source.churn_date.as_deref().unwrap_or_default();
-                        let text = churns.as_ref().and_then(|d| d.text(i));
-                        rejects.reject_text("customers", path, name, row, reason, text)?;
-                        continue;
-                    }
-                    other => other.and_then(Result::ok).flatten(),
-                };
-                // A null date is a missing one; an unreadable date is an invalid row, as everywhere.
-                let mut days: Vec<Option<Day>> = Vec::with_capacity(date_columns.len());
-                let mut unreadable = None;
-                for (date, column) in dates.iter().zip(&date_columns) {
-                    match column.get_optional(i) {
-                        Ok(day) => days.push(day),
-                        Err(reason) => {
-                            unreadable = Some((date.name.as_str(), reason, column.text(i)));
-                            break;
+                    };
+                    let signup = match signups.as_ref().map(|d| d.get_optional(i)) {
+                        Some(Err(reason)) => {
+                            let name = source.signup_date.as_deref().unwrap_or_default();
+                            let text = signups.as_ref().and_then(|d| d.text(i));
+                            rejects.reject_text("customers", path, name, row, reason, text)?;
+                            continue;
+                        }
+                        other => other.and_then(Result::ok).flatten(),
+                    };
+                    let churn = match churns.as_ref().map(|d| d.get_optional(i)) {
+                        Some(Err(reason)) => {
+                            let name = source.churn_date.as_deref().unwrap_or_default();
+                            let text = churns.as_ref().and_then(|d| d.text(i));
+                            rejects.reject_text("customers", path, name, row, reason, text)?;
+                            continue;
+                        }
+                        other => other.and_then(Result::ok).flatten(),
+                    };
+                    // A null date is a missing one; an unreadable date is an invalid row, as everywhere.
+                    let mut days: Vec<Option<Day>> = Vec::with_capacity(date_columns.len());
+                    let mut unreadable = None;
+                    for (date, column) in dates.iter().zip(&date_columns) {
+                        match column.get_optional(i) {
+                            Ok(day) => days.push(day),
+                            Err(reason) => {
+                                unreadable = Some((date.name.as_str(), reason, column.text(i)));
+                                break;
+                            }
                         }
                     }
+                    if let Some((name, reason, text)) = unreadable {
+                        rejects.reject_text("customers", path, name, row, reason, text)?;
+                        continue;
+                    }
+                    let customer = ids
+                        .intern(key)
+                        .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
+                    if let Some(&Some((first, index))) = first_row_of.get(customer as usize) {
+                        let copy = table.signup.as_ref().is_none_or(|s| s[index] == signup)
+                            && table.churn.as_ref().is_none_or(|c| c[index] == churn)
+                            && dates.iter().zip(&days).all(|(d, &day)| d.days[index] == day)
+                            && attributes
+                                .iter()
+                                .zip(&decoded)
+                                .all(|(a, values)| a.values.same(index, values, i));
+                        repeats.note(rejects, path, customer, &key.to_string(), first, row, copy)?;
+                        continue;
+                    }
+                    if first_row_of.len() <= customer as usize {
+                        first_row_of.resize(customer as usize + 1, None);
+                    }
+                    first_row_of[customer as usize] = Some((row, table.customer.len()));
+                    table.customer.push(customer);
+                    table.file_row.push(row);
+                    if let Some(out) = &mut table.signup {
+                        out.push(signup);
+                    }
+                    if let Some(out) = &mut table.churn {
+                        out.push(churn);
+                    }
+                    for (attribute, values) in attributes.iter_mut().zip(&mut decoded) {
+                        attribute.values.take_from(values, i);
+                    }
+                    for (date, day) in dates.iter_mut().zip(days) {
+                        date.days.push(day);
+                    }
                 }
-                if let Some((name, reason, text)) = unreadable {
-                    rejects.reject_text("customers", path, name, row, reason, text)?;
-                    continue;
-                }
-                let customer = ids
-                    .intern(key)
-                    .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
-                if let Some(&(first, index)) = first_row_of.get(&customer) {
-                    let copy = table.signup.as_ref().is_none_or(|s| s[index] == signup)
-                        && table.churn.as_ref().is_none_or(|c| c[index] == churn)
-                        && dates.iter().zip(&days).all(|(d, &day)| d.days[index] == day)
-                        && attributes
-                            .iter()
-                            .zip(&decoded)
-                            .all(|(a, values)| a.values.same(index, values, i));
-                    repeats.note(rejects, path, customer, &key.to_string(), first, row, copy)?;
-                    continue;
-                }
-                first_row_of.insert(customer, (row, table.customer.len()));
-                table.customer.push(customer);
-                table.file_row.push(row);
-                if let Some(out) = &mut table.signup {
-                    out.push(signup);
-                }
-                if let Some(out) = &mut table.churn {
-                    out.push(churn);
-                }
-                for (attribute, values) in attributes.iter_mut().zip(&decoded) {
-                    attribute.values.push_from(values, i);
-                }
-                for (date, day) in dates.iter_mut().zip(days) {
-                    date.days.push(day);
-                }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         repeats.finish(rejects, &schema)?;
         table.attributes = attributes;
         table.dates = dates;
@@ -343,10 +355,11 @@ impl AttributeValues {
         }
     }
 
-    fn push_from(&mut self, batch: &AttributeValues, row: usize) {
+    /// Appends the value at `row` of a batch's values, taking it out of them (a row is taken once).
+    fn take_from(&mut self, batch: &mut AttributeValues, row: usize) {
         match (self, batch) {
             (Self::Numeric(out), Self::Numeric(values)) => out.push(values[row]),
-            (Self::Categorical(out), Self::Categorical(values)) => out.push(values[row].clone()),
+            (Self::Categorical(out), Self::Categorical(values)) => out.push(values[row].take()),
             (Self::Numeric(out), Self::Categorical(_)) => out.push(None),
             (Self::Categorical(out), Self::Numeric(_)) => out.push(None),
         }
