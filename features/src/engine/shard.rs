@@ -254,7 +254,8 @@ impl<'a> Shard<'a> {
 
     /// Phase (c): finishes every block with `stats` and hands each to `sink`, as-of date by as-of date, in
     /// customer order within a date. A block is finished while `sink` takes the one before it (writing a
-    /// row group leaves cores idle between its columns), so at most two finished blocks are in memory.
+    /// row group leaves cores idle between its columns), so at most two finished blocks are held at once, one
+    /// of them being written.
     pub(super) fn finish(
         &mut self,
         stats: &GlobalStats,

@@ -124,16 +124,10 @@ impl<'a> TextColumn<'a> {
 pub enum IdColumn<'a> {
     /// 64-bit integer ids, read in place.
     Int64(&'a arrow_array::Int64Array),
-    /// Other integer ids, widened to i64.
-    Int(Vec<Option<i64>>),
+    /// Other integer ids, widened to i64 one at a time.
+    Int(NarrowInts<'a>),
     /// String ids.
     Text(TextColumn<'a>),
-    /// String ids as the Parquet file stores them: a dictionary of distinct ids and an entry per row
-    /// (see [`crate::input::source`], which asks for string ids in this form).
-    Dictionary(
-        &'a arrow_array::DictionaryArray<Int32Type>,
-        &'a arrow_array::StringArray,
-    ),
 }
 
 impl<'a> IdColumn<'a> {
@@ -142,14 +136,9 @@ impl<'a> IdColumn<'a> {
         if let Some(text) = TextColumn::new(array) {
             return Self::Text(text);
         }
-        if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>()
-            && let Some(values) = dictionary.values().as_string_opt::<i32>()
-        {
-            return Self::Dictionary(dictionary, values);
-        }
         match array.data_type() {
             DataType::Int64 => Self::Int64(array.as_primitive::<Int64Type>()),
-            _ => Self::Int(integers(array)),
+            _ => Self::Int(NarrowInts::new(array)),
         }
     }
 
@@ -158,24 +147,65 @@ impl<'a> IdColumn<'a> {
     pub fn get(&self, row: usize) -> Option<Key<'a>> {
         match self {
             Self::Int64(values) => values.is_valid(row).then(|| Key::Int(values.value(row))),
-            Self::Int(values) => values[row].map(Key::Int),
+            Self::Int(values) => values.get(row).map(Key::Int),
             Self::Text(text) => text.get(row).map(Key::Str),
-            Self::Dictionary(..) => self
-                .entry(row)
-                .map(|(entry, values)| Key::Str(values.value(entry))),
+        }
+    }
+}
+
+/// An integer array of another type than i64, read as i64 (a u64 beyond i64::MAX as null).
+pub enum NarrowInts<'a> {
+    /// `Int8`.
+    I8(&'a PrimitiveArray<Int8Type>),
+    /// `Int16`.
+    I16(&'a PrimitiveArray<Int16Type>),
+    /// `Int32`.
+    I32(&'a PrimitiveArray<Int32Type>),
+    /// `UInt8`.
+    U8(&'a PrimitiveArray<UInt8Type>),
+    /// `UInt16`.
+    U16(&'a PrimitiveArray<UInt16Type>),
+    /// `UInt32`.
+    U32(&'a PrimitiveArray<UInt32Type>),
+    /// `UInt64`.
+    U64(&'a PrimitiveArray<UInt64Type>),
+    /// Not an integer type (refused before reading): every value is null.
+    Other,
+}
+
+impl<'a> NarrowInts<'a> {
+    fn new(array: &'a ArrayRef) -> Self {
+        match array.data_type() {
+            DataType::Int8 => Self::I8(array.as_primitive()),
+            DataType::Int16 => Self::I16(array.as_primitive()),
+            DataType::Int32 => Self::I32(array.as_primitive()),
+            DataType::UInt8 => Self::U8(array.as_primitive()),
+            DataType::UInt16 => Self::U16(array.as_primitive()),
+            DataType::UInt32 => Self::U32(array.as_primitive()),
+            DataType::UInt64 => Self::U64(array.as_primitive()),
+            _ => Self::Other,
         }
     }
 
-    /// For dictionary-encoded ids, the dictionary entry of `row` with the dictionary (`None` when null,
-    /// or not dictionary-encoded).
+    /// The value at `row`, `None` when null (or beyond i64).
     #[inline]
-    pub fn entry(&self, row: usize) -> Option<(usize, &'a arrow_array::StringArray)> {
-        let Self::Dictionary(dictionary, values) = self else {
-            return None;
-        };
-        let keys = dictionary.keys();
-        let entry = usize::try_from(keys.value(row)).ok()?;
-        (keys.is_valid(row) && entry < values.len() && values.is_valid(entry)).then_some((entry, *values))
+    fn get(&self, row: usize) -> Option<i64> {
+        fn at<T: arrow_array::ArrowPrimitiveType>(
+            array: &PrimitiveArray<T>,
+            row: usize,
+        ) -> Option<T::Native> {
+            array.is_valid(row).then(|| array.value(row))
+        }
+        match self {
+            Self::I8(a) => at(a, row).map(i64::from),
+            Self::I16(a) => at(a, row).map(i64::from),
+            Self::I32(a) => at(a, row).map(i64::from),
+            Self::U8(a) => at(a, row).map(i64::from),
+            Self::U16(a) => at(a, row).map(i64::from),
+            Self::U32(a) => at(a, row).map(i64::from),
+            Self::U64(a) => at(a, row).and_then(|v| i64::try_from(v).ok()),
+            Self::Other => None,
+        }
     }
 }
 

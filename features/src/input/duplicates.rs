@@ -5,7 +5,8 @@
 //! Each row's key is hashed to a u64, and the values that occur more than once are found bucket by bucket
 //! (buckets by the hash's leading bits, each small enough to sort in cache); only rows with such a hash
 //! are compared on their keys, so a hash collision never makes distinct rows equal, and data without
-//! duplicates costs two hashes and a partition of 8 bytes per row.
+//! duplicates costs a hash and a partition of 8 bytes per row (rows are hashed again to find the
+//! candidates only when some hash repeats).
 
 use rayon::prelude::*;
 use rustc_hash::FxHasher;

@@ -1,8 +1,6 @@
 //! Customer ids mapped to dense indices, in order of first appearance, across all input files.
 
-use super::columns::IdColumn;
 use crate::table::CustomerIds;
-use arrow_array::Array;
 use rustc_hash::FxHashMap;
 
 /// Dense index of a customer.
@@ -115,47 +113,30 @@ fn hash_text(id: &str) -> u64 {
 
 /// Numbers the customers of one batch of rows in the order of their first row, where batches are read in
 /// parallel; in order, each batch's customers are then interned ([`CustomerInterner::intern`]) in that
-/// order, which gives every customer the index that interning row by row would. Dictionary-encoded ids
-/// are numbered by dictionary entry, without reading their text.
+/// order, which gives every customer the index that interning row by row would.
 #[derive(Default)]
 pub(crate) struct BatchIds<'a> {
-    by_entry: Vec<u32>,
-    by_key: rustc_hash::FxHashMap<Key<'a>, u32>,
+    numbers: FxHashMap<Key<'a>, u32>,
+    /// The last id numbered: rows of one customer often come together.
     last: Option<(Key<'a>, u32)>,
 }
 
 impl<'a> BatchIds<'a> {
-    /// The number of the customer `key` at row `i` of `ids`; a new customer's row is added to `firsts`.
+    /// The number of the customer `key` at row `row` of the batch; a new customer's row is added to
+    /// `firsts`.
     #[inline]
-    pub(crate) fn number(
-        &mut self,
-        ids: &IdColumn<'a>,
-        i: usize,
-        key: Key<'a>,
-        firsts: &mut Vec<u32>,
-    ) -> u32 {
+    pub(crate) fn number(&mut self, key: Key<'a>, row: usize, firsts: &mut Vec<u32>) -> u32 {
         let next = firsts.len() as u32;
-        let number = if let Some((entry, values)) = ids.entry(i) {
-            if self.by_entry.is_empty() {
-                self.by_entry = vec![u32::MAX; values.len()];
-            }
-            let slot = &mut self.by_entry[entry];
-            if *slot == u32::MAX {
-                *slot = next;
-            }
-            *slot
-        } else {
-            match self.last {
-                Some((last, number)) if last == key => number,
-                _ => {
-                    let number = *self.by_key.entry(key).or_insert(next);
-                    self.last = Some((key, number));
-                    number
-                }
+        let number = match self.last {
+            Some((last, number)) if last == key => number,
+            _ => {
+                let number = *self.numbers.entry(key).or_insert(next);
+                self.last = Some((key, number));
+                number
             }
         };
         if number == next {
-            firsts.push(i as u32);
+            firsts.push(row as u32);
         }
         number
     }

@@ -6,7 +6,6 @@ use super::columns::ColumnKind;
 use crate::error::{FeatureError, Result};
 use crate::table::column_names;
 use arrow_array::RecordBatch;
-use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -15,10 +14,12 @@ use rayon::prelude::*;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Rows per decoded record batch.
 const BATCH_ROWS: usize = 64 * 1024;
+
+/// Rows of a wave of row groups decoded (and prepared) together, at most, unless one row group is larger.
+const ROWS_IN_FLIGHT: u64 = 4 << 20;
 
 /// A column the engine needs from a source.
 #[derive(Debug, Clone)]
@@ -131,8 +132,13 @@ pub fn read_prepared<P: Send>(
     if total == 0 {
         return Err(FeatureError::Empty { path: path.into() });
     }
-    let wave = rayon::current_num_threads().max(1);
-    let decode_wave = |units: &[Unit]| -> Vec<Result<Vec<(RecordBatch, P)>>> {
+    // A row group per thread, as long as the rows in flight (decoded, prepared, and a wave ahead) stay
+    // within a budget: the memory they take does not grow with the number of cores.
+    let mean_group_rows = total.div_ceil(units.len().max(1) as u64).max(1);
+    let wave = rayon::current_num_threads()
+        .min(usize::try_from(ROWS_IN_FLIGHT / mean_group_rows).unwrap_or(usize::MAX))
+        .max(1);
+    let decode_wave = |units: &[Unit]| -> Vec<Result<Vec<(RecordBatch, P, u64)>>> {
         units
             .par_iter()
             .map(|unit| {
@@ -142,20 +148,19 @@ pub fn read_prepared<P: Send>(
                 Ok(batches
                     .into_iter()
                     .map(|batch| {
-                        let prepared = prepare(&batch, row);
+                        let first_row = row;
                         row += batch.num_rows() as u64;
-                        (batch, prepared)
+                        let prepared = prepare(&batch, first_row);
+                        (batch, prepared, first_row)
                     })
                     .collect())
             })
             .collect()
     };
-    let mut visit_unit = |unit: &Unit, batches: Vec<(RecordBatch, P)>| -> Result<()> {
+    let mut visit_unit = |unit: &Unit, batches: Vec<(RecordBatch, P, u64)>| -> Result<()> {
         let path = &files[unit.file].path;
-        let mut row = unit.first_row;
-        for (batch, prepared) in batches {
-            visit(path, &batch, prepared, row)?;
-            row += batch.num_rows() as u64;
+        for (batch, prepared, first_row) in batches {
+            visit(path, &batch, prepared, first_row)?;
         }
         Ok(())
     };
@@ -172,7 +177,7 @@ pub fn read_prepared<P: Send>(
     // Decoding runs a wave ahead of the visits: while the caller visits one wave's batches (in order, on
     // this thread), the pool decodes the next wave's row groups in parallel.
     std::thread::scope(|scope| {
-        let (sender, decoded) = std::sync::mpsc::sync_channel::<Result<Vec<(RecordBatch, P)>>>(wave);
+        let (sender, decoded) = std::sync::mpsc::sync_channel::<Result<Vec<(RecordBatch, P, u64)>>>(wave);
         let units = &units;
         scope.spawn(move || {
             for units in units.chunks(wave) {
@@ -236,67 +241,12 @@ fn open(path: PathBuf, requests: &[ColumnRequest]) -> Result<OpenFile> {
         }
         roots.push(index);
     }
-    let metadata = with_dictionary_ids(&path, metadata, requests)?;
     let projection = ProjectionMask::roots(metadata.parquet_schema(), roots);
     Ok(OpenFile {
         path,
         metadata,
         projection,
     })
-}
-
-/// `metadata` reading the requested string id columns as dictionaries (`Dictionary(Int32, Utf8)`) when
-/// every row group stores them with one: the decoder then hands on each distinct id once per row group
-/// with an entry per row, instead of a copy of the text per row, and ids are interned once per entry
-/// ([`super::ids::ColumnInterner`]). Files without dictionaries are read as they are.
-fn with_dictionary_ids(
-    path: &Path,
-    metadata: ArrowReaderMetadata,
-    requests: &[ColumnRequest],
-) -> Result<ArrowReaderMetadata> {
-    let schema = metadata.schema();
-    let parquet = metadata.metadata();
-    let columns = parquet.file_metadata().schema_descr();
-    let encoded = |name: &str| {
-        let leaves: Vec<usize> = (0..columns.num_columns())
-            .filter(|&i| columns.column(i).path().parts() == [name])
-            .collect();
-        leaves.len() == 1
-            && parquet
-                .row_groups()
-                .iter()
-                .all(|group| group.column(leaves[0]).dictionary_page_offset().is_some())
-    };
-    let hinted: Vec<&str> = requests
-        .iter()
-        .filter(|r| r.kind == ColumnKind::Id)
-        .map(|r| r.name.as_str())
-        .filter(|name| {
-            schema
-                .field_with_name(name)
-                .is_ok_and(|f| f.data_type() == &DataType::Utf8)
-                && encoded(name)
-        })
-        .collect();
-    if hinted.is_empty() || parquet.num_row_groups() == 0 {
-        return Ok(metadata);
-    }
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let field = field.as_ref().clone();
-            if hinted.contains(&field.name().as_str()) {
-                let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-                field.with_data_type(dictionary)
-            } else {
-                field
-            }
-        })
-        .collect();
-    let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    ArrowReaderMetadata::try_new(parquet.clone(), ArrowReaderOptions::new().with_schema(hint))
-        .map_err(|e| FeatureError::parquet(path, e))
 }
 
 fn decode(open: &OpenFile, row_group: usize) -> Result<Vec<RecordBatch>> {
@@ -365,55 +315,4 @@ pub fn null_everywhere(path: &Path, names: &[&str]) -> Result<Vec<String>> {
         .filter(|(_, count)| rows > 0 && *count == Some(rows))
         .map(|(name, _)| name.to_string())
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow_array::{ArrayRef, Int64Array, StringArray};
-    use parquet::arrow::ArrowWriter;
-    use parquet::file::properties::WriterProperties;
-
-    /// The data types the visits see for a string id column and another string column, stored with or
-    /// without a dictionary.
-    fn read_types(dictionary: bool) -> (DataType, DataType) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("t.parquet");
-        let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a"]));
-        let kinds: ArrayRef = Arc::new(StringArray::from(vec!["x", "y", "x"]));
-        let counts: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
-        let batch = RecordBatch::try_from_iter([("id", ids), ("kind", kinds), ("n", counts)]).expect("batch");
-        let properties = WriterProperties::builder()
-            .set_dictionary_enabled(dictionary)
-            .build();
-        let mut writer = ArrowWriter::try_new(
-            File::create(&path).expect("create"),
-            batch.schema(),
-            Some(properties),
-        )
-        .expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
-        let requests = [
-            ColumnRequest::new("id", "t.customer_id", ColumnKind::Id),
-            ColumnRequest::new("kind", "t.kind", ColumnKind::Text),
-        ];
-        let mut types = Vec::new();
-        read_batches(&path, &requests, &|_| {}, |_, batch, _| {
-            types.push((
-                batch.column(0).data_type().clone(),
-                batch.column(1).data_type().clone(),
-            ));
-            Ok(())
-        })
-        .expect("read");
-        types.remove(0)
-    }
-
-    #[test]
-    fn string_ids_stored_with_a_dictionary_are_read_with_it() {
-        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-        assert_eq!(read_types(true), (dictionary, DataType::Utf8));
-        assert_eq!(read_types(false), (DataType::Utf8, DataType::Utf8));
-    }
 }

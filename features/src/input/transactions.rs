@@ -296,8 +296,7 @@ impl Batch {
             } else {
                 amount
             };
-            out.customer
-                .push(local.number(&customer_ids, i, key, &mut out.firsts));
+            out.customer.push(local.number(key, i, &mut out.firsts));
             out.day.push(moment.day);
             out.nanos.push(moment.nanos);
             out.amount.push(amount);
@@ -305,7 +304,8 @@ impl Batch {
                 units.push(quantity.abs());
             }
             if let (Some(orders), Some(out)) = (&orders, &mut out.order) {
-                // A line without an order id is an order of its own.
+                // A line without an order id stands for an order of its own, keyed by its row in its
+                // file.
                 out.push(orders.get(i).map_or(u64::MAX - (first_row + i as u64), hash_key));
             }
             // A null product or category is unknown: the line still counts as spend, a purchase or a

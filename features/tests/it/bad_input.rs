@@ -630,12 +630,26 @@ fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
     let batch =
         arrow_array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
             .expect("batch");
-    for dictionary in [true, false] {
+    // Row groups of 100,000 rows, read in batches of 65,536: some batches start inside a row group.
+    let with_dictionary = |enabled| {
+        WriterProperties::builder()
+            .set_dictionary_enabled(enabled)
+            .set_max_row_group_row_count(Some(100_000))
+    };
+    let encodings = [
+        ("dictionary", with_dictionary(true).build()),
+        ("plain", with_dictionary(false).build()),
+        (
+            "dictionary falling back to plain pages",
+            with_dictionary(true)
+                .set_dictionary_page_size_limit(4_096)
+                .set_data_page_row_count_limit(1_000)
+                .set_write_batch_size(1_000)
+                .build(),
+        ),
+    ];
+    for (encoding, properties) in encodings {
         let dir = tempfile::tempdir().expect("temp dir");
-        let properties = WriterProperties::builder()
-            .set_dictionary_enabled(dictionary)
-            .set_max_row_group_row_count(Some(40_000))
-            .build();
         let file = std::fs::File::create(dir.path().join("tx.parquet")).expect("create");
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).expect("writer");
         writer.write(&batch).expect("write");
@@ -650,7 +664,7 @@ fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
         assert_eq!(
             numbered,
             churn_features::table::CustomerIds::Str(expected.clone()),
-            "dictionary: {dictionary}"
+            "{encoding}"
         );
         assert_eq!(
             inputs.transactions.expect("transactions").len(),
