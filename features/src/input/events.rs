@@ -3,7 +3,7 @@
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::duplicates::later_copies;
-use super::ids::{CustomerIndex, CustomerInterner};
+use super::ids::{BatchIds, CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
 use super::{ReadProgress, Rejects, finite, id_type_mismatch};
@@ -59,103 +59,99 @@ impl Events {
         // duplicates.
         let mut by_column_name: FxHashMap<String, u16> = FxHashMap::default();
         let advance = |n| progress.advance(n);
-        // Each row's moment is found where the batches are decoded, in parallel.
-        let prepare = |batch: &arrow_array::RecordBatch, _| {
-            let times = batch.column_by_name(&source.timestamp).expect("projected column");
-            DayColumn::new(times).moments(batch.num_rows())
-        };
         let read = read_prepared(
             &source.path,
             &requests,
             &advance,
-            prepare,
-            |path, batch, moments, first_row| {
+            |batch, _| Batch::prepare(source, batch),
+            |path, batch, prepared, first_row| {
                 let column = |name: &str| batch.column_by_name(name).expect("projected column");
                 let customer_ids = IdColumn::new(column(&source.customer_id));
                 let row_days = DayColumn::new(column(&source.timestamp));
                 let types = TextColumn::new(column(&source.event_type));
-                let values = source.value.as_ref().map(|name| NumberColumn::new(column(name)));
-                for (i, moment) in moments.into_iter().enumerate() {
-                    let row = first_row + i as u64;
-                    let Some(key) = customer_ids.get(i) else {
-                        rejects.reject("events", path, &source.customer_id, row, "null customer id")?;
-                        continue;
-                    };
-                    let moment = match moment {
-                        Ok(moment) => moment,
-                        Err(reason) => {
-                            rejects.reject_text(
-                                "events",
-                                path,
-                                &source.timestamp,
-                                row,
-                                reason,
-                                row_days.text(i),
-                            )?;
-                            continue;
+                // The rejected rows and the first row of each of the batch's types and customers, in row
+                // order, as if the rows were read one by one.
+                let (mut customers, mut kinds) = (Vec::new(), Vec::new());
+                for &step in &prepared.steps {
+                    let (i, row) = (step.row() as usize, first_row + u64::from(step.row()));
+                    match step {
+                        Step::Customer(_) => {
+                            let key = customer_ids.get(i).expect("an accepted row has an id");
+                            let customer = ids
+                                .intern(key)
+                                .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
+                            customers.push(customer);
                         }
-                    };
-                    let Some(name) = types.as_ref().and_then(|t| t.get(i)) else {
-                        rejects.reject("events", path, &source.event_type, row, "null event type")?;
-                        continue;
-                    };
-                    let value = match values.as_ref().map(|v| v.get(i)) {
-                        None | Some(None) => f64::NAN,
-                        Some(Some(value)) => match finite(value) {
-                            Ok(value) => value,
-                            Err(reason) => {
-                                let column = source.value.as_deref().unwrap_or_default();
-                                rejects.reject("events", path, column, row, reason)?;
-                                continue;
-                            }
-                        },
-                    };
-                    let kind = match type_index.get(name) {
-                        Some(&kind) => kind,
-                        None => {
-                            let column_name = column_safe(name);
-                            let kind = match by_column_name.get(&column_name) {
-                                Some(&kind) => {
-                                    let kept = &mut table.type_names[usize::from(kind)];
-                                    tracing::warn!(
-                                        "{}: event types `{kept}` and `{name}` are counted as one type (`{}`): their \
-                                     feature columns would have the same names",
-                                        path.display(),
-                                        column_name
-                                    );
-                                    // The smallest spelling names the type, whatever the order of the rows.
-                                    if name < kept.as_str() {
-                                        *kept = name.to_string();
-                                    }
-                                    kind
-                                }
+                        Step::Type(_) => {
+                            let name = types
+                                .as_ref()
+                                .and_then(|t| t.get(i))
+                                .expect("an accepted row has a type");
+                            let kind = match type_index.get(name) {
+                                Some(&kind) => kind,
                                 None => {
-                                    let kind = u16::try_from(table.type_names.len()).map_err(|_| {
-                                        crate::FeatureError::Request(format!(
-                                            "{}: column `{}` has more than 65,535 distinct event types",
-                                            path.display(),
-                                            source.event_type
-                                        ))
-                                    })?;
-                                    by_column_name.insert(column_name, kind);
-                                    table.type_names.push(name.to_string());
+                                    let column_name = column_safe(name);
+                                    let kind = match by_column_name.get(&column_name) {
+                                        Some(&kind) => {
+                                            let kept = &mut table.type_names[usize::from(kind)];
+                                            tracing::warn!(
+                                                "{}: event types `{kept}` and `{name}` are counted as one type \
+                                                 (`{}`): their feature columns would have the same names",
+                                                path.display(),
+                                                column_name
+                                            );
+                                            // The smallest spelling names the type, whatever the order of
+                                            // the rows.
+                                            if name < kept.as_str() {
+                                                *kept = name.to_string();
+                                            }
+                                            kind
+                                        }
+                                        None => {
+                                            let kind = u16::try_from(table.type_names.len()).map_err(|_| {
+                                                crate::FeatureError::Request(format!(
+                                                    "{}: column `{}` has more than 65,535 distinct event types",
+                                                    path.display(),
+                                                    source.event_type
+                                                ))
+                                            })?;
+                                            by_column_name.insert(column_name, kind);
+                                            table.type_names.push(name.to_string());
+                                            kind
+                                        }
+                                    };
+                                    type_index.insert(name.to_string(), kind);
                                     kind
                                 }
                             };
-                            type_index.insert(name.to_string(), kind);
-                            kind
+                            kinds.push(kind);
                         }
-                    };
-                    let customer = ids
-                        .intern(key)
-                        .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
-                    table.customer.push(customer);
-                    table.day.push(moment.day);
-                    nanos.push(moment.nanos);
-                    table.event_type.push(kind);
-                    if let Some(out) = &mut table.value {
-                        out.push(value);
+                        Step::Reject(_, Problem::NullId) => {
+                            rejects.reject("events", path, &source.customer_id, row, "null customer id")?
+                        }
+                        Step::Reject(_, Problem::Time(reason)) => {
+                            let text = row_days.text(i);
+                            rejects.reject_text("events", path, &source.timestamp, row, reason, text)?
+                        }
+                        Step::Reject(_, Problem::NullType) => {
+                            rejects.reject("events", path, &source.event_type, row, "null event type")?
+                        }
+                        Step::Reject(_, Problem::Value(reason)) => {
+                            let column = source.value.as_deref().unwrap_or_default();
+                            rejects.reject("events", path, column, row, reason)?
+                        }
                     }
+                }
+                table
+                    .customer
+                    .extend(prepared.customer.iter().map(|&c| customers[c as usize]));
+                table.day.extend_from_slice(&prepared.day);
+                nanos.extend_from_slice(&prepared.nanos);
+                table
+                    .event_type
+                    .extend(prepared.kind.iter().map(|&k| kinds[k as usize]));
+                if let (Some(values), Some(out)) = (&prepared.value, &mut table.value) {
+                    out.extend_from_slice(values);
                 }
                 Ok(())
             },
@@ -195,5 +191,111 @@ impl Events {
                 self.value.as_ref().map(|value| value[i].to_bits()),
             )
         })
+    }
+}
+
+/// What the in-order visit of a batch of events does at one of its rows.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The row is the first of an event type of the batch: find or add the type.
+    Type(u32),
+    /// The row is the first of a customer of the batch: intern the customer.
+    Customer(u32),
+    /// The row is rejected.
+    Reject(u32, Problem),
+}
+
+impl Step {
+    fn row(self) -> u32 {
+        match self {
+            Self::Type(row) | Self::Customer(row) | Self::Reject(row, _) => row,
+        }
+    }
+}
+
+/// Why a row of events is rejected.
+#[derive(Debug, Clone, Copy)]
+enum Problem {
+    NullId,
+    Time(&'static str),
+    NullType,
+    Value(&'static str),
+}
+
+/// A batch's accepted events, read where the batch is decoded, in parallel with other batches: their
+/// customers and types numbered within the batch in the order of their first row.
+struct Batch {
+    /// The rows the in-order visit acts on, in row order (rows counted within the batch).
+    steps: Vec<Step>,
+    customer: Vec<u32>,
+    day: Vec<Day>,
+    nanos: Vec<i64>,
+    kind: Vec<u32>,
+    value: Option<Vec<f64>>,
+}
+
+impl Batch {
+    fn prepare(source: &EventsSource, batch: &arrow_array::RecordBatch) -> Self {
+        let column = |name: &str| batch.column_by_name(name).expect("projected column");
+        let customer_ids = IdColumn::new(column(&source.customer_id));
+        let row_days = DayColumn::new(column(&source.timestamp));
+        let types = TextColumn::new(column(&source.event_type));
+        let values = source.value.as_ref().map(|name| NumberColumn::new(column(name)));
+        let rows = batch.num_rows();
+        let mut out = Batch {
+            steps: Vec::new(),
+            customer: Vec::with_capacity(rows),
+            day: Vec::with_capacity(rows),
+            nanos: Vec::with_capacity(rows),
+            kind: Vec::with_capacity(rows),
+            value: values.as_ref().map(|_| Vec::with_capacity(rows)),
+        };
+        let mut customers = BatchIds::default();
+        let mut kinds: FxHashMap<&str, u32> = FxHashMap::default();
+        for i in 0..rows {
+            let row = i as u32;
+            let Some(key) = customer_ids.get(i) else {
+                out.steps.push(Step::Reject(row, Problem::NullId));
+                continue;
+            };
+            let moment = match row_days.moment(i) {
+                Ok(moment) => moment,
+                Err(reason) => {
+                    out.steps.push(Step::Reject(row, Problem::Time(reason)));
+                    continue;
+                }
+            };
+            let Some(name) = types.as_ref().and_then(|t| t.get(i)) else {
+                out.steps.push(Step::Reject(row, Problem::NullType));
+                continue;
+            };
+            let value = match values.as_ref().map(|v| v.get(i)) {
+                None | Some(None) => f64::NAN,
+                Some(Some(value)) => match finite(value) {
+                    Ok(value) => value,
+                    Err(reason) => {
+                        out.steps.push(Step::Reject(row, Problem::Value(reason)));
+                        continue;
+                    }
+                },
+            };
+            let next = kinds.len() as u32;
+            let kind = *kinds.entry(name).or_insert(next);
+            if kind == next {
+                out.steps.push(Step::Type(row));
+            }
+            let (customer, first) = customers.number(key);
+            if first {
+                out.steps.push(Step::Customer(row));
+            }
+            out.customer.push(customer);
+            out.day.push(moment.day);
+            out.nanos.push(moment.nanos);
+            out.kind.push(kind);
+            if let Some(out) = &mut out.value {
+                out.push(value);
+            }
+        }
+        out
     }
 }

@@ -122,23 +122,18 @@ pub(crate) struct BatchIds<'a> {
 }
 
 impl<'a> BatchIds<'a> {
-    /// The number of the customer `key` at row `row` of the batch; a new customer's row is added to
-    /// `firsts`.
+    /// The number of the customer `key`, and whether this is the customer's first row in the batch.
     #[inline]
-    pub(crate) fn number(&mut self, key: Key<'a>, row: usize, firsts: &mut Vec<u32>) -> u32 {
-        let next = firsts.len() as u32;
-        let number = match self.last {
-            Some((last, number)) if last == key => number,
-            _ => {
-                let number = *self.numbers.entry(key).or_insert(next);
-                self.last = Some((key, number));
-                number
-            }
-        };
-        if number == next {
-            firsts.push(row as u32);
+    pub(crate) fn number(&mut self, key: Key<'a>) -> (u32, bool) {
+        if let Some((last, number)) = self.last
+            && last == key
+        {
+            return (number, false);
         }
-        number
+        let next = self.numbers.len() as u32;
+        let number = *self.numbers.entry(key).or_insert(next);
+        self.last = Some((key, number));
+        (number, number == next)
     }
 }
 

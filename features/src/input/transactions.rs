@@ -95,44 +95,45 @@ impl Transactions {
                 let id_name = &source.customer_id;
                 let customer_ids = IdColumn::new(column(id_name));
                 let row_days = DayColumn::new(column(&source.timestamp));
-                // The rejected rows, and the first accepted row of each customer of the batch, in row
-                // order: customers are interned in the order in which their first accepted rows come.
-                let mut customers = Vec::with_capacity(prepared.firsts.len());
-                let mut intern = |first: u32| -> Result<()> {
-                    let key = customer_ids
-                        .get(first as usize)
-                        .expect("an accepted row has an id");
-                    customers.push(
-                        ids.intern(key)
-                            .map_err(|_| id_type_mismatch(ids, path, id_name))?,
-                    );
-                    Ok(())
-                };
-                let mut firsts = prepared.firsts.iter().copied().peekable();
-                for &(i, problem) in &prepared.problems {
-                    while let Some(first) = firsts.next_if(|&first| first < i) {
-                        intern(first)?;
+                // The rejected rows and the first row of each of the batch's customers, in row order:
+                // customers are interned in the order in which their first accepted rows come.
+                let mut customers = Vec::new();
+                for &step in &prepared.steps {
+                    match step {
+                        Step::Customer(i) => {
+                            let key = customer_ids.get(i as usize).expect("an accepted row has an id");
+                            customers.push(
+                                ids.intern(key)
+                                    .map_err(|_| id_type_mismatch(ids, path, id_name))?,
+                            );
+                        }
+                        Step::Reject(i, problem) => {
+                            let row = first_row + u64::from(i);
+                            match problem {
+                                Problem::NullId => {
+                                    rejects.reject("transactions", path, id_name, row, "null customer id")?
+                                }
+                                Problem::Time(reason) => {
+                                    let text = row_days.text(i as usize);
+                                    rejects.reject_text(
+                                        "transactions",
+                                        path,
+                                        &source.timestamp,
+                                        row,
+                                        reason,
+                                        text,
+                                    )?
+                                }
+                                Problem::Amount(reason) => {
+                                    rejects.reject("transactions", path, amount_name, row, reason)?
+                                }
+                                Problem::Quantity(reason) => {
+                                    let name = source.quantity.as_deref().unwrap_or_default();
+                                    rejects.reject("transactions", path, name, row, reason)?
+                                }
+                            }
+                        }
                     }
-                    let row = first_row + u64::from(i);
-                    match problem {
-                        Problem::NullId => {
-                            rejects.reject("transactions", path, id_name, row, "null customer id")?
-                        }
-                        Problem::Time(reason) => {
-                            let text = row_days.text(i as usize);
-                            rejects.reject_text("transactions", path, &source.timestamp, row, reason, text)?
-                        }
-                        Problem::Amount(reason) => {
-                            rejects.reject("transactions", path, amount_name, row, reason)?
-                        }
-                        Problem::Quantity(reason) => {
-                            let name = source.quantity.as_deref().unwrap_or_default();
-                            rejects.reject("transactions", path, name, row, reason)?
-                        }
-                    }
-                }
-                for first in firsts {
-                    intern(first)?;
                 }
                 prepared.append_to(&mut table, &mut nanos, &customers);
                 Ok(())
@@ -187,6 +188,15 @@ impl Transactions {
     }
 }
 
+/// What the in-order visit of a batch does at one of its rows.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The row is the first of a customer of the batch: intern the customer.
+    Customer(u32),
+    /// The row is rejected.
+    Reject(u32, Problem),
+}
+
 /// Why a row of transactions is rejected.
 #[derive(Debug, Clone, Copy)]
 enum Problem {
@@ -202,10 +212,8 @@ enum Problem {
 struct Batch {
     /// Each accepted row's customer, numbered within the batch.
     customer: Vec<u32>,
-    /// Row (in the batch) of each of the batch's customers' first accepted row.
-    firsts: Vec<u32>,
-    /// Rejected rows (in the batch) and why, in row order.
-    problems: Vec<(u32, Problem)>,
+    /// The rows the in-order visit acts on, in row order (rows counted within the batch).
+    steps: Vec<Step>,
     day: Vec<Day>,
     nanos: Vec<i64>,
     amount: Vec<f64>,
@@ -243,8 +251,7 @@ impl Batch {
         let rows = batch.num_rows();
         let mut out = Batch {
             customer: Vec::with_capacity(rows),
-            firsts: Vec::new(),
-            problems: Vec::new(),
+            steps: Vec::new(),
             day: Vec::with_capacity(rows),
             nanos: Vec::with_capacity(rows),
             amount: Vec::with_capacity(rows),
@@ -257,20 +264,20 @@ impl Batch {
         for i in 0..rows {
             let row = i as u32;
             let Some(key) = customer_ids.get(i) else {
-                out.problems.push((row, Problem::NullId));
+                out.steps.push(Step::Reject(row, Problem::NullId));
                 continue;
             };
             let moment = match row_days.moment(i) {
                 Ok(moment) => moment,
                 Err(reason) => {
-                    out.problems.push((row, Problem::Time(reason)));
+                    out.steps.push(Step::Reject(row, Problem::Time(reason)));
                     continue;
                 }
             };
             let amount = match amount_at(i).ok_or("null amount").and_then(finite) {
                 Ok(amount) => amount,
                 Err(reason) => {
-                    out.problems.push((row, Problem::Amount(reason)));
+                    out.steps.push(Step::Reject(row, Problem::Amount(reason)));
                     continue;
                 }
             };
@@ -278,7 +285,7 @@ impl Batch {
                 Some(quantity) => match quantity.get(i).ok_or("null quantity").and_then(finite) {
                     Ok(quantity) => Some(quantity),
                     Err(reason) => {
-                        out.problems.push((row, Problem::Quantity(reason)));
+                        out.steps.push(Step::Reject(row, Problem::Quantity(reason)));
                         continue;
                     }
                 },
@@ -296,7 +303,11 @@ impl Batch {
             } else {
                 amount
             };
-            out.customer.push(local.number(key, i, &mut out.firsts));
+            let (customer, first) = local.number(key);
+            if first {
+                out.steps.push(Step::Customer(row));
+            }
+            out.customer.push(customer);
             out.day.push(moment.day);
             out.nanos.push(moment.nanos);
             out.amount.push(amount);
