@@ -3,7 +3,7 @@
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
 use super::ids::{CustomerIndex, CustomerInterner};
 use super::one_row_per_customer::Repeats;
-use super::source::{ColumnRequest, count_rows, read_prepared, schema_of};
+use super::source::{ColumnRequest, count_rows, read_batches, schema_of};
 use super::window::retain;
 use super::{ReadProgress, Rejects, id_type_mismatch};
 use crate::config::{CustomersSource, DateMode};
@@ -151,118 +151,110 @@ impl Customers {
             ..Customers::default()
         };
         let mut attributes: Vec<Attribute> = Vec::new();
-        // Each customer's first row: its row in the file and its index in the table, by customer index.
-        let mut first_row_of: Vec<Option<(u64, usize)>> = Vec::new();
+        // Each customer's row in the table, by customer index (`u32::MAX`: none yet).
+        let mut row_of: Vec<u32> = Vec::new();
         let mut repeats = Repeats::new("customers", &source.customer_id);
         let advance = |n| progress.advance(n);
-        // The attributes' values are decoded (categories copied out as text) where the batches are
-        // decoded, in parallel; a customer's first row then takes its values over.
-        let decode = |batch: &arrow_array::RecordBatch, _| -> Vec<AttributeValues> {
-            attribute_names
+        let read = read_batches(&source.path, &requests, &advance, |path, batch, first_row| {
+            let column = |name: &str| batch.column_by_name(name).expect("projected column");
+            let customer_ids = IdColumn::new(column(&source.customer_id));
+            let signups = source.signup_date.as_ref().map(|n| DayColumn::new(column(n)));
+            let churns = source.churn_date.as_ref().map(|n| DayColumn::new(column(n)));
+            if attributes.is_empty() {
+                attributes = attribute_names
+                    .iter()
+                    .map(|name| Attribute {
+                        name: name.clone(),
+                        values: match TextColumn::new(column(name)) {
+                            Some(_) => AttributeValues::Categorical(Vec::new()),
+                            None => AttributeValues::Numeric(Vec::new()),
+                        },
+                    })
+                    .collect();
+            }
+            let values: Vec<AttributeColumn<'_>> = attribute_names
                 .iter()
-                .map(|name| decode_attribute(batch.column_by_name(name).expect("projected column")))
-                .collect()
-        };
-        let read = read_prepared(
-            &source.path,
-            &requests,
-            &advance,
-            decode,
-            |path, batch, mut decoded, first_row| {
-                let column = |name: &str| batch.column_by_name(name).expect("projected column");
-                let customer_ids = IdColumn::new(column(&source.customer_id));
-                let signups = source.signup_date.as_ref().map(|n| DayColumn::new(column(n)));
-                let churns = source.churn_date.as_ref().map(|n| DayColumn::new(column(n)));
-                if attributes.is_empty() {
-                    attributes = attribute_names
-                        .iter()
-                        .map(|name| Attribute {
-                            name: name.clone(),
-                            values: match TextColumn::new(column(name)) {
-                                Some(_) => AttributeValues::Categorical(Vec::new()),
-                                None => AttributeValues::Numeric(Vec::new()),
-                            },
-                        })
-                        .collect();
-                }
-                let date_columns: Vec<DayColumn<'_>> =
-                    dates.iter().map(|d| DayColumn::new(column(&d.name))).collect();
-                for i in 0..batch.num_rows() {
-                    let row = first_row + i as u64;
-                    let Some(key) = customer_ids.get(i) else {
-                        rejects.reject("customers", path, &source.customer_id, row, "null customer id")?;
-                        continue;
-                    };
-                    let signup = match signups.as_ref().map(|d| d.get_optional(i)) {
-                        Some(Err(reason)) => {
-                            let name = source.signup_date.as_deref().unwrap_or_default();
-                            let text = signups.as_ref().and_then(|d| d.text(i));
-                            rejects.reject_text("customers", path, name, row, reason, text)?;
-                            continue;
-                        }
-                        other => other.and_then(Result::ok).flatten(),
-                    };
-                    let churn = match churns.as_ref().map(|d| d.get_optional(i)) {
-                        Some(Err(reason)) => {
-                            let name = source.churn_date.as_deref().unwrap_or_default();
-                            let text = churns.as_ref().and_then(|d| d.text(i));
-                            rejects.reject_text("customers", path, name, row, reason, text)?;
-                            continue;
-                        }
-                        other => other.and_then(Result::ok).flatten(),
-                    };
-                    // A null date is a missing one; an unreadable date is an invalid row, as everywhere.
-                    let mut days: Vec<Option<Day>> = Vec::with_capacity(date_columns.len());
-                    let mut unreadable = None;
-                    for (date, column) in dates.iter().zip(&date_columns) {
-                        match column.get_optional(i) {
-                            Ok(day) => days.push(day),
-                            Err(reason) => {
-                                unreadable = Some((date.name.as_str(), reason, column.text(i)));
-                                break;
-                            }
-                        }
-                    }
-                    if let Some((name, reason, text)) = unreadable {
+                .map(|name| AttributeColumn::new(column(name)))
+                .collect();
+            let date_columns: Vec<DayColumn<'_>> =
+                dates.iter().map(|d| DayColumn::new(column(&d.name))).collect();
+            for i in 0..batch.num_rows() {
+                let row = first_row + i as u64;
+                let Some(key) = customer_ids.get(i) else {
+                    rejects.reject("customers", path, &source.customer_id, row, "null customer id")?;
+                    continue;
+                };
+                let signup = match signups.as_ref().map(|d| d.get_optional(i)) {
+                    Some(Err(reason)) => {
+                        let name = source.signup_date.as_deref().unwrap_or_default();
+                        let text = signups.as_ref().and_then(|d| d.text(i));
                         rejects.reject_text("customers", path, name, row, reason, text)?;
                         continue;
                     }
-                    let customer = ids
-                        .intern(key)
-                        .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
-                    if let Some(&Some((first, index))) = first_row_of.get(customer as usize) {
-                        let copy = table.signup.as_ref().is_none_or(|s| s[index] == signup)
-                            && table.churn.as_ref().is_none_or(|c| c[index] == churn)
-                            && dates.iter().zip(&days).all(|(d, &day)| d.days[index] == day)
-                            && attributes
-                                .iter()
-                                .zip(&decoded)
-                                .all(|(a, values)| a.values.same(index, values, i));
-                        repeats.note(rejects, path, customer, &key.to_string(), first, row, copy)?;
+                    other => other.and_then(Result::ok).flatten(),
+                };
+                let churn = match churns.as_ref().map(|d| d.get_optional(i)) {
+                    Some(Err(reason)) => {
+                        let name = source.churn_date.as_deref().unwrap_or_default();
+                        let text = churns.as_ref().and_then(|d| d.text(i));
+                        rejects.reject_text("customers", path, name, row, reason, text)?;
                         continue;
                     }
-                    if first_row_of.len() <= customer as usize {
-                        first_row_of.resize(customer as usize + 1, None);
-                    }
-                    first_row_of[customer as usize] = Some((row, table.customer.len()));
-                    table.customer.push(customer);
-                    table.file_row.push(row);
-                    if let Some(out) = &mut table.signup {
-                        out.push(signup);
-                    }
-                    if let Some(out) = &mut table.churn {
-                        out.push(churn);
-                    }
-                    for (attribute, values) in attributes.iter_mut().zip(&mut decoded) {
-                        attribute.values.take_from(values, i);
-                    }
-                    for (date, day) in dates.iter_mut().zip(days) {
-                        date.days.push(day);
+                    other => other.and_then(Result::ok).flatten(),
+                };
+                // A null date is a missing one; an unreadable date is an invalid row, as everywhere.
+                let mut days: Vec<Option<Day>> = Vec::with_capacity(date_columns.len());
+                let mut unreadable = None;
+                for (date, column) in dates.iter().zip(&date_columns) {
+                    match column.get_optional(i) {
+                        Ok(day) => days.push(day),
+                        Err(reason) => {
+                            unreadable = Some((date.name.as_str(), reason, column.text(i)));
+                            break;
+                        }
                     }
                 }
-                Ok(())
-            },
-        )?;
+                if let Some((name, reason, text)) = unreadable {
+                    rejects.reject_text("customers", path, name, row, reason, text)?;
+                    continue;
+                }
+                let customer = ids
+                    .intern(key)
+                    .map_err(|_| id_type_mismatch(ids, path, &source.customer_id))?;
+                if let Some(&index) = row_of.get(customer as usize).filter(|&&index| index != u32::MAX) {
+                    let index = index as usize;
+                    let first = table.file_row[index];
+                    let copy = table.signup.as_ref().is_none_or(|s| s[index] == signup)
+                        && table.churn.as_ref().is_none_or(|c| c[index] == churn)
+                        && dates.iter().zip(&days).all(|(d, &day)| d.days[index] == day)
+                        && attributes
+                            .iter()
+                            .zip(&values)
+                            .all(|(a, column)| a.values.same(index, column, i));
+                    repeats.note(rejects, path, customer, &key.to_string(), first, row, copy)?;
+                    continue;
+                }
+                if row_of.len() <= customer as usize {
+                    row_of.resize(customer as usize + 1, u32::MAX);
+                }
+                row_of[customer as usize] = table.customer.len() as u32;
+                table.customer.push(customer);
+                table.file_row.push(row);
+                if let Some(out) = &mut table.signup {
+                    out.push(signup);
+                }
+                if let Some(out) = &mut table.churn {
+                    out.push(churn);
+                }
+                for (attribute, column) in attributes.iter_mut().zip(&values) {
+                    attribute.values.push_from(column, i);
+                }
+                for (date, day) in dates.iter_mut().zip(days) {
+                    date.days.push(day);
+                }
+            }
+            Ok(())
+        })?;
         repeats.finish(rejects, &schema)?;
         table.attributes = attributes;
         table.dates = dates;
@@ -344,42 +336,57 @@ fn check_date_column(
     })
 }
 
-impl AttributeValues {
-    /// Whether the value of the table's row `index` equals the value of `batch` at `row`.
-    fn same(&self, index: usize, batch: &AttributeValues, row: usize) -> bool {
-        match (self, batch) {
-            (Self::Numeric(out), Self::Numeric(values)) => out[index] == values[row],
-            (Self::Categorical(out), Self::Categorical(values)) => out[index] == values[row],
-            (Self::Numeric(out), Self::Categorical(values)) => out[index].is_none() && values[row].is_none(),
-            (Self::Categorical(out), Self::Numeric(values)) => out[index].is_none() && values[row].is_none(),
+/// One batch's column of an attribute, read in place.
+enum AttributeColumn<'a> {
+    Text(TextColumn<'a>),
+    Number(NumberColumn<'a>),
+}
+
+impl<'a> AttributeColumn<'a> {
+    fn new(array: &'a arrow_array::ArrayRef) -> Self {
+        TextColumn::new(array).map_or_else(|| Self::Number(NumberColumn::new(array)), Self::Text)
+    }
+
+    /// The number at `row` (`None` when null or not finite, or for text).
+    fn number(&self, row: usize) -> Option<f64> {
+        match self {
+            Self::Number(numbers) => numbers.get(row).filter(|x| x.is_finite()),
+            Self::Text(_) => None,
         }
     }
 
-    /// Appends the value at `row` of a batch's values, taking it out of them (a row is taken once).
-    fn take_from(&mut self, batch: &mut AttributeValues, row: usize) {
-        match (self, batch) {
-            (Self::Numeric(out), Self::Numeric(values)) => out.push(values[row]),
-            (Self::Categorical(out), Self::Categorical(values)) => out.push(values[row].take()),
-            (Self::Numeric(out), Self::Categorical(_)) => out.push(None),
-            (Self::Categorical(out), Self::Numeric(_)) => out.push(None),
+    /// The text at `row` (`None` when null, or for numbers).
+    fn text(&self, row: usize) -> Option<&'a str> {
+        match self {
+            Self::Text(text) => text.get(row),
+            Self::Number(_) => None,
         }
     }
 }
 
-fn decode_attribute(array: &arrow_array::ArrayRef) -> AttributeValues {
-    if let Some(text) = TextColumn::new(array) {
-        return AttributeValues::Categorical(
-            (0..array.len())
-                .map(|i| text.get(i).map(str::to_string))
-                .collect(),
-        );
+impl AttributeValues {
+    /// Whether the value of the table's row `index` equals the value of `column` at `row`.
+    fn same(&self, index: usize, column: &AttributeColumn<'_>, row: usize) -> bool {
+        match (self, column) {
+            (Self::Numeric(out), AttributeColumn::Number(_)) => out[index] == column.number(row),
+            (Self::Categorical(out), AttributeColumn::Text(_)) => out[index].as_deref() == column.text(row),
+            // Another file's column of another type: equal only when both are null.
+            (Self::Numeric(out), AttributeColumn::Text(text)) => {
+                out[index].is_none() && text.get(row).is_none()
+            }
+            (Self::Categorical(out), AttributeColumn::Number(_)) => {
+                out[index].is_none() && column.number(row).is_none()
+            }
+        }
     }
-    let numbers = NumberColumn::new(array);
-    AttributeValues::Numeric(
-        (0..array.len())
-            .map(|i| numbers.get(i).filter(|x| x.is_finite()))
-            .collect(),
-    )
+
+    /// Appends the value of `column` at `row`.
+    fn push_from(&mut self, column: &AttributeColumn<'_>, row: usize) {
+        match self {
+            Self::Numeric(out) => out.push(column.number(row)),
+            Self::Categorical(out) => out.push(column.text(row).map(str::to_string)),
+        }
+    }
 }
 
 impl Rejects {

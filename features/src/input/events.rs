@@ -110,7 +110,7 @@ impl Events {
                                         None => {
                                             let kind = u16::try_from(table.type_names.len()).map_err(|_| {
                                                 crate::FeatureError::Request(format!(
-                                                    "{}: column `{}` has more than 65,535 distinct event types",
+                                                    "{}: column `{}` has more than 65,536 distinct event types",
                                                     path.display(),
                                                     source.event_type
                                                 ))

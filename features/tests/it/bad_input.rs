@@ -674,3 +674,102 @@ fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
         assert_mentions(&message, &["tx.parquet", "`amount`", "row 0", "null amount"]);
     }
 }
+
+/// Events read in parallel batches number customers and event types as reading row by row would: a type
+/// seen only on rejected rows is not one, spellings that differ in case are one type named by the
+/// smallest, whichever batch they come in.
+#[test]
+fn event_types_and_customers_are_numbered_by_first_accepted_row_across_batches() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    let rows = 150_000;
+    let id = |i: usize| format!("c{}", (i.wrapping_mul(2_654_435_761) >> 9) % 7_000);
+    // `ghost` rows all have an infinite value (rejected); every 11th row has no type (rejected); `Login`
+    // first appears in the second batch.
+    let kind = |i: usize| -> Option<&str> {
+        if i.is_multiple_of(11) {
+            None
+        } else if i.is_multiple_of(7) {
+            Some("ghost")
+        } else if i > 70_000 && i.is_multiple_of(3) {
+            Some("Login")
+        } else {
+            Some(["login", "ticket", "page"][i % 3])
+        }
+    };
+    let value = |i: usize| {
+        if kind(i) == Some("ghost") {
+            f64::INFINITY
+        } else {
+            1.0
+        }
+    };
+    let (mut customers, mut types): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..rows {
+        let Some(kind) = kind(i).filter(|_| value(i).is_finite()) else {
+            continue;
+        };
+        if seen.insert(id(i)) {
+            customers.push(id(i));
+        }
+        if !types.iter().any(|t| t.eq_ignore_ascii_case(kind)) {
+            types.push(kind.to_string());
+        } else if let Some(t) = types
+            .iter_mut()
+            .find(|t| t.eq_ignore_ascii_case(kind) && kind < t.as_str())
+        {
+            *t = kind.to_string();
+        }
+    }
+    assert_eq!(types, ["ticket", "page", "Login"]);
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "customer_id",
+            Arc::new(StringArray::from_iter_values((0..rows).map(id))),
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(vec![micros("2024-01-01"); rows]).with_timezone("UTC")),
+        ),
+        (
+            "event_type",
+            Arc::new(StringArray::from_iter((0..rows).map(kind))),
+        ),
+        (
+            "value",
+            Arc::new(Float64Array::from_iter_values((0..rows).map(value))),
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema = Arc::new(arrow_schema::Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| arrow_schema::Field::new(*name, array.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch =
+        arrow_array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
+            .expect("batch");
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(100_000))
+        .build();
+    let file = std::fs::File::create(dir.path().join("events.parquet")).expect("create");
+    let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    // Transactions are read first: their one customer comes first.
+    write_transactions(dir.path(), &[("t0", "2024-01-01", 1.0)]);
+    customers.insert(0, "t0".to_string());
+    let config = config(
+        dir.path(),
+        &format!("{TX_CONFIG}{EVENTS_CONFIG}value = \"value\"\n"),
+    );
+    let inputs = churn_features::Inputs::load(&config, OnInvalid::Skip, &churn_features::input::NoProgress)
+        .expect("skip");
+    let numbered = inputs
+        .ids
+        .ids_of(&(0..inputs.ids.len() as u32).collect::<Vec<_>>());
+    assert_eq!(numbered, churn_features::table::CustomerIds::Str(customers));
+    assert_eq!(inputs.events.expect("events").type_names, types);
+}
