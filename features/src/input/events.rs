@@ -6,7 +6,7 @@ use super::duplicates::later_copies;
 use super::ids::{BatchIds, CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
-use super::{ReadProgress, Rejects, finite, id_type_mismatch};
+use super::{ReadProgress, Rejects, Unstamped, finite, id_type_mismatch, stamp};
 use crate::config::EventsSource;
 use crate::engine::layout::column_safe;
 use crate::error::Result;
@@ -126,13 +126,14 @@ impl Events {
                             };
                             kinds.push(kind);
                         }
-                        Step::Reject(_, Problem::NullId) => {
-                            rejects.reject("events", path, &source.customer_id, row, "null customer id")?
-                        }
-                        Step::Reject(_, Problem::Time(reason)) => {
-                            let text = row_days.text(i);
-                            rejects.reject_text("events", path, &source.timestamp, row, reason, text)?
-                        }
+                        Step::Reject(_, Problem::Unstamped(why)) => rejects.reject_unstamped(
+                            "events",
+                            path,
+                            [&source.customer_id, &source.timestamp],
+                            row,
+                            why,
+                            row_days.text(i),
+                        )?,
                         Step::Reject(_, Problem::NullType) => {
                             rejects.reject("events", path, &source.event_type, row, "null event type")?
                         }
@@ -216,8 +217,7 @@ impl Step {
 /// Why a row of events is rejected.
 #[derive(Debug, Clone, Copy)]
 enum Problem {
-    NullId,
-    Time(&'static str),
+    Unstamped(Unstamped),
     NullType,
     Value(&'static str),
 }
@@ -254,14 +254,10 @@ impl Batch {
         let mut kinds: FxHashMap<&str, u32> = FxHashMap::default();
         for i in 0..rows {
             let row = i as u32;
-            let Some(key) = customer_ids.get(i) else {
-                out.steps.push(Step::Reject(row, Problem::NullId));
-                continue;
-            };
-            let moment = match row_days.moment(i) {
-                Ok(moment) => moment,
-                Err(reason) => {
-                    out.steps.push(Step::Reject(row, Problem::Time(reason)));
+            let (key, moment) = match stamp(&customer_ids, &row_days, i) {
+                Ok(stamped) => stamped,
+                Err(why) => {
+                    out.steps.push(Step::Reject(row, Problem::Unstamped(why)));
                     continue;
                 }
             };

@@ -393,6 +393,23 @@ impl Rejects {
         }
     }
 
+    /// Reports `row` of `input` as `why` says: a null customer id in `id_column`, or a time in
+    /// `time_column` that could not be read as `text`.
+    pub(crate) fn reject_unstamped(
+        &mut self,
+        input: &str,
+        path: &Path,
+        [id_column, time_column]: [&str; 2],
+        row: u64,
+        why: Unstamped,
+        text: Option<&str>,
+    ) -> Result<()> {
+        match why {
+            Unstamped::NullId => self.reject(input, path, id_column, row, "null customer id"),
+            Unstamped::Time(reason) => self.reject_text(input, path, time_column, row, reason, text),
+        }
+    }
+
     /// The policy in force.
     pub(crate) fn on_invalid(&self) -> OnInvalid {
         self.on_invalid
@@ -405,6 +422,28 @@ impl Rejects {
             .entry(format!("{input}.{column}: {reason}"))
             .or_default() += rows;
     }
+}
+
+/// Why a row of transactions or events is rejected on the first two things read of it: its customer id
+/// and its time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Unstamped {
+    /// No customer id.
+    NullId,
+    /// No readable time, and why.
+    Time(&'static str),
+}
+
+/// The customer id (of `ids`) and moment (of `days`) of row `i`, or why the row has none.
+#[inline]
+pub(crate) fn stamp<'a>(
+    ids: &columns::IdColumn<'a>,
+    days: &columns::DayColumn<'_>,
+    i: usize,
+) -> std::result::Result<(ids::Key<'a>, crate::time::Moment), Unstamped> {
+    let key = ids.get(i).ok_or(Unstamped::NullId)?;
+    let moment = days.moment(i).map_err(Unstamped::Time)?;
+    Ok((key, moment))
 }
 
 /// The error for ids whose type differs from the ids read before.

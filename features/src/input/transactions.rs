@@ -6,7 +6,7 @@ use super::duplicates::later_copies;
 use super::ids::{BatchIds, CustomerIndex, CustomerInterner, Key};
 use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
-use super::{ReadProgress, Rejects, finite, id_type_mismatch};
+use super::{ReadProgress, Rejects, Unstamped, finite, id_type_mismatch, stamp};
 use crate::config::TransactionsSource;
 use crate::error::Result;
 use crate::time::Day;
@@ -110,20 +110,14 @@ impl Transactions {
                         Step::Reject(i, problem) => {
                             let row = first_row + u64::from(i);
                             match problem {
-                                Problem::NullId => {
-                                    rejects.reject("transactions", path, id_name, row, "null customer id")?
-                                }
-                                Problem::Time(reason) => {
-                                    let text = row_days.text(i as usize);
-                                    rejects.reject_text(
-                                        "transactions",
-                                        path,
-                                        &source.timestamp,
-                                        row,
-                                        reason,
-                                        text,
-                                    )?
-                                }
+                                Problem::Unstamped(why) => rejects.reject_unstamped(
+                                    "transactions",
+                                    path,
+                                    [id_name, &source.timestamp],
+                                    row,
+                                    why,
+                                    row_days.text(i as usize),
+                                )?,
                                 Problem::Amount(reason) => {
                                     rejects.reject("transactions", path, amount_name, row, reason)?
                                 }
@@ -200,8 +194,7 @@ enum Step {
 /// Why a row of transactions is rejected.
 #[derive(Debug, Clone, Copy)]
 enum Problem {
-    NullId,
-    Time(&'static str),
+    Unstamped(Unstamped),
     Amount(&'static str),
     Quantity(&'static str),
 }
@@ -263,14 +256,10 @@ impl Batch {
         let mut local = BatchIds::default();
         for i in 0..rows {
             let row = i as u32;
-            let Some(key) = customer_ids.get(i) else {
-                out.steps.push(Step::Reject(row, Problem::NullId));
-                continue;
-            };
-            let moment = match row_days.moment(i) {
-                Ok(moment) => moment,
-                Err(reason) => {
-                    out.steps.push(Step::Reject(row, Problem::Time(reason)));
+            let (key, moment) = match stamp(&customer_ids, &row_days, i) {
+                Ok(stamped) => stamped,
+                Err(why) => {
+                    out.steps.push(Step::Reject(row, Problem::Unstamped(why)));
                     continue;
                 }
             };

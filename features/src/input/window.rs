@@ -159,6 +159,7 @@ fn selected_ranks(mut days: Vec<Day>, low_rank: usize, high_rank: usize) -> (Day
     };
     (low, high)
 }
+
 /// The days of one date column of an input, by row.
 #[derive(Clone, Copy)]
 pub(crate) enum Dates<'a> {

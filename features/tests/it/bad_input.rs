@@ -589,7 +589,6 @@ fn an_attribute_sharing_a_feature_name_is_refused_naming_file_and_column() {
 /// rejected gets no number, and the first error in row order is the one reported.
 #[test]
 fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
-    use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
     let rows = 150_000;
     // A customer per row drawn from 5,000 (a well-spread sequence), a null amount every 7th row, and
@@ -621,15 +620,6 @@ fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
         ),
         ("amount", Arc::new(Float64Array::from(amounts))),
     ];
-    let schema = Arc::new(arrow_schema::Schema::new(
-        columns
-            .iter()
-            .map(|(name, array)| arrow_schema::Field::new(*name, array.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch =
-        arrow_array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
-            .expect("batch");
     // Row groups of 100,000 rows, read in batches of 65,536: some batches start inside a row group.
     let with_dictionary = |enabled| {
         WriterProperties::builder()
@@ -650,19 +640,13 @@ fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
     ];
     for (encoding, properties) in encodings {
         let dir = tempfile::tempdir().expect("temp dir");
-        let file = std::fs::File::create(dir.path().join("tx.parquet")).expect("create");
-        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
+        write_batch_with(&dir.path().join("tx.parquet"), columns.clone(), Some(properties));
         let config = config(dir.path(), TX_CONFIG);
         let inputs =
             churn_features::Inputs::load(&config, OnInvalid::Skip, &churn_features::input::NoProgress)
                 .expect("skip");
-        let numbered = inputs
-            .ids
-            .ids_of(&(0..inputs.ids.len() as u32).collect::<Vec<_>>());
         assert_eq!(
-            numbered,
+            ids_in_order(&inputs),
             churn_features::table::CustomerIds::Str(expected.clone()),
             "{encoding}"
         );
@@ -680,7 +664,6 @@ fn customers_are_numbered_by_first_accepted_row_across_batches_and_encodings() {
 /// smallest, whichever batch they come in.
 #[test]
 fn event_types_and_customers_are_numbered_by_first_accepted_row_across_batches() {
-    use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
     let rows = 150_000;
     let id = |i: usize| format!("c{}", (i.wrapping_mul(2_654_435_761) >> 9) % 7_000);
@@ -742,22 +725,10 @@ fn event_types_and_customers_are_numbered_by_first_accepted_row_across_batches()
         ),
     ];
     let dir = tempfile::tempdir().expect("temp dir");
-    let schema = Arc::new(arrow_schema::Schema::new(
-        columns
-            .iter()
-            .map(|(name, array)| arrow_schema::Field::new(*name, array.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch =
-        arrow_array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
-            .expect("batch");
     let properties = WriterProperties::builder()
         .set_max_row_group_row_count(Some(100_000))
         .build();
-    let file = std::fs::File::create(dir.path().join("events.parquet")).expect("create");
-    let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    write_batch_with(&dir.path().join("events.parquet"), columns, Some(properties));
     // Transactions are read first: their one customer comes first.
     write_transactions(dir.path(), &[("t0", "2024-01-01", 1.0)]);
     customers.insert(0, "t0".to_string());
@@ -767,9 +738,9 @@ fn event_types_and_customers_are_numbered_by_first_accepted_row_across_batches()
     );
     let inputs = churn_features::Inputs::load(&config, OnInvalid::Skip, &churn_features::input::NoProgress)
         .expect("skip");
-    let numbered = inputs
-        .ids
-        .ids_of(&(0..inputs.ids.len() as u32).collect::<Vec<_>>());
-    assert_eq!(numbered, churn_features::table::CustomerIds::Str(customers));
+    assert_eq!(
+        ids_in_order(&inputs),
+        churn_features::table::CustomerIds::Str(customers)
+    );
     assert_eq!(inputs.events.expect("events").type_names, types);
 }

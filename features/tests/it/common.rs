@@ -7,6 +7,7 @@ use arrow_schema::{Field, Schema};
 use chrono::{NaiveDate, NaiveDateTime};
 use churn_features::{BuildRequest, BuildSummary, Config, FeatureTable, Inputs, OnInvalid};
 use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,6 +23,11 @@ pub fn micros(text: &str) -> i64 {
 }
 
 pub fn write_batch(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    write_batch_with(path, columns, None);
+}
+
+/// [`write_batch`] with the writer's `properties` (row group size, encodings).
+pub fn write_batch_with(path: &Path, columns: Vec<(&str, ArrayRef)>, properties: Option<WriterProperties>) {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
@@ -30,7 +36,7 @@ pub fn write_batch(path: &Path, columns: Vec<(&str, ArrayRef)>) {
     let batch =
         RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).expect("batch");
     let file = std::fs::File::create(path).expect("create parquet");
-    let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+    let mut writer = ArrowWriter::try_new(file, schema, properties).expect("writer");
     writer.write(&batch).expect("write");
     writer.close().expect("close");
 }
@@ -101,6 +107,13 @@ pub fn config(dir: &Path, text: &str) -> Config {
     let path = dir.join("churn.toml");
     std::fs::write(&path, text).expect("write config");
     Config::load(&path).expect("valid config")
+}
+
+/// The customer ids `inputs` read, in the order of their indices.
+pub fn ids_in_order(inputs: &Inputs) -> churn_features::table::CustomerIds {
+    inputs
+        .ids
+        .ids_of(&(0..inputs.ids.len() as u32).collect::<Vec<_>>())
 }
 
 pub fn build(
