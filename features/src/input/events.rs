@@ -2,7 +2,7 @@
 //! types whose names differ only in case or punctuation are one type (their columns would share names).
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn, TextColumn};
-use super::duplicates::later_copies;
+use super::duplicates::{day_and_customer, later_copies};
 use super::ids::{BatchIds, CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
@@ -184,13 +184,12 @@ impl Events {
     /// type and value.
     pub(crate) fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
         later_copies(self.len(), |i| {
-            (
-                self.customer[i],
-                self.day[i],
-                nanos[i],
-                self.event_type[i],
-                self.value.as_ref().map(|value| value[i].to_bits()),
-            )
+            [
+                day_and_customer(self.day[i], self.customer[i]),
+                nanos[i] as u64,
+                u64::from(self.event_type[i]),
+                self.value.as_ref().map_or(0, |value| value[i].to_bits()),
+            ]
         })
     }
 }

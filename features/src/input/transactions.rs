@@ -2,7 +2,7 @@
 //! order-line columns (units, product, category).
 
 use super::columns::{ColumnKind, DayColumn, IdColumn, NumberColumn};
-use super::duplicates::later_copies;
+use super::duplicates::{day_and_customer, later_copies};
 use super::ids::{BatchIds, CustomerIndex, CustomerInterner, Key};
 use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
@@ -155,19 +155,26 @@ impl Transactions {
     /// The rows equal to an earlier row in customer, timestamp (day and `nanos`, the time of day), amount,
     /// order and the order-line columns (units, product, category).
     pub(crate) fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
+        let word = |column: &Option<Vec<u64>>, i: usize| column.as_ref().map_or(0, |values| values[i]);
+        let optional = |column: &Option<Vec<Option<u64>>>, i: usize| match column.as_ref().map(|keys| keys[i])
+        {
+            Some(Some(hash)) => [1, hash],
+            Some(None) | None => [0, 0],
+        };
         later_copies(self.len(), |i| {
-            (
-                self.customer[i],
-                self.day[i],
-                nanos[i],
+            let [has_product, product] = optional(&self.product, i);
+            let [has_category, category] = optional(&self.category, i);
+            [
+                day_and_customer(self.day[i], self.customer[i]),
+                nanos[i] as u64,
                 self.amount[i].to_bits(),
-                self.order.as_ref().map(|order| order[i]),
-                (
-                    self.units.as_ref().map(|units| units[i].to_bits()),
-                    self.product.as_ref().map(|product| product[i]),
-                    self.category.as_ref().map(|category| category[i]),
-                ),
-            )
+                word(&self.order, i),
+                self.units.as_ref().map_or(0, |units| units[i].to_bits()),
+                has_product,
+                product,
+                has_category,
+                category,
+            ]
         })
     }
 

@@ -45,7 +45,8 @@ impl BgNbd {
             });
         }
         let scale = time_scale(summary);
-        let patterns = Patterns::new(summary, scale);
+        let unscaled = Patterns::new(summary);
+        let patterns = unscaled.scaled(scale);
         let penalizer = options.penalizer;
         // On many patterns, the search starts where a fit on an even sample of them ends, which spares
         // passes over all the patterns. It stops at the same tolerance as from the usual start, though not
@@ -84,7 +85,6 @@ impl BgNbd {
             alpha: scaled.alpha / scale,
             ..scaled
         };
-        let unscaled = Patterns::new(summary, 1.0);
         let log_likelihood = log_likelihood_and_gradient(&params, &unscaled)[0];
         Ok(Fitted {
             params,
@@ -271,7 +271,7 @@ mod tests {
         let t_x = [0.0, 2.5, 7.0, 9.0, 30.0, 3000.0];
         let t = [10.0, 20.0, 30.0, 30.0, 31.0, 3001.0];
         let summary = Summary::new(&x, &t_x, &t).expect("valid");
-        let patterns = Patterns::new(&summary, 1.0);
+        let patterns = Patterns::new(&summary);
         let params = BgNbd {
             r: 0.4,
             alpha: 3.0,

@@ -44,7 +44,8 @@ impl ParetoNbd {
             });
         }
         let scale = time_scale(summary);
-        let patterns = Patterns::new(summary, scale);
+        let unscaled = Patterns::new(summary);
+        let patterns = unscaled.scaled(scale);
         let penalizer = options.penalizer;
         let objective = |theta: &[f64]| {
             let params = Self::from_logs(theta);
@@ -74,7 +75,7 @@ impl ParetoNbd {
             beta: scaled.beta / scale,
             ..scaled
         };
-        let log_likelihood = log_likelihood_sum(&params, &Patterns::new(summary, 1.0));
+        let log_likelihood = log_likelihood_sum(&params, &unscaled);
         if !log_likelihood.is_finite() {
             return Err(ValueError::NotConverged {
                 model: MODEL,

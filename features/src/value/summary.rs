@@ -135,17 +135,17 @@ impl std::fmt::Display for DataFigures {
 }
 
 /// The distinct `(x, t_x, T)` of a summary with the number of customers of each, sorted by `x` (so the
-/// terms that depend on `x` alone change rarely along the list), times multiplied by `scale`.
+/// terms that depend on `x` alone change rarely along the list), its times possibly rescaled.
 pub(crate) struct Patterns {
     /// Frequency.
     pub x: Vec<f64>,
-    /// Recency, scaled.
+    /// Recency.
     pub recency: Vec<f64>,
-    /// Age, scaled.
+    /// Age.
     pub age: Vec<f64>,
     /// Customers with this pattern.
     pub weight: Vec<f64>,
-    /// The distinct times (recencies and ages, scaled), ascending: a likelihood computes what it needs of
+    /// The distinct times (recencies and ages), ascending: a likelihood computes what it needs of
     /// each once per evaluation instead of once per pattern (times in whole days or weeks repeat a lot).
     pub times: Vec<f64>,
     /// Position of each pattern's recency in `times`.
@@ -157,8 +157,8 @@ pub(crate) struct Patterns {
 }
 
 impl Patterns {
-    /// The patterns of `summary` with times multiplied by `scale`.
-    pub fn new(summary: &Summary<'_>, scale: f64) -> Self {
+    /// The patterns of `summary`.
+    pub fn new(summary: &Summary<'_>) -> Self {
         // Non-negative floats order as their bit patterns do.
         let mut keys: Vec<[u64; 3]> = (0..summary.len())
             .into_par_iter()
@@ -191,8 +191,8 @@ impl Patterns {
             }
             previous = Some(key);
             patterns.x.push(f64::from_bits(key[0]));
-            patterns.recency.push(f64::from_bits(key[1]) * scale);
-            patterns.age.push(f64::from_bits(key[2]) * scale);
+            patterns.recency.push(f64::from_bits(key[1]));
+            patterns.age.push(f64::from_bits(key[2]));
             patterns.weight.push(1.0);
         }
         let mut times: Vec<f64> = patterns.recency.iter().chain(&patterns.age).copied().collect();
@@ -213,6 +213,22 @@ impl Patterns {
     /// Number of patterns.
     pub fn len(&self) -> usize {
         self.x.len()
+    }
+
+    /// The same patterns with every time multiplied by `scale` (> 0). Two distinct times may then become
+    /// equal and keep two entries in `times`, which changes no sum over the patterns.
+    pub fn scaled(&self, scale: f64) -> Self {
+        let times = |values: &[f64]| -> Vec<f64> { values.iter().map(|t| t * scale).collect() };
+        Self {
+            x: self.x.clone(),
+            recency: times(&self.recency),
+            age: times(&self.age),
+            weight: self.weight.clone(),
+            times: times(&self.times),
+            recency_at: self.recency_at.clone(),
+            age_at: self.age_at.clone(),
+            total_weight: self.total_weight,
+        }
     }
 
     /// Every `step`-th pattern (from the first, in pattern order, so spread over all frequencies and
@@ -302,7 +318,7 @@ mod tests {
         let t_x = [2.0, 0.0, 2.0, 3.0, 0.0];
         let t = [4.0, 4.0, 4.0, 4.0, 5.0];
         let summary = Summary::new(&x, &t_x, &t).expect("valid");
-        let patterns = Patterns::new(&summary, 0.5);
+        let patterns = Patterns::new(&summary).scaled(0.5);
         assert_eq!(patterns.x, vec![0.0, 0.0, 1.0, 1.0]);
         assert_eq!(patterns.recency, vec![0.0, 0.0, 1.0, 1.5]);
         assert_eq!(patterns.age, vec![2.0, 2.5, 2.0, 2.0]);
