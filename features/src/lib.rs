@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod input;
+mod order;
 pub mod output;
 pub mod redact;
 pub mod table;

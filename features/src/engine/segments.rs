@@ -2,6 +2,7 @@
 //! the RFM segment, the value tier, and the lifecycle stage read from thresholds.
 
 use crate::config::{LifecycleParams, ValueTierParams};
+use crate::order::{from_total_order, total_order};
 use rayon::prelude::*;
 
 /// Scores 1–5 by quintile: a value's score is `1 + ⌊5 · (values ranked below it) / n⌋` among the `n`
@@ -23,11 +24,15 @@ pub struct Quintiles {
 impl Quintiles {
     /// The quintiles of `values` (NaN values left out).
     pub fn fit(values: &[f64], reversed: bool) -> Self {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-        sorted.par_sort_unstable_by(f64::total_cmp);
-        let n = sorted.len();
+        let mut keys: Vec<i64> = values
+            .iter()
+            .filter(|v| !v.is_nan())
+            .map(|&v| total_order(v))
+            .collect();
+        let n = keys.len();
         let score = |below: usize| (1.0 + (5.0 * below as f64 / n as f64).floor()).min(5.0);
-        let steps = [2.0, 3.0, 4.0, 5.0].map(|level| {
+        // Where each step's value stands among the values in ascending order.
+        let positions = [2.0, 3.0, 4.0, 5.0].map(|level| {
             // The fewest values ranked below that give `level` (all `n` give 5): the score grows with them.
             let (mut below, mut most) = (0, n);
             while below < most {
@@ -40,9 +45,23 @@ impl Quintiles {
             }
             match below {
                 0 => None,
-                _ if reversed => Some(sorted[n - below]),
-                _ => Some(sorted[below - 1]),
+                _ if reversed => Some(n - below),
+                _ => Some(below - 1),
             }
+        });
+        // The values at those positions, each selected among the values after the one before.
+        let mut wanted: Vec<usize> = positions.iter().flatten().copied().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut at = Vec::with_capacity(wanted.len());
+        let mut start = 0;
+        for &position in &wanted {
+            let (_, key, _) = keys[start..].select_nth_unstable(position - start);
+            at.push((position, from_total_order(*key)));
+            start = position + 1;
+        }
+        let steps = positions.map(|position| {
+            position.and_then(|p| at.iter().find(|&&(q, _)| q == p).map(|&(_, value)| value))
         });
         Self {
             steps,
@@ -100,8 +119,10 @@ impl ValueTiers {
     /// The tiers of `spend` (NaN for unknown).
     pub fn fit(spend: &[f64], params: &ValueTierParams) -> Self {
         // Largest first; unknown, zero and negative values take no part.
-        let mut sorted: Vec<f64> = spend.iter().copied().filter(|&v| v > 0.0).collect();
-        sorted.par_sort_unstable_by(|a, b| b.total_cmp(a));
+        // Positive floats order as their bits do.
+        let mut bits: Vec<u64> = spend.iter().filter(|&&v| v > 0.0).map(|v| v.to_bits()).collect();
+        bits.par_sort_unstable();
+        let sorted: Vec<f64> = bits.into_iter().rev().map(f64::from_bits).collect();
         // Summed in sorted order, so the total does not depend on the order of the customers.
         let total: f64 = sorted.iter().filter(|v| v.is_finite()).sum();
         let mut tiers = Self {
