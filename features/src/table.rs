@@ -485,13 +485,16 @@ pub(crate) fn write_table<'a>(
 }
 
 /// Writes a feature table in the layout of this module a row group at a time, each row group's columns
-/// encoded in parallel, so a table can be written block by block as it is made.
+/// encoded in parallel, so a table can be written block by block as it is made. A row group's encoded
+/// columns are appended to the file while the next row group is encoded.
 pub(crate) struct TableWriter<'a> {
     path: &'a Path,
     schema: SchemaRef,
     file: SerializedFileWriter<&'a mut StagedWriter>,
     factory: ArrowRowGroupWriterFactory,
     row_groups: usize,
+    /// The last row group encoded, not yet appended to the file.
+    encoded: Option<Vec<ArrowColumnChunk>>,
 }
 
 impl<'a> TableWriter<'a> {
@@ -537,6 +540,7 @@ impl<'a> TableWriter<'a> {
             file,
             factory,
             row_groups: 0,
+            encoded: None,
         })
     }
 
@@ -563,43 +567,70 @@ impl<'a> TableWriter<'a> {
     }
 
     fn write_row_group(&mut self, columns: &[ArrayRef]) -> Result<()> {
-        let path = self.path;
-        let writers = self
-            .factory
-            .create_column_writers(self.row_groups)
-            .map_err(|e| FeatureError::parquet(path, e))?;
-        let chunks: Vec<ArrowColumnChunk> = writers
-            .into_par_iter()
-            .zip(columns.par_iter().zip(self.schema.fields().par_iter()))
-            .map(|(mut writer, (array, field))| {
-                for leaf in compute_leaves(field, array)? {
-                    writer.write(&leaf)?;
-                }
-                writer.close()
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| FeatureError::parquet(path, e))?;
-        let mut row_group = self
-            .file
-            .next_row_group()
-            .map_err(|e| FeatureError::parquet(path, e))?;
-        for chunk in chunks {
-            chunk
-                .append_to_row_group(&mut row_group)
-                .map_err(|e| FeatureError::parquet(path, e))?;
-        }
-        row_group.close().map_err(|e| FeatureError::parquet(path, e))?;
-        self.row_groups += 1;
+        let Self {
+            path,
+            schema,
+            file,
+            factory,
+            row_groups,
+            encoded,
+        } = self;
+        let path: &Path = path;
+        let previous = encoded.take();
+        let (appended, chunks) = rayon::join(
+            || append(path, file, previous),
+            || -> Result<Vec<ArrowColumnChunk>> {
+                let writers = factory
+                    .create_column_writers(*row_groups)
+                    .map_err(|e| FeatureError::parquet(path, e))?;
+                writers
+                    .into_par_iter()
+                    .zip(columns.par_iter().zip(schema.fields().par_iter()))
+                    .map(|(mut writer, (array, field))| {
+                        for leaf in compute_leaves(field, array)? {
+                            writer.write(&leaf)?;
+                        }
+                        writer.close()
+                    })
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| FeatureError::parquet(path, e))
+            },
+        );
+        appended?;
+        *encoded = Some(chunks?);
+        *row_groups += 1;
         Ok(())
     }
 
-    /// Writes the footer.
-    pub(crate) fn finish(self) -> Result<()> {
+    /// Appends the last row group and writes the footer.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        append(self.path, &mut self.file, self.encoded.take())?;
         self.file
             .close()
             .map_err(|e| FeatureError::parquet(self.path, e))?;
         Ok(())
     }
+}
+
+/// Appends a row group's encoded columns (if any) to `file`.
+fn append(
+    path: &Path,
+    file: &mut SerializedFileWriter<&mut StagedWriter>,
+    chunks: Option<Vec<ArrowColumnChunk>>,
+) -> Result<()> {
+    let Some(chunks) = chunks else {
+        return Ok(());
+    };
+    let mut row_group = file
+        .next_row_group()
+        .map_err(|e| FeatureError::parquet(path, e))?;
+    for chunk in chunks {
+        chunk
+            .append_to_row_group(&mut row_group)
+            .map_err(|e| FeatureError::parquet(path, e))?;
+    }
+    row_group.close().map_err(|e| FeatureError::parquet(path, e))?;
+    Ok(())
 }
 
 fn role_mismatch(path: &Path, field: &Field, role: &str) -> FeatureError {
