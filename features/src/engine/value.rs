@@ -16,6 +16,7 @@ use crate::value::{
     BgNbd, FitOptions, Fitted, GammaGamma, PurchaseModel, Summary, ValueError, discounted_purchases,
 };
 use rayon::prelude::*;
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -191,9 +192,19 @@ impl ValueModel {
         };
         if let Some(purchases) = &model.purchases {
             // Non-negative floats order as their bit patterns do.
-            let mut keys: Vec<[u64; 2]> = buyers.iter().map(|s| [s[0].to_bits(), s[2].to_bits()]).collect();
+            let mut keys: Vec<[u64; 2]> = buyers
+                .par_iter()
+                .fold(FxHashSet::default, |mut keys, s| {
+                    keys.insert([s[0].to_bits(), s[2].to_bits()]);
+                    keys
+                })
+                .reduce(FxHashSet::default, |mut all, keys| {
+                    all.extend(keys);
+                    all
+                })
+                .into_iter()
+                .collect();
             keys.par_sort_unstable();
-            keys.dedup();
             model.if_alive = keys
                 .into_par_iter()
                 .map(|key| {
