@@ -192,11 +192,14 @@ impl ValueModel {
         };
         if let Some(purchases) = &model.purchases {
             // Non-negative floats order as their bit patterns do.
+            // A set per chunk of customers: a few sets alive at a time, each at most a chunk large.
             let mut keys: Vec<[u64; 2]> = buyers
-                .par_iter()
-                .fold(FxHashSet::default, |mut keys, s| {
-                    keys.insert([s[0].to_bits(), s[2].to_bits()]);
-                    keys
+                .par_chunks(1 << 16)
+                .map(|chunk| {
+                    chunk
+                        .iter()
+                        .map(|s| [s[0].to_bits(), s[2].to_bits()])
+                        .collect::<FxHashSet<_>>()
                 })
                 .reduce(FxHashSet::default, |mut all, keys| {
                     all.extend(keys);

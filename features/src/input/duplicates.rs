@@ -155,7 +155,8 @@ fn repeated_hashes(rows: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u64> 
                 .iter()
                 .map(|&(_, starts)| (starts[bucket + 1] - starts[bucket]) as usize)
                 .sum();
-            let slot_bits = (2 * len).next_power_of_two().ilog2().max(4);
+            // At most two thirds full, and for a bucket of the usual size no more than 64 KiB.
+            let slot_bits = (len + len / 2 + 1).next_power_of_two().ilog2().max(4);
             table.clear();
             table.resize(1 << slot_bits, 0);
             let mask = table.len() - 1;
