@@ -192,7 +192,7 @@ impl ValueModel {
         };
         if let Some(purchases) = &model.purchases {
             // Non-negative floats order as their bit patterns do.
-            // A set per chunk of customers: a few sets alive at a time, each at most a chunk large.
+            // A set per chunk of customers, merged as the chunks are done.
             let mut keys: Vec<[u64; 2]> = buyers
                 .par_chunks(1 << 16)
                 .map(|chunk| {

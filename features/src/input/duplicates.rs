@@ -4,9 +4,10 @@
 //!
 //! Each row's key, a few 64-bit words, is hashed, and the hashes that occur more than once are found
 //! bucket by bucket (buckets by the hash's leading bits, each small enough for the cache); only rows with
-//! such a hash are compared on their keys, so a hash collision never makes distinct rows equal, and data
-//! without duplicates costs a hash and a partition of 8 bytes per row (rows are hashed again to find the
-//! candidates only when some hash repeats).
+//! such a hash are compared on their keys, so a collision of these hashes never makes distinct rows
+//! equal, and data without duplicates costs a hash and a partition of 8 bytes per row (rows are hashed
+//! again to find the candidates only when some hash repeats). Order, product and category ids are held as
+//! 64-bit hashes of the ids and compared as such.
 
 use super::ids::CustomerIndex;
 use crate::time::Day;
@@ -61,13 +62,13 @@ pub(crate) fn day_and_customer(day: Day, customer: CustomerIndex) -> u64 {
     (u64::from(day as u32) << 32) | u64::from(customer)
 }
 
-/// A hash of `words` whose every bit depends on every word: words are taken in pairs, each pair (offset
-/// by constants) multiplied as 128-bit numbers and the product's halves xor-ed (the "folded multiply"
-/// of wyhash), the pairs' results combined and folded once more. The pairs do not wait on each other, so
-/// a row's few words cost about one multiplication's latency.
+/// A hash of `words`: each word, offset by a constant, is multiplied by another as 128-bit numbers and
+/// the product's halves xor-ed (the "folded multiply" of wyhash), rotated by its place, and the words'
+/// results are combined and folded once more. The words do not wait on each other, so a row's few words
+/// cost about one multiplication's latency.
 fn hash_words<const N: usize>(words: [u64; N]) -> u64 {
     // Odd constants with well-spread bits: the fractional digits of π in hexadecimal.
-    const OFFSETS: [u64; 8] = [
+    const CONSTANTS: [u64; 8] = [
         0x243F_6A88_85A3_08D3,
         0x1319_8A2E_0370_7345,
         0xA409_3822_299F_31D1,
@@ -82,11 +83,11 @@ fn hash_words<const N: usize>(words: [u64; N]) -> u64 {
         product as u64 ^ (product >> 64) as u64
     };
     let mut hash = N as u64;
-    for (pair, offsets) in words.chunks(2).zip(OFFSETS.chunks(2).cycle()) {
-        let second = pair.get(1).copied().unwrap_or(0);
-        hash ^= folded(pair[0] ^ offsets[0], second ^ offsets[1]);
+    for (place, word) in words.into_iter().enumerate() {
+        let mixed = folded(word ^ CONSTANTS[place % 8], CONSTANTS[(place + 3) % 8]);
+        hash ^= mixed.rotate_left(place as u32 * 7);
     }
-    folded(hash ^ OFFSETS[0], OFFSETS[1])
+    folded(hash ^ CONSTANTS[0], CONSTANTS[1])
 }
 
 /// Rows whose hashes are partitioned together: each chunk's hashes are put in bucket order on their own,
@@ -104,7 +105,8 @@ const BUCKET_HASHES: usize = 4096;
 /// that fits in cache. Buckets follow the leading bits, so their repeated values (each bucket's sorted),
 /// concatenated, are sorted.
 fn repeated_hashes(rows: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u64> {
-    let bits = (rows / BUCKET_HASHES).max(1).ilog2().min(16);
+    // Rounded up, so a bucket holds at most BUCKET_HASHES hashes on average.
+    let bits = rows.div_ceil(BUCKET_HASHES).next_power_of_two().ilog2().min(16);
     let buckets = 1usize << bits;
     let bucket_of = |hash: u64| {
         if bits == 0 {
@@ -155,7 +157,7 @@ fn repeated_hashes(rows: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u64> 
                 .iter()
                 .map(|&(_, starts)| (starts[bucket + 1] - starts[bucket]) as usize)
                 .sum();
-            // At most two thirds full, and for a bucket of the usual size no more than 64 KiB.
+            // At most two thirds full: 64 KiB for a bucket of the usual size.
             let slot_bits = (len + len / 2 + 1).next_power_of_two().ilog2().max(4);
             table.clear();
             table.resize(1 << slot_bits, 0);

@@ -155,7 +155,6 @@ impl Transactions {
     /// The rows equal to an earlier row in customer, timestamp (day and `nanos`, the time of day), amount,
     /// order and the order-line columns (units, product, category).
     pub(crate) fn later_copies(&self, nanos: &[i64]) -> Vec<usize> {
-        let word = |column: &Option<Vec<u64>>, i: usize| column.as_ref().map_or(0, |values| values[i]);
         let optional = |column: &Option<Vec<Option<u64>>>, i: usize| match column.as_ref().map(|keys| keys[i])
         {
             Some(Some(hash)) => [1, hash],
@@ -168,7 +167,7 @@ impl Transactions {
                 day_and_customer(self.day[i], self.customer[i]),
                 nanos[i] as u64,
                 self.amount[i].to_bits(),
-                word(&self.order, i),
+                self.order.as_ref().map_or(0, |order| order[i]),
                 self.units.as_ref().map_or(0, |units| units[i].to_bits()),
                 has_product,
                 product,

@@ -145,8 +145,9 @@ pub(crate) struct Patterns {
     pub age: Vec<f64>,
     /// Customers with this pattern.
     pub weight: Vec<f64>,
-    /// The distinct times (recencies and ages), ascending: a likelihood computes what it needs of
-    /// each once per evaluation instead of once per pattern (times in whole days or weeks repeat a lot).
+    /// The distinct times (recencies and ages; after [`Patterns::scaled`] two may have become equal),
+    /// ascending: a likelihood computes what it needs of each once per evaluation instead of once per
+    /// pattern (times in whole days or weeks repeat a lot).
     pub times: Vec<f64>,
     /// Position of each pattern's recency in `times`.
     pub recency_at: Vec<u32>,
