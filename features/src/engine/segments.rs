@@ -49,20 +49,8 @@ impl Quintiles {
                 _ => Some(below - 1),
             }
         });
-        // The values at those positions, each selected among the values after the one before.
-        let mut wanted: Vec<usize> = positions.iter().flatten().copied().collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut at = Vec::with_capacity(wanted.len());
-        let mut start = 0;
-        for &position in &wanted {
-            let (_, key, _) = keys[start..].select_nth_unstable(position - start);
-            at.push((position, from_total_order(*key)));
-            start = position + 1;
-        }
-        let steps = positions.map(|position| {
-            position.and_then(|p| at.iter().find(|&&(q, _)| q == p).map(|&(_, value)| value))
-        });
+        let steps =
+            positions.map(|position| position.map(|p| from_total_order(*keys.select_nth_unstable(p).1)));
         Self {
             steps,
             reversed,
@@ -198,6 +186,37 @@ mod tests {
         let recency = Quintiles::fit(&days, true);
         let scores: Vec<f64> = days.iter().map(|&v| recency.score(v)).collect();
         assert_eq!(scores, vec![5.0, 4.0, 3.0, 2.0, 1.0]);
+    }
+
+    /// Every score is the definition's, `1 + ⌊5 · (values ranked below) / n⌋`, on many ties, negative
+    /// values and both directions.
+    #[test]
+    fn quintile_scores_follow_their_definition() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let values: Vec<f64> = (0..997)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if i % 50 == 0 {
+                    f64::NAN
+                } else {
+                    (state % 41) as f64 - 20.0
+                }
+            })
+            .collect();
+        let known: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        for reversed in [false, true] {
+            let quintiles = Quintiles::fit(&values, reversed);
+            for &v in &known {
+                let below = known
+                    .iter()
+                    .filter(|&&u| if reversed { u > v } else { u < v })
+                    .count();
+                let expected = (1.0 + (5.0 * below as f64 / known.len() as f64).floor()).min(5.0);
+                assert_eq!(quintiles.score(v), expected, "{v}, reversed {reversed}");
+            }
+        }
     }
 
     #[test]
