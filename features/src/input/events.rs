@@ -6,7 +6,7 @@ use super::duplicates::{day_and_customer, later_copies};
 use super::ids::{BatchIds, CustomerIndex, CustomerInterner};
 use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
-use super::{ReadProgress, Rejects, Unstamped, finite, id_type_mismatch, stamp};
+use super::{ReadProgress, Rejects, StampedRows, Unstamped, finite, id_type_mismatch, stamp};
 use crate::config::EventsSource;
 use crate::engine::layout::column_safe;
 use crate::error::Result;
@@ -143,11 +143,9 @@ impl Events {
                         }
                     }
                 }
-                table
-                    .customer
-                    .extend(prepared.customer.iter().map(|&c| customers[c as usize]));
-                table.day.extend_from_slice(&prepared.day);
-                nanos.extend_from_slice(&prepared.nanos);
+                prepared
+                    .rows
+                    .append_to(&customers, &mut table.customer, &mut table.day, &mut nanos);
                 table
                     .event_type
                     .extend(prepared.kind.iter().map(|&k| kinds[k as usize]));
@@ -226,9 +224,7 @@ enum Problem {
 struct Batch {
     /// The rows the in-order visit acts on, in row order (rows counted within the batch).
     steps: Vec<Step>,
-    customer: Vec<u32>,
-    day: Vec<Day>,
-    nanos: Vec<i64>,
+    rows: StampedRows,
     kind: Vec<u32>,
     value: Option<Vec<f64>>,
 }
@@ -243,9 +239,7 @@ impl Batch {
         let rows = batch.num_rows();
         let mut out = Batch {
             steps: Vec::new(),
-            customer: Vec::with_capacity(rows),
-            day: Vec::with_capacity(rows),
-            nanos: Vec::with_capacity(rows),
+            rows: StampedRows::with_capacity(rows),
             kind: Vec::with_capacity(rows),
             value: values.as_ref().map(|_| Vec::with_capacity(rows)),
         };
@@ -279,13 +273,9 @@ impl Batch {
             if kind == next {
                 out.steps.push(Step::Type(row));
             }
-            let (customer, first) = customers.number(key);
-            if first {
+            if out.rows.push(&mut customers, key, moment) {
                 out.steps.push(Step::Customer(row));
             }
-            out.customer.push(customer);
-            out.day.push(moment.day);
-            out.nanos.push(moment.nanos);
             out.kind.push(kind);
             if let Some(out) = &mut out.value {
                 out.push(value);

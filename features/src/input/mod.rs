@@ -446,6 +446,55 @@ pub(crate) fn stamp<'a>(
     Ok((key, moment))
 }
 
+/// The customer (numbered within its batch), day and time of day of each accepted row of a batch of
+/// timestamped rows (transactions, events), read where the batch is decoded.
+pub(crate) struct StampedRows {
+    customer: Vec<u32>,
+    day: Vec<crate::time::Day>,
+    nanos: Vec<i64>,
+}
+
+impl StampedRows {
+    /// Room for `rows` rows.
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Self {
+            customer: Vec::with_capacity(rows),
+            day: Vec::with_capacity(rows),
+            nanos: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Adds an accepted row of customer `key` at `moment`, the customer numbered by `ids`; true when it
+    /// is the customer's first row in the batch.
+    #[inline]
+    pub(crate) fn push<'a>(
+        &mut self,
+        ids: &mut ids::BatchIds<'a>,
+        key: ids::Key<'a>,
+        moment: crate::time::Moment,
+    ) -> bool {
+        let (customer, first) = ids.number(key);
+        self.customer.push(customer);
+        self.day.push(moment.day);
+        self.nanos.push(moment.nanos);
+        first
+    }
+
+    /// Appends the rows' customers (each by its index in `customers`, by its number in the batch), days
+    /// and times of day.
+    pub(crate) fn append_to(
+        &self,
+        customers: &[ids::CustomerIndex],
+        customer: &mut Vec<ids::CustomerIndex>,
+        day: &mut Vec<crate::time::Day>,
+        nanos: &mut Vec<i64>,
+    ) {
+        customer.extend(self.customer.iter().map(|&c| customers[c as usize]));
+        day.extend_from_slice(&self.day);
+        nanos.extend_from_slice(&self.nanos);
+    }
+}
+
 /// The error for ids whose type differs from the ids read before.
 pub(crate) fn id_type_mismatch(ids: &CustomerInterner, path: &Path, column: &str) -> FeatureError {
     let (found, earlier) = if ids.holds_strings() == Some(true) {

@@ -6,7 +6,7 @@ use super::duplicates::{day_and_customer, later_copies};
 use super::ids::{BatchIds, CustomerIndex, CustomerInterner, Key};
 use super::source::{ColumnRequest, count_rows, read_prepared};
 use super::window::retain;
-use super::{ReadProgress, Rejects, Unstamped, finite, id_type_mismatch, stamp};
+use super::{ReadProgress, Rejects, StampedRows, Unstamped, finite, id_type_mismatch, stamp};
 use crate::config::TransactionsSource;
 use crate::error::Result;
 use crate::time::Day;
@@ -209,12 +209,9 @@ enum Problem {
 /// but the customers' indices, which depend on the batches before it. Customers are numbered within the
 /// batch in the order of their first accepted row.
 struct Batch {
-    /// Each accepted row's customer, numbered within the batch.
-    customer: Vec<u32>,
     /// The rows the in-order visit acts on, in row order (rows counted within the batch).
     steps: Vec<Step>,
-    day: Vec<Day>,
-    nanos: Vec<i64>,
+    rows: StampedRows,
     amount: Vec<f64>,
     /// Each accepted row's order id hashed, when orders are configured.
     order: Option<Vec<u64>>,
@@ -249,10 +246,8 @@ impl Batch {
         );
         let rows = batch.num_rows();
         let mut out = Batch {
-            customer: Vec::with_capacity(rows),
             steps: Vec::new(),
-            day: Vec::with_capacity(rows),
-            nanos: Vec::with_capacity(rows),
+            rows: StampedRows::with_capacity(rows),
             amount: Vec::with_capacity(rows),
             order: orders.as_ref().map(|_| Vec::with_capacity(rows)),
             units: quantities.as_ref().map(|_| Vec::with_capacity(rows)),
@@ -298,13 +293,9 @@ impl Batch {
             } else {
                 amount
             };
-            let (customer, first) = local.number(key);
-            if first {
+            if out.rows.push(&mut local, key, moment) {
                 out.steps.push(Step::Customer(row));
             }
-            out.customer.push(customer);
-            out.day.push(moment.day);
-            out.nanos.push(moment.nanos);
             out.amount.push(amount);
             if let (Some(quantity), Some(units)) = (quantity, &mut out.units) {
                 units.push(quantity.abs());
@@ -328,11 +319,8 @@ impl Batch {
     /// Appends the accepted rows to `table` and their times of day to `nanos`; `customers` holds the
     /// index of each of the batch's customers.
     fn append_to(self, table: &mut Transactions, nanos: &mut Vec<i64>, customers: &[CustomerIndex]) {
-        table
-            .customer
-            .extend(self.customer.iter().map(|&c| customers[c as usize]));
-        table.day.extend_from_slice(&self.day);
-        nanos.extend_from_slice(&self.nanos);
+        self.rows
+            .append_to(customers, &mut table.customer, &mut table.day, nanos);
         table.amount.extend_from_slice(&self.amount);
         if let (Some(orders), Some(out)) = (self.order, &mut table.order) {
             out.extend_from_slice(&orders);
