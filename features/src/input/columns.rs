@@ -209,25 +209,13 @@ impl<'a> NarrowInts<'a> {
     }
 }
 
-/// Widens any integer array to i64 (u64 beyond i64::MAX becomes null).
+/// Widens any integer array to i64 (u64 beyond i64::MAX becomes null; other types are all null).
 fn integers(array: &ArrayRef) -> Vec<Option<i64>> {
-    fn widen<T: arrow_array::ArrowPrimitiveType>(
-        array: &PrimitiveArray<T>,
-        convert: impl Fn(T::Native) -> Option<i64>,
-    ) -> Vec<Option<i64>> {
-        array.iter().map(|v| v.and_then(&convert)).collect()
+    if let DataType::Int64 = array.data_type() {
+        return array.as_primitive::<Int64Type>().iter().collect();
     }
-    match array.data_type() {
-        DataType::Int8 => widen(array.as_primitive::<Int8Type>(), |v| Some(v.into())),
-        DataType::Int16 => widen(array.as_primitive::<Int16Type>(), |v| Some(v.into())),
-        DataType::Int32 => widen(array.as_primitive::<Int32Type>(), |v| Some(v.into())),
-        DataType::Int64 => array.as_primitive::<Int64Type>().iter().collect(),
-        DataType::UInt8 => widen(array.as_primitive::<UInt8Type>(), |v| Some(v.into())),
-        DataType::UInt16 => widen(array.as_primitive::<UInt16Type>(), |v| Some(v.into())),
-        DataType::UInt32 => widen(array.as_primitive::<UInt32Type>(), |v| Some(v.into())),
-        DataType::UInt64 => widen(array.as_primitive::<UInt64Type>(), |v| i64::try_from(v).ok()),
-        _ => vec![None; array.len()],
-    }
+    let ints = NarrowInts::new(array);
+    (0..array.len()).map(|row| ints.get(row)).collect()
 }
 
 /// Reads days from timestamps, dates or ISO-8601 strings; the common types are read in place.
@@ -287,11 +275,6 @@ impl<'a> DayColumn<'a> {
             Self::Text(text) => text.get(row),
             _ => None,
         }
-    }
-
-    /// [`DayColumn::moment`] of every row, in order.
-    pub fn moments(&self, rows: usize) -> Vec<Result<Moment, &'static str>> {
-        (0..rows).map(|row| self.moment(row)).collect()
     }
 
     /// The moment (day and time of day, UTC) at `row`, or why there is none.

@@ -244,7 +244,7 @@ impl Batch {
             value: values.as_ref().map(|_| Vec::with_capacity(rows)),
         };
         let mut customers = BatchIds::default();
-        let mut kinds: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut kinds = BatchIds::default();
         for i in 0..rows {
             let row = i as u32;
             let (key, moment) = match stamp(&customer_ids, &row_days, i) {
@@ -268,9 +268,8 @@ impl Batch {
                     }
                 },
             };
-            let next = kinds.len() as u32;
-            let kind = *kinds.entry(name).or_insert(next);
-            if kind == next {
+            let (kind, first) = kinds.number(name);
+            if first {
                 out.steps.push(Step::Type(row));
             }
             if out.rows.push(&mut customers, key, moment) {

@@ -111,20 +111,29 @@ fn hash_text(id: &str) -> u64 {
     BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(id)
 }
 
-/// Numbers the customers of one batch of rows in the order of their first row, where batches are read in
-/// parallel; in order, each batch's customers are then interned ([`CustomerInterner::intern`]) in that
-/// order, which gives every customer the index that interning row by row would.
-#[derive(Default)]
-pub(crate) struct BatchIds<'a> {
-    numbers: FxHashMap<Key<'a>, u32>,
-    /// The last id numbered: rows of one customer often come together.
-    last: Option<(Key<'a>, u32)>,
+/// Numbers the distinct keys (customers, event types) of one batch of rows in the order of their first
+/// row, where batches are read in parallel; in order, each batch's customers are then interned
+/// ([`CustomerInterner::intern`]) in that order, which gives every customer the index that interning row
+/// by row would.
+pub(crate) struct BatchIds<K> {
+    numbers: FxHashMap<K, u32>,
+    /// The last key numbered: rows of one customer often come together.
+    last: Option<(K, u32)>,
 }
 
-impl<'a> BatchIds<'a> {
-    /// The number of the customer `key`, and whether this is the customer's first row in the batch.
+impl<K> Default for BatchIds<K> {
+    fn default() -> Self {
+        Self {
+            numbers: FxHashMap::default(),
+            last: None,
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash> BatchIds<K> {
+    /// The number of `key`, and whether this is its first row in the batch.
     #[inline]
-    pub(crate) fn number(&mut self, key: Key<'a>) -> (u32, bool) {
+    pub(crate) fn number(&mut self, key: K) -> (u32, bool) {
         if let Some((last, number)) = self.last
             && last == key
         {

@@ -469,7 +469,7 @@ impl StampedRows {
     #[inline]
     pub(crate) fn push<'a>(
         &mut self,
-        ids: &mut ids::BatchIds<'a>,
+        ids: &mut ids::BatchIds<ids::Key<'a>>,
         key: ids::Key<'a>,
         moment: crate::time::Moment,
     ) -> bool {
